@@ -1,0 +1,167 @@
+# moirai — GNU make build.
+#
+#   make                 libmoirai.a, libmoirai.so and the tools in build/
+#   make check           build and run every test (bounded, a few minutes)
+#   make stress          the same tests scaled up (MOIRAI_TEST_SCALE=20)
+#   make check-numa      tests under a 4-node NUMA VM (qemu)
+#   make run             the main job (demo)
+#   make bench           moirai-bench all --quick
+#   make SAN=address     everything with -fsanitize=address (or thread, undefined)
+#   make install PREFIX=/usr/local DESTDIR=...
+#
+# Sources are found by directory, so adding a module file, a test or a tool
+# never needs a Makefile edit:
+#   lib/*.c numa/*.c alloc/*.c ring/*.c      -> libmoirai
+#   tests/<mod>/test_*.c                      -> build/tests/<mod>/test_*
+#   tools/<name>/*.c                          -> build/bin/<name>
+
+VERSION     := 0.1.0
+SOVERSION   := 0
+
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+CC          ?= cc
+SAN         ?=
+BUILD       ?= build$(if $(SAN),-$(SAN))
+
+DPDK_INC    := -I/usr/include/dpdk -I/usr/include/x86_64-linux-gnu/dpdk
+
+WARN        := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+               -Wmissing-prototypes -Wno-unused-parameter
+OPT         ?= -O2 -g
+CPPFLAGS    += -Iinclude -Ilib $(DPDK_INC) -D_GNU_SOURCE -DMOIRAI_VERSION='"$(VERSION)"'
+CFLAGS      += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread \
+               -msse4.2
+LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lrte_rcu -lrte_eal -lpthread -lm
+
+ifneq ($(SAN),)
+  ifeq ($(SAN),address)
+    SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  else
+    SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer
+    ifeq ($(SAN),undefined)
+      SANFLAGS += -fno-sanitize-recover=undefined
+    endif
+  endif
+  CFLAGS  += $(SANFLAGS) -DMOIRAI_SAN_$(SAN)=1
+  LDFLAGS += $(SANFLAGS)
+endif
+
+# Tests always carry the internal invariant walkers (STYLE 14).
+TEST_CFLAGS := -DDEBUG -Itests/common -Ilib -Inuma -Ialloc -Iring
+
+LIB_SRCS    := $(sort $(wildcard lib/*.c numa/*.c alloc/*.c ring/*.c))
+LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+STATIC_LIB  := $(BUILD)/libmoirai.a
+SHARED_LIB  := $(BUILD)/libmoirai.so.$(VERSION)
+SONAME      := libmoirai.so.$(SOVERSION)
+
+TOOL_DIRS   := $(sort $(dir $(wildcard tools/*/*.c)))
+TOOLS       := $(patsubst tools/%/,$(BUILD)/bin/%,$(TOOL_DIRS))
+
+TEST_COMMON := $(sort $(wildcard tests/common/*.c))
+TEST_COMMON_OBJS := $(TEST_COMMON:%.c=$(BUILD)/obj/%.o)
+TEST_SRCS   := $(sort $(wildcard tests/*/test_*.c))
+TESTS       := $(TEST_SRCS:%.c=$(BUILD)/%)
+SCRIPT_TESTS := $(sort $(wildcard tests/*/test_*.sh))
+HEADERS     := $(sort $(wildcard include/moirai/*.h)) include/moirai.h
+
+DEPS_OK     := $(BUILD)/.deps-ok
+
+.PHONY: all check stress check-numa run bench install uninstall clean deps \
+        format format-check
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: $(STATIC_LIB) $(SHARED_LIB) $(TOOLS)
+
+# The dependency script is the one list of packages; it runs only when a
+# package is missing, so a fresh Debian 12 machine needs no other step.
+$(DEPS_OK): tools/install-deps
+	@tools/install-deps --check 2>/dev/null || tools/install-deps
+	@mkdir -p $(@D) && touch $@
+
+deps:
+	tools/install-deps
+
+$(BUILD)/obj/%.o: %.c $(HEADERS) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(TEST_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(LDFLAGS) -o $@ $^ $(LDLIBS_DEPS)
+	ln -sf libmoirai.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf libmoirai.so.$(VERSION) $(BUILD)/libmoirai.so
+
+# Tools use the public API only; they link the static library so that they
+# run from the build tree and install as single files.
+TOOL_LIBS_moirai-bench := -lck -ldl
+.SECONDEXPANSION:
+$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tools/%/*.c)) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(TOOL_LIBS_$*) $(LDLIBS_DEPS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(STATIC_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) -lcmocka -lck $(LDLIBS_DEPS)
+
+check: all $(TESTS)
+	@MOIRAI_BUILD=$(BUILD) CC=$(CC) tests/run-tests.sh $(TESTS) $(SCRIPT_TESTS)
+
+stress: all $(TESTS)
+	@MOIRAI_BUILD=$(BUILD) CC=$(CC) MOIRAI_TEST_SCALE=20 tests/run-tests.sh $(TESTS)
+
+check-numa: all $(TESTS)
+	@tests/vm/check-numa.sh $(BUILD)
+
+run: all
+	@tools/run-demo.sh $(BUILD)
+
+bench: all
+	$(BUILD)/bin/moirai-bench all --quick
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR)/moirai $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/moirai.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 include/moirai/*.h $(DESTDIR)$(INCLUDEDIR)/moirai/
+	install -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libmoirai.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf libmoirai.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmoirai.so
+	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    moirai.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/moirai.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/moirai.h
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/moirai
+	rm -f $(DESTDIR)$(LIBDIR)/libmoirai.a $(DESTDIR)$(LIBDIR)/libmoirai.so*
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/moirai.pc
+	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(BINDIR)/%,$(TOOLS))
+
+format:
+	clang-format -i $(LIB_SRCS) $(HEADERS) $(wildcard tools/*/*.c tools/*/*.h tests/*/*.c tests/*/*.h */*_int.h)
+
+format-check:
+	@tools/format-check.sh
+
+clean:
+	rm -rf build build-*
+
+-include $(LIB_OBJS:.o=.d) $(TEST_COMMON_OBJS:.o=.d) $(wildcard $(BUILD)/obj/tools/*/*.d) $(wildcard $(BUILD)/obj/tests/*/*.d)

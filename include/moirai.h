@@ -1,0 +1,11 @@
+/**
+ * @file moirai.h
+ * @brief Umbrella header: includes every public moirai module.
+ */
+#ifndef MOIRAI_H
+#define MOIRAI_H
+
+#include "moirai/base.h"
+#include "moirai/numa.h"
+
+#endif /* MOIRAI_H */

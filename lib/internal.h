@@ -1,0 +1,57 @@
+/*
+ * Internal plumbing shared by every module of the library: error recording,
+ * logging, debug assertions and small compile-time helpers.  This is the one
+ * private header that crosses module lines, because plumbing is the layer
+ * under all of them; module-private headers (numa/numa_int.h, ...) stay
+ * inside their module.  Never installed.
+ */
+#ifndef MOIRAI_INTERNAL_H
+#define MOIRAI_INTERNAL_H
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "moirai/base.h"
+
+#define MOIRAI_HIDDEN __attribute__((visibility("hidden")))
+
+#define moirai__container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+#define MOIRAI_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Record a failure for moirai_last_error() and hand back the code, so a
+ * slow path can end with `return moirai__err(-EINVAL, "ring: ...", ...)`.
+ * The message is also logged at debug level.
+ */
+int moirai__err(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+enum moirai__log_level {
+	MOIRAI_LOG_ERROR = 0,
+	MOIRAI_LOG_WARN = 1,
+	MOIRAI_LOG_INFO = 2,
+	MOIRAI_LOG_DEBUG = 3,
+};
+
+/* Log to stderr when @level is at or below the MOIRAI_LOG_LEVEL option. */
+void moirai__log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Parse a size such as "4096", "64K", "2M", "1G" into bytes.
+ * Returns 0 or -EINVAL (garbage, negative or overflowing values).
+ */
+int moirai__parse_size(const char *text, long *out);
+
+/* Compiled out unless DEBUG: internal invariants, never input checks. */
+#ifdef DEBUG
+#define moirai_assert_internal(cond) assert(cond)
+#else
+#define moirai_assert_internal(cond) ((void)0)
+#endif
+
+#endif /* MOIRAI_INTERNAL_H */

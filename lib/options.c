@@ -1,0 +1,249 @@
+/*
+ * The options table: one row per tunable with its type, default, range and
+ * documentation.  Environment overrides (MOIRAI_<NAME>) are read once, the
+ * first time any option is read; code may then override with
+ * moirai_option_set().  Every value in force is logged at debug level.
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum opt_type { OPT_LONG, OPT_SIZE, OPT_STR };
+
+struct option_row {
+	const char *name; /* env is MOIRAI_ + upper-case name */
+	enum opt_type type;
+	long def;
+	const char *def_str;
+	long min, max;
+	const char *doc;
+};
+
+static const struct option_row rows[MOIRAI_OPT__COUNT] = {
+	[MOIRAI_OPT_TOPOLOGY] = { "topology", OPT_STR, 0, "", 0, 0,
+		"hwloc XML file or synthetic description used instead of the live machine" },
+	[MOIRAI_OPT_WORKERS] = { "workers", OPT_LONG, 0, NULL, 0, 65536,
+		"worker count; 0 means one per usable core" },
+	[MOIRAI_OPT_LOG_LEVEL] = { "log_level", OPT_LONG, 1, NULL, 0, 3,
+		"0 errors, 1 warnings, 2 info, 3 debug" },
+	[MOIRAI_OPT_DEBUG] = { "debug", OPT_LONG, 0, NULL, 0, 1,
+		"1 enables allocator debug checks (poison, double free, canaries)" },
+	[MOIRAI_OPT_HUGEPAGES] = { "hugepages", OPT_STR, 0, "auto", 0, 0,
+		"arena page mode: auto, hugetlb, thp or none" },
+	[MOIRAI_OPT_ARENA_RESERVE] = { "arena_reserve", OPT_SIZE, 64L << 30, NULL,
+		2L << 20, LONG_MAX, "address space reserved per node arena" },
+	[MOIRAI_OPT_ARENA_CHUNK] = { "arena_chunk", OPT_SIZE, 2L << 20, NULL,
+		2L << 20, 1L << 30, "commit granule of a node arena" },
+	[MOIRAI_OPT_DECOMMIT_THRESHOLD] = { "decommit_threshold", OPT_SIZE,
+		64L << 20, NULL, 0, LONG_MAX,
+		"free bytes a heap keeps committed before returning pages" },
+	[MOIRAI_OPT_TCACHE_MAX] = { "tcache_max", OPT_LONG, 64, NULL, 0, 4096,
+		"blocks per size class cached by a thread" },
+	[MOIRAI_OPT_SPIN_NS] = { "spin_ns", OPT_LONG, 20000, NULL, 0,
+		1000000000L, "how long a waiting channel endpoint spins, ns" },
+};
+
+static long values[MOIRAI_OPT__COUNT];
+static char *strings[MOIRAI_OPT__COUNT];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+struct retired {
+	char *str;
+	struct retired *next;
+};
+static struct retired *retired_list;
+
+int moirai__parse_size(const char *text, long *out)
+{
+	char *end;
+	long v;
+	int shift = 0;
+
+	if (!text || !*text)
+		return -EINVAL;
+	errno = 0;
+	v = strtol(text, &end, 0);
+	if (errno || end == text || v < 0)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end != '\0')
+		return -EINVAL;
+	if (shift && v > (LONG_MAX >> shift))
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
+}
+
+static int parse_value(enum moirai_option opt, const char *text, long *out)
+{
+	const struct option_row *r = &rows[opt];
+	long v;
+
+	if (r->type == OPT_SIZE) {
+		if (moirai__parse_size(text, &v))
+			return -EINVAL;
+	} else {
+		char *end;
+
+		errno = 0;
+		v = strtol(text, &end, 0);
+		if (errno || end == text || *end != '\0')
+			return -EINVAL;
+	}
+	if (v < r->min || v > r->max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void env_name(enum moirai_option opt, char *buf, size_t len)
+{
+	size_t i = 0;
+	const char *n = rows[opt].name;
+
+	snprintf(buf, len, "MOIRAI_");
+	i = strlen(buf);
+	for (; *n && i + 1 < len; n++)
+		buf[i++] = (char)toupper((unsigned char)*n);
+	buf[i] = '\0';
+}
+
+/*
+ * Runs inside pthread_once, so it must not call moirai__log() (which reads
+ * an option and would re-enter the once): it prints with fprintf directly.
+ */
+static void load_options(void)
+{
+	bool bad[MOIRAI_OPT__COUNT] = { false };
+	char env[64];
+
+	for (int i = 0; i < MOIRAI_OPT__COUNT; i++) {
+		const char *e;
+
+		values[i] = rows[i].def;
+		env_name(i, env, sizeof(env));
+		e = getenv(env);
+		if (rows[i].type == OPT_STR) {
+			strings[i] = strdup(e ? e : rows[i].def_str);
+			continue;
+		}
+		if (e && parse_value(i, e, &values[i]) != 0) {
+			values[i] = rows[i].def;
+			bad[i] = true;
+		}
+	}
+	for (int i = 0; i < MOIRAI_OPT__COUNT; i++) {
+		env_name(i, env, sizeof(env));
+		/* A typo in an env var must not silently change behaviour. */
+		if (bad[i] && values[MOIRAI_OPT_LOG_LEVEL] >= MOIRAI_LOG_WARN)
+			fprintf(stderr,
+				"moirai warn: ignoring %s='%s': expected %s in [%ld, %ld]\n",
+				env, getenv(env),
+				rows[i].type == OPT_SIZE ? "a size" : "an integer",
+				rows[i].min, rows[i].max);
+		if (values[MOIRAI_OPT_LOG_LEVEL] < MOIRAI_LOG_DEBUG)
+			continue;
+		if (rows[i].type == OPT_STR)
+			fprintf(stderr, "moirai debug: option %s = '%s'\n",
+				rows[i].name, strings[i] ? strings[i] : "");
+		else
+			fprintf(stderr, "moirai debug: option %s = %ld\n",
+				rows[i].name, values[i]);
+	}
+}
+
+static inline bool opt_valid(enum moirai_option opt)
+{
+	return (unsigned)opt < MOIRAI_OPT__COUNT;
+}
+
+long moirai_option_get(enum moirai_option opt)
+{
+	pthread_once(&once, load_options);
+	if (!opt_valid(opt) || rows[opt].type == OPT_STR)
+		return 0;
+	return values[opt];
+}
+
+const char *moirai_option_get_str(enum moirai_option opt)
+{
+	pthread_once(&once, load_options);
+	if (!opt_valid(opt) || rows[opt].type != OPT_STR || !strings[opt])
+		return "";
+	return strings[opt];
+}
+
+int moirai_option_set(enum moirai_option opt, long value)
+{
+	pthread_once(&once, load_options);
+	if (!opt_valid(opt))
+		return moirai__err(-EINVAL, "options: unknown option %d", (int)opt);
+	if (rows[opt].type == OPT_STR)
+		return moirai__err(-EINVAL, "options: '%s' takes a string",
+				   rows[opt].name);
+	if (value < rows[opt].min || value > rows[opt].max)
+		return moirai__err(-EINVAL,
+				   "options: %s=%ld is out of range [%ld, %ld]",
+				   rows[opt].name, value, rows[opt].min,
+				   rows[opt].max);
+	values[opt] = value;
+	return 0;
+}
+
+int moirai_option_set_str(enum moirai_option opt, const char *value)
+{
+	pthread_once(&once, load_options);
+	if (!opt_valid(opt))
+		return moirai__err(-EINVAL, "options: unknown option %d", (int)opt);
+	if (!value)
+		return moirai__err(-EINVAL, "options: NULL value for '%s'",
+				   rows[opt].name);
+	if (rows[opt].type != OPT_STR) {
+		long v;
+
+		if (parse_value(opt, value, &v))
+			return moirai__err(-EINVAL,
+					   "options: cannot use '%s' for %s (range [%ld, %ld])",
+					   value, rows[opt].name, rows[opt].min,
+					   rows[opt].max);
+		values[opt] = v;
+		return 0;
+	}
+	struct retired *old = malloc(sizeof(*old));
+	char *copy = strdup(value);
+
+	if (!copy || !old) {
+		free(copy);
+		free(old);
+		return -ENOMEM;
+	}
+	/*
+	 * A reader may still hold the old string, so it is kept (reachable,
+	 * not leaked) rather than freed; options are set a handful of times.
+	 */
+	old->str = strings[opt];
+	old->next = retired_list;
+	retired_list = old;
+	strings[opt] = copy;
+	return 0;
+}
+
+const char *moirai_option_name(enum moirai_option opt)
+{
+	return opt_valid(opt) ? rows[opt].name : NULL;
+}

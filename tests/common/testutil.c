@@ -1,0 +1,85 @@
+/* Shared test helpers; see testutil.h. */
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+long test_scale(void)
+{
+	const char *s = getenv("MOIRAI_TEST_SCALE");
+	long v = s ? strtol(s, NULL, 10) : 1;
+
+	return v > 0 ? v : 1;
+}
+
+int test_run_in_child(void (*fn)(void *), void *arg)
+{
+	int status = -1;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (!getenv("MOIRAI_TEST_VERBOSE")) {
+			int fd = open("/dev/null", O_WRONLY);
+
+			if (fd >= 0)
+				dup2(fd, 2);
+		}
+		fn(arg);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+const char *test_topologies_dir(void)
+{
+	static const char *const candidates[] = {
+		"../shared/topologies", "../../shared/topologies",
+		"/work/shared/topologies",
+	};
+	const char *env = getenv("MOIRAI_TOPOLOGIES_DIR");
+	struct stat st;
+
+	if (env && *env)
+		return stat(env, &st) == 0 ? env : NULL;
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+		if (stat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode))
+			return candidates[i];
+	return NULL;
+}
+
+long test_command_long(const char *fmt, ...)
+{
+	char cmd[2048], out[128] = "";
+	va_list ap;
+	FILE *f;
+	long v = -1;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (fgets(out, sizeof(out), f)) {
+		char *end;
+
+		v = strtol(out, &end, 10);
+		if (end == out)
+			v = -1;
+	}
+	if (pclose(f) != 0)
+		return -1;
+	return v;
+}

@@ -1,0 +1,43 @@
+/*
+ * Helpers shared by the cmocka tests: the stress scale, a child-process
+ * runner for death tests, the shared topologies directory, and hwloc-calc as
+ * an independent oracle.
+ */
+#ifndef MOIRAI_TESTUTIL_H
+#define MOIRAI_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sys/wait.h>
+
+/*
+ * Multiplier for loop counts: 1 under `make check`, larger under
+ * `make stress` (MOIRAI_TEST_SCALE).  Tests size their work as
+ * base * test_scale() so the same code serves both.
+ */
+long test_scale(void);
+
+/*
+ * Run @fn(arg) in a forked child and return its wait status, so a test can
+ * assert that a debug check aborts (WIFSIGNALED) or that a call exits.
+ * The child's stderr goes to /dev/null unless MOIRAI_TEST_VERBOSE is set.
+ */
+int test_run_in_child(void (*fn)(void *), void *arg);
+
+/*
+ * Directory of the shared real-machine topologies, or NULL when absent
+ * (tests that need it skip).  Honors MOIRAI_TOPOLOGIES_DIR.
+ */
+const char *test_topologies_dir(void);
+
+/*
+ * Run a shell command and return its stdout parsed as a long, or -1.
+ * Used with hwloc-calc as an oracle.
+ */
+long test_command_long(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+#endif
