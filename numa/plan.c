@@ -30,7 +30,7 @@ struct moirai_plan {
 
 struct slot {
 	int pu;    /* logical PU index */
-	int node;  /* logical node, -1 none (sorted as node 0) */
+	int node;  /* logical node; PUs without one use nnodes, visited last */
 	int l3;
 	int core;
 	int rank;  /* SMT rank among the core's usable PUs */
@@ -110,7 +110,9 @@ static int collect_slots(const struct moirai_topo *t,
 		if (!o->smt && core_seen[p->core])
 			continue;
 		core_seen[p->core] = true;
-		slots[n++] = (struct slot){ .pu = i, .node = p->node, .l3 = p->l3,
+		slots[n++] = (struct slot){ .pu = i,
+					    .node = p->node < 0 ? t->nnodes : p->node,
+					    .l3 = p->l3,
 					    .core = p->core, .rank = rank[p->core]++ };
 	}
 out:
@@ -160,7 +162,7 @@ static int order_node(const struct slot *slots, int n, int node, bool spread,
 	int k = 0, maxrank = 0;
 
 	for (int i = 0; i < n; i++)
-		if ((slots[i].node < 0 ? 0 : slots[i].node) == node &&
+		if (slots[i].node == node &&
 		    slots[i].rank > maxrank)
 			maxrank = slots[i].rank;
 	/* L3 -1 (no L3) is treated as one domain, index nl3. */
@@ -171,7 +173,7 @@ static int order_node(const struct slot *slots, int n, int node, bool spread,
 					const struct slot *s = &slots[i];
 					int sl3 = s->l3 < 0 ? nl3 : s->l3;
 
-					if ((s->node < 0 ? 0 : s->node) == node &&
+					if (s->node == node &&
 					    sl3 == l3 && s->rank == r)
 						out[k++] = *s;
 				}
@@ -191,7 +193,7 @@ static int order_node(const struct slot *slots, int n, int node, bool spread,
 					const struct slot *s = &slots[i];
 					int sl3 = s->l3 < 0 ? nl3 : s->l3;
 
-					if ((s->node < 0 ? 0 : s->node) != node ||
+					if (s->node != node ||
 					    sl3 != l3 || s->rank != r)
 						continue;
 					out[k++] = *s;
@@ -210,7 +212,7 @@ static int order_slots(const struct moirai_topo *t,
 		       const struct moirai_plan_opts *o, int near_node,
 		       struct slot *slots, int n, struct slot *ordered)
 {
-	int nn = t->nnodes > 0 ? t->nnodes : 1;
+	int nn = t->nnodes + 1; /* + the pseudo-node of node-less PUs */
 	int *nodes = calloc((size_t)nn, sizeof(int));
 	int *cnt = calloc((size_t)nn, sizeof(int));
 	int *pos = calloc((size_t)nn, sizeof(int));
@@ -221,7 +223,8 @@ static int order_slots(const struct moirai_topo *t,
 		rc = -ENOMEM;
 		goto out;
 	}
-	order_nodes(t, near_node, nodes, nn);
+	order_nodes(t, near_node, nodes, nn - 1);
+	nodes[nn - 1] = nn - 1;
 	for (int i = 0; i < nn; i++) {
 		cnt[i] = order_node(slots, n, nodes[i], o->policy == MOIRAI_PLAN_SPREAD,
 				    t->l3s, per + (size_t)i * (size_t)n);
@@ -323,9 +326,10 @@ static int build_steal(const struct moirai_topo *t, struct moirai_plan *p)
 				v[k].class = 2;
 			else {
 				v[k].class = 3;
+				/* Unknown locality sorts after every known distance. */
 				v[k].dist = (me->node_idx >= 0 && it->node_idx >= 0)
 					? moirai_topo_distance(t, me->node_idx, it->node_idx)
-					: 0;
+					: 1 << 20;
 			}
 			k++;
 		}

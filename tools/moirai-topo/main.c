@@ -254,29 +254,44 @@ static void print_tree(const struct moirai_topo *t)
 	       source_name(moirai_topo_source(t)), moirai_topo_package_count(t), nn,
 	       moirai_topo_l3_count(t), moirai_topo_core_count(t), npu,
 	       moirai_topo_allowed_pu_count(t));
-	for (int n = 0; n < nn; n++) {
+	/* n == nn collects PUs that no NUMA node claims (partial XML exports). */
+	for (int n = 0; n <= nn; n++) {
 		struct moirai_topo_node nd;
 		int last_l3 = -2, last_core = -1;
+		bool orphans = false;
 
-		moirai_topo_node(t, n, &nd);
-		printf("  NUMA node %d (OS %d", n, nd.os_index);
-		if (nd.package >= 0)
-			printf(", package %d", nd.package);
-		printf("): ");
-		print_size(nd.memory_bytes);
-		if (!nd.mem_allowed)
-			printf(", memory not allowed by cgroup");
-		if (nd.hugepages_2m_free >= 0)
-			printf(", hugepages free: %lld x 2M, %lld x 1G",
-			       (long long)nd.hugepages_2m_free, (long long)nd.hugepages_1g_free);
-		if (nd.pu_count == 0)
-			printf(", memory only");
-		printf("\n");
+		if (n == nn) {
+			for (int i = 0; i < npu; i++) {
+				struct moirai_topo_pu pu;
+
+				moirai_topo_pu(t, i, &pu);
+				orphans |= pu.node < 0;
+			}
+			if (!orphans)
+				break;
+			printf("  PUs without a NUMA node\n");
+		} else {
+			moirai_topo_node(t, n, &nd);
+			printf("  NUMA node %d (OS %d", n, nd.os_index);
+			if (nd.package >= 0)
+				printf(", package %d", nd.package);
+			printf("): ");
+			print_size(nd.memory_bytes);
+			if (!nd.mem_allowed)
+				printf(", memory not allowed by cgroup");
+			if (nd.hugepages_2m_free >= 0)
+				printf(", hugepages free: %lld x 2M, %lld x 1G",
+				       (long long)nd.hugepages_2m_free,
+				       (long long)nd.hugepages_1g_free);
+			if (nd.pu_count == 0)
+				printf(", memory only");
+			printf("\n");
+		}
 		for (int i = 0; i < npu; i++) {
 			struct moirai_topo_pu pu;
 
 			moirai_topo_pu(t, i, &pu);
-			if (pu.node != n)
+			if (pu.node != (n == nn ? -1 : n))
 				continue;
 			if (pu.l3 != last_l3) {
 				if (last_core >= 0)
