@@ -111,7 +111,7 @@ $(SHARED_LIB): $(LIB_OBJS)
 # run from the build tree and install as single files.
 TOOL_LIBS_moirai-bench := -lck -ldl
 .SECONDEXPANSION:
-$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tools/%/*.c)) $(STATIC_LIB)
+$(BUILD)/bin/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tools/$$*/*.c))) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(TOOL_LIBS_$*) $(LDLIBS_DEPS)
 
@@ -120,7 +120,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(STATIC_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) -lcmocka -lck $(LDLIBS_DEPS)
 
 check: all $(TESTS)
-	@MOIRAI_BUILD=$(BUILD) CC=$(CC) tests/run-tests.sh $(TESTS) $(SCRIPT_TESTS)
+	@MOIRAI_BUILD=$(BUILD) CC=$(CC) SAN=$(SAN) SANFLAGS="$(SANFLAGS)" tests/run-tests.sh $(TESTS) $(SCRIPT_TESTS)
 
 stress: all $(TESTS)
 	@MOIRAI_BUILD=$(BUILD) CC=$(CC) MOIRAI_TEST_SCALE=20 tests/run-tests.sh $(TESTS)
