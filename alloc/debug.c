@@ -19,9 +19,12 @@
 
 #define CANARY 0xCA
 #define POISON 0xDF
-#define LIVE_TAG 0x4d4f4cULL       /* "MOL" in the top 24 bits */
+/* Trailer of a live block: tag (12 bits) | offset / 16 (12) | size (40). */
+#define LIVE_TAG 0x4d4ULL
 #define FREED_WORD 0xdeadf7eedeadf7eeULL
 #define REQ_MASK ((1ULL << 40) - 1)
+#define OFF_SHIFT 40
+#define OFF_MASK 0xfffULL
 #define HUGE_CANARY 64
 
 void moirai__debug_report(const char *what, const void *p, size_t size)
@@ -42,7 +45,8 @@ void moirai__debug_on_alloc(void *p, char *block, size_t bs, size_t req)
 	char *end = (char *)trailer(block, bs);
 
 	memset(user + req, CANARY, (size_t)(end - (user + req)));
-	*trailer(block, bs) = (LIVE_TAG << 40) | req;
+	*trailer(block, bs) = (LIVE_TAG << 52) |
+			      ((uint64_t)((user - block) / 16) << OFF_SHIFT) | req;
 }
 
 size_t moirai__debug_req(const void *p, char *block, size_t bs)
@@ -50,7 +54,10 @@ size_t moirai__debug_req(const void *p, char *block, size_t bs)
 	uint64_t t = *trailer(block, bs);
 
 	(void)p;
-	return (t >> 40) == LIVE_TAG ? (size_t)(t & REQ_MASK) : 0;
+	if ((t >> 52) != LIVE_TAG ||
+	    (const char *)p != block + ((t >> OFF_SHIFT) & OFF_MASK) * 16)
+		return 0;
+	return (size_t)(t & REQ_MASK);
 }
 
 void moirai__debug_on_free(const void *p, char *block, size_t bs)
@@ -62,11 +69,12 @@ void moirai__debug_on_free(const void *p, char *block, size_t bs)
 
 	if (t == FREED_WORD)
 		moirai__debug_report("double free", p, bs - DEBUG_EXTRA);
-	if ((t >> 40) != LIVE_TAG)
+	if ((t >> 52) != LIVE_TAG)
 		moirai__debug_report("free of a pointer to no live block", p, 0);
 	req = (size_t)(t & REQ_MASK);
-	if (user + req > end)
-		moirai__debug_report("free of an interior pointer", p, req);
+	if ((const char *)p != block + ((t >> OFF_SHIFT) & OFF_MASK) * 16 ||
+	    user + req > end)
+		moirai__debug_report("free of an interior or foreign pointer", p, req);
 	for (const unsigned char *c = user + req; c < end; c++)
 		if (*c != CANARY)
 			moirai__debug_report("buffer overrun into the canary", p, req);

@@ -48,14 +48,18 @@ static struct heap *pick_heap(int node, unsigned flags)
 
 	if (h)
 		return h;
-	if (!atomic_load_explicit(&a->available, memory_order_relaxed) ||
-	    !(h = moirai__heap_get(node))) {
-		if (!(flags & MOIRAI_ALLOC_PREFERRED) || errno != ENODEV) {
-			moirai__err(-ENODEV, "alloc: node %d is not available "
-				    "(not in the cgroup's MemsAllowed or no memory)", node);
-			errno = ENODEV;
-			return NULL;
-		}
+	if (atomic_load_explicit(&a->available, memory_order_relaxed)) {
+		h = moirai__heap_get(node);
+		if (h || errno != ENODEV)
+			return h;
+	}
+	if (!(flags & MOIRAI_ALLOC_PREFERRED)) {
+		moirai__err(-ENODEV, "alloc: node %d is not available "
+			    "(not in the cgroup's MemsAllowed or no memory)", node);
+		errno = ENODEV;
+		return NULL;
+	}
+	{
 		int alt = moirai__arena_nearest(node);
 
 		if (alt < 0) {
@@ -91,7 +95,7 @@ static void *finish_small(void *block, unsigned cls, size_t align, size_t req)
 
 static void *alloc_generic(int node, size_t size, size_t align, unsigned flags)
 {
-	size_t extra = moirai__alloc_debug ? DEBUG_EXTRA : 0;
+	size_t extra;
 	struct heap *h;
 
 	if (moirai_unlikely(size == 0))
@@ -103,6 +107,7 @@ static void *alloc_generic(int node, size_t size, size_t align, unsigned flags)
 		errno = ENOMEM;
 		return NULL;
 	}
+	extra = moirai__alloc_debug ? DEBUG_EXTRA : 0;
 	if (moirai_unlikely(size > moirai__alloc_reserve / 2 ||
 			    size > moirai__alloc_reserve / 2 - align))
 		return fail(ENOMEM, "alloc: %zu bytes exceed the arena (%zu bytes)", size,
