@@ -49,9 +49,16 @@ void moirai__debug_on_alloc(void *p, char *block, size_t bs, size_t req)
 			      ((uint64_t)((user - block) / 16) << OFF_SHIFT) | req;
 }
 
+/* Read the trailer even when ASan has poisoned the (freed) block. */
+static inline uint64_t trailer_get(char *block, size_t bs)
+{
+	moirai__san_unpoison(trailer(block, bs), sizeof(uint64_t));
+	return *trailer(block, bs);
+}
+
 size_t moirai__debug_req(const void *p, char *block, size_t bs)
 {
-	uint64_t t = *trailer(block, bs);
+	uint64_t t = trailer_get(block, bs);
 
 	(void)p;
 	if ((t >> 52) != LIVE_TAG ||
@@ -62,7 +69,7 @@ size_t moirai__debug_req(const void *p, char *block, size_t bs)
 
 void moirai__debug_on_free(const void *p, char *block, size_t bs)
 {
-	uint64_t t = *trailer(block, bs);
+	uint64_t t = trailer_get(block, bs);
 	const unsigned char *user = p;
 	const unsigned char *end = (const unsigned char *)trailer(block, bs);
 	size_t req;

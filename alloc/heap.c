@@ -79,7 +79,7 @@ static struct segment *seg_new(struct heap *h)
 
 	if (!p)
 		return NULL;
-	moirai__san_unpoison(p, SEG_HDR_SIZE);
+	moirai__san_unpoison(p, SEG_SIZE);
 	memset(seg, 0, sizeof(*seg));
 	seg->magic = SEG_MAGIC;
 	seg->kind = SEG_SMALL;
@@ -284,6 +284,8 @@ void *moirai__heap_alloc_large(struct heap *h, size_t size)
 	}
 	counter_add(&h->st.slab_bytes, s->block_size);
 	counter_add(&h->st.in_use, s->block_size);
+	/* The run may hold blocks poisoned in an earlier life. */
+	moirai__san_unpoison(s->start, s->block_size);
 	return s->start;
 }
 
@@ -308,7 +310,7 @@ struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t alig
 	char *user = (char *)(((uintptr_t)p + HUGE_HDR_SIZE + align - 1) &
 			      ~(uintptr_t)(align - 1));
 
-	moirai__san_unpoison(p, HUGE_HDR_SIZE);
+	moirai__san_unpoison(p, span);
 	memset(seg, 0, offsetof(struct segment, slabs));
 	seg->magic = SEG_MAGIC;
 	seg->kind = SEG_HUGE;

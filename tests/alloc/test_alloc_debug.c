@@ -179,7 +179,8 @@ static void do_clean_run(void *arg)
 
 	memset(p, 0, 100);
 	moirai_free(p);
-	for (int i = 8; i < 100; i++)
+	/* Under ASan reading it is a (reported) use after free: skip. */
+	for (int i = 8; !MOIRAI__SAN_ASAN && i < 100; i++)
 		bad |= p[i] != 0xDF;
 	moirai_free(keep);
 	_exit(bad ? 4 : 0);
