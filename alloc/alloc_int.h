@@ -88,7 +88,8 @@ struct segment {
 	size_t span;           /* bytes of the span (huge) */
 	size_t req;            /* requested size (huge) */
 	char *user;            /* user pointer (huge) */
-	uint32_t free_mask;    /* small: bit i = slab i free */
+	/* Owner-only fields on their own line: remote frees never miss on it. */
+	alignas(64) uint32_t free_mask; /* small: bit i = slab i free */
 	struct segment *next, *prev; /* heap list of segments with free slabs */
 	alignas(64) struct slab slabs[SLABS_PER_SEG];
 };

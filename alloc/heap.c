@@ -388,8 +388,15 @@ static void drain_remote(struct heap *h)
 
 	while (p) {
 		void *next = moirai__block_next(p);
+		struct segment *seg = moirai__seg_of(p);
+		struct slab *s = moirai__slab_of(seg, p);
 
-		local_free(h, moirai__seg_of(p), p);
+		/* The freeing thread did not look at the slab: check here. */
+		if (moirai_likely(s->kind != SLAB_FREE && (char *)p >= s->start &&
+				  (char *)p < s->end))
+			local_free(h, seg, p);
+		else
+			moirai__err(-EINVAL, "free: %p is not a live block (ignored)", p);
 		p = next;
 		n++;
 	}

@@ -238,17 +238,24 @@ static void free_generic(void *p)
 		moirai__heap_free(seg, p);
 		return;
 	}
-	struct slab *s = moirai__slab_of(seg, p);
+	/*
+	 * A remote free in release mode reads nothing the owner writes (the
+	 * slab descriptors): the owner checks the block when it drains it.
+	 */
+	if (moirai__tld.heaps[seg->node] == seg->heap || moirai__alloc_debug ||
+	    MOIRAI__SAN_ASAN) {
+		struct slab *s = moirai__slab_of(seg, p);
 
-	if (s->kind == SLAB_FREE || (char *)p < s->start || (char *)p >= s->end)
-		return bad_free(p, "free of a pointer to no live block");
-	char *block = moirai__block_of(s, p);
+		if (s->kind == SLAB_FREE || (char *)p < s->start || (char *)p >= s->end)
+			return bad_free(p, "free of a pointer to no live block");
+		char *block = moirai__block_of(s, p);
 
-	if (moirai__alloc_debug)
-		moirai__debug_on_free(p, block, s->block_size);
-	/* Poisoned here too for remote frees, before the block travels. */
-	if (s->kind == SLAB_SMALL)
-		moirai__san_poison(block, s->block_size);
+		if (moirai__alloc_debug)
+			moirai__debug_on_free(p, block, s->block_size);
+		/* Poisoned here too for remote frees, before the block travels. */
+		if (s->kind == SLAB_SMALL)
+			moirai__san_poison(block, s->block_size);
+	}
 	moirai__heap_free(seg, p);
 }
 
