@@ -192,10 +192,26 @@ static inline unsigned moirai__size_class(size_t size)
 	return 8u + (k - 7u) * 8u + j;
 }
 
+/*
+ * Blocks this thread freed for one foreign heap, sent as one chain with one
+ * CAS once OUTBOX_BATCH are gathered (snmalloc's remote batching).  They are
+ * never reused by this thread, and are sent at the latest when the thread
+ * next takes an allocation slow path, flushes, or exits.
+ */
+#define OUTBOX_WAYS 8
+#define OUTBOX_BATCH 32
+struct outbox {
+	struct heap *heap;
+	void *head, *tail;
+	uint32_t count;
+};
+
 /* Per-thread state: the heap of each node this thread allocated on. */
 struct tld {
 	struct heap *local;                 /* heap of the thread's node */
 	struct heap *heaps[MAX_NODES_TLS];  /* by OS node index */
+	struct outbox out[OUTBOX_WAYS];     /* remote frees not yet sent */
+	bool out_used;                      /* some outbox may hold blocks */
 	unsigned slow_count;                /* re-check the node now and then */
 	bool registered;                    /* exit destructor armed */
 };

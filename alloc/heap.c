@@ -368,16 +368,55 @@ static void local_free(struct heap *h, struct segment *seg, void *p)
 	b->count++;
 }
 
-/* Release pairs with the owner's acquire exchange in drain_remote(). */
-static void remote_push(struct heap *h, void *p)
+/* Push the chain first..last; release pairs with drain_remote()'s acquire. */
+static void remote_push(struct heap *h, void *first, void *last)
 {
 	void *head = atomic_load_explicit(&h->remote, memory_order_relaxed);
 
 	do {
-		moirai__block_set_next(p, head);
-	} while (!atomic_compare_exchange_weak_explicit(&h->remote, &head, p,
+		moirai__block_set_next(last, head);
+	} while (!atomic_compare_exchange_weak_explicit(&h->remote, &head, first,
 							 memory_order_release,
 							 memory_order_relaxed));
+}
+
+static void outbox_send(struct outbox *o)
+{
+	if (o->count) {
+		remote_push(o->heap, o->head, o->tail);
+		o->head = o->tail = NULL;
+		o->count = 0;
+	}
+}
+
+static void outbox_flush_all(struct tld *t)
+{
+	for (int i = 0; i < OUTBOX_WAYS; i++)
+		outbox_send(&t->out[i]);
+	t->out_used = false;
+}
+
+static void arm_exit(struct tld *t);
+
+static void remote_free(struct tld *t, struct heap *h, void *p)
+{
+	/* Heaps are page-aligned mappings: the bits above 12 tell them apart. */
+	struct outbox *o = &t->out[((uintptr_t)h >> 12) % OUTBOX_WAYS];
+
+	if (o->heap != h) {
+		outbox_send(o);
+		o->heap = h;
+	}
+	moirai__block_set_next(p, o->head);
+	if (!o->head)
+		o->tail = p;
+	o->head = p;
+	if (++o->count >= OUTBOX_BATCH)
+		outbox_send(o);
+	if (!t->out_used) {
+		t->out_used = true;
+		arm_exit(t); /* a thread that only frees must still send at exit */
+	}
 }
 
 static void drain_remote(struct heap *h)
@@ -416,7 +455,7 @@ void moirai__heap_free(struct segment *seg, void *p)
 
 		if (mine)
 			counter_add(&mine->st.remote_pushes, 1);
-		remote_push(h, p);
+		remote_free(&moirai__tld, h, p);
 		return;
 	}
 	counter_add(&h->st.local_frees, 1);
@@ -431,6 +470,8 @@ void *moirai__heap_alloc_small(struct heap *h, unsigned cls)
 	struct slab *s;
 	void *p;
 
+	if (moirai__tld.out_used)
+		outbox_flush_all(&moirai__tld);
 	if (atomic_load_explicit(&h->remote, memory_order_relaxed)) {
 		drain_remote(h);
 		if (b->head) {
@@ -506,6 +547,7 @@ static void tld_destroy(void *arg)
 	(void)arg;
 	t->local = NULL;
 	t->registered = false;
+	outbox_flush_all(t);
 	for (int n = 0; n < MAX_NODES_TLS; n++) {
 		struct heap *h = t->heaps[n];
 
@@ -557,17 +599,22 @@ struct heap *moirai__heap_get(int node)
 		errno = ENODEV;
 		return NULL;
 	}
-	pthread_once(&key_once, key_init);
 	h = moirai__arena_adopt(a);
 	if (!h && !(h = heap_create(a)))
 		return NULL;
 	t->heaps[node] = h;
-	if (!t->registered) {
-		/* Any non-NULL value arms the exit destructor. */
-		(void)pthread_setspecific(tld_key, t);
-		t->registered = true;
-	}
+	arm_exit(t);
 	return h;
+}
+
+static void arm_exit(struct tld *t)
+{
+	if (t->registered)
+		return;
+	pthread_once(&key_once, key_init);
+	/* Any non-NULL value arms the exit destructor. */
+	(void)pthread_setspecific(tld_key, t);
+	t->registered = true;
 }
 
 struct heap *moirai__heap_local(void)
@@ -600,6 +647,7 @@ void moirai__heap_flush_thread(void)
 {
 	struct tld *t = &moirai__tld;
 
+	outbox_flush_all(t);
 	for (int n = 0; n < MAX_NODES_TLS; n++)
 		if (t->heaps[n])
 			heap_collect(t->heaps[n]);
