@@ -156,15 +156,16 @@ struct arena {
 };
 
 /* Globals set once by moirai__alloc_init (under pthread_once). */
-extern char *moirai__alloc_base;
-extern size_t moirai__alloc_size;
-extern struct segment **moirai__alloc_segmap;
-extern struct arena *moirai__arenas[MAX_NODES_TLS];
-extern int moirai__alloc_nodes;
-extern size_t moirai__alloc_reserve;
-extern bool moirai__alloc_debug;
-extern uint32_t moirai__alloc_tcache_max;
-extern const uint32_t moirai__class_size[NUM_CLASSES];
+/* Hidden: direct PC-relative access on the fast paths, no GOT load. */
+extern MOIRAI_HIDDEN char *moirai__alloc_base;
+extern MOIRAI_HIDDEN size_t moirai__alloc_size;
+extern MOIRAI_HIDDEN struct segment **moirai__alloc_segmap;
+extern MOIRAI_HIDDEN struct arena *moirai__arenas[MAX_NODES_TLS];
+extern MOIRAI_HIDDEN int moirai__alloc_nodes;
+extern MOIRAI_HIDDEN size_t moirai__alloc_reserve;
+extern MOIRAI_HIDDEN bool moirai__alloc_debug;
+extern MOIRAI_HIDDEN uint32_t moirai__alloc_tcache_max;
+extern MOIRAI_HIDDEN const uint32_t moirai__class_size[NUM_CLASSES];
 
 /* 0 or -errno (-ENOMEM when the reservation fails). Idempotent. */
 int moirai__alloc_init(void);
@@ -215,7 +216,8 @@ struct tld {
 	unsigned slow_count;                /* re-check the node now and then */
 	bool registered;                    /* exit destructor armed */
 };
-extern __thread struct tld moirai__tld __attribute__((tls_model("initial-exec")));
+extern __thread MOIRAI_HIDDEN struct tld moirai__tld
+	__attribute__((tls_model("initial-exec")));
 
 /* ---- arena.c ---- */
 const char *moirai__mode_name(int mode);
