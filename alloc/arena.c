@@ -131,6 +131,19 @@ static int arena_create(int node, char *base, size_t nsegs, size_t granule_segs,
 	return 0;
 }
 
+/* fork() while another thread holds an arena lock must not deadlock. */
+static void fork_prepare(void)
+{
+	for (int n = 0; n < moirai__alloc_nodes; n++)
+		pthread_mutex_lock(&moirai__arenas[n]->lock);
+}
+
+static void fork_release(void)
+{
+	for (int n = moirai__alloc_nodes; n-- > 0;)
+		pthread_mutex_unlock(&moirai__arenas[n]->lock);
+}
+
 static void alloc_init(void)
 {
 	int nodes = moirai_numa_node_count();
@@ -196,6 +209,7 @@ static void alloc_init(void)
 	moirai__alloc_reserve = reserve;
 	moirai__alloc_nodes = nodes;
 	moirai__alloc_base = base;
+	(void)pthread_atfork(fork_prepare, fork_release, fork_release);
 	/* Published last: a nonzero size makes moirai__seg_of() look. */
 	moirai__alloc_size = total;
 	moirai__log(MOIRAI_LOG_DEBUG,

@@ -35,8 +35,12 @@ static void *fail(int err, const char *msg, size_t a, size_t b)
 /* Resolve @node (ANY, preferred fallback) and return the heap to use. */
 static struct heap *pick_heap(int node, unsigned flags)
 {
-	if (node == MOIRAI_NODE_ANY)
+	if (node == MOIRAI_NODE_ANY) {
+		/* Now and then, follow a thread that moved to another node. */
+		if ((++moirai__tld.slow_count & 1023) == 0)
+			moirai__tld.local = NULL;
 		return moirai__tld.local ? moirai__tld.local : moirai__heap_local();
+	}
 	if (node < 0 || node >= moirai__alloc_nodes) {
 		moirai__err(-EINVAL, "alloc: node %d does not exist (%d nodes)", node,
 			    moirai__alloc_nodes);

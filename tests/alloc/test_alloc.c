@@ -531,6 +531,47 @@ static void test_decommit(void **state)
 	assert_true(s1.committed - s1.in_use <= (uint64_t)(16 << 20) + 8 * SEG_SIZE);
 }
 
+static _Atomic int fork_stop;
+
+static void *arena_hammer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&fork_stop)) {
+		void *p = moirai_malloc(3 << 20); /* takes the arena lock */
+
+		moirai_free(p);
+	}
+	return NULL;
+}
+
+static void child_allocates(void *arg)
+{
+	(void)arg;
+	void *p = moirai_malloc(3 << 20), *q = moirai_malloc(100);
+
+	_exit(p && q ? 0 : 3);
+}
+
+/* fork() while another thread is inside the arena must not deadlock. */
+static void test_fork_while_allocating(void **state)
+{
+	pthread_t t;
+
+	(void)state;
+	alarm(60);
+	atomic_store(&fork_stop, 0);
+	assert_int_equal(pthread_create(&t, NULL, arena_hammer, NULL), 0);
+	for (int i = 0; i < 20; i++) {
+		int st = test_run_in_child(child_allocates, NULL);
+
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	atomic_store(&fork_stop, 1);
+	pthread_join(t, NULL);
+	alarm(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest basic[] = {
@@ -550,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_remote_reuse),
 		cmocka_unit_test(test_remote_free_storm),
 		cmocka_unit_test(test_thread_churn),
+		cmocka_unit_test(test_fork_while_allocating),
 	};
 	int fails = 0;
 
