@@ -172,8 +172,10 @@ struct moirai_alloc_stats {
 MOIRAI_API int moirai_alloc_stats_get(int node, struct moirai_alloc_stats *out);
 
 /**
- * Read the statistics of the calling thread's heap on @p node (arena-wide
- * fields such as reserved and committed describe the node).
+ * Read the statistics of the calling thread's heap on @p node: in_use,
+ * local/remote frees, and committed = bytes of slabs the heap holds; the
+ * other fields (reserved, committed by page kind, huge, fallbacks, heaps)
+ * describe the node.
  * @return 0; -EINVAL bad arguments; -ENOENT the thread has no heap there.
  *         Thread-safe.
  */
