@@ -107,7 +107,6 @@ struct heap_counters {
 	_Atomic uint64_t slab_bytes;  /* bytes of slabs held (small + large) */
 	_Atomic uint64_t local_frees;
 	_Atomic uint64_t remote_frees;
-	_Atomic uint64_t remote_pushes; /* frees this heap's thread sent away */
 };
 
 struct heap {
@@ -244,6 +243,8 @@ void *moirai__heap_alloc_large(struct heap *h, size_t size);
 struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t align);
 /* Free after the checks: routes to the owner (local or remote list). */
 void moirai__heap_free(struct segment *seg, void *p);
+/* Send @p (a small or large block of heap @h) back to its owner. */
+void moirai__heap_free_remote(struct heap *h, void *p);
 void moirai__heap_flush_thread(void);
 /* Slab holding @p in a small segment (the head slab for large runs). */
 static inline struct slab *moirai__slab_of(struct segment *seg, const void *p)

@@ -397,6 +397,12 @@ static void outbox_flush_all(struct tld *t)
 }
 
 static void arm_exit(struct tld *t);
+static void remote_free(struct tld *t, struct heap *h, void *p);
+
+void moirai__heap_free_remote(struct heap *h, void *p)
+{
+	remote_free(&moirai__tld, h, p);
+}
 
 static void remote_free(struct tld *t, struct heap *h, void *p)
 {
@@ -451,10 +457,6 @@ void moirai__heap_free(struct segment *seg, void *p)
 		return;
 	}
 	if (moirai__tld.heaps[seg->node] != h) {
-		struct heap *mine = moirai__tld.heaps[seg->node];
-
-		if (mine)
-			counter_add(&mine->st.remote_pushes, 1);
 		remote_free(&moirai__tld, h, p);
 		return;
 	}

@@ -288,6 +288,11 @@ void moirai_free(void *p)
 						      memory_order_relaxed);
 				return;
 			}
+		} else if (moirai_likely(!moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
+					 seg->magic == SEG_MAGIC)) {
+			/* Another thread's block: the owner checks it at drain. */
+			moirai__heap_free_remote(h, p);
+			return;
 		}
 	}
 	free_generic(p);
