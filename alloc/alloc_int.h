@@ -95,17 +95,21 @@ struct segment {
 };
 static_assert(sizeof(struct segment) <= SEG_HDR_SIZE, "segment header fits");
 
-/* Thread cache of one size class: a LIFO list of free blocks. */
+/*
+ * Thread cache of one size class: a LIFO list of free blocks.  Everything
+ * the free fast path touches (bound and free counter too) is on one line.
+ */
 struct bin {
 	void *head;
 	uint32_t count;
-	uint32_t block_size;
+	uint32_t max;                /* tcache_max */
+	_Atomic uint64_t frees;      /* local frees into this bin (owner writes) */
 };
 
 struct heap_counters {
 	_Atomic uint64_t in_use;      /* bytes in blocks out of slabs + large */
 	_Atomic uint64_t slab_bytes;  /* bytes of slabs held (small + large) */
-	_Atomic uint64_t local_frees;
+	_Atomic uint64_t local_frees; /* frees outside the bin fast path */
 	_Atomic uint64_t remote_frees;
 };
 

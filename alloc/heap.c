@@ -583,7 +583,7 @@ static struct heap *heap_create(struct arena *a)
 	h->node = a->node;
 	h->tcache_max = moirai__alloc_tcache_max;
 	for (unsigned c = 0; c < NUM_CLASSES; c++)
-		h->bins[c].block_size = moirai__class_size[c];
+		h->bins[c].max = moirai__alloc_tcache_max;
 	moirai__arena_register_heap(a, h);
 	return h;
 }

@@ -278,12 +278,13 @@ void moirai_free(void *p)
 
 			if (moirai_likely(s->kind == SLAB_SMALL &&
 					  !(s->flags & SLAB_ALIGNED) &&
-					  b->count < h->tcache_max)) {
+					  b->count < b->max)) {
 				*(void **)p = b->head;
 				b->head = p;
 				b->count++;
-				atomic_store_explicit(&h->st.local_frees,
-						      atomic_load_explicit(&h->st.local_frees,
+				/* Single writer: a plain increment, read by stats. */
+				atomic_store_explicit(&b->frees,
+						      atomic_load_explicit(&b->frees,
 									   memory_order_relaxed) + 1,
 						      memory_order_relaxed);
 				return;
