@@ -64,15 +64,15 @@ struct slab {
 	char *start;           /* first block */
 	char *end;             /* end of the block area */
 	uint32_t used;         /* blocks out of the slab (in bins or in use) */
-	uint32_t capacity;
-	uint32_t block_size;
+	uint32_t block_size;   /* LARGE: bytes of the run */
 	uint16_t cls;
 	uint8_t kind;
 	uint8_t flags;
 	uint32_t run;          /* LARGE: slabs in the run; TAIL: index of head */
-	size_t req;            /* LARGE: requested size (debug canary) */
 	struct slab *next, *prev; /* partial list of its class */
 };
+/* One descriptor per cache line: the free path reads one line. */
+static_assert(sizeof(struct slab) == 64, "slab descriptor is one line");
 
 /*
  * Header of a 2 MiB segment (small) or of a huge span.  Fields read by
@@ -94,6 +94,8 @@ struct segment {
 	alignas(64) struct slab slabs[SLABS_PER_SEG];
 };
 static_assert(sizeof(struct segment) <= SEG_HDR_SIZE, "segment header fits");
+static_assert(offsetof(struct segment, free_mask) == 64,
+	      "remote frees read line 0 only; owner fields start on line 1");
 
 /*
  * Thread cache of one size class: a LIFO list of free blocks.  Everything

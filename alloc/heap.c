@@ -162,7 +162,6 @@ static struct slab *slab_new(struct heap *h, unsigned cls)
 	s->end = (char *)seg + (size_t)(i + 1) * SLAB_SIZE;
 	s->bump = s->start;
 	s->block_size = moirai__class_size[cls];
-	s->capacity = (uint32_t)((size_t)(s->end - s->start) / s->block_size);
 	s->cls = (uint16_t)cls;
 	s->kind = SLAB_SMALL;
 	counter_add(&h->st.slab_bytes, SLAB_SIZE);
@@ -276,7 +275,6 @@ void *moirai__heap_alloc_large(struct heap *h, size_t size)
 	s->start = (char *)seg + (size_t)i * SLAB_SIZE;
 	s->end = s->start + (size_t)n * SLAB_SIZE;
 	s->block_size = (uint32_t)((size_t)n * SLAB_SIZE);
-	s->req = size;
 	s->used = 1;
 	for (int k = i + 1; k < i + n; k++) {
 		seg->slabs[k].kind = SLAB_LARGE_TAIL;
