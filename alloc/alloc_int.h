@@ -252,6 +252,8 @@ void moirai__heap_free(struct segment *seg, void *p);
 /* Send @p (a small or large block of heap @h) back to its owner. */
 void moirai__heap_free_remote(struct heap *h, void *p);
 void moirai__heap_flush_thread(void);
+/* Debug walker: true when @h's bins, partial lists and segments agree. */
+bool moirai__heap_is_valid(const struct heap *h);
 /* Slab holding @p in a small segment (the head slab for large runs). */
 static inline struct slab *moirai__slab_of(struct segment *seg, const void *p)
 {

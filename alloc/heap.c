@@ -653,3 +653,37 @@ void moirai__heap_flush_thread(void)
 			heap_collect(t->heaps[n]);
 	t->local = NULL; /* re-evaluate the node at the next allocation */
 }
+
+/*
+ * Invariant walker for tests (STYLE 14): bins hold as many blocks as they
+ * count, each in a live small slab of the bin's class owned by @h; partial
+ * slabs are small slabs of their class with a free block; listed segments
+ * have a free slab and belong to @h.
+ */
+bool moirai__heap_is_valid(const struct heap *h)
+{
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		uint32_t n = 0;
+
+		for (void *b = h->bins[c].head; b; b = moirai__block_next(b), n++) {
+			struct segment *seg = moirai__seg_of(b);
+			struct slab *s;
+
+			if (!seg || seg->heap != h || n > h->bins[c].count)
+				return false;
+			s = moirai__slab_of(seg, b);
+			if (s->kind != SLAB_SMALL || s->cls != c || s->used == 0)
+				return false;
+		}
+		if (n != h->bins[c].count || n > h->tcache_max)
+			return false;
+		for (const struct slab *s = h->partial[c]; s; s = s->next)
+			if (s->kind != SLAB_SMALL || s->cls != c ||
+			    !(s->flags & SLAB_IN_PARTIAL) || slab_exhausted(s))
+				return false;
+	}
+	for (const struct segment *seg = h->segs; seg; seg = seg->next)
+		if (seg->heap != h || seg->free_mask == 0 || seg->magic != SEG_MAGIC)
+			return false;
+	return true;
+}

@@ -82,6 +82,7 @@ static void test_every_class(void **state)
 			assert_int_equal(check(p[i], i ? bs : lo, c + i), 0);
 			moirai_free(p[i]);
 		}
+		assert_true(moirai__heap_is_valid(moirai__tld.local));
 	}
 }
 
@@ -386,6 +387,9 @@ static void run_storm(int producers, int consumers, long total)
 		pthread_join(t[i], NULL);
 	assert_int_equal(atomic_load(&s->bad), 0);
 	assert_int_equal(atomic_load(&s->consumed), total);
+	/* Producers' heaps were abandoned; this thread's stays consistent. */
+	if (moirai__tld.local)
+		assert_true(moirai__heap_is_valid(moirai__tld.local));
 	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &after), 0);
 	/*
 	 * Frees after a producer exited wait in its abandoned heap until the
@@ -454,6 +458,7 @@ static void test_remote_reuse(void **state)
 				break;
 			}
 	assert_int_equal(reused, 256);
+	assert_true(moirai__heap_is_valid(moirai__tld.heaps[node]));
 	assert_int_equal(moirai_alloc_heap_stats_get(node, &st1), 0);
 	assert_int_equal(st1.remote_frees - st0.remote_frees, 256);
 	for (int i = 0; i < AGAIN; i++)
