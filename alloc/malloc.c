@@ -246,7 +246,7 @@ static void bad_free(const void *p, const char *why)
 }
 
 /* Checks, sanitizer and debug hooks, then the owner's free path. */
-static void free_generic(void *p)
+static __attribute__((noinline)) void free_generic(void *p)
 {
 	struct segment *seg;
 
