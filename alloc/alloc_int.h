@@ -90,6 +90,7 @@ struct segment {
 	char *user;            /* user pointer (huge) */
 	/* Owner-only fields on their own line: remote frees never miss on it. */
 	alignas(64) uint32_t free_mask; /* small: bit i = slab i free */
+	uint32_t cold_mask;    /* free slabs whose pages were given back */
 	struct segment *next, *prev; /* heap list of segments with free slabs */
 	alignas(64) struct slab slabs[SLABS_PER_SEG];
 };
@@ -125,6 +126,7 @@ struct heap {
 	int node;
 	uint32_t tcache_max;
 	bool abandoned;
+	size_t free_bytes;           /* free, still committed slabs it holds */
 	struct heap *next_all;       /* arena list of all heaps (never freed) */
 	struct heap *next_abandoned;
 	struct heap_counters st;
@@ -170,6 +172,7 @@ extern MOIRAI_HIDDEN int moirai__alloc_nodes;
 extern MOIRAI_HIDDEN size_t moirai__alloc_reserve;
 extern MOIRAI_HIDDEN bool moirai__alloc_debug;
 extern MOIRAI_HIDDEN uint32_t moirai__alloc_tcache_max;
+extern MOIRAI_HIDDEN size_t moirai__alloc_decommit_threshold;
 extern MOIRAI_HIDDEN const uint32_t moirai__class_size[NUM_CLASSES];
 
 /* 0 or -errno (-ENOMEM when the reservation fails). Idempotent. */
@@ -230,6 +233,8 @@ const char *moirai__mode_name(int mode);
 char *moirai__arena_alloc_segs(struct arena *a, size_t n);
 void moirai__arena_free_segs(struct arena *a, char *p, size_t n);
 enum page_mode moirai__arena_mode_of(struct arena *a, char *p);
+/* Account @bytes of a segment's pages given back (< 0) or reused (> 0). */
+void moirai__arena_account(struct arena *a, enum page_mode m, long bytes);
 void moirai__arena_register_heap(struct arena *a, struct heap *h);
 struct heap *moirai__arena_adopt(struct arena *a);
 void moirai__arena_abandon(struct arena *a, struct heap *h);

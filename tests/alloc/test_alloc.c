@@ -608,6 +608,69 @@ static void test_fork_while_allocating(void **state)
 	alarm(0);
 }
 
+/* A heap holding many free slabs in partly used segments gives pages back. */
+static void test_heap_decommit(void **state)
+{
+	enum { N = 24576, BS = 1000 }; /* 24 MiB of 1 KiB blocks */
+	void **p = calloc(N, sizeof(void *));
+	struct segment *kept[64];
+	int nkept = 0;
+	struct moirai_alloc_stats peak, after, again;
+
+	(void)state;
+	assert_non_null(p);
+	for (int i = 0; i < N; i++) {
+		p[i] = moirai_malloc(BS);
+		assert_non_null(p[i]);
+		memset(p[i], 1, BS);
+	}
+	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &peak), 0);
+	/* Keep one block per segment so no segment can go back whole. */
+	for (int i = 0; i < N; i++) {
+		struct segment *seg = moirai__seg_of(p[i]);
+		bool seen = false;
+
+		for (int k = 0; k < nkept; k++)
+			seen |= kept[k] == seg;
+		if (!seen && nkept < 64) {
+			kept[nkept++] = seg;
+			continue;
+		}
+		moirai_free(p[i]);
+		p[i] = NULL;
+	}
+	moirai_alloc_thread_flush();
+	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &after), 0);
+	assert_true(nkept >= 8);
+	assert_true(after.decommitted >= peak.decommitted + (8u << 20));
+	assert_true(after.committed + (8u << 20) <= peak.committed);
+	int node = kept[0]->node;
+
+	assert_true(moirai__heap_is_valid(moirai__tld.heaps[node]));
+	/* The cold slabs come back into use. */
+	bool *fresh = calloc(N, sizeof(bool));
+
+	assert_non_null(fresh);
+	for (int i = 0; i < N; i++)
+		if (!p[i]) {
+			p[i] = moirai_malloc(BS);
+			assert_non_null(p[i]);
+			fill(p[i], BS, (unsigned)i);
+			fresh[i] = true;
+		}
+	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &again), 0);
+	assert_true(again.committed > after.committed);
+	for (int i = 0; i < N; i++) {
+		if (fresh[i])
+			assert_int_equal(check(p[i], BS, (unsigned)i), 0);
+		moirai_free(p[i]);
+	}
+	moirai_alloc_thread_flush();
+	assert_true(moirai__heap_is_valid(moirai__tld.heaps[node]));
+	free(fresh);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest basic[] = {
@@ -619,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_node_and_ptr),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_decommit),
+		cmocka_unit_test(test_heap_decommit),
 	};
 	const struct CMUnitTest negative[] = {
 		cmocka_unit_test(test_negative),
