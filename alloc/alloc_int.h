@@ -178,6 +178,26 @@ extern MOIRAI_HIDDEN const uint32_t moirai__class_size[NUM_CLASSES];
 /* 0 or -errno (-ENOMEM when the reservation fails). Idempotent. */
 int moirai__alloc_init(void);
 
+/*
+ * Bound of the thread cache of class @cls: MOIRAI_TCACHE_MAX blocks, or
+ * more for small blocks, up to BIN_BYTES of them (at most BIN_BLOCKS).
+ * Small blocks are where producer-consumer traffic lives; a deeper cache
+ * keeps them out of the slab lists.  0 (debug, ASan) turns caches off.
+ */
+#define BIN_BYTES ((uint32_t)65536)
+#define BIN_BLOCKS ((uint32_t)1024)
+static inline uint32_t moirai__bin_max(unsigned cls)
+{
+	uint32_t by_bytes = BIN_BYTES / moirai__class_size[cls];
+	uint32_t max = moirai__alloc_tcache_max;
+
+	if (max == 0)
+		return 0;
+	if (by_bytes > BIN_BLOCKS)
+		by_bytes = BIN_BLOCKS;
+	return by_bytes > max ? by_bytes : max;
+}
+
 /* Segment (or span header) owning @p, NULL when foreign. */
 static inline struct segment *moirai__seg_of(const void *p)
 {
