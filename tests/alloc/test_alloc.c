@@ -642,8 +642,15 @@ static void test_heap_decommit(void **state)
 	moirai_alloc_thread_flush();
 	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &after), 0);
 	assert_true(nkept >= 8);
-	assert_true(after.decommitted >= peak.decommitted + (8u << 20));
-	assert_true(after.committed + (8u << 20) <= peak.committed);
+	bool hugetlb = false;
+
+	for (int k = 0; k < nkept; k++)
+		hugetlb |= kept[k]->mode == MODE_HUGETLB;
+	/* Hugetlb pages cannot be given back 64 KiB at a time: kept whole. */
+	if (!hugetlb) {
+		assert_true(after.decommitted >= peak.decommitted + (8u << 20));
+		assert_true(after.committed + (8u << 20) <= peak.committed);
+	}
 	int node = kept[0]->node;
 
 	assert_true(moirai__heap_is_valid(moirai__tld.heaps[node]));
@@ -659,7 +666,7 @@ static void test_heap_decommit(void **state)
 			fresh[i] = true;
 		}
 	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &again), 0);
-	assert_true(again.committed > after.committed);
+	assert_true(hugetlb || again.committed > after.committed);
 	for (int i = 0; i < N; i++) {
 		if (fresh[i])
 			assert_int_equal(check(p[i], BS, (unsigned)i), 0);
