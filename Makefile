@@ -156,7 +156,7 @@ uninstall:
 	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(BINDIR)/%,$(TOOLS))
 
 format:
-	clang-format -i $(LIB_SRCS) $(HEADERS) $(wildcard tools/*/*.c tools/*/*.h tests/*/*.c tests/*/*.h */*_int.h)
+	clang-format -i $$(git ls-files "*.c" "*.h")
 
 format-check:
 	@tools/format-check.sh
