@@ -49,13 +49,17 @@ int moirai__parse_size(const char *text, long *out);
 
 /*
  * Internal invariants, never input checks.  Evaluated only in DEBUG builds
- * (every sanitizer build and `make DEBUG=1`); otherwise sizeof keeps the
- * walker functions referenced without calling them.
+ * (every sanitizer build and `make DEBUG=1`); otherwise the dead branch keeps
+ * the walker functions referenced without calling them.
  */
 #ifdef DEBUG
 #define moirai_assert_internal(cond) assert(cond)
 #else
-#define moirai_assert_internal(cond) ((void)sizeof(cond))
+#define moirai_assert_internal(cond) \
+	do {                              \
+		if (0)                    \
+			(void)(cond);     \
+	} while (0)
 #endif
 
 #endif /* MOIRAI_INTERNAL_H */

@@ -315,8 +315,9 @@ MOIRAI_API int moirai_numa_prefer_range(void *addr, size_t len, int node);
 /**
  * Node of the page holding @p addr (move_pages with NULL nodes).  The page
  * must be touched first.
- * @return the OS node index; -EFAULT page not present; -ENOENT not mapped;
- *         other -errno from move_pages. Thread-safe.
+ * @return the OS node index; -ENOENT page not present yet (never touched;
+ *         kernels before 6.x may say -EFAULT); -EFAULT address not mapped;
+ *         -EINVAL NULL; other -errno from move_pages. Thread-safe.
  */
 MOIRAI_API int moirai_numa_page_node(const void *addr);
 
