@@ -111,7 +111,7 @@ $(SHARED_LIB): $(LIB_OBJS)
 # run from the build tree and install as single files.
 TOOL_LIBS_moirai-bench := -lck -ldl
 .SECONDEXPANSION:
-$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tools/%/*.c)) $(STATIC_LIB)
+$(BUILD)/bin/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tools/$$*/*.c))) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(TOOL_LIBS_$*) $(LDLIBS_DEPS)
 
