@@ -8,7 +8,8 @@
  *   MOIRAI_EXPECT_NODES=N             the guest has exactly N nodes, all
  *                                     allowed, each with one vCPU
  *   MOIRAI_EXPECT_DISTANCES="a,b;c,d" the SLIT qemu was given, row per node
- * so that the same assertions then cover real cross-node placement.
+ * so that the same assertions then cover real cross-node placement, and
+ * the live topology (hwloc) is checked against what qemu was told.
  */
 #include <errno.h>
 #include <numa.h>
@@ -173,7 +174,97 @@ static void test_pin_to_every_allowed_cpu(void **state)
 	assert_int_equal(sched_setaffinity(0, sizeof(orig), &orig), 0);
 }
 
-/* ---- negative inputs ------------------------------------------------- */
+/* ---- the live topology against the binding layer and the VM's SLIT -- */
+
+/*
+ * Parse MOIRAI_EXPECT_DISTANCES ("10,20;20,10": rows by ';', columns by
+ * ',') into @m.  Returns the row count; fails the test unless the matrix
+ * is square.
+ */
+static int parse_distances(const char *s,
+			   int m[MAX_EXPECT_NODES][MAX_EXPECT_NODES])
+{
+	int rows = 0, cols = 0, width = -1;
+	const char *p = s;
+
+	for (;;) {
+		char *end;
+		long v = strtol(p, &end, 10);
+
+		if (end == p || rows >= MAX_EXPECT_NODES || cols >= MAX_EXPECT_NODES)
+			fail_msg("MOIRAI_EXPECT_DISTANCES: bad matrix near '%s'", p);
+		m[rows][cols++] = (int)v;
+		p = end;
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		if (*p != ';' && *p != '\0')
+			fail_msg("MOIRAI_EXPECT_DISTANCES: bad character '%c'", *p);
+		if (width >= 0 && cols != width)
+			fail_msg("MOIRAI_EXPECT_DISTANCES: row %d has %d columns, not %d",
+				 rows, cols, width);
+		width = cols;
+		rows++;
+		cols = 0;
+		if (*p == '\0')
+			break;
+		p++;
+	}
+	if (rows != width)
+		fail_msg("MOIRAI_EXPECT_DISTANCES: %d rows of %d columns", rows, width);
+	return rows;
+}
+
+/*
+ * The live topology agrees with the binding layer everywhere (node count,
+ * local distance 10, every OS node present); in the VM its node count,
+ * OS indexes and full distance matrix equal what qemu was given.
+ */
+static void test_live_topology(void **state)
+{
+	static int want[MAX_EXPECT_NODES][MAX_EXPECT_NODES];
+	const char *dist = getenv("MOIRAI_EXPECT_DISTANCES");
+	struct moirai_topo *topo = NULL;
+	struct moirai_topo_node node;
+	int nodes, expect = expect_nodes();
+
+	(void)state;
+	assert_int_equal(moirai_topo_load_live(&topo), 0);
+	assert_non_null(topo);
+	nodes = moirai_topo_node_count(topo);
+	assert_int_equal(nodes, moirai_numa_node_count());
+	if (expect > 0)
+		assert_int_equal(nodes, expect);
+	for (int a = 0; a < nodes; a++) {
+		assert_int_equal(moirai_topo_node(topo, a, &node), 0);
+		assert_int_equal(moirai_topo_distance(topo, a, a), 10);
+		if (expect > 0) {
+			/* The guest's nodes are 0..N-1, each with memory. */
+			assert_int_equal(node.os_index, a);
+			assert_int_equal(moirai_topo_node_by_os(topo, a), a);
+			assert_true(node.memory_bytes > 0);
+			assert_true(node.mem_allowed);
+			assert_int_equal(node.pu_count, 1);
+		}
+	}
+	if (dist && *dist) {
+		int rows = parse_distances(dist, want);
+
+		assert_int_equal(nodes, rows);
+		assert_true(moirai_topo_has_distances(topo));
+		for (int a = 0; a < rows; a++)
+			for (int b = 0; b < rows; b++) {
+				int got = moirai_topo_distance(topo, a, b);
+
+				if (got != want[a][b])
+					print_error("distance(%d,%d) = %d, qemu was given %d\n",
+						    a, b, got, want[a][b]);
+				assert_int_equal(got, want[a][b]);
+			}
+	}
+	moirai_topo_destroy(topo);
+}
 
 static void test_negative(void **state)
 {
@@ -208,6 +299,16 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_numa_bind_range(p, page, nodes), -EINVAL);
 	assert_int_equal(moirai_numa_bind_range((char *)p + 1, page, 0), -EINVAL);
 	assert_int_equal(moirai_numa_unmap(p, page), 0);
+
+	/* Distances outside the topology are refused, not guessed. */
+	struct moirai_topo *topo = NULL;
+
+	assert_int_equal(moirai_topo_load_live(NULL), -EINVAL);
+	assert_int_equal(moirai_topo_load_live(&topo), 0);
+	assert_int_equal(moirai_topo_distance(topo, -1, 0), -ERANGE);
+	assert_int_equal(moirai_topo_distance(topo, 0, nodes), -ERANGE);
+	assert_int_equal(moirai_topo_distance(NULL, 0, 0), -EINVAL);
+	moirai_topo_destroy(topo);
 }
 
 int main(void)
@@ -217,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_memory_on_node_3),
 		cmocka_unit_test(test_rebind_migrates_pages),
 		cmocka_unit_test(test_pin_to_every_allowed_cpu),
+		cmocka_unit_test(test_live_topology),
 	};
 	const struct CMUnitTest negative[] = {
 		cmocka_unit_test(test_negative),
