@@ -25,10 +25,35 @@ int moirai_topo_load_xml(const char *path, struct moirai_topo **out)
 	return moirai__topo_from_hwloc(MOIRAI_TOPO_XML, path, out);
 }
 
+/*
+ * hwloc builds whatever a synthetic string describes; "core:65536 pu:65536"
+ * would take minutes and gigabytes.  Multiply the arities first and refuse
+ * machines larger than any real one.
+ */
+#define SYNTHETIC_MAX_PUS (1L << 16)
+
+static int synthetic_size_ok(const char *desc)
+{
+	double total = 1;
+
+	for (const char *p = strchr(desc, ':'); p; p = strchr(p + 1, ':')) {
+		char *end;
+		double v = strtod(p + 1, &end);
+
+		if (end != p + 1 && v > 0)
+			total *= v;
+	}
+	return total <= (double)SYNTHETIC_MAX_PUS;
+}
+
 int moirai_topo_load_synthetic(const char *desc, struct moirai_topo **out)
 {
 	if (!out || !desc || !*desc)
 		return moirai__err(-EINVAL, "topology: empty synthetic description");
+	if (!synthetic_size_ok(desc))
+		return moirai__err(-EINVAL,
+				   "topology: synthetic description '%s' describes more than %ld PUs",
+				   desc, SYNTHETIC_MAX_PUS);
 	return moirai__topo_from_hwloc(MOIRAI_TOPO_SYNTHETIC, desc, out);
 }
 

@@ -27,7 +27,7 @@ CC=${CC:-cc}
 for h in include/moirai.h include/moirai/*.h; do
 	case "$h" in *_inline.h) continue ;; esac
 	if printf '#include "%s"\n' "${h#include/}" |
-		$CC -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude \
+		$CC -std=c11 -pedantic -Wall -Wextra -Werror -Iinclude \
 			-I/usr/include/dpdk -I/usr/include/x86_64-linux-gnu/dpdk \
 			-msse4.2 -fsyntax-only -x c - 2>"${MOIRAI_BUILD:-build}/header.log"; then
 		pass=$((pass + 1))
