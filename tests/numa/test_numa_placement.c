@@ -8,6 +8,8 @@
  *   MOIRAI_EXPECT_NODES=N             the guest has exactly N nodes, all
  *                                     allowed, each with one vCPU
  *   MOIRAI_EXPECT_DISTANCES="a,b;c,d" the SLIT qemu was given, row per node
+ *   MOIRAI_EXPECT_HUGEPAGES_2M=N      free 2 MiB pages reserved at boot,
+ *                                     summed over the nodes
  * so that the same assertions then cover real cross-node placement, and
  * the live topology (hwloc) is checked against what qemu was told.
  */
@@ -225,6 +227,7 @@ static void test_live_topology(void **state)
 {
 	static int want[MAX_EXPECT_NODES][MAX_EXPECT_NODES];
 	const char *dist = getenv("MOIRAI_EXPECT_DISTANCES");
+	const char *hp = getenv("MOIRAI_EXPECT_HUGEPAGES_2M");
 	struct moirai_topo *topo = NULL;
 	struct moirai_topo_node node;
 	int nodes, expect = expect_nodes();
@@ -247,6 +250,17 @@ static void test_live_topology(void **state)
 			assert_true(node.mem_allowed);
 			assert_int_equal(node.pu_count, 1);
 		}
+	}
+	if (hp && *hp) {
+		/* The kernel spreads hugepages= over the nodes. */
+		long sum = 0;
+
+		for (int a = 0; a < nodes; a++) {
+			assert_int_equal(moirai_topo_node(topo, a, &node), 0);
+			assert_true(node.hugepages_2m_free >= 0);
+			sum += node.hugepages_2m_free;
+		}
+		assert_int_equal(sum, strtol(hp, NULL, 10));
 	}
 	if (dist && *dist) {
 		int rows = parse_distances(dist, want);

@@ -181,6 +181,7 @@ cat >"$ROOT/vm/env" <<EOF
 MOIRAI_VM=1
 MOIRAI_EXPECT_NODES=$NODES
 MOIRAI_EXPECT_DISTANCES="$DISTANCES"
+MOIRAI_EXPECT_HUGEPAGES_2M=$HUGEPAGES
 MOIRAI_VM_TEST_TIMEOUT=${MOIRAI_VM_TEST_TIMEOUT:-120}
 EOF
 [ -n "${MOIRAI_TEST_SCALE:-}" ] &&
@@ -290,6 +291,8 @@ if [ "$ACCEL" != tcg ] && kvm_usable; then
 	[ -z "$USED" ] && stop_qemu
 elif [ "$ACCEL" = kvm ]; then
 	die "MOIRAI_VM_ACCEL=kvm but /dev/kvm is not usable"
+elif [ "$ACCEL" != tcg ]; then
+	say "KVM: /dev/kvm is not usable by $(id -un)"
 fi
 if [ -z "$USED" ]; then
 	[ "$ACCEL" = kvm ] && die "KVM did not boot the guest"
