@@ -49,7 +49,11 @@ die() {
 	say "0 passed, 1 failed"
 	exit 1
 }
-remaining() { echo $((TIMEOUT - ($(date +%s) - START))); }
+remaining() {
+	local r=$((TIMEOUT - ($(date +%s) - START)))
+
+	echo $((r > 0 ? r : 1))
+}
 
 for tool in qemu-system-x86_64 busybox cpio ldd apt-get apt-cache dpkg-deb; do
 	command -v "$tool" >/dev/null ||
