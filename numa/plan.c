@@ -345,6 +345,33 @@ static int build_steal(const struct moirai_topo *t, struct moirai_plan *p)
 	return 0;
 }
 
+/*
+ * Invariant walker (DEBUG builds, `make check`): distinct PUs, and every
+ * steal order a permutation of the other workers.
+ */
+static bool plan_is_valid(const struct moirai_plan *p)
+{
+	for (int w = 0; w < p->count; w++) {
+		long sum = 0;
+
+		for (int o = w + 1; o < p->count; o++)
+			if (p->workers[o].pu == p->workers[w].pu)
+				return false;
+		if (p->workers[w].steal_count != p->count - 1)
+			return false;
+		for (int k = 0; k < p->workers[w].steal_count; k++) {
+			int v = p->workers[w].steal_order[k];
+
+			if (v < 0 || v >= p->count || v == w)
+				return false;
+			sum += v;
+		}
+		if (sum != (long)p->count * (p->count - 1) / 2 - w)
+			return false;
+	}
+	return true;
+}
+
 int moirai_plan_create(const struct moirai_topo *t,
 		       const struct moirai_plan_opts *opts,
 		       struct moirai_plan **out)
@@ -418,6 +445,7 @@ int moirai_plan_create(const struct moirai_topo *t,
 	rc = build_steal(t, p);
 	if (rc)
 		goto err_free;
+	moirai_assert_internal(plan_is_valid(p));
 	free(slots);
 	free(ordered);
 	*out = p;

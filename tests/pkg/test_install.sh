@@ -5,12 +5,12 @@
 # symbols and carries its SONAME.
 set -eu
 BUILD=${MOIRAI_BUILD:-build}
-CC=${CC:-cc}
+CC="${CC:-cc} ${SANFLAGS:-}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 prefix=/opt/moirai-test
 
-MAKEFLAGS= make -s --no-print-directory BUILD="$BUILD" install DESTDIR="$tmp" PREFIX=$prefix >/dev/null
+MAKEFLAGS= make -s --no-print-directory BUILD="$BUILD" SAN="${SAN:-}" install DESTDIR="$tmp" PREFIX=$prefix >/dev/null
 root=$tmp$prefix
 export PKG_CONFIG_PATH=$root/lib/pkgconfig
 export PKG_CONFIG_SYSROOT_DIR=$tmp
