@@ -22,7 +22,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "moirai/numa.h"
+#include <moirai/numa.h>
+
 #include "testutil.h"
 
 #define PAGES 4
