@@ -26,7 +26,7 @@
 
 #include "testutil.h"
 
-#define PAGES 4
+#define PAGES		 4
 #define MAX_EXPECT_NODES 64
 
 /* MOIRAI_EXPECT_NODES as a count, or 0 when unset. */
@@ -62,8 +62,7 @@ static void check_node_placement(int node)
 		int got = moirai_numa_page_node(p + (size_t)i * page);
 
 		if (got != node)
-			print_error("node %d: page %d reported on node %d\n", node,
-				    i, got);
+			print_error("node %d: page %d reported on node %d\n", node, i, got);
 		assert_int_equal(got, node);
 		assert_int_equal(p[(size_t)i * page], i + 1);
 	}
@@ -184,8 +183,7 @@ static void test_pin_to_every_allowed_cpu(void **state)
  * ',') into @m.  Returns the row count; fails the test unless the matrix
  * is square.
  */
-static int parse_distances(const char *s,
-			   int m[MAX_EXPECT_NODES][MAX_EXPECT_NODES])
+static int parse_distances(const char *s, int m[MAX_EXPECT_NODES][MAX_EXPECT_NODES])
 {
 	int rows = 0, cols = 0, width = -1;
 	const char *p = s;
@@ -205,8 +203,8 @@ static int parse_distances(const char *s,
 		if (*p != ';' && *p != '\0')
 			fail_msg("MOIRAI_EXPECT_DISTANCES: bad character '%c'", *p);
 		if (width >= 0 && cols != width)
-			fail_msg("MOIRAI_EXPECT_DISTANCES: row %d has %d columns, not %d",
-				 rows, cols, width);
+			fail_msg("MOIRAI_EXPECT_DISTANCES: row %d has %d columns, not %d", rows,
+				 cols, width);
 		width = cols;
 		rows++;
 		cols = 0;
@@ -273,8 +271,8 @@ static void test_live_topology(void **state)
 				int got = moirai_topo_distance(topo, a, b);
 
 				if (got != want[a][b])
-					print_error("distance(%d,%d) = %d, qemu was given %d\n",
-						    a, b, got, want[a][b]);
+					print_error("distance(%d,%d) = %d, qemu was given %d\n", a,
+						    b, got, want[a][b]);
 				assert_int_equal(got, want[a][b]);
 			}
 	}
@@ -301,8 +299,7 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_numa_unmap(NULL, page), 0);
 
 	/* An untouched page has no node; an unmapped one faults. */
-	p = mmap(NULL, page, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(p != MAP_FAILED);
 	rc = moirai_numa_page_node(p);
 	assert_true(rc == -ENOENT || rc == -EFAULT);
@@ -341,9 +338,7 @@ int main(void)
 	int failed = 0;
 
 	alarm(60); /* a hung syscall fails the test instead of the run */
-	failed += cmocka_run_group_tests_name("numa placement", placement,
-					      NULL, NULL);
-	failed += cmocka_run_group_tests_name("numa placement negative",
-					      negative, NULL, NULL);
+	failed += cmocka_run_group_tests_name("numa placement", placement, NULL, NULL);
+	failed += cmocka_run_group_tests_name("numa placement negative", negative, NULL, NULL);
 	return failed ? 1 : 0;
 }
