@@ -7,5 +7,6 @@
 
 #include "moirai/base.h"
 #include "moirai/numa.h"
+#include "moirai/ring.h"
 
 #endif /* MOIRAI_H */
