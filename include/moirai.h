@@ -8,5 +8,7 @@
 #include "moirai/base.h"
 #include "moirai/numa.h"
 #include "moirai/alloc.h"
+#include "moirai/ring.h"
+#include "moirai/channel.h"
 
 #endif /* MOIRAI_H */
