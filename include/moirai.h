@@ -7,5 +7,6 @@
 
 #include "moirai/base.h"
 #include "moirai/numa.h"
+#include "moirai/pool.h"
 
 #endif /* MOIRAI_H */
