@@ -8,5 +8,6 @@
 #include "moirai/base.h"
 #include "moirai/numa.h"
 #include "moirai/pool.h"
+#include "moirai/shm.h"
 
 #endif /* MOIRAI_H */
