@@ -198,6 +198,7 @@ static int handle_init(struct moirai_shm *seg, const char *name, int fd,
 	seg->buf_size = h->buf_size;
 	seg->bufs_per_side = h->bufs;
 	snprintf(seg->name, sizeof(seg->name), "%s", name);
+	seg->spin_ns = (uint64_t)moirai_option_get(MOIRAI_OPT_SPIN_NS);
 	seg->state = calloc(2 * (size_t)h->bufs, sizeof(*seg->state));
 	if (!seg->state)
 		return moirai__err(-ENOMEM, "shm %s: no memory for buffer states",

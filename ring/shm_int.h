@@ -102,6 +102,7 @@ struct moirai_shm {
 	uint32_t slot_size, buf_size, bufs_per_side;
 	_Atomic uint8_t *state;   /* 2 * bufs_per_side entries */
 	_Atomic uint32_t held_peer; /* peer buffers received and not freed */
+	uint64_t spin_ns;         /* MOIRAI_SPIN_NS: poll this long before sleeping */
 	char name[MOIRAI_SHM_NAME_MAX + 1];
 };
 

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_pause.h>
+
 #include "shm_int.h"
 
 #define SLICE_NS 10000000ull /* re-check the peer's liveness every 10 ms */
@@ -273,6 +275,24 @@ int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg,
 		return peer_gone(seg, false) ? -EPIPE : -EAGAIN;
 	if (timeout_ns > 0)
 		deadline = moirai_now_ns() + (uint64_t)timeout_ns;
+	/* Poll for a while first: a sleep and a wake-up cost two system
+	 * calls and a context switch, more than a busy peer's next message. */
+	if (seg->spin_ns) {
+		uint64_t start = moirai_now_ns(), end = start + seg->spin_ns;
+
+		if (deadline && deadline < end)
+			end = deadline;
+		do {
+			for (int i = 0; i < 64; i++) {
+				if (rte_ring_count(seg->rx)) {
+					rc = try_recv(seg, msg);
+					if (rc != -EAGAIN)
+						return rc;
+				}
+				rte_pause();
+			}
+		} while (moirai_now_ns() < end);
+	}
 	w = &seg->hdr->wake[seg->me];
 	for (;;) {
 		uint64_t slice = SLICE_NS, now;
