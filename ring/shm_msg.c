@@ -11,12 +11,15 @@
  * free, a send of a foreign pointer or a bad index from a buggy peer is
  * refused with an error instead of corrupting the free lists.
  *
- * Waking: the sender bumps wake[to].seq after the enqueue and calls
- * FUTEX_WAKE only when wake[to].waiters is non-zero; the receiver counts
- * itself in waiters, reads seq, re-checks the ring, then FUTEX_WAITs on
- * seq.  Both sides use seq_cst for the (enqueue, seq++, load waiters) /
- * (waiters++, load seq, dequeue) pairs so one of them always sees the
- * other: no lost wake-up.  The futex is not FUTEX_PRIVATE: the word is in
+ * Waking: a receiver that found nothing counts itself in wake[me].waiters,
+ * issues a seq_cst fence, reads wake[me].seq, re-checks the ring, then
+ * FUTEX_WAITs on seq.  A sender enqueues, issues a seq_cst fence and reads
+ * waiters; only if someone waits does it bump seq and FUTEX_WAKE.  The two
+ * fences make it a Dekker pair (store; fence; load on both sides): either
+ * the receiver's re-check sees the message or the sender sees the waiter,
+ * and a bump of seq after the receiver read it makes FUTEX_WAIT return at
+ * once.  No lost wake-up, and a sender writes nothing shared when nobody
+ * sleeps.  The futex is not FUTEX_PRIVATE: the word is in
  * a MAP_SHARED file mapping used by two processes.
  */
 #include <errno.h>
@@ -104,11 +107,15 @@ void moirai__shm_wake(struct moirai_shm *seg, int to)
 {
 	struct shm_wake *w = &seg->hdr->wake[to];
 
-	/* seq_cst: ordered after our enqueue and before the waiters load,
-	 * against the receiver's waiters++ then seq load (see file comment). */
-	atomic_fetch_add_explicit(&w->seq, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&w->waiters, memory_order_seq_cst))
+	/* The fence orders our enqueue (or state store) before the waiters
+	 * load; it pairs with the fence after the receiver's waiters++ (see
+	 * the file comment).  No sleeper: no write to the shared line. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&w->waiters, memory_order_relaxed)) {
+		/* Release pairs with the receiver's acquire load of seq. */
+		atomic_fetch_add_explicit(&w->seq, 1, memory_order_release);
 		futex(&w->seq, FUTEX_WAKE, INT_MAX, NULL);
+	}
 }
 
 /* Move buffers the peer returned into the local free ring. */
@@ -300,9 +307,12 @@ int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg,
 		uint32_t seq;
 		bool timed_out;
 
-		/* seq_cst pair with moirai__shm_wake(): see the file comment. */
-		atomic_fetch_add_explicit(&w->waiters, 1, memory_order_seq_cst);
-		seq = atomic_load_explicit(&w->seq, memory_order_seq_cst);
+		/* The fence pairs with the one in moirai__shm_wake(): either
+		 * the sender sees us in waiters, or we see its enqueue.  The
+		 * acquire pairs with the sender's release increment of seq. */
+		atomic_fetch_add_explicit(&w->waiters, 1, memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
+		seq = atomic_load_explicit(&w->seq, memory_order_acquire);
 		rc = try_recv(seg, msg);
 		if (rc != -EAGAIN || peer_gone(seg, false)) {
 			atomic_fetch_sub_explicit(&w->waiters, 1,
