@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "moirai/numa.h"
 #include "moirai/shm.h"
 #include "shm_int.h"
 #include "testutil.h"
@@ -583,6 +586,148 @@ static void test_negative(void **state)
 	assert_false(seg_file_exists(name));
 }
 
+/* ---- threads: several senders and receivers per side ---------------------- */
+
+#define MT_THREADS 2
+
+struct mt {
+	struct moirai_shm *tx, *rx;
+	long per_thread;
+	_Atomic long received;
+	_Atomic long failures;
+	unsigned char *seen;   /* [sender][seq] delivered count */
+};
+
+struct mt_arg {
+	struct mt *mt;
+	int id;
+};
+
+static void *mt_sender(void *arg)
+{
+	struct mt_arg *a = arg;
+	struct mt *mt = a->mt;
+
+	for (long i = 0; i < mt->per_thread; i++) {
+		struct moirai_shm_msg *m;
+		uint64_t tag = ((uint64_t)a->id << 32) | (uint64_t)i;
+		int rc;
+
+		while ((rc = moirai_shm_alloc(mt->tx, 16, &m)) == -ENOBUFS)
+			sched_yield();
+		if (rc) {
+			atomic_fetch_add(&mt->failures, 1);
+			return NULL;
+		}
+		memcpy(moirai_shm_msg_data(m), &tag, 8);
+		if (moirai_shm_send(mt->tx, m) != 0)
+			atomic_fetch_add(&mt->failures, 1);
+	}
+	return NULL;
+}
+
+static void *mt_receiver(void *arg)
+{
+	struct mt *mt = arg;
+	long total = mt->per_thread * MT_THREADS;
+
+	while (atomic_load(&mt->received) < total) {
+		struct moirai_shm_msg *m;
+		uint64_t tag;
+		int rc = moirai_shm_recv(mt->rx, &m, 20000000);
+
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc) {
+			atomic_fetch_add(&mt->failures, 1);
+			return NULL;
+		}
+		memcpy(&tag, moirai_shm_msg_data(m), 8);
+		if ((tag >> 32) >= MT_THREADS || (long)(uint32_t)tag >= mt->per_thread)
+			atomic_fetch_add(&mt->failures, 1);
+		else
+			__atomic_fetch_add(&mt->seen[(tag >> 32) * mt->per_thread +
+						     (uint32_t)tag], 1,
+					   __ATOMIC_RELAXED);
+		if (moirai_shm_free(mt->rx, m) != 0)
+			atomic_fetch_add(&mt->failures, 1);
+		atomic_fetch_add(&mt->received, 1);
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct moirai_shm_opts o = { .buf_size = 64, .bufs = 32 };
+	struct moirai_shm *srv, *cli;
+	struct mt mt = { 0 };
+	struct mt_arg args[MT_THREADS];
+	pthread_t snd[MT_THREADS], rcv[MT_THREADS];
+	const char *name = seg_name("mt");
+
+	(void)state;
+	assert_int_equal(moirai_shm_create(name, &o, &srv), 0);
+	assert_int_equal(moirai_shm_attach(name, &cli), 0);
+	mt.tx = cli;
+	mt.rx = srv;
+	mt.per_thread = 20000 * test_scale();
+	mt.seen = calloc((size_t)mt.per_thread * MT_THREADS, 1);
+	assert_non_null(mt.seen);
+	alarm(120);
+	for (int i = 0; i < MT_THREADS; i++) {
+		args[i] = (struct mt_arg){ .mt = &mt, .id = i };
+		assert_int_equal(pthread_create(&rcv[i], NULL, mt_receiver, &mt), 0);
+		assert_int_equal(pthread_create(&snd[i], NULL, mt_sender, &args[i]), 0);
+	}
+	for (int i = 0; i < MT_THREADS; i++) {
+		pthread_join(snd[i], NULL);
+		pthread_join(rcv[i], NULL);
+	}
+	alarm(0);
+	assert_int_equal(atomic_load(&mt.failures), 0);
+	/* Exactly once: every (sender, seq) delivered one time. */
+	for (long i = 0; i < mt.per_thread * MT_THREADS; i++)
+		if (mt.seen[i] != 1)
+			fail_msg("message %ld delivered %d times", i, mt.seen[i]);
+	assert_int_equal(moirai_shm_free_count(cli), 32);
+	assert_int_equal(moirai_shm_free_count(srv), 32);
+	free(mt.seen);
+	moirai_shm_detach(cli);
+	moirai_shm_destroy(srv);
+}
+
+/* ---- placement ---------------------------------------------------------- */
+
+static void test_node_binding(void **state)
+{
+	int tested = 0;
+
+	(void)state;
+	for (int node = 0; node < moirai_numa_node_count(); node++) {
+		struct moirai_shm_opts o = { .buf_size = 4096, .bufs = 16,
+					     .bind_node = true, .node = node };
+		struct moirai_shm *srv, *cli;
+		struct moirai_shm_msg *m;
+		const char *name = seg_name("node");
+
+		if (!moirai_numa_node_is_allowed(node))
+			continue;
+		assert_int_equal(moirai_shm_create(name, &o, &srv), 0);
+		assert_int_equal(moirai_shm_attach(name, &cli), 0);
+		assert_int_equal(moirai_numa_page_node(srv->hdr), node);
+		/* A client buffer too: the whole segment is bound. */
+		assert_int_equal(moirai_shm_alloc(cli, 4096, &m), 0);
+		memset(moirai_shm_msg_data(m), 1, 4096);
+		assert_int_equal(moirai_numa_page_node(moirai_shm_msg_data(m)), node);
+		assert_int_equal(moirai_shm_free(cli, m), 0);
+		moirai_shm_detach(cli);
+		moirai_shm_destroy(srv);
+		tested++;
+	}
+	assert_true(tested >= 1);
+	print_message("segment binding checked on %d node(s)\n", tested);
+}
+
 int main(void)
 {
 	const struct CMUnitTest shm_tests[] = {
@@ -592,6 +737,8 @@ int main(void)
 		cmocka_unit_test(test_killed_client),
 		cmocka_unit_test(test_killed_server),
 		cmocka_unit_test(test_stale_reclaim),
+		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_node_binding),
 	};
 	const struct CMUnitTest negative_tests[] = {
 		cmocka_unit_test(test_negative),
