@@ -3,9 +3,10 @@
  * malloc/free of the same size (impl "glibc") and a mutex-protected
  * free-list pool (impl "fifo_pool").  Every implementation writes one byte
  * into each object so that no allocation can be optimised away, and reports
- * ns per object for one get plus one put.
+ * ns per object for one get plus one put: the median of REPS timed runs.
  */
 #include <errno.h>
+#include <stdalign.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 #define POOL_OBJS 4096
 #define ITERS 2000000L /* get+put pairs per thread */
 
-static volatile uintptr_t sink;
+#define REPS 5 /* timed repetitions per case; the median is reported */
 
 /* ---- fifo_pool: the simple baseline a programmer would write ---------- */
 
@@ -82,6 +83,7 @@ static void fifo_pool_put_bulk(struct fifo_pool *fp, void *const *objs,
 enum impl { IMPL_MOIRAI, IMPL_GLIBC, IMPL_FIFO };
 
 struct run {
+	alignas(64) volatile uintptr_t sink; /* per thread: no false sharing */
 	enum impl impl;
 	unsigned batch;
 	long iters;
@@ -91,7 +93,7 @@ struct run {
 	int rc;
 };
 
-static void touch(void **objs, unsigned n)
+static void touch(struct run *r, void **objs, unsigned n)
 {
 	uintptr_t acc = 0;
 
@@ -99,7 +101,39 @@ static void touch(void **objs, unsigned n)
 		((char *)objs[i])[8] = (char)i;
 		acc += (uintptr_t)objs[i];
 	}
-	sink += acc;
+	r->sink += acc;
+}
+
+/*
+ * The loop body for a compile-time batch size, so that every
+ * implementation gets constant-trip loops (batch 1 is the plain
+ * moirai_pool_get/put, malloc/free and a one-object free-list call).
+ */
+static inline __attribute__((always_inline)) int
+round_trip(struct run *r, struct moirai_pool_cache *c, void **objs,
+	   const unsigned batch)
+{
+	switch (r->impl) {
+	case IMPL_MOIRAI:
+		if (moirai_pool_get_bulk(r->pool, c, objs, batch))
+			return -ENOENT;
+		touch(r, objs, batch);
+		return moirai_pool_put_bulk(r->pool, c, objs, batch);
+	case IMPL_GLIBC:
+		for (unsigned i = 0; i < batch; i++)
+			objs[i] = malloc(OBJ_SIZE);
+		touch(r, objs, batch);
+		for (unsigned i = 0; i < batch; i++)
+			free(objs[i]);
+		return 0;
+	case IMPL_FIFO:
+		if (fifo_pool_get_bulk(r->fifo, objs, batch))
+			return -ENOENT;
+		touch(r, objs, batch);
+		fifo_pool_put_bulk(r->fifo, objs, batch);
+		return 0;
+	}
+	return -EINVAL;
 }
 
 static void *run_thread(void *arg)
@@ -113,46 +147,55 @@ static void *run_thread(void *arg)
 	if (r->impl == IMPL_MOIRAI &&
 	    (r->rc = moirai_pool_cache_create(r->pool, 256, &c)) != 0)
 		return NULL;
-	for (long it = 0; it < rounds; it++) {
-		switch (r->impl) {
-		case IMPL_MOIRAI:
-			if (moirai_pool_get_bulk(r->pool, c, objs, r->batch)) {
-				r->rc = -ENOENT;
-				goto out;
-			}
-			touch(objs, r->batch);
-			moirai_pool_put_bulk(r->pool, c, objs, r->batch);
-			break;
-		case IMPL_GLIBC:
-			for (unsigned i = 0; i < r->batch; i++)
-				objs[i] = malloc(OBJ_SIZE);
-			touch(objs, r->batch);
-			for (unsigned i = 0; i < r->batch; i++)
-				free(objs[i]);
-			break;
-		case IMPL_FIFO:
-			if (fifo_pool_get_bulk(r->fifo, objs, r->batch)) {
-				r->rc = -ENOENT;
-				goto out;
-			}
-			touch(objs, r->batch);
-			fifo_pool_put_bulk(r->fifo, objs, r->batch);
-			break;
-		}
-	}
-out:
+	for (long it = 0; it < rounds && !r->rc; it++)
+		r->rc = r->batch == 1 ? round_trip(r, c, objs, 1)
+				      : round_trip(r, c, objs, BULK);
 	moirai_pool_cache_destroy(c);
 	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One timed run: @threads threads, each doing its share of get+put. */
+static int run_once(const struct bench_ctx *ctx, enum impl impl,
+		    unsigned batch, int threads, struct moirai_pool *pool,
+		    struct fifo_pool *fifo, double *ns)
+{
+	struct run runs[2];
+	pthread_t th[2];
+	uint64_t t0, t1;
+	int rc = 0;
+
+	for (int i = 0; i < threads; i++)
+		runs[i] = (struct run){ .impl = impl, .batch = batch,
+					.iters = bench_iters(ctx, ITERS) / REPS,
+					.cpu = i ? ctx->cpu_b : ctx->cpu_a,
+					.pool = pool, .fifo = fifo };
+	t0 = moirai_now_ns();
+	for (int i = 0; i < threads; i++)
+		pthread_create(&th[i], NULL, run_thread, &runs[i]);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	t1 = moirai_now_ns();
+	for (int i = 0; i < threads; i++)
+		if (runs[i].rc)
+			rc = runs[i].rc;
+	/* Wall time per object per thread: what one thread's get+put costs. */
+	*ns = (double)(t1 - t0) / (double)(runs[0].iters / batch * batch);
+	return rc;
 }
 
 static int run_case(const struct bench_ctx *ctx, struct bench_result *out,
 		    enum impl impl, unsigned batch, int threads)
 {
 	struct fifo_pool fifo;
-	struct run runs[2];
-	pthread_t th[2];
 	struct moirai_pool *pool = NULL;
-	uint64_t t0, t1;
+	double ns[REPS];
 	int rc = 0;
 
 	if (impl == IMPL_MOIRAI) {
@@ -167,23 +210,10 @@ static int run_case(const struct bench_ctx *ctx, struct bench_result *out,
 							     OBJ_SIZE)) != 0) {
 		return rc;
 	}
-	for (int i = 0; i < threads; i++)
-		runs[i] = (struct run){ .impl = impl, .batch = batch,
-					.iters = bench_iters(ctx, ITERS),
-					.cpu = i ? ctx->cpu_b : ctx->cpu_a,
-					.pool = pool, .fifo = &fifo };
-	t0 = moirai_now_ns();
-	for (int i = 0; i < threads; i++)
-		pthread_create(&th[i], NULL, run_thread, &runs[i]);
-	for (int i = 0; i < threads; i++)
-		pthread_join(th[i], NULL);
-	t1 = moirai_now_ns();
-	for (int i = 0; i < threads; i++)
-		if (runs[i].rc)
-			rc = runs[i].rc;
-	/* Wall time per object per thread: what one thread's get+put costs. */
-	out->ns_per_op = (double)(t1 - t0) /
-			 (double)(runs[0].iters / batch * batch);
+	for (int i = 0; i < REPS && !rc; i++)
+		rc = run_once(ctx, impl, batch, threads, pool, &fifo, &ns[i]);
+	qsort(ns, REPS, sizeof(ns[0]), cmp_double);
+	out->ns_per_op = ns[REPS / 2];
 	if (pool) {
 		if (!rc && moirai_pool_in_use_count(pool) != 0)
 			rc = -EIO;
