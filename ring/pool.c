@@ -131,7 +131,7 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size,
 		return rc;
 	*out = NULL;
 	node = resolve_node(node);
-	debug = (flags & MOIRAI_POOL_F_DEBUG) ||
+	debug = (flags & MOIRAI_POOL_F_DEBUG) || MOIRAI__POOL_DEBUG_BUILD ||
 		moirai_option_get(MOIRAI_OPT_DEBUG) != 0;
 
 	align = (flags & MOIRAI_POOL_F_CACHE_ALIGN) ? MOIRAI_CACHE_LINE : 16;

@@ -20,6 +20,13 @@
 #include "internal.h"
 #include "moirai/pool.h"
 
+/* A library built with -DDEBUG checks every pool, whatever the flags. */
+#ifdef DEBUG
+#define MOIRAI__POOL_DEBUG_BUILD true
+#else
+#define MOIRAI__POOL_DEBUG_BUILD false
+#endif
+
 /*
  * The pool header sits at the start of its own mapping, followed by the
  * ring, the debug bitmap and the object area, all on the pool's node.

@@ -27,8 +27,8 @@
  * with -ENOENT while some cache still holds objects.  Flush caches with
  * moirai_pool_cache_flush() when that matters.
  *
- * Debug checks (pool flag MOIRAI_POOL_F_DEBUG, or the MOIRAI_DEBUG option
- * at create time): every get/put takes the checked slow path, which tracks
+ * Debug checks (pool flag MOIRAI_POOL_F_DEBUG, the MOIRAI_DEBUG option at
+ * create time, or a library built with -DDEBUG): every get/put takes the checked slow path, which tracks
  * one "free" bit per object and rejects with -EINVAL, putting nothing, a
  * put of a pointer that is not an object of this pool (outside the object
  * area or not on an object boundary) or of an object that is already free

@@ -199,6 +199,39 @@ static void test_cache_flush(void **state)
 	moirai_pool_destroy(p); /* frees tc2 */
 }
 
+static void *thread_cache_user(void *arg)
+{
+	struct moirai_pool *p = arg;
+	struct moirai_pool_cache *c;
+	void *objs[10];
+
+	if (moirai_pool_thread_cache(p, &c) != 0 ||
+	    moirai_pool_get_bulk(p, c, objs, 10) != 0 ||
+	    moirai_pool_put_bulk(p, c, objs, 10) != 0)
+		return (void *)1;
+	/* Exit with objects in the cache: the key destructor flushes it. */
+	return atomic_load(&c->len) ? NULL : (void *)2;
+}
+
+static void test_thread_cache_exit(void **state)
+{
+	struct moirai_pool *p;
+	pthread_t th;
+	void *ret;
+
+	(void)state;
+	assert_int_equal(moirai_pool_create("texit", 300, 16, MOIRAI_NODE_ANY, 0, &p), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_create(&th, NULL, thread_cache_user, p), 0);
+		assert_int_equal(pthread_join(th, &ret), 0);
+		assert_null(ret);
+		/* Flushed into the ring and unregistered. */
+		assert_int_equal(rte_ring_count(p->ring), 300);
+		assert_null(p->caches);
+	}
+	moirai_pool_destroy(p);
+}
+
 static void test_debug_checks(void **state)
 {
 	struct moirai_pool *p;
@@ -480,6 +513,7 @@ int main(void)
 		cmocka_unit_test(test_all_or_nothing),
 		cmocka_unit_test(test_alignment),
 		cmocka_unit_test(test_cache_flush),
+		cmocka_unit_test(test_thread_cache_exit),
 		cmocka_unit_test(test_debug_checks),
 		cmocka_unit_test(test_storm_rts),
 		cmocka_unit_test(test_storm_hts),
