@@ -6,6 +6,7 @@
  * ns per object for one get plus one put: the median of REPS timed runs.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdalign.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -86,6 +87,7 @@ struct run {
 	alignas(64) volatile uintptr_t sink; /* per thread: no false sharing */
 	enum impl impl;
 	unsigned batch;
+	bool no_cache; /* moirai: straight to the shared ring */
 	long iters;
 	int cpu;
 	struct moirai_pool *pool;
@@ -144,7 +146,7 @@ static void *run_thread(void *arg)
 	long rounds = r->iters / r->batch;
 
 	bench_pin(r->cpu);
-	if (r->impl == IMPL_MOIRAI &&
+	if (r->impl == IMPL_MOIRAI && !r->no_cache &&
 	    (r->rc = moirai_pool_cache_create(r->pool, 256, &c)) != 0)
 		return NULL;
 	for (long it = 0; it < rounds && !r->rc; it++)
@@ -163,7 +165,8 @@ static int cmp_double(const void *a, const void *b)
 
 /* One timed run: @threads threads, each doing its share of get+put. */
 static int run_once(const struct bench_ctx *ctx, enum impl impl,
-		    unsigned batch, int threads, struct moirai_pool *pool,
+		    unsigned batch, int threads, bool no_cache,
+		    struct moirai_pool *pool,
 		    struct fifo_pool *fifo, double *ns)
 {
 	struct run runs[2];
@@ -173,6 +176,7 @@ static int run_once(const struct bench_ctx *ctx, enum impl impl,
 
 	for (int i = 0; i < threads; i++)
 		runs[i] = (struct run){ .impl = impl, .batch = batch,
+					.no_cache = no_cache,
 					.iters = bench_iters(ctx, ITERS) / REPS,
 					.cpu = i ? ctx->cpu_b : ctx->cpu_a,
 					.pool = pool, .fifo = fifo };
@@ -191,7 +195,7 @@ static int run_once(const struct bench_ctx *ctx, enum impl impl,
 }
 
 static int run_case(const struct bench_ctx *ctx, struct bench_result *out,
-		    enum impl impl, unsigned batch, int threads)
+		    enum impl impl, unsigned batch, int threads, bool no_cache)
 {
 	struct fifo_pool fifo;
 	struct moirai_pool *pool = NULL;
@@ -211,7 +215,8 @@ static int run_case(const struct bench_ctx *ctx, struct bench_result *out,
 		return rc;
 	}
 	for (int i = 0; i < REPS && !rc; i++)
-		rc = run_once(ctx, impl, batch, threads, pool, &fifo, &ns[i]);
+		rc = run_once(ctx, impl, batch, threads, no_cache, pool, &fifo,
+			      &ns[i]);
 	qsort(ns, REPS, sizeof(ns[0]), cmp_double);
 	out->ns_per_op = ns[REPS / 2];
 	if (pool) {
@@ -226,21 +231,24 @@ static int run_case(const struct bench_ctx *ctx, struct bench_result *out,
 	return rc;
 }
 
-#define POOL_CASE(fn, impl, batch, threads)                                    \
+#define POOL_CASE(fn, impl, batch, threads, no_cache)                          \
 	static int fn(const struct bench_ctx *ctx, struct bench_result *out)  \
 	{                                                                      \
-		return run_case(ctx, out, impl, batch, threads);               \
+		return run_case(ctx, out, impl, batch, threads, no_cache);     \
 	}
 
-POOL_CASE(bulk1_moirai, IMPL_MOIRAI, BULK, 1)
-POOL_CASE(bulk1_glibc, IMPL_GLIBC, BULK, 1)
-POOL_CASE(bulk1_fifo, IMPL_FIFO, BULK, 1)
-POOL_CASE(one1_moirai, IMPL_MOIRAI, 1, 1)
-POOL_CASE(one1_glibc, IMPL_GLIBC, 1, 1)
-POOL_CASE(one1_fifo, IMPL_FIFO, 1, 1)
-POOL_CASE(bulk2_moirai, IMPL_MOIRAI, BULK, 2)
-POOL_CASE(bulk2_glibc, IMPL_GLIBC, BULK, 2)
-POOL_CASE(bulk2_fifo, IMPL_FIFO, BULK, 2)
+POOL_CASE(bulk1_moirai, IMPL_MOIRAI, BULK, 1, false)
+POOL_CASE(bulk1_glibc, IMPL_GLIBC, BULK, 1, false)
+POOL_CASE(bulk1_fifo, IMPL_FIFO, BULK, 1, false)
+POOL_CASE(one1_moirai, IMPL_MOIRAI, 1, 1, false)
+POOL_CASE(one1_glibc, IMPL_GLIBC, 1, 1, false)
+POOL_CASE(one1_fifo, IMPL_FIFO, 1, 1, false)
+POOL_CASE(bulk2_moirai, IMPL_MOIRAI, BULK, 2, false)
+POOL_CASE(bulk2_glibc, IMPL_GLIBC, BULK, 2, false)
+POOL_CASE(bulk2_fifo, IMPL_FIFO, BULK, 2, false)
+POOL_CASE(ring2_moirai, IMPL_MOIRAI, BULK, 2, true)
+POOL_CASE(ring2_glibc, IMPL_GLIBC, BULK, 2, false)
+POOL_CASE(ring2_fifo, IMPL_FIFO, BULK, 2, false)
 
 BENCH_CASE("alloc", "pool get/put bulk32 64B 1 thread", "moirai", bulk1_moirai)
 BENCH_CASE("alloc", "pool get/put bulk32 64B 1 thread", "glibc", bulk1_glibc)
@@ -251,3 +259,7 @@ BENCH_CASE("alloc", "pool get/put single 64B 1 thread", "fifo_pool", one1_fifo)
 BENCH_CASE("alloc", "pool get/put bulk32 64B 2 threads", "moirai", bulk2_moirai)
 BENCH_CASE("alloc", "pool get/put bulk32 64B 2 threads", "glibc", bulk2_glibc)
 BENCH_CASE("alloc", "pool get/put bulk32 64B 2 threads", "fifo_pool", bulk2_fifo)
+/* Without caches every get/put crosses the shared RTS ring. */
+BENCH_CASE("alloc", "pool bulk32 64B 2 thr, no cache", "moirai", ring2_moirai)
+BENCH_CASE("alloc", "pool bulk32 64B 2 thr, no cache", "glibc", ring2_glibc)
+BENCH_CASE("alloc", "pool bulk32 64B 2 thr, no cache", "fifo_pool", ring2_fifo)
