@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@
 
 #define SLICE_NS 10000000ull /* re-check the peer's liveness every 10 ms */
 #define COLLECT_BATCH 64u
+#define YIELD_AFTER_NS 2000u /* pure spin before recv starts yielding */
 
 static bool own_index(const struct moirai_shm *seg, uint32_t idx)
 {
@@ -298,6 +300,11 @@ int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg,
 				}
 				rte_pause();
 			}
+			/* After a short pure spin, yield: the peer may share
+			 * our CPU (the scheduler likes to put a wakee next
+			 * to its waker) and then only our yield lets it run. */
+			if (moirai_now_ns() - start > YIELD_AFTER_NS)
+				sched_yield();
 		} while (moirai_now_ns() < end);
 	}
 	w = &seg->hdr->wake[seg->me];

@@ -5,6 +5,7 @@
  *   moirai-shm-demo serve NAME              receive until the client leaves
  *   moirai-shm-demo send NAME N [SIZE]      send N messages of SIZE bytes
  *   moirai-shm-demo run [N] [SIZE] [--json] fork a server and a client
+ *   moirai-shm-demo pingpong [N] [--json]   fork both, measure round trips
  *
  * Each message carries its sequence number and SIZE - 8 bytes derived from
  * it; both sides fold every payload byte into an FNV-1a checksum, so equal
@@ -44,12 +45,17 @@ static void usage(FILE *f)
 		"usage: moirai-shm-demo serve NAME\n"
 		"       moirai-shm-demo send NAME N [SIZE]\n"
 		"       moirai-shm-demo run [N] [SIZE] [--json]\n"
+		"       moirai-shm-demo pingpong [N] [--json]\n"
 		"  serve  create segment NAME (/dev/shm/moirai.NAME), receive messages\n"
 		"         until the client detaches, print count, rate and checksum\n"
 		"  send   attach to NAME and send N messages of SIZE bytes (8..2048,\n"
 		"         default 64)\n"
 		"  run    fork both sides on a private segment (default N %ld) and\n"
-		"         check that their checksums agree\n",
+		"         check that their checksums agree\n"
+		"  pingpong fork both sides; the client sends a 64-byte message and\n"
+		"         waits for the echo, N times (default 100000); prints the\n"
+		"         round-trip time percentiles (sides pinned to the first two\n"
+		"         allowed CPUs when there are two)\n",
 		DEFAULT_N);
 }
 
@@ -254,6 +260,127 @@ static int do_run(long n, long size, bool json)
 	return ok ? 0 : 1;
 }
 
+/* The @nth CPU of our affinity mask, or -1 (pingpong pins each side). */
+static int nth_cpu(int nth)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set) && nth-- == 0)
+			return c;
+	return -1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Server half of pingpong: echo every message until the client leaves. */
+static int echo_server(const char *name, int ready_fd)
+{
+	struct moirai_shm *seg;
+	struct moirai_shm_msg *m, *r;
+	int rc;
+
+	rc = moirai_shm_create(name, NULL, &seg);
+	if (write(ready_fd, rc ? "e" : "r", 1) != 1 || rc)
+		return 1;
+	while ((rc = moirai_shm_recv(seg, &m, MOIRAI_SHM_WAIT_FOREVER)) == 0) {
+		if (moirai_shm_alloc(seg, moirai_shm_msg_len(m), &r) == 0) {
+			memcpy(moirai_shm_msg_data(r), moirai_shm_msg_data(m),
+			       moirai_shm_msg_len(m));
+			if (moirai_shm_send(seg, r) != 0)
+				moirai_shm_free(seg, r);
+		}
+		moirai_shm_free(seg, m);
+	}
+	moirai_shm_destroy(seg);
+	return rc == -EPIPE ? 0 : 1;
+}
+
+static int do_pingpong(long n, bool json)
+{
+	struct moirai_shm *seg;
+	struct moirai_shm_msg *m;
+	uint64_t *rtt, t0;
+	char name[64], c;
+	int pfd[2], status, rc = 0;
+	pid_t pid;
+
+	rtt = calloc((size_t)n, sizeof(*rtt));
+	if (!rtt || pipe(pfd) != 0)
+		return 1;
+	snprintf(name, sizeof(name), "ping-%d", (int)getpid());
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		close(pfd[0]);
+		/* Each side on its own CPU when there are two: polling then
+		 * never delays the peer. */
+		if (nth_cpu(1) >= 0)
+			moirai_numa_pin_thread(nth_cpu(1));
+		_exit(echo_server(name, pfd[1]));
+	}
+	if (nth_cpu(1) >= 0)
+		moirai_numa_pin_thread(nth_cpu(0));
+	close(pfd[1]);
+	if (read(pfd[0], &c, 1) != 1 || c != 'r' ||
+	    moirai_shm_attach(name, &seg) != 0) {
+		fprintf(stderr, "moirai-shm-demo: %s\n", moirai_last_error());
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return 1;
+	}
+	close(pfd[0]);
+	for (long i = 0; i < n && !rc; i++) {
+		t0 = moirai_now_ns();
+		rc = moirai_shm_alloc(seg, 64, &m);
+		if (rc == 0) {
+			memcpy(moirai_shm_msg_data(m), &i, sizeof(i));
+			rc = moirai_shm_send(seg, m);
+		}
+		if (rc == 0)
+			rc = moirai_shm_recv(seg, &m, 5 * SEC);
+		if (rc == 0) {
+			long echo;
+
+			memcpy(&echo, moirai_shm_msg_data(m), sizeof(echo));
+			rtt[i] = moirai_now_ns() - t0;
+			if (echo != i)
+				rc = -EBADMSG;
+			moirai_shm_free(seg, m);
+		}
+	}
+	moirai_shm_detach(seg);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0 || rc) {
+		fprintf(stderr, "moirai-shm-demo: pingpong failed: %s\n",
+			rc ? moirai_strerror(rc) : "server");
+		free(rtt);
+		return 1;
+	}
+	qsort(rtt, (size_t)n, sizeof(*rtt), cmp_u64);
+	if (json)
+		printf("{ \"round_trips\": %ld, \"p50_ns\": %" PRIu64
+		       ", \"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64 " }\n",
+		       n, rtt[n / 2], rtt[(size_t)(n * 0.99)],
+		       rtt[(size_t)(n * 0.999)]);
+	else
+		printf("%ld round trips of 64 bytes: p50 %" PRIu64 " ns, p99 %" PRIu64
+		       " ns, p99.9 %" PRIu64 " ns\n",
+		       n, rtt[n / 2], rtt[(size_t)(n * 0.99)],
+		       rtt[(size_t)(n * 0.999)]);
+	free(rtt);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct stats st;
@@ -309,6 +436,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		return do_run(n, size, json);
+	}
+	if (!strcmp(args[0], "pingpong") && pos <= 2) {
+		n = 100000;
+		if (pos == 2 && parse_long(args[1], 1, 100000000L, &n)) {
+			fprintf(stderr, "moirai-shm-demo: N must be 1..100000000\n");
+			return 2;
+		}
+		return do_pingpong(n, json);
 	}
 	fprintf(stderr, "moirai-shm-demo: bad command (see --help)\n");
 	return 2;
