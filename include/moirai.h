@@ -10,5 +10,7 @@
 #include "moirai/alloc.h"
 #include "moirai/ring.h"
 #include "moirai/channel.h"
+#include "moirai/pool.h"
+#include "moirai/shm.h"
 
 #endif /* MOIRAI_H */
