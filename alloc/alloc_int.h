@@ -64,15 +64,15 @@ struct slab {
 	char *start;           /* first block */
 	char *end;             /* end of the block area */
 	uint32_t used;         /* blocks out of the slab (in bins or in use) */
-	uint32_t capacity;
-	uint32_t block_size;
+	uint32_t block_size;   /* LARGE: bytes of the run */
 	uint16_t cls;
 	uint8_t kind;
 	uint8_t flags;
 	uint32_t run;          /* LARGE: slabs in the run; TAIL: index of head */
-	size_t req;            /* LARGE: requested size (debug canary) */
 	struct slab *next, *prev; /* partial list of its class */
 };
+/* One descriptor per cache line: the free path reads one line. */
+static_assert(sizeof(struct slab) == 64, "slab descriptor is one line");
 
 /*
  * Header of a 2 MiB segment (small) or of a huge span.  Fields read by
@@ -90,24 +90,30 @@ struct segment {
 	char *user;            /* user pointer (huge) */
 	/* Owner-only fields on their own line: remote frees never miss on it. */
 	alignas(64) uint32_t free_mask; /* small: bit i = slab i free */
+	uint32_t cold_mask;    /* free slabs whose pages were given back */
 	struct segment *next, *prev; /* heap list of segments with free slabs */
 	alignas(64) struct slab slabs[SLABS_PER_SEG];
 };
 static_assert(sizeof(struct segment) <= SEG_HDR_SIZE, "segment header fits");
+static_assert(offsetof(struct segment, free_mask) == 64,
+	      "remote frees read line 0 only; owner fields start on line 1");
 
-/* Thread cache of one size class: a LIFO list of free blocks. */
+/*
+ * Thread cache of one size class: a LIFO list of free blocks.  Everything
+ * the free fast path touches (bound and free counter too) is on one line.
+ */
 struct bin {
 	void *head;
 	uint32_t count;
-	uint32_t block_size;
+	uint32_t max;                /* tcache_max */
+	_Atomic uint64_t frees;      /* local frees into this bin (owner writes) */
 };
 
 struct heap_counters {
 	_Atomic uint64_t in_use;      /* bytes in blocks out of slabs + large */
 	_Atomic uint64_t slab_bytes;  /* bytes of slabs held (small + large) */
-	_Atomic uint64_t local_frees;
+	_Atomic uint64_t local_frees; /* frees outside the bin fast path */
 	_Atomic uint64_t remote_frees;
-	_Atomic uint64_t remote_pushes; /* frees this heap's thread sent away */
 };
 
 struct heap {
@@ -120,6 +126,7 @@ struct heap {
 	int node;
 	uint32_t tcache_max;
 	bool abandoned;
+	size_t free_bytes;           /* free, still committed slabs it holds */
 	struct heap *next_all;       /* arena list of all heaps (never freed) */
 	struct heap *next_abandoned;
 	struct heap_counters st;
@@ -165,6 +172,7 @@ extern MOIRAI_HIDDEN int moirai__alloc_nodes;
 extern MOIRAI_HIDDEN size_t moirai__alloc_reserve;
 extern MOIRAI_HIDDEN bool moirai__alloc_debug;
 extern MOIRAI_HIDDEN uint32_t moirai__alloc_tcache_max;
+extern MOIRAI_HIDDEN size_t moirai__alloc_decommit_threshold;
 extern MOIRAI_HIDDEN const uint32_t moirai__class_size[NUM_CLASSES];
 
 /* 0 or -errno (-ENOMEM when the reservation fails). Idempotent. */
@@ -225,6 +233,8 @@ const char *moirai__mode_name(int mode);
 char *moirai__arena_alloc_segs(struct arena *a, size_t n);
 void moirai__arena_free_segs(struct arena *a, char *p, size_t n);
 enum page_mode moirai__arena_mode_of(struct arena *a, char *p);
+/* Account @bytes of a segment's pages given back (< 0) or reused (> 0). */
+void moirai__arena_account(struct arena *a, enum page_mode m, long bytes);
 void moirai__arena_register_heap(struct arena *a, struct heap *h);
 struct heap *moirai__arena_adopt(struct arena *a);
 void moirai__arena_abandon(struct arena *a, struct heap *h);
@@ -244,7 +254,11 @@ void *moirai__heap_alloc_large(struct heap *h, size_t size);
 struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t align);
 /* Free after the checks: routes to the owner (local or remote list). */
 void moirai__heap_free(struct segment *seg, void *p);
+/* Send @p (a small or large block of heap @h) back to its owner. */
+void moirai__heap_free_remote(struct heap *h, void *p);
 void moirai__heap_flush_thread(void);
+/* Debug walker: true when @h's bins, partial lists and segments agree. */
+bool moirai__heap_is_valid(const struct heap *h);
 /* Slab holding @p in a small segment (the head slab for large runs). */
 static inline struct slab *moirai__slab_of(struct segment *seg, const void *p)
 {

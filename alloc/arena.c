@@ -35,7 +35,7 @@ size_t moirai__alloc_reserve;
 bool moirai__alloc_debug;
 uint32_t moirai__alloc_tcache_max;
 
-static size_t decommit_threshold;
+size_t moirai__alloc_decommit_threshold;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_rc;
 
@@ -164,7 +164,7 @@ static void alloc_init(void)
 	/* Debug checks and ASan poisoning live on the slow path: no caches. */
 	moirai__alloc_tcache_max =
 		(moirai__alloc_debug || MOIRAI__SAN_ASAN) ? 0 : (uint32_t)tc;
-	decommit_threshold =
+	moirai__alloc_decommit_threshold =
 		(size_t)moirai_option_get(MOIRAI_OPT_DECOMMIT_THRESHOLD);
 
 	/* Shrink the per-node reservation until the kernel accepts it. */
@@ -448,7 +448,7 @@ static void decommit_excess(struct arena *a)
 {
 	for (size_t i = a->hwm; i-- > 0;) {
 		if (atomic_load_explicit(&a->free_committed, memory_order_relaxed) <=
-		    decommit_threshold)
+		    moirai__alloc_decommit_threshold)
 			break;
 		if (bit_get(a->used, i) || !bit_get(a->dirty, i))
 			continue;
@@ -481,7 +481,7 @@ void moirai__arena_free_segs(struct arena *a, char *p, size_t n)
 	       !bit_get(a->dirty, a->hwm - 1))
 		a->hwm--;
 	if (atomic_load_explicit(&a->free_committed, memory_order_relaxed) >
-	    decommit_threshold)
+	    moirai__alloc_decommit_threshold)
 		decommit_excess(a);
 	pthread_mutex_unlock(&a->lock);
 }
@@ -491,6 +491,22 @@ enum page_mode moirai__arena_mode_of(struct arena *a, char *p)
 	size_t s = (size_t)(p - a->base) >> SEG_SHIFT;
 
 	return (enum page_mode)a->seg_mode[s / a->granule_segs];
+}
+
+void moirai__arena_account(struct arena *a, enum page_mode m, long bytes)
+{
+	if (bytes < 0) {
+		uint64_t b = (uint64_t)-bytes;
+
+		atomic_fetch_sub_explicit(&a->committed, b, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&a->committed_mode[m], b, memory_order_relaxed);
+		atomic_fetch_add_explicit(&a->decommitted, b, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&a->committed, (uint64_t)bytes,
+					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&a->committed_mode[m], (uint64_t)bytes,
+					  memory_order_relaxed);
+	}
 }
 
 void moirai__arena_register_heap(struct arena *a, struct heap *h)

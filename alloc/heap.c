@@ -18,6 +18,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "alloc_int.h"
 #include "moirai/numa.h"
@@ -87,13 +88,71 @@ static struct segment *seg_new(struct heap *h)
 	seg->node = h->node;
 	seg->heap = h;
 	seg->free_mask = ALL_SLABS;
+	h->free_bytes += SEG_SIZE;
 	segmap_set(p, 1, seg);
 	seg_list_add(h, seg);
 	return seg;
 }
 
+/*
+ * Slabs [i, i+n) leave the free mask: warm ones leave the free count,
+ * cold ones are committed again (the next touch faults them in, on the
+ * node, since the binding stays on the mapping).
+ */
+static void slabs_take(struct heap *h, struct segment *seg, uint32_t bits)
+{
+	uint32_t cold = seg->cold_mask & bits;
+
+	h->free_bytes -= (size_t)__builtin_popcount(bits & ~cold) * SLAB_SIZE;
+	if (cold) {
+		seg->cold_mask &= ~cold;
+		moirai__arena_account(h->arena, (enum page_mode)seg->mode,
+				      (long)__builtin_popcount(cold) * (long)SLAB_SIZE);
+	}
+	seg->free_mask &= ~bits;
+}
+
+/*
+ * Over the threshold, give the pages of free slabs back (MADV_DONTNEED),
+ * down to half of it.  Slab 0 holds the header and hugetlb pages cannot be
+ * split: both stay.
+ */
+static void heap_trim(struct heap *h)
+{
+	size_t target = moirai__alloc_decommit_threshold / 2;
+
+	for (struct segment *seg = h->segs; seg && h->free_bytes > target;
+	     seg = seg->next) {
+		uint32_t warm = seg->free_mask & ~seg->cold_mask & ~1u;
+
+		if (seg->mode == MODE_HUGETLB)
+			continue;
+		while (warm && h->free_bytes > target) {
+			int i = __builtin_ctz(warm);
+
+			warm &= warm - 1;
+			if (madvise((char *)seg + (size_t)i * SLAB_SIZE, SLAB_SIZE,
+				    MADV_DONTNEED) != 0)
+				continue;
+			seg->cold_mask |= 1u << i;
+			h->free_bytes -= SLAB_SIZE;
+			moirai__arena_account(h->arena, (enum page_mode)seg->mode,
+					      -(long)SLAB_SIZE);
+		}
+	}
+}
+
 static void seg_release(struct heap *h, struct segment *seg)
 {
+	uint32_t warm = seg->free_mask & ~seg->cold_mask;
+
+	/* The arena counts a free segment as committed: re-add cold slabs. */
+	h->free_bytes -= (size_t)__builtin_popcount(warm) * SLAB_SIZE;
+	if (seg->cold_mask)
+		moirai__arena_account(h->arena, (enum page_mode)seg->mode,
+				      (long)__builtin_popcount(seg->cold_mask) *
+					      (long)SLAB_SIZE);
+	seg->cold_mask = 0;
 	seg_list_remove(h, seg);
 	segmap_set((char *)seg, 1, NULL);
 	seg->magic = 0;
@@ -110,6 +169,7 @@ static void seg_return_slabs(struct heap *h, struct segment *seg, int i, int n,
 	for (int k = i; k < i + n; k++)
 		seg->slabs[k].kind = SLAB_FREE;
 	seg->free_mask |= bits;
+	h->free_bytes += (size_t)n * SLAB_SIZE;
 	counter_sub(&h->st.slab_bytes, (uint64_t)n * SLAB_SIZE);
 	if (was_full)
 		seg_list_add(h, seg);
@@ -117,6 +177,8 @@ static void seg_return_slabs(struct heap *h, struct segment *seg, int i, int n,
 	if (seg->free_mask == ALL_SLABS &&
 	    !(keep_last && h->segs == seg && seg->next == NULL))
 		seg_release(h, seg);
+	else if (h->free_bytes > moirai__alloc_decommit_threshold)
+		heap_trim(h);
 }
 
 /* ---- slabs ---------------------------------------------------------- */
@@ -154,7 +216,7 @@ static struct slab *slab_new(struct heap *h, unsigned cls)
 	int i = __builtin_ctz(seg->free_mask);
 	struct slab *s = &seg->slabs[i];
 
-	seg->free_mask &= ~(1u << i);
+	slabs_take(h, seg, 1u << i);
 	if (seg->free_mask == 0)
 		seg_list_remove(h, seg);
 	memset(s, 0, sizeof(*s));
@@ -162,7 +224,6 @@ static struct slab *slab_new(struct heap *h, unsigned cls)
 	s->end = (char *)seg + (size_t)(i + 1) * SLAB_SIZE;
 	s->bump = s->start;
 	s->block_size = moirai__class_size[cls];
-	s->capacity = (uint32_t)((size_t)(s->end - s->start) / s->block_size);
 	s->cls = (uint16_t)cls;
 	s->kind = SLAB_SMALL;
 	counter_add(&h->st.slab_bytes, SLAB_SIZE);
@@ -267,7 +328,7 @@ void *moirai__heap_alloc_large(struct heap *h, size_t size)
 	int i = __builtin_ctz(m);
 	struct slab *s = &seg->slabs[i];
 
-	seg->free_mask &= ~((n == 32 ? ALL_SLABS : ((1u << n) - 1u)) << i);
+	slabs_take(h, seg, (n == 32 ? ALL_SLABS : ((1u << n) - 1u)) << i);
 	if (seg->free_mask == 0)
 		seg_list_remove(h, seg);
 	memset(s, 0, sizeof(*s));
@@ -276,7 +337,6 @@ void *moirai__heap_alloc_large(struct heap *h, size_t size)
 	s->start = (char *)seg + (size_t)i * SLAB_SIZE;
 	s->end = s->start + (size_t)n * SLAB_SIZE;
 	s->block_size = (uint32_t)((size_t)n * SLAB_SIZE);
-	s->req = size;
 	s->used = 1;
 	for (int k = i + 1; k < i + n; k++) {
 		seg->slabs[k].kind = SLAB_LARGE_TAIL;
@@ -397,6 +457,12 @@ static void outbox_flush_all(struct tld *t)
 }
 
 static void arm_exit(struct tld *t);
+static void remote_free(struct tld *t, struct heap *h, void *p);
+
+void moirai__heap_free_remote(struct heap *h, void *p)
+{
+	remote_free(&moirai__tld, h, p);
+}
 
 static void remote_free(struct tld *t, struct heap *h, void *p)
 {
@@ -451,10 +517,6 @@ void moirai__heap_free(struct segment *seg, void *p)
 		return;
 	}
 	if (moirai__tld.heaps[seg->node] != h) {
-		struct heap *mine = moirai__tld.heaps[seg->node];
-
-		if (mine)
-			counter_add(&mine->st.remote_pushes, 1);
 		remote_free(&moirai__tld, h, p);
 		return;
 	}
@@ -581,7 +643,7 @@ static struct heap *heap_create(struct arena *a)
 	h->node = a->node;
 	h->tcache_max = moirai__alloc_tcache_max;
 	for (unsigned c = 0; c < NUM_CLASSES; c++)
-		h->bins[c].block_size = moirai__class_size[c];
+		h->bins[c].max = moirai__alloc_tcache_max;
 	moirai__arena_register_heap(a, h);
 	return h;
 }
@@ -652,4 +714,45 @@ void moirai__heap_flush_thread(void)
 		if (t->heaps[n])
 			heap_collect(t->heaps[n]);
 	t->local = NULL; /* re-evaluate the node at the next allocation */
+}
+
+/*
+ * Invariant walker for tests (STYLE 14): bins hold as many blocks as they
+ * count, each in a live small slab of the bin's class owned by @h; partial
+ * slabs are small slabs of their class with a free block; listed segments
+ * have a free slab and belong to @h, and their warm free slabs add up to
+ * the heap's free byte count.
+ */
+bool moirai__heap_is_valid(const struct heap *h)
+{
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		uint32_t n = 0;
+
+		for (void *b = h->bins[c].head; b; b = moirai__block_next(b), n++) {
+			struct segment *seg = moirai__seg_of(b);
+			struct slab *s;
+
+			if (!seg || seg->heap != h || n > h->bins[c].count)
+				return false;
+			s = moirai__slab_of(seg, b);
+			if (s->kind != SLAB_SMALL || s->cls != c || s->used == 0)
+				return false;
+		}
+		if (n != h->bins[c].count || n > h->tcache_max)
+			return false;
+		for (const struct slab *s = h->partial[c]; s; s = s->next)
+			if (s->kind != SLAB_SMALL || s->cls != c ||
+			    !(s->flags & SLAB_IN_PARTIAL) || slab_exhausted(s))
+				return false;
+	}
+	size_t free_bytes = 0;
+
+	for (const struct segment *seg = h->segs; seg; seg = seg->next) {
+		if (seg->heap != h || seg->free_mask == 0 || seg->magic != SEG_MAGIC ||
+		    (seg->cold_mask & ~seg->free_mask))
+			return false;
+		free_bytes += (size_t)__builtin_popcount(seg->free_mask & ~seg->cold_mask) *
+			      SLAB_SIZE;
+	}
+	return free_bytes == h->free_bytes;
 }

@@ -97,7 +97,7 @@ static void *finish_small(void *block, unsigned cls, size_t align, size_t req)
 	return p;
 }
 
-static void *alloc_generic(int node, size_t size, size_t align, unsigned flags)
+static void *alloc_on(int node, size_t size, size_t align, unsigned flags)
 {
 	size_t extra;
 	struct heap *h;
@@ -148,6 +148,27 @@ static void *alloc_generic(int node, size_t size, size_t align, unsigned flags)
 	if (moirai__alloc_debug)
 		moirai__debug_huge_on_alloc(seg);
 	return seg->user;
+}
+
+/*
+ * A node can turn unavailable after its heap exists (mbind refused at a
+ * later commit): "preferred" requests then go to the nearest node.
+ */
+static void *alloc_generic(int node, size_t size, size_t align, unsigned flags)
+{
+	void *p = alloc_on(node, size, align, flags);
+
+	if (moirai_unlikely(!p) && errno == ENODEV && node >= 0 &&
+	    (flags & MOIRAI_ALLOC_PREFERRED)) {
+		int alt = moirai__arena_nearest(node);
+
+		if (alt >= 0) {
+			atomic_fetch_add_explicit(&moirai__arenas[node]->preferred_fallbacks,
+						  1, memory_order_relaxed);
+			p = alloc_on(alt, size, align, flags);
+		}
+	}
+	return p;
 }
 
 void *moirai_malloc(size_t size)
@@ -225,7 +246,7 @@ static void bad_free(const void *p, const char *why)
 }
 
 /* Checks, sanitizer and debug hooks, then the owner's free path. */
-static void free_generic(void *p)
+static __attribute__((noinline)) void free_generic(void *p)
 {
 	struct segment *seg;
 
@@ -278,16 +299,22 @@ void moirai_free(void *p)
 
 			if (moirai_likely(s->kind == SLAB_SMALL &&
 					  !(s->flags & SLAB_ALIGNED) &&
-					  b->count < h->tcache_max)) {
+					  b->count < b->max)) {
 				*(void **)p = b->head;
 				b->head = p;
 				b->count++;
-				atomic_store_explicit(&h->st.local_frees,
-						      atomic_load_explicit(&h->st.local_frees,
+				/* Single writer: a plain increment, read by stats. */
+				atomic_store_explicit(&b->frees,
+						      atomic_load_explicit(&b->frees,
 									   memory_order_relaxed) + 1,
 						      memory_order_relaxed);
 				return;
 			}
+		} else if (moirai_likely(!moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
+					 seg->magic == SEG_MAGIC)) {
+			/* Another thread's block: the owner checks it at drain. */
+			moirai__heap_free_remote(h, p);
+			return;
 		}
 	}
 	free_generic(p);

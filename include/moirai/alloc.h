@@ -149,7 +149,6 @@ struct moirai_alloc_stats {
 	uint64_t committed_small;    /**< of which 4 KiB pages */
 	uint64_t in_use;             /**< bytes in blocks held by threads,
 				       *   including their bounded caches */
-	uint64_t cached;             /**< bytes in thread caches (last refill) */
 	uint64_t free;               /**< committed bytes not in use */
 	uint64_t huge_in_use;        /**< bytes in whole-segment allocations */
 	uint64_t decommitted;        /**< bytes returned to the system so far */

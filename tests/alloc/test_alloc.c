@@ -15,20 +15,40 @@
 #include "moirai/numa.h"
 #include "testutil.h"
 
+/*
+ * Byte i of a block filled with @seed is (seed + 7 i) mod 256.  Done with
+ * memcpy/memcmp against a period-256 pattern so that sanitizer builds stay
+ * fast (7 * 183 = 1 mod 256 gives the phase of @seed).
+ */
+#define PAT_LEN 65536
+static unsigned char pattern[PAT_LEN + 256];
+
+static void pattern_init(void)
+{
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (unsigned char)(i * 7);
+}
+
+static const unsigned char *pattern_at(unsigned seed)
+{
+	return pattern + ((seed * 183u) & 255u);
+}
+
 static void fill(void *p, size_t n, unsigned seed)
 {
-	unsigned char *c = p;
+	const unsigned char *pat = pattern_at(seed);
 
-	for (size_t i = 0; i < n; i++)
-		c[i] = (unsigned char)(seed + i * 7);
+	for (size_t off = 0; off < n; off += PAT_LEN)
+		memcpy((char *)p + off, pat, n - off < PAT_LEN ? n - off : PAT_LEN);
 }
 
 static int check(const void *p, size_t n, unsigned seed)
 {
-	const unsigned char *c = p;
+	const unsigned char *pat = pattern_at(seed);
 
-	for (size_t i = 0; i < n; i++)
-		if (c[i] != (unsigned char)(seed + i * 7))
+	for (size_t off = 0; off < n; off += PAT_LEN)
+		if (memcmp((const char *)p + off, pat,
+			   n - off < PAT_LEN ? n - off : PAT_LEN))
 			return -1;
 	return 0;
 }
@@ -62,6 +82,7 @@ static void test_every_class(void **state)
 			assert_int_equal(check(p[i], i ? bs : lo, c + i), 0);
 			moirai_free(p[i]);
 		}
+		assert_true(moirai__heap_is_valid(moirai__tld.local));
 	}
 }
 
@@ -91,7 +112,8 @@ static void test_large_and_huge(void **state)
 static void test_alignment(void **state)
 {
 	(void)state;
-	for (size_t a = 1; a <= ((size_t)8 << 20); a <<= 1) {
+	/* Every power of two to 64 KiB, then 256 KiB, 2 MiB and 8 MiB. */
+	for (size_t a = 1; a <= ((size_t)8 << 20); a <<= (a >= 65536 ? 2 + (a == (1 << 18)) : 1)) {
 		static const size_t sizes[] = { 1, 24, 100, 4096, 40000, 3 << 20 };
 
 		for (size_t i = 0; i < MOIRAI_ARRAY_SIZE(sizes); i++) {
@@ -103,11 +125,19 @@ static void test_alignment(void **state)
 			assert_int_equal((uintptr_t)p % a, 0);
 			assert_int_equal((uintptr_t)q % a, 0);
 			assert_true(moirai_usable_size(p) >= sizes[i]);
-			fill(p, sizes[i], 3);
-			fill(q, sizes[i], 4);
-			assert_int_equal(check(p, sizes[i], 3), 0);
+			/* Head and tail of each block: enough to catch overlap. */
+			size_t n = sizes[i] < 8192 ? sizes[i] : 4096;
+			char *pt = (char *)p + sizes[i] - n, *qt = (char *)q + sizes[i] - n;
+
+			fill(p, n, 3);
+			fill(q, n, 4);
+			fill(pt, n, 5);
+			fill(qt, n, 6);
+			assert_int_equal(check(p, n, sizes[i] < 8192 ? 5 : 3), 0);
+			assert_int_equal(check(pt, n, 5), 0);
 			moirai_free(p);
-			assert_int_equal(check(q, sizes[i], 4), 0);
+			assert_int_equal(check(q, n, sizes[i] < 8192 ? 6 : 4), 0);
+			assert_int_equal(check(qt, n, 6), 0);
 			moirai_free(q);
 		}
 	}
@@ -316,9 +346,11 @@ static void *storm_consumer(void *arg)
 
 	while (atomic_load_explicit(&s->consumed, memory_order_relaxed) < s->total &&
 	       !atomic_load(&s->bad)) {
-		/* Acquire pairs with the producer's release CAS. */
-		uintptr_t v = atomic_exchange_explicit(&s->slot[i], 0, memory_order_acquire);
+		uintptr_t v = atomic_load_explicit(&s->slot[i], memory_order_relaxed);
 
+		/* Acquire pairs with the producer's release CAS. */
+		if (v)
+			v = atomic_exchange_explicit(&s->slot[i], 0, memory_order_acquire);
 		i = (i + 1) % STORM_SLOTS;
 		if (!v) {
 			if (i == 0)
@@ -355,6 +387,9 @@ static void run_storm(int producers, int consumers, long total)
 		pthread_join(t[i], NULL);
 	assert_int_equal(atomic_load(&s->bad), 0);
 	assert_int_equal(atomic_load(&s->consumed), total);
+	/* Producers' heaps were abandoned; this thread's stays consistent. */
+	if (moirai__tld.local)
+		assert_true(moirai__heap_is_valid(moirai__tld.local));
 	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &after), 0);
 	/*
 	 * Frees after a producer exited wait in its abandoned heap until the
@@ -368,7 +403,7 @@ static void test_remote_free_storm(void **state)
 {
 	(void)state;
 	alarm(120);
-	run_storm(1, 1, 200000 * test_scale());
+	run_storm(1, 1, 150000 * test_scale());
 	run_storm(2, 2, 100000 * test_scale());
 	alarm(0);
 }
@@ -423,6 +458,7 @@ static void test_remote_reuse(void **state)
 				break;
 			}
 	assert_int_equal(reused, 256);
+	assert_true(moirai__heap_is_valid(moirai__tld.heaps[node]));
 	assert_int_equal(moirai_alloc_heap_stats_get(node, &st1), 0);
 	assert_int_equal(st1.remote_frees - st0.remote_frees, 256);
 	for (int i = 0; i < AGAIN; i++)
@@ -572,6 +608,69 @@ static void test_fork_while_allocating(void **state)
 	alarm(0);
 }
 
+/* A heap holding many free slabs in partly used segments gives pages back. */
+static void test_heap_decommit(void **state)
+{
+	enum { N = 24576, BS = 1000 }; /* 24 MiB of 1 KiB blocks */
+	void **p = calloc(N, sizeof(void *));
+	struct segment *kept[64];
+	int nkept = 0;
+	struct moirai_alloc_stats peak, after, again;
+
+	(void)state;
+	assert_non_null(p);
+	for (int i = 0; i < N; i++) {
+		p[i] = moirai_malloc(BS);
+		assert_non_null(p[i]);
+		memset(p[i], 1, BS);
+	}
+	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &peak), 0);
+	/* Keep one block per segment so no segment can go back whole. */
+	for (int i = 0; i < N; i++) {
+		struct segment *seg = moirai__seg_of(p[i]);
+		bool seen = false;
+
+		for (int k = 0; k < nkept; k++)
+			seen |= kept[k] == seg;
+		if (!seen && nkept < 64) {
+			kept[nkept++] = seg;
+			continue;
+		}
+		moirai_free(p[i]);
+		p[i] = NULL;
+	}
+	moirai_alloc_thread_flush();
+	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &after), 0);
+	assert_true(nkept >= 8);
+	assert_true(after.decommitted >= peak.decommitted + (8u << 20));
+	assert_true(after.committed + (8u << 20) <= peak.committed);
+	int node = kept[0]->node;
+
+	assert_true(moirai__heap_is_valid(moirai__tld.heaps[node]));
+	/* The cold slabs come back into use. */
+	bool *fresh = calloc(N, sizeof(bool));
+
+	assert_non_null(fresh);
+	for (int i = 0; i < N; i++)
+		if (!p[i]) {
+			p[i] = moirai_malloc(BS);
+			assert_non_null(p[i]);
+			fill(p[i], BS, (unsigned)i);
+			fresh[i] = true;
+		}
+	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &again), 0);
+	assert_true(again.committed > after.committed);
+	for (int i = 0; i < N; i++) {
+		if (fresh[i])
+			assert_int_equal(check(p[i], BS, (unsigned)i), 0);
+		moirai_free(p[i]);
+	}
+	moirai_alloc_thread_flush();
+	assert_true(moirai__heap_is_valid(moirai__tld.heaps[node]));
+	free(fresh);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest basic[] = {
@@ -583,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_node_and_ptr),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_decommit),
+		cmocka_unit_test(test_heap_decommit),
 	};
 	const struct CMUnitTest negative[] = {
 		cmocka_unit_test(test_negative),
@@ -595,6 +695,7 @@ int main(void)
 	};
 	int fails = 0;
 
+	pattern_init();
 	moirai_option_set(MOIRAI_OPT_DECOMMIT_THRESHOLD, 16 << 20);
 	fails += cmocka_run_group_tests_name("alloc basic", basic, NULL, NULL);
 	fails += cmocka_run_group_tests_name("alloc negative", negative, NULL, NULL);

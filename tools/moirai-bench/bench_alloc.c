@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -110,9 +111,17 @@ static void *pc_consumer(void *arg)
 	uint64_t t = 0;
 
 	bench_pin(q->cpu);
+	unsigned spins = 0;
+
 	while ((long)t < q->total) {
 		/* Acquire pairs with the producer's release store of head. */
 		uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+
+		/* On a shared box the peer may be descheduled: do not burn its CPU. */
+		if (t == h && ++spins > 1000) {
+			sched_yield();
+			spins = 0;
+		}
 
 		while (t < h) {
 			F(q->slot[t % RING]);
@@ -145,8 +154,12 @@ static int wl_cross(const struct bench_ctx *ctx, struct bench_result *out)
 		void *p = A(64);
 
 		memset(p, 1, 16);
-		while (h - atomic_load_explicit(&q->tail, memory_order_acquire) >= RING)
-			;
+		for (unsigned spins = 0;
+		     h - atomic_load_explicit(&q->tail, memory_order_acquire) >= RING;)
+			if (++spins > 1000) {
+				sched_yield();
+				spins = 0;
+			}
 		q->slot[h % RING] = p;
 		h++;
 		if ((h & 31) == 0 || (long)h == q->total)
