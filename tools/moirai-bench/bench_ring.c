@@ -18,7 +18,8 @@
  * ns/op is per item moved (throughput cases) or per round trip (ping-pong,
  * with p50/p99/p99.9).  Every implementation gets the same loop shape: on
  * no progress, pause, and yield after 64 fruitless tries.  Peers: raw
- * rte_ring on the same memory layout (the wrapper's overhead), ck_ring
+ * rte_ring on the same kind of memory at the same offset (so the ratio is
+ * the wrapper's overhead), ck_ring
  * (Concurrency Kit, no burst API: B single operations), a mutex+condvar
  * bounded queue, a pipe and an eventfd (a counter, so it moves counts).
  */
@@ -40,10 +41,10 @@
 
 #include "bench.h"
 
-#define QCAP 1024u
-#define MAXT 8
-#define SENTINEL ((void *)(uintptr_t)1)
-#define CAP_FULL_S 10  /* a throughput run stops producing after this */
+#define QCAP	    1024u
+#define MAXT	    8
+#define SENTINEL    ((void *)(uintptr_t)1)
+#define CAP_FULL_S  10 /* a throughput run stops producing after this */
 #define CAP_QUICK_S 1
 
 enum impl { I_MOIRAI, I_RTE, I_CK, I_MUTEX, I_PIPE, I_EVENTFD };
@@ -120,15 +121,16 @@ static void mq_close(struct mqueue *q)
 
 struct q {
 	enum impl impl;
-	unsigned flags;           /* moirai flags for moirai and rte_ring */
+	unsigned flags; /* moirai flags for moirai and rte_ring */
 	struct moirai_ring *mr;
 	struct rte_ring *rr;
 	void *rr_mem;
+	size_t rr_len;
 	struct ck_ring ck;
 	struct ck_ring_buffer *ckbuf;
 	bool ck_mpmc;
 	struct mqueue mq;
-	int fd[2];                /* pipe: read, write; eventfd: fd[0] */
+	int fd[2]; /* pipe: read, write; eventfd: fd[0] */
 };
 
 static unsigned rte_flags_of(unsigned f)
@@ -150,22 +152,28 @@ static unsigned rte_flags_of(unsigned f)
 	return r;
 }
 
-static int q_create(struct q *q, enum impl impl, unsigned flags, bool mpmc,
-		    const char *name, char *note)
+static int q_create(struct q *q, enum impl impl, unsigned flags, bool mpmc, const char *name,
+		    char *note)
 {
 	memset(q, 0, sizeof(*q));
 	q->impl = impl;
 	q->flags = flags;
 	switch (impl) {
-	case I_MOIRAI:
-		return moirai_ring_create(name, QCAP, MOIRAI_NODE_ANY, flags, &q->mr);
+	case I_MOIRAI: return moirai_ring_create(name, QCAP, MOIRAI_NODE_ANY, flags, &q->mr);
 	case I_RTE: {
 		ssize_t sz = rte_ring_get_memsize(QCAP);
 
-		if (sz < 0 || posix_memalign(&q->rr_mem, 64, (size_t)sz))
+		/*
+		 * Same memory as a moirai ring (node-bound pages, the rte_ring
+		 * MOIRAI__RING_HDR_SIZE bytes in), so that the comparison
+		 * isolates the wrapper from placement and alignment effects.
+		 */
+		if (sz < 0)
+			return -EINVAL;
+		q->rr_len = (size_t)sz + MOIRAI__RING_HDR_SIZE;
+		if (moirai_numa_map(q->rr_len, MOIRAI_NODE_ANY, &q->rr_mem))
 			return -ENOMEM;
-		memset(q->rr_mem, 0, (size_t)sz);
-		q->rr = q->rr_mem;
+		q->rr = (struct rte_ring *)((char *)q->rr_mem + MOIRAI__RING_HDR_SIZE);
 		return rte_ring_init(q->rr, name, QCAP, rte_flags_of(flags));
 	}
 	case I_CK:
@@ -175,9 +183,7 @@ static int q_create(struct q *q, enum impl impl, unsigned flags, bool mpmc,
 		ck_ring_init(&q->ck, QCAP);
 		q->ck_mpmc = mpmc;
 		return 0;
-	case I_MUTEX:
-		mq_init(&q->mq, QCAP - 1);
-		return 0;
+	case I_MUTEX: mq_init(&q->mq, QCAP - 1); return 0;
 	case I_PIPE:
 		if (pipe(q->fd))
 			return -errno;
@@ -196,26 +202,16 @@ static int q_create(struct q *q, enum impl impl, unsigned flags, bool mpmc,
 static void q_destroy(struct q *q)
 {
 	switch (q->impl) {
-	case I_MOIRAI:
-		moirai_ring_destroy(q->mr);
-		break;
-	case I_RTE:
-		free(q->rr_mem);
-		break;
-	case I_CK:
-		free(q->ckbuf);
-		break;
-	case I_MUTEX:
-		mq_fini(&q->mq);
-		break;
+	case I_MOIRAI: moirai_ring_destroy(q->mr); break;
+	case I_RTE: moirai_numa_unmap(q->rr_mem, q->rr_len); break;
+	case I_CK: free(q->ckbuf); break;
+	case I_MUTEX: mq_fini(&q->mq); break;
 	case I_PIPE:
 		close(q->fd[0]);
 		if (q->fd[1] >= 0)
 			close(q->fd[1]);
 		break;
-	case I_EVENTFD:
-		close(q->fd[0]);
-		break;
+	case I_EVENTFD: close(q->fd[0]); break;
 	}
 }
 
@@ -226,8 +222,9 @@ static void q_destroy(struct q *q)
  */
 enum mode { M_SPSC, M_RTS, M_MPMC, M_HTS };
 
-static inline __attribute__((always_inline)) unsigned
-ring_enq(struct q *q, enum impl impl, enum mode m, void *const *o, unsigned n)
+static inline __attribute__((always_inline)) unsigned ring_enq(struct q *q, enum impl impl,
+							       enum mode m, void *const *o,
+							       unsigned n)
 {
 	if (impl == I_MOIRAI) {
 		switch (m) {
@@ -249,16 +246,16 @@ ring_enq(struct q *q, enum impl impl, enum mode m, void *const *o, unsigned n)
 	unsigned k;
 
 	for (k = 0; k < n; k++) {
-		bool ok = m == M_SPSC ? ck_ring_enqueue_spsc(&q->ck, q->ckbuf, o[k]) :
-					ck_ring_enqueue_mpmc(&q->ck, q->ckbuf, o[k]);
+		bool ok = m == M_SPSC ? ck_ring_enqueue_spsc(&q->ck, q->ckbuf, o[k])
+				      : ck_ring_enqueue_mpmc(&q->ck, q->ckbuf, o[k]);
 		if (!ok)
 			break;
 	}
 	return k;
 }
 
-static inline __attribute__((always_inline)) unsigned
-ring_deq(struct q *q, enum impl impl, enum mode m, void **o, unsigned n)
+static inline __attribute__((always_inline)) unsigned ring_deq(struct q *q, enum impl impl,
+							       enum mode m, void **o, unsigned n)
 {
 	if (impl == I_MOIRAI) {
 		switch (m) {
@@ -279,8 +276,8 @@ ring_deq(struct q *q, enum impl impl, enum mode m, void **o, unsigned n)
 	unsigned k;
 
 	for (k = 0; k < n; k++) {
-		bool ok = m == M_SPSC ? ck_ring_dequeue_spsc(&q->ck, q->ckbuf, &o[k]) :
-					ck_ring_trydequeue_mpmc(&q->ck, q->ckbuf, &o[k]);
+		bool ok = m == M_SPSC ? ck_ring_dequeue_spsc(&q->ck, q->ckbuf, &o[k])
+				      : ck_ring_trydequeue_mpmc(&q->ck, q->ckbuf, &o[k]);
 		if (!ok)
 			break;
 	}
@@ -296,18 +293,18 @@ struct tput {
 	long per_producer;
 	int nprod, ncons;
 	atomic_int ready;
-	atomic_int stop;          /* time cap reached: producers stop early */
+	atomic_int stop; /* time cap reached: producers stop early */
 	atomic_int go;
-	atomic_long consumed;     /* eventfd only */
-	atomic_int done;          /* eventfd only */
-	long bad;                 /* items that made no sense */
+	atomic_long consumed; /* eventfd only */
+	atomic_int done;      /* eventfd only */
+	long bad;	      /* items that made no sense */
 };
 
 struct tthread {
 	struct tput *t;
 	int id;
-	int cpu;                  /* -1 = unpinned */
-	long got;                 /* consumer: items received; producer: sent */
+	int cpu;  /* -1 = unpinned */
+	long got; /* consumer: items received; producer: sent */
 	pthread_t tid;
 };
 
@@ -331,63 +328,61 @@ static inline void backoff(unsigned *fails)
 }
 
 /* Ring producers/consumers: one instance per (impl, mode) pair. */
-#define RING_WORKERS(NAME, IMPL, MODE)                                          \
-	static void *NAME##_prod(void *arg)                                    \
-	{                                                                      \
-		struct tthread *w = arg;                                       \
-		struct tput *t = w->t;                                         \
-		void *buf[32];                                                 \
-		unsigned fails = 0;                                            \
-		long sent = 0;                                                 \
-                                                                               \
-		t_start(t, w->cpu);                                            \
-		while (sent < t->per_producer &&                               \
-		       !atomic_load_explicit(&t->stop, memory_order_relaxed)) { \
-			unsigned n = t->burst, put;                            \
-                                                                               \
-			if ((long)n > t->per_producer - sent)                  \
-				n = (unsigned)(t->per_producer - sent);        \
-			for (unsigned i = 0; i < n; i++)                       \
-				buf[i] = (void *)(uintptr_t)(16 + sent + i);   \
-			put = ring_enq(&t->q, IMPL, MODE, buf, n);             \
-			sent += put;                                           \
-			if (!put)                                              \
-				backoff(&fails);                               \
-		}                                                              \
-		w->got = sent;                                                 \
-		return NULL;                                                   \
-	}                                                                      \
-	static void *NAME##_cons(void *arg)                                    \
-	{                                                                      \
-		struct tthread *w = arg;                                       \
-		struct tput *t = w->t;                                         \
-		void *buf[32];                                                 \
-		unsigned fails = 0;                                            \
-                                                                               \
-		t_start(t, w->cpu);                                            \
-		for (;;) {                                                     \
-			unsigned got = ring_deq(&t->q, IMPL, MODE, buf,        \
-						t->burst);                     \
-			if (!got) {                                            \
-				backoff(&fails);                               \
-				continue;                                      \
-			}                                                      \
-			/* Sentinels come last; pass extras back on. */        \
-			if (buf[got - 1] == SENTINEL) {                        \
-				unsigned s = 0;                                \
-				while (s < got && buf[got - 1 - s] == SENTINEL) \
-					s++;                                   \
-				w->got += got - s;                             \
-				for (unsigned i = 0; i < s - 1; i++)           \
-					buf[i] = SENTINEL;                     \
-				for (unsigned back = 0; back < s - 1;)         \
-					back += ring_enq(&t->q, IMPL, MODE,    \
-							 buf + back,           \
-							 s - 1 - back);        \
-				return NULL;                                   \
-			}                                                      \
-			w->got += got;                                         \
-		}                                                              \
+#define RING_WORKERS(NAME, IMPL, MODE)                                                  \
+	static void *NAME##_prod(void *arg)                                             \
+	{                                                                               \
+		struct tthread *w = arg;                                                \
+		struct tput *t = w->t;                                                  \
+		void *buf[32];                                                          \
+		unsigned fails = 0;                                                     \
+		long sent = 0;                                                          \
+                                                                                        \
+		t_start(t, w->cpu);                                                     \
+		while (sent < t->per_producer &&                                        \
+		       !atomic_load_explicit(&t->stop, memory_order_relaxed)) {         \
+			unsigned n = t->burst, put;                                     \
+                                                                                        \
+			if ((long)n > t->per_producer - sent)                           \
+				n = (unsigned)(t->per_producer - sent);                 \
+			for (unsigned i = 0; i < n; i++)                                \
+				buf[i] = (void *)(uintptr_t)(16 + sent + i);            \
+			put = ring_enq(&t->q, IMPL, MODE, buf, n);                      \
+			sent += put;                                                    \
+			if (!put)                                                       \
+				backoff(&fails);                                        \
+		}                                                                       \
+		w->got = sent;                                                          \
+		return NULL;                                                            \
+	}                                                                               \
+	static void *NAME##_cons(void *arg)                                             \
+	{                                                                               \
+		struct tthread *w = arg;                                                \
+		struct tput *t = w->t;                                                  \
+		void *buf[32];                                                          \
+		unsigned fails = 0;                                                     \
+                                                                                        \
+		t_start(t, w->cpu);                                                     \
+		for (;;) {                                                              \
+			unsigned got = ring_deq(&t->q, IMPL, MODE, buf, t->burst);      \
+			if (!got) {                                                     \
+				backoff(&fails);                                        \
+				continue;                                               \
+			}                                                               \
+			/* Sentinels come last; pass extras back on. */                 \
+			if (buf[got - 1] == SENTINEL) {                                 \
+				unsigned s = 0;                                         \
+				while (s < got && buf[got - 1 - s] == SENTINEL)         \
+					s++;                                            \
+				w->got += got - s;                                      \
+				for (unsigned i = 0; i < s - 1; i++)                    \
+					buf[i] = SENTINEL;                              \
+				for (unsigned back = 0; back < s - 1;)                  \
+					back += ring_enq(&t->q, IMPL, MODE, buf + back, \
+							 s - 1 - back);                 \
+				return NULL;                                            \
+			}                                                               \
+			w->got += got;                                                  \
+		}                                                                       \
 	}
 
 RING_WORKERS(moirai_spsc, I_MOIRAI, M_SPSC)
@@ -409,8 +404,7 @@ static void *mutex_prod(void *arg)
 	long sent = 0;
 
 	t_start(t, w->cpu);
-	while (sent < t->per_producer &&
-	       !atomic_load_explicit(&t->stop, memory_order_relaxed)) {
+	while (sent < t->per_producer && !atomic_load_explicit(&t->stop, memory_order_relaxed)) {
 		unsigned n = t->burst;
 
 		if ((long)n > t->per_producer - sent)
@@ -444,8 +438,7 @@ static void *pipe_prod(void *arg)
 	long sent = 0;
 
 	t_start(t, w->cpu);
-	while (sent < t->per_producer &&
-	       !atomic_load_explicit(&t->stop, memory_order_relaxed)) {
+	while (sent < t->per_producer && !atomic_load_explicit(&t->stop, memory_order_relaxed)) {
 		unsigned n = t->burst;
 
 		if ((long)n > t->per_producer - sent)
@@ -520,8 +513,9 @@ static void *efd_cons(void *arg)
 			break;
 		}
 		w->got += (long)v;
-		if (atomic_fetch_add_explicit(&t->consumed, (long)v,
-					      memory_order_acq_rel) + (long)v >= total) {
+		if (atomic_fetch_add_explicit(&t->consumed, (long)v, memory_order_acq_rel) +
+			    (long)v >=
+		    total) {
 			atomic_store_explicit(&t->done, 1, memory_order_release);
 			if (write(t->q.fd[0], &one, sizeof(one)) < 0)
 				t->bad++;
@@ -540,24 +534,21 @@ static struct workers workers_for(enum impl impl, enum mode m)
 {
 	switch (impl) {
 	case I_MOIRAI:
-		return m == M_SPSC ? (struct workers){ moirai_spsc_prod, moirai_spsc_cons } :
-		       m == M_RTS  ? (struct workers){ moirai_rts_prod, moirai_rts_cons } :
-		       m == M_HTS  ? (struct workers){ moirai_hts_prod, moirai_hts_cons } :
-				     (struct workers){ moirai_mpmc_prod, moirai_mpmc_cons };
+		return m == M_SPSC  ? (struct workers){ moirai_spsc_prod, moirai_spsc_cons }
+		       : m == M_RTS ? (struct workers){ moirai_rts_prod, moirai_rts_cons }
+		       : m == M_HTS ? (struct workers){ moirai_hts_prod, moirai_hts_cons }
+				    : (struct workers){ moirai_mpmc_prod, moirai_mpmc_cons };
 	case I_RTE:
-		return m == M_SPSC ? (struct workers){ rte_spsc_prod, rte_spsc_cons } :
-		       m == M_RTS  ? (struct workers){ rte_rts_prod, rte_rts_cons } :
-		       m == M_HTS  ? (struct workers){ rte_hts_prod, rte_hts_cons } :
-				     (struct workers){ rte_mpmc_prod, rte_mpmc_cons };
+		return m == M_SPSC  ? (struct workers){ rte_spsc_prod, rte_spsc_cons }
+		       : m == M_RTS ? (struct workers){ rte_rts_prod, rte_rts_cons }
+		       : m == M_HTS ? (struct workers){ rte_hts_prod, rte_hts_cons }
+				    : (struct workers){ rte_mpmc_prod, rte_mpmc_cons };
 	case I_CK:
-		return m == M_SPSC ? (struct workers){ ck_spsc_prod, ck_spsc_cons } :
-				     (struct workers){ ck_mpmc_prod, ck_mpmc_cons };
-	case I_MUTEX:
-		return (struct workers){ mutex_prod, mutex_cons };
-	case I_PIPE:
-		return (struct workers){ pipe_prod, pipe_cons };
-	case I_EVENTFD:
-		return (struct workers){ efd_prod, efd_cons };
+		return m == M_SPSC ? (struct workers){ ck_spsc_prod, ck_spsc_cons }
+				   : (struct workers){ ck_mpmc_prod, ck_mpmc_cons };
+	case I_MUTEX: return (struct workers){ mutex_prod, mutex_cons };
+	case I_PIPE: return (struct workers){ pipe_prod, pipe_cons };
+	case I_EVENTFD: return (struct workers){ efd_prod, efd_cons };
 	}
 	return (struct workers){ NULL, NULL };
 }
@@ -588,21 +579,18 @@ static void end_stream(struct tput *t)
 			put += (int)ring_enq(&t->q, t->q.impl, t->mode, s + put,
 					     (unsigned)(t->ncons - put));
 		break;
-	case I_MUTEX:
-		mq_close(&t->q.mq);
-		break;
+	case I_MUTEX: mq_close(&t->q.mq); break;
 	case I_PIPE:
 		close(t->q.fd[1]);
 		t->q.fd[1] = -1;
 		break;
-	case I_EVENTFD:
-		break; /* consumers count to the total themselves */
+	case I_EVENTFD: break; /* consumers count to the total themselves */
 	}
 }
 
-static int run_tput_once(const struct bench_ctx *ctx, struct bench_result *out,
-			 enum impl impl, enum mode mode, unsigned burst, int nprod,
-		    int ncons, bool same_core, bool pinned, long items)
+static int run_tput_once(const struct bench_ctx *ctx, struct bench_result *out, enum impl impl,
+			 enum mode mode, unsigned burst, int nprod, int ncons, bool same_core,
+			 bool pinned, long items)
 {
 	static atomic_int serial;
 	struct tput *t;
@@ -650,8 +638,7 @@ static int run_tput_once(const struct bench_ctx *ctx, struct bench_result *out,
 	atomic_store_explicit(&t->go, 1, memory_order_release);
 	for (int i = 0; i < nprod; i++) {
 		struct timespec dl;
-		uint64_t cap = (uint64_t)(ctx->quick ? CAP_QUICK_S : CAP_FULL_S) *
-			       1000000000u;
+		uint64_t cap = (uint64_t)(ctx->quick ? CAP_QUICK_S : CAP_FULL_S) * 1000000000u;
 
 		/* A convoying mode may take minutes: stop producing at the cap. */
 		uint64_t now = moirai_now_ns();
@@ -675,9 +662,8 @@ static int run_tput_once(const struct bench_ctx *ctx, struct bench_result *out,
 	}
 	t1 = moirai_now_ns();
 	if (capped) {
-		snprintf(out->note, sizeof(out->note),
-			 "stopped at the %d s cap after %ld items", ctx->quick ?
-			 CAP_QUICK_S : CAP_FULL_S, total);
+		snprintf(out->note, sizeof(out->note), "stopped at the %d s cap after %ld items",
+			 ctx->quick ? CAP_QUICK_S : CAP_FULL_S, total);
 		fprintf(stderr, "    %s\n", out->note);
 	}
 	q_destroy(&t->q);
@@ -698,16 +684,20 @@ static int run_tput_once(const struct bench_ctx *ctx, struct bench_result *out,
  */
 #define REPEATS 3
 
-static int run_tput(const struct bench_ctx *ctx, struct bench_result *out,
-		    enum impl impl, enum mode mode, unsigned burst, int nprod,
-		    int ncons, bool same_core, bool pinned, long items)
+static int run_tput(const struct bench_ctx *ctx, struct bench_result *out, enum impl impl,
+		    enum mode mode, unsigned burst, int nprod, int ncons, bool same_core,
+		    bool pinned, long items)
 {
-	int reps = ctx->quick ? 1 : REPEATS;
+	/*
+	 * Oversubscribed runs are not repeated: a convoy is the rare, long
+	 * event they exist to show, and a best-of would hide it.
+	 */
+	int reps = ctx->quick || !pinned ? 1 : REPEATS;
 	double best = -1;
 
 	for (int r = 0; r < reps; r++) {
-		int rc = run_tput_once(ctx, out, impl, mode, burst, nprod, ncons,
-				       same_core, pinned, items);
+		int rc = run_tput_once(ctx, out, impl, mode, burst, nprod, ncons, same_core, pinned,
+				       items);
 
 		if (rc)
 			return rc;
@@ -737,8 +727,7 @@ static inline bool pp_send(struct pp *p, int dir, uint64_t v)
 	void *o = (void *)(uintptr_t)v;
 
 	switch (p->impl) {
-	case I_MOIRAI:
-		return moirai_chan_send(p->ch[dir], &v, 1, MOIRAI_CHAN_FOREVER) == 1;
+	case I_MOIRAI: return moirai_chan_send(p->ch[dir], &v, 1, MOIRAI_CHAN_FOREVER) == 1;
 	case I_RTE:
 		while (!rte_ring_sp_enqueue_burst(q->rr, &o, 1, NULL))
 			rte_pause();
@@ -747,12 +736,9 @@ static inline bool pp_send(struct pp *p, int dir, uint64_t v)
 		while (!ck_ring_enqueue_spsc(&q->ck, q->ckbuf, o))
 			rte_pause();
 		return true;
-	case I_MUTEX:
-		return mq_enq(&q->mq, &o, 1) == 1;
-	case I_PIPE:
-		return write(q->fd[1], &v, 8) == 8;
-	case I_EVENTFD:
-		return write(q->fd[0], &v, 8) == 8;
+	case I_MUTEX: return mq_enq(&q->mq, &o, 1) == 1;
+	case I_PIPE: return write(q->fd[1], &v, 8) == 8;
+	case I_EVENTFD: return write(q->fd[0], &v, 8) == 8;
 	}
 	return false;
 }
@@ -763,8 +749,7 @@ static inline bool pp_recv(struct pp *p, int dir, uint64_t *v)
 	void *o;
 
 	switch (p->impl) {
-	case I_MOIRAI:
-		return moirai_chan_recv(p->ch[dir], v, 1, MOIRAI_CHAN_FOREVER) == 1;
+	case I_MOIRAI: return moirai_chan_recv(p->ch[dir], v, 1, MOIRAI_CHAN_FOREVER) == 1;
 	case I_RTE:
 		while (!rte_ring_sc_dequeue_burst(q->rr, &o, 1, NULL))
 			rte_pause();
@@ -780,10 +765,8 @@ static inline bool pp_recv(struct pp *p, int dir, uint64_t *v)
 			return false;
 		*v = (uint64_t)(uintptr_t)o;
 		return true;
-	case I_PIPE:
-		return read(q->fd[0], v, 8) == 8;
-	case I_EVENTFD:
-		return read(q->fd[0], v, 8) == 8;
+	case I_PIPE: return read(q->fd[0], v, 8) == 8;
+	case I_EVENTFD: return read(q->fd[0], v, 8) == 8;
 	}
 	return false;
 }
@@ -802,8 +785,8 @@ static void *pp_echo(void *arg)
 	return NULL;
 }
 
-static int run_pingpong(const struct bench_ctx *ctx, struct bench_result *out,
-			enum impl impl, bool parked, long rounds)
+static int run_pingpong(const struct bench_ctx *ctx, struct bench_result *out, enum impl impl,
+			bool parked, long rounds)
 {
 	static atomic_int serial;
 	struct pp *p = calloc(1, sizeof(*p));
@@ -831,11 +814,10 @@ static int run_pingpong(const struct bench_ctx *ctx, struct bench_result *out,
 		snprintf(name, sizeof(name), "pp%d_%d",
 			 atomic_fetch_add_explicit(&serial, 1, memory_order_relaxed), d);
 		if (impl == I_MOIRAI)
-			rc = moirai_chan_create(name, 64, 8, MOIRAI_NODE_ANY,
-						MOIRAI_RING_SPSC, &p->ch[d]);
+			rc = moirai_chan_create(name, 64, 8, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC,
+						&p->ch[d]);
 		else
-			rc = q_create(&p->q[d], impl, MOIRAI_RING_SPSC, false, name,
-				      out->note);
+			rc = q_create(&p->q[d], impl, MOIRAI_RING_SPSC, false, name, out->note);
 		if (rc)
 			goto out_free;
 		made++;
@@ -848,8 +830,7 @@ static int run_pingpong(const struct bench_ctx *ctx, struct bench_result *out,
 	for (long i = 0; i < p->rounds; i++) {
 		uint64_t t0 = moirai_now_ns();
 
-		if (!pp_send(p, 0, (uint64_t)i + 16) || !pp_recv(p, 1, &v) ||
-		    v != (uint64_t)i + 17)
+		if (!pp_send(p, 0, (uint64_t)i + 16) || !pp_recv(p, 1, &v) || v != (uint64_t)i + 17)
 			p->bad++;
 		lat[i] = moirai_now_ns() - t0;
 		sum += lat[i];
@@ -875,52 +856,141 @@ out_free:
 	return rc;
 }
 
+/* ---- single thread: the wrapper's cost without cross-core noise ---- */
+
+#define ST_CASE_BODY(IMPL)                                                         \
+	do {                                                                       \
+		struct q q;                                                        \
+		void *in[32], *o[32];                                              \
+		long n = bench_iters(ctx, ST_OPS) / burst;                         \
+		uint64_t t0, t1;                                                   \
+		unsigned moved = 0;                                                \
+		char name[32];                                                     \
+		int rc;                                                            \
+                                                                                   \
+		snprintf(name, sizeof(name), "st_%d_%u", (int)(IMPL), burst);      \
+		rc = q_create(&q, IMPL, MOIRAI_RING_SPSC, false, name, out->note); \
+		if (rc)                                                            \
+			return rc;                                                 \
+		for (unsigned i = 0; i < 32; i++)                                  \
+			in[i] = (void *)(uintptr_t)(i + 16);                       \
+		bench_pin(ctx->cpu_a);                                             \
+		t0 = moirai_now_ns();                                              \
+		for (long k = 0; k < n; k++) {                                     \
+			moved += ring_enq(&q, IMPL, M_SPSC, in, burst);            \
+			moved += ring_deq(&q, IMPL, M_SPSC, o, burst);             \
+		}                                                                  \
+		t1 = moirai_now_ns();                                              \
+		q_destroy(&q);                                                     \
+		if (moved != 2u * (unsigned)(n * burst)) {                         \
+			snprintf(out->note, sizeof(out->note), "moved %u", moved); \
+			return -EIO;                                               \
+		}                                                                  \
+		/* One op = one item enqueued and dequeued. */                     \
+		out->ns_per_op = (double)(t1 - t0) / (double)(n * burst);          \
+		return 0;                                                          \
+	} while (0)
+
+#define ST_OPS 30000000L
+#define ST_REPEATS 9
+
+static int st_moirai(const struct bench_ctx *ctx, struct bench_result *out, unsigned burst)
+{
+	ST_CASE_BODY(I_MOIRAI);
+}
+
+static int st_rte(const struct bench_ctx *ctx, struct bench_result *out, unsigned burst)
+{
+	ST_CASE_BODY(I_RTE);
+}
+
+static int st_ck(const struct bench_ctx *ctx, struct bench_result *out, unsigned burst)
+{
+	ST_CASE_BODY(I_CK);
+}
+
+/* Best of ST_REPEATS short runs: the minimum is the undisturbed one. */
+static int st_best(const struct bench_ctx *ctx, struct bench_result *out, unsigned burst,
+		   int (*fn)(const struct bench_ctx *, struct bench_result *, unsigned))
+{
+	double best = -1;
+
+	for (int r = 0; r < (ctx->quick ? 1 : ST_REPEATS); r++) {
+		int rc = fn(ctx, out, burst);
+
+		if (rc)
+			return rc;
+		if (best < 0 || out->ns_per_op < best)
+			best = out->ns_per_op;
+	}
+	out->ns_per_op = best;
+	return 0;
+}
+
+#define ST_CASE(B, FN, INAME)                                                           \
+	static int st_##B##_##FN(const struct bench_ctx *ctx, struct bench_result *out) \
+	{                                                                               \
+		return st_best(ctx, out, B, FN);                                        \
+	}                                                                               \
+	BENCH_CASE("ring", "single_thread_b" #B, INAME, st_##B##_##FN)
+
+ST_CASE(1, st_moirai, "moirai")
+ST_CASE(1, st_rte, "rte_ring")
+ST_CASE(1, st_ck, "ck_ring")
+ST_CASE(8, st_moirai, "moirai")
+ST_CASE(8, st_rte, "rte_ring")
+ST_CASE(8, st_ck, "ck_ring")
+ST_CASE(32, st_moirai, "moirai")
+ST_CASE(32, st_rte, "rte_ring")
+ST_CASE(32, st_ck, "ck_ring")
+
 /* ---- case table ---------------------------------------------------- */
 
-#define SPSC_ITEMS 20000000L
-#define MPMC_ITEMS 4000000L
-#define SLOW_ITEMS 500000L   /* kernel-crossing peers: fewer items */
-#define OVERSUB_ITEMS 1000000L
-#define PP_ROUNDS 100000L
+#define SPSC_ITEMS    20000000L
+#define MPMC_ITEMS    4000000L
+#define SLOW_ITEMS    500000L /* kernel-crossing peers: fewer items */
+#define OVERSUB_ITEMS 20000000L
+#define PP_ROUNDS     100000L
 
 static long items_for(enum impl impl, long n)
 {
-	return impl == I_MUTEX || impl == I_PIPE || impl == I_EVENTFD ?
-		       (n < SLOW_ITEMS ? n : SLOW_ITEMS) : n;
+	return impl == I_MUTEX || impl == I_PIPE || impl == I_EVENTFD
+		       ? (n < SLOW_ITEMS ? n : SLOW_ITEMS)
+		       : n;
 }
 
-#define SPSC_CASE(B, WHERE, SAME, IMPL, TAG, INAME)                             \
-	static int spsc_##B##_##WHERE##_##TAG(const struct bench_ctx *ctx,     \
-					      struct bench_result *out)        \
-	{                                                                      \
-		return run_tput(ctx, out, IMPL, M_SPSC, B, 1, 1, SAME, true,   \
-				items_for(IMPL, SPSC_ITEMS));                  \
-	}                                                                      \
+#define SPSC_CASE(B, WHERE, SAME, IMPL, TAG, INAME)                          \
+	static int spsc_##B##_##WHERE##_##TAG(const struct bench_ctx *ctx,   \
+					      struct bench_result *out)      \
+	{                                                                    \
+		return run_tput(ctx, out, IMPL, M_SPSC, B, 1, 1, SAME, true, \
+				items_for(IMPL, SPSC_ITEMS));                \
+	}                                                                    \
 	BENCH_CASE("ring", "spsc_b" #B "_" #WHERE, INAME, spsc_##B##_##WHERE##_##TAG)
 
-#define MPMC_CASE(B, WHERE, SAME, IMPL, MODE, TAG, INAME)                       \
-	static int mpmc_##B##_##WHERE##_##TAG(const struct bench_ctx *ctx,     \
-					      struct bench_result *out)        \
-	{                                                                      \
-		return run_tput(ctx, out, IMPL, MODE, B, 2, 2, SAME, true,     \
-				items_for(IMPL, MPMC_ITEMS));                  \
-	}                                                                      \
+#define MPMC_CASE(B, WHERE, SAME, IMPL, MODE, TAG, INAME)                  \
+	static int mpmc_##B##_##WHERE##_##TAG(const struct bench_ctx *ctx, \
+					      struct bench_result *out)    \
+	{                                                                  \
+		return run_tput(ctx, out, IMPL, MODE, B, 2, 2, SAME, true, \
+				items_for(IMPL, MPMC_ITEMS));              \
+	}                                                                  \
 	BENCH_CASE("ring", "mpmc_b" #B "_" #WHERE, INAME, mpmc_##B##_##WHERE##_##TAG)
 
-#define SPSC_ALL(B, WHERE, SAME)                                               \
-	SPSC_CASE(B, WHERE, SAME, I_MOIRAI, moirai, "moirai")                  \
-	SPSC_CASE(B, WHERE, SAME, I_RTE, rte, "rte_ring")                      \
-	SPSC_CASE(B, WHERE, SAME, I_CK, ck, "ck_ring")                         \
-	SPSC_CASE(B, WHERE, SAME, I_MUTEX, mutex, "mutex_queue")               \
-	SPSC_CASE(B, WHERE, SAME, I_PIPE, pipe, "pipe")                        \
+#define SPSC_ALL(B, WHERE, SAME)                                 \
+	SPSC_CASE(B, WHERE, SAME, I_MOIRAI, moirai, "moirai")    \
+	SPSC_CASE(B, WHERE, SAME, I_RTE, rte, "rte_ring")        \
+	SPSC_CASE(B, WHERE, SAME, I_CK, ck, "ck_ring")           \
+	SPSC_CASE(B, WHERE, SAME, I_MUTEX, mutex, "mutex_queue") \
+	SPSC_CASE(B, WHERE, SAME, I_PIPE, pipe, "pipe")          \
 	SPSC_CASE(B, WHERE, SAME, I_EVENTFD, efd, "eventfd")
 
-#define MPMC_ALL(B, WHERE, SAME)                                               \
-	MPMC_CASE(B, WHERE, SAME, I_MOIRAI, M_RTS, moirai, "moirai")           \
-	MPMC_CASE(B, WHERE, SAME, I_RTE, M_RTS, rte, "rte_ring")               \
-	MPMC_CASE(B, WHERE, SAME, I_CK, M_MPMC, ck, "ck_ring")                 \
-	MPMC_CASE(B, WHERE, SAME, I_MUTEX, M_MPMC, mutex, "mutex_queue")       \
-	MPMC_CASE(B, WHERE, SAME, I_PIPE, M_MPMC, pipe, "pipe")                \
+#define MPMC_ALL(B, WHERE, SAME)                                         \
+	MPMC_CASE(B, WHERE, SAME, I_MOIRAI, M_RTS, moirai, "moirai")     \
+	MPMC_CASE(B, WHERE, SAME, I_RTE, M_RTS, rte, "rte_ring")         \
+	MPMC_CASE(B, WHERE, SAME, I_CK, M_MPMC, ck, "ck_ring")           \
+	MPMC_CASE(B, WHERE, SAME, I_MUTEX, M_MPMC, mutex, "mutex_queue") \
+	MPMC_CASE(B, WHERE, SAME, I_PIPE, M_MPMC, pipe, "pipe")          \
 	MPMC_CASE(B, WHERE, SAME, I_EVENTFD, M_MPMC, efd, "eventfd")
 
 SPSC_ALL(1, cross, false)
@@ -937,28 +1007,26 @@ MPMC_ALL(8, same, true)
 MPMC_ALL(32, same, true)
 
 /* MP/MC vs RTS vs HTS with 8 unpinned threads (more threads than cores). */
-#define OVERSUB_CASE(MODE, MNAME, IMPL, TAG, INAME)                             \
-	static int oversub_##MNAME##_##TAG(const struct bench_ctx *ctx,        \
-					   struct bench_result *out)           \
-	{                                                                      \
-		return run_tput(ctx, out, IMPL, MODE, 8, 4, 4, false, false,   \
-				OVERSUB_ITEMS);                                \
-	}                                                                      \
+#define OVERSUB_CASE(MODE, MNAME, IMPL, TAG, INAME)                                               \
+	static int oversub_##MNAME##_##TAG(const struct bench_ctx *ctx, struct bench_result *out) \
+	{                                                                                         \
+		return run_tput(ctx, out, IMPL, MODE, 8, 4, 4, false, false, OVERSUB_ITEMS);      \
+	}                                                                                         \
 	BENCH_CASE("ring", "oversub_4p4c_" #MNAME, INAME, oversub_##MNAME##_##TAG)
 
 OVERSUB_CASE(M_MPMC, mpmc, I_MOIRAI, moirai, "moirai")
 OVERSUB_CASE(M_MPMC, mpmc, I_RTE, rte, "rte_ring")
 OVERSUB_CASE(M_RTS, rts, I_MOIRAI, moirai, "moirai")
 OVERSUB_CASE(M_RTS, rts, I_RTE, rte, "rte_ring")
+OVERSUB_CASE(M_MPMC, rts, I_MUTEX, mutex, "mutex_queue")
 OVERSUB_CASE(M_HTS, hts, I_MOIRAI, moirai, "moirai")
 OVERSUB_CASE(M_HTS, hts, I_RTE, rte, "rte_ring")
 
-#define PP_CASE(PARKED, PNAME, IMPL, TAG, INAME, ROUNDS)                        \
-	static int pp_##PNAME##_##TAG(const struct bench_ctx *ctx,             \
-				      struct bench_result *out)                \
-	{                                                                      \
-		return run_pingpong(ctx, out, IMPL, PARKED, ROUNDS);           \
-	}                                                                      \
+#define PP_CASE(PARKED, PNAME, IMPL, TAG, INAME, ROUNDS)                                     \
+	static int pp_##PNAME##_##TAG(const struct bench_ctx *ctx, struct bench_result *out) \
+	{                                                                                    \
+		return run_pingpong(ctx, out, IMPL, PARKED, ROUNDS);                         \
+	}                                                                                    \
 	BENCH_CASE("ring", "pingpong_" #PNAME, INAME, pp_##PNAME##_##TAG)
 
 PP_CASE(false, spin, I_MOIRAI, moirai, "moirai", PP_ROUNDS)
