@@ -42,13 +42,13 @@
 #include "moirai/channel.h"
 #include "ring_int.h"
 
-#define ST_ACTIVE 1ull
+#define ST_ACTIVE      1ull
 #define ST_ACTIVE_MASK ((1ull << 20) - 1)
 #define ST_RECV_WAITER (1ull << 20)
-#define ST_RECV_MASK (((1ull << 20) - 1) << 20)
+#define ST_RECV_MASK   (((1ull << 20) - 1) << 20)
 #define ST_SEND_WAITER (1ull << 40)
-#define ST_SEND_MASK (((1ull << 20) - 1) << 40)
-#define ST_CLOSED (1ull << 63)
+#define ST_SEND_MASK   (((1ull << 20) - 1) << 40)
+#define ST_CLOSED      (1ull << 63)
 
 struct moirai_chan {
 	/* Read-only after create. */
@@ -69,8 +69,7 @@ struct moirai_chan {
 
 static_assert(offsetof(struct moirai_chan, state) % MOIRAI_CACHE_LINE == 0,
 	      "state on its own line");
-static_assert(offsetof(struct moirai_chan, recv_seq) -
-			      offsetof(struct moirai_chan, state) >=
+static_assert(offsetof(struct moirai_chan, recv_seq) - offsetof(struct moirai_chan, state) >=
 		      MOIRAI_CACHE_LINE,
 	      "futex words apart from state");
 
@@ -98,8 +97,8 @@ static void park(_Atomic uint32_t *word, uint32_t seq, uint64_t deadline)
 	}
 	/* Absolute CLOCK_MONOTONIC deadline: FUTEX_WAIT_BITSET. EINTR,
 	 * EAGAIN (seq moved) and ETIMEDOUT all return to the caller's loop. */
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET_PRIVATE, seq, tsp,
-		NULL, FUTEX_BITSET_MATCH_ANY);
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_BITSET_PRIVATE, seq, tsp, NULL,
+		FUTEX_BITSET_MATCH_ANY);
 }
 
 static unsigned waiters(uint64_t s, uint64_t mask, uint64_t unit)
@@ -122,8 +121,7 @@ static int try_send(struct moirai_chan *ch, const void *msgs, unsigned n)
 	/* Acquire pairs with close's RMW: see the closed bit if it came first. */
 	s = atomic_fetch_add_explicit(&ch->state, ST_ACTIVE, memory_order_acquire);
 	if (!(s & ST_CLOSED))
-		put = moirai_ring_enqueue_burst_elem(ch->ring, msgs, ch->esize, n,
-						     NULL);
+		put = moirai_ring_enqueue_burst_elem(ch->ring, msgs, ch->esize, n, NULL);
 	/*
 	 * Release: publishes the enqueue to a receiver that acquires this
 	 * value (or a later one) from state.  Acquire: sees receivers that
@@ -149,16 +147,14 @@ static int try_recv(struct moirai_chan *ch, void *msgs, unsigned max)
 	unsigned got, avail = 0;
 	uint64_t s;
 
-	got = moirai_ring_dequeue_burst_elem(ch->ring, msgs, ch->esize, max,
-					     &avail);
+	got = moirai_ring_dequeue_burst_elem(ch->ring, msgs, ch->esize, max, &avail);
 	if (!got) {
 		/* Acquire pairs with the senders' release decrement of ACTIVE. */
 		s = atomic_load_explicit(&ch->state, memory_order_acquire);
 		if (!(s & ST_CLOSED) || (s & ST_ACTIVE_MASK))
 			return 0;
 		/* Closed, no send in flight: what is left is all there is. */
-		got = moirai_ring_dequeue_burst_elem(ch->ring, msgs, ch->esize,
-						     max, &avail);
+		got = moirai_ring_dequeue_burst_elem(ch->ring, msgs, ch->esize, max, &avail);
 		if (!got)
 			return -EPIPE;
 	}
@@ -214,8 +210,7 @@ static int try_recv_cb(struct moirai_chan *ch, void *buf, unsigned n)
 	return try_recv(ch, buf, n);
 }
 
-static int wait_for(struct moirai_chan *ch, const struct attempt *a,
-		    uint64_t deadline)
+static int wait_for(struct moirai_chan *ch, const struct attempt *a, uint64_t deadline)
 {
 	uint64_t start = moirai_now_ns(), now;
 	int rc;
@@ -241,15 +236,13 @@ static int wait_for(struct moirai_chan *ch, const struct attempt *a,
 		uint32_t seq = atomic_load_explicit(a->seq, memory_order_acquire);
 
 		/* Release/acquire RMW: (A) in the protocol at the top. */
-		atomic_fetch_add_explicit(&ch->state, a->waiter_unit,
-					  memory_order_acq_rel);
+		atomic_fetch_add_explicit(&ch->state, a->waiter_unit, memory_order_acq_rel);
 		rc = a->fn(ch, a->buf, a->n);
 		if (!rc && !expired(deadline)) {
 			atomic_fetch_add_explicit(a->parks, 1, memory_order_relaxed);
 			park(a->seq, seq, deadline);
 		}
-		atomic_fetch_sub_explicit(&ch->state, a->waiter_unit,
-					  memory_order_relaxed);
+		atomic_fetch_sub_explicit(&ch->state, a->waiter_unit, memory_order_relaxed);
 		if (rc)
 			return rc;
 		rc = a->fn(ch, a->buf, a->n);
@@ -260,8 +253,7 @@ static int wait_for(struct moirai_chan *ch, const struct attempt *a,
 	}
 }
 
-int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsigned n,
-		     int64_t timeout_ns)
+int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsigned n, int64_t timeout_ns)
 {
 	struct attempt a;
 	uint64_t deadline = 0;
@@ -281,14 +273,16 @@ int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsigned n,
 	rc = check_timeout(timeout_ns, &deadline);
 	if (rc)
 		return rc;
-	a = (struct attempt){ .fn = try_send_cb, .buf = (void *)msgs, .n = n,
-			      .seq = &ch->send_seq, .waiter_unit = ST_SEND_WAITER,
+	a = (struct attempt){ .fn = try_send_cb,
+			      .buf = (void *)msgs,
+			      .n = n,
+			      .seq = &ch->send_seq,
+			      .waiter_unit = ST_SEND_WAITER,
 			      .parks = &ch->send_parks };
 	return wait_for(ch, &a, deadline);
 }
 
-int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max,
-		     int64_t timeout_ns)
+int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max, int64_t timeout_ns)
 {
 	struct attempt a;
 	uint64_t deadline = 0;
@@ -308,8 +302,11 @@ int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max,
 	rc = check_timeout(timeout_ns, &deadline);
 	if (rc)
 		return rc;
-	a = (struct attempt){ .fn = try_recv_cb, .buf = msgs, .n = max,
-			      .seq = &ch->recv_seq, .waiter_unit = ST_RECV_WAITER,
+	a = (struct attempt){ .fn = try_recv_cb,
+			      .buf = msgs,
+			      .n = max,
+			      .seq = &ch->recv_seq,
+			      .waiter_unit = ST_RECV_WAITER,
 			      .parks = &ch->recv_parks };
 	return wait_for(ch, &a, deadline);
 }
@@ -332,8 +329,7 @@ int moirai_chan_close(struct moirai_chan *ch)
 
 bool moirai_chan_is_closed(const struct moirai_chan *ch)
 {
-	return ch && (atomic_load_explicit(&ch->state, memory_order_acquire) &
-		      ST_CLOSED);
+	return ch && (atomic_load_explicit(&ch->state, memory_order_acquire) & ST_CLOSED);
 }
 
 unsigned moirai_chan_elem_size(const struct moirai_chan *ch)
@@ -361,8 +357,8 @@ int moirai_chan_stats(const struct moirai_chan *ch, struct moirai_chan_stats *ou
 	return 0;
 }
 
-int moirai_chan_create(const char *name, unsigned count, unsigned elem_size,
-		       int node, unsigned flags, struct moirai_chan **out)
+int moirai_chan_create(const char *name, unsigned count, unsigned elem_size, int node,
+		       unsigned flags, struct moirai_chan **out)
 {
 	struct moirai_chan *ch;
 	int rc;
@@ -373,8 +369,7 @@ int moirai_chan_create(const char *name, unsigned count, unsigned elem_size,
 	if (posix_memalign((void **)&ch, MOIRAI_CACHE_LINE, sizeof(*ch)))
 		return moirai__err(-ENOMEM, "chan: out of memory");
 	memset(ch, 0, sizeof(*ch));
-	rc = moirai_ring_create_elem(name, count, elem_size, node, flags,
-				     &ch->ring);
+	rc = moirai_ring_create_elem(name, count, elem_size, node, flags, &ch->ring);
 	if (rc)
 		goto err_free_chan;
 	ch->esize = elem_size;

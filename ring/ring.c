@@ -13,12 +13,10 @@
 #include "moirai/numa.h"
 #include "ring_int.h"
 
-#define ENQ_MODES                                                              \
-	(MOIRAI_RING_SP_ENQ | MOIRAI_RING_MP_ENQ | MOIRAI_RING_MP_RTS_ENQ |    \
-	 MOIRAI_RING_MP_HTS_ENQ)
-#define DEQ_MODES                                                              \
-	(MOIRAI_RING_SC_DEQ | MOIRAI_RING_MC_DEQ | MOIRAI_RING_MC_RTS_DEQ |    \
-	 MOIRAI_RING_MC_HTS_DEQ)
+#define ENQ_MODES \
+	(MOIRAI_RING_SP_ENQ | MOIRAI_RING_MP_ENQ | MOIRAI_RING_MP_RTS_ENQ | MOIRAI_RING_MP_HTS_ENQ)
+#define DEQ_MODES \
+	(MOIRAI_RING_SC_DEQ | MOIRAI_RING_MC_DEQ | MOIRAI_RING_MC_RTS_DEQ | MOIRAI_RING_MC_HTS_DEQ)
 #define ALL_FLAGS (ENQ_MODES | DEQ_MODES | MOIRAI_RING_EXACT_SZ)
 
 static bool one_bit(unsigned v)
@@ -37,15 +35,12 @@ static int resolve_flags(unsigned flags, unsigned *resolved, unsigned *rte)
 	unsigned out = 0;
 
 	if (flags & ~ALL_FLAGS)
-		return moirai__err(-EINVAL, "ring: unknown flags 0x%x",
-				   flags & ~ALL_FLAGS);
+		return moirai__err(-EINVAL, "ring: unknown flags 0x%x", flags & ~ALL_FLAGS);
 	if (enq && !one_bit(enq))
-		return moirai__err(-EINVAL,
-				   "ring: flags 0x%x name more than one enqueue mode",
+		return moirai__err(-EINVAL, "ring: flags 0x%x name more than one enqueue mode",
 				   flags);
 	if (deq && !one_bit(deq))
-		return moirai__err(-EINVAL,
-				   "ring: flags 0x%x name more than one dequeue mode",
+		return moirai__err(-EINVAL, "ring: flags 0x%x name more than one dequeue mode",
 				   flags);
 	if (!enq)
 		enq = MOIRAI_RING_MP_RTS_ENQ;
@@ -80,18 +75,18 @@ static int ring_slots(unsigned count, unsigned flags, unsigned *slots)
 	if (flags & MOIRAI_RING_EXACT_SZ) {
 		/* rte_ring_init rounds count + 1 up to a power of two. */
 		if (count >= (MOIRAI_RING_MAX_COUNT + 1u) / 2)
-			return moirai__err(-ERANGE,
-					   "ring: exact count %u is over the limit %u",
+			return moirai__err(-ERANGE, "ring: exact count %u is over the limit %u",
 					   count, (MOIRAI_RING_MAX_COUNT + 1u) / 2 - 1);
 		*slots = rte_align32pow2(count + 1);
 		return 0;
 	}
 	if (count > MOIRAI_RING_MAX_COUNT)
-		return moirai__err(-ERANGE, "ring: count %u is over the limit %u",
-				   count, (unsigned)MOIRAI_RING_MAX_COUNT);
+		return moirai__err(-ERANGE, "ring: count %u is over the limit %u", count,
+				   (unsigned)MOIRAI_RING_MAX_COUNT);
 	if (count & (count - 1))
 		return moirai__err(-EINVAL,
-				   "ring: count %u is not a power of two (use MOIRAI_RING_EXACT_SZ for an exact size)",
+				   "ring: count %u is not a power of two (use MOIRAI_RING_EXACT_SZ "
+				   "for an exact size)",
 				   count);
 	*slots = count;
 	return 0;
@@ -100,8 +95,7 @@ static int ring_slots(unsigned count, unsigned flags, unsigned *slots)
 static int check_esize(unsigned esize)
 {
 	if (esize == 0 || esize % 4 != 0)
-		return moirai__err(-EINVAL,
-				   "ring: element size %u is not a non-zero multiple of 4",
+		return moirai__err(-EINVAL, "ring: element size %u is not a non-zero multiple of 4",
 				   esize);
 	return 0;
 }
@@ -116,10 +110,9 @@ static int check_name(const char *name)
 	if (len == 0)
 		return moirai__err(-EINVAL, "ring: empty name");
 	if (len >= MOIRAI_RING_NAMESIZE)
-		return moirai__err(-ENAMETOOLONG,
-				   "ring: name '%.*s...' is longer than %d characters",
-				   (int)MOIRAI_RING_NAMESIZE - 1, name,
-				   (int)MOIRAI_RING_NAMESIZE - 1);
+		return moirai__err(
+			-ENAMETOOLONG, "ring: name '%.*s...' is longer than %d characters",
+			(int)MOIRAI_RING_NAMESIZE - 1, name, (int)MOIRAI_RING_NAMESIZE - 1);
 	return 0;
 }
 
@@ -140,8 +133,8 @@ ssize_t moirai_ring_memsize(unsigned count, unsigned esize, unsigned flags)
 		return rc;
 	sz = rte_ring_get_memsize_elem(esize, slots);
 	if (sz < 0)
-		return moirai__err((int)sz, "ring: rte_ring_get_memsize_elem(%u, %u) failed",
-				   esize, slots);
+		return moirai__err((int)sz, "ring: rte_ring_get_memsize_elem(%u, %u) failed", esize,
+				   slots);
 	return (ssize_t)MOIRAI__RING_HDR_SIZE + sz;
 }
 
@@ -150,9 +143,8 @@ ssize_t moirai_ring_memsize(unsigned count, unsigned esize, unsigned flags)
  * validated), then enter it in the registry.  On failure the memory is left
  * to the caller.
  */
-static int ring_setup(void *mem, size_t memsize, size_t maplen,
-		      const char *name, unsigned count, unsigned esize,
-		      unsigned resolved, unsigned rte_flags, int node,
+static int ring_setup(void *mem, size_t memsize, size_t maplen, const char *name, unsigned count,
+		      unsigned esize, unsigned resolved, unsigned rte_flags, int node,
 		      struct moirai_ring **out)
 {
 	struct moirai_ring *r = mem;
@@ -169,8 +161,8 @@ static int ring_setup(void *mem, size_t memsize, size_t maplen,
 	strcpy(r->name, name); /* length checked by check_name() */
 	rc = rte_ring_init(rr, name, count, rte_flags);
 	if (rc)
-		return moirai__err(rc, "ring: rte_ring_init('%s', %u, 0x%x) failed: %s",
-				   name, count, rte_flags, moirai_strerror(rc));
+		return moirai__err(rc, "ring: rte_ring_init('%s', %u, 0x%x) failed: %s", name,
+				   count, rte_flags, moirai_strerror(rc));
 	rc = moirai__ring_register(r);
 	if (rc) {
 		r->magic = 0;
@@ -181,8 +173,8 @@ static int ring_setup(void *mem, size_t memsize, size_t maplen,
 	return 0;
 }
 
-int moirai_ring_create_elem(const char *name, unsigned count, unsigned esize,
-			    int node, unsigned flags, struct moirai_ring **out)
+int moirai_ring_create_elem(const char *name, unsigned count, unsigned esize, int node,
+			    unsigned flags, struct moirai_ring **out)
 {
 	unsigned resolved, rte_flags;
 	ssize_t sz;
@@ -206,21 +198,21 @@ int moirai_ring_create_elem(const char *name, unsigned count, unsigned esize,
 		if (node < 0 || !moirai_numa_node_is_allowed(node))
 			node = 0;
 	} else if (node < 0) {
-		return moirai__err(-EINVAL, "ring '%s': node %d is not a node id",
-				   name, node);
+		return moirai__err(-EINVAL, "ring '%s': node %d is not a node id", name, node);
 	}
 	if (!moirai_numa_node_is_allowed(node))
-		return moirai__err(-ENODEV,
-				   "ring '%s': NUMA node %d does not exist or is not allowed (%d nodes)",
-				   name, node, moirai_numa_node_count());
+		return moirai__err(
+			-ENODEV,
+			"ring '%s': NUMA node %d does not exist or is not allowed (%d nodes)", name,
+			node, moirai_numa_node_count());
 	/* Cheap early check; ring_setup() re-checks under the registry lock. */
 	if (moirai_ring_lookup(name))
 		return moirai__err(-EEXIST, "ring: name '%s' is already in use", name);
 	rc = moirai__ring_mem_acquire((size_t)sz, node, &mem);
 	if (rc)
 		return rc;
-	rc = ring_setup(mem, (size_t)sz, (size_t)sz, name, count, esize,
-			resolved, rte_flags, node, out);
+	rc = ring_setup(mem, (size_t)sz, (size_t)sz, name, count, esize, resolved, rte_flags, node,
+			out);
 	if (rc)
 		goto err_release_mem;
 	return 0;
@@ -230,15 +222,14 @@ err_release_mem:
 	return rc;
 }
 
-int moirai_ring_create(const char *name, unsigned count, int node,
-		       unsigned flags, struct moirai_ring **out)
+int moirai_ring_create(const char *name, unsigned count, int node, unsigned flags,
+		       struct moirai_ring **out)
 {
-	return moirai_ring_create_elem(name, count, sizeof(void *), node, flags,
-				       out);
+	return moirai_ring_create_elem(name, count, sizeof(void *), node, flags, out);
 }
 
-int moirai_ring_init(void *mem, size_t len, const char *name, unsigned count,
-		     unsigned esize, unsigned flags, struct moirai_ring **out)
+int moirai_ring_init(void *mem, size_t len, const char *name, unsigned count, unsigned esize,
+		     unsigned flags, struct moirai_ring **out)
 {
 	unsigned resolved, rte_flags;
 	ssize_t sz;
@@ -250,9 +241,8 @@ int moirai_ring_init(void *mem, size_t len, const char *name, unsigned count,
 	if (!mem)
 		return moirai__err(-EINVAL, "ring: NULL memory");
 	if ((uintptr_t)mem % MOIRAI_CACHE_LINE)
-		return moirai__err(-EINVAL,
-				   "ring: memory %p is not aligned to %d bytes",
-				   mem, MOIRAI_CACHE_LINE);
+		return moirai__err(-EINVAL, "ring: memory %p is not aligned to %d bytes", mem,
+				   MOIRAI_CACHE_LINE);
 	rc = check_name(name);
 	if (rc)
 		return rc;
@@ -272,8 +262,7 @@ int moirai_ring_init(void *mem, size_t len, const char *name, unsigned count,
 		node = -1;
 		moirai_clear_error();
 	}
-	return ring_setup(mem, (size_t)sz, 0, name, count, esize, resolved,
-			  rte_flags, node, out);
+	return ring_setup(mem, (size_t)sz, 0, name, count, esize, resolved, rte_flags, node, out);
 }
 
 int moirai_ring_fini(struct moirai_ring *r)
@@ -285,9 +274,9 @@ int moirai_ring_fini(struct moirai_ring *r)
 	if (r->magic != MOIRAI__RING_MAGIC)
 		return moirai__err(-EINVAL, "ring: %p is not a ring", (void *)r);
 	if (r->maplen)
-		return moirai__err(-EINVAL,
-				   "ring '%s' came from moirai_ring_create: use moirai_ring_destroy",
-				   r->name);
+		return moirai__err(
+			-EINVAL, "ring '%s' came from moirai_ring_create: use moirai_ring_destroy",
+			r->name);
 	rc = moirai__ring_unregister(r);
 	if (rc)
 		return rc;
@@ -340,13 +329,11 @@ bool moirai__ring_is_valid(const struct moirai_ring *r)
 	rr = moirai__ring_rte(r);
 	if (strcmp(r->name, rr->name) != 0)
 		return false;
-	if (rr->size == 0 || (rr->size & rr->mask) != 0 ||
-	    rr->capacity > rr->mask)
+	if (rr->size == 0 || (rr->size & rr->mask) != 0 || rr->capacity > rr->mask)
 		return false;
 	if (moirai_ring_count(r) > rr->capacity)
 		return false;
-	return r->memsize >= MOIRAI__RING_HDR_SIZE + sizeof(*rr) +
-				     (size_t)rr->size * r->esize;
+	return r->memsize >= MOIRAI__RING_HDR_SIZE + sizeof(*rr) + (size_t)rr->size * r->esize;
 }
 
 int moirai__ring_mem_acquire(size_t len, int node, void **out)

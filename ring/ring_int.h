@@ -22,11 +22,11 @@
  */
 struct moirai_ring {
 	uint32_t magic;
-	int node;                 /* OS node of the memory, -1 unknown */
-	unsigned flags;           /* resolved MOIRAI_RING_* flags */
+	int node;	/* OS node of the memory, -1 unknown */
+	unsigned flags; /* resolved MOIRAI_RING_* flags */
 	unsigned esize;
-	size_t memsize;           /* bytes in use from the start of the header */
-	size_t maplen;            /* bytes acquired by create, 0 = caller-owned */
+	size_t memsize;		      /* bytes in use from the start of the header */
+	size_t maplen;		      /* bytes acquired by create, 0 = caller-owned */
 	struct moirai_ring *reg_next; /* registry list, under the registry lock */
 	struct moirai_ring *reg_prev;
 	char name[MOIRAI_RING_NAMESIZE];

@@ -29,8 +29,7 @@ int moirai__ring_register(struct moirai_ring *r)
 	pthread_mutex_lock(&registry_lock);
 	if (find_locked(r->name)) {
 		pthread_mutex_unlock(&registry_lock);
-		return moirai__err(-EEXIST, "ring: name '%s' is already in use",
-				   r->name);
+		return moirai__err(-EEXIST, "ring: name '%s' is already in use", r->name);
 	}
 	/* Append, so that moirai_ring_foreach() walks in creation order. */
 	r->reg_next = NULL;

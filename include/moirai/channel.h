@@ -57,7 +57,7 @@ struct moirai_chan;
 struct moirai_chan_stats {
 	uint64_t recv_parks; /**< times a receiver slept on the futex */
 	uint64_t send_parks; /**< times a sender slept on the futex (ring full) */
-	uint64_t wakes;      /**< futex wake system calls made */
+	uint64_t wakes;	     /**< futex wake system calls made */
 };
 
 /**
@@ -72,9 +72,8 @@ struct moirai_chan_stats {
  * @return 0; the errors of moirai_ring_create_elem() (-EINVAL, -ERANGE,
  *         -ENAMETOOLONG, -ENODEV, -EEXIST, -ENOMEM).  Thread-safe.
  */
-MOIRAI_API int moirai_chan_create(const char *name, unsigned count,
-				  unsigned elem_size, int node, unsigned flags,
-				  struct moirai_chan **out);
+MOIRAI_API int moirai_chan_create(const char *name, unsigned count, unsigned elem_size, int node,
+				  unsigned flags, struct moirai_chan **out);
 
 /**
  * Destroy a channel and its ring.  NULL is a no-op.  Not safe while any
@@ -94,8 +93,8 @@ MOIRAI_API void moirai_chan_destroy(struct moirai_chan *ch);
  *         -EPIPE closed (nothing sent); -EINVAL NULL argument or a
  *         timeout below -1.  Thread-safe per the ring's enqueue mode.
  */
-MOIRAI_API int moirai_chan_send(struct moirai_chan *ch, const void *msgs,
-				unsigned n, int64_t timeout_ns);
+MOIRAI_API int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsigned n,
+				int64_t timeout_ns);
 
 /**
  * Receive up to @p max messages (burst): waits, as @p timeout_ns says,
@@ -109,8 +108,8 @@ MOIRAI_API int moirai_chan_send(struct moirai_chan *ch, const void *msgs,
  *         drained (end of stream); -EINVAL NULL argument or bad timeout.
  *         Thread-safe per the ring's dequeue mode.
  */
-MOIRAI_API int moirai_chan_recv(struct moirai_chan *ch, void *msgs,
-				unsigned max, int64_t timeout_ns);
+MOIRAI_API int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max,
+				int64_t timeout_ns);
 
 /**
  * Close the channel: later sends fail with -EPIPE, receivers drain what is
@@ -139,8 +138,7 @@ MOIRAI_API struct moirai_ring *moirai_chan_ring(struct moirai_chan *ch);
  * Read the slow-path counters.
  * @return 0; -EINVAL NULL argument.  Thread-safe (relaxed snapshots).
  */
-MOIRAI_API int moirai_chan_stats(const struct moirai_chan *ch,
-				 struct moirai_chan_stats *out);
+MOIRAI_API int moirai_chan_stats(const struct moirai_chan *ch, struct moirai_chan_stats *out);
 
 #ifdef __cplusplus
 }

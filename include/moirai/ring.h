@@ -131,13 +131,13 @@ struct moirai_ring;
 /** Description of a ring, for tools and stats. */
 struct moirai_ring_info {
 	char name[MOIRAI_RING_NAMESIZE]; /**< registry name */
-	int node;            /**< OS node of its memory; -1 caller-owned and unknown */
-	unsigned flags;      /**< MOIRAI_RING_* flags as resolved (mode always named) */
-	unsigned esize;      /**< element size in bytes (sizeof(void *) for pointer rings) */
-	unsigned capacity;   /**< objects it can hold */
-	unsigned count;      /**< objects in it now (a snapshot) */
-	size_t memsize;      /**< bytes of memory it occupies */
-	bool caller_owned;   /**< set up with moirai_ring_init() */
+	int node;			 /**< OS node of its memory; -1 caller-owned and unknown */
+	unsigned flags;			 /**< MOIRAI_RING_* flags as resolved (mode always named) */
+	unsigned esize;	   /**< element size in bytes (sizeof(void *) for pointer rings) */
+	unsigned capacity; /**< objects it can hold */
+	unsigned count;	   /**< objects in it now (a snapshot) */
+	size_t memsize;	   /**< bytes of memory it occupies */
+	bool caller_owned; /**< set up with moirai_ring_init() */
 };
 
 /**
@@ -150,8 +150,7 @@ struct moirai_ring_info {
  *         power of two without MOIRAI_RING_EXACT_SZ; -ERANGE count above
  *         MOIRAI_RING_MAX_COUNT.  Thread-safe.
  */
-MOIRAI_API ssize_t moirai_ring_memsize(unsigned count, unsigned esize,
-				       unsigned flags);
+MOIRAI_API ssize_t moirai_ring_memsize(unsigned count, unsigned esize, unsigned flags);
 
 /**
  * Create a ring of pointers in memory bound to @p node.
@@ -167,8 +166,8 @@ MOIRAI_API ssize_t moirai_ring_memsize(unsigned count, unsigned esize,
  *         exist or is not allowed; -EEXIST name taken; -ENOMEM.
  *         Thread-safe.
  */
-MOIRAI_API int moirai_ring_create(const char *name, unsigned count, int node,
-				  unsigned flags, struct moirai_ring **out);
+MOIRAI_API int moirai_ring_create(const char *name, unsigned count, int node, unsigned flags,
+				  struct moirai_ring **out);
 
 /**
  * Create a ring of fixed-size elements (rte_ring_elem) bound to @p node.
@@ -181,9 +180,8 @@ MOIRAI_API int moirai_ring_create(const char *name, unsigned count, int node,
  * @return as moirai_ring_create(), plus -EINVAL for a bad @p esize.
  *         Thread-safe.
  */
-MOIRAI_API int moirai_ring_create_elem(const char *name, unsigned count,
-				       unsigned esize, int node, unsigned flags,
-				       struct moirai_ring **out);
+MOIRAI_API int moirai_ring_create_elem(const char *name, unsigned count, unsigned esize, int node,
+				       unsigned flags, struct moirai_ring **out);
 
 /**
  * Set up a ring in caller-owned memory (shared memory, arena, static).
@@ -199,9 +197,8 @@ MOIRAI_API int moirai_ring_create_elem(const char *name, unsigned count,
  *         errors of moirai_ring_create(); -ENAMETOOLONG; -ERANGE; -EEXIST.
  *         Thread-safe.
  */
-MOIRAI_API int moirai_ring_init(void *mem, size_t len, const char *name,
-				unsigned count, unsigned esize, unsigned flags,
-				struct moirai_ring **out);
+MOIRAI_API int moirai_ring_init(void *mem, size_t len, const char *name, unsigned count,
+				unsigned esize, unsigned flags, struct moirai_ring **out);
 
 /**
  * Remove a ring set up by moirai_ring_init() from the registry; the caller
@@ -234,8 +231,7 @@ MOIRAI_API struct moirai_ring *moirai_ring_lookup(const char *name);
  * @return 0 when every ring was visited, else what @p fn returned;
  *         -EINVAL NULL @p fn.  Thread-safe.
  */
-MOIRAI_API int moirai_ring_foreach(int (*fn)(struct moirai_ring *r, void *arg),
-				   void *arg);
+MOIRAI_API int moirai_ring_foreach(int (*fn)(struct moirai_ring *r, void *arg), void *arg);
 
 /**
  * Describe a ring.
@@ -243,8 +239,7 @@ MOIRAI_API int moirai_ring_foreach(int (*fn)(struct moirai_ring *r, void *arg),
  * @param[out] out the description.
  * @return 0; -EINVAL NULL argument.  Thread-safe (count is a snapshot).
  */
-MOIRAI_API int moirai_ring_info(const struct moirai_ring *r,
-				struct moirai_ring_info *out);
+MOIRAI_API int moirai_ring_info(const struct moirai_ring *r, struct moirai_ring_info *out);
 
 /**
  * Name of a ring.

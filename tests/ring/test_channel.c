@@ -25,10 +25,8 @@
 
 /* Same reasoning as test_ring_race.c: TSan cannot pair DPDK's mixed-size
  * RTS/HTS atomics; channel state itself is checked in full. */
-__attribute__((visibility("default"))) const char *
-__tsan_default_suppressions(void);
-__attribute__((visibility("default"))) const char *
-__tsan_default_suppressions(void)
+__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void);
+__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void)
 {
 	return "race:__rte_ring_do_rts_enqueue_elem\n"
 	       "race:__rte_ring_do_rts_dequeue_elem\n"
@@ -38,7 +36,7 @@ __tsan_default_suppressions(void)
 }
 
 #define WATCHDOG_S 120
-#define MS 1000000LL
+#define MS	   1000000LL
 
 struct msg {
 	uint64_t tag;
@@ -59,8 +57,8 @@ static void test_basic(void **state)
 	struct msg in[8], out[8];
 
 	(void)state;
-	assert_int_equal(moirai_chan_create("ch_basic", 8, sizeof(struct msg),
-					    MOIRAI_NODE_ANY, 0, &ch), 0);
+	assert_int_equal(
+		moirai_chan_create("ch_basic", 8, sizeof(struct msg), MOIRAI_NODE_ANY, 0, &ch), 0);
 	assert_int_equal(moirai_chan_elem_size(ch), sizeof(struct msg));
 	assert_ptr_equal(moirai_ring_lookup("ch_basic"), moirai_chan_ring(ch));
 	for (unsigned i = 0; i < 8; i++)
@@ -92,8 +90,8 @@ static void test_no_syscall_without_waiters(void **state)
 	uint32_t buf[16];
 
 	(void)state;
-	assert_int_equal(moirai_chan_create("ch_nosys", 64, 4, MOIRAI_NODE_ANY,
-					    MOIRAI_RING_SPSC, &ch), 0);
+	assert_int_equal(
+		moirai_chan_create("ch_nosys", 64, 4, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC, &ch), 0);
 	for (long i = 0; i < 100000; i++) {
 		for (unsigned k = 0; k < 16; k++)
 			buf[k] = (uint32_t)(i * 16 + k);
@@ -168,8 +166,7 @@ static void *pong_main(void *arg)
 	uint64_t v;
 
 	for (long i = 0; i < pp->rounds; i++) {
-		if (moirai_chan_recv(pp->ping, &v, 1, MOIRAI_CHAN_FOREVER) != 1 ||
-		    v != (uint64_t)i)
+		if (moirai_chan_recv(pp->ping, &v, 1, MOIRAI_CHAN_FOREVER) != 1 || v != (uint64_t)i)
 			pp->bad++;
 		v = ~v;
 		if (moirai_chan_send(pp->pong, &v, 1, MOIRAI_CHAN_FOREVER) != 1)
@@ -192,10 +189,12 @@ static void test_parked_pingpong(void **state)
 
 	(void)state;
 	assert_int_equal(moirai_option_set(MOIRAI_OPT_SPIN_NS, 0), 0);
-	assert_int_equal(moirai_chan_create("ch_ping", 4, 8, MOIRAI_NODE_ANY,
-					    MOIRAI_RING_SPSC, &pp.ping), 0);
-	assert_int_equal(moirai_chan_create("ch_pong", 4, 8, MOIRAI_NODE_ANY,
-					    MOIRAI_RING_SPSC, &pp.pong), 0);
+	assert_int_equal(
+		moirai_chan_create("ch_ping", 4, 8, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC, &pp.ping),
+		0);
+	assert_int_equal(
+		moirai_chan_create("ch_pong", 4, 8, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC, &pp.pong),
+		0);
 	alarm(WATCHDOG_S);
 	assert_int_equal(pthread_create(&t, NULL, pong_main, &pp), 0);
 	for (long i = 0; i < pp.rounds; i++) {
@@ -208,9 +207,8 @@ static void test_parked_pingpong(void **state)
 	alarm(0);
 	assert_int_equal(pp.bad, 0);
 	moirai_chan_stats(pp.ping, &st);
-	print_message("%ld parked round trips: %llu receiver parks, %llu wakes\n",
-		      pp.rounds, (unsigned long long)st.recv_parks,
-		      (unsigned long long)st.wakes);
+	print_message("%ld parked round trips: %llu receiver parks, %llu wakes\n", pp.rounds,
+		      (unsigned long long)st.recv_parks, (unsigned long long)st.wakes);
 	assert_true(st.recv_parks > 0); /* the test did exercise parking */
 	moirai_chan_destroy(pp.ping);
 	moirai_chan_destroy(pp.pong);
@@ -346,15 +344,15 @@ struct crace {
 	long per_producer;
 	int producers;
 	atomic_long sent_total;
-	long close_after;      /* close once this many were accepted */
+	long close_after; /* close once this many were accepted */
 };
 
 struct cworker {
 	struct crace *rc;
 	int id;
-	long accepted;         /* producer: messages the channel took */
+	long accepted; /* producer: messages the channel took */
 	uint64_t sum_in, sum_out;
-	uint8_t *seen;         /* consumer: per message, times seen */
+	uint8_t *seen; /* consumer: per message, times seen */
 	long got, order_err, bad;
 	long *last;
 	int end_rc;
@@ -382,8 +380,9 @@ static void *cprod_main(void *arg)
 		}
 		/* Mix the three waiting styles. */
 		put = moirai_chan_send(rc->ch, buf, n,
-				       (seq & 3) == 0 ? MOIRAI_CHAN_TRY :
-				       (seq & 3) == 1 ? 2 * MS : MOIRAI_CHAN_FOREVER);
+				       (seq & 3) == 0	? MOIRAI_CHAN_TRY
+				       : (seq & 3) == 1 ? 2 * MS
+							: MOIRAI_CHAN_FOREVER);
 		if (put == -EAGAIN || put == -ETIMEDOUT)
 			continue;
 		if (put == -EPIPE)
@@ -396,8 +395,7 @@ static void *cprod_main(void *arg)
 			w->sum_in += buf[i].tag;
 		seq += put;
 		w->accepted += put;
-		if (atomic_fetch_add_explicit(&rc->sent_total, put,
-					      memory_order_relaxed) + put >=
+		if (atomic_fetch_add_explicit(&rc->sent_total, put, memory_order_relaxed) + put >=
 			    rc->close_after &&
 		    rc->close_after > 0)
 			moirai_chan_close(rc->ch); /* -EALREADY for all but one */
@@ -429,8 +427,7 @@ static void *ccons_main(void *arg)
 			int p = (int)(t >> 40);
 			long seq = (long)(t & ((1ull << 40) - 1));
 
-			if (buf[i].check != ~t || p >= rc->producers ||
-			    seq >= rc->per_producer) {
+			if (buf[i].check != ~t || p >= rc->producers || seq >= rc->per_producer) {
 				w->bad++;
 				continue;
 			}
@@ -444,8 +441,8 @@ static void *ccons_main(void *arg)
 	}
 }
 
-static void run_close_race(const char *name, unsigned flags, int producers,
-			   int consumers, long per_producer, double close_frac)
+static void run_close_race(const char *name, unsigned flags, int producers, int consumers,
+			   long per_producer, double close_frac)
 {
 	struct crace rc = { .per_producer = per_producer, .producers = producers };
 	struct cworker w[RACE_MAX];
@@ -455,8 +452,9 @@ static void run_close_race(const char *name, unsigned flags, int producers,
 
 	assert_true(nt <= RACE_MAX);
 	rc.close_after = close_frac > 0 ? (long)((double)total * close_frac) : 0;
-	assert_int_equal(moirai_chan_create(name, 256, sizeof(struct msg),
-					    MOIRAI_NODE_ANY, flags, &rc.ch), 0);
+	assert_int_equal(
+		moirai_chan_create(name, 256, sizeof(struct msg), MOIRAI_NODE_ANY, flags, &rc.ch),
+		0);
 	memset(w, 0, sizeof(w));
 	alarm(WATCHDOG_S);
 	for (int i = 0; i < nt; i++) {
@@ -471,8 +469,8 @@ static void run_close_race(const char *name, unsigned flags, int producers,
 				w[i].last[p] = -1;
 		}
 		assert_int_equal(pthread_create(&w[i].tid, NULL,
-						i < producers ? cprod_main : ccons_main,
-						&w[i]), 0);
+						i < producers ? cprod_main : ccons_main, &w[i]),
+				 0);
 	}
 	for (int i = 0; i < producers; i++)
 		assert_int_equal(pthread_join(w[i].tid, NULL), 0);
@@ -511,8 +509,8 @@ static void run_close_race(const char *name, unsigned flags, int producers,
 		free(w[i].seen);
 		free(w[i].last);
 	}
-	print_message("%-14s %dP %dC: %ld of %ld accepted before close, all received once\n",
-		      name, producers, consumers, accepted, total);
+	print_message("%-14s %dP %dC: %ld of %ld accepted before close, all received once\n", name,
+		      producers, consumers, accepted, total);
 	moirai_chan_destroy(rc.ch);
 }
 
@@ -525,8 +523,8 @@ static void test_close_race_rts(void **state)
 static void test_close_race_hts(void **state)
 {
 	(void)state;
-	run_close_race("chr_hts", MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_MC_HTS_DEQ,
-		       2, 2, scaled(300000), 0.5);
+	run_close_race("chr_hts", MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_MC_HTS_DEQ, 2, 2,
+		       scaled(300000), 0.5);
 }
 
 static void test_close_race_spsc(void **state)
@@ -554,13 +552,12 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_chan_create("n", 16, 6, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
 	assert_int_equal(moirai_chan_create("n", 16, 0, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
 	assert_int_equal(moirai_chan_create("n", 12, 4, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
-	assert_int_equal(moirai_chan_create("n", 0x80000000u, 4, MOIRAI_NODE_ANY, 0, &ch),
-			 -ERANGE);
+	assert_int_equal(moirai_chan_create("n", 0x80000000u, 4, MOIRAI_NODE_ANY, 0, &ch), -ERANGE);
 	assert_int_equal(moirai_chan_create("n", 16, 4, 4096, 0, &ch), -ENODEV);
-	assert_int_equal(moirai_chan_create("n", 16, 4, MOIRAI_NODE_ANY, 0xf000, &ch),
-			 -EINVAL);
+	assert_int_equal(moirai_chan_create("n", 16, 4, MOIRAI_NODE_ANY, 0xf000, &ch), -EINVAL);
 	assert_int_equal(moirai_chan_create("0123456789012345678901234567890123", 16, 4,
-					    MOIRAI_NODE_ANY, 0, &ch), -ENAMETOOLONG);
+					    MOIRAI_NODE_ANY, 0, &ch),
+			 -ENAMETOOLONG);
 	assert_null(moirai_ring_lookup("n"));
 	assert_int_equal(moirai_chan_create("n", 16, 4, MOIRAI_NODE_ANY, 0, &ch), 0);
 	struct moirai_chan *dup;
@@ -603,7 +600,6 @@ int main(void)
 	int fails = 0;
 
 	fails += cmocka_run_group_tests_name("channel", chan_tests, NULL, NULL);
-	fails += cmocka_run_group_tests_name("channel_negative", negative_tests,
-					     NULL, NULL);
+	fails += cmocka_run_group_tests_name("channel_negative", negative_tests, NULL, NULL);
 	return fails ? 1 : 0;
 }

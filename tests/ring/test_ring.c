@@ -26,8 +26,7 @@ static const struct mode modes[] = {
 };
 
 /* Mode-named enqueue/dequeue matching the ring's flags, pointer API. */
-static unsigned enq_burst(struct moirai_ring *r, unsigned flags, void **o,
-			  unsigned n)
+static unsigned enq_burst(struct moirai_ring *r, unsigned flags, void **o, unsigned n)
 {
 	if (flags & MOIRAI_RING_SP_ENQ)
 		return moirai_ring_sp_enqueue_burst(r, o, n, NULL);
@@ -38,8 +37,8 @@ static unsigned enq_burst(struct moirai_ring *r, unsigned flags, void **o,
 	return moirai_ring_mp_rts_enqueue_burst(r, o, n, NULL);
 }
 
-static unsigned deq_bulk(struct moirai_ring *r, unsigned flags, void **o,
-			 unsigned n, unsigned *avail)
+static unsigned deq_bulk(struct moirai_ring *r, unsigned flags, void **o, unsigned n,
+			 unsigned *avail)
 {
 	if (flags & MOIRAI_RING_SC_DEQ)
 		return moirai_ring_sc_dequeue_bulk(r, o, n, avail);
@@ -59,9 +58,9 @@ static void test_modes_pointer(void **state)
 		void *in[64], *out[64];
 		unsigned fs, av;
 
-		assert_int_equal(moirai_ring_create(modes[m].name, 64,
-						    MOIRAI_NODE_ANY,
-						    modes[m].flags, &r), 0);
+		assert_int_equal(
+			moirai_ring_create(modes[m].name, 64, MOIRAI_NODE_ANY, modes[m].flags, &r),
+			0);
 		assert_true(moirai__ring_is_valid(r));
 		assert_int_equal(moirai_ring_capacity(r), 63);
 		assert_true(moirai_ring_empty(r));
@@ -97,8 +96,8 @@ static void test_modes_pointer(void **state)
 		assert_int_equal(info.capacity, 63);
 		assert_false(info.caller_owned);
 		if (modes[m].flags == 0)
-			assert_int_equal(info.flags, MOIRAI_RING_MP_RTS_ENQ |
-							     MOIRAI_RING_MC_RTS_DEQ);
+			assert_int_equal(info.flags,
+					 MOIRAI_RING_MP_RTS_ENQ | MOIRAI_RING_MC_RTS_DEQ);
 		else
 			assert_int_equal(info.flags, modes[m].flags);
 		moirai_ring_destroy(r);
@@ -117,11 +116,10 @@ static void test_modes_elem(void **state)
 		struct elem16 in[20], out[20];
 		unsigned f = modes[m].flags, got;
 
-		assert_int_equal(moirai_ring_create_elem(modes[m].name, 20,
-							 sizeof(struct elem16),
-							 MOIRAI_NODE_ANY,
-							 f | MOIRAI_RING_EXACT_SZ,
-							 &r), 0);
+		assert_int_equal(moirai_ring_create_elem(modes[m].name, 20, sizeof(struct elem16),
+							 MOIRAI_NODE_ANY, f | MOIRAI_RING_EXACT_SZ,
+							 &r),
+				 0);
 		assert_int_equal(moirai_ring_capacity(r), 20);
 		for (uint32_t i = 0; i < 20; i++)
 			in[i] = (struct elem16){ i, ~i, i * 7, 0xabcd0000u + i };
@@ -159,12 +157,13 @@ static void test_all_wrappers(void **state)
 	uint64_t e[4] = { 5, 6, 7, 8 }, eo[4];
 
 	(void)state;
-	assert_int_equal(moirai_ring_create("w_classic", 8, MOIRAI_NODE_ANY,
-					    MOIRAI_RING_MPMC_PINNED, &c), 0);
+	assert_int_equal(
+		moirai_ring_create("w_classic", 8, MOIRAI_NODE_ANY, MOIRAI_RING_MPMC_PINNED, &c),
+		0);
 	assert_int_equal(moirai_ring_create("w_rts", 8, MOIRAI_NODE_ANY, 0, &rts), 0);
 	assert_int_equal(moirai_ring_create("w_hts", 8, MOIRAI_NODE_ANY,
-					    MOIRAI_RING_MP_HTS_ENQ |
-						    MOIRAI_RING_MC_HTS_DEQ, &hts), 0);
+					    MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_MC_HTS_DEQ, &hts),
+			 0);
 	/* classic layout: sp/mp enqueue, sc/mc dequeue all apply. */
 	assert_int_equal(moirai_ring_sp_enqueue_bulk(c, p, 2, NULL), 2);
 	assert_int_equal(moirai_ring_mp_enqueue_bulk(c, p + 2, 2, NULL), 2);
@@ -211,8 +210,7 @@ static void test_wraparound(void **state)
 	uintptr_t next_in = 0, next_out = 0;
 
 	(void)state;
-	assert_int_equal(moirai_ring_create("wrap", 8, MOIRAI_NODE_ANY,
-					    MOIRAI_RING_SPSC, &r), 0);
+	assert_int_equal(moirai_ring_create("wrap", 8, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC, &r), 0);
 	for (int pass = 0; pass < 100000; pass++) {
 		void *b[5];
 		unsigned n = (unsigned)(pass % 5) + 1, got;
@@ -257,8 +255,7 @@ static void test_registry(void **state)
 	assert_ptr_equal(moirai_ring_lookup("reg_a"), a);
 	assert_ptr_equal(moirai_ring_lookup("reg_b"), b);
 	assert_string_equal(moirai_ring_name(a), "reg_a");
-	assert_int_equal(moirai_ring_create("reg_a", 16, MOIRAI_NODE_ANY, 0, &dup),
-			 -EEXIST);
+	assert_int_equal(moirai_ring_create("reg_a", 16, MOIRAI_NODE_ANY, 0, &dup), -EEXIST);
 	assert_null(dup);
 	assert_non_null(strstr(moirai_last_error(), "reg_a"));
 	assert_int_equal(moirai_ring_foreach(count_cb, &n), 0);
@@ -290,12 +287,13 @@ static void test_init_caller_memory(void **state)
 			 MOIRAI__RING_HDR_SIZE + rte_ring_get_memsize(1024));
 	assert_int_equal(posix_memalign(&mem, 64, (size_t)sz), 0);
 	memset(mem, 0, (size_t)sz);
-	assert_int_equal(moirai_ring_init(mem, (size_t)sz - 1, "own", 1000, 8,
-					  MOIRAI_RING_EXACT_SZ, &r), -EINVAL);
-	assert_int_equal(moirai_ring_init((char *)mem + 8, (size_t)sz - 8, "own",
-					  16, 8, 0, &r), -EINVAL);
-	assert_int_equal(moirai_ring_init(mem, (size_t)sz, "own", 1000, 8,
-					  MOIRAI_RING_EXACT_SZ, &r), 0);
+	assert_int_equal(
+		moirai_ring_init(mem, (size_t)sz - 1, "own", 1000, 8, MOIRAI_RING_EXACT_SZ, &r),
+		-EINVAL);
+	assert_int_equal(moirai_ring_init((char *)mem + 8, (size_t)sz - 8, "own", 16, 8, 0, &r),
+			 -EINVAL);
+	assert_int_equal(
+		moirai_ring_init(mem, (size_t)sz, "own", 1000, 8, MOIRAI_RING_EXACT_SZ, &r), 0);
 	assert_ptr_equal(r, mem);
 	assert_ptr_equal(moirai_ring_lookup("own"), r);
 	assert_int_equal(moirai_ring_capacity(r), 1000);
@@ -303,8 +301,7 @@ static void test_init_caller_memory(void **state)
 	assert_int_equal(moirai_ring_info(r, &info), 0);
 	assert_true(info.caller_owned);
 	assert_int_equal(info.count, 3);
-	assert_int_equal(moirai_ring_create("own", 16, MOIRAI_NODE_ANY, 0, &r2),
-			 -EEXIST);
+	assert_int_equal(moirai_ring_create("own", 16, MOIRAI_NODE_ANY, 0, &r2), -EEXIST);
 	assert_int_equal(moirai_ring_fini(r), 0);
 	assert_null(moirai_ring_lookup("own"));
 	assert_int_equal(moirai_ring_fini(r), -EINVAL);
@@ -332,8 +329,7 @@ static void test_placement(void **state)
 		if (!moirai_numa_node_is_allowed(node))
 			continue;
 		snprintf(name, sizeof(name), "place%d", node);
-		assert_int_equal(moirai_ring_create(name, 1 << 16, node,
-						    MOIRAI_RING_SPSC, &r), 0);
+		assert_int_equal(moirai_ring_create(name, 1 << 16, node, MOIRAI_RING_SPSC, &r), 0);
 		/* Touch header, ring struct and slots, then ask the kernel. */
 		for (unsigned i = 0; i < 32; i++)
 			p[i] = (void *)(uintptr_t)i;
@@ -367,8 +363,7 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_ring_create(NULL, 16, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
 	assert_null(r);
 	assert_int_equal(moirai_ring_create("", 16, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
-	assert_int_equal(moirai_ring_create(longname, 16, MOIRAI_NODE_ANY, 0, &r),
-			 -ENAMETOOLONG);
+	assert_int_equal(moirai_ring_create(longname, 16, MOIRAI_NODE_ANY, 0, &r), -ENAMETOOLONG);
 	assert_non_null(strstr(moirai_last_error(), "longer than"));
 	/* The longest legal name works. */
 	longname[MOIRAI_RING_NAMESIZE - 1] = 0;
@@ -378,13 +373,12 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_ring_create("n", 0, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
 	assert_int_equal(moirai_ring_create("n", 100, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "power of two"));
-	assert_int_equal(moirai_ring_create("n", 0x80000000u, MOIRAI_NODE_ANY, 0, &r),
-			 -ERANGE);
+	assert_int_equal(moirai_ring_create("n", 0x80000000u, MOIRAI_NODE_ANY, 0, &r), -ERANGE);
 	assert_non_null(strstr(moirai_last_error(), "limit"));
-	assert_int_equal(moirai_ring_create("n", 0x40000000u, MOIRAI_NODE_ANY,
-					    MOIRAI_RING_EXACT_SZ, &r), -ERANGE);
-	assert_int_equal(moirai_ring_create("n", 16, MOIRAI_NODE_ANY, 0x80000, &r),
-			 -EINVAL);
+	assert_int_equal(
+		moirai_ring_create("n", 0x40000000u, MOIRAI_NODE_ANY, MOIRAI_RING_EXACT_SZ, &r),
+		-ERANGE);
+	assert_int_equal(moirai_ring_create("n", 16, MOIRAI_NODE_ANY, 0x80000, &r), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "unknown flags"));
 	assert_int_equal(moirai_ring_create("n", 16, MOIRAI_NODE_ANY,
 					    MOIRAI_RING_SP_ENQ | MOIRAI_RING_MP_RTS_ENQ, &r),
@@ -394,16 +388,13 @@ static void test_negative(void **state)
 					    MOIRAI_RING_MC_DEQ | MOIRAI_RING_MC_HTS_DEQ, &r),
 			 -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "dequeue mode"));
-	assert_int_equal(moirai_ring_create("n", 16, moirai_numa_node_count() + 3, 0, &r),
-			 -ENODEV);
+	assert_int_equal(moirai_ring_create("n", 16, moirai_numa_node_count() + 3, 0, &r), -ENODEV);
 	assert_non_null(strstr(moirai_last_error(), "does not exist"));
 	assert_int_equal(moirai_ring_create("n", 16, -7, 0, &r), -EINVAL);
 	assert_null(moirai_ring_lookup("n"));
 
-	assert_int_equal(moirai_ring_create_elem("n", 16, 0, MOIRAI_NODE_ANY, 0, &r),
-			 -EINVAL);
-	assert_int_equal(moirai_ring_create_elem("n", 16, 6, MOIRAI_NODE_ANY, 0, &r),
-			 -EINVAL);
+	assert_int_equal(moirai_ring_create_elem("n", 16, 0, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
+	assert_int_equal(moirai_ring_create_elem("n", 16, 6, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "multiple of 4"));
 
 	assert_int_equal(moirai_ring_memsize(100, 8, 0), -EINVAL);
@@ -416,12 +407,11 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 16, 8, 0, NULL), -EINVAL);
 	assert_int_equal(moirai_ring_init(buf, sizeof(buf), NULL, 16, 8, 0, &r), -EINVAL);
 	assert_int_equal(moirai_ring_init(buf, sizeof(buf), longname, 16, 8, 0, &r), 0);
-	assert_int_equal(moirai_ring_init(buf + 128, sizeof(buf) - 128, longname,
-					  16, 8, 0, &r), -EEXIST);
+	assert_int_equal(moirai_ring_init(buf + 128, sizeof(buf) - 128, longname, 16, 8, 0, &r),
+			 -EEXIST);
 	assert_int_equal(moirai_ring_fini((struct moirai_ring *)buf), 0);
 	longname[MOIRAI_RING_NAMESIZE - 1] = 'x';
-	assert_int_equal(moirai_ring_init(buf, sizeof(buf), longname, 16, 8, 0, &r),
-			 -ENAMETOOLONG);
+	assert_int_equal(moirai_ring_init(buf, sizeof(buf), longname, 16, 8, 0, &r), -ENAMETOOLONG);
 	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 15, 8, 0, &r), -EINVAL);
 	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 16, 5, 0, &r), -EINVAL);
 	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 1024, 8, 0, &r), -EINVAL);
@@ -434,12 +424,9 @@ static void test_negative(void **state)
 int main(void)
 {
 	const struct CMUnitTest ring_tests[] = {
-		cmocka_unit_test(test_modes_pointer),
-		cmocka_unit_test(test_modes_elem),
-		cmocka_unit_test(test_all_wrappers),
-		cmocka_unit_test(test_wraparound),
-		cmocka_unit_test(test_registry),
-		cmocka_unit_test(test_init_caller_memory),
+		cmocka_unit_test(test_modes_pointer), cmocka_unit_test(test_modes_elem),
+		cmocka_unit_test(test_all_wrappers),  cmocka_unit_test(test_wraparound),
+		cmocka_unit_test(test_registry),      cmocka_unit_test(test_init_caller_memory),
 		cmocka_unit_test(test_placement),
 	};
 	const struct CMUnitTest negative_tests[] = {
@@ -448,7 +435,6 @@ int main(void)
 	int fails = 0;
 
 	fails += cmocka_run_group_tests_name("ring", ring_tests, NULL, NULL);
-	fails += cmocka_run_group_tests_name("ring_negative", negative_tests,
-					     NULL, NULL);
+	fails += cmocka_run_group_tests_name("ring_negative", negative_tests, NULL, NULL);
 	return fails ? 1 : 0;
 }

@@ -28,7 +28,7 @@
 
 #if defined(MOIRAI_SAN_thread)
 #define SAN_DIVISOR 10
-#define UNDER_TSAN 1
+#define UNDER_TSAN  1
 #elif defined(MOIRAI_SAN_address)
 #define SAN_DIVISOR 4
 #else
@@ -51,10 +51,8 @@
  * RTS/HTS rings rely on DPDK's own validation plus the exactly-once and
  * checksum assertions of this file.
  */
-__attribute__((visibility("default"))) const char *
-__tsan_default_suppressions(void);
-__attribute__((visibility("default"))) const char *
-__tsan_default_suppressions(void)
+__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void);
+__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void)
 {
 	return "race:__rte_ring_do_rts_enqueue_elem\n"
 	       "race:__rte_ring_do_rts_dequeue_elem\n"
@@ -64,8 +62,8 @@ __tsan_default_suppressions(void)
 }
 
 #define MAX_THREADS 8
-#define MAX_BURST 32
-#define WATCHDOG_S 240
+#define MAX_BURST   32
+#define WATCHDOG_S  240
 
 static long total_items;
 
@@ -82,24 +80,24 @@ enum side_mode { SIDE_SP, SIDE_MP, SIDE_RTS, SIDE_HTS, SIDE_GENERIC };
 
 struct race {
 	struct moirai_ring *r;
-	unsigned esize;        /* 8 or 16 */
+	unsigned esize; /* 8 or 16 */
 	int producers, consumers;
-	int both;              /* threads that both produce and consume */
+	int both; /* threads that both produce and consume */
 	enum side_mode enq, deq;
 	long per_producer;
-	atomic_long consumed;  /* items dequeued so far, all consumers */
+	atomic_long consumed; /* items dequeued so far, all consumers */
 	atomic_int start;
-	int pin;               /* pin thread i to CPU i % cpus */
+	int pin; /* pin thread i to CPU i % cpus */
 	long total;
 };
 
 struct worker {
 	struct race *race;
-	int id;                /* producer id for producers */
+	int id; /* producer id for producers */
 	int cpu;
 	uint64_t sum_in, sum_out;
-	uint64_t *bitmap;      /* total bits, this consumer's sightings */
-	long *last_seq;        /* per producer, last sequence seen */
+	uint64_t *bitmap; /* total bits, this consumer's sightings */
+	long *last_seq;	  /* per producer, last sequence seen */
 	long got;
 	long order_errors, foreign;
 	pthread_t tid;
@@ -166,8 +164,7 @@ static void record(struct worker *w, uint64_t tag, uint64_t check)
 	long seq = (long)(tag & ((1ull << 40) - 1));
 	int nprod = rc->producers + rc->both;
 
-	if (p >= nprod || seq >= rc->per_producer ||
-	    (rc->esize == 16 && check != ~tag)) {
+	if (p >= nprod || seq >= rc->per_producer || (rc->esize == 16 && check != ~tag)) {
 		w->foreign++;
 		return;
 	}
@@ -287,12 +284,15 @@ static void *both_main(void *arg)
 	return NULL;
 }
 
-static void run_race(const char *name, unsigned flags, unsigned esize,
-		     enum side_mode enq, enum side_mode deq, int producers,
-		     int consumers, int both, long base_items, unsigned count)
+static void run_race(const char *name, unsigned flags, unsigned esize, enum side_mode enq,
+		     enum side_mode deq, int producers, int consumers, int both, long base_items,
+		     unsigned count)
 {
-	struct race rc = { .esize = esize, .producers = producers,
-			   .consumers = consumers, .both = both, .enq = enq,
+	struct race rc = { .esize = esize,
+			   .producers = producers,
+			   .consumers = consumers,
+			   .both = both,
+			   .enq = enq,
 			   .deq = deq };
 	struct worker w[MAX_THREADS];
 	int nprod = producers + both, nthreads = producers + consumers + both;
@@ -307,8 +307,8 @@ static void run_race(const char *name, unsigned flags, unsigned esize,
 	rc.pin = both > 0;
 	words = ((size_t)rc.total + 63) / 64;
 	alarm(WATCHDOG_S); /* a stuck race kills the test instead of hanging */
-	assert_int_equal(moirai_ring_create_elem(name, count, esize, MOIRAI_NODE_ANY,
-						 flags, &rc.r), 0);
+	assert_int_equal(moirai_ring_create_elem(name, count, esize, MOIRAI_NODE_ANY, flags, &rc.r),
+			 0);
 	memset(w, 0, sizeof(w));
 	for (int i = 0; i < nthreads; i++) {
 		w[i].race = &rc;
@@ -322,9 +322,9 @@ static void run_race(const char *name, unsigned flags, unsigned esize,
 	}
 	/* Threads 0..both-1 do both, then producers, then consumers. */
 	for (int i = 0; i < nthreads; i++) {
-		void *(*fn)(void *) = i < both ? both_main :
-				      i < both + producers ? producer_main :
-							     consumer_main;
+		void *(*fn)(void *) = i < both		     ? both_main
+				      : i < both + producers ? producer_main
+							     : consumer_main;
 
 		w[i].id = i < nprod ? i : 0;
 		assert_int_equal(pthread_create(&w[i].tid, NULL, fn, &w[i]), 0);
@@ -367,23 +367,22 @@ static void run_race(const char *name, unsigned flags, unsigned esize,
 		free(w[i].bitmap);
 		free(w[i].last_seq);
 	}
-	print_message("%-28s %ld items, %dP %dC %d both, ok\n", name, rc.total,
-		      producers, consumers, both);
+	print_message("%-28s %ld items, %dP %dC %d both, ok\n", name, rc.total, producers,
+		      consumers, both);
 	moirai_ring_destroy(rc.r);
 }
 
 static void test_spsc(void **state)
 {
 	(void)state;
-	run_race("race_spsc", MOIRAI_RING_SPSC, 8, SIDE_SP, SIDE_SP, 1, 1, 0,
-		 4000000, 1024);
+	run_race("race_spsc", MOIRAI_RING_SPSC, 8, SIDE_SP, SIDE_SP, 1, 1, 0, 4000000, 1024);
 }
 
 static void test_spsc_elem_generic(void **state)
 {
 	(void)state;
-	run_race("race_spsc_elem", MOIRAI_RING_SPSC | MOIRAI_RING_EXACT_SZ, 16,
-		 SIDE_GENERIC, SIDE_GENERIC, 1, 1, 0, 2000000, 1000);
+	run_race("race_spsc_elem", MOIRAI_RING_SPSC | MOIRAI_RING_EXACT_SZ, 16, SIDE_GENERIC,
+		 SIDE_GENERIC, 1, 1, 0, 2000000, 1000);
 }
 
 static void test_mpmc_pinned(void **state)
@@ -402,37 +401,36 @@ static void test_mpmc_pinned(void **state)
 		skip();
 	}
 	/* Classic MP/MC: 2 threads, one per core, both enqueue and dequeue. */
-	run_race("race_mpmc_pinned", MOIRAI_RING_MPMC_PINNED, 8, SIDE_MP, SIDE_MP,
-		 0, 0, 2, 4000000, 256);
+	run_race("race_mpmc_pinned", MOIRAI_RING_MPMC_PINNED, 8, SIDE_MP, SIDE_MP, 0, 0, 2, 4000000,
+		 256);
 }
 
 static void test_rts_oversubscribed(void **state)
 {
 	(void)state;
-	run_race("race_rts_2p2c", MOIRAI_RING_MP_RTS_ENQ | MOIRAI_RING_MC_RTS_DEQ,
-		 8, SIDE_RTS, SIDE_RTS, 2, 2, 0, 4000000, 1024);
+	run_race("race_rts_2p2c", MOIRAI_RING_MP_RTS_ENQ | MOIRAI_RING_MC_RTS_DEQ, 8, SIDE_RTS,
+		 SIDE_RTS, 2, 2, 0, 4000000, 1024);
 }
 
 static void test_hts_oversubscribed(void **state)
 {
 	(void)state;
-	run_race("race_hts_2p2c", MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_MC_HTS_DEQ,
-		 8, SIDE_HTS, SIDE_HTS, 2, 2, 0, 3000000, 1024);
+	run_race("race_hts_2p2c", MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_MC_HTS_DEQ, 8, SIDE_HTS,
+		 SIDE_HTS, 2, 2, 0, 3000000, 1024);
 }
 
 static void test_rts_elem_3p3c(void **state)
 {
 	(void)state;
-	run_race("race_rts_elem_3p3c", 0, 16, SIDE_GENERIC, SIDE_GENERIC, 3, 3, 0,
-		 2000000, 512);
+	run_race("race_rts_elem_3p3c", 0, 16, SIDE_GENERIC, SIDE_GENERIC, 3, 3, 0, 2000000, 512);
 }
 
 static void test_hts_mixed_single_consumer(void **state)
 {
 	(void)state;
 	/* Many producers, one consumer: per-producer order is the promise. */
-	run_race("race_hts_4p1c", MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_SC_DEQ,
-		 8, SIDE_HTS, SIDE_SP, 4, 1, 0, 2000000, 2048);
+	run_race("race_hts_4p1c", MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_SC_DEQ, 8, SIDE_HTS, SIDE_SP,
+		 4, 1, 0, 2000000, 2048);
 }
 
 static void test_total(void **state)
