@@ -52,7 +52,7 @@ unsigned moirai__pool_caches_len(const struct moirai_pool *pool)
 	unsigned n = 0;
 
 	for (const struct moirai_pool_cache *c = pool->caches; c; c = c->next)
-		n += atomic_load_explicit(&c->len, memory_order_relaxed);
+		n += __atomic_load_n(&c->len, __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -69,7 +69,6 @@ static int cache_alloc(struct moirai_pool *pool, unsigned size, bool thread,
 		return moirai__err(-ENOMEM, "pool %s: cannot allocate a cache of %u",
 				   pool->name, size);
 	memset(c, 0, sizeof(*c));
-	atomic_init(&c->len, 0);
 	c->size = size;
 	c->cap = 2 * size;
 	c->debug = pool->debug;
@@ -108,9 +107,9 @@ void moirai_pool_cache_flush(struct moirai_pool_cache *c)
 
 	if (!c)
 		return;
-	len = atomic_load_explicit(&c->len, memory_order_relaxed);
+	len = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
 	if (len && ring_put(c->pool, c->objs, len) == 0)
-		atomic_store_explicit(&c->len, 0, memory_order_relaxed);
+		__atomic_store_n(&c->len, 0, __ATOMIC_RELAXED);
 }
 
 void moirai_pool_cache_destroy(struct moirai_pool_cache *c)
@@ -251,7 +250,7 @@ static void cache_pop(struct moirai_pool_cache *c, uint32_t len, void **objs,
 
 	for (unsigned i = 0; i < n; i++)
 		objs[i] = *--top;
-	atomic_store_explicit(&c->len, len - n, memory_order_relaxed);
+	__atomic_store_n(&c->len, len - n, __ATOMIC_RELAXED);
 }
 
 static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
@@ -262,7 +261,7 @@ static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
 	if (!c)
 		return rte_ring_dequeue_bulk(pool->ring, objs, n, NULL) == n
 			       ? 0 : -ENOENT;
-	len = atomic_load_explicit(&c->len, memory_order_relaxed);
+	len = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
 	if (n > c->size && n > len) {
 		/* Too big to stage in the cache: the ring supplies what the
 		 * cache lacks, then the cache empties into the rest. */
@@ -309,7 +308,7 @@ static int put_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
 
 	if (!c || n > c->size)
 		return ring_put(pool, objs, n);
-	len = atomic_load_explicit(&c->len, memory_order_relaxed);
+	len = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
 	if (n > c->cap - len) {
 		/* Flush the k oldest so that `size` remain after the put. */
 		k = len + n - c->size;
@@ -320,7 +319,7 @@ static int put_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
 		len -= k;
 	}
 	memcpy(&c->objs[len], objs, n * sizeof(void *));
-	atomic_store_explicit(&c->len, len + n, memory_order_relaxed);
+	__atomic_store_n(&c->len, len + n, __ATOMIC_RELAXED);
 	return 0;
 }
 
