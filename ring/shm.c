@@ -237,8 +237,11 @@ static bool segment_is_stale(int fd)
 
 	if (fstat(fd, &st) != 0)
 		return false;
+	/* Too short: a creator between shm_open and ftruncate, or one that
+	 * died there.  They look alike, so leave it (never delete what is
+	 * not proven dead); the -EEXIST message says how to remove it. */
 	if ((size_t)st.st_size < sizeof(*h))
-		return true; /* a creator died before sizing it */
+		return false;
 	h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
 	if (h == MAP_FAILED)
 		return false;
@@ -274,8 +277,9 @@ static int open_exclusive(const char *name, const char *path)
 			    name);
 		shm_unlink(path);
 	}
-	return moirai__err(-EEXIST, "shm %s: a live segment of that name exists",
-			   name);
+	return moirai__err(-EEXIST,
+			   "shm %s: /dev/shm%s exists and is in use, still being created, or not a moirai segment (remove it if no process uses it)",
+			   name, path);
 }
 
 int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts,
