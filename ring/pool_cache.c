@@ -112,6 +112,13 @@ void moirai_pool_cache_flush(struct moirai_pool_cache *c)
 		__atomic_store_n(&c->len, 0, __ATOMIC_RELAXED);
 }
 
+static void cache_free(struct moirai_pool_cache *c)
+{
+	moirai_pool_cache_flush(c);
+	cache_unregister(c->pool, c);
+	free(c);
+}
+
 void moirai_pool_cache_destroy(struct moirai_pool_cache *c)
 {
 	struct moirai_pool *pool;
@@ -119,18 +126,26 @@ void moirai_pool_cache_destroy(struct moirai_pool_cache *c)
 	if (!c)
 		return;
 	pool = c->pool;
-	moirai_pool_cache_flush(c);
-	cache_unregister(pool, c);
-	if (c->thread_cache && pool->key_ok &&
-	    pthread_getspecific(pool->key) == c)
+	if (c->thread_cache) {
+		/* Another thread's cache: freeing it would leave that thread's
+		 * key pointing at freed memory (and its exit destructor would
+		 * free it again). Only the owner, or pool destroy, may. */
+		if (!pool->key_ok || pthread_getspecific(pool->key) != c) {
+			moirai__log(MOIRAI_LOG_WARN,
+				    "pool %s: thread cache destroyed by another thread; ignored",
+				    pool->name);
+			return;
+		}
 		pthread_setspecific(pool->key, NULL);
-	free(c);
+	}
+	cache_free(c);
 }
 
 void moirai__pool_thread_cache_dtor(void *arg)
 {
-	/* Thread exit: the pool is alive, since destroy deletes the key. */
-	moirai_pool_cache_destroy(arg);
+	/* Thread exit (the key's value is already NULL here): the pool is
+	 * alive, since pool destroy deletes the key first. */
+	cache_free(arg);
 }
 
 void moirai__pool_caches_free_all(struct moirai_pool *pool)

@@ -116,7 +116,9 @@ MOIRAI_API int moirai_pool_cache_create(struct moirai_pool *pool,
 					struct moirai_pool_cache **out);
 
 /**
- * Flush a cache and free it. NULL is a no-op.
+ * Flush a cache and free it. NULL is a no-op.  A cache from
+ * moirai_pool_thread_cache() is destroyed only when called by its own
+ * thread (otherwise ignored; thread exit and moirai_pool_destroy() free it).
  * Safe concurrently with use of other caches of the pool; not with use of
  * this cache.
  * @param cache the cache.

@@ -213,9 +213,16 @@ static void *thread_cache_user(void *arg)
 	return __atomic_load_n(&c->len, __ATOMIC_RELAXED) ? NULL : (void *)2;
 }
 
+static void *destroy_foreign(void *arg)
+{
+	moirai_pool_cache_destroy(arg); /* not ours: must be ignored */
+	return NULL;
+}
+
 static void test_thread_cache_exit(void **state)
 {
 	struct moirai_pool *p;
+	struct moirai_pool_cache *mine, *again;
 	pthread_t th;
 	void *ret;
 
@@ -229,6 +236,13 @@ static void test_thread_cache_exit(void **state)
 		assert_int_equal(rte_ring_count(p->ring), 300);
 		assert_null(p->caches);
 	}
+	/* Another thread cannot destroy this thread's cache. */
+	assert_int_equal(moirai_pool_thread_cache(p, &mine), 0);
+	assert_int_equal(pthread_create(&th, NULL, destroy_foreign, mine), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_ptr_equal(p->caches, mine);
+	assert_int_equal(moirai_pool_thread_cache(p, &again), 0);
+	assert_ptr_equal(again, mine);
 	moirai_pool_destroy(p);
 }
 
