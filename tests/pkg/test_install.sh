@@ -5,15 +5,20 @@
 # symbols and carries its SONAME.
 set -eu
 BUILD=${MOIRAI_BUILD:-build}
-CC=${CC:-cc}
+CC="${CC:-cc} ${SANFLAGS:-}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 prefix=/opt/moirai-test
 
-make -s --no-print-directory BUILD="$BUILD" install DESTDIR="$tmp" PREFIX=$prefix >/dev/null
+MAKEFLAGS= make -s --no-print-directory BUILD="$BUILD" SAN="${SAN:-}" install DESTDIR="$tmp" PREFIX=$prefix >/dev/null
 root=$tmp$prefix
 export PKG_CONFIG_PATH=$root/lib/pkgconfig
 export PKG_CONFIG_SYSROOT_DIR=$tmp
+# The sysroot prefix also applies to the DPDK -I paths moirai.pc carries
+# (moirai/ring.h includes rte_ring.h): show the system's DPDK headers there.
+for d in /usr/include/dpdk /usr/include/x86_64-linux-gnu/dpdk; do
+	mkdir -p "$tmp$(dirname "$d")" && ln -s "$d" "$tmp$d"
+done
 
 cat >"$tmp/hello.c" <<'EOC'
 #include <moirai.h>
@@ -33,10 +38,13 @@ EOC
 # shellcheck disable=SC2046
 $CC -std=c11 -Wall -Werror -o "$tmp/hello" "$tmp/hello.c" $(pkg-config --cflags --libs moirai)
 LD_LIBRARY_PATH=$root/lib "$tmp/hello" | grep -q '^0\.' || { echo "shared link failed"; exit 1; }
-# shellcheck disable=SC2046
+# libmoirai.a with its dependencies shared (Debian ships no static libudev,
+# which a fully static hwloc would need): the Libs.private of moirai.pc.
+priv=$(sed -n 's/^Libs.private: //p' "$root/lib/pkgconfig/moirai.pc")
+# shellcheck disable=SC2046,SC2086
 $CC -std=c11 -Wall -Werror -o "$tmp/hello-static" "$tmp/hello.c" \
 	$(pkg-config --cflags moirai) "$root/lib/libmoirai.a" \
-	$(pkg-config --static --libs-only-l moirai | sed 's/-lmoirai//')
+	$(pkg-config --libs hwloc) $priv
 "$tmp/hello-static" >/dev/null || { echo "static link failed"; exit 1; }
 
 so=$root/lib/libmoirai.so

@@ -1,0 +1,80 @@
+#!/bin/sh
+# moirai-topo's contract: exit 0/1/2, one clear stderr line on bad input,
+# valid JSON with the documented fields, plans that match the library.
+set -u
+BUILD=${MOIRAI_BUILD:-build}
+TOPO=$BUILD/bin/moirai-topo
+PY=/usr/bin/python3
+fails=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+expect_status() { # expected-status description command...
+	want=$1; what=$2; shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	if [ "$got" -ne "$want" ]; then
+		echo "FAIL: $what: exit $got, want $want"; cat "$tmp/err"; fails=$((fails + 1))
+	elif [ "$want" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
+		echo "FAIL: $what: want exactly one stderr line"; cat "$tmp/err"; fails=$((fails + 1))
+	fi
+}
+
+json_check() { # description python-expression-on-d
+	if ! $PY -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(0 if ($2) else 1)"; then
+		echo "FAIL: $1"; head -c 2000 "$tmp/out"; fails=$((fails + 1))
+	fi
+}
+
+expect_status 0 "live tree" "$TOPO"
+grep -q '^Machine (live)' "$tmp/out" || { echo "FAIL: live tree header"; fails=$((fails + 1)); }
+expect_status 0 "--help" "$TOPO" --help
+expect_status 0 "--version" "$TOPO" --version
+expect_status 0 "live plan json" "$TOPO" --plan all --json
+json_check "live json fields" "d['source']=='live' and d['pus']>=1 and d['allowed_pus']>=1 and len(d['nodes'])==d['numa_nodes'] and d['plan']['policy']=='compact' and len(d['plan']['workers'])==d['cores'] or d['allowed_pus']<d['pus']"
+expect_status 0 "synthetic spread" "$TOPO" --synthetic "pack:2 numa:2 core:2 pu:2" --plan 4 --policy spread --json
+json_check "spread visits every node" "d['source']=='synthetic' and d['numa_nodes']==4 and sorted(w['node'] for w in d['plan']['workers'])==[0,1,2,3] and all(len(w['steal_order'])==3 for w in d['plan']['workers']) and d['distances'] is None"
+expect_status 0 "synthetic smt" "$TOPO" --synthetic "pack:1 core:2 pu:2" --plan all --smt --json
+json_check "smt plans every PU" "len(d['plan']['workers'])==4 and d['plan']['smt'] is True"
+
+# Bad input: one line on stderr, exit 2.
+expect_status 2 "missing file" "$TOPO" --input /nonexistent.xml
+expect_status 2 "invalid synthetic" "$TOPO" --synthetic "nuam:2"
+grep -q "nuam:2" "$tmp/err" || { echo "FAIL: message names the bad description"; fails=$((fails + 1)); }
+printf '<?xml version="1.0"?>\n<topology><object type="Mach' >"$tmp/cut.xml"
+expect_status 2 "truncated xml" "$TOPO" --input "$tmp/cut.xml"
+expect_status 2 "unknown policy" "$TOPO" --synthetic "pu:2" --plan 1 --policy fastest
+expect_status 2 "zero workers" "$TOPO" --synthetic "pu:2" --plan 0
+expect_status 2 "too many workers" "$TOPO" --synthetic "pack:1 core:2 pu:1" --plan 3
+grep -q "only 2 usable" "$tmp/err" || { echo "FAIL: says how many are usable"; fails=$((fails + 1)); }
+expect_status 2 "unknown device" "$TOPO" --synthetic "pu:2" --plan 1 --near eth7
+expect_status 2 "unknown option" "$TOPO" --frobnicate
+expect_status 2 "junk argument" "$TOPO" extra
+expect_status 2 "both sources" "$TOPO" --input a.xml --synthetic pu:1
+expect_status 2 "bad reserve" "$TOPO" --synthetic pu:2 --reserve -1
+
+# MOIRAI_TOPOLOGY chooses the source.
+MOIRAI_TOPOLOGY="pack:3 core:1 pu:1" "$TOPO" --json >"$tmp/out" 2>/dev/null
+json_check "env synthetic" "d['source']=='synthetic' and d['pus']==3"
+
+T=""
+for d in ../shared/topologies ../../shared/topologies; do
+	[ -d "$d" ] && T=$d && break
+done
+if [ -n "$T" ]; then
+	expect_status 0 "near eth0" "$TOPO" --input "$T/32em64t-2n8c2t-pci-normalio.xml" --plan 4 --near eth0 --json
+	json_check "--near eth0 puts workers on node 1" "d['source']=='xml' and all(w['node']==1 for w in d['plan']['workers'])"
+	for f in "$T"/*.xml; do
+		expect_status 0 "$f" "$TOPO" --input "$f" --plan all --json
+		pus=$(hwloc-calc -i "$f" -N pu all)
+		json_check "$f pus == hwloc-calc ($pus)" "d['pus']==$pus and len(d['nodes'])==d['numa_nodes']"
+	done
+else
+	echo "note: ../shared/topologies not present, real-machine checks skipped"
+fi
+
+if [ "$fails" -ne 0 ]; then
+	echo "moirai-topo CLI: $fails failure(s)"
+	exit 1
+fi
+echo "moirai-topo CLI OK"
