@@ -34,8 +34,7 @@ static void cache_register(struct moirai_pool *pool, struct moirai_pool_cache *c
 	pthread_mutex_unlock(&pool->lock);
 }
 
-static void cache_unregister(struct moirai_pool *pool,
-			     struct moirai_pool_cache *c)
+static void cache_unregister(struct moirai_pool *pool, struct moirai_pool_cache *c)
 {
 	pthread_mutex_lock(&pool->lock);
 	if (c->prev)
@@ -66,8 +65,8 @@ static int cache_alloc(struct moirai_pool *pool, unsigned size, bool thread,
 	/* Allocated and first touched by the owning thread: its node. */
 	c = aligned_alloc(MOIRAI_CACHE_LINE, len);
 	if (!c)
-		return moirai__err(-ENOMEM, "pool %s: cannot allocate a cache of %u",
-				   pool->name, size);
+		return moirai__err(-ENOMEM, "pool %s: cannot allocate a cache of %u", pool->name,
+				   size);
 	memset(c, 0, sizeof(*c));
 	c->size = size;
 	c->cap = 2 * size;
@@ -86,8 +85,8 @@ int moirai_pool_cache_create(struct moirai_pool *pool, unsigned size,
 		return moirai__err(-EINVAL, "pool: NULL pool or output pointer");
 	*out = NULL;
 	if (size == 0 || size > MOIRAI_POOL_CACHE_MAX)
-		return moirai__err(-EINVAL, "pool %s: cache size %u is not in 1..%u",
-				   pool->name, size, MOIRAI_POOL_CACHE_MAX);
+		return moirai__err(-EINVAL, "pool %s: cache size %u is not in 1..%u", pool->name,
+				   size, MOIRAI_POOL_CACHE_MAX);
 	return cache_alloc(pool, size, false, out);
 }
 
@@ -95,8 +94,7 @@ static int ring_put(struct moirai_pool *pool, void *const *objs, unsigned n)
 {
 	/* The ring holds n_objs slots, so only foreign pointers can fill it. */
 	if (rte_ring_enqueue_bulk(pool->ring, objs, n, NULL) != n)
-		return moirai__err(-ENOSPC,
-				   "pool %s: ring full: foreign objects were put",
+		return moirai__err(-ENOSPC, "pool %s: ring full: foreign objects were put",
 				   pool->name);
 	return 0;
 }
@@ -161,8 +159,7 @@ void moirai__pool_caches_free_all(struct moirai_pool *pool)
 	pthread_mutex_unlock(&pool->lock);
 }
 
-int moirai_pool_thread_cache(struct moirai_pool *pool,
-			     struct moirai_pool_cache **out)
+int moirai_pool_thread_cache(struct moirai_pool *pool, struct moirai_pool_cache **out)
 {
 	struct moirai_pool_cache *c;
 	int rc;
@@ -170,8 +167,7 @@ int moirai_pool_thread_cache(struct moirai_pool *pool,
 	if (!pool || !out)
 		return moirai__err(-EINVAL, "pool: NULL pool or output pointer");
 	if (!pool->key_ok)
-		return moirai__err(-ENOMEM,
-				   "pool %s: no pthread key left for thread caches",
+		return moirai__err(-ENOMEM, "pool %s: no pthread key left for thread caches",
 				   pool->name);
 	c = pthread_getspecific(pool->key);
 	if (c) {
@@ -184,8 +180,8 @@ int moirai_pool_thread_cache(struct moirai_pool *pool,
 	rc = pthread_setspecific(pool->key, c);
 	if (rc) {
 		moirai_pool_cache_destroy(c);
-		return moirai__err(-rc, "pool %s: pthread_setspecific: %s",
-				   pool->name, moirai_strerror(rc));
+		return moirai__err(-rc, "pool %s: pthread_setspecific: %s", pool->name,
+				   moirai_strerror(rc));
 	}
 	*out = c;
 	return 0;
@@ -193,23 +189,22 @@ int moirai_pool_thread_cache(struct moirai_pool *pool,
 
 /* ---- debug bookkeeping ---------------------------------------------- */
 
-int moirai__pool_debug_check_put(struct moirai_pool *pool, void *const *objs,
-				 unsigned n)
+int moirai__pool_debug_check_put(struct moirai_pool *pool, void *const *objs, unsigned n)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++)
 		if (!moirai_pool_contains(pool, objs[i]))
-			return moirai__err(-EINVAL,
-					   "pool %s: put of %p, which is not an object of this pool",
-					   pool->name, objs[i]);
+			return moirai__err(
+				-EINVAL, "pool %s: put of %p, which is not an object of this pool",
+				pool->name, objs[i]);
 	for (i = 0; i < n; i++) {
 		size_t idx = moirai__pool_index(pool, objs[i]);
 		unsigned long bit = 1UL << (idx % 64);
 		/* Relaxed: the bit is bookkeeping; the object itself is
 		 * published by the ring's own release/acquire. */
-		unsigned long old = atomic_fetch_or_explicit(
-			&pool->free_bits[idx / 64], bit, memory_order_relaxed);
+		unsigned long old = atomic_fetch_or_explicit(&pool->free_bits[idx / 64], bit,
+							     memory_order_relaxed);
 
 		if (old & bit)
 			break;
@@ -222,22 +217,19 @@ int moirai__pool_debug_check_put(struct moirai_pool *pool, void *const *objs,
 	while (i-- > 0) {
 		size_t idx = moirai__pool_index(pool, objs[i]);
 
-		atomic_fetch_and_explicit(&pool->free_bits[idx / 64],
-					  ~(1UL << (idx % 64)),
+		atomic_fetch_and_explicit(&pool->free_bits[idx / 64], ~(1UL << (idx % 64)),
 					  memory_order_relaxed);
 	}
-	return moirai__err(-EINVAL, "pool %s: double put of object %p",
-			   pool->name, dup);
+	return moirai__err(-EINVAL, "pool %s: double put of object %p", pool->name, dup);
 }
 
-void moirai__pool_debug_mark_taken(struct moirai_pool *pool, void *const *objs,
-				   unsigned n)
+void moirai__pool_debug_mark_taken(struct moirai_pool *pool, void *const *objs, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		size_t idx = moirai__pool_index(pool, objs[i]);
 		unsigned long bit = 1UL << (idx % 64);
-		unsigned long old = atomic_fetch_and_explicit(
-			&pool->free_bits[idx / 64], ~bit, memory_order_relaxed);
+		unsigned long old = atomic_fetch_and_explicit(&pool->free_bits[idx / 64], ~bit,
+							      memory_order_relaxed);
 
 		/* A free object handed out twice is a pool bug, not input. */
 		moirai_assert_internal(old & bit);
@@ -247,19 +239,18 @@ void moirai__pool_debug_mark_taken(struct moirai_pool *pool, void *const *objs,
 
 /* ---- slow paths ------------------------------------------------------ */
 
-static int check_call(struct moirai_pool *pool, struct moirai_pool_cache *c,
-		      const void *objs, unsigned n)
+static int check_call(struct moirai_pool *pool, struct moirai_pool_cache *c, const void *objs,
+		      unsigned n)
 {
 	if (!pool || (!objs && n))
 		return moirai__err(-EINVAL, "pool: NULL pool or object array");
 	if (c && c->pool != pool)
-		return moirai__err(-EINVAL, "pool %s: cache belongs to pool %s",
-				   pool->name, c->pool->name);
+		return moirai__err(-EINVAL, "pool %s: cache belongs to pool %s", pool->name,
+				   c->pool->name);
 	return 0;
 }
 
-static void cache_pop(struct moirai_pool_cache *c, uint32_t len, void **objs,
-		      unsigned n)
+static void cache_pop(struct moirai_pool_cache *c, uint32_t len, void **objs, unsigned n)
 {
 	void **top = &c->objs[len];
 
@@ -268,14 +259,12 @@ static void cache_pop(struct moirai_pool_cache *c, uint32_t len, void **objs,
 	__atomic_store_n(&c->len, len - n, __ATOMIC_RELAXED);
 }
 
-static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
-		   void **objs, unsigned n)
+static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c, void **objs, unsigned n)
 {
 	uint32_t len, want;
 
 	if (!c)
-		return rte_ring_dequeue_bulk(pool->ring, objs, n, NULL) == n
-			       ? 0 : -ENOENT;
+		return rte_ring_dequeue_bulk(pool->ring, objs, n, NULL) == n ? 0 : -ENOENT;
 	len = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
 	if (n > c->size && n > len) {
 		/* Too big to stage in the cache: the ring supplies what the
@@ -289,11 +278,9 @@ static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
 	if (n > len) {
 		/* Refill so that `size` objects remain after serving n. */
 		want = c->size + n - len;
-		if (rte_ring_dequeue_bulk(pool->ring, &c->objs[len], want,
-					  NULL) != want) {
+		if (rte_ring_dequeue_bulk(pool->ring, &c->objs[len], want, NULL) != want) {
 			want = n - len;
-			if (rte_ring_dequeue_bulk(pool->ring, &c->objs[len],
-						  want, NULL) != want)
+			if (rte_ring_dequeue_bulk(pool->ring, &c->objs[len], want, NULL) != want)
 				return -ENOENT;
 		}
 		len += want;
@@ -302,8 +289,8 @@ static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
 	return 0;
 }
 
-int moirai_pool_get_generic(struct moirai_pool *pool,
-			  struct moirai_pool_cache *c, void **objs, unsigned n)
+int moirai_pool_get_generic(struct moirai_pool *pool, struct moirai_pool_cache *c, void **objs,
+			    unsigned n)
 {
 	int rc = check_call(pool, c, objs, n);
 
@@ -315,8 +302,8 @@ int moirai_pool_get_generic(struct moirai_pool *pool,
 	return rc;
 }
 
-static int put_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
-		   void *const *objs, unsigned n)
+static int put_raw(struct moirai_pool *pool, struct moirai_pool_cache *c, void *const *objs,
+		   unsigned n)
 {
 	uint32_t len, k;
 	int rc;
@@ -338,9 +325,8 @@ static int put_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
 	return 0;
 }
 
-int moirai_pool_put_generic(struct moirai_pool *pool,
-			  struct moirai_pool_cache *c, void *const *objs,
-			  unsigned n)
+int moirai_pool_put_generic(struct moirai_pool *pool, struct moirai_pool_cache *c,
+			    void *const *objs, unsigned n)
 {
 	int rc = check_call(pool, c, objs, n);
 

@@ -87,9 +87,8 @@ struct moirai_pool_cache;
  *         count or size, unknown flags, both HTS and MPMC, or a node that
  *         does not exist or is not allowed; -ENOMEM. Thread-safe.
  */
-MOIRAI_API int moirai_pool_create(const char *name, unsigned n_objs,
-				  size_t obj_size, int node, unsigned flags,
-				  struct moirai_pool **out);
+MOIRAI_API int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size, int node,
+				  unsigned flags, struct moirai_pool **out);
 
 /**
  * Destroy a pool, its ring, its objects and every cache still attached to
@@ -111,8 +110,7 @@ MOIRAI_API void moirai_pool_destroy(struct moirai_pool *pool);
  * @return 0; -EINVAL NULL pool or out, size 0 or too large; -ENOMEM.
  *         Thread-safe.  The cache itself is for one thread at a time.
  */
-MOIRAI_API int moirai_pool_cache_create(struct moirai_pool *pool,
-					unsigned size,
+MOIRAI_API int moirai_pool_cache_create(struct moirai_pool *pool, unsigned size,
 					struct moirai_pool_cache **out);
 
 /**
@@ -142,8 +140,7 @@ MOIRAI_API void moirai_pool_cache_flush(struct moirai_pool_cache *cache);
  * @param[out] out the thread's cache.
  * @return 0; -EINVAL NULL argument; -ENOMEM. Thread-safe.
  */
-MOIRAI_API int moirai_pool_thread_cache(struct moirai_pool *pool,
-					struct moirai_pool_cache **out);
+MOIRAI_API int moirai_pool_thread_cache(struct moirai_pool *pool, struct moirai_pool_cache **out);
 
 /**
  * Objects available: in the ring plus in every cache of the pool.  Exact
@@ -173,20 +170,17 @@ MOIRAI_API int moirai_pool_node(const struct moirai_pool *pool);
  * not).
  * @return true or false (false for NULL arguments). Thread-safe.
  */
-MOIRAI_API bool moirai_pool_contains(const struct moirai_pool *pool,
-				     const void *ptr);
+MOIRAI_API bool moirai_pool_contains(const struct moirai_pool *pool, const void *ptr);
 
 /*
  * Out-of-line halves of the inline get/put; called only from
  * moirai/pool_inline.h.  Same contract as moirai_pool_get_bulk() and
  * moirai_pool_put_bulk().
  */
-MOIRAI_API int moirai_pool_get_generic(struct moirai_pool *pool,
-				     struct moirai_pool_cache *cache,
-				     void **objs, unsigned n);
-MOIRAI_API int moirai_pool_put_generic(struct moirai_pool *pool,
-				     struct moirai_pool_cache *cache,
-				     void *const *objs, unsigned n);
+MOIRAI_API int moirai_pool_get_generic(struct moirai_pool *pool, struct moirai_pool_cache *cache,
+				       void **objs, unsigned n);
+MOIRAI_API int moirai_pool_put_generic(struct moirai_pool *pool, struct moirai_pool_cache *cache,
+				       void *const *objs, unsigned n);
 
 #ifdef __cplusplus
 }

@@ -32,14 +32,14 @@ struct moirai_pool_cache {
 	 *   also compiles as C++ (no _Atomic before C++23); they compile to
 	 *   the same plain loads and stores. */
 	alignas(MOIRAI_CACHE_LINE) uint32_t len;
-	uint32_t size;                   /**< nominal size (refill/flush target) */
-	uint32_t cap;                    /**< 2 * size: flush threshold, objs[] capacity */
-	bool debug;                      /**< every op takes the checked slow path */
-	bool thread_cache;               /**< made by moirai_pool_thread_cache() */
-	struct moirai_pool *pool;        /**< owning pool */
-	struct moirai_pool_cache *next;  /**< pool's list of caches */
+	uint32_t size;			/**< nominal size (refill/flush target) */
+	uint32_t cap;			/**< 2 * size: flush threshold, objs[] capacity */
+	bool debug;			/**< every op takes the checked slow path */
+	bool thread_cache;		/**< made by moirai_pool_thread_cache() */
+	struct moirai_pool *pool;	/**< owning pool */
+	struct moirai_pool_cache *next; /**< pool's list of caches */
 	struct moirai_pool_cache *prev;
-	void *objs[];                    /**< cap slots; [0, len) hold objects */
+	void *objs[]; /**< cap slots; [0, len) hold objects */
 };
 
 /**
@@ -55,8 +55,7 @@ struct moirai_pool_cache {
  *         another pool (checked on the slow path only).
  *         MT-safe with distinct caches; a cache is single-threaded.
  */
-static inline int moirai_pool_get_bulk(struct moirai_pool *pool,
-				       struct moirai_pool_cache *cache,
+static inline int moirai_pool_get_bulk(struct moirai_pool *pool, struct moirai_pool_cache *cache,
 				       void **objs, unsigned n)
 {
 	if (moirai_likely(cache != NULL && !cache->debug)) {
@@ -86,8 +85,7 @@ static inline int moirai_pool_get_bulk(struct moirai_pool *pool,
  *         which only foreign pointers put without debug checks can cause.
  *         MT-safe with distinct caches; a cache is single-threaded.
  */
-static inline int moirai_pool_put_bulk(struct moirai_pool *pool,
-				       struct moirai_pool_cache *cache,
+static inline int moirai_pool_put_bulk(struct moirai_pool *pool, struct moirai_pool_cache *cache,
 				       void *const *objs, unsigned n)
 {
 	if (moirai_likely(cache != NULL && !cache->debug)) {
@@ -112,8 +110,8 @@ static inline int moirai_pool_put_bulk(struct moirai_pool *pool,
  * @param[out] obj the object.
  * @return as moirai_pool_get_bulk() with n = 1.
  */
-static inline int moirai_pool_get(struct moirai_pool *pool,
-				  struct moirai_pool_cache *cache, void **obj)
+static inline int moirai_pool_get(struct moirai_pool *pool, struct moirai_pool_cache *cache,
+				  void **obj)
 {
 	return moirai_pool_get_bulk(pool, cache, obj, 1);
 }
@@ -125,8 +123,8 @@ static inline int moirai_pool_get(struct moirai_pool *pool,
  * @param obj the object.
  * @return as moirai_pool_put_bulk() with n = 1.
  */
-static inline int moirai_pool_put(struct moirai_pool *pool,
-				  struct moirai_pool_cache *cache, void *obj)
+static inline int moirai_pool_put(struct moirai_pool *pool, struct moirai_pool_cache *cache,
+				  void *obj)
 {
 	return moirai_pool_put_bulk(pool, cache, &obj, 1);
 }

@@ -67,9 +67,9 @@ struct moirai_shm_msg;
 /** Segment geometry; zero-initialised = defaults. */
 struct moirai_shm_opts {
 	uint32_t buf_size; /**< bytes per message buffer, 0 = 2048 */
-	uint32_t bufs;     /**< buffers per side, 0 = 256 */
-	bool bind_node;    /**< bind the segment to @c node (false: first touch) */
-	int node;          /**< OS NUMA node, used when @c bind_node is set;
+	uint32_t bufs;	   /**< buffers per side, 0 = 256 */
+	bool bind_node;	   /**< bind the segment to @c node (false: first touch) */
+	int node;	   /**< OS NUMA node, used when @c bind_node is set;
 			        MOIRAI_NODE_ANY = the caller's node */
 };
 
@@ -84,8 +84,7 @@ struct moirai_shm_opts {
  *         a node that is not allowed; -EEXIST a live segment has that name;
  *         -ENOMEM; other -errno from shm_open/ftruncate/mmap. Thread-safe.
  */
-MOIRAI_API int moirai_shm_create(const char *name,
-				 const struct moirai_shm_opts *opts,
+MOIRAI_API int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts,
 				 struct moirai_shm **out);
 
 /**
@@ -129,8 +128,7 @@ MOIRAI_API void moirai_shm_destroy(struct moirai_shm *seg);
  *         -ENOBUFS every buffer of this side is in use (the peer has not
  *         freed what it received). MT-safe.
  */
-MOIRAI_API int moirai_shm_alloc(struct moirai_shm *seg, size_t len,
-				struct moirai_shm_msg **msg);
+MOIRAI_API int moirai_shm_alloc(struct moirai_shm *seg, size_t len, struct moirai_shm_msg **msg);
 
 /**
  * Send a buffer obtained from moirai_shm_alloc() to the peer.  Never
@@ -141,8 +139,7 @@ MOIRAI_API int moirai_shm_alloc(struct moirai_shm *seg, size_t len,
  *         this side, or already sent/freed (nothing sent); -EPIPE the peer
  *         has detached (the message stays ours). MT-safe.
  */
-MOIRAI_API int moirai_shm_send(struct moirai_shm *seg,
-			       struct moirai_shm_msg *msg);
+MOIRAI_API int moirai_shm_send(struct moirai_shm *seg, struct moirai_shm_msg *msg);
 
 /**
  * Receive the next message from the peer, in send order.
@@ -154,8 +151,8 @@ MOIRAI_API int moirai_shm_send(struct moirai_shm *seg,
  *         bad buffer index or length (the message is dropped); -EINVAL NULL
  *         argument. MT-safe.
  */
-MOIRAI_API int moirai_shm_recv(struct moirai_shm *seg,
-			       struct moirai_shm_msg **msg, int64_t timeout_ns);
+MOIRAI_API int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg,
+			       int64_t timeout_ns);
 
 /**
  * Release a message: a received one goes back to the peer, an allocated
@@ -165,8 +162,7 @@ MOIRAI_API int moirai_shm_recv(struct moirai_shm *seg,
  * @return 0; -EINVAL NULL, not a buffer of this segment, or not held
  *         (double free). MT-safe.
  */
-MOIRAI_API int moirai_shm_free(struct moirai_shm *seg,
-			       struct moirai_shm_msg *msg);
+MOIRAI_API int moirai_shm_free(struct moirai_shm *seg, struct moirai_shm_msg *msg);
 
 /** @return the message's payload (inside the segment, 64-byte aligned). */
 MOIRAI_API void *moirai_shm_msg_data(struct moirai_shm_msg *msg);
@@ -179,8 +175,8 @@ MOIRAI_API size_t moirai_shm_msg_len(const struct moirai_shm_msg *msg);
  * fill, then trim).
  * @return 0; -EINVAL NULL or not held; -EMSGSIZE above the buffer size.
  */
-MOIRAI_API int moirai_shm_msg_set_len(struct moirai_shm *seg,
-				      struct moirai_shm_msg *msg, size_t len);
+MOIRAI_API int moirai_shm_msg_set_len(struct moirai_shm *seg, struct moirai_shm_msg *msg,
+				      size_t len);
 
 /** @return the buffer size of the segment; 0 for NULL. */
 MOIRAI_API size_t moirai_shm_buf_size(const struct moirai_shm *seg);

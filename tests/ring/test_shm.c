@@ -49,8 +49,7 @@ static bool seg_file_exists(const char *name)
 }
 
 /* Message i: [u64 seq][u32 sum][payload of (i * 7) % room bytes]. */
-static uint32_t fill_msg(struct moirai_shm *seg, struct moirai_shm_msg *m,
-			 uint64_t seq)
+static uint32_t fill_msg(struct moirai_shm *seg, struct moirai_shm_msg *m, uint64_t seq)
 {
 	unsigned char *d = moirai_shm_msg_data(m);
 	size_t room = moirai_shm_buf_size(seg) - 12;
@@ -68,8 +67,7 @@ static uint32_t fill_msg(struct moirai_shm *seg, struct moirai_shm_msg *m,
 }
 
 /* 0 when message is seq @expect with an intact payload. */
-static int check_msg(struct moirai_shm *seg, struct moirai_shm_msg *m,
-		     uint64_t expect)
+static int check_msg(struct moirai_shm *seg, struct moirai_shm_msg *m, uint64_t expect)
 {
 	const unsigned char *d = moirai_shm_msg_data(m);
 	size_t room = moirai_shm_buf_size(seg) - 12;
@@ -555,8 +553,7 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_shm_alloc(cli, 1, &m), 0);
 	assert_int_equal(moirai_shm_send(srv, m), -EINVAL);
 	assert_int_equal(moirai_shm_free(srv, m), -EINVAL);
-	assert_int_equal(moirai_shm_send(cli, (struct moirai_shm_msg *)((char *)m + 8)),
-			 -EINVAL);
+	assert_int_equal(moirai_shm_send(cli, (struct moirai_shm_msg *)((char *)m + 8)), -EINVAL);
 	assert_int_equal(moirai_shm_free(cli, m), 0);
 	assert_int_equal(moirai_shm_free(cli, m), -EINVAL);
 	assert_int_equal(moirai_shm_msg_set_len(NULL, m, 1), -EINVAL);
@@ -595,7 +592,7 @@ struct mt {
 	long per_thread;
 	_Atomic long received;
 	_Atomic long failures;
-	unsigned char *seen;   /* [sender][seq] delivered count */
+	unsigned char *seen; /* [sender][seq] delivered count */
 };
 
 struct mt_arg {
@@ -646,9 +643,8 @@ static void *mt_receiver(void *arg)
 		if ((tag >> 32) >= MT_THREADS || (long)(uint32_t)tag >= mt->per_thread)
 			atomic_fetch_add(&mt->failures, 1);
 		else
-			__atomic_fetch_add(&mt->seen[(tag >> 32) * mt->per_thread +
-						     (uint32_t)tag], 1,
-					   __ATOMIC_RELAXED);
+			__atomic_fetch_add(&mt->seen[(tag >> 32) * mt->per_thread + (uint32_t)tag],
+					   1, __ATOMIC_RELAXED);
 		if (moirai_shm_free(mt->rx, m) != 0)
 			atomic_fetch_add(&mt->failures, 1);
 		atomic_fetch_add(&mt->received, 1);
@@ -704,8 +700,9 @@ static void test_node_binding(void **state)
 
 	(void)state;
 	for (int node = 0; node < moirai_numa_node_count(); node++) {
-		struct moirai_shm_opts o = { .buf_size = 4096, .bufs = 16,
-					     .bind_node = true, .node = node };
+		struct moirai_shm_opts o = {
+			.buf_size = 4096, .bufs = 16, .bind_node = true, .node = node
+		};
 		struct moirai_shm *srv, *cli;
 		struct moirai_shm_msg *m;
 		const char *name = seg_name("node");
@@ -731,20 +728,15 @@ static void test_node_binding(void **state)
 int main(void)
 {
 	const struct CMUnitTest shm_tests[] = {
-		cmocka_unit_test(test_local_pair),
-		cmocka_unit_test(test_fork_exchange),
-		cmocka_unit_test(test_corrupt_header),
-		cmocka_unit_test(test_killed_client),
-		cmocka_unit_test(test_killed_server),
-		cmocka_unit_test(test_stale_reclaim),
-		cmocka_unit_test(test_threads),
-		cmocka_unit_test(test_node_binding),
+		cmocka_unit_test(test_local_pair),     cmocka_unit_test(test_fork_exchange),
+		cmocka_unit_test(test_corrupt_header), cmocka_unit_test(test_killed_client),
+		cmocka_unit_test(test_killed_server),  cmocka_unit_test(test_stale_reclaim),
+		cmocka_unit_test(test_threads),	       cmocka_unit_test(test_node_binding),
 	};
 	const struct CMUnitTest negative_tests[] = {
 		cmocka_unit_test(test_negative),
 	};
 	int rc = cmocka_run_group_tests_name("shm", shm_tests, NULL, NULL);
 
-	return rc | cmocka_run_group_tests_name("shm_negative", negative_tests,
-						NULL, NULL);
+	return rc | cmocka_run_group_tests_name("shm_negative", negative_tests, NULL, NULL);
 }

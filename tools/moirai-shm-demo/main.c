@@ -26,16 +26,16 @@
 
 #include <moirai.h>
 
-#define DEFAULT_N 1000000L
+#define DEFAULT_N    1000000L
 #define DEFAULT_SIZE 64L
-#define ACK_EVERY 64
-#define SEC 1000000000LL
+#define ACK_EVERY    64
+#define SEC	     1000000000LL
 
 struct stats {
 	long msgs;
-	long errors;     /* out-of-order or corrupted messages */
+	long errors; /* out-of-order or corrupted messages */
 	uint64_t bytes;
-	uint64_t sum;    /* FNV-1a over all payloads */
+	uint64_t sum; /* FNV-1a over all payloads */
 	double secs;
 };
 
@@ -136,8 +136,7 @@ static int do_serve(const char *name, bool quiet, struct stats *st)
 	st->secs = st->msgs ? (double)(moirai_now_ns() - t0) / 1e9 : 0;
 	moirai_shm_destroy(seg); /* unlinks /dev/shm/moirai.NAME */
 	if (rc != -EPIPE) {
-		fprintf(stderr, "moirai-shm-demo: receive failed: %s\n",
-			moirai_last_error());
+		fprintf(stderr, "moirai-shm-demo: receive failed: %s\n", moirai_last_error());
 		return 1;
 	}
 	return 0;
@@ -164,8 +163,8 @@ static int do_send(const char *name, long n, long size, struct stats *st)
 		return rc == -EINVAL ? 2 : 1;
 	}
 	if ((size_t)size > moirai_shm_buf_size(seg)) {
-		fprintf(stderr, "moirai-shm-demo: SIZE %ld above the buffer size %zu\n",
-			size, moirai_shm_buf_size(seg));
+		fprintf(stderr, "moirai-shm-demo: SIZE %ld above the buffer size %zu\n", size,
+			moirai_shm_buf_size(seg));
 		moirai_shm_detach(seg);
 		return 2;
 	}
@@ -205,9 +204,8 @@ static void print_stats(const char *who, const struct stats *st)
 {
 	printf("%-7s %ld messages, %" PRIu64 " bytes in %.3f s: %.0f msg/s, checksum %016" PRIx64
 	       "%s\n",
-	       who, st->msgs, st->bytes, st->secs,
-	       st->secs > 0 ? (double)st->msgs / st->secs : 0.0, st->sum,
-	       st->errors ? " (OUT OF ORDER)" : "");
+	       who, st->msgs, st->bytes, st->secs, st->secs > 0 ? (double)st->msgs / st->secs : 0.0,
+	       st->sum, st->errors ? " (OUT OF ORDER)" : "");
 }
 
 static int do_run(long n, long size, bool json)
@@ -238,8 +236,7 @@ static int do_run(long n, long size, bool json)
 	if (read(pfd[0], &cli, sizeof(cli)) != (ssize_t)sizeof(cli))
 		rc = 1;
 	close(pfd[0]);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		rc = 1;
 	if (rc)
 		return rc;
@@ -249,9 +246,8 @@ static int do_run(long n, long size, bool json)
 		printf("{ \"messages\": %ld, \"size\": %ld, \"seconds\": %.6f, "
 		       "\"msgs_per_sec\": %.0f, \"checksum_sent\": \"%016" PRIx64 "\", "
 		       "\"checksum_received\": \"%016" PRIx64 "\", \"match\": %s }\n",
-		       srv.msgs, size, srv.secs,
-		       srv.secs > 0 ? (double)srv.msgs / srv.secs : 0.0, cli.sum,
-		       srv.sum, ok ? "true" : "false");
+		       srv.msgs, size, srv.secs, srv.secs > 0 ? (double)srv.msgs / srv.secs : 0.0,
+		       cli.sum, srv.sum, ok ? "true" : "false");
 	} else {
 		print_stats("client", &cli);
 		print_stats("server", &srv);
@@ -331,8 +327,7 @@ static int do_pingpong(long n, bool json)
 	if (nth_cpu(1) >= 0)
 		moirai_numa_pin_thread(nth_cpu(0));
 	close(pfd[1]);
-	if (read(pfd[0], &c, 1) != 1 || c != 'r' ||
-	    moirai_shm_attach(name, &seg) != 0) {
+	if (read(pfd[0], &c, 1) != 1 || c != 'r' || moirai_shm_attach(name, &seg) != 0) {
 		fprintf(stderr, "moirai-shm-demo: %s\n", moirai_last_error());
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -359,8 +354,8 @@ static int do_pingpong(long n, bool json)
 		}
 	}
 	moirai_shm_detach(seg);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0 || rc) {
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    rc) {
 		fprintf(stderr, "moirai-shm-demo: pingpong failed: %s\n",
 			rc ? moirai_strerror(rc) : "server");
 		free(rtt);
@@ -368,15 +363,13 @@ static int do_pingpong(long n, bool json)
 	}
 	qsort(rtt, (size_t)n, sizeof(*rtt), cmp_u64);
 	if (json)
-		printf("{ \"round_trips\": %ld, \"p50_ns\": %" PRIu64
-		       ", \"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64 " }\n",
-		       n, rtt[n / 2], rtt[(size_t)(n * 0.99)],
-		       rtt[(size_t)(n * 0.999)]);
+		printf("{ \"round_trips\": %ld, \"p50_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
+		       ", \"p999_ns\": %" PRIu64 " }\n",
+		       n, rtt[n / 2], rtt[(size_t)(n * 0.99)], rtt[(size_t)(n * 0.999)]);
 	else
 		printf("%ld round trips of 64 bytes: p50 %" PRIu64 " ns, p99 %" PRIu64
 		       " ns, p99.9 %" PRIu64 " ns\n",
-		       n, rtt[n / 2], rtt[(size_t)(n * 0.99)],
-		       rtt[(size_t)(n * 0.999)]);
+		       n, rtt[n / 2], rtt[(size_t)(n * 0.99)], rtt[(size_t)(n * 0.999)]);
 	free(rtt);
 	return 0;
 }
