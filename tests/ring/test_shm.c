@@ -91,9 +91,15 @@ static int send_one(struct moirai_shm *seg, uint64_t seq)
 	struct moirai_shm_msg *m;
 	int rc;
 
-	/* The peer returns buffers as it frees them: wait for one. */
-	while ((rc = moirai_shm_alloc(seg, moirai_shm_buf_size(seg), &m)) == -ENOBUFS)
+	uint64_t give_up = moirai_now_ns() + 10 * SEC;
+
+	/* The peer returns buffers as it frees them: wait for one, 10 s at
+	 * most (a peer that never frees fails the test, not hangs it). */
+	while ((rc = moirai_shm_alloc(seg, moirai_shm_buf_size(seg), &m)) == -ENOBUFS) {
+		if (moirai_now_ns() > give_up)
+			return -ETIMEDOUT;
 		usleep(50);
+	}
 	if (rc)
 		return rc;
 	fill_msg(seg, m, seq);
@@ -448,6 +454,7 @@ static void test_killed_server(void **state)
 			pause();
 	}
 	alarm(60);
+	close(pfd[1]); /* a child that fails closes the pipe: read sees EOF */
 	assert_int_equal(read(pfd[0], &c, 1), 1);
 	assert_int_equal(moirai_shm_attach(name, &cli), 0);
 	assert_true(moirai_shm_peer_alive(cli));
@@ -466,7 +473,6 @@ static void test_killed_server(void **state)
 	 * reclaimed by a new server. */
 	alarm(0);
 	close(pfd[0]);
-	close(pfd[1]);
 }
 
 static void stale_child(void *arg)
