@@ -180,49 +180,73 @@ int moirai_shm_msg_set_len(struct moirai_shm *seg, struct moirai_shm_msg *msg, s
 	return 0;
 }
 
-int moirai_shm_send(struct moirai_shm *seg, struct moirai_shm_msg *msg)
+int moirai_shm_send_burst(struct moirai_shm *seg, struct moirai_shm_msg *const *msgs, unsigned n)
 {
-	int64_t i;
-	uint32_t idx;
+	uint32_t idx[MOIRAI_SHM_BURST_MAX];
+	unsigned i;
 
-	if (!seg || !msg)
-		return moirai__err(-EINVAL, "shm: NULL segment or message");
-	i = moirai__shm_index(seg, msg);
-	if (i < 0 || !own_index(seg, (uint32_t)i))
-		return moirai__err(-EINVAL, "shm %s: %p is not a buffer allocated by this side",
-				   seg->name, (void *)msg);
-	idx = (uint32_t)i;
+	if (!seg || (!msgs && n))
+		return moirai__err(-EINVAL, "shm: NULL segment or message array");
+	if (n > MOIRAI_SHM_BURST_MAX)
+		return moirai__err(-EINVAL, "shm %s: burst of %u above %u", seg->name, n,
+				   MOIRAI_SHM_BURST_MAX);
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		int64_t k = moirai__shm_index(seg, msgs[i]);
+
+		if (k < 0 || !own_index(seg, (uint32_t)k))
+			return moirai__err(-EINVAL,
+					   "shm %s: %p is not a buffer allocated by this side",
+					   seg->name, (void *)msgs[i]);
+		idx[i] = (uint32_t)k;
+	}
 	/* Acquire pairs with the peer's release store in detach. */
 	if (atomic_load_explicit(&seg->hdr->side[seg->peer].state, memory_order_acquire) ==
 	    SHM_SIDE_DETACHED)
 		return moirai__err(-EPIPE, "shm %s: the peer has detached", seg->name);
-	if (!state_cas(seg, idx, SHM_BUF_HELD, SHM_BUF_SENT))
+	for (i = 0; i < n; i++)
+		if (!state_cas(seg, idx[i], SHM_BUF_HELD, SHM_BUF_SENT))
+			break;
+	if (i < n) {
+		uint32_t bad = idx[i];
+
+		/* All or nothing: undo the transitions made so far. */
+		while (i-- > 0)
+			state_cas(seg, idx[i], SHM_BUF_SENT, SHM_BUF_HELD);
 		return moirai__err(-EINVAL, "shm %s: buffer %u is not held (already sent or freed)",
-				   seg->name, idx);
-	/* The enqueue publishes msg->len and the payload (release inside
+				   seg->name, bad);
+	}
+	/* The enqueue publishes each msg->len and payload (release inside
 	 * rte_ring, acquire in the peer's dequeue). */
-	if (moirai_unlikely(rte_ring_enqueue_elem(seg->tx, &idx, sizeof(idx)) != 0)) {
+	if (moirai_unlikely(rte_ring_enqueue_bulk_elem(seg->tx, idx, sizeof(idx[0]), n, NULL) !=
+			    n)) {
 		/* Only a peer that died inside a dequeue can leave it full. */
-		state_cas(seg, idx, SHM_BUF_SENT, SHM_BUF_HELD);
+		for (i = 0; i < n; i++)
+			state_cas(seg, idx[i], SHM_BUF_SENT, SHM_BUF_HELD);
 		return moirai__err(-ENOBUFS, "shm %s: data ring full", seg->name);
 	}
 	moirai__shm_wake(seg, seg->peer);
 	return 0;
 }
 
-static int try_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg)
+int moirai_shm_send(struct moirai_shm *seg, struct moirai_shm_msg *msg)
 {
-	struct moirai_shm_msg *m;
-	uint32_t idx, len;
+	if (!msg)
+		return moirai__err(-EINVAL, "shm: NULL message");
+	return moirai_shm_send_burst(seg, &msg, 1);
+}
 
-	if (rte_ring_dequeue_elem(seg->rx, &idx, sizeof(idx)) != 0)
-		return -EAGAIN;
+/* Validate one index the peer sent; 0 or -EBADMSG (message dropped). */
+static int accept_index(struct moirai_shm *seg, uint32_t idx)
+{
+	uint32_t len;
+
 	if (moirai_unlikely(!peer_index(seg, idx)))
 		return moirai__err(-EBADMSG,
 				   "shm %s: peer sent buffer index %u, not one of its own",
 				   seg->name, idx);
-	m = moirai__shm_slot(seg, idx);
-	len = m->len;
+	len = moirai__shm_slot(seg, idx)->len;
 	if (moirai_unlikely(len > seg->buf_size)) {
 		/* Hand the buffer back so the peer does not lose it. */
 		rte_ring_enqueue_elem(seg->ret_tx, &idx, sizeof(idx));
@@ -231,9 +255,33 @@ static int try_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg)
 	}
 	if (moirai_unlikely(!state_cas(seg, idx, SHM_BUF_FREE, SHM_BUF_RECEIVED)))
 		return moirai__err(-EBADMSG, "shm %s: peer sent buffer %u twice", seg->name, idx);
-	atomic_fetch_add_explicit(&seg->held_peer, 1, memory_order_relaxed);
-	*msg = m;
 	return 0;
+}
+
+/*
+ * Take up to @max messages: their count, -EAGAIN when the ring is empty,
+ * or -EBADMSG when everything dequeued was invalid (dropped).
+ */
+static int try_recv(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsigned max)
+{
+	uint32_t idx[MOIRAI_SHM_BURST_MAX];
+	unsigned n, good = 0;
+	int rc = 0;
+
+	n = rte_ring_dequeue_burst_elem(seg->rx, idx, sizeof(idx[0]), max, NULL);
+	if (n == 0)
+		return -EAGAIN;
+	for (unsigned i = 0; i < n; i++) {
+		int r = accept_index(seg, idx[i]);
+
+		if (r)
+			rc = r;
+		else
+			msgs[good++] = moirai__shm_slot(seg, idx[i]);
+	}
+	if (good)
+		atomic_fetch_add_explicit(&seg->held_peer, good, memory_order_relaxed);
+	return good ? (int)good : rc;
 }
 
 /* The peer left or died (state, then pid and start time). */
@@ -248,15 +296,15 @@ static bool peer_gone(const struct moirai_shm *seg, bool check_pid)
 	return st == SHM_SIDE_ATTACHED && check_pid && !moirai__shm_side_alive(s);
 }
 
-int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg, int64_t timeout_ns)
+/* Receive 1..max messages; the count or -errno (see moirai_shm_recv). */
+static int recv_common(struct moirai_shm *seg, struct moirai_shm_msg **msg, unsigned max,
+		       int64_t timeout_ns)
 {
 	struct shm_wake *w;
 	uint64_t deadline = 0;
 	int rc;
 
-	if (!seg || !msg)
-		return moirai__err(-EINVAL, "shm: NULL segment or message pointer");
-	rc = try_recv(seg, msg);
+	rc = try_recv(seg, msg, max);
 	if (rc != -EAGAIN)
 		return rc;
 	if (timeout_ns == 0)
@@ -273,7 +321,7 @@ int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg, int64_t
 		do {
 			for (int i = 0; i < 64; i++) {
 				if (rte_ring_count(seg->rx)) {
-					rc = try_recv(seg, msg);
+					rc = try_recv(seg, msg, max);
 					if (rc != -EAGAIN)
 						return rc;
 				}
@@ -299,7 +347,7 @@ int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg, int64_t
 		atomic_fetch_add_explicit(&w->waiters, 1, memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);
 		seq = atomic_load_explicit(&w->seq, memory_order_acquire);
-		rc = try_recv(seg, msg);
+		rc = try_recv(seg, msg, max);
 		if (rc != -EAGAIN || peer_gone(seg, false)) {
 			atomic_fetch_sub_explicit(&w->waiters, 1, memory_order_relaxed);
 			return rc != -EAGAIN ? rc : -EPIPE;
@@ -317,13 +365,32 @@ int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg, int64_t
 		ts.tv_nsec = (long)(slice % 1000000000u);
 		timed_out = futex(&w->seq, FUTEX_WAIT, seq, &ts) != 0 && errno == ETIMEDOUT;
 		atomic_fetch_sub_explicit(&w->waiters, 1, memory_order_relaxed);
-		rc = try_recv(seg, msg);
+		rc = try_recv(seg, msg, max);
 		if (rc != -EAGAIN)
 			return rc;
 		/* A silent slice: is the peer still there? */
 		if (timed_out && peer_gone(seg, true))
 			return -EPIPE;
 	}
+}
+
+int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg, int64_t timeout_ns)
+{
+	int rc;
+
+	if (!seg || !msg)
+		return moirai__err(-EINVAL, "shm: NULL segment or message pointer");
+	rc = recv_common(seg, msg, 1, timeout_ns);
+	return rc > 0 ? 0 : rc;
+}
+
+int moirai_shm_recv_burst(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsigned max,
+			  int64_t timeout_ns)
+{
+	if (!seg || !msgs || max == 0 || max > MOIRAI_SHM_BURST_MAX)
+		return moirai__err(-EINVAL, "shm: NULL argument or burst size %u not in 1..%u", max,
+				   MOIRAI_SHM_BURST_MAX);
+	return recv_common(seg, msgs, max, timeout_ns);
 }
 
 int moirai_shm_free(struct moirai_shm *seg, struct moirai_shm_msg *msg)

@@ -61,6 +61,8 @@ struct moirai_shm_msg;
 #define MOIRAI_SHM_BUF_MAX (16u << 20)
 /** Most buffers per side. */
 #define MOIRAI_SHM_BUFS_MAX 65536u
+/** Most messages in one moirai_shm_send_burst() / moirai_shm_recv_burst(). */
+#define MOIRAI_SHM_BURST_MAX 256u
 /** Wait forever in moirai_shm_recv(). */
 #define MOIRAI_SHM_WAIT_FOREVER (-1)
 
@@ -140,6 +142,33 @@ MOIRAI_API int moirai_shm_alloc(struct moirai_shm *seg, size_t len, struct moira
  *         has detached (the message stays ours). MT-safe.
  */
 MOIRAI_API int moirai_shm_send(struct moirai_shm *seg, struct moirai_shm_msg *msg);
+
+/**
+ * Send @p n messages at once, all or none, in array order: one ring
+ * operation and at most one wake-up for the batch.
+ * @param seg the handle.
+ * @param msgs buffers from moirai_shm_alloc(), each held by this side.
+ * @param n 0..MOIRAI_SHM_BURST_MAX.
+ * @return 0; -EINVAL NULL, n too large, or any message not a held buffer of
+ *         this side (a duplicate in the array included; nothing sent);
+ *         -EPIPE the peer has detached. MT-safe.
+ */
+MOIRAI_API int moirai_shm_send_burst(struct moirai_shm *seg, struct moirai_shm_msg *const *msgs,
+				     unsigned n);
+
+/**
+ * Receive up to @p max messages at once, in send order, waiting like
+ * moirai_shm_recv() while none is available.
+ * @param seg the handle.
+ * @param[out] msgs receives the messages.
+ * @param max 1..MOIRAI_SHM_BURST_MAX.
+ * @param timeout_ns as for moirai_shm_recv().
+ * @return the number received (>= 1); -EAGAIN, -ETIMEDOUT, -EPIPE as for
+ *         moirai_shm_recv(); -EBADMSG when every message taken was invalid
+ *         (invalid ones are dropped, valid ones delivered); -EINVAL. MT-safe.
+ */
+MOIRAI_API int moirai_shm_recv_burst(struct moirai_shm *seg, struct moirai_shm_msg **msgs,
+				     unsigned max, int64_t timeout_ns);
 
 /**
  * Receive the next message from the peer, in send order.

@@ -12,6 +12,8 @@ trap 'rm -f "$out" /dev/shm/moirai.$name' EXIT
 "$demo" run 20000 >"$out"
 grep -q '^checksums match' "$out" || { cat "$out"; echo "run: checksums differ"; exit 1; }
 
+"$demo" run 20000 64 --burst 16 | grep -q '^checksums match' || { echo "run --burst: checksums differ"; exit 1; }
+
 "$demo" run 2000 100 --json | grep -q '"match": true' || { echo "run --json: no match"; exit 1; }
 
 "$demo" pingpong 2000 | grep -q 'round trips of 64 bytes: p50' || { echo "pingpong failed"; exit 1; }
@@ -24,7 +26,7 @@ wait "$srv" || { echo "serve failed"; exit 1; }
 grep -q '^server  5000 messages, 1000000 bytes' "$out" || { cat "$out"; echo "serve: wrong count"; exit 1; }
 [ ! -e "/dev/shm/moirai.$name" ] || { echo "segment left behind"; exit 1; }
 
-for args in "" "bogus" "serve" "serve a/b" "send x" "send x 0" "send x 5 9999" "run -3" "pingpong 0" "--nope"; do
+for args in "" "bogus" "serve" "serve a/b" "send x" "send x 0" "send x 5 9999" "run -3" "pingpong 0" "--nope" "run --burst 0" "run --burst 257"; do
 	rc=0
 	# shellcheck disable=SC2086
 	"$demo" $args >/dev/null 2>&1 || rc=$?

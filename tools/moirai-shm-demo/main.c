@@ -5,6 +5,7 @@
  *   moirai-shm-demo serve NAME              receive until the client leaves
  *   moirai-shm-demo send NAME N [SIZE]      send N messages of SIZE bytes
  *   moirai-shm-demo run [N] [SIZE] [--json] fork a server and a client
+ *   (serve, send and run take --burst K: K messages per call)
  *   moirai-shm-demo pingpong [N] [--json]   fork both, measure round trips
  *
  * Each message carries its sequence number and SIZE - 8 bytes derived from
@@ -31,6 +32,8 @@
 #define ACK_EVERY    64
 #define SEC	     1000000000LL
 
+static unsigned burst = 1; /* --burst K: messages per send/receive call */
+
 struct stats {
 	long msgs;
 	long errors; /* out-of-order or corrupted messages */
@@ -44,7 +47,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: moirai-shm-demo serve NAME\n"
 		"       moirai-shm-demo send NAME N [SIZE]\n"
-		"       moirai-shm-demo run [N] [SIZE] [--json]\n"
+		"       moirai-shm-demo run [N] [SIZE] [--json] [--burst K]\n"
 		"       moirai-shm-demo pingpong [N] [--json]\n"
 		"  serve  create segment NAME (/dev/shm/moirai.NAME), receive messages\n"
 		"         until the client detaches, print count, rate and checksum\n"
@@ -52,6 +55,8 @@ static void usage(FILE *f)
 		"         default 64)\n"
 		"  run    fork both sides on a private segment (default N %ld) and\n"
 		"         check that their checksums agree\n"
+		"  --burst K  serve/send/run move up to K messages per call\n"
+		"         (moirai_shm_send_burst / moirai_shm_recv_burst), default 1\n"
 		"  pingpong fork both sides; the client sends a 64-byte message and\n"
 		"         waits for the echo, N times (default 100000); prints the\n"
 		"         round-trip time percentiles (sides pinned to the first two\n"
@@ -91,7 +96,6 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 static int do_serve(const char *name, bool quiet, struct stats *st)
 {
 	struct moirai_shm *seg;
-	struct moirai_shm_msg *m;
 	uint64_t t0 = 0, expect = 0;
 	int rc;
 
@@ -106,30 +110,36 @@ static int do_serve(const char *name, bool quiet, struct stats *st)
 		       moirai_shm_buf_size(seg));
 	fflush(stdout);
 	for (;;) {
-		rc = moirai_shm_recv(seg, &m, MOIRAI_SHM_WAIT_FOREVER);
-		if (rc)
-			break;
-		const unsigned char *d = moirai_shm_msg_data(m);
-		size_t len = moirai_shm_msg_len(m);
-		uint64_t seq = UINT64_MAX;
+		struct moirai_shm_msg *ms[MOIRAI_SHM_BURST_MAX];
+		int k = moirai_shm_recv_burst(seg, ms, burst, MOIRAI_SHM_WAIT_FOREVER);
 
+		if (k < 0) {
+			rc = k;
+			break;
+		}
 		if (st->msgs == 0)
 			t0 = moirai_now_ns();
-		if (len >= 8)
-			memcpy(&seq, d, 8);
-		if (seq != expect++)
-			st->errors++;
-		st->sum = fnv(st->sum, d, len);
-		st->bytes += len;
-		st->msgs++;
-		moirai_shm_free(seg, m);
-		if (st->msgs % ACK_EVERY == 0) {
-			struct moirai_shm_msg *ack;
+		for (int j = 0; j < k; j++) {
+			const unsigned char *d = moirai_shm_msg_data(ms[j]);
+			size_t len = moirai_shm_msg_len(ms[j]);
+			uint64_t seq = UINT64_MAX;
 
-			if (moirai_shm_alloc(seg, 8, &ack) == 0) {
-				memcpy(moirai_shm_msg_data(ack), &st->msgs, 8);
-				if (moirai_shm_send(seg, ack) != 0)
-					moirai_shm_free(seg, ack);
+			if (len >= 8)
+				memcpy(&seq, d, 8);
+			if (seq != expect++)
+				st->errors++;
+			st->sum = fnv(st->sum, d, len);
+			st->bytes += len;
+			st->msgs++;
+			moirai_shm_free(seg, ms[j]);
+			if (st->msgs % ACK_EVERY == 0) {
+				struct moirai_shm_msg *ack;
+
+				if (moirai_shm_alloc(seg, 8, &ack) == 0) {
+					memcpy(moirai_shm_msg_data(ack), &st->msgs, 8);
+					if (moirai_shm_send(seg, ack) != 0)
+						moirai_shm_free(seg, ack);
+				}
 			}
 		}
 	}
@@ -169,30 +179,43 @@ static int do_send(const char *name, long n, long size, struct stats *st)
 		return 2;
 	}
 	t0 = moirai_now_ns();
-	for (long i = 0; i < n; i++) {
+	for (long i = 0; i < n;) {
+		struct moirai_shm_msg *ms[MOIRAI_SHM_BURST_MAX];
+		unsigned k = 0;
+
 		/* Free acknowledgements as they come, returning the buffers. */
 		while (moirai_shm_recv(seg, &m, 0) == 0) {
 			acks++;
 			moirai_shm_free(seg, m);
 		}
-		while ((rc = moirai_shm_alloc(seg, (size_t)size, &m)) == -ENOBUFS) {
-			if (!moirai_shm_peer_alive(seg))
+		/* Up to `burst` messages per send; at least one. */
+		while (k < burst && i + k < n) {
+			rc = moirai_shm_alloc(seg, (size_t)size, &ms[k]);
+			if (rc == -ENOBUFS && k > 0)
 				break;
-			sched_yield();
+			if (rc == -ENOBUFS) {
+				if (!moirai_shm_peer_alive(seg))
+					break;
+				sched_yield();
+				continue;
+			}
+			if (rc)
+				break;
+			fill(moirai_shm_msg_data(ms[k]), (uint64_t)(i + k), (size_t)size);
+			st->sum = fnv(st->sum, moirai_shm_msg_data(ms[k]), (size_t)size);
+			k++;
 		}
-		if (rc == 0) {
-			fill(moirai_shm_msg_data(m), (uint64_t)i, (size_t)size);
-			st->sum = fnv(st->sum, moirai_shm_msg_data(m), (size_t)size);
-			rc = moirai_shm_send(seg, m);
-		}
-		if (rc) {
+		if (k > 0)
+			rc = moirai_shm_send_burst(seg, ms, k);
+		if (rc || k == 0) {
 			fprintf(stderr, "moirai-shm-demo: send %ld failed: %s\n", i,
-				moirai_strerror(rc));
+				moirai_strerror(rc ? rc : -EPIPE));
 			moirai_shm_detach(seg);
 			return 1;
 		}
-		st->msgs++;
-		st->bytes += (uint64_t)size;
+		i += k;
+		st->msgs += k;
+		st->bytes += (uint64_t)size * k;
 	}
 	st->secs = (double)(moirai_now_ns() - t0) / 1e9;
 	(void)acks;
@@ -391,6 +414,15 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--burst") && i + 1 < argc) {
+			long b;
+
+			if (parse_long(argv[++i], 1, MOIRAI_SHM_BURST_MAX, &b)) {
+				fprintf(stderr, "moirai-shm-demo: --burst must be 1..%u\n",
+					MOIRAI_SHM_BURST_MAX);
+				return 2;
+			}
+			burst = (unsigned)b;
 		} else if (argv[i][0] == '-' || pos == 4) {
 			fprintf(stderr, "moirai-shm-demo: unexpected argument '%s' (see --help)\n",
 				argv[i]);
