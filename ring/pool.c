@@ -56,7 +56,8 @@ static int check_args(const char *name, unsigned n_objs, size_t obj_size, int no
 		      struct moirai_pool **out)
 {
 	const unsigned known = MOIRAI_POOL_F_CACHE_ALIGN | MOIRAI_POOL_F_RING_HTS |
-			       MOIRAI_POOL_F_RING_MPMC | MOIRAI_POOL_F_DEBUG;
+			       MOIRAI_POOL_F_RING_MPMC | MOIRAI_POOL_F_DEBUG |
+			       MOIRAI_POOL_F_NO_DEBUG;
 
 	if (!out)
 		return moirai__err(-EINVAL, "pool: NULL output pointer");
@@ -71,6 +72,9 @@ static int check_args(const char *name, unsigned n_objs, size_t obj_size, int no
 				   obj_size, MOIRAI_POOL_MAX_OBJ_SIZE);
 	if (flags & ~known)
 		return moirai__err(-EINVAL, "pool %s: unknown flags 0x%x", name, flags & ~known);
+	if ((flags & MOIRAI_POOL_F_DEBUG) && (flags & MOIRAI_POOL_F_NO_DEBUG))
+		return moirai__err(-EINVAL, "pool %s: flags DEBUG and NO_DEBUG exclude each other",
+				   name);
 	if ((flags & MOIRAI_POOL_F_RING_HTS) && (flags & MOIRAI_POOL_F_RING_MPMC))
 		return moirai__err(-EINVAL, "pool %s: ring flags HTS and MPMC exclude each other",
 				   name);
@@ -124,8 +128,9 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size, int n
 		return rc;
 	*out = NULL;
 	node = resolve_node(node);
-	debug = (flags & MOIRAI_POOL_F_DEBUG) || MOIRAI__POOL_DEBUG_BUILD ||
-		moirai_option_get(MOIRAI_OPT_DEBUG) != 0;
+	debug = !(flags & MOIRAI_POOL_F_NO_DEBUG) &&
+		((flags & MOIRAI_POOL_F_DEBUG) || MOIRAI__POOL_DEBUG_BUILD ||
+		 moirai_option_get(MOIRAI_OPT_DEBUG) != 0);
 
 	align = (flags & MOIRAI_POOL_F_CACHE_ALIGN) ? MOIRAI_CACHE_LINE : 16;
 	stride = ALIGN_UP(obj_size, align);

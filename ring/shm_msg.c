@@ -105,7 +105,7 @@ void moirai__shm_wake(struct moirai_shm *seg, int to)
 	/* The fence orders our enqueue (or state store) before the waiters
 	 * load; it pairs with the fence after the receiver's waiters++ (see
 	 * the file comment).  No sleeper: no write to the shared line. */
-	atomic_thread_fence(memory_order_seq_cst);
+	moirai__shm_full_fence();
 	if (atomic_load_explicit(&w->waiters, memory_order_relaxed)) {
 		/* Release pairs with the receiver's acquire load of seq. */
 		atomic_fetch_add_explicit(&w->seq, 1, memory_order_release);
@@ -345,7 +345,7 @@ static int recv_common(struct moirai_shm *seg, struct moirai_shm_msg **msg, unsi
 		 * the sender sees us in waiters, or we see its enqueue.  The
 		 * acquire pairs with the sender's release increment of seq. */
 		atomic_fetch_add_explicit(&w->waiters, 1, memory_order_relaxed);
-		atomic_thread_fence(memory_order_seq_cst);
+		moirai__shm_full_fence();
 		seq = atomic_load_explicit(&w->seq, memory_order_acquire);
 		rc = try_recv(seg, msg, max);
 		if (rc != -EAGAIN || peer_gone(seg, false)) {

@@ -60,6 +60,9 @@ struct moirai_pool_cache;
 #define MOIRAI_POOL_F_RING_MPMC 0x4u
 /** Debug checks on every get/put (see the file comment). */
 #define MOIRAI_POOL_F_DEBUG 0x8u
+/** No debug checks, whatever MOIRAI_DEBUG or the build says (fast path in
+ *  debug builds: benchmarks, tests of the inline path). */
+#define MOIRAI_POOL_F_NO_DEBUG 0x10u
 
 /** Largest pool: 2^28 objects. */
 #define MOIRAI_POOL_MAX_OBJS (1u << 28)
@@ -84,7 +87,8 @@ struct moirai_pool_cache;
  * @param flags MOIRAI_POOL_F_* bits.
  * @param[out] out the new pool.
  * @return 0; -EINVAL NULL/empty/too long name, NULL out, zero or too large
- *         count or size, unknown flags, both HTS and MPMC, or a node that
+ *         count or size, unknown flags, both HTS and MPMC, both DEBUG and
+ *         NO_DEBUG, or a node that
  *         does not exist or is not allowed; -ENOMEM. Thread-safe.
  */
 MOIRAI_API int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size, int node,

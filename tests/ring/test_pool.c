@@ -158,7 +158,9 @@ static void test_cache_flush(void **state)
 	void *objs[200];
 
 	(void)state;
-	assert_int_equal(moirai_pool_create("fl", 500, 16, MOIRAI_NODE_ANY, 0, &p), 0);
+	/* NO_DEBUG: the inline fast path, also in DEBUG and sanitizer builds. */
+	assert_int_equal(
+		moirai_pool_create("fl", 500, 16, MOIRAI_NODE_ANY, MOIRAI_POOL_F_NO_DEBUG, &p), 0);
 	assert_int_equal(moirai_pool_cache_create(p, 16, &c), 0);
 	assert_int_equal(moirai_pool_get(p, c, &objs[0]), 0);
 	/* The refill left 16 in the cache, out of the ring. */
@@ -279,7 +281,13 @@ static void test_debug_checks(void **state)
 	assert_int_equal(moirai_option_set(MOIRAI_OPT_DEBUG, 1), 0);
 	struct moirai_pool_cache *c;
 
+	assert_int_equal(
+		moirai_pool_create("nodbg", 10, 32, MOIRAI_NODE_ANY, MOIRAI_POOL_F_NO_DEBUG, &p),
+		0);
+	assert_false(p->debug);
+	moirai_pool_destroy(p);
 	assert_int_equal(moirai_pool_create("dbg2", 10, 32, MOIRAI_NODE_ANY, 0, &p), 0);
+	assert_true(p->debug);
 	assert_int_equal(moirai_option_set(MOIRAI_OPT_DEBUG, 0), 0);
 	assert_int_equal(moirai_pool_cache_create(p, 4, &c), 0);
 	assert_int_equal(moirai_pool_get(p, c, &objs[0]), 0);
@@ -410,20 +418,20 @@ static void run_storm(unsigned flags, int threads)
 static void test_storm_rts(void **state)
 {
 	(void)state;
-	run_storm(0, STORM_THREADS);
+	run_storm(MOIRAI_POOL_F_NO_DEBUG, STORM_THREADS);
 }
 
 static void test_storm_hts(void **state)
 {
 	(void)state;
-	run_storm(MOIRAI_POOL_F_RING_HTS, STORM_THREADS);
+	run_storm(MOIRAI_POOL_F_RING_HTS | MOIRAI_POOL_F_NO_DEBUG, STORM_THREADS);
 }
 
 static void test_storm_mpmc(void **state)
 {
 	(void)state;
 	/* Classic MP/MC convoys when threads outnumber cores: keep 2. */
-	run_storm(MOIRAI_POOL_F_RING_MPMC, 2);
+	run_storm(MOIRAI_POOL_F_RING_MPMC | MOIRAI_POOL_F_NO_DEBUG, 2);
 }
 
 static void test_storm_debug(void **state)
@@ -489,6 +497,9 @@ static void test_negative(void **state)
 	assert_non_null(strstr(moirai_last_error(), "unknown flags"));
 	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY,
 					    MOIRAI_POOL_F_RING_HTS | MOIRAI_POOL_F_RING_MPMC, &p),
+			 -EINVAL);
+	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY,
+					    MOIRAI_POOL_F_DEBUG | MOIRAI_POOL_F_NO_DEBUG, &p),
 			 -EINVAL);
 	assert_int_equal(moirai_pool_create("x", 10, 8, 4096, 0, &p), -EINVAL);
 	assert_int_equal(moirai_pool_create("x", 10, 8, -7, 0, &p), -EINVAL);
