@@ -176,13 +176,33 @@ MOIRAI_API int moirai_pool_node(const struct moirai_pool *pool);
  */
 MOIRAI_API bool moirai_pool_contains(const struct moirai_pool *pool, const void *ptr);
 
-/*
- * Out-of-line halves of the inline get/put; called only from
- * moirai/pool_inline.h.  Same contract as moirai_pool_get_bulk() and
- * moirai_pool_put_bulk().
+/**
+ * Out-of-line get: what moirai_pool_get_bulk() calls when the cache cannot
+ * serve the request (or there is no cache, or debug checks are on).  Also
+ * usable directly, e.g. through a function pointer.
+ * @param pool the pool.
+ * @param cache the caller's cache or NULL.
+ * @param[out] objs receives @p n objects.
+ * @param n number of objects.
+ * @return 0; -ENOENT not enough objects (nothing taken); -EINVAL NULL pool
+ *         or objs, or a cache of another pool.
+ *         MT-safe with distinct caches; a cache is single-threaded.
  */
 MOIRAI_API int moirai_pool_get_generic(struct moirai_pool *pool, struct moirai_pool_cache *cache,
 				       void **objs, unsigned n);
+
+/**
+ * Out-of-line put: what moirai_pool_put_bulk() calls when the cache would
+ * overflow (or there is no cache, or debug checks are on).
+ * @param pool the pool.
+ * @param cache the caller's cache or NULL.
+ * @param objs the objects.
+ * @param n number of objects.
+ * @return 0; -EINVAL NULL pool or objs, a cache of another pool, or (debug
+ *         checks) a foreign or already free object, nothing put; -ENOSPC
+ *         ring full (foreign pointers without debug checks).
+ *         MT-safe with distinct caches; a cache is single-threaded.
+ */
 MOIRAI_API int moirai_pool_put_generic(struct moirai_pool *pool, struct moirai_pool_cache *cache,
 				       void *const *objs, unsigned n);
 
