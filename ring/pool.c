@@ -19,8 +19,8 @@
 #include "moirai/numa.h"
 #include "pool_int.h"
 
-#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))
-#define FILL_BATCH 256u
+#define ALIGN_UP(x, a) (((x) + (a)-1) & ~((size_t)(a)-1))
+#define FILL_BATCH     256u
 
 void moirai__pool_thread_cache_dtor(void *arg);
 
@@ -52,37 +52,34 @@ static int resolve_node(int node)
 	return 0;
 }
 
-static int check_args(const char *name, unsigned n_objs, size_t obj_size,
-		      int node, unsigned flags, struct moirai_pool **out)
+static int check_args(const char *name, unsigned n_objs, size_t obj_size, int node, unsigned flags,
+		      struct moirai_pool **out)
 {
-	const unsigned known = MOIRAI_POOL_F_CACHE_ALIGN |
-			       MOIRAI_POOL_F_RING_HTS |
-			       MOIRAI_POOL_F_RING_MPMC | MOIRAI_POOL_F_DEBUG;
+	const unsigned known = MOIRAI_POOL_F_CACHE_ALIGN | MOIRAI_POOL_F_RING_HTS |
+			       MOIRAI_POOL_F_RING_MPMC | MOIRAI_POOL_F_DEBUG |
+			       MOIRAI_POOL_F_NO_DEBUG;
 
 	if (!out)
 		return moirai__err(-EINVAL, "pool: NULL output pointer");
 	if (!name || !name[0] || strlen(name) > MOIRAI_POOL_NAME_MAX)
-		return moirai__err(-EINVAL,
-				   "pool: name must be 1..%d characters",
+		return moirai__err(-EINVAL, "pool: name must be 1..%d characters",
 				   MOIRAI_POOL_NAME_MAX);
 	if (n_objs == 0 || n_objs > MOIRAI_POOL_MAX_OBJS)
-		return moirai__err(-EINVAL,
-				   "pool %s: object count %u is not in 1..%u",
-				   name, n_objs, MOIRAI_POOL_MAX_OBJS);
+		return moirai__err(-EINVAL, "pool %s: object count %u is not in 1..%u", name,
+				   n_objs, MOIRAI_POOL_MAX_OBJS);
 	if (obj_size == 0 || obj_size > MOIRAI_POOL_MAX_OBJ_SIZE)
-		return moirai__err(-EINVAL,
-				   "pool %s: object size %zu is not in 1..%u",
-				   name, obj_size, MOIRAI_POOL_MAX_OBJ_SIZE);
+		return moirai__err(-EINVAL, "pool %s: object size %zu is not in 1..%u", name,
+				   obj_size, MOIRAI_POOL_MAX_OBJ_SIZE);
 	if (flags & ~known)
-		return moirai__err(-EINVAL, "pool %s: unknown flags 0x%x", name,
-				   flags & ~known);
+		return moirai__err(-EINVAL, "pool %s: unknown flags 0x%x", name, flags & ~known);
+	if ((flags & MOIRAI_POOL_F_DEBUG) && (flags & MOIRAI_POOL_F_NO_DEBUG))
+		return moirai__err(-EINVAL, "pool %s: flags DEBUG and NO_DEBUG exclude each other",
+				   name);
 	if ((flags & MOIRAI_POOL_F_RING_HTS) && (flags & MOIRAI_POOL_F_RING_MPMC))
-		return moirai__err(-EINVAL,
-				   "pool %s: ring flags HTS and MPMC exclude each other",
+		return moirai__err(-EINVAL, "pool %s: ring flags HTS and MPMC exclude each other",
 				   name);
 	if (node != MOIRAI_NODE_ANY && !moirai_numa_node_is_allowed(node))
-		return moirai__err(-EINVAL,
-				   "pool %s: node %d does not exist or is not allowed",
+		return moirai__err(-EINVAL, "pool %s: node %d does not exist or is not allowed",
 				   name, node);
 	return 0;
 }
@@ -114,8 +111,8 @@ static unsigned ring_slots(unsigned n, unsigned flags, unsigned *htd)
 	return 2 * n + *htd;
 }
 
-int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size,
-		       int node, unsigned flags, struct moirai_pool **out)
+int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size, int node, unsigned flags,
+		       struct moirai_pool **out)
 {
 	size_t align, stride, hdr_len, ring_len, bits_len, total;
 	unsigned slots, htd;
@@ -131,8 +128,9 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size,
 		return rc;
 	*out = NULL;
 	node = resolve_node(node);
-	debug = (flags & MOIRAI_POOL_F_DEBUG) || MOIRAI__POOL_DEBUG_BUILD ||
-		moirai_option_get(MOIRAI_OPT_DEBUG) != 0;
+	debug = !(flags & MOIRAI_POOL_F_NO_DEBUG) &&
+		((flags & MOIRAI_POOL_F_DEBUG) || MOIRAI__POOL_DEBUG_BUILD ||
+		 moirai_option_get(MOIRAI_OPT_DEBUG) != 0);
 
 	align = (flags & MOIRAI_POOL_F_CACHE_ALIGN) ? MOIRAI_CACHE_LINE : 16;
 	stride = ALIGN_UP(obj_size, align);
@@ -141,12 +139,11 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size,
 	/* RING_F_EXACT_SZ rounds the slot count up internally (rte_ring.c). */
 	rsz = rte_ring_get_memsize(rte_align32pow2(slots + 1));
 	if (rsz < 0)
-		return moirai__err(-EINVAL, "pool %s: ring of %u slots: %s", name,
-				   n_objs, moirai_strerror((int)rsz));
+		return moirai__err(-EINVAL, "pool %s: ring of %u slots: %s", name, n_objs,
+				   moirai_strerror((int)rsz));
 	ring_len = ALIGN_UP((size_t)rsz, MOIRAI_CACHE_LINE);
-	bits_len = debug ? ALIGN_UP((n_objs + 63) / 64 * sizeof(unsigned long),
-				    MOIRAI_CACHE_LINE)
-			 : 0;
+	bits_len =
+		debug ? ALIGN_UP((n_objs + 63) / 64 * sizeof(unsigned long), MOIRAI_CACHE_LINE) : 0;
 	total = hdr_len + ring_len + bits_len + stride * n_objs;
 
 	rc = moirai__pool_mem_acquire(total, node, &map);
@@ -157,9 +154,8 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size,
 	pool->map = map;
 	pool->map_len = total;
 	pool->ring = (struct rte_ring *)((char *)map + hdr_len);
-	pool->free_bits = debug ? (_Atomic unsigned long *)((char *)map + hdr_len +
-							     ring_len)
-				: NULL;
+	pool->free_bits =
+		debug ? (_Atomic unsigned long *)((char *)map + hdr_len + ring_len) : NULL;
 	pool->base = (char *)map + hdr_len + ring_len + bits_len;
 	pool->end = pool->base + stride * n_objs;
 	pool->stride = stride;
@@ -173,9 +169,8 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size,
 	snprintf(ring_name, sizeof(ring_name), "mp_%s", name);
 	rc = rte_ring_init(pool->ring, ring_name, slots, ring_flags(flags));
 	if (rc) {
-		rc = moirai__err(rc < 0 ? rc : -EINVAL,
-				 "pool %s: rte_ring_init(%u) failed: %s", name,
-				 slots, moirai_strerror(rc));
+		rc = moirai__err(rc < 0 ? rc : -EINVAL, "pool %s: rte_ring_init(%u) failed: %s",
+				 name, slots, moirai_strerror(rc));
 		goto err_unmap;
 	}
 	if (htd) {
@@ -184,13 +179,11 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size,
 	}
 	rc = pthread_mutex_init(&pool->lock, NULL);
 	if (rc) {
-		rc = moirai__err(-rc, "pool %s: mutex init: %s", name,
-				 moirai_strerror(rc));
+		rc = moirai__err(-rc, "pool %s: mutex init: %s", name, moirai_strerror(rc));
 		goto err_unmap;
 	}
 	/* Without a key only moirai_pool_thread_cache() is unavailable. */
-	pool->key_ok = pthread_key_create(&pool->key,
-					  moirai__pool_thread_cache_dtor) == 0;
+	pool->key_ok = pthread_key_create(&pool->key, moirai__pool_thread_cache_dtor) == 0;
 
 	/* Fill the ring; this touches no object, so pages stay unallocated. */
 	for (unsigned i = 0; i < n_objs; i += FILL_BATCH) {
@@ -200,15 +193,13 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size,
 		for (unsigned j = 0; j < k; j++)
 			batch[j] = pool->base + (size_t)(i + j) * stride;
 		if (rte_ring_enqueue_bulk(pool->ring, batch, k, NULL) != k) {
-			rc = moirai__err(-EINVAL, "pool %s: ring refused %u objects",
-					 name, n_objs);
+			rc = moirai__err(-EINVAL, "pool %s: ring refused %u objects", name, n_objs);
 			goto err_key;
 		}
 	}
 	if (debug)
 		for (unsigned i = 0; i < n_objs; i++)
-			atomic_fetch_or_explicit(&pool->free_bits[i / 64],
-						 1UL << (i % 64),
+			atomic_fetch_or_explicit(&pool->free_bits[i / 64], 1UL << (i % 64),
 						 memory_order_relaxed);
 	*out = pool;
 	return 0;
@@ -232,8 +223,7 @@ void moirai_pool_destroy(struct moirai_pool *pool)
 		pthread_key_delete(pool->key);
 	moirai__pool_caches_free_all(pool);
 	if (moirai_pool_in_use_count(pool))
-		moirai__log(MOIRAI_LOG_DEBUG,
-			    "pool %s: destroyed with %u objects in use",
+		moirai__log(MOIRAI_LOG_DEBUG, "pool %s: destroyed with %u objects in use",
 			    pool->name, moirai_pool_in_use_count(pool));
 	pthread_mutex_destroy(&pool->lock);
 	moirai__pool_mem_release(pool->map, pool->map_len);

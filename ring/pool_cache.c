@@ -34,8 +34,7 @@ static void cache_register(struct moirai_pool *pool, struct moirai_pool_cache *c
 	pthread_mutex_unlock(&pool->lock);
 }
 
-static void cache_unregister(struct moirai_pool *pool,
-			     struct moirai_pool_cache *c)
+static void cache_unregister(struct moirai_pool *pool, struct moirai_pool_cache *c)
 {
 	pthread_mutex_lock(&pool->lock);
 	if (c->prev)
@@ -52,7 +51,7 @@ unsigned moirai__pool_caches_len(const struct moirai_pool *pool)
 	unsigned n = 0;
 
 	for (const struct moirai_pool_cache *c = pool->caches; c; c = c->next)
-		n += atomic_load_explicit(&c->len, memory_order_relaxed);
+		n += __atomic_load_n(&c->len, __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -66,10 +65,9 @@ static int cache_alloc(struct moirai_pool *pool, unsigned size, bool thread,
 	/* Allocated and first touched by the owning thread: its node. */
 	c = aligned_alloc(MOIRAI_CACHE_LINE, len);
 	if (!c)
-		return moirai__err(-ENOMEM, "pool %s: cannot allocate a cache of %u",
-				   pool->name, size);
+		return moirai__err(-ENOMEM, "pool %s: cannot allocate a cache of %u", pool->name,
+				   size);
 	memset(c, 0, sizeof(*c));
-	atomic_init(&c->len, 0);
 	c->size = size;
 	c->cap = 2 * size;
 	c->debug = pool->debug;
@@ -87,8 +85,8 @@ int moirai_pool_cache_create(struct moirai_pool *pool, unsigned size,
 		return moirai__err(-EINVAL, "pool: NULL pool or output pointer");
 	*out = NULL;
 	if (size == 0 || size > MOIRAI_POOL_CACHE_MAX)
-		return moirai__err(-EINVAL, "pool %s: cache size %u is not in 1..%u",
-				   pool->name, size, MOIRAI_POOL_CACHE_MAX);
+		return moirai__err(-EINVAL, "pool %s: cache size %u is not in 1..%u", pool->name,
+				   size, MOIRAI_POOL_CACHE_MAX);
 	return cache_alloc(pool, size, false, out);
 }
 
@@ -96,8 +94,7 @@ static int ring_put(struct moirai_pool *pool, void *const *objs, unsigned n)
 {
 	/* The ring holds n_objs slots, so only foreign pointers can fill it. */
 	if (rte_ring_enqueue_bulk(pool->ring, objs, n, NULL) != n)
-		return moirai__err(-ENOSPC,
-				   "pool %s: ring full: foreign objects were put",
+		return moirai__err(-ENOSPC, "pool %s: ring full: foreign objects were put",
 				   pool->name);
 	return 0;
 }
@@ -108,9 +105,16 @@ void moirai_pool_cache_flush(struct moirai_pool_cache *c)
 
 	if (!c)
 		return;
-	len = atomic_load_explicit(&c->len, memory_order_relaxed);
+	len = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
 	if (len && ring_put(c->pool, c->objs, len) == 0)
-		atomic_store_explicit(&c->len, 0, memory_order_relaxed);
+		__atomic_store_n(&c->len, 0, __ATOMIC_RELAXED);
+}
+
+static void cache_free(struct moirai_pool_cache *c)
+{
+	moirai_pool_cache_flush(c);
+	cache_unregister(c->pool, c);
+	free(c);
 }
 
 void moirai_pool_cache_destroy(struct moirai_pool_cache *c)
@@ -120,18 +124,26 @@ void moirai_pool_cache_destroy(struct moirai_pool_cache *c)
 	if (!c)
 		return;
 	pool = c->pool;
-	moirai_pool_cache_flush(c);
-	cache_unregister(pool, c);
-	if (c->thread_cache && pool->key_ok &&
-	    pthread_getspecific(pool->key) == c)
+	if (c->thread_cache) {
+		/* Another thread's cache: freeing it would leave that thread's
+		 * key pointing at freed memory (and its exit destructor would
+		 * free it again). Only the owner, or pool destroy, may. */
+		if (!pool->key_ok || pthread_getspecific(pool->key) != c) {
+			moirai__log(MOIRAI_LOG_WARN,
+				    "pool %s: thread cache destroyed by another thread; ignored",
+				    pool->name);
+			return;
+		}
 		pthread_setspecific(pool->key, NULL);
-	free(c);
+	}
+	cache_free(c);
 }
 
 void moirai__pool_thread_cache_dtor(void *arg)
 {
-	/* Thread exit: the pool is alive, since destroy deletes the key. */
-	moirai_pool_cache_destroy(arg);
+	/* Thread exit (the key's value is already NULL here): the pool is
+	 * alive, since pool destroy deletes the key first. */
+	cache_free(arg);
 }
 
 void moirai__pool_caches_free_all(struct moirai_pool *pool)
@@ -147,8 +159,7 @@ void moirai__pool_caches_free_all(struct moirai_pool *pool)
 	pthread_mutex_unlock(&pool->lock);
 }
 
-int moirai_pool_thread_cache(struct moirai_pool *pool,
-			     struct moirai_pool_cache **out)
+int moirai_pool_thread_cache(struct moirai_pool *pool, struct moirai_pool_cache **out)
 {
 	struct moirai_pool_cache *c;
 	int rc;
@@ -156,8 +167,7 @@ int moirai_pool_thread_cache(struct moirai_pool *pool,
 	if (!pool || !out)
 		return moirai__err(-EINVAL, "pool: NULL pool or output pointer");
 	if (!pool->key_ok)
-		return moirai__err(-ENOMEM,
-				   "pool %s: no pthread key left for thread caches",
+		return moirai__err(-ENOMEM, "pool %s: no pthread key left for thread caches",
 				   pool->name);
 	c = pthread_getspecific(pool->key);
 	if (c) {
@@ -170,8 +180,8 @@ int moirai_pool_thread_cache(struct moirai_pool *pool,
 	rc = pthread_setspecific(pool->key, c);
 	if (rc) {
 		moirai_pool_cache_destroy(c);
-		return moirai__err(-rc, "pool %s: pthread_setspecific: %s",
-				   pool->name, moirai_strerror(rc));
+		return moirai__err(-rc, "pool %s: pthread_setspecific: %s", pool->name,
+				   moirai_strerror(rc));
 	}
 	*out = c;
 	return 0;
@@ -179,23 +189,22 @@ int moirai_pool_thread_cache(struct moirai_pool *pool,
 
 /* ---- debug bookkeeping ---------------------------------------------- */
 
-int moirai__pool_debug_check_put(struct moirai_pool *pool, void *const *objs,
-				 unsigned n)
+int moirai__pool_debug_check_put(struct moirai_pool *pool, void *const *objs, unsigned n)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++)
 		if (!moirai_pool_contains(pool, objs[i]))
-			return moirai__err(-EINVAL,
-					   "pool %s: put of %p, which is not an object of this pool",
-					   pool->name, objs[i]);
+			return moirai__err(
+				-EINVAL, "pool %s: put of %p, which is not an object of this pool",
+				pool->name, objs[i]);
 	for (i = 0; i < n; i++) {
 		size_t idx = moirai__pool_index(pool, objs[i]);
 		unsigned long bit = 1UL << (idx % 64);
 		/* Relaxed: the bit is bookkeeping; the object itself is
 		 * published by the ring's own release/acquire. */
-		unsigned long old = atomic_fetch_or_explicit(
-			&pool->free_bits[idx / 64], bit, memory_order_relaxed);
+		unsigned long old = atomic_fetch_or_explicit(&pool->free_bits[idx / 64], bit,
+							     memory_order_relaxed);
 
 		if (old & bit)
 			break;
@@ -208,22 +217,19 @@ int moirai__pool_debug_check_put(struct moirai_pool *pool, void *const *objs,
 	while (i-- > 0) {
 		size_t idx = moirai__pool_index(pool, objs[i]);
 
-		atomic_fetch_and_explicit(&pool->free_bits[idx / 64],
-					  ~(1UL << (idx % 64)),
+		atomic_fetch_and_explicit(&pool->free_bits[idx / 64], ~(1UL << (idx % 64)),
 					  memory_order_relaxed);
 	}
-	return moirai__err(-EINVAL, "pool %s: double put of object %p",
-			   pool->name, dup);
+	return moirai__err(-EINVAL, "pool %s: double put of object %p", pool->name, dup);
 }
 
-void moirai__pool_debug_mark_taken(struct moirai_pool *pool, void *const *objs,
-				   unsigned n)
+void moirai__pool_debug_mark_taken(struct moirai_pool *pool, void *const *objs, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		size_t idx = moirai__pool_index(pool, objs[i]);
 		unsigned long bit = 1UL << (idx % 64);
-		unsigned long old = atomic_fetch_and_explicit(
-			&pool->free_bits[idx / 64], ~bit, memory_order_relaxed);
+		unsigned long old = atomic_fetch_and_explicit(&pool->free_bits[idx / 64], ~bit,
+							      memory_order_relaxed);
 
 		/* A free object handed out twice is a pool bug, not input. */
 		moirai_assert_internal(old & bit);
@@ -233,36 +239,33 @@ void moirai__pool_debug_mark_taken(struct moirai_pool *pool, void *const *objs,
 
 /* ---- slow paths ------------------------------------------------------ */
 
-static int check_call(struct moirai_pool *pool, struct moirai_pool_cache *c,
-		      const void *objs, unsigned n)
+static int check_call(struct moirai_pool *pool, struct moirai_pool_cache *c, const void *objs,
+		      unsigned n)
 {
 	if (!pool || (!objs && n))
 		return moirai__err(-EINVAL, "pool: NULL pool or object array");
 	if (c && c->pool != pool)
-		return moirai__err(-EINVAL, "pool %s: cache belongs to pool %s",
-				   pool->name, c->pool->name);
+		return moirai__err(-EINVAL, "pool %s: cache belongs to pool %s", pool->name,
+				   c->pool->name);
 	return 0;
 }
 
-static void cache_pop(struct moirai_pool_cache *c, uint32_t len, void **objs,
-		      unsigned n)
+static void cache_pop(struct moirai_pool_cache *c, uint32_t len, void **objs, unsigned n)
 {
 	void **top = &c->objs[len];
 
 	for (unsigned i = 0; i < n; i++)
 		objs[i] = *--top;
-	atomic_store_explicit(&c->len, len - n, memory_order_relaxed);
+	__atomic_store_n(&c->len, len - n, __ATOMIC_RELAXED);
 }
 
-static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
-		   void **objs, unsigned n)
+static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c, void **objs, unsigned n)
 {
 	uint32_t len, want;
 
 	if (!c)
-		return rte_ring_dequeue_bulk(pool->ring, objs, n, NULL) == n
-			       ? 0 : -ENOENT;
-	len = atomic_load_explicit(&c->len, memory_order_relaxed);
+		return rte_ring_dequeue_bulk(pool->ring, objs, n, NULL) == n ? 0 : -ENOENT;
+	len = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
 	if (n > c->size && n > len) {
 		/* Too big to stage in the cache: the ring supplies what the
 		 * cache lacks, then the cache empties into the rest. */
@@ -275,11 +278,9 @@ static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
 	if (n > len) {
 		/* Refill so that `size` objects remain after serving n. */
 		want = c->size + n - len;
-		if (rte_ring_dequeue_bulk(pool->ring, &c->objs[len], want,
-					  NULL) != want) {
+		if (rte_ring_dequeue_bulk(pool->ring, &c->objs[len], want, NULL) != want) {
 			want = n - len;
-			if (rte_ring_dequeue_bulk(pool->ring, &c->objs[len],
-						  want, NULL) != want)
+			if (rte_ring_dequeue_bulk(pool->ring, &c->objs[len], want, NULL) != want)
 				return -ENOENT;
 		}
 		len += want;
@@ -288,8 +289,8 @@ static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
 	return 0;
 }
 
-int moirai_pool_get_generic(struct moirai_pool *pool,
-			  struct moirai_pool_cache *c, void **objs, unsigned n)
+int moirai_pool_get_generic(struct moirai_pool *pool, struct moirai_pool_cache *c, void **objs,
+			    unsigned n)
 {
 	int rc = check_call(pool, c, objs, n);
 
@@ -301,15 +302,15 @@ int moirai_pool_get_generic(struct moirai_pool *pool,
 	return rc;
 }
 
-static int put_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
-		   void *const *objs, unsigned n)
+static int put_raw(struct moirai_pool *pool, struct moirai_pool_cache *c, void *const *objs,
+		   unsigned n)
 {
 	uint32_t len, k;
 	int rc;
 
 	if (!c || n > c->size)
 		return ring_put(pool, objs, n);
-	len = atomic_load_explicit(&c->len, memory_order_relaxed);
+	len = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
 	if (n > c->cap - len) {
 		/* Flush the k oldest so that `size` remain after the put. */
 		k = len + n - c->size;
@@ -320,13 +321,12 @@ static int put_raw(struct moirai_pool *pool, struct moirai_pool_cache *c,
 		len -= k;
 	}
 	memcpy(&c->objs[len], objs, n * sizeof(void *));
-	atomic_store_explicit(&c->len, len + n, memory_order_relaxed);
+	__atomic_store_n(&c->len, len + n, __ATOMIC_RELAXED);
 	return 0;
 }
 
-int moirai_pool_put_generic(struct moirai_pool *pool,
-			  struct moirai_pool_cache *c, void *const *objs,
-			  unsigned n)
+int moirai_pool_put_generic(struct moirai_pool *pool, struct moirai_pool_cache *c,
+			    void *const *objs, unsigned n)
 {
 	int rc = check_call(pool, c, objs, n);
 

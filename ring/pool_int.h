@@ -34,16 +34,16 @@
 struct moirai_pool {
 	/* Read-mostly: touched by every slow path and by contains(). */
 	alignas(MOIRAI_CACHE_LINE) struct rte_ring *ring;
-	char *base;          /* first object */
-	char *end;           /* one past the last object */
-	size_t stride;       /* distance between objects */
-	size_t obj_size;     /* usable size (== stride) */
+	char *base;	 /* first object */
+	char *end;	 /* one past the last object */
+	size_t stride;	 /* distance between objects */
+	size_t obj_size; /* usable size (== stride) */
 	uint32_t n_objs;
 	unsigned flags;
 	int node;
 	bool debug;
 	_Atomic unsigned long *free_bits; /* debug: bit i set = object i free */
-	void *map;           /* the mapping (this struct is at its start) */
+	void *map;			  /* the mapping (this struct is at its start) */
 	size_t map_len;
 	char name[MOIRAI_POOL_NAME_MAX + 1];
 
@@ -66,14 +66,11 @@ int moirai__pool_mem_acquire(size_t len, int node, void **out);
 void moirai__pool_mem_release(void *p, size_t len);
 
 /* Debug bookkeeping (pool_cache.c): 0 or -EINVAL with a message. */
-int moirai__pool_debug_check_put(struct moirai_pool *pool, void *const *objs,
-				 unsigned n);
-void moirai__pool_debug_mark_taken(struct moirai_pool *pool, void *const *objs,
-				   unsigned n);
+int moirai__pool_debug_check_put(struct moirai_pool *pool, void *const *objs, unsigned n);
+void moirai__pool_debug_mark_taken(struct moirai_pool *pool, void *const *objs, unsigned n);
 
 /* Index of an object of the pool (caller checked contains()). */
-static inline size_t moirai__pool_index(const struct moirai_pool *pool,
-					const void *obj)
+static inline size_t moirai__pool_index(const struct moirai_pool *pool, const void *obj)
 {
 	return (size_t)((const char *)obj - pool->base) / pool->stride;
 }

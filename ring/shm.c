@@ -29,8 +29,8 @@
 #include "shm_int.h"
 
 #define DEFAULT_BUF_SIZE 2048u
-#define DEFAULT_BUFS 256u
-#define ALIGN64(x) (((x) + 63u) & ~(uint64_t)63u)
+#define DEFAULT_BUFS	 256u
+#define ALIGN64(x)	 (((x) + 63u) & ~(uint64_t)63u)
 
 static int check_name(const char *name)
 {
@@ -47,8 +47,8 @@ static int check_name(const char *name)
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
 			return moirai__err(-EINVAL,
 					   "shm: name '%s' has a character outside [A-Za-z0-9._-]",
 					   name);
@@ -70,8 +70,7 @@ int moirai__shm_layout(uint32_t buf_size, uint32_t bufs, struct shm_layout *l)
 	    bufs > MOIRAI_SHM_BUFS_MAX)
 		return -EINVAL;
 	/* RING_F_EXACT_SZ rounds the slot count up inside rte_ring_init. */
-	rsz = rte_ring_get_memsize_elem(sizeof(uint32_t),
-					rte_align32pow2(bufs + 1));
+	rsz = rte_ring_get_memsize_elem(sizeof(uint32_t), rte_align32pow2(bufs + 1));
 	if (rsz < 0)
 		return -EINVAL;
 	l->ring_memsize = ALIGN64((uint64_t)rsz);
@@ -173,8 +172,8 @@ bool moirai_shm_peer_alive(const struct moirai_shm *seg)
 
 /* ---- handle setup ----------------------------------------------------- */
 
-static int handle_init(struct moirai_shm *seg, const char *name, int fd,
-		       void *map, size_t map_len, int me)
+static int handle_init(struct moirai_shm *seg, const char *name, int fd, void *map, size_t map_len,
+		       int me)
 {
 	struct shm_hdr *h = map;
 	struct stat st;
@@ -201,8 +200,7 @@ static int handle_init(struct moirai_shm *seg, const char *name, int fd,
 	seg->spin_ns = (uint64_t)moirai_option_get(MOIRAI_OPT_SPIN_NS);
 	seg->state = calloc(2 * (size_t)h->bufs, sizeof(*seg->state));
 	if (!seg->state)
-		return moirai__err(-ENOMEM, "shm %s: no memory for buffer states",
-				   name);
+		return moirai__err(-ENOMEM, "shm %s: no memory for buffer states", name);
 	rc = moirai__shm_local_init(seg);
 	if (rc) {
 		free(seg->state);
@@ -211,8 +209,7 @@ static int handle_init(struct moirai_shm *seg, const char *name, int fd,
 	return rc;
 }
 
-int64_t moirai__shm_index(const struct moirai_shm *seg,
-			  const struct moirai_shm_msg *msg)
+int64_t moirai__shm_index(const struct moirai_shm *seg, const struct moirai_shm_msg *msg)
 {
 	const char *p = (const char *)msg;
 	size_t off;
@@ -220,8 +217,7 @@ int64_t moirai__shm_index(const struct moirai_shm *seg,
 	if (!msg || p < seg->bufs)
 		return -1;
 	off = (size_t)(p - seg->bufs);
-	if (off % seg->slot_size ||
-	    off / seg->slot_size >= 2 * (size_t)seg->bufs_per_side)
+	if (off % seg->slot_size || off / seg->slot_size >= 2 * (size_t)seg->bufs_per_side)
 		return -1;
 	return (int64_t)(off / seg->slot_size);
 }
@@ -237,8 +233,11 @@ static bool segment_is_stale(int fd)
 
 	if (fstat(fd, &st) != 0)
 		return false;
+	/* Too short: a creator between shm_open and ftruncate, or one that
+	 * died there.  They look alike, so leave it (never delete what is
+	 * not proven dead); the -EEXIST message says how to remove it. */
 	if ((size_t)st.st_size < sizeof(*h))
-		return true; /* a creator died before sizing it */
+		return false;
 	h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
 	if (h == MAP_FAILED)
 		return false;
@@ -270,16 +269,16 @@ static int open_exclusive(const char *name, const char *path)
 		if (!stale)
 			break;
 		moirai__log(MOIRAI_LOG_INFO,
-			    "shm %s: reclaiming a segment whose processes are dead",
-			    name);
+			    "shm %s: reclaiming a segment whose processes are dead", name);
 		shm_unlink(path);
 	}
-	return moirai__err(-EEXIST, "shm %s: a live segment of that name exists",
-			   name);
+	return moirai__err(-EEXIST,
+			   "shm %s: /dev/shm%s exists and is in use, still being created, or not a "
+			   "moirai segment (remove it if no process uses it)",
+			   name, path);
 }
 
-int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts,
-		      struct moirai_shm **out)
+int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts, struct moirai_shm **out)
 {
 	struct moirai_shm_opts o = { 0 };
 	struct shm_layout l;
@@ -302,14 +301,11 @@ int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts,
 	if (!o.bufs)
 		o.bufs = DEFAULT_BUFS;
 	if (moirai__shm_layout(o.buf_size, o.bufs, &l) != 0)
-		return moirai__err(-EINVAL,
-				   "shm %s: buffer size %u (1..%u) or count %u (1..%u) out of range",
-				   name, o.buf_size, MOIRAI_SHM_BUF_MAX, o.bufs,
-				   MOIRAI_SHM_BUFS_MAX);
-	if (o.bind_node && o.node != MOIRAI_NODE_ANY &&
-	    !moirai_numa_node_is_allowed(o.node))
-		return moirai__err(-EINVAL, "shm %s: node %d is not allowed", name,
-				   o.node);
+		return moirai__err(
+			-EINVAL, "shm %s: buffer size %u (1..%u) or count %u (1..%u) out of range",
+			name, o.buf_size, MOIRAI_SHM_BUF_MAX, o.bufs, MOIRAI_SHM_BUFS_MAX);
+	if (o.bind_node && o.node != MOIRAI_NODE_ANY && !moirai_numa_node_is_allowed(o.node))
+		return moirai__err(-EINVAL, "shm %s: node %d is not allowed", name, o.node);
 	seg = calloc(1, sizeof(*seg));
 	if (!seg)
 		return moirai__err(-ENOMEM, "shm %s: no memory for the handle", name);
@@ -321,21 +317,18 @@ int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts,
 		goto err_free_seg;
 	}
 	if (ftruncate(fd, (off_t)l.seg_size) != 0) {
-		rc = moirai__err(-errno, "shm %s: cannot size to %llu bytes: %s",
-				 name, (unsigned long long)l.seg_size,
-				 moirai_strerror(errno));
+		rc = moirai__err(-errno, "shm %s: cannot size to %llu bytes: %s", name,
+				 (unsigned long long)l.seg_size, moirai_strerror(errno));
 		goto err_unlink;
 	}
 	map = mmap(NULL, l.seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		rc = moirai__err(-ENOMEM, "shm %s: mmap of %llu bytes: %s", name,
-				 (unsigned long long)l.seg_size,
-				 moirai_strerror(errno));
+				 (unsigned long long)l.seg_size, moirai_strerror(errno));
 		goto err_unlink;
 	}
 	if (o.bind_node) {
-		int node = o.node == MOIRAI_NODE_ANY ? moirai_numa_current_node()
-						     : o.node;
+		int node = o.node == MOIRAI_NODE_ANY ? moirai_numa_current_node() : o.node;
 
 		/* Before first touch, so every page lands on the node. */
 		rc = moirai_numa_bind_range(map, l.seg_size, node < 0 ? 0 : node);
@@ -359,23 +352,18 @@ int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts,
 		snprintf(rname, sizeof(rname), "shm%d", i);
 		/* HTS at both ends: each end is shared by one process's threads
 		 * only, and a preempted thread cannot convoy the others. */
-		rc = rte_ring_init((struct rte_ring *)((char *)map + l.ring_off[i]),
-				   rname, o.bufs,
-				   RING_F_MP_HTS_ENQ | RING_F_MC_HTS_DEQ |
-					   RING_F_EXACT_SZ);
+		rc = rte_ring_init((struct rte_ring *)((char *)map + l.ring_off[i]), rname, o.bufs,
+				   RING_F_MP_HTS_ENQ | RING_F_MC_HTS_DEQ | RING_F_EXACT_SZ);
 		if (rc) {
-			rc = moirai__err(rc < 0 ? rc : -EINVAL,
-					 "shm %s: rte_ring_init: %s", name,
+			rc = moirai__err(rc < 0 ? rc : -EINVAL, "shm %s: rte_ring_init: %s", name,
 					 moirai_strerror(rc));
 			goto err_unmap;
 		}
 	}
 	side_claim(&h->side[0]);
 	/* Release pairs with the acquire in moirai__shm_side_alive(). */
-	atomic_store_explicit(&h->side[0].state, SHM_SIDE_ATTACHED,
-			      memory_order_release);
-	atomic_store_explicit(&h->side[1].state, SHM_SIDE_EMPTY,
-			      memory_order_relaxed);
+	atomic_store_explicit(&h->side[0].state, SHM_SIDE_ATTACHED, memory_order_release);
+	atomic_store_explicit(&h->side[1].state, SHM_SIDE_EMPTY, memory_order_relaxed);
 	rc = handle_init(seg, name, fd, map, l.seg_size, 0);
 	if (rc)
 		goto err_unmap;
@@ -396,43 +384,38 @@ err_free_seg:
 
 /* ---- attach ------------------------------------------------------------ */
 
-static int validate_header(const char *name, const struct shm_hdr *h,
-			   size_t file_size)
+static int validate_header(const char *name, const struct shm_hdr *h, size_t file_size)
 {
 	struct shm_layout l;
 
 	/* Acquire pairs with the creator's release store of the magic. */
 	if (atomic_load_explicit(&h->magic, memory_order_acquire) != MOIRAI__SHM_MAGIC)
-		return moirai__err(-EPROTO,
-				   "shm %s: bad magic: not a moirai segment (or still being created)",
-				   name);
+		return moirai__err(
+			-EPROTO, "shm %s: bad magic: not a moirai segment (or still being created)",
+			name);
 	if (h->version != MOIRAI__SHM_VERSION)
-		return moirai__err(-EPROTO,
-				   "shm %s: layout version %u, this library speaks %u",
+		return moirai__err(-EPROTO, "shm %s: layout version %u, this library speaks %u",
 				   name, h->version, MOIRAI__SHM_VERSION);
 	if (h->hdr_size != sizeof(*h))
-		return moirai__err(-EPROTO,
-				   "shm %s: header is %u bytes, expected %zu", name,
+		return moirai__err(-EPROTO, "shm %s: header is %u bytes, expected %zu", name,
 				   h->hdr_size, sizeof(*h));
 	if (moirai__shm_layout(h->buf_size, h->bufs, &l) != 0)
-		return moirai__err(-EBADMSG,
-				   "shm %s: header geometry out of range (buffer size %u, count %u)",
-				   name, h->buf_size, h->bufs);
+		return moirai__err(
+			-EBADMSG, "shm %s: header geometry out of range (buffer size %u, count %u)",
+			name, h->buf_size, h->bufs);
 	if (h->ring_memsize != l.ring_memsize)
-		return moirai__err(-EPROTO,
-				   "shm %s: ring size %llu differs from this DPDK's %llu (rte_ring ABI)",
-				   name, (unsigned long long)h->ring_memsize,
-				   (unsigned long long)l.ring_memsize);
-	if (h->seg_size != l.seg_size || h->slot_size != l.slot_size ||
-	    h->buf_off != l.buf_off || h->ring_slots != h->bufs ||
-	    memcmp(h->ring_off, l.ring_off, sizeof(l.ring_off)) != 0)
+		return moirai__err(
+			-EPROTO,
+			"shm %s: ring size %llu differs from this DPDK's %llu (rte_ring ABI)", name,
+			(unsigned long long)h->ring_memsize, (unsigned long long)l.ring_memsize);
+	if (h->seg_size != l.seg_size || h->slot_size != l.slot_size || h->buf_off != l.buf_off ||
+	    h->ring_slots != h->bufs || memcmp(h->ring_off, l.ring_off, sizeof(l.ring_off)) != 0)
 		return moirai__err(-EBADMSG,
-				   "shm %s: sizes or offsets in the header are inconsistent",
-				   name);
+				   "shm %s: sizes or offsets in the header are inconsistent", name);
 	if (file_size != h->seg_size)
 		return moirai__err(-EBADMSG,
-				   "shm %s: file is %zu bytes, header says %llu (truncated?)",
-				   name, file_size, (unsigned long long)h->seg_size);
+				   "shm %s: file is %zu bytes, header says %llu (truncated?)", name,
+				   file_size, (unsigned long long)h->seg_size);
 	return 0;
 }
 
@@ -455,11 +438,10 @@ int moirai_shm_attach(const char *name, struct moirai_shm **out)
 	shm_path(name, path, sizeof(path));
 	fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
 	if (fd < 0)
-		return moirai__err(-errno, "shm %s: cannot open /dev/shm%s: %s",
-				   name, path, moirai_strerror(errno));
+		return moirai__err(-errno, "shm %s: cannot open /dev/shm%s: %s", name, path,
+				   moirai_strerror(errno));
 	if (fstat(fd, &st) != 0) {
-		rc = moirai__err(-errno, "shm %s: fstat: %s", name,
-				 moirai_strerror(errno));
+		rc = moirai__err(-errno, "shm %s: fstat: %s", name, moirai_strerror(errno));
 		goto err_close;
 	}
 	if ((size_t)st.st_size < sizeof(*h)) {
@@ -468,11 +450,9 @@ int moirai_shm_attach(const char *name, struct moirai_shm **out)
 				 name, (long long)st.st_size);
 		goto err_close;
 	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		   fd, 0);
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
-		rc = moirai__err(-ENOMEM, "shm %s: mmap: %s", name,
-				 moirai_strerror(errno));
+		rc = moirai__err(-ENOMEM, "shm %s: mmap: %s", name, moirai_strerror(errno));
 		goto err_close;
 	}
 	h = map;
@@ -485,23 +465,19 @@ int moirai_shm_attach(const char *name, struct moirai_shm **out)
 	}
 	/* Claim the client slot; acq_rel pairs with recover's release store
 	 * of EMPTY (the rings were reset before the slot reopened). */
-	if (!atomic_compare_exchange_strong_explicit(&h->side[1].state, &empty,
-						     SHM_SIDE_ATTACHED,
-						     memory_order_acq_rel,
-						     memory_order_acquire)) {
-		rc = moirai__err(-EBUSY,
-				 "shm %s: %s", name,
-				 empty == SHM_SIDE_ATTACHED &&
-						 moirai__shm_side_alive(&h->side[1])
-					 ? "a client is attached"
-					 : "the previous client left; the server must recover first");
+	if (!atomic_compare_exchange_strong_explicit(&h->side[1].state, &empty, SHM_SIDE_ATTACHED,
+						     memory_order_acq_rel, memory_order_acquire)) {
+		rc = moirai__err(
+			-EBUSY, "shm %s: %s", name,
+			empty == SHM_SIDE_ATTACHED && moirai__shm_side_alive(&h->side[1])
+				? "a client is attached"
+				: "the previous client left; the server must recover first");
 		goto err_unmap;
 	}
 	side_claim(&h->side[1]);
 	/* Release pairs with the acquire in moirai__shm_side_alive(): the
 	 * peer sees our pid once it sees ATTACHED again. */
-	atomic_store_explicit(&h->side[1].state, SHM_SIDE_ATTACHED,
-			      memory_order_release);
+	atomic_store_explicit(&h->side[1].state, SHM_SIDE_ATTACHED, memory_order_release);
 	seg = calloc(1, sizeof(*seg));
 	if (!seg) {
 		rc = moirai__err(-ENOMEM, "shm %s: no memory for the handle", name);
@@ -516,8 +492,7 @@ int moirai_shm_attach(const char *name, struct moirai_shm **out)
 	return 0;
 
 err_release_slot:
-	atomic_store_explicit(&h->side[1].state, SHM_SIDE_DETACHED,
-			      memory_order_release);
+	atomic_store_explicit(&h->side[1].state, SHM_SIDE_DETACHED, memory_order_release);
 err_unmap:
 	munmap(map, (size_t)st.st_size);
 err_close:
@@ -556,8 +531,7 @@ void moirai_shm_destroy(struct moirai_shm *seg)
 	 * may have reclaimed the name meanwhile. */
 	fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd >= 0) {
-		if (fstat(fd, &st) == 0 && st.st_dev == seg->dev &&
-		    st.st_ino == seg->ino)
+		if (fstat(fd, &st) == 0 && st.st_dev == seg->dev && st.st_ino == seg->ino)
 			shm_unlink(path);
 		close(fd);
 	}
@@ -573,42 +547,36 @@ int moirai_shm_recover(struct moirai_shm *seg)
 		return moirai__err(-EINVAL, "shm: NULL segment");
 	h = seg->hdr;
 	if (seg->me != 0)
-		return moirai__err(-EINVAL,
-				   "shm %s: only the server recovers; a client tears down with destroy",
-				   seg->name);
+		return moirai__err(
+			-EINVAL,
+			"shm %s: only the server recovers; a client tears down with destroy",
+			seg->name);
 	if (moirai__shm_side_alive(&h->side[1]))
 		return moirai__err(-EBUSY, "shm %s: the client is alive", seg->name);
 	if (atomic_load_explicit(&seg->held_peer, memory_order_relaxed))
-		return moirai__err(-EBUSY,
-				   "shm %s: %u received messages not freed yet",
-				   seg->name,
-				   atomic_load_explicit(&seg->held_peer,
-							memory_order_relaxed));
+		return moirai__err(-EBUSY, "shm %s: %u received messages not freed yet", seg->name,
+				   atomic_load_explicit(&seg->held_peer, memory_order_relaxed));
 	for (int i = 0; i < SHM_RINGS; i++)
 		rte_ring_reset((struct rte_ring *)((char *)h + h->ring_off[i]));
 	/* Our buffers that were with the client, queued or returned, are ours
 	 * again; buffers the server holds stay held. */
 	for (uint32_t i = 0; i < seg->bufs_per_side; i++) {
-		uint8_t st = atomic_load_explicit(&seg->state[own + i],
-						  memory_order_relaxed);
+		uint8_t st = atomic_load_explicit(&seg->state[own + i], memory_order_relaxed);
 
 		if (st == SHM_BUF_SENT) {
 			uint32_t idx = own + i;
 
-			atomic_store_explicit(&seg->state[idx], SHM_BUF_FREE,
-					      memory_order_relaxed);
-			rte_ring_enqueue_bulk_elem(seg->free_local, &idx,
-						   sizeof(idx), 1, NULL);
+			atomic_store_explicit(&seg->state[idx], SHM_BUF_FREE, memory_order_relaxed);
+			rte_ring_enqueue_bulk_elem(seg->free_local, &idx, sizeof(idx), 1, NULL);
 		}
 	}
 	for (uint32_t i = 0; i < seg->bufs_per_side; i++)
-		atomic_store_explicit(&seg->state[seg->bufs_per_side + i],
-				      SHM_BUF_FREE, memory_order_relaxed);
+		atomic_store_explicit(&seg->state[seg->bufs_per_side + i], SHM_BUF_FREE,
+				      memory_order_relaxed);
 	atomic_store_explicit(&h->side[1].pid, 0, memory_order_relaxed);
 	/* Release pairs with the acq_rel claim in attach: a new client sees
 	 * empty rings. */
-	atomic_store_explicit(&h->side[1].state, SHM_SIDE_EMPTY,
-			      memory_order_release);
+	atomic_store_explicit(&h->side[1].state, SHM_SIDE_EMPTY, memory_order_release);
 	return 0;
 }
 

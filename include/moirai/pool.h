@@ -60,6 +60,9 @@ struct moirai_pool_cache;
 #define MOIRAI_POOL_F_RING_MPMC 0x4u
 /** Debug checks on every get/put (see the file comment). */
 #define MOIRAI_POOL_F_DEBUG 0x8u
+/** No debug checks, whatever MOIRAI_DEBUG or the build says (fast path in
+ *  debug builds: benchmarks, tests of the inline path). */
+#define MOIRAI_POOL_F_NO_DEBUG 0x10u
 
 /** Largest pool: 2^28 objects. */
 #define MOIRAI_POOL_MAX_OBJS (1u << 28)
@@ -84,12 +87,12 @@ struct moirai_pool_cache;
  * @param flags MOIRAI_POOL_F_* bits.
  * @param[out] out the new pool.
  * @return 0; -EINVAL NULL/empty/too long name, NULL out, zero or too large
- *         count or size, unknown flags, both HTS and MPMC, or a node that
+ *         count or size, unknown flags, both HTS and MPMC, both DEBUG and
+ *         NO_DEBUG, or a node that
  *         does not exist or is not allowed; -ENOMEM. Thread-safe.
  */
-MOIRAI_API int moirai_pool_create(const char *name, unsigned n_objs,
-				  size_t obj_size, int node, unsigned flags,
-				  struct moirai_pool **out);
+MOIRAI_API int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size, int node,
+				  unsigned flags, struct moirai_pool **out);
 
 /**
  * Destroy a pool, its ring, its objects and every cache still attached to
@@ -111,12 +114,13 @@ MOIRAI_API void moirai_pool_destroy(struct moirai_pool *pool);
  * @return 0; -EINVAL NULL pool or out, size 0 or too large; -ENOMEM.
  *         Thread-safe.  The cache itself is for one thread at a time.
  */
-MOIRAI_API int moirai_pool_cache_create(struct moirai_pool *pool,
-					unsigned size,
+MOIRAI_API int moirai_pool_cache_create(struct moirai_pool *pool, unsigned size,
 					struct moirai_pool_cache **out);
 
 /**
- * Flush a cache and free it. NULL is a no-op.
+ * Flush a cache and free it. NULL is a no-op.  A cache from
+ * moirai_pool_thread_cache() is destroyed only when called by its own
+ * thread (otherwise ignored; thread exit and moirai_pool_destroy() free it).
  * Safe concurrently with use of other caches of the pool; not with use of
  * this cache.
  * @param cache the cache.
@@ -140,8 +144,7 @@ MOIRAI_API void moirai_pool_cache_flush(struct moirai_pool_cache *cache);
  * @param[out] out the thread's cache.
  * @return 0; -EINVAL NULL argument; -ENOMEM. Thread-safe.
  */
-MOIRAI_API int moirai_pool_thread_cache(struct moirai_pool *pool,
-					struct moirai_pool_cache **out);
+MOIRAI_API int moirai_pool_thread_cache(struct moirai_pool *pool, struct moirai_pool_cache **out);
 
 /**
  * Objects available: in the ring plus in every cache of the pool.  Exact
@@ -171,20 +174,37 @@ MOIRAI_API int moirai_pool_node(const struct moirai_pool *pool);
  * not).
  * @return true or false (false for NULL arguments). Thread-safe.
  */
-MOIRAI_API bool moirai_pool_contains(const struct moirai_pool *pool,
-				     const void *ptr);
+MOIRAI_API bool moirai_pool_contains(const struct moirai_pool *pool, const void *ptr);
 
-/*
- * Out-of-line halves of the inline get/put; called only from
- * moirai/pool_inline.h.  Same contract as moirai_pool_get_bulk() and
- * moirai_pool_put_bulk().
+/**
+ * Out-of-line get: what moirai_pool_get_bulk() calls when the cache cannot
+ * serve the request (or there is no cache, or debug checks are on).  Also
+ * usable directly, e.g. through a function pointer.
+ * @param pool the pool.
+ * @param cache the caller's cache or NULL.
+ * @param[out] objs receives @p n objects.
+ * @param n number of objects.
+ * @return 0; -ENOENT not enough objects (nothing taken); -EINVAL NULL pool
+ *         or objs, or a cache of another pool.
+ *         MT-safe with distinct caches; a cache is single-threaded.
  */
-MOIRAI_API int moirai_pool_get_generic(struct moirai_pool *pool,
-				     struct moirai_pool_cache *cache,
-				     void **objs, unsigned n);
-MOIRAI_API int moirai_pool_put_generic(struct moirai_pool *pool,
-				     struct moirai_pool_cache *cache,
-				     void *const *objs, unsigned n);
+MOIRAI_API int moirai_pool_get_generic(struct moirai_pool *pool, struct moirai_pool_cache *cache,
+				       void **objs, unsigned n);
+
+/**
+ * Out-of-line put: what moirai_pool_put_bulk() calls when the cache would
+ * overflow (or there is no cache, or debug checks are on).
+ * @param pool the pool.
+ * @param cache the caller's cache or NULL.
+ * @param objs the objects.
+ * @param n number of objects.
+ * @return 0; -EINVAL NULL pool or objs, a cache of another pool, or (debug
+ *         checks) a foreign or already free object, nothing put; -ENOSPC
+ *         ring full (foreign pointers without debug checks).
+ *         MT-safe with distinct caches; a cache is single-threaded.
+ */
+MOIRAI_API int moirai_pool_put_generic(struct moirai_pool *pool, struct moirai_pool_cache *cache,
+				       void *const *objs, unsigned n);
 
 #ifdef __cplusplus
 }

@@ -11,7 +11,6 @@
 #define MOIRAI_POOL_INLINE_H
 
 #include <stdalign.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,16 +27,19 @@ extern "C" {
 struct moirai_pool_cache {
 	/** Objects held now.  Only the owner writes it; other threads read it
 	 *   (relaxed) for moirai_pool_avail_count(), which is exact only when
-	 *   no get/put is in flight, so no ordering is needed. */
-	alignas(MOIRAI_CACHE_LINE) _Atomic uint32_t len;
-	uint32_t size;                   /**< nominal size (refill/flush target) */
-	uint32_t cap;                    /**< 2 * size: flush threshold, objs[] capacity */
-	bool debug;                      /**< every op takes the checked slow path */
-	bool thread_cache;               /**< made by moirai_pool_thread_cache() */
-	struct moirai_pool *pool;        /**< owning pool */
-	struct moirai_pool_cache *next;  /**< pool's list of caches */
+	 *   no get/put is in flight, so no ordering is needed.  Accessed with
+	 *   the __atomic builtins rather than C11 _Atomic so that this header
+	 *   also compiles as C++ (no _Atomic before C++23); they compile to
+	 *   the same plain loads and stores. */
+	alignas(MOIRAI_CACHE_LINE) uint32_t len;
+	uint32_t size;			/**< nominal size (refill/flush target) */
+	uint32_t cap;			/**< 2 * size: flush threshold, objs[] capacity */
+	bool debug;			/**< every op takes the checked slow path */
+	bool thread_cache;		/**< made by moirai_pool_thread_cache() */
+	struct moirai_pool *pool;	/**< owning pool */
+	struct moirai_pool_cache *next; /**< pool's list of caches */
 	struct moirai_pool_cache *prev;
-	void *objs[];                    /**< cap slots; [0, len) hold objects */
+	void *objs[]; /**< cap slots; [0, len) hold objects */
 };
 
 /**
@@ -53,21 +55,18 @@ struct moirai_pool_cache {
  *         another pool (checked on the slow path only).
  *         MT-safe with distinct caches; a cache is single-threaded.
  */
-static inline int moirai_pool_get_bulk(struct moirai_pool *pool,
-				       struct moirai_pool_cache *cache,
+static inline int moirai_pool_get_bulk(struct moirai_pool *pool, struct moirai_pool_cache *cache,
 				       void **objs, unsigned n)
 {
 	if (moirai_likely(cache != NULL && !cache->debug)) {
-		uint32_t len = atomic_load_explicit(&cache->len,
-						    memory_order_relaxed);
+		uint32_t len = __atomic_load_n(&cache->len, __ATOMIC_RELAXED);
 
 		if (moirai_likely(n <= len)) {
 			void **top = &cache->objs[len];
 
 			for (unsigned i = 0; i < n; i++)
 				objs[i] = *--top;
-			atomic_store_explicit(&cache->len, len - n,
-					      memory_order_relaxed);
+			__atomic_store_n(&cache->len, len - n, __ATOMIC_RELAXED);
 			return 0;
 		}
 	}
@@ -86,21 +85,18 @@ static inline int moirai_pool_get_bulk(struct moirai_pool *pool,
  *         which only foreign pointers put without debug checks can cause.
  *         MT-safe with distinct caches; a cache is single-threaded.
  */
-static inline int moirai_pool_put_bulk(struct moirai_pool *pool,
-				       struct moirai_pool_cache *cache,
+static inline int moirai_pool_put_bulk(struct moirai_pool *pool, struct moirai_pool_cache *cache,
 				       void *const *objs, unsigned n)
 {
 	if (moirai_likely(cache != NULL && !cache->debug)) {
-		uint32_t len = atomic_load_explicit(&cache->len,
-						    memory_order_relaxed);
+		uint32_t len = __atomic_load_n(&cache->len, __ATOMIC_RELAXED);
 
 		if (moirai_likely(n <= cache->cap - len)) {
 			void **top = &cache->objs[len];
 
 			for (unsigned i = 0; i < n; i++)
 				top[i] = objs[i];
-			atomic_store_explicit(&cache->len, len + n,
-					      memory_order_relaxed);
+			__atomic_store_n(&cache->len, len + n, __ATOMIC_RELAXED);
 			return 0;
 		}
 	}
@@ -114,8 +110,8 @@ static inline int moirai_pool_put_bulk(struct moirai_pool *pool,
  * @param[out] obj the object.
  * @return as moirai_pool_get_bulk() with n = 1.
  */
-static inline int moirai_pool_get(struct moirai_pool *pool,
-				  struct moirai_pool_cache *cache, void **obj)
+static inline int moirai_pool_get(struct moirai_pool *pool, struct moirai_pool_cache *cache,
+				  void **obj)
 {
 	return moirai_pool_get_bulk(pool, cache, obj, 1);
 }
@@ -127,8 +123,8 @@ static inline int moirai_pool_get(struct moirai_pool *pool,
  * @param obj the object.
  * @return as moirai_pool_put_bulk() with n = 1.
  */
-static inline int moirai_pool_put(struct moirai_pool *pool,
-				  struct moirai_pool_cache *cache, void *obj)
+static inline int moirai_pool_put(struct moirai_pool *pool, struct moirai_pool_cache *cache,
+				  void *obj)
 {
 	return moirai_pool_put_bulk(pool, cache, &obj, 1);
 }

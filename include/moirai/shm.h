@@ -61,15 +61,17 @@ struct moirai_shm_msg;
 #define MOIRAI_SHM_BUF_MAX (16u << 20)
 /** Most buffers per side. */
 #define MOIRAI_SHM_BUFS_MAX 65536u
+/** Most messages in one moirai_shm_send_burst() / moirai_shm_recv_burst(). */
+#define MOIRAI_SHM_BURST_MAX 256u
 /** Wait forever in moirai_shm_recv(). */
 #define MOIRAI_SHM_WAIT_FOREVER (-1)
 
 /** Segment geometry; zero-initialised = defaults. */
 struct moirai_shm_opts {
 	uint32_t buf_size; /**< bytes per message buffer, 0 = 2048 */
-	uint32_t bufs;     /**< buffers per side, 0 = 256 */
-	bool bind_node;    /**< bind the segment to @c node (false: first touch) */
-	int node;          /**< OS NUMA node, used when @c bind_node is set;
+	uint32_t bufs;	   /**< buffers per side, 0 = 256 */
+	bool bind_node;	   /**< bind the segment to @c node (false: first touch) */
+	int node;	   /**< OS NUMA node, used when @c bind_node is set;
 			        MOIRAI_NODE_ANY = the caller's node */
 };
 
@@ -84,8 +86,7 @@ struct moirai_shm_opts {
  *         a node that is not allowed; -EEXIST a live segment has that name;
  *         -ENOMEM; other -errno from shm_open/ftruncate/mmap. Thread-safe.
  */
-MOIRAI_API int moirai_shm_create(const char *name,
-				 const struct moirai_shm_opts *opts,
+MOIRAI_API int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts,
 				 struct moirai_shm **out);
 
 /**
@@ -129,8 +130,7 @@ MOIRAI_API void moirai_shm_destroy(struct moirai_shm *seg);
  *         -ENOBUFS every buffer of this side is in use (the peer has not
  *         freed what it received). MT-safe.
  */
-MOIRAI_API int moirai_shm_alloc(struct moirai_shm *seg, size_t len,
-				struct moirai_shm_msg **msg);
+MOIRAI_API int moirai_shm_alloc(struct moirai_shm *seg, size_t len, struct moirai_shm_msg **msg);
 
 /**
  * Send a buffer obtained from moirai_shm_alloc() to the peer.  Never
@@ -141,8 +141,34 @@ MOIRAI_API int moirai_shm_alloc(struct moirai_shm *seg, size_t len,
  *         this side, or already sent/freed (nothing sent); -EPIPE the peer
  *         has detached (the message stays ours). MT-safe.
  */
-MOIRAI_API int moirai_shm_send(struct moirai_shm *seg,
-			       struct moirai_shm_msg *msg);
+MOIRAI_API int moirai_shm_send(struct moirai_shm *seg, struct moirai_shm_msg *msg);
+
+/**
+ * Send @p n messages at once, all or none, in array order: one ring
+ * operation and at most one wake-up for the batch.
+ * @param seg the handle.
+ * @param msgs buffers from moirai_shm_alloc(), each held by this side.
+ * @param n 0..MOIRAI_SHM_BURST_MAX.
+ * @return 0; -EINVAL NULL, n too large, or any message not a held buffer of
+ *         this side (a duplicate in the array included; nothing sent);
+ *         -EPIPE the peer has detached. MT-safe.
+ */
+MOIRAI_API int moirai_shm_send_burst(struct moirai_shm *seg, struct moirai_shm_msg *const *msgs,
+				     unsigned n);
+
+/**
+ * Receive up to @p max messages at once, in send order, waiting like
+ * moirai_shm_recv() while none is available.
+ * @param seg the handle.
+ * @param[out] msgs receives the messages.
+ * @param max 1..MOIRAI_SHM_BURST_MAX.
+ * @param timeout_ns as for moirai_shm_recv().
+ * @return the number received (>= 1); -EAGAIN, -ETIMEDOUT, -EPIPE as for
+ *         moirai_shm_recv(); -EBADMSG when every message taken was invalid
+ *         (invalid ones are dropped, valid ones delivered); -EINVAL. MT-safe.
+ */
+MOIRAI_API int moirai_shm_recv_burst(struct moirai_shm *seg, struct moirai_shm_msg **msgs,
+				     unsigned max, int64_t timeout_ns);
 
 /**
  * Receive the next message from the peer, in send order.
@@ -154,8 +180,8 @@ MOIRAI_API int moirai_shm_send(struct moirai_shm *seg,
  *         bad buffer index or length (the message is dropped); -EINVAL NULL
  *         argument. MT-safe.
  */
-MOIRAI_API int moirai_shm_recv(struct moirai_shm *seg,
-			       struct moirai_shm_msg **msg, int64_t timeout_ns);
+MOIRAI_API int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg,
+			       int64_t timeout_ns);
 
 /**
  * Release a message: a received one goes back to the peer, an allocated
@@ -165,8 +191,7 @@ MOIRAI_API int moirai_shm_recv(struct moirai_shm *seg,
  * @return 0; -EINVAL NULL, not a buffer of this segment, or not held
  *         (double free). MT-safe.
  */
-MOIRAI_API int moirai_shm_free(struct moirai_shm *seg,
-			       struct moirai_shm_msg *msg);
+MOIRAI_API int moirai_shm_free(struct moirai_shm *seg, struct moirai_shm_msg *msg);
 
 /** @return the message's payload (inside the segment, 64-byte aligned). */
 MOIRAI_API void *moirai_shm_msg_data(struct moirai_shm_msg *msg);
@@ -179,8 +204,8 @@ MOIRAI_API size_t moirai_shm_msg_len(const struct moirai_shm_msg *msg);
  * fill, then trim).
  * @return 0; -EINVAL NULL or not held; -EMSGSIZE above the buffer size.
  */
-MOIRAI_API int moirai_shm_msg_set_len(struct moirai_shm *seg,
-				      struct moirai_shm_msg *msg, size_t len);
+MOIRAI_API int moirai_shm_msg_set_len(struct moirai_shm *seg, struct moirai_shm_msg *msg,
+				      size_t len);
 
 /** @return the buffer size of the segment; 0 for NULL. */
 MOIRAI_API size_t moirai_shm_buf_size(const struct moirai_shm *seg);

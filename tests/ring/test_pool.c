@@ -33,14 +33,13 @@ __attribute__((visibility("default"))) const char *__tsan_default_suppressions(v
 
 static int cmp_ptr(const void *a, const void *b)
 {
-	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
 
 	return x < y ? -1 : x > y;
 }
 
 /* Every pointer distinct and an object of the pool. */
-static void assert_distinct_objects(struct moirai_pool *p, void **objs,
-				    unsigned n)
+static void assert_distinct_objects(struct moirai_pool *p, void **objs, unsigned n)
 {
 	void **s = malloc(n * sizeof(*s));
 
@@ -61,8 +60,7 @@ static void test_bulk_exact_counts(void **state)
 	void *objs[N_OBJS];
 
 	(void)state;
-	assert_int_equal(moirai_pool_create("bulk", N_OBJS, 40, MOIRAI_NODE_ANY,
-					    0, &p), 0);
+	assert_int_equal(moirai_pool_create("bulk", N_OBJS, 40, MOIRAI_NODE_ANY, 0, &p), 0);
 	assert_int_equal(moirai_pool_size(p), N_OBJS);
 	assert_true(moirai_pool_obj_size(p) >= 40);
 	assert_int_equal(moirai_pool_avail_count(p), N_OBJS);
@@ -132,8 +130,9 @@ static void test_alignment(void **state)
 	void *objs[64];
 
 	(void)state;
-	assert_int_equal(moirai_pool_create("al", 64, 72, MOIRAI_NODE_ANY,
-					    MOIRAI_POOL_F_CACHE_ALIGN, &p), 0);
+	assert_int_equal(
+		moirai_pool_create("al", 64, 72, MOIRAI_NODE_ANY, MOIRAI_POOL_F_CACHE_ALIGN, &p),
+		0);
 	assert_int_equal(moirai_pool_obj_size(p), 128);
 	assert_int_equal(moirai_pool_get_bulk(p, NULL, objs, 64), 0);
 	for (int i = 0; i < 64; i++)
@@ -159,7 +158,9 @@ static void test_cache_flush(void **state)
 	void *objs[200];
 
 	(void)state;
-	assert_int_equal(moirai_pool_create("fl", 500, 16, MOIRAI_NODE_ANY, 0, &p), 0);
+	/* NO_DEBUG: the inline fast path, also in DEBUG and sanitizer builds. */
+	assert_int_equal(
+		moirai_pool_create("fl", 500, 16, MOIRAI_NODE_ANY, MOIRAI_POOL_F_NO_DEBUG, &p), 0);
 	assert_int_equal(moirai_pool_cache_create(p, 16, &c), 0);
 	assert_int_equal(moirai_pool_get(p, c, &objs[0]), 0);
 	/* The refill left 16 in the cache, out of the ring. */
@@ -169,15 +170,15 @@ static void test_cache_flush(void **state)
 	assert_int_equal(moirai_pool_avail_count(p), 500);
 	moirai_pool_cache_flush(c);
 	assert_int_equal(rte_ring_count(p->ring), 500);
-	assert_int_equal(atomic_load(&c->len), 0);
+	assert_int_equal(__atomic_load_n(&c->len, __ATOMIC_RELAXED), 0);
 
 	/* Puts beyond 2 * size flush down to size. */
 	assert_int_equal(moirai_pool_get_bulk(p, NULL, objs, 40), 0);
 	assert_int_equal(moirai_pool_put_bulk(p, c, objs, 10), 0);
 	assert_int_equal(moirai_pool_put_bulk(p, c, objs + 10, 10), 0);
-	assert_int_equal(atomic_load(&c->len), 20);
+	assert_int_equal(__atomic_load_n(&c->len, __ATOMIC_RELAXED), 20);
 	assert_int_equal(moirai_pool_put_bulk(p, c, objs + 20, 15), 0);
-	assert_int_equal(atomic_load(&c->len), 16);
+	assert_int_equal(__atomic_load_n(&c->len, __ATOMIC_RELAXED), 16);
 	/* Larger than the cache: straight to the ring. */
 	assert_int_equal(moirai_pool_put_bulk(p, c, objs + 35, 5), 0);
 	assert_int_equal(moirai_pool_avail_count(p), 500);
@@ -205,17 +206,23 @@ static void *thread_cache_user(void *arg)
 	struct moirai_pool_cache *c;
 	void *objs[10];
 
-	if (moirai_pool_thread_cache(p, &c) != 0 ||
-	    moirai_pool_get_bulk(p, c, objs, 10) != 0 ||
+	if (moirai_pool_thread_cache(p, &c) != 0 || moirai_pool_get_bulk(p, c, objs, 10) != 0 ||
 	    moirai_pool_put_bulk(p, c, objs, 10) != 0)
 		return (void *)1;
 	/* Exit with objects in the cache: the key destructor flushes it. */
-	return atomic_load(&c->len) ? NULL : (void *)2;
+	return __atomic_load_n(&c->len, __ATOMIC_RELAXED) ? NULL : (void *)2;
+}
+
+static void *destroy_foreign(void *arg)
+{
+	moirai_pool_cache_destroy(arg); /* not ours: must be ignored */
+	return NULL;
 }
 
 static void test_thread_cache_exit(void **state)
 {
 	struct moirai_pool *p;
+	struct moirai_pool_cache *mine, *again;
 	pthread_t th;
 	void *ret;
 
@@ -229,6 +236,13 @@ static void test_thread_cache_exit(void **state)
 		assert_int_equal(rte_ring_count(p->ring), 300);
 		assert_null(p->caches);
 	}
+	/* Another thread cannot destroy this thread's cache. */
+	assert_int_equal(moirai_pool_thread_cache(p, &mine), 0);
+	assert_int_equal(pthread_create(&th, NULL, destroy_foreign, mine), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_ptr_equal(p->caches, mine);
+	assert_int_equal(moirai_pool_thread_cache(p, &again), 0);
+	assert_ptr_equal(again, mine);
 	moirai_pool_destroy(p);
 }
 
@@ -239,8 +253,8 @@ static void test_debug_checks(void **state)
 	char stack_obj[64];
 
 	(void)state;
-	assert_int_equal(moirai_pool_create("dbg", 10, 32, MOIRAI_NODE_ANY,
-					    MOIRAI_POOL_F_DEBUG, &p), 0);
+	assert_int_equal(
+		moirai_pool_create("dbg", 10, 32, MOIRAI_NODE_ANY, MOIRAI_POOL_F_DEBUG, &p), 0);
 	assert_int_equal(moirai_pool_get_bulk(p, NULL, objs, 4), 0);
 	assert_int_equal(moirai_pool_put(p, NULL, stack_obj), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "not an object"));
@@ -267,7 +281,13 @@ static void test_debug_checks(void **state)
 	assert_int_equal(moirai_option_set(MOIRAI_OPT_DEBUG, 1), 0);
 	struct moirai_pool_cache *c;
 
+	assert_int_equal(
+		moirai_pool_create("nodbg", 10, 32, MOIRAI_NODE_ANY, MOIRAI_POOL_F_NO_DEBUG, &p),
+		0);
+	assert_false(p->debug);
+	moirai_pool_destroy(p);
 	assert_int_equal(moirai_pool_create("dbg2", 10, 32, MOIRAI_NODE_ANY, 0, &p), 0);
+	assert_true(p->debug);
 	assert_int_equal(moirai_option_set(MOIRAI_OPT_DEBUG, 0), 0);
 	assert_int_equal(moirai_pool_cache_create(p, 4, &c), 0);
 	assert_int_equal(moirai_pool_get(p, c, &objs[0]), 0);
@@ -282,13 +302,19 @@ static void test_debug_checks(void **state)
 /* ---- multi-thread storm -------------------------------------------------- */
 
 #define STORM_THREADS 4
+/* ThreadSanitizer makes the storm ~20x slower: keep the binary short. */
+#ifdef MOIRAI_SAN_thread
+#define STORM_ITERS 4000
+#else
+#define STORM_ITERS 20000
+#endif
 #define STORM_OBJ 64
 
 struct storm {
 	struct moirai_pool *pool;
 	_Atomic uint32_t *owner; /* per object: 0 free, else thread id + 1 */
 	long iters;
-	int cache_kind;          /* per thread: see storm_thread() */
+	int cache_kind; /* per thread: see storm_thread() */
 	_Atomic long failures;
 	_Atomic long got;
 };
@@ -324,10 +350,8 @@ static void *storm_thread(void *arg)
 			uint32_t zero = 0;
 
 			/* Exactly one holder at a time. */
-			if (!atomic_compare_exchange_strong(&s->owner[idx], &zero,
-							    a->id + 1)) {
-				print_error("object %zu held by %u and %u\n",
-					    idx, zero - 1, a->id);
+			if (!atomic_compare_exchange_strong(&s->owner[idx], &zero, a->id + 1)) {
+				print_error("object %zu held by %u and %u\n", idx, zero - 1, a->id);
 				atomic_fetch_add(&s->failures, 1);
 			}
 			memset(objs[i], (int)(a->id + 1), STORM_OBJ);
@@ -363,11 +387,11 @@ static void run_storm(unsigned flags, int threads)
 	pthread_t th[STORM_THREADS];
 	const unsigned n_objs = 256;
 
-	assert_int_equal(moirai_pool_create("storm", n_objs, STORM_OBJ,
-					    MOIRAI_NODE_ANY, flags, &s.pool), 0);
+	assert_int_equal(
+		moirai_pool_create("storm", n_objs, STORM_OBJ, MOIRAI_NODE_ANY, flags, &s.pool), 0);
 	s.owner = calloc(n_objs, sizeof(*s.owner));
 	assert_non_null(s.owner);
-	s.iters = 20000 * test_scale();
+	s.iters = STORM_ITERS * test_scale();
 	alarm(120);
 	for (int i = 0; i < threads; i++) {
 		args[i] = (struct storm_arg){ .s = &s, .id = (uint32_t)i };
@@ -394,20 +418,20 @@ static void run_storm(unsigned flags, int threads)
 static void test_storm_rts(void **state)
 {
 	(void)state;
-	run_storm(0, STORM_THREADS);
+	run_storm(MOIRAI_POOL_F_NO_DEBUG, STORM_THREADS);
 }
 
 static void test_storm_hts(void **state)
 {
 	(void)state;
-	run_storm(MOIRAI_POOL_F_RING_HTS, STORM_THREADS);
+	run_storm(MOIRAI_POOL_F_RING_HTS | MOIRAI_POOL_F_NO_DEBUG, STORM_THREADS);
 }
 
 static void test_storm_mpmc(void **state)
 {
 	(void)state;
 	/* Classic MP/MC convoys when threads outnumber cores: keep 2. */
-	run_storm(MOIRAI_POOL_F_RING_MPMC, 2);
+	run_storm(MOIRAI_POOL_F_RING_MPMC | MOIRAI_POOL_F_NO_DEBUG, 2);
 }
 
 static void test_storm_debug(void **state)
@@ -457,20 +481,26 @@ static void test_negative(void **state)
 	(void)state;
 	assert_int_equal(moirai_pool_create(NULL, 10, 8, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
 	assert_int_equal(moirai_pool_create("", 10, 8, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
-	assert_int_equal(moirai_pool_create("a-name-that-is-much-too-long",
-					    10, 8, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
+	assert_int_equal(
+		moirai_pool_create("a-name-that-is-much-too-long", 10, 8, MOIRAI_NODE_ANY, 0, &p),
+		-EINVAL);
 	assert_int_equal(moirai_pool_create("x", 0, 8, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "object count 0"));
-	assert_int_equal(moirai_pool_create("x", MOIRAI_POOL_MAX_OBJS + 1, 8,
-					    MOIRAI_NODE_ANY, 0, &p), -EINVAL);
+	assert_int_equal(
+		moirai_pool_create("x", MOIRAI_POOL_MAX_OBJS + 1, 8, MOIRAI_NODE_ANY, 0, &p),
+		-EINVAL);
 	assert_int_equal(moirai_pool_create("x", 10, 0, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
 	assert_int_equal(moirai_pool_create("x", 10, (size_t)MOIRAI_POOL_MAX_OBJ_SIZE + 1,
-					    MOIRAI_NODE_ANY, 0, &p), -EINVAL);
+					    MOIRAI_NODE_ANY, 0, &p),
+			 -EINVAL);
 	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY, 0x100, &p), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "unknown flags"));
 	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY,
-					    MOIRAI_POOL_F_RING_HTS | MOIRAI_POOL_F_RING_MPMC,
-					    &p), -EINVAL);
+					    MOIRAI_POOL_F_RING_HTS | MOIRAI_POOL_F_RING_MPMC, &p),
+			 -EINVAL);
+	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY,
+					    MOIRAI_POOL_F_DEBUG | MOIRAI_POOL_F_NO_DEBUG, &p),
+			 -EINVAL);
 	assert_int_equal(moirai_pool_create("x", 10, 8, 4096, 0, &p), -EINVAL);
 	assert_int_equal(moirai_pool_create("x", 10, 8, -7, 0, &p), -EINVAL);
 	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY, 0, NULL), -EINVAL);
@@ -509,16 +539,11 @@ static void test_negative(void **state)
 int main(void)
 {
 	const struct CMUnitTest pool_tests[] = {
-		cmocka_unit_test(test_bulk_exact_counts),
-		cmocka_unit_test(test_all_or_nothing),
-		cmocka_unit_test(test_alignment),
-		cmocka_unit_test(test_cache_flush),
-		cmocka_unit_test(test_thread_cache_exit),
-		cmocka_unit_test(test_debug_checks),
-		cmocka_unit_test(test_storm_rts),
-		cmocka_unit_test(test_storm_hts),
-		cmocka_unit_test(test_storm_mpmc),
-		cmocka_unit_test(test_storm_debug),
+		cmocka_unit_test(test_bulk_exact_counts), cmocka_unit_test(test_all_or_nothing),
+		cmocka_unit_test(test_alignment),	  cmocka_unit_test(test_cache_flush),
+		cmocka_unit_test(test_thread_cache_exit), cmocka_unit_test(test_debug_checks),
+		cmocka_unit_test(test_storm_rts),	  cmocka_unit_test(test_storm_hts),
+		cmocka_unit_test(test_storm_mpmc),	  cmocka_unit_test(test_storm_debug),
 		cmocka_unit_test(test_node_placement),
 	};
 	const struct CMUnitTest negative_tests[] = {
@@ -526,6 +551,5 @@ int main(void)
 	};
 	int rc = cmocka_run_group_tests_name("pool", pool_tests, NULL, NULL);
 
-	return rc | cmocka_run_group_tests_name("pool_negative", negative_tests,
-						NULL, NULL);
+	return rc | cmocka_run_group_tests_name("pool_negative", negative_tests, NULL, NULL);
 }

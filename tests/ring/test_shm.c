@@ -49,8 +49,7 @@ static bool seg_file_exists(const char *name)
 }
 
 /* Message i: [u64 seq][u32 sum][payload of (i * 7) % room bytes]. */
-static uint32_t fill_msg(struct moirai_shm *seg, struct moirai_shm_msg *m,
-			 uint64_t seq)
+static uint32_t fill_msg(struct moirai_shm *seg, struct moirai_shm_msg *m, uint64_t seq)
 {
 	unsigned char *d = moirai_shm_msg_data(m);
 	size_t room = moirai_shm_buf_size(seg) - 12;
@@ -68,8 +67,7 @@ static uint32_t fill_msg(struct moirai_shm *seg, struct moirai_shm_msg *m,
 }
 
 /* 0 when message is seq @expect with an intact payload. */
-static int check_msg(struct moirai_shm *seg, struct moirai_shm_msg *m,
-		     uint64_t expect)
+static int check_msg(struct moirai_shm *seg, struct moirai_shm_msg *m, uint64_t expect)
 {
 	const unsigned char *d = moirai_shm_msg_data(m);
 	size_t room = moirai_shm_buf_size(seg) - 12;
@@ -93,9 +91,15 @@ static int send_one(struct moirai_shm *seg, uint64_t seq)
 	struct moirai_shm_msg *m;
 	int rc;
 
-	/* The peer returns buffers as it frees them: wait for one. */
-	while ((rc = moirai_shm_alloc(seg, moirai_shm_buf_size(seg), &m)) == -ENOBUFS)
+	uint64_t give_up = moirai_now_ns() + 10 * SEC;
+
+	/* The peer returns buffers as it frees them: wait for one, 10 s at
+	 * most (a peer that never frees fails the test, not hangs it). */
+	while ((rc = moirai_shm_alloc(seg, moirai_shm_buf_size(seg), &m)) == -ENOBUFS) {
+		if (moirai_now_ns() > give_up)
+			return -ETIMEDOUT;
 		usleep(50);
+	}
 	if (rc)
 		return rc;
 	fill_msg(seg, m, seq);
@@ -256,6 +260,153 @@ static void test_fork_exchange(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	alarm(0);
+	assert_int_equal(moirai_shm_recover(srv), 0);
+	assert_int_equal(moirai_shm_free_count(srv), 64);
+	moirai_shm_destroy(srv);
+	assert_false(seg_file_exists(name));
+}
+
+/* ---- bursts -------------------------------------------------------------- */
+
+/* Offset of a message in its segment: the two handles map it apart. */
+static ptrdiff_t msg_off(const struct moirai_shm *seg, const struct moirai_shm_msg *m)
+{
+	return (const char *)m - (const char *)seg->hdr;
+}
+
+static void test_burst_local(void **state)
+{
+	struct moirai_shm_opts o = { .buf_size = 64, .bufs = 16 };
+	struct moirai_shm *srv, *cli;
+	struct moirai_shm_msg *m[MOIRAI_SHM_BURST_MAX + 1], *r[16];
+	const char *name = seg_name("burst");
+
+	(void)state;
+	assert_int_equal(moirai_shm_create(name, &o, &srv), 0);
+	assert_int_equal(moirai_shm_attach(name, &cli), 0);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(moirai_shm_alloc(cli, 4, &m[i]), 0);
+		memcpy(moirai_shm_msg_data(m[i]), &i, 4);
+	}
+	assert_int_equal(moirai_shm_send_burst(cli, m, 0), 0);
+	assert_int_equal(moirai_shm_send_burst(cli, m, 5), 0);
+	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, SEC), 5);
+	for (int i = 0; i < 5; i++) {
+		int v;
+
+		memcpy(&v, moirai_shm_msg_data(r[i]), 4);
+		assert_int_equal(v, i); /* send order */
+		assert_int_equal(moirai_shm_free(srv, r[i]), 0);
+	}
+	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, 0), -EAGAIN);
+
+	/* All or nothing: a duplicate, or a buffer already sent, sends none. */
+	assert_int_equal(moirai_shm_alloc(cli, 1, &m[0]), 0);
+	assert_int_equal(moirai_shm_alloc(cli, 1, &m[1]), 0);
+	m[2] = m[0];
+	assert_int_equal(moirai_shm_send_burst(cli, m, 3), -EINVAL);
+	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, 0), -EAGAIN);
+	assert_int_equal(moirai_shm_send(cli, m[1]), 0);
+	assert_int_equal(moirai_shm_send_burst(cli, m, 2), -EINVAL);
+	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, 0), 1);
+	assert_int_equal(msg_off(srv, r[0]), msg_off(cli, m[1]));
+	assert_int_equal(moirai_shm_free(srv, r[0]), 0);
+	assert_int_equal(moirai_shm_send_burst(cli, m, 1), 0); /* m[0] still held */
+	assert_int_equal(moirai_shm_recv_burst(srv, r, 1, 0), 1);
+	assert_int_equal(moirai_shm_free(srv, r[0]), 0);
+
+	/* A batch with one invalid index: the valid ones still arrive. */
+	uint32_t bogus = 0;
+
+	assert_int_equal(moirai_shm_alloc(cli, 1, &m[0]), 0);
+	assert_int_equal(moirai_shm_send(cli, m[0]), 0);
+	assert_int_equal(rte_ring_enqueue_elem(cli->tx, &bogus, sizeof(bogus)), 0);
+	assert_int_equal(moirai_shm_alloc(cli, 1, &m[1]), 0);
+	assert_int_equal(moirai_shm_send(cli, m[1]), 0);
+	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, 0), 2);
+	assert_int_equal(msg_off(srv, r[0]), msg_off(cli, m[0]));
+	assert_int_equal(msg_off(srv, r[1]), msg_off(cli, m[1]));
+	assert_int_equal(moirai_shm_free(srv, r[0]), 0);
+	assert_int_equal(moirai_shm_free(srv, r[1]), 0);
+	assert_int_equal(rte_ring_enqueue_elem(cli->tx, &bogus, sizeof(bogus)), 0);
+	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, 0), -EBADMSG);
+
+	/* Limits. */
+	assert_int_equal(moirai_shm_send_burst(cli, m, MOIRAI_SHM_BURST_MAX + 1), -EINVAL);
+	assert_int_equal(moirai_shm_send_burst(cli, NULL, 1), -EINVAL);
+	assert_int_equal(moirai_shm_send_burst(NULL, m, 1), -EINVAL);
+	assert_int_equal(moirai_shm_recv_burst(srv, r, 0, 0), -EINVAL);
+	assert_int_equal(moirai_shm_recv_burst(srv, r, MOIRAI_SHM_BURST_MAX + 1, 0), -EINVAL);
+	assert_int_equal(moirai_shm_recv_burst(srv, NULL, 1, 0), -EINVAL);
+	assert_int_equal(moirai_shm_free_count(cli), 16);
+	moirai_shm_detach(cli);
+	moirai_shm_destroy(srv);
+}
+
+/* Child: receive N in bursts, in order, checksums intact. */
+static void burst_child(void *arg)
+{
+	const char *name = arg;
+	struct moirai_shm *cli;
+	struct moirai_shm_msg *r[32];
+	long n = exchange_count(), got = 0;
+
+	alarm(60);
+	if (moirai_shm_attach(name, &cli) != 0)
+		_exit(10);
+	while (got < n) {
+		int k = moirai_shm_recv_burst(cli, r, 32, 10 * SEC);
+
+		if (k <= 0)
+			_exit(11);
+		for (int i = 0; i < k; i++) {
+			if (check_msg(cli, r[i], (uint64_t)got++) != 0)
+				_exit(12);
+			if (moirai_shm_free(cli, r[i]) != 0)
+				_exit(13);
+		}
+	}
+	moirai_shm_detach(cli);
+	_exit(0);
+}
+
+static void test_fork_burst(void **state)
+{
+	struct moirai_shm_opts o = { .buf_size = 256, .bufs = 64 };
+	struct moirai_shm *srv;
+	struct moirai_shm_msg *m[16];
+	char name[64];
+	long n = exchange_count(), sent = 0;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	snprintf(name, sizeof(name), "%s", seg_name("fburst"));
+	assert_int_equal(moirai_shm_create(name, &o, &srv), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		burst_child(name);
+	alarm(60);
+	while (sent < n) {
+		unsigned k = 0, want = (unsigned)(1 + sent % 16);
+
+		/* Take what is free now, up to want (at least one). */
+		while (k < want && sent + k < n && moirai_shm_alloc(srv, 256, &m[k]) == 0)
+			fill_msg(srv, m[k], (uint64_t)(sent + k)), k++;
+		if (k == 0) {
+			usleep(50);
+			continue;
+		}
+		assert_int_equal(moirai_shm_send_burst(srv, m, k), 0);
+		sent += k;
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	alarm(0);
+	assert_int_equal(moirai_shm_recv(srv, m, 0), -EPIPE);
 	assert_int_equal(moirai_shm_recover(srv), 0);
 	assert_int_equal(moirai_shm_free_count(srv), 64);
 	moirai_shm_destroy(srv);
@@ -450,6 +601,7 @@ static void test_killed_server(void **state)
 			pause();
 	}
 	alarm(60);
+	close(pfd[1]); /* a child that fails closes the pipe: read sees EOF */
 	assert_int_equal(read(pfd[0], &c, 1), 1);
 	assert_int_equal(moirai_shm_attach(name, &cli), 0);
 	assert_true(moirai_shm_peer_alive(cli));
@@ -468,7 +620,6 @@ static void test_killed_server(void **state)
 	 * reclaimed by a new server. */
 	alarm(0);
 	close(pfd[0]);
-	close(pfd[1]);
 }
 
 static void stale_child(void *arg)
@@ -555,8 +706,7 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_shm_alloc(cli, 1, &m), 0);
 	assert_int_equal(moirai_shm_send(srv, m), -EINVAL);
 	assert_int_equal(moirai_shm_free(srv, m), -EINVAL);
-	assert_int_equal(moirai_shm_send(cli, (struct moirai_shm_msg *)((char *)m + 8)),
-			 -EINVAL);
+	assert_int_equal(moirai_shm_send(cli, (struct moirai_shm_msg *)((char *)m + 8)), -EINVAL);
 	assert_int_equal(moirai_shm_free(cli, m), 0);
 	assert_int_equal(moirai_shm_free(cli, m), -EINVAL);
 	assert_int_equal(moirai_shm_msg_set_len(NULL, m, 1), -EINVAL);
@@ -595,7 +745,7 @@ struct mt {
 	long per_thread;
 	_Atomic long received;
 	_Atomic long failures;
-	unsigned char *seen;   /* [sender][seq] delivered count */
+	unsigned char *seen; /* [sender][seq] delivered count */
 };
 
 struct mt_arg {
@@ -646,9 +796,8 @@ static void *mt_receiver(void *arg)
 		if ((tag >> 32) >= MT_THREADS || (long)(uint32_t)tag >= mt->per_thread)
 			atomic_fetch_add(&mt->failures, 1);
 		else
-			__atomic_fetch_add(&mt->seen[(tag >> 32) * mt->per_thread +
-						     (uint32_t)tag], 1,
-					   __ATOMIC_RELAXED);
+			__atomic_fetch_add(&mt->seen[(tag >> 32) * mt->per_thread + (uint32_t)tag],
+					   1, __ATOMIC_RELAXED);
 		if (moirai_shm_free(mt->rx, m) != 0)
 			atomic_fetch_add(&mt->failures, 1);
 		atomic_fetch_add(&mt->received, 1);
@@ -704,8 +853,9 @@ static void test_node_binding(void **state)
 
 	(void)state;
 	for (int node = 0; node < moirai_numa_node_count(); node++) {
-		struct moirai_shm_opts o = { .buf_size = 4096, .bufs = 16,
-					     .bind_node = true, .node = node };
+		struct moirai_shm_opts o = {
+			.buf_size = 4096, .bufs = 16, .bind_node = true, .node = node
+		};
 		struct moirai_shm *srv, *cli;
 		struct moirai_shm_msg *m;
 		const char *name = seg_name("node");
@@ -730,9 +880,12 @@ static void test_node_binding(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest shm_tests[] = {
 		cmocka_unit_test(test_local_pair),
 		cmocka_unit_test(test_fork_exchange),
+		cmocka_unit_test(test_burst_local),
+		cmocka_unit_test(test_fork_burst),
 		cmocka_unit_test(test_corrupt_header),
 		cmocka_unit_test(test_killed_client),
 		cmocka_unit_test(test_killed_server),
@@ -740,11 +893,11 @@ int main(void)
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_node_binding),
 	};
+	/* clang-format on */
 	const struct CMUnitTest negative_tests[] = {
 		cmocka_unit_test(test_negative),
 	};
 	int rc = cmocka_run_group_tests_name("shm", shm_tests, NULL, NULL);
 
-	return rc | cmocka_run_group_tests_name("shm_negative", negative_tests,
-						NULL, NULL);
+	return rc | cmocka_run_group_tests_name("shm_negative", negative_tests, NULL, NULL);
 }

@@ -17,10 +17,10 @@
 
 #include "bench.h"
 
-#define OBJ_SIZE 64
-#define BULK 32
+#define OBJ_SIZE  64
+#define BULK	  32
 #define POOL_OBJS 4096
-#define ITERS 2000000L /* get+put pairs per thread */
+#define ITERS	  2000000L /* get+put pairs per thread */
 
 #define REPS 5 /* timed repetitions per case; the median is reported */
 
@@ -68,8 +68,7 @@ static int fifo_pool_get_bulk(struct fifo_pool *fp, void **objs, unsigned n)
 	return 0;
 }
 
-static void fifo_pool_put_bulk(struct fifo_pool *fp, void *const *objs,
-			       unsigned n)
+static void fifo_pool_put_bulk(struct fifo_pool *fp, void *const *objs, unsigned n)
 {
 	pthread_mutex_lock(&fp->lock);
 	for (unsigned i = 0; i < n; i++) {
@@ -111,9 +110,9 @@ static void touch(struct run *r, void **objs, unsigned n)
  * implementation gets constant-trip loops (batch 1 is the plain
  * moirai_pool_get/put, malloc/free and a one-object free-list call).
  */
-static inline __attribute__((always_inline)) int
-round_trip(struct run *r, struct moirai_pool_cache *c, void **objs,
-	   const unsigned batch)
+static inline __attribute__((always_inline)) int round_trip(struct run *r,
+							    struct moirai_pool_cache *c,
+							    void **objs, const unsigned batch)
 {
 	switch (r->impl) {
 	case IMPL_MOIRAI:
@@ -150,8 +149,7 @@ static void *run_thread(void *arg)
 	    (r->rc = moirai_pool_cache_create(r->pool, 256, &c)) != 0)
 		return NULL;
 	for (long it = 0; it < rounds && !r->rc; it++)
-		r->rc = r->batch == 1 ? round_trip(r, c, objs, 1)
-				      : round_trip(r, c, objs, BULK);
+		r->rc = r->batch == 1 ? round_trip(r, c, objs, 1) : round_trip(r, c, objs, BULK);
 	moirai_pool_cache_destroy(c);
 	return NULL;
 }
@@ -164,10 +162,8 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* One timed run: @threads threads, each doing its share of get+put. */
-static int run_once(const struct bench_ctx *ctx, enum impl impl,
-		    unsigned batch, int threads, bool no_cache,
-		    struct moirai_pool *pool,
-		    struct fifo_pool *fifo, double *ns)
+static int run_once(const struct bench_ctx *ctx, enum impl impl, unsigned batch, int threads,
+		    bool no_cache, struct moirai_pool *pool, struct fifo_pool *fifo, double *ns)
 {
 	struct run runs[2];
 	pthread_t th[2];
@@ -175,11 +171,13 @@ static int run_once(const struct bench_ctx *ctx, enum impl impl,
 	int rc = 0;
 
 	for (int i = 0; i < threads; i++)
-		runs[i] = (struct run){ .impl = impl, .batch = batch,
+		runs[i] = (struct run){ .impl = impl,
+					.batch = batch,
 					.no_cache = no_cache,
 					.iters = bench_iters(ctx, ITERS) / REPS,
 					.cpu = i ? ctx->cpu_b : ctx->cpu_a,
-					.pool = pool, .fifo = fifo };
+					.pool = pool,
+					.fifo = fifo };
 	t0 = moirai_now_ns();
 	for (int i = 0; i < threads; i++)
 		pthread_create(&th[i], NULL, run_thread, &runs[i]);
@@ -194,8 +192,8 @@ static int run_once(const struct bench_ctx *ctx, enum impl impl,
 	return rc;
 }
 
-static int run_case(const struct bench_ctx *ctx, struct bench_result *out,
-		    enum impl impl, unsigned batch, int threads, bool no_cache)
+static int run_case(const struct bench_ctx *ctx, struct bench_result *out, enum impl impl,
+		    unsigned batch, int threads, bool no_cache)
 {
 	struct fifo_pool fifo;
 	struct moirai_pool *pool = NULL;
@@ -203,20 +201,16 @@ static int run_case(const struct bench_ctx *ctx, struct bench_result *out,
 	int rc = 0;
 
 	if (impl == IMPL_MOIRAI) {
-		rc = moirai_pool_create("bench", POOL_OBJS, OBJ_SIZE,
-					MOIRAI_NODE_ANY, 0, &pool);
+		rc = moirai_pool_create("bench", POOL_OBJS, OBJ_SIZE, MOIRAI_NODE_ANY, 0, &pool);
 		if (rc) {
-			snprintf(out->note, sizeof(out->note), "%s",
-				 moirai_last_error());
+			snprintf(out->note, sizeof(out->note), "%s", moirai_last_error());
 			return rc;
 		}
-	} else if (impl == IMPL_FIFO && (rc = fifo_pool_init(&fifo, POOL_OBJS,
-							     OBJ_SIZE)) != 0) {
+	} else if (impl == IMPL_FIFO && (rc = fifo_pool_init(&fifo, POOL_OBJS, OBJ_SIZE)) != 0) {
 		return rc;
 	}
 	for (int i = 0; i < REPS && !rc; i++)
-		rc = run_once(ctx, impl, batch, threads, no_cache, pool, &fifo,
-			      &ns[i]);
+		rc = run_once(ctx, impl, batch, threads, no_cache, pool, &fifo, &ns[i]);
 	qsort(ns, REPS, sizeof(ns[0]), cmp_double);
 	out->ns_per_op = ns[REPS / 2];
 	if (pool) {
@@ -231,10 +225,10 @@ static int run_case(const struct bench_ctx *ctx, struct bench_result *out,
 	return rc;
 }
 
-#define POOL_CASE(fn, impl, batch, threads, no_cache)                          \
-	static int fn(const struct bench_ctx *ctx, struct bench_result *out)  \
-	{                                                                      \
-		return run_case(ctx, out, impl, batch, threads, no_cache);     \
+#define POOL_CASE(fn, impl, batch, threads, no_cache)                        \
+	static int fn(const struct bench_ctx *ctx, struct bench_result *out) \
+	{                                                                    \
+		return run_case(ctx, out, impl, batch, threads, no_cache);   \
 	}
 
 POOL_CASE(bulk1_moirai, IMPL_MOIRAI, BULK, 1, false)

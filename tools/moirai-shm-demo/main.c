@@ -5,6 +5,7 @@
  *   moirai-shm-demo serve NAME              receive until the client leaves
  *   moirai-shm-demo send NAME N [SIZE]      send N messages of SIZE bytes
  *   moirai-shm-demo run [N] [SIZE] [--json] fork a server and a client
+ *   (serve, send and run take --burst K: K messages per call)
  *   moirai-shm-demo pingpong [N] [--json]   fork both, measure round trips
  *
  * Each message carries its sequence number and SIZE - 8 bytes derived from
@@ -26,16 +27,18 @@
 
 #include <moirai.h>
 
-#define DEFAULT_N 1000000L
+#define DEFAULT_N    1000000L
 #define DEFAULT_SIZE 64L
-#define ACK_EVERY 64
-#define SEC 1000000000LL
+#define ACK_EVERY    64
+#define SEC	     1000000000LL
+
+static unsigned burst = 1; /* --burst K: messages per send/receive call */
 
 struct stats {
 	long msgs;
-	long errors;     /* out-of-order or corrupted messages */
+	long errors; /* out-of-order or corrupted messages */
 	uint64_t bytes;
-	uint64_t sum;    /* FNV-1a over all payloads */
+	uint64_t sum; /* FNV-1a over all payloads */
 	double secs;
 };
 
@@ -44,7 +47,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: moirai-shm-demo serve NAME\n"
 		"       moirai-shm-demo send NAME N [SIZE]\n"
-		"       moirai-shm-demo run [N] [SIZE] [--json]\n"
+		"       moirai-shm-demo run [N] [SIZE] [--json] [--burst K]\n"
 		"       moirai-shm-demo pingpong [N] [--json]\n"
 		"  serve  create segment NAME (/dev/shm/moirai.NAME), receive messages\n"
 		"         until the client detaches, print count, rate and checksum\n"
@@ -52,6 +55,8 @@ static void usage(FILE *f)
 		"         default 64)\n"
 		"  run    fork both sides on a private segment (default N %ld) and\n"
 		"         check that their checksums agree\n"
+		"  --burst K  serve/send/run move up to K messages per call\n"
+		"         (moirai_shm_send_burst / moirai_shm_recv_burst), default 1\n"
 		"  pingpong fork both sides; the client sends a 64-byte message and\n"
 		"         waits for the echo, N times (default 100000); prints the\n"
 		"         round-trip time percentiles (sides pinned to the first two\n"
@@ -91,7 +96,6 @@ static int parse_long(const char *s, long lo, long hi, long *out)
 static int do_serve(const char *name, bool quiet, struct stats *st)
 {
 	struct moirai_shm *seg;
-	struct moirai_shm_msg *m;
 	uint64_t t0 = 0, expect = 0;
 	int rc;
 
@@ -106,38 +110,43 @@ static int do_serve(const char *name, bool quiet, struct stats *st)
 		       moirai_shm_buf_size(seg));
 	fflush(stdout);
 	for (;;) {
-		rc = moirai_shm_recv(seg, &m, MOIRAI_SHM_WAIT_FOREVER);
-		if (rc)
-			break;
-		const unsigned char *d = moirai_shm_msg_data(m);
-		size_t len = moirai_shm_msg_len(m);
-		uint64_t seq = UINT64_MAX;
+		struct moirai_shm_msg *ms[MOIRAI_SHM_BURST_MAX];
+		int k = moirai_shm_recv_burst(seg, ms, burst, MOIRAI_SHM_WAIT_FOREVER);
 
+		if (k < 0) {
+			rc = k;
+			break;
+		}
 		if (st->msgs == 0)
 			t0 = moirai_now_ns();
-		if (len >= 8)
-			memcpy(&seq, d, 8);
-		if (seq != expect++)
-			st->errors++;
-		st->sum = fnv(st->sum, d, len);
-		st->bytes += len;
-		st->msgs++;
-		moirai_shm_free(seg, m);
-		if (st->msgs % ACK_EVERY == 0) {
-			struct moirai_shm_msg *ack;
+		for (int j = 0; j < k; j++) {
+			const unsigned char *d = moirai_shm_msg_data(ms[j]);
+			size_t len = moirai_shm_msg_len(ms[j]);
+			uint64_t seq = UINT64_MAX;
 
-			if (moirai_shm_alloc(seg, 8, &ack) == 0) {
-				memcpy(moirai_shm_msg_data(ack), &st->msgs, 8);
-				if (moirai_shm_send(seg, ack) != 0)
-					moirai_shm_free(seg, ack);
+			if (len >= 8)
+				memcpy(&seq, d, 8);
+			if (seq != expect++)
+				st->errors++;
+			st->sum = fnv(st->sum, d, len);
+			st->bytes += len;
+			st->msgs++;
+			moirai_shm_free(seg, ms[j]);
+			if (st->msgs % ACK_EVERY == 0) {
+				struct moirai_shm_msg *ack;
+
+				if (moirai_shm_alloc(seg, 8, &ack) == 0) {
+					memcpy(moirai_shm_msg_data(ack), &st->msgs, 8);
+					if (moirai_shm_send(seg, ack) != 0)
+						moirai_shm_free(seg, ack);
+				}
 			}
 		}
 	}
 	st->secs = st->msgs ? (double)(moirai_now_ns() - t0) / 1e9 : 0;
 	moirai_shm_destroy(seg); /* unlinks /dev/shm/moirai.NAME */
 	if (rc != -EPIPE) {
-		fprintf(stderr, "moirai-shm-demo: receive failed: %s\n",
-			moirai_last_error());
+		fprintf(stderr, "moirai-shm-demo: receive failed: %s\n", moirai_last_error());
 		return 1;
 	}
 	return 0;
@@ -164,36 +173,49 @@ static int do_send(const char *name, long n, long size, struct stats *st)
 		return rc == -EINVAL ? 2 : 1;
 	}
 	if ((size_t)size > moirai_shm_buf_size(seg)) {
-		fprintf(stderr, "moirai-shm-demo: SIZE %ld above the buffer size %zu\n",
-			size, moirai_shm_buf_size(seg));
+		fprintf(stderr, "moirai-shm-demo: SIZE %ld above the buffer size %zu\n", size,
+			moirai_shm_buf_size(seg));
 		moirai_shm_detach(seg);
 		return 2;
 	}
 	t0 = moirai_now_ns();
-	for (long i = 0; i < n; i++) {
+	for (long i = 0; i < n;) {
+		struct moirai_shm_msg *ms[MOIRAI_SHM_BURST_MAX];
+		unsigned k = 0;
+
 		/* Free acknowledgements as they come, returning the buffers. */
 		while (moirai_shm_recv(seg, &m, 0) == 0) {
 			acks++;
 			moirai_shm_free(seg, m);
 		}
-		while ((rc = moirai_shm_alloc(seg, (size_t)size, &m)) == -ENOBUFS) {
-			if (!moirai_shm_peer_alive(seg))
+		/* Up to `burst` messages per send; at least one. */
+		while (k < burst && i + k < n) {
+			rc = moirai_shm_alloc(seg, (size_t)size, &ms[k]);
+			if (rc == -ENOBUFS && k > 0)
 				break;
-			sched_yield();
+			if (rc == -ENOBUFS) {
+				if (!moirai_shm_peer_alive(seg))
+					break;
+				sched_yield();
+				continue;
+			}
+			if (rc)
+				break;
+			fill(moirai_shm_msg_data(ms[k]), (uint64_t)(i + k), (size_t)size);
+			st->sum = fnv(st->sum, moirai_shm_msg_data(ms[k]), (size_t)size);
+			k++;
 		}
-		if (rc == 0) {
-			fill(moirai_shm_msg_data(m), (uint64_t)i, (size_t)size);
-			st->sum = fnv(st->sum, moirai_shm_msg_data(m), (size_t)size);
-			rc = moirai_shm_send(seg, m);
-		}
-		if (rc) {
+		if (k > 0)
+			rc = moirai_shm_send_burst(seg, ms, k);
+		if (rc || k == 0) {
 			fprintf(stderr, "moirai-shm-demo: send %ld failed: %s\n", i,
-				moirai_strerror(rc));
+				moirai_strerror(rc ? rc : -EPIPE));
 			moirai_shm_detach(seg);
 			return 1;
 		}
-		st->msgs++;
-		st->bytes += (uint64_t)size;
+		i += k;
+		st->msgs += k;
+		st->bytes += (uint64_t)size * k;
 	}
 	st->secs = (double)(moirai_now_ns() - t0) / 1e9;
 	(void)acks;
@@ -205,9 +227,8 @@ static void print_stats(const char *who, const struct stats *st)
 {
 	printf("%-7s %ld messages, %" PRIu64 " bytes in %.3f s: %.0f msg/s, checksum %016" PRIx64
 	       "%s\n",
-	       who, st->msgs, st->bytes, st->secs,
-	       st->secs > 0 ? (double)st->msgs / st->secs : 0.0, st->sum,
-	       st->errors ? " (OUT OF ORDER)" : "");
+	       who, st->msgs, st->bytes, st->secs, st->secs > 0 ? (double)st->msgs / st->secs : 0.0,
+	       st->sum, st->errors ? " (OUT OF ORDER)" : "");
 }
 
 static int do_run(long n, long size, bool json)
@@ -238,8 +259,7 @@ static int do_run(long n, long size, bool json)
 	if (read(pfd[0], &cli, sizeof(cli)) != (ssize_t)sizeof(cli))
 		rc = 1;
 	close(pfd[0]);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		rc = 1;
 	if (rc)
 		return rc;
@@ -249,9 +269,8 @@ static int do_run(long n, long size, bool json)
 		printf("{ \"messages\": %ld, \"size\": %ld, \"seconds\": %.6f, "
 		       "\"msgs_per_sec\": %.0f, \"checksum_sent\": \"%016" PRIx64 "\", "
 		       "\"checksum_received\": \"%016" PRIx64 "\", \"match\": %s }\n",
-		       srv.msgs, size, srv.secs,
-		       srv.secs > 0 ? (double)srv.msgs / srv.secs : 0.0, cli.sum,
-		       srv.sum, ok ? "true" : "false");
+		       srv.msgs, size, srv.secs, srv.secs > 0 ? (double)srv.msgs / srv.secs : 0.0,
+		       cli.sum, srv.sum, ok ? "true" : "false");
 	} else {
 		print_stats("client", &cli);
 		print_stats("server", &srv);
@@ -331,8 +350,7 @@ static int do_pingpong(long n, bool json)
 	if (nth_cpu(1) >= 0)
 		moirai_numa_pin_thread(nth_cpu(0));
 	close(pfd[1]);
-	if (read(pfd[0], &c, 1) != 1 || c != 'r' ||
-	    moirai_shm_attach(name, &seg) != 0) {
+	if (read(pfd[0], &c, 1) != 1 || c != 'r' || moirai_shm_attach(name, &seg) != 0) {
 		fprintf(stderr, "moirai-shm-demo: %s\n", moirai_last_error());
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -359,8 +377,8 @@ static int do_pingpong(long n, bool json)
 		}
 	}
 	moirai_shm_detach(seg);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0 || rc) {
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    rc) {
 		fprintf(stderr, "moirai-shm-demo: pingpong failed: %s\n",
 			rc ? moirai_strerror(rc) : "server");
 		free(rtt);
@@ -368,15 +386,13 @@ static int do_pingpong(long n, bool json)
 	}
 	qsort(rtt, (size_t)n, sizeof(*rtt), cmp_u64);
 	if (json)
-		printf("{ \"round_trips\": %ld, \"p50_ns\": %" PRIu64
-		       ", \"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64 " }\n",
-		       n, rtt[n / 2], rtt[(size_t)(n * 0.99)],
-		       rtt[(size_t)(n * 0.999)]);
+		printf("{ \"round_trips\": %ld, \"p50_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
+		       ", \"p999_ns\": %" PRIu64 " }\n",
+		       n, rtt[n / 2], rtt[(size_t)(n * 0.99)], rtt[(size_t)(n * 0.999)]);
 	else
 		printf("%ld round trips of 64 bytes: p50 %" PRIu64 " ns, p99 %" PRIu64
 		       " ns, p99.9 %" PRIu64 " ns\n",
-		       n, rtt[n / 2], rtt[(size_t)(n * 0.99)],
-		       rtt[(size_t)(n * 0.999)]);
+		       n, rtt[n / 2], rtt[(size_t)(n * 0.99)], rtt[(size_t)(n * 0.999)]);
 	free(rtt);
 	return 0;
 }
@@ -398,6 +414,15 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--burst") && i + 1 < argc) {
+			long b;
+
+			if (parse_long(argv[++i], 1, MOIRAI_SHM_BURST_MAX, &b)) {
+				fprintf(stderr, "moirai-shm-demo: --burst must be 1..%u\n",
+					MOIRAI_SHM_BURST_MAX);
+				return 2;
+			}
+			burst = (unsigned)b;
 		} else if (argv[i][0] == '-' || pos == 4) {
 			fprintf(stderr, "moirai-shm-demo: unexpected argument '%s' (see --help)\n",
 				argv[i]);
