@@ -6,7 +6,8 @@
 #   make check-numa      tests under a 4-node NUMA VM (qemu)
 #   make run             the main job (demo)
 #   make bench           moirai-bench all --quick
-#   make SAN=address     everything with -fsanitize=address (or thread, undefined)
+#   make SAN=address     everything with -fsanitize=address (or thread, undefined),
+#                        with the DEBUG invariant walkers on (also: make DEBUG=1)
 #   make install PREFIX=/usr/local DESTDIR=...
 #
 # Sources are found by directory, so adding a module file, a test or a tool
@@ -37,6 +38,12 @@ CPPFLAGS    += -Iinclude -Ilib $(DPDK_INC) -D_GNU_SOURCE -DMOIRAI_VERSION='"$(VE
 CFLAGS      += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread \
                -msse4.2
 LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lrte_rcu -lrte_eal -lpthread -lm
+
+# Sanitizer builds and DEBUG=1 also evaluate the internal invariant
+# walkers (moirai_assert_internal, <mod>_is_valid).
+ifneq ($(SAN)$(DEBUG),)
+  CFLAGS += -DDEBUG
+endif
 
 ifneq ($(SAN),)
   ifeq ($(SAN),address)
@@ -156,7 +163,7 @@ uninstall:
 	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(BINDIR)/%,$(TOOLS))
 
 format:
-	clang-format -i $(LIB_SRCS) $(HEADERS) $(wildcard tools/*/*.c tools/*/*.h tests/*/*.c tests/*/*.h */*_int.h)
+	clang-format -i $$(git ls-files "*.c" "*.h")
 
 format-check:
 	@tools/format-check.sh

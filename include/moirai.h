@@ -8,5 +8,9 @@
 #include "moirai/base.h"
 #include "moirai/numa.h"
 #include "moirai/alloc.h"
+#include "moirai/ring.h"
+#include "moirai/channel.h"
+#include "moirai/pool.h"
+#include "moirai/shm.h"
 
 #endif /* MOIRAI_H */

@@ -14,6 +14,11 @@ MAKEFLAGS= make -s --no-print-directory BUILD="$BUILD" SAN="${SAN:-}" install DE
 root=$tmp$prefix
 export PKG_CONFIG_PATH=$root/lib/pkgconfig
 export PKG_CONFIG_SYSROOT_DIR=$tmp
+# The sysroot prefix also applies to the DPDK -I paths moirai.pc carries
+# (moirai/ring.h includes rte_ring.h): show the system's DPDK headers there.
+for d in /usr/include/dpdk /usr/include/x86_64-linux-gnu/dpdk; do
+	mkdir -p "$tmp$(dirname "$d")" && ln -s "$d" "$tmp$d"
+done
 
 cat >"$tmp/hello.c" <<'EOC'
 #include <moirai.h>

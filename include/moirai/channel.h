@@ -1,0 +1,147 @@
+/**
+ * @file moirai/channel.h
+ * @brief Channels: a moirai ring of fixed-size messages plus waiting,
+ *        backpressure and close.
+ *
+ * Design: a channel carries messages of one fixed size (a multiple of 4
+ * bytes), copied in and out by value: a message is bytes, never a pointer
+ * that only makes sense in one address space, so the shared-memory
+ * transport and a later cross-host backend (UCX) can sit behind the same
+ * send/receive calls.  Underneath is a moirai ring of elements
+ * (moirai_ring_create_elem), with the sync mode chosen by the same
+ * MOIRAI_RING_* flags; with no mode named both sides are RTS, which is safe
+ * for threads that may be preempted (see moirai/ring.h).
+ *
+ * Waiting, per call, by @c timeout_ns: 0 = try once (-EAGAIN if nothing
+ * could move), MOIRAI_CHAN_FOREVER (-1) = wait as long as it takes, > 0 =
+ * wait at most that many nanoseconds (-ETIMEDOUT).  A waiting party spins
+ * for MOIRAI_OPT_SPIN_NS, then yields the CPU for as long again, then parks
+ * on a futex.  A sender wakes parked receivers, and a receiver wakes
+ * parked senders (backpressure), only when someone is parked: the waiter
+ * count shares one atomic word with the close flag and the count of sends
+ * in flight, so the common case costs two uncontended read-modify-writes
+ * per send and one per receive, and no system call.
+ *
+ * Close: after moirai_chan_close() every send fails with -EPIPE; receivers
+ * still get everything that was sent before, then -EPIPE (end of stream).
+ * A send either returns a count (those messages will be received exactly
+ * once) or -EPIPE (none of them were accepted); no message is lost or
+ * duplicated by a close racing with sends.  Close wakes every parked party.
+ *
+ * Thread-safety follows the ring mode: with the default flags any number
+ * of threads may send and receive concurrently; with MOIRAI_RING_SP_ENQ
+ * (or SC_DEQ) one sender (receiver) at a time.
+ */
+#ifndef MOIRAI_CHANNEL_H
+#define MOIRAI_CHANNEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "moirai/base.h"
+#include "moirai/ring.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque channel handle. */
+struct moirai_chan;
+
+/** timeout_ns: try once, never wait. */
+#define MOIRAI_CHAN_TRY ((int64_t)0)
+/** timeout_ns: wait as long as it takes. */
+#define MOIRAI_CHAN_FOREVER ((int64_t)-1)
+
+/** Counters of the slow paths, for tests and stats (snapshots). */
+struct moirai_chan_stats {
+	uint64_t recv_parks; /**< times a receiver slept on the futex */
+	uint64_t send_parks; /**< times a sender slept on the futex (ring full) */
+	uint64_t wakes;	     /**< futex wake system calls made */
+};
+
+/**
+ * Create a channel of @p count slots of @p elem_size bytes on @p node.
+ * @param name unique ring name, shorter than MOIRAI_RING_NAMESIZE (copied).
+ * @param count slots: a power of two (holds count - 1), or any count with
+ *        MOIRAI_RING_EXACT_SZ.
+ * @param elem_size bytes per message: a non-zero multiple of 4.
+ * @param node OS NUMA node or MOIRAI_NODE_ANY.
+ * @param flags MOIRAI_RING_* flags (0 = MPMC, preemption-safe RTS).
+ * @param[out] out the channel.
+ * @return 0; the errors of moirai_ring_create_elem() (-EINVAL, -ERANGE,
+ *         -ENAMETOOLONG, -ENODEV, -EEXIST, -ENOMEM).  Thread-safe.
+ */
+MOIRAI_API int moirai_chan_create(const char *name, unsigned count, unsigned elem_size, int node,
+				  unsigned flags, struct moirai_chan **out);
+
+/**
+ * Destroy a channel and its ring.  NULL is a no-op.  Not safe while any
+ * thread is inside a call on the channel (close it and join them first).
+ */
+MOIRAI_API void moirai_chan_destroy(struct moirai_chan *ch);
+
+/**
+ * Send up to @p n messages (burst): waits, as @p timeout_ns says, only
+ * while none can be sent.
+ * @param ch the channel.
+ * @param msgs @p n messages of the channel's element size, contiguous.
+ * @param n how many (0 returns 0 at once).
+ * @param timeout_ns 0 try, -1 forever, > 0 at most that many ns.
+ * @return the number sent, 1..n (0 only for n == 0); -EAGAIN full and
+ *         @p timeout_ns == 0; -ETIMEDOUT still full at the deadline;
+ *         -EPIPE closed (nothing sent); -EINVAL NULL argument or a
+ *         timeout below -1.  Thread-safe per the ring's enqueue mode.
+ */
+MOIRAI_API int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsigned n,
+				int64_t timeout_ns);
+
+/**
+ * Receive up to @p max messages (burst): waits, as @p timeout_ns says,
+ * only while the channel is empty and open.
+ * @param ch the channel.
+ * @param[out] msgs room for @p max messages.
+ * @param max capacity of @p msgs in messages (0 returns 0 at once).
+ * @param timeout_ns 0 try, -1 forever, > 0 at most that many ns.
+ * @return the number received, 1..max; -EAGAIN empty and @p timeout_ns ==
+ *         0; -ETIMEDOUT still empty at the deadline; -EPIPE closed and
+ *         drained (end of stream); -EINVAL NULL argument or bad timeout.
+ *         Thread-safe per the ring's dequeue mode.
+ */
+MOIRAI_API int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max,
+				int64_t timeout_ns);
+
+/**
+ * Close the channel: later sends fail with -EPIPE, receivers drain what is
+ * left and then get -EPIPE; every parked sender and receiver is woken.
+ * @return 0; -EALREADY already closed; -EINVAL NULL.  Thread-safe.
+ */
+MOIRAI_API int moirai_chan_close(struct moirai_chan *ch);
+
+/** @return true once moirai_chan_close() was called.  Thread-safe. */
+MOIRAI_API bool moirai_chan_is_closed(const struct moirai_chan *ch);
+
+/** @return the message size in bytes.  Thread-safe. */
+MOIRAI_API unsigned moirai_chan_elem_size(const struct moirai_chan *ch);
+
+/** @return messages waiting now (a snapshot).  Thread-safe. */
+MOIRAI_API unsigned moirai_chan_count(const struct moirai_chan *ch);
+
+/**
+ * The ring under the channel (for stats and moirai_ring_info; sending on it
+ * directly bypasses wake-ups and close).
+ * @return the ring.  Thread-safe.
+ */
+MOIRAI_API struct moirai_ring *moirai_chan_ring(struct moirai_chan *ch);
+
+/**
+ * Read the slow-path counters.
+ * @return 0; -EINVAL NULL argument.  Thread-safe (relaxed snapshots).
+ */
+MOIRAI_API int moirai_chan_stats(const struct moirai_chan *ch, struct moirai_chan_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOIRAI_CHANNEL_H */

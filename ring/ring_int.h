@@ -1,0 +1,58 @@
+/*
+ * Private to ring/: the moirai header that sits in front of every rte_ring,
+ * the memory seam, and the name registry.  Never installed.
+ */
+#ifndef MOIRAI_RING_INT_H
+#define MOIRAI_RING_INT_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "moirai/ring.h"
+
+#define MOIRAI__RING_MAGIC 0x6d6f7272u /* "morr" */
+
+/*
+ * Lives at the start of the ring's memory; the rte_ring follows at
+ * MOIRAI__RING_HDR_SIZE so the inline fast path reaches it with a constant
+ * offset.  Cold fields only: nothing here is touched by enqueue/dequeue.
+ */
+struct moirai_ring {
+	uint32_t magic;
+	int node;	/* OS node of the memory, -1 unknown */
+	unsigned flags; /* resolved MOIRAI_RING_* flags */
+	unsigned esize;
+	size_t memsize;		      /* bytes in use from the start of the header */
+	size_t maplen;		      /* bytes acquired by create, 0 = caller-owned */
+	struct moirai_ring *reg_next; /* registry list, under the registry lock */
+	struct moirai_ring *reg_prev;
+	char name[MOIRAI_RING_NAMESIZE];
+};
+
+static_assert(sizeof(struct moirai_ring) <= MOIRAI__RING_HDR_SIZE,
+	      "ring header must fit before the rte_ring");
+static_assert(MOIRAI__RING_HDR_SIZE % MOIRAI_CACHE_LINE == 0,
+	      "the rte_ring must start on a cache line");
+
+/*
+ * Memory seam: where create gets ring memory.  Today node-bound pages from
+ * moirai_numa_map(); the node arena of alloc/ will replace it.  Contract:
+ * on success *out points to fresh pages aligned to at least a
+ * cache line, physically placed on @node (an OS node, already validated);
+ * returns 0, -ENOMEM or -EINVAL with moirai__err set.  release takes what
+ * acquire gave, with the same @len.
+ */
+int moirai__ring_mem_acquire(size_t len, int node, void **out);
+void moirai__ring_mem_release(void *mem, size_t len);
+
+/* Registry (ring_registry.c).  register fails with -EEXIST on a taken name. */
+int moirai__ring_register(struct moirai_ring *r);
+int moirai__ring_unregister(struct moirai_ring *r);
+
+/* Debug walker: the header and the rte_ring agree. */
+bool moirai__ring_is_valid(const struct moirai_ring *r);
+
+#endif /* MOIRAI_RING_INT_H */
