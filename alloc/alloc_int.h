@@ -84,6 +84,7 @@ struct segment {
 	uint8_t kind;
 	uint8_t mode;          /* enum page_mode of its memory */
 	int node;
+	uint32_t gen;          /* fork generation that created it */
 	struct heap *heap;     /* owner (small); allocating heap (huge) */
 	size_t span;           /* bytes of the span (huge) */
 	size_t req;            /* requested size (huge) */
@@ -173,6 +174,8 @@ extern MOIRAI_HIDDEN size_t moirai__alloc_reserve;
 extern MOIRAI_HIDDEN bool moirai__alloc_debug;
 extern MOIRAI_HIDDEN uint32_t moirai__alloc_tcache_max;
 extern MOIRAI_HIDDEN size_t moirai__alloc_decommit_threshold;
+/* Bumped in a fork child: segments of an older generation are the parent's. */
+extern MOIRAI_HIDDEN uint32_t moirai__alloc_gen;
 extern MOIRAI_HIDDEN const uint32_t moirai__class_size[NUM_CLASSES];
 
 /* 0 or -errno (-ENOMEM when the reservation fails). Idempotent. */
@@ -277,6 +280,8 @@ void moirai__heap_free(struct segment *seg, void *p);
 /* Send @p (a small or large block of heap @h) back to its owner. */
 void moirai__heap_free_remote(struct heap *h, void *p);
 void moirai__heap_flush_thread(void);
+/* Fork child: forget the calling thread's heaps and unsent frees. */
+void moirai__heap_forget_thread(void);
 /* Debug walker: true when @h's bins, partial lists and segments agree. */
 bool moirai__heap_is_valid(const struct heap *h);
 /* Slab holding @p in a small segment (the head slab for large runs). */

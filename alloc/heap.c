@@ -86,6 +86,7 @@ static struct segment *seg_new(struct heap *h)
 	seg->kind = SEG_SMALL;
 	seg->mode = (uint8_t)moirai__arena_mode_of(h->arena, p);
 	seg->node = h->node;
+	seg->gen = moirai__alloc_gen;
 	seg->heap = h;
 	seg->free_mask = ALL_SLABS;
 	h->free_bytes += SEG_SIZE;
@@ -376,6 +377,7 @@ struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t alig
 	seg->kind = SEG_HUGE;
 	seg->mode = (uint8_t)moirai__arena_mode_of(h->arena, p);
 	seg->node = h->node;
+	seg->gen = moirai__alloc_gen;
 	seg->heap = h;
 	seg->span = span;
 	seg->req = size;
@@ -703,6 +705,16 @@ struct heap *moirai__heap_local(void)
 	}
 	t->local = moirai__heap_get(node);
 	return t->local;
+}
+
+void moirai__heap_forget_thread(void)
+{
+	struct tld *t = &moirai__tld;
+
+	t->local = NULL;
+	memset(t->heaps, 0, sizeof(t->heaps));
+	memset(t->out, 0, sizeof(t->out));
+	t->out_used = false;
 }
 
 void moirai__heap_flush_thread(void)
