@@ -52,6 +52,7 @@
 enum seg_kind { SEG_SMALL = 1, SEG_HUGE = 2 };
 enum slab_kind { SLAB_FREE = 0, SLAB_SMALL, SLAB_LARGE, SLAB_LARGE_TAIL };
 enum slab_flags { SLAB_ALIGNED = 1, SLAB_IN_PARTIAL = 2 };
+#define SLAB_CLS_NONE 0xff
 
 enum page_mode { MODE_HUGETLB = 0, MODE_THP = 1, MODE_SMALL = 2 };
 
@@ -86,13 +87,19 @@ struct segment {
 	int node;
 	uint32_t gen;          /* fork generation that created it */
 	struct heap *heap;     /* owner (small); allocating heap (huge) */
-	size_t span;           /* bytes of the span (huge) */
-	size_t req;            /* requested size (huge) */
-	char *user;            /* user pointer (huge) */
+	/*
+	 * Small: class of each slab when it is a plain small slab (no aligned
+	 * blocks), else SLAB_CLS_NONE, so the owner's free fast path needs no
+	 * slab descriptor.  Written by the owner only when a slab changes role.
+	 */
+	uint8_t slab_cls[SLABS_PER_SEG];
 	/* Owner-only fields on their own line: remote frees never miss on it. */
 	alignas(64) uint32_t free_mask; /* small: bit i = slab i free */
 	uint32_t cold_mask;    /* free slabs whose pages were given back */
 	struct segment *next, *prev; /* heap list of segments with free slabs */
+	size_t span;           /* bytes of the span (huge) */
+	size_t req;            /* requested size (huge) */
+	char *user;            /* user pointer (huge) */
 	alignas(64) struct slab slabs[SLABS_PER_SEG];
 };
 static_assert(sizeof(struct segment) <= SEG_HDR_SIZE, "segment header fits");

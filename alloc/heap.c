@@ -89,6 +89,7 @@ static struct segment *seg_new(struct heap *h)
 	seg->gen = moirai__alloc_gen;
 	seg->heap = h;
 	seg->free_mask = ALL_SLABS;
+	memset(seg->slab_cls, SLAB_CLS_NONE, sizeof(seg->slab_cls));
 	h->free_bytes += SEG_SIZE;
 	segmap_set(p, 1, seg);
 	seg_list_add(h, seg);
@@ -167,8 +168,10 @@ static void seg_return_slabs(struct heap *h, struct segment *seg, int i, int n,
 	uint32_t bits = (n == 32 ? ALL_SLABS : ((1u << n) - 1u)) << i;
 	bool was_full = seg->free_mask == 0;
 
-	for (int k = i; k < i + n; k++)
+	for (int k = i; k < i + n; k++) {
 		seg->slabs[k].kind = SLAB_FREE;
+		seg->slab_cls[k] = SLAB_CLS_NONE;
+	}
 	seg->free_mask |= bits;
 	h->free_bytes += (size_t)n * SLAB_SIZE;
 	counter_sub(&h->st.slab_bytes, (uint64_t)n * SLAB_SIZE);
@@ -227,6 +230,7 @@ static struct slab *slab_new(struct heap *h, unsigned cls)
 	s->block_size = moirai__class_size[cls];
 	s->cls = (uint16_t)cls;
 	s->kind = SLAB_SMALL;
+	seg->slab_cls[i] = (uint8_t)cls;
 	counter_add(&h->st.slab_bytes, SLAB_SIZE);
 	partial_add(h, s);
 	return s;

@@ -90,6 +90,9 @@ static void *finish_small(void *block, unsigned cls, size_t align, size_t req)
 			struct segment *seg = moirai__seg_of(block);
 
 			moirai__slab_of(seg, block)->flags |= SLAB_ALIGNED;
+			/* Its frees now need the block start: off the fast path. */
+			seg->slab_cls[((uintptr_t)block - (uintptr_t)seg) >> SLAB_SHIFT] =
+				SLAB_CLS_NONE;
 		}
 	}
 	if (moirai__alloc_debug)
@@ -296,13 +299,11 @@ void moirai_free(void *p)
 		struct heap *h = seg->heap;
 
 		if (moirai_likely(moirai__tld.heaps[seg->node] == h)) {
-			struct slab *s = &seg->slabs[((uintptr_t)p - (uintptr_t)seg) >>
-						     SLAB_SHIFT];
-			struct bin *b = &h->bins[s->cls];
+			unsigned c = seg->slab_cls[((uintptr_t)p - (uintptr_t)seg) >>
+						   SLAB_SHIFT];
+			struct bin *b = &h->bins[c < NUM_CLASSES ? c : 0];
 
-			if (moirai_likely(s->kind == SLAB_SMALL &&
-					  !(s->flags & SLAB_ALIGNED) &&
-					  b->count < b->max)) {
+			if (moirai_likely(c != SLAB_CLS_NONE && b->count < b->max)) {
 				*(void **)p = b->head;
 				b->head = p;
 				b->count++;
