@@ -360,26 +360,32 @@ int moirai_chan_stats(const struct moirai_chan *ch, struct moirai_chan_stats *ou
 int moirai_chan_create(const char *name, unsigned count, unsigned elem_size, int node,
 		       unsigned flags, struct moirai_chan **out)
 {
+	struct moirai_ring *ring;
 	struct moirai_chan *ch;
+	void *mem;
 	int rc;
 
 	if (!out)
 		return moirai__err(-EINVAL, "chan: NULL out pointer");
 	*out = NULL;
-	if (posix_memalign((void **)&ch, MOIRAI_CACHE_LINE, sizeof(*ch)))
-		return moirai__err(-ENOMEM, "chan: out of memory");
-	memset(ch, 0, sizeof(*ch));
-	rc = moirai_ring_create_elem(name, count, elem_size, node, flags, &ch->ring);
+	rc = moirai_ring_create_elem(name, count, elem_size, node, flags, &ring);
 	if (rc)
-		goto err_free_chan;
+		return rc;
+	/* The state and futex words are hot: same node as the ring. */
+	rc = moirai__ring_mem_acquire(sizeof(*ch), ring->node, &mem);
+	if (rc)
+		goto err_destroy_ring;
+	ch = mem;
+	memset(ch, 0, sizeof(*ch));
+	ch->ring = ring;
 	ch->esize = elem_size;
 	ch->spin_ns = (uint64_t)moirai_option_get(MOIRAI_OPT_SPIN_NS);
 	atomic_init(&ch->state, 0);
 	*out = ch;
 	return 0;
 
-err_free_chan:
-	free(ch);
+err_destroy_ring:
+	moirai_ring_destroy(ring);
 	return rc;
 }
 
@@ -388,5 +394,5 @@ void moirai_chan_destroy(struct moirai_chan *ch)
 	if (!ch)
 		return;
 	moirai_ring_destroy(ch->ring);
-	free(ch);
+	moirai__ring_mem_release(ch, sizeof(*ch));
 }
