@@ -7,7 +7,10 @@
 
 #include "moirai/base.h"
 #include "moirai/numa.h"
+#include "moirai/alloc.h"
 #include "moirai/ring.h"
 #include "moirai/channel.h"
+#include "moirai/pool.h"
+#include "moirai/shm.h"
 
 #endif /* MOIRAI_H */

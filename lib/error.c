@@ -47,7 +47,6 @@ int moirai__err(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
-	moirai__log(MOIRAI_LOG_DEBUG, "%s (%s)", last_error,
-		    moirai_strerror(code));
+	moirai__log(MOIRAI_LOG_DEBUG, "%s (%s)", last_error, moirai_strerror(code));
 	return code;
 }

@@ -18,7 +18,7 @@
 #define MOIRAI_HIDDEN __attribute__((visibility("hidden")))
 
 #define moirai__container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #define MOIRAI_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -27,8 +27,7 @@
  * slow path can end with `return moirai__err(-EINVAL, "ring: ...", ...)`.
  * The message is also logged at debug level.
  */
-int moirai__err(int code, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int moirai__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 enum moirai__log_level {
 	MOIRAI_LOG_ERROR = 0,
@@ -38,8 +37,7 @@ enum moirai__log_level {
 };
 
 /* Log to stderr when @level is at or below the MOIRAI_LOG_LEVEL option. */
-void moirai__log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void moirai__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * Parse a size such as "4096", "64K", "2M", "1G" into bytes.
@@ -49,13 +47,17 @@ int moirai__parse_size(const char *text, long *out);
 
 /*
  * Internal invariants, never input checks.  Evaluated only in DEBUG builds
- * (every sanitizer build and `make DEBUG=1`); otherwise sizeof keeps the
- * walker functions referenced without calling them.
+ * (every sanitizer build and `make DEBUG=1`); otherwise the dead branch keeps
+ * the walker functions referenced without calling them.
  */
 #ifdef DEBUG
 #define moirai_assert_internal(cond) assert(cond)
 #else
-#define moirai_assert_internal(cond) ((void)sizeof(cond))
+#define moirai_assert_internal(cond)  \
+	do {                          \
+		if (0)                \
+			(void)(cond); \
+	} while (0)
 #endif
 
 #endif /* MOIRAI_INTERNAL_H */

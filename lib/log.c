@@ -20,5 +20,8 @@ void moirai__log(int level, const char *fmt, ...)
 	va_end(ap);
 	/* One fprintf per line so concurrent threads do not interleave. */
 	fprintf(stderr, "moirai %s: %s\n",
-		level_names[level < 0 ? 0 : level > 3 ? 3 : level], line);
+		level_names[level < 0	? 0
+			    : level > 3 ? 3
+					: level],
+		line);
 }

@@ -26,26 +26,28 @@ struct option_row {
 
 static const struct option_row rows[MOIRAI_OPT__COUNT] = {
 	[MOIRAI_OPT_TOPOLOGY] = { "topology", OPT_STR, 0, "", 0, 0,
-		"hwloc XML file or synthetic description used instead of the live machine" },
+				  "hwloc XML file or synthetic description used instead of the "
+				  "live machine" },
 	[MOIRAI_OPT_WORKERS] = { "workers", OPT_LONG, 0, NULL, 0, 65536,
-		"worker count; 0 means one per usable core" },
+				 "worker count; 0 means one per usable core" },
 	[MOIRAI_OPT_LOG_LEVEL] = { "log_level", OPT_LONG, 1, NULL, 0, 3,
-		"0 errors, 1 warnings, 2 info, 3 debug" },
+				   "0 errors, 1 warnings, 2 info, 3 debug" },
 	[MOIRAI_OPT_DEBUG] = { "debug", OPT_LONG, 0, NULL, 0, 1,
-		"1 enables allocator debug checks (poison, double free, canaries)" },
+			       "1 enables allocator debug checks (poison, double free, canaries)" },
 	[MOIRAI_OPT_HUGEPAGES] = { "hugepages", OPT_STR, 0, "auto", 0, 0,
-		"arena page mode: auto, hugetlb, thp or none" },
-	[MOIRAI_OPT_ARENA_RESERVE] = { "arena_reserve", OPT_SIZE, 64L << 30, NULL,
-		2L << 20, LONG_MAX, "address space reserved per node arena" },
-	[MOIRAI_OPT_ARENA_CHUNK] = { "arena_chunk", OPT_SIZE, 2L << 20, NULL,
-		2L << 20, 1L << 30, "commit granule of a node arena" },
-	[MOIRAI_OPT_DECOMMIT_THRESHOLD] = { "decommit_threshold", OPT_SIZE,
-		64L << 20, NULL, 0, LONG_MAX,
-		"free bytes a heap keeps committed before returning pages" },
+				   "arena page mode: auto, hugetlb, thp or none" },
+	[MOIRAI_OPT_ARENA_RESERVE] = { "arena_reserve", OPT_SIZE, 64L << 30, NULL, 2L << 20,
+				       LONG_MAX, "address space reserved per node arena" },
+	[MOIRAI_OPT_ARENA_CHUNK] = { "arena_chunk", OPT_SIZE, 2L << 20, NULL, 2L << 20, 1L << 30,
+				     "commit granule of a node arena" },
+	[MOIRAI_OPT_DECOMMIT_THRESHOLD] = { "decommit_threshold", OPT_SIZE, 64L << 20, NULL, 0,
+					    LONG_MAX,
+					    "free bytes a heap keeps committed before returning "
+					    "pages" },
 	[MOIRAI_OPT_TCACHE_MAX] = { "tcache_max", OPT_LONG, 64, NULL, 0, 4096,
-		"blocks per size class cached by a thread" },
-	[MOIRAI_OPT_SPIN_NS] = { "spin_ns", OPT_LONG, 20000, NULL, 0,
-		1000000000L, "how long a waiting channel endpoint spins, ns" },
+				    "blocks per size class cached by a thread" },
+	[MOIRAI_OPT_SPIN_NS] = { "spin_ns", OPT_LONG, 20000, NULL, 0, 1000000000L,
+				 "how long a waiting channel endpoint spins, ns" },
 };
 
 static long values[MOIRAI_OPT__COUNT];
@@ -71,10 +73,22 @@ int moirai__parse_size(const char *text, long *out)
 	if (errno || end == text || v < 0)
 		return -EINVAL;
 	switch (toupper((unsigned char)*end)) {
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+		shift = 40;
+		end++;
+		break;
 	default: break;
 	}
 	if (*end == 'i' || *end == 'B')
@@ -152,18 +166,16 @@ static void load_options(void)
 		/* A typo in an env var must not silently change behaviour. */
 		if (bad[i] && values[MOIRAI_OPT_LOG_LEVEL] >= MOIRAI_LOG_WARN)
 			fprintf(stderr,
-				"moirai warn: ignoring %s='%s': expected %s in [%ld, %ld]\n",
-				env, getenv(env),
-				rows[i].type == OPT_SIZE ? "a size" : "an integer",
+				"moirai warn: ignoring %s='%s': expected %s in [%ld, %ld]\n", env,
+				getenv(env), rows[i].type == OPT_SIZE ? "a size" : "an integer",
 				rows[i].min, rows[i].max);
 		if (values[MOIRAI_OPT_LOG_LEVEL] < MOIRAI_LOG_DEBUG)
 			continue;
 		if (rows[i].type == OPT_STR)
-			fprintf(stderr, "moirai debug: option %s = '%s'\n",
-				rows[i].name, strings[i] ? strings[i] : "");
+			fprintf(stderr, "moirai debug: option %s = '%s'\n", rows[i].name,
+				strings[i] ? strings[i] : "");
 		else
-			fprintf(stderr, "moirai debug: option %s = %ld\n",
-				rows[i].name, values[i]);
+			fprintf(stderr, "moirai debug: option %s = %ld\n", rows[i].name, values[i]);
 	}
 }
 
@@ -194,13 +206,10 @@ int moirai_option_set(enum moirai_option opt, long value)
 	if (!opt_valid(opt))
 		return moirai__err(-EINVAL, "options: unknown option %d", (int)opt);
 	if (rows[opt].type == OPT_STR)
-		return moirai__err(-EINVAL, "options: '%s' takes a string",
-				   rows[opt].name);
+		return moirai__err(-EINVAL, "options: '%s' takes a string", rows[opt].name);
 	if (value < rows[opt].min || value > rows[opt].max)
-		return moirai__err(-EINVAL,
-				   "options: %s=%ld is out of range [%ld, %ld]",
-				   rows[opt].name, value, rows[opt].min,
-				   rows[opt].max);
+		return moirai__err(-EINVAL, "options: %s=%ld is out of range [%ld, %ld]",
+				   rows[opt].name, value, rows[opt].min, rows[opt].max);
 	values[opt] = value;
 	return 0;
 }
@@ -211,16 +220,14 @@ int moirai_option_set_str(enum moirai_option opt, const char *value)
 	if (!opt_valid(opt))
 		return moirai__err(-EINVAL, "options: unknown option %d", (int)opt);
 	if (!value)
-		return moirai__err(-EINVAL, "options: NULL value for '%s'",
-				   rows[opt].name);
+		return moirai__err(-EINVAL, "options: NULL value for '%s'", rows[opt].name);
 	if (rows[opt].type != OPT_STR) {
 		long v;
 
 		if (parse_value(opt, value, &v))
 			return moirai__err(-EINVAL,
 					   "options: cannot use '%s' for %s (range [%ld, %ld])",
-					   value, rows[opt].name, rows[opt].min,
-					   rows[opt].max);
+					   value, rows[opt].name, rows[opt].min, rows[opt].max);
 		values[opt] = v;
 		return 0;
 	}

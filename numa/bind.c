@@ -66,8 +66,7 @@ int moirai_numa_pin_thread(int pu)
 	CPU_SET(pu, &set);
 	rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	if (rc)
-		return moirai__err(-rc, "pin: cannot pin to CPU %d: %s", pu,
-				   moirai_strerror(rc));
+		return moirai__err(-rc, "pin: cannot pin to CPU %d: %s", pu, moirai_strerror(rc));
 	return 0;
 }
 
@@ -76,31 +75,27 @@ static int check_range(const char *what, void *addr, size_t len, int node)
 	long page = sysconf(_SC_PAGESIZE);
 
 	if (!addr || len == 0 || ((uintptr_t)addr & (uintptr_t)(page - 1)))
-		return moirai__err(-EINVAL,
-				   "%s: range %p+%zu is empty or not page-aligned",
-				   what, addr, len);
+		return moirai__err(-EINVAL, "%s: range %p+%zu is empty or not page-aligned", what,
+				   addr, len);
 	if (node < 0 || node >= moirai_numa_node_count() || node >= MAX_NODES)
-		return moirai__err(-EINVAL, "%s: node %d does not exist (%d nodes)",
-				   what, node, moirai_numa_node_count());
+		return moirai__err(-EINVAL, "%s: node %d does not exist (%d nodes)", what, node,
+				   moirai_numa_node_count());
 	return 0;
 }
 
-static int set_policy(const char *what, void *addr, size_t len, int node,
-		      int mode, unsigned flags)
+static int set_policy(const char *what, void *addr, size_t len, int node, int mode, unsigned flags)
 {
 	unsigned long mask[MAX_NODES / (8 * sizeof(unsigned long))] = { 0 };
 	int rc = check_range(what, addr, len, node);
 
 	if (rc)
 		return rc;
-	mask[node / (8 * sizeof(unsigned long))] |=
-		1UL << (node % (8 * sizeof(unsigned long)));
+	mask[node / (8 * sizeof(unsigned long))] |= 1UL << (node % (8 * sizeof(unsigned long)));
 	if (mbind(addr, len, mode, mask, MAX_NODES + 1, flags) != 0) {
 		int e = errno;
 
-		return moirai__err(e == EIO ? -EIO : -e,
-				   "%s: mbind to node %d failed: %s%s", what, node,
-				   moirai_strerror(e),
+		return moirai__err(e == EIO ? -EIO : -e, "%s: mbind to node %d failed: %s%s", what,
+				   node, moirai_strerror(e),
 				   e == EINVAL ? " (node not in the cgroup's MemsAllowed?)" : "");
 	}
 	return 0;
@@ -125,12 +120,11 @@ int moirai_numa_page_node(const void *addr)
 	if (!addr)
 		return moirai__err(-EINVAL, "page_node: NULL address");
 	if (move_pages(0, 1, &p, NULL, &status, 0) != 0)
-		return moirai__err(-errno, "page_node: move_pages(%p) failed: %s",
-				   addr, moirai_strerror(errno));
+		return moirai__err(-errno, "page_node: move_pages(%p) failed: %s", addr,
+				   moirai_strerror(errno));
 	/* A negative status is an errno for that page (-EFAULT: not present). */
 	if (status < 0)
-		return moirai__err(status, "page_node: page %p: %s", p,
-				   moirai_strerror(status));
+		return moirai__err(status, "page_node: page %p: %s", p, moirai_strerror(status));
 	return status;
 }
 
@@ -168,11 +162,10 @@ int moirai_numa_map(size_t len, int node, void **out)
 			node = 0;
 	}
 	if (!moirai_numa_node_is_allowed(node))
-		return moirai__err(-EINVAL,
-				   "map: node %d does not exist or is not allowed", node);
+		return moirai__err(-EINVAL, "map: node %d does not exist or is not allowed", node);
 	size = (len + (size_t)page - 1) & ~((size_t)page - 1);
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
 	if (p == MAP_FAILED)
 		return moirai__err(-ENOMEM, "map: cannot map %zu bytes", size);
 	rc = moirai_numa_bind_range(p, size, node);

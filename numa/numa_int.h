@@ -15,7 +15,7 @@
 struct topo_pu {
 	int os_index;
 	int core;     /* logical core */
-	int l3;       /* logical L3, -1 none */
+	int l3;	      /* logical L3, -1 none */
 	int node;     /* logical NUMA node, -1 none */
 	int package;  /* logical package, -1 none */
 	int smt_rank; /* position among the PUs of its core */
@@ -44,11 +44,11 @@ struct moirai_topo {
 	enum moirai_topo_source source;
 	int packages, l3s, cores, offline_pus;
 	int npus, nnodes, ndevices, allowed_pus;
-	struct topo_pu *pus;       /* logical (topology) order */
-	struct topo_node *nodes;   /* logical order */
-	int *distances;            /* nnodes * nnodes, NULL when absent */
+	struct topo_pu *pus;	 /* logical (topology) order */
+	struct topo_node *nodes; /* logical order */
+	int *distances;		 /* nnodes * nnodes, NULL when absent */
 	struct topo_device *devices;
-	long cpu_quota_milli;      /* -1 none */
+	long cpu_quota_milli; /* -1 none */
 };
 
 /*

@@ -29,11 +29,11 @@ struct moirai_plan {
 };
 
 struct slot {
-	int pu;    /* logical PU index */
-	int node;  /* logical node; PUs without one use nnodes, visited last */
+	int pu;	  /* logical PU index */
+	int node; /* logical node; PUs without one use nnodes, visited last */
 	int l3;
 	int core;
-	int rank;  /* SMT rank among the core's usable PUs */
+	int rank; /* SMT rank among the core's usable PUs */
 };
 
 static const char *const policy_names[] = { "compact", "spread" };
@@ -65,9 +65,8 @@ static bool pu_usable(const struct topo_pu *p, const struct moirai_plan_opts *o)
  * Returns the number of slots; *ncores gets the usable physical cores
  * after reservation (for the error message).
  */
-static int collect_slots(const struct moirai_topo *t,
-			 const struct moirai_plan_opts *o, struct slot *slots,
-			 int *ncores, int *npus_smt)
+static int collect_slots(const struct moirai_topo *t, const struct moirai_plan_opts *o,
+			 struct slot *slots, int *ncores, int *npus_smt)
 {
 	bool *reserved = calloc((size_t)t->cores + 1, sizeof(bool));
 	int *rank = calloc((size_t)t->cores + 1, sizeof(int));
@@ -113,7 +112,8 @@ static int collect_slots(const struct moirai_topo *t,
 		slots[n++] = (struct slot){ .pu = i,
 					    .node = p->node < 0 ? t->nnodes : p->node,
 					    .l3 = p->l3,
-					    .core = p->core, .rank = rank[p->core]++ };
+					    .core = p->core,
+					    .rank = rank[p->core]++ };
 	}
 out:
 	free(reserved);
@@ -128,8 +128,7 @@ out:
  * distance (ties by index).  Insertion sort: node counts are small and it
  * needs no global state, so planning stays thread-safe.
  */
-static void order_nodes(const struct moirai_topo *t, int origin, int *nodes,
-			int nn)
+static void order_nodes(const struct moirai_topo *t, int origin, int *nodes, int nn)
 {
 	for (int i = 0; i < nn; i++)
 		nodes[i] = i;
@@ -156,14 +155,13 @@ static void order_nodes(const struct moirai_topo *t, int origin, int *nodes,
  * Order the slots of one node into @out: compact walks L3 by L3 (rank 0
  * cores, then rank 1, ...); spread round-robins the L3s rank by rank.
  */
-static int order_node(const struct slot *slots, int n, int node, bool spread,
-		      int nl3, struct slot *out)
+static int order_node(const struct slot *slots, int n, int node, bool spread, int nl3,
+		      struct slot *out)
 {
 	int k = 0, maxrank = 0;
 
 	for (int i = 0; i < n; i++)
-		if (slots[i].node == node &&
-		    slots[i].rank > maxrank)
+		if (slots[i].node == node && slots[i].rank > maxrank)
 			maxrank = slots[i].rank;
 	/* L3 -1 (no L3) is treated as one domain, index nl3. */
 	if (!spread) {
@@ -173,8 +171,7 @@ static int order_node(const struct slot *slots, int n, int node, bool spread,
 					const struct slot *s = &slots[i];
 					int sl3 = s->l3 < 0 ? nl3 : s->l3;
 
-					if (s->node == node &&
-					    sl3 == l3 && s->rank == r)
+					if (s->node == node && sl3 == l3 && s->rank == r)
 						out[k++] = *s;
 				}
 		return k;
@@ -193,8 +190,7 @@ static int order_node(const struct slot *slots, int n, int node, bool spread,
 					const struct slot *s = &slots[i];
 					int sl3 = s->l3 < 0 ? nl3 : s->l3;
 
-					if (s->node != node ||
-					    sl3 != l3 || s->rank != r)
+					if (s->node != node || sl3 != l3 || s->rank != r)
 						continue;
 					out[k++] = *s;
 					cursor[l3] = i + 1;
@@ -208,8 +204,7 @@ static int order_node(const struct slot *slots, int n, int node, bool spread,
 	return k;
 }
 
-static int order_slots(const struct moirai_topo *t,
-		       const struct moirai_plan_opts *o, int near_node,
+static int order_slots(const struct moirai_topo *t, const struct moirai_plan_opts *o, int near_node,
 		       struct slot *slots, int n, struct slot *ordered)
 {
 	int nn = t->nnodes + 1; /* + the pseudo-node of node-less PUs */
@@ -226,8 +221,8 @@ static int order_slots(const struct moirai_topo *t,
 	order_nodes(t, near_node, nodes, nn - 1);
 	nodes[nn - 1] = nn - 1;
 	for (int i = 0; i < nn; i++) {
-		cnt[i] = order_node(slots, n, nodes[i], o->policy == MOIRAI_PLAN_SPREAD,
-				    t->l3s, per + (size_t)i * (size_t)n);
+		cnt[i] = order_node(slots, n, nodes[i], o->policy == MOIRAI_PLAN_SPREAD, t->l3s,
+				    per + (size_t)i * (size_t)n);
 		if (cnt[i] < 0) {
 			rc = cnt[i];
 			goto out;
@@ -328,8 +323,9 @@ static int build_steal(const struct moirai_topo *t, struct moirai_plan *p)
 				v[k].class = 3;
 				/* Unknown locality sorts after every known distance. */
 				v[k].dist = (me->node_idx >= 0 && it->node_idx >= 0)
-					? moirai_topo_distance(t, me->node_idx, it->node_idx)
-					: 1 << 20;
+						    ? moirai_topo_distance(t, me->node_idx,
+									   it->node_idx)
+						    : 1 << 20;
 			}
 			k++;
 		}
@@ -372,8 +368,7 @@ static bool plan_is_valid(const struct moirai_plan *p)
 	return true;
 }
 
-int moirai_plan_create(const struct moirai_topo *t,
-		       const struct moirai_plan_opts *opts,
+int moirai_plan_create(const struct moirai_topo *t, const struct moirai_plan_opts *opts,
 		       struct moirai_plan **out)
 {
 	struct moirai_plan_opts o = opts ? *opts : (struct moirai_plan_opts){ 0 };
@@ -412,9 +407,12 @@ int moirai_plan_create(const struct moirai_topo *t,
 	want = o.workers ? o.workers : n;
 	if (n == 0 || want > n) {
 		rc = moirai__err(-ERANGE,
-				 "plan: %d workers requested but only %d usable %s (%d cores, %d PUs with SMT%s%s)",
+				 "plan: %d workers requested but only %d usable %s (%d cores, %d "
+				 "PUs with SMT%s%s)",
 				 want, n, o.smt ? "PUs" : "cores", ncores, npus,
-				 o.reserve || o.reserve_per_node ? ", after reserving housekeeping cores" : "",
+				 o.reserve || o.reserve_per_node
+					 ? ", after reserving housekeeping cores"
+					 : "",
 				 o.use_isolated ? "" : ", isolated CPUs excluded");
 		goto err_free;
 	}
@@ -436,7 +434,9 @@ int moirai_plan_create(const struct moirai_topo *t,
 		const struct topo_pu *pu = &t->pus[s->pu];
 
 		p->workers[w] = (struct moirai_plan_worker){
-			.worker = w, .pu = pu->os_index, .core = pu->core,
+			.worker = w,
+			.pu = pu->os_index,
+			.core = pu->core,
 			.node_idx = pu->node,
 			.node = pu->node >= 0 ? t->nodes[pu->node].os_index : -1,
 			.l3 = pu->l3,
@@ -474,14 +474,13 @@ int moirai_plan_worker_count(const struct moirai_plan *plan)
 	return plan ? plan->count : 0;
 }
 
-int moirai_plan_worker(const struct moirai_plan *plan, int idx,
-		       struct moirai_plan_worker *out)
+int moirai_plan_worker(const struct moirai_plan *plan, int idx, struct moirai_plan_worker *out)
 {
 	if (!plan || !out)
 		return -EINVAL;
 	if (idx < 0 || idx >= plan->count)
-		return moirai__err(-ERANGE, "plan: worker %d out of range (%d workers)",
-				   idx, plan->count);
+		return moirai__err(-ERANGE, "plan: worker %d out of range (%d workers)", idx,
+				   plan->count);
 	*out = plan->workers[idx];
 	return 0;
 }

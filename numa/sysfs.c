@@ -94,8 +94,8 @@ static int cgroup_path(bool v2, char *out, size_t len)
 		path[strcspn(path, "\n")] = '\0';
 		ctrl++;
 		if ((v2 && *ctrl == '\0') ||
-		    (!v2 && (strstr(ctrl, "cpu,") || !strcmp(ctrl, "cpu") ||
-			     strstr(ctrl, ",cpu")))) {
+		    (!v2 &&
+		     (strstr(ctrl, "cpu,") || !strcmp(ctrl, "cpu") || strstr(ctrl, ",cpu")))) {
 			snprintf(out, len, "%s", path);
 			rc = 0;
 			break;
@@ -137,8 +137,7 @@ long moirai__cgroup_cpu_quota_milli(void)
 
 	if (cgroup_path(true, cg, sizeof(cg)) == 0) {
 		snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpu.max", cg);
-		if (read_two(path, quota, &period) && strcmp(quota, "max") &&
-		    period > 0)
+		if (read_two(path, quota, &period) && strcmp(quota, "max") && period > 0)
 			return atol(quota) * 1000 / period;
 	}
 	if (cgroup_path(false, cg, sizeof(cg)) == 0) {

@@ -51,9 +51,9 @@ int moirai_topo_load_synthetic(const char *desc, struct moirai_topo **out)
 	if (!out || !desc || !*desc)
 		return moirai__err(-EINVAL, "topology: empty synthetic description");
 	if (!synthetic_size_ok(desc))
-		return moirai__err(-EINVAL,
-				   "topology: synthetic description '%s' describes more than %ld PUs",
-				   desc, SYNTHETIC_MAX_PUS);
+		return moirai__err(
+			-EINVAL, "topology: synthetic description '%s' describes more than %ld PUs",
+			desc, SYNTHETIC_MAX_PUS);
 	return moirai__topo_from_hwloc(MOIRAI_TOPO_SYNTHETIC, desc, out);
 }
 
@@ -112,55 +112,61 @@ int moirai_topo_allowed_pu_count(const struct moirai_topo *topo)
 	return topo ? topo->allowed_pus : 0;
 }
 
-int moirai_topo_pu(const struct moirai_topo *topo, int idx,
-		   struct moirai_topo_pu *out)
+int moirai_topo_pu(const struct moirai_topo *topo, int idx, struct moirai_topo_pu *out)
 {
 	const struct topo_pu *p;
 
 	if (!topo || !out)
 		return -EINVAL;
 	if (idx < 0 || idx >= topo->npus)
-		return moirai__err(-ERANGE, "topology: PU index %d out of range (%d PUs)",
-				   idx, topo->npus);
+		return moirai__err(-ERANGE, "topology: PU index %d out of range (%d PUs)", idx,
+				   topo->npus);
 	p = &topo->pus[idx];
 	*out = (struct moirai_topo_pu){
-		.os_index = p->os_index, .core = p->core, .l3 = p->l3,
-		.node = p->node, .package = p->package, .smt_rank = p->smt_rank,
-		.online = true, .allowed = p->allowed, .isolated = p->isolated,
+		.os_index = p->os_index,
+		.core = p->core,
+		.l3 = p->l3,
+		.node = p->node,
+		.package = p->package,
+		.smt_rank = p->smt_rank,
+		.online = true,
+		.allowed = p->allowed,
+		.isolated = p->isolated,
 	};
 	return 0;
 }
 
-int moirai_topo_node(const struct moirai_topo *topo, int idx,
-		     struct moirai_topo_node *out)
+int moirai_topo_node(const struct moirai_topo *topo, int idx, struct moirai_topo_node *out)
 {
 	const struct topo_node *n;
 
 	if (!topo || !out)
 		return -EINVAL;
 	if (idx < 0 || idx >= topo->nnodes)
-		return moirai__err(-ERANGE, "topology: node index %d out of range (%d nodes)",
-				   idx, topo->nnodes);
+		return moirai__err(-ERANGE, "topology: node index %d out of range (%d nodes)", idx,
+				   topo->nnodes);
 	n = &topo->nodes[idx];
 	*out = (struct moirai_topo_node){
-		.os_index = n->os_index, .package = n->package,
-		.memory_bytes = n->memory_bytes, .pu_count = n->pu_count,
-		.mem_allowed = n->mem_allowed, .hugepages_2m_free = n->hp2m_free,
+		.os_index = n->os_index,
+		.package = n->package,
+		.memory_bytes = n->memory_bytes,
+		.pu_count = n->pu_count,
+		.mem_allowed = n->mem_allowed,
+		.hugepages_2m_free = n->hp2m_free,
 		.hugepages_1g_free = n->hp1g_free,
 	};
 	return 0;
 }
 
-int moirai_topo_node_pus(const struct moirai_topo *topo, int idx, int *pus,
-			 int max)
+int moirai_topo_node_pus(const struct moirai_topo *topo, int idx, int *pus, int max)
 {
 	const struct topo_node *n;
 
 	if (!topo || max < 0 || (max > 0 && !pus))
 		return -EINVAL;
 	if (idx < 0 || idx >= topo->nnodes)
-		return moirai__err(-ERANGE, "topology: node index %d out of range (%d nodes)",
-				   idx, topo->nnodes);
+		return moirai__err(-ERANGE, "topology: node index %d out of range (%d nodes)", idx,
+				   topo->nnodes);
 	n = &topo->nodes[idx];
 	for (int i = 0; i < n->pu_count && i < max; i++)
 		pus[i] = n->pus[i];
@@ -174,8 +180,7 @@ int moirai_topo_node_by_os(const struct moirai_topo *topo, int os_index)
 	for (int i = 0; i < topo->nnodes; i++)
 		if (topo->nodes[i].os_index == os_index)
 			return i;
-	return moirai__err(-ENODEV, "topology: no NUMA node with OS index %d",
-			   os_index);
+	return moirai__err(-ENODEV, "topology: no NUMA node with OS index %d", os_index);
 }
 
 int moirai_topo_pu_by_os(const struct moirai_topo *topo, int os_index)
@@ -198,8 +203,7 @@ int moirai_topo_distance(const struct moirai_topo *topo, int a, int b)
 	if (!topo)
 		return -EINVAL;
 	if (a < 0 || b < 0 || a >= topo->nnodes || b >= topo->nnodes)
-		return moirai__err(-ERANGE, "topology: node pair (%d, %d) out of range",
-				   a, b);
+		return moirai__err(-ERANGE, "topology: node pair (%d, %d) out of range", a, b);
 	if (topo->distances)
 		return topo->distances[a * topo->nnodes + b];
 	return a == b ? 10 : 20;
@@ -210,8 +214,7 @@ int moirai_topo_device_count(const struct moirai_topo *topo)
 	return topo ? topo->ndevices : 0;
 }
 
-int moirai_topo_device(const struct moirai_topo *topo, int idx,
-		       struct moirai_topo_device *out)
+int moirai_topo_device(const struct moirai_topo *topo, int idx, struct moirai_topo_device *out)
 {
 	if (!topo || !out)
 		return -EINVAL;
@@ -235,8 +238,8 @@ int moirai_topo_device_node(const struct moirai_topo *topo, const char *name)
 					   name);
 		return topo->devices[i].node;
 	}
-	return moirai__err(-ENODEV, "topology: no network device named '%s' (%d known)",
-			   name, topo->ndevices);
+	return moirai__err(-ENODEV, "topology: no network device named '%s' (%d known)", name,
+			   topo->ndevices);
 }
 
 long moirai_topo_cpu_quota_milli(const struct moirai_topo *topo)

@@ -32,8 +32,7 @@ void moirai__topo_free(struct moirai_topo *t)
 	free(t);
 }
 
-static int open_topology(enum moirai_topo_source kind, const char *arg,
-			 hwloc_topology_t *out)
+static int open_topology(enum moirai_topo_source kind, const char *arg, hwloc_topology_t *out)
 {
 	hwloc_topology_t h;
 	struct stat st;
@@ -46,27 +45,27 @@ static int open_topology(enum moirai_topo_source kind, const char *arg,
 	if (kind == MOIRAI_TOPO_XML) {
 		if (stat(arg, &st) != 0) {
 			hwloc_topology_destroy(h);
-			return moirai__err(-ENOENT, "topology: cannot open XML file '%s'",
-					   arg);
+			return moirai__err(-ENOENT, "topology: cannot open XML file '%s'", arg);
 		}
 		if (!S_ISREG(st.st_mode) || hwloc_topology_set_xml(h, arg) != 0) {
 			hwloc_topology_destroy(h);
-			return moirai__err(-EINVAL, "topology: '%s' is not a readable hwloc XML file",
-					   arg);
+			return moirai__err(-EINVAL,
+					   "topology: '%s' is not a readable hwloc XML file", arg);
 		}
 	} else if (kind == MOIRAI_TOPO_SYNTHETIC) {
 		if (hwloc_topology_set_synthetic(h, arg) != 0) {
 			hwloc_topology_destroy(h);
-			return moirai__err(-EINVAL,
-					   "topology: cannot parse synthetic description '%s'",
-					   arg);
+			return moirai__err(
+				-EINVAL, "topology: cannot parse synthetic description '%s'", arg);
 		}
 	}
 	if (hwloc_topology_load(h) != 0) {
 		hwloc_topology_destroy(h);
 		if (kind == MOIRAI_TOPO_XML)
-			return moirai__err(-EINVAL, "topology: cannot parse XML file '%s' (corrupt or truncated?)",
-					   arg);
+			return moirai__err(
+				-EINVAL,
+				"topology: cannot parse XML file '%s' (corrupt or truncated?)",
+				arg);
 		return moirai__err(-EIO, "topology: hwloc could not load the %s topology",
 				   kind == MOIRAI_TOPO_LIVE ? "live" : "synthetic");
 	}
@@ -149,8 +148,7 @@ static int fill_pus(hwloc_topology_t h, struct moirai_topo *t, bool *isolated)
 		p->package = logical_of(hwloc_get_ancestor_obj_by_type(h, HWLOC_OBJ_PACKAGE, pu));
 		p->node = pu_node(h, pu);
 		p->allowed = hwloc_bitmap_isset(allowed, pu->os_index);
-		p->isolated = isolated && pu->os_index < MAX_CPUS &&
-			      isolated[pu->os_index];
+		p->isolated = isolated && pu->os_index < MAX_CPUS && isolated[pu->os_index];
 		if (p->allowed)
 			t->allowed_pus++;
 	}
@@ -206,8 +204,7 @@ static int fill_distances(hwloc_topology_t h, struct moirai_topo *t)
 	unsigned nr = 16;
 	int pick = -1;
 
-	if (t->nnodes < 1 ||
-	    hwloc_distances_get_by_type(h, HWLOC_OBJ_NUMANODE, &nr, d, 0, 0) != 0)
+	if (t->nnodes < 1 || hwloc_distances_get_by_type(h, HWLOC_OBJ_NUMANODE, &nr, d, 0, 0) != 0)
 		return 0;
 	for (unsigned i = 0; i < nr && i < 16; i++) {
 		if ((int)d[i]->nbobjs != t->nnodes)
@@ -281,8 +278,7 @@ static int fill_devices(hwloc_topology_t h, struct moirai_topo *t)
 	return 0;
 }
 
-int moirai__topo_from_hwloc(enum moirai_topo_source kind, const char *arg,
-			    struct moirai_topo **out)
+int moirai__topo_from_hwloc(enum moirai_topo_source kind, const char *arg, struct moirai_topo **out)
 {
 	hwloc_topology_t h = NULL;
 	struct moirai_topo *t;

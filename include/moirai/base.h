@@ -32,7 +32,7 @@ extern "C" {
 /** "Any NUMA node": let moirai choose, normally the caller's node. */
 #define MOIRAI_NODE_ANY (-1)
 
-#define moirai_likely(x) __builtin_expect(!!(x), 1)
+#define moirai_likely(x)   __builtin_expect(!!(x), 1)
 #define moirai_unlikely(x) __builtin_expect(!!(x), 0)
 
 /** Prefetch the cache line at @p p for reading into all cache levels. */
@@ -68,16 +68,16 @@ MOIRAI_API void moirai_clear_error(void);
 
 /** Every tunable. Each has a row in lib/options.c and an env override. */
 enum moirai_option {
-	MOIRAI_OPT_TOPOLOGY,     /**< MOIRAI_TOPOLOGY: XML path or synthetic description instead of the live machine ("" = live) */
-	MOIRAI_OPT_WORKERS,      /**< MOIRAI_WORKERS: worker count, 0 = one per usable core */
-	MOIRAI_OPT_LOG_LEVEL,    /**< MOIRAI_LOG_LEVEL: 0 errors, 1 warnings, 2 info, 3 debug */
-	MOIRAI_OPT_DEBUG,        /**< MOIRAI_DEBUG: 1 = debug checks (poisoning, double-free detection) */
-	MOIRAI_OPT_HUGEPAGES,    /**< MOIRAI_HUGEPAGES: arena page mode "auto", "hugetlb", "thp" or "none" */
-	MOIRAI_OPT_ARENA_RESERVE,/**< MOIRAI_ARENA_RESERVE: address space reserved per node arena, bytes */
-	MOIRAI_OPT_ARENA_CHUNK,  /**< MOIRAI_ARENA_CHUNK: commit granule of an arena, bytes */
+	MOIRAI_OPT_TOPOLOGY, /**< MOIRAI_TOPOLOGY: XML path or synthetic description instead of the live machine ("" = live) */
+	MOIRAI_OPT_WORKERS,   /**< MOIRAI_WORKERS: worker count, 0 = one per usable core */
+	MOIRAI_OPT_LOG_LEVEL, /**< MOIRAI_LOG_LEVEL: 0 errors, 1 warnings, 2 info, 3 debug */
+	MOIRAI_OPT_DEBUG, /**< MOIRAI_DEBUG: 1 = debug checks (poisoning, double-free detection) */
+	MOIRAI_OPT_HUGEPAGES, /**< MOIRAI_HUGEPAGES: arena page mode "auto", "hugetlb", "thp" or "none" */
+	MOIRAI_OPT_ARENA_RESERVE, /**< MOIRAI_ARENA_RESERVE: address space reserved per node arena, bytes */
+	MOIRAI_OPT_ARENA_CHUNK, /**< MOIRAI_ARENA_CHUNK: commit granule of an arena, bytes */
 	MOIRAI_OPT_DECOMMIT_THRESHOLD, /**< MOIRAI_DECOMMIT_THRESHOLD: free bytes a heap keeps before returning pages */
-	MOIRAI_OPT_TCACHE_MAX,   /**< MOIRAI_TCACHE_MAX: blocks per size class in a thread cache */
-	MOIRAI_OPT_SPIN_NS,      /**< MOIRAI_SPIN_NS: how long a waiting channel endpoint spins before yielding */
+	MOIRAI_OPT_TCACHE_MAX, /**< MOIRAI_TCACHE_MAX: blocks per size class in a thread cache */
+	MOIRAI_OPT_SPIN_NS, /**< MOIRAI_SPIN_NS: how long a waiting channel endpoint spins before yielding */
 	MOIRAI_OPT__COUNT
 };
 

@@ -42,7 +42,7 @@ enum moirai_topo_source {
 struct moirai_topo_pu {
 	int os_index;  /**< OS CPU number (taskset) */
 	int core;      /**< logical index of its core */
-	int l3;        /**< logical index of its L3 domain, -1 if none */
+	int l3;	       /**< logical index of its L3 domain, -1 if none */
 	int node;      /**< logical index of its NUMA node, -1 if none */
 	int package;   /**< logical index of its package, -1 if none */
 	int smt_rank;  /**< 0 for the first PU of its core, 1 for its sibling, ... */
@@ -53,11 +53,11 @@ struct moirai_topo_pu {
 
 /** One NUMA node. */
 struct moirai_topo_node {
-	int os_index;           /**< OS node number (numactl -m) */
-	int package;            /**< logical package index, -1 if none */
-	uint64_t memory_bytes;  /**< local memory */
-	int pu_count;           /**< PUs whose nearest node this is */
-	bool mem_allowed;       /**< cgroup MemsAllowed lets us allocate here */
+	int os_index;		   /**< OS node number (numactl -m) */
+	int package;		   /**< logical package index, -1 if none */
+	uint64_t memory_bytes;	   /**< local memory */
+	int pu_count;		   /**< PUs whose nearest node this is */
+	bool mem_allowed;	   /**< cgroup MemsAllowed lets us allocate here */
 	int64_t hugepages_2m_free; /**< free 2 MiB pages, -1 when unknown */
 	int64_t hugepages_1g_free; /**< free 1 GiB pages, -1 when unknown */
 };
@@ -66,7 +66,7 @@ struct moirai_topo_node {
 struct moirai_topo_device {
 	const char *name; /**< "eth0", "mlx5_0", ... (owned by the topology) */
 	const char *kind; /**< "network" or "openfabrics" */
-	int node;         /**< logical index of its NUMA node, -1 if unknown */
+	int node;	  /**< logical index of its NUMA node, -1 if unknown */
 };
 
 /**
@@ -101,8 +101,7 @@ MOIRAI_API int moirai_topo_load_xml(const char *path, struct moirai_topo **out);
  * @param[out] out the new topology.
  * @return 0; -EINVAL NULL or invalid description; -ENOMEM. Thread-safe.
  */
-MOIRAI_API int moirai_topo_load_synthetic(const char *desc,
-					  struct moirai_topo **out);
+MOIRAI_API int moirai_topo_load_synthetic(const char *desc, struct moirai_topo **out);
 
 /**
  * Free a topology. NULL is a no-op. Not safe while other threads use it.
@@ -111,8 +110,7 @@ MOIRAI_API int moirai_topo_load_synthetic(const char *desc,
 MOIRAI_API void moirai_topo_destroy(struct moirai_topo *topo);
 
 /** @return where @p topo came from. Thread-safe. */
-MOIRAI_API enum moirai_topo_source
-moirai_topo_source(const struct moirai_topo *topo);
+MOIRAI_API enum moirai_topo_source moirai_topo_source(const struct moirai_topo *topo);
 
 /** @return number of packages (0 when the topology has no Package level). */
 MOIRAI_API int moirai_topo_package_count(const struct moirai_topo *topo);
@@ -134,8 +132,7 @@ MOIRAI_API int moirai_topo_allowed_pu_count(const struct moirai_topo *topo);
  * Describe PU number @p idx (logical, 0..pu_count-1, topology order).
  * @return 0; -EINVAL bad arguments; -ERANGE idx out of range. Thread-safe.
  */
-MOIRAI_API int moirai_topo_pu(const struct moirai_topo *topo, int idx,
-			      struct moirai_topo_pu *out);
+MOIRAI_API int moirai_topo_pu(const struct moirai_topo *topo, int idx, struct moirai_topo_pu *out);
 
 /**
  * Describe NUMA node number @p idx (logical, 0..node_count-1).
@@ -153,22 +150,19 @@ MOIRAI_API int moirai_topo_node(const struct moirai_topo *topo, int idx,
  * @return the number of PUs of the node (which may exceed @p max: only
  *         @p max are written); -EINVAL; -ERANGE bad idx. Thread-safe.
  */
-MOIRAI_API int moirai_topo_node_pus(const struct moirai_topo *topo, int idx,
-				    int *pus, int max);
+MOIRAI_API int moirai_topo_node_pus(const struct moirai_topo *topo, int idx, int *pus, int max);
 
 /**
  * Logical index of the node whose OS index is @p os_index.
  * @return the index; -ENODEV when no node has that OS index. Thread-safe.
  */
-MOIRAI_API int moirai_topo_node_by_os(const struct moirai_topo *topo,
-				      int os_index);
+MOIRAI_API int moirai_topo_node_by_os(const struct moirai_topo *topo, int os_index);
 
 /**
  * Logical index of the PU whose OS index is @p os_index.
  * @return the index; -ENODEV when no PU has that OS index. Thread-safe.
  */
-MOIRAI_API int moirai_topo_pu_by_os(const struct moirai_topo *topo,
-				    int os_index);
+MOIRAI_API int moirai_topo_pu_by_os(const struct moirai_topo *topo, int os_index);
 
 /** @return true when the topology carries a NUMA distance matrix. */
 MOIRAI_API bool moirai_topo_has_distances(const struct moirai_topo *topo);
@@ -178,8 +172,7 @@ MOIRAI_API bool moirai_topo_has_distances(const struct moirai_topo *topo);
  * the ACPI SLIT.  Without a matrix, 10 for a == b and 20 otherwise.
  * @return the distance; -ERANGE bad index; -EINVAL NULL topo. Thread-safe.
  */
-MOIRAI_API int moirai_topo_distance(const struct moirai_topo *topo, int a,
-				    int b);
+MOIRAI_API int moirai_topo_distance(const struct moirai_topo *topo, int a, int b);
 
 /** @return number of network/OpenFabrics devices found. */
 MOIRAI_API int moirai_topo_device_count(const struct moirai_topo *topo);
@@ -196,8 +189,7 @@ MOIRAI_API int moirai_topo_device(const struct moirai_topo *topo, int idx,
  * @return the node (>= 0); -ENODEV no such device; -ENODATA the device has
  *         no NUMA locality. Thread-safe.
  */
-MOIRAI_API int moirai_topo_device_node(const struct moirai_topo *topo,
-				       const char *name);
+MOIRAI_API int moirai_topo_device_node(const struct moirai_topo *topo, const char *name);
 
 /**
  * CPU bandwidth quota of the process's cgroup, in thousandths of a CPU
@@ -214,24 +206,24 @@ enum moirai_plan_policy {
 
 /** Planner input beyond the topology.  Zero-initialised = defaults. */
 struct moirai_plan_opts {
-	int workers;                 /**< worker count; 0 = every usable core (or PU with smt) */
+	int workers;			/**< worker count; 0 = every usable core (or PU with smt) */
 	enum moirai_plan_policy policy; /**< default compact */
-	bool smt;                    /**< allow SMT siblings (one worker per PU) */
-	int reserve;                 /**< keep the first N usable cores free for housekeeping */
-	bool reserve_per_node;       /**< keep the first usable core of every node free */
-	bool use_isolated;           /**< plan isolated CPUs (isolcpus/nohz_full) too */
-	const char *near_device;     /**< place workers on this device's node first */
+	bool smt;			/**< allow SMT siblings (one worker per PU) */
+	int reserve;			/**< keep the first N usable cores free for housekeeping */
+	bool reserve_per_node;		/**< keep the first usable core of every node free */
+	bool use_isolated;		/**< plan isolated CPUs (isolcpus/nohz_full) too */
+	const char *near_device;	/**< place workers on this device's node first */
 };
 
 /** One worker of a plan. */
 struct moirai_plan_worker {
-	int worker;             /**< worker id, 0..count-1 */
-	int pu;                 /**< OS index of its PU */
-	int core;               /**< logical core index */
-	int node;               /**< OS index of its NUMA node */
-	int node_idx;           /**< logical index of its NUMA node */
-	int l3;                 /**< logical L3 index, -1 if none */
-	int steal_count;        /**< entries in steal_order (count - 1) */
+	int worker;		/**< worker id, 0..count-1 */
+	int pu;			/**< OS index of its PU */
+	int core;		/**< logical core index */
+	int node;		/**< OS index of its NUMA node */
+	int node_idx;		/**< logical index of its NUMA node */
+	int l3;			/**< logical L3 index, -1 if none */
+	int steal_count;	/**< entries in steal_order (count - 1) */
 	const int *steal_order; /**< other workers, nearest first (owned by the plan) */
 };
 
@@ -245,8 +237,7 @@ struct moirai_plan_worker {
  *         near_device; -ENOMEM. Thread-safe.
  */
 MOIRAI_API int moirai_plan_create(const struct moirai_topo *topo,
-				  const struct moirai_plan_opts *opts,
-				  struct moirai_plan **out);
+				  const struct moirai_plan_opts *opts, struct moirai_plan **out);
 
 /** Free a plan; NULL is a no-op. Not safe while others use it. */
 MOIRAI_API void moirai_plan_destroy(struct moirai_plan *plan);
@@ -268,8 +259,7 @@ MOIRAI_API const char *moirai_plan_policy_name(enum moirai_plan_policy p);
  * Parse a policy name.
  * @return 0 and *out set; -EINVAL unknown name. Thread-safe.
  */
-MOIRAI_API int moirai_plan_policy_parse(const char *name,
-					enum moirai_plan_policy *out);
+MOIRAI_API int moirai_plan_policy_parse(const char *name, enum moirai_plan_policy *out);
 
 /* ---- Binding on the live machine ------------------------------------ */
 
@@ -315,8 +305,9 @@ MOIRAI_API int moirai_numa_prefer_range(void *addr, size_t len, int node);
 /**
  * Node of the page holding @p addr (move_pages with NULL nodes).  The page
  * must be touched first.
- * @return the OS node index; -EFAULT page not present; -ENOENT not mapped;
- *         other -errno from move_pages. Thread-safe.
+ * @return the OS node index; -ENOENT page not present yet (never touched;
+ *         kernels before 6.x may say -EFAULT); -EFAULT address not mapped;
+ *         -EINVAL NULL; other -errno from move_pages. Thread-safe.
  */
 MOIRAI_API int moirai_numa_page_node(const void *addr);
 

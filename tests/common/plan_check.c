@@ -27,8 +27,7 @@ int usable_slots(const struct moirai_topo *t, bool smt, bool use_isolated)
 }
 
 /* Steal class as documented: same core, same L3, same node, other. */
-static int steal_class(const struct moirai_plan_worker *a,
-		       const struct moirai_plan_worker *b)
+static int steal_class(const struct moirai_plan_worker *a, const struct moirai_plan_worker *b)
 {
 	if (a->core == b->core)
 		return 0;
@@ -39,8 +38,7 @@ static int steal_class(const struct moirai_plan_worker *a,
 	return 3;
 }
 
-static int steal_dist(const struct moirai_topo *t,
-		      const struct moirai_plan_worker *a,
+static int steal_dist(const struct moirai_topo *t, const struct moirai_plan_worker *a,
 		      const struct moirai_plan_worker *b)
 {
 	if (steal_class(a, b) < 3)
@@ -118,7 +116,8 @@ int check_plan(const struct moirai_topo *t, const struct moirai_plan_opts *opts)
 
 				assert_true(ca <= cb);
 				if (ca == cb) {
-					int da = steal_dist(t, &w[i], a), db = steal_dist(t, &w[i], b);
+					int da = steal_dist(t, &w[i], a),
+					    db = steal_dist(t, &w[i], b);
 
 					assert_true(da <= db);
 					if (da == db)

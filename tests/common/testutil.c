@@ -45,7 +45,8 @@ int test_run_in_child(void (*fn)(void *), void *arg)
 const char *test_topologies_dir(void)
 {
 	static const char *const candidates[] = {
-		"../shared/topologies", "../../shared/topologies",
+		"../shared/topologies",
+		"../../shared/topologies",
 		"/work/shared/topologies",
 	};
 	const char *env = getenv("MOIRAI_TOPOLOGIES_DIR");

@@ -37,7 +37,6 @@ const char *test_topologies_dir(void);
  * Run a shell command and return its stdout parsed as a long, or -1.
  * Used with hwloc-calc as an oracle.
  */
-long test_command_long(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+long test_command_long(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

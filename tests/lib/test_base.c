@@ -98,10 +98,8 @@ int main(int argc, char **argv)
 		return env_child();
 
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_strerror),
-		cmocka_unit_test(test_last_error),
-		cmocka_unit_test(test_parse_size),
-		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_strerror),     cmocka_unit_test(test_last_error),
+		cmocka_unit_test(test_parse_size),   cmocka_unit_test(test_options),
 		cmocka_unit_test(test_env_override),
 	};
 

@@ -37,8 +37,9 @@ static void test_counts_and_oversubscription(void **state)
 	assert_null(p);
 	assert_non_null(strstr(moirai_last_error(), "9 workers requested but only 8 usable cores"));
 	assert_non_null(strstr(moirai_last_error(), "16 PUs with SMT"));
-	assert_int_equal(moirai_plan_create(t, &(struct moirai_plan_opts){ .workers = 17, .smt = true }, &p),
-			 -ERANGE);
+	assert_int_equal(
+		moirai_plan_create(t, &(struct moirai_plan_opts){ .workers = 17, .smt = true }, &p),
+		-ERANGE);
 	assert_non_null(strstr(moirai_last_error(), "only 16 usable PUs"));
 	moirai_topo_destroy(t);
 }
@@ -58,7 +59,9 @@ static void test_reserve(void **state)
 	}
 	moirai_plan_destroy(p);
 	/* First core of each node kept free: PUs 0 and 4. */
-	assert_int_equal(moirai_plan_create(t, &(struct moirai_plan_opts){ .reserve_per_node = true }, &p), 0);
+	assert_int_equal(
+		moirai_plan_create(t, &(struct moirai_plan_opts){ .reserve_per_node = true }, &p),
+		0);
 	assert_int_equal(moirai_plan_worker_count(p), 6);
 	for (int i = 0; i < 6; i++) {
 		assert_int_equal(moirai_plan_worker(p, i, &w), 0);
@@ -98,7 +101,8 @@ static void test_isolated_and_disallowed(void **state)
 	assert_non_null(strstr(moirai_last_error(), "isolated CPUs excluded"));
 	/* Opting in to isolated CPUs plans them. */
 	assert_int_equal(check_plan(t, &(struct moirai_plan_opts){ .use_isolated = true }), 4);
-	assert_int_equal(check_plan(t, &(struct moirai_plan_opts){ .use_isolated = true, .smt = true }), 7);
+	assert_int_equal(
+		check_plan(t, &(struct moirai_plan_opts){ .use_isolated = true, .smt = true }), 7);
 	moirai_topo_destroy(t);
 }
 
@@ -107,7 +111,10 @@ static void test_steal_by_distance(void **state)
 {
 	struct moirai_topo *t = syn("numa:4 core:1 pu:1");
 	static const int d[4][4] = {
-		{ 10, 30, 20, 40 }, { 30, 10, 40, 20 }, { 20, 40, 10, 30 }, { 40, 20, 30, 10 },
+		{ 10, 30, 20, 40 },
+		{ 30, 10, 40, 20 },
+		{ 20, 40, 10, 30 },
+		{ 40, 20, 30, 10 },
 	};
 	struct moirai_plan *p;
 	struct moirai_plan_worker w;
@@ -139,11 +146,15 @@ static void test_bad_options(void **state)
 	(void)state;
 	assert_int_equal(moirai_plan_create(NULL, NULL, &p), -EINVAL);
 	assert_int_equal(moirai_plan_create(t, NULL, NULL), -EINVAL);
-	assert_int_equal(moirai_plan_create(t, &(struct moirai_plan_opts){ .workers = -1 }, &p), -EINVAL);
-	assert_int_equal(moirai_plan_create(t, &(struct moirai_plan_opts){ .reserve = -2 }, &p), -EINVAL);
-	assert_int_equal(moirai_plan_create(t, &(struct moirai_plan_opts){ .policy = 7 }, &p), -EINVAL);
-	assert_int_equal(moirai_plan_create(t, &(struct moirai_plan_opts){ .near_device = "eth0" }, &p),
-			 -ENODEV);
+	assert_int_equal(moirai_plan_create(t, &(struct moirai_plan_opts){ .workers = -1 }, &p),
+			 -EINVAL);
+	assert_int_equal(moirai_plan_create(t, &(struct moirai_plan_opts){ .reserve = -2 }, &p),
+			 -EINVAL);
+	assert_int_equal(moirai_plan_create(t, &(struct moirai_plan_opts){ .policy = 7 }, &p),
+			 -EINVAL);
+	assert_int_equal(
+		moirai_plan_create(t, &(struct moirai_plan_opts){ .near_device = "eth0" }, &p),
+		-ENODEV);
 	assert_int_equal(moirai_plan_policy_parse("spread", &pol), 0);
 	assert_int_equal(pol, MOIRAI_PLAN_SPREAD);
 	assert_int_equal(moirai_plan_policy_parse("sprad", &pol), -EINVAL);

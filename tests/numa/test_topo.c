@@ -181,8 +181,8 @@ static void test_env_topology(void **state)
 static long oracle(const char *file, const char *type)
 {
 	/* lstopo counts every object (memory-only NUMA nodes too). */
-	return test_command_long("lstopo-no-graphics -i '%s' --only %s 2>/dev/null | wc -l",
-				 file, type);
+	return test_command_long("lstopo-no-graphics -i '%s' --only %s 2>/dev/null | wc -l", file,
+				 type);
 }
 
 static void check_xml(const char *path)
@@ -201,8 +201,7 @@ static void check_xml(const char *path)
 	assert_int_equal(moirai_topo_pu_count(t),
 			 test_command_long("hwloc-calc -i '%s' -N pu all", path));
 	cores = oracle(path, "core");
-	assert_int_equal(moirai_topo_core_count(t),
-			 cores ? cores : moirai_topo_pu_count(t));
+	assert_int_equal(moirai_topo_core_count(t), cores ? cores : moirai_topo_pu_count(t));
 	/* Each node's PU list equals hwloc-calc's, in OS indexes. */
 	for (int n = 0; n < moirai_topo_node_count(t); n++) {
 		int pus[512], cnt = moirai_topo_node_pus(t, n, pus, 512);
@@ -211,8 +210,8 @@ static void check_xml(const char *path)
 
 		assert_true(cnt >= 0 && cnt <= 512);
 		for (int k = 0; k < cnt; k++)
-			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%d",
-				 k ? "," : "", pus[k]);
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%d", k ? "," : "",
+				 pus[k]);
 		snprintf(cmd, sizeof(cmd),
 			 "hwloc-calc -i '%s' --physical-output --intersect pu numa:%d 2>/dev/null",
 			 path, n);
@@ -429,13 +428,23 @@ static void test_bad_arguments(void **state)
 static void test_synthetic_garbage(void **state)
 {
 	static const char *const bad[] = {
-		"nuam:2", "garbage", "pack:", "pack:2 pu:", ":::", "pack:2 core:x pu:1",
-		"pu:99999999999999999999", "pack:-1 pu:2", "(", "pack:0 pu:1", "pu:2 pack:2",
-		"pack:2 pu:1 extra", "pack:2 numa:2 core:65536 pu:65536",
+		"nuam:2",
+		"garbage",
+		"pack:",
+		"pack:2 pu:",
+		":::",
+		"pack:2 core:x pu:1",
+		"pu:99999999999999999999",
+		"pack:-1 pu:2",
+		"(",
+		"pack:0 pu:1",
+		"pu:2 pack:2",
+		"pack:2 pu:1 extra",
+		"pack:2 numa:2 core:65536 pu:65536",
 	};
 	static const char *const tokens[] = {
-		"pack:", "numa:", "core:", "pu:", "l3:", "group:", "2", "0", "-1",
-		"(", ")", "memory=1GB", " ", "x", "1", "indexes=", "4", ":",
+		"pack:", "numa:", "core:",	"pu:", "l3:", "group:", "2",	    "0", "-1",
+		"(",	 ")",	  "memory=1GB", " ",   "x",   "1",	"indexes=", "4", ":",
 	};
 	unsigned seed = 12345;
 	int crashes_avoided = 0;
@@ -481,7 +490,9 @@ static void test_xml_corrupt(void **state)
 	close(fd);
 	close(fd2);
 	assert_int_equal(test_command_long("lstopo-no-graphics -f -i 'pack:2 numa:2 core:2 pu:2' "
-					   "--of xml '%s' >/dev/null 2>&1; echo $?", full), 0);
+					   "--of xml '%s' >/dev/null 2>&1; echo $?",
+					   full),
+			 0);
 	assert_int_equal(moirai_topo_load_xml(full, &t), 0);
 	assert_int_equal(moirai_topo_pu_count(t), 16);
 	moirai_topo_destroy(t);

@@ -18,19 +18,19 @@
 #include <stdint.h>
 
 struct bench_ctx {
-	bool quick;      /* --quick: whole suite under 30 s */
-	int cpus;        /* usable CPUs (affinity mask) */
-	int cpu_a;       /* first usable CPU: producer / ping side */
-	int cpu_b;       /* second usable CPU (== cpu_a on a 1-CPU box) */
+	bool quick; /* --quick: whole suite under 30 s */
+	int cpus;   /* usable CPUs (affinity mask) */
+	int cpu_a;  /* first usable CPU: producer / ping side */
+	int cpu_b;  /* second usable CPU (== cpu_a on a 1-CPU box) */
 };
 
 struct bench_result {
-	double ns_per_op;  /* required */
-	double p50_ns;     /* latency percentiles; < 0 when not measured */
+	double ns_per_op; /* required */
+	double p50_ns;	  /* latency percentiles; < 0 when not measured */
 	double p99_ns;
 	double p999_ns;
-	long peak_rss_kb;  /* < 0 when not measured */
-	char note[96];     /* why a case was skipped, or a remark */
+	long peak_rss_kb; /* < 0 when not measured */
+	char note[96];	  /* why a case was skipped, or a remark */
 };
 
 typedef int (*bench_fn)(const struct bench_ctx *ctx, struct bench_result *out);
@@ -46,14 +46,16 @@ struct bench_case {
 void bench__register(struct bench_case *c);
 
 /* Register @fn as implementation @impl of case @name in @suite. */
-#define BENCH_CASE(suite_, name_, impl_, fn_)                                  \
-	static struct bench_case bench_case_##fn_ = {                          \
-		.suite = (suite_), .name = (name_), .impl = (impl_),           \
-		.fn = (fn_),                                                   \
-	};                                                                     \
-	__attribute__((constructor)) static void bench_reg_##fn_(void)         \
-	{                                                                      \
-		bench__register(&bench_case_##fn_);                            \
+#define BENCH_CASE(suite_, name_, impl_, fn_)                          \
+	static struct bench_case bench_case_##fn_ = {                  \
+		.suite = (suite_),                                     \
+		.name = (name_),                                       \
+		.impl = (impl_),                                       \
+		.fn = (fn_),                                           \
+	};                                                             \
+	__attribute__((constructor)) static void bench_reg_##fn_(void) \
+	{                                                              \
+		bench__register(&bench_case_##fn_);                    \
 	}
 
 /* Scale an iteration count down for --quick (never below 1000). */
@@ -77,9 +79,8 @@ long bench_peak_rss_kb(void);
  * then the child's own.  Returns 0, -ENOTSUP when the child could not run
  * the case (out->note says why), or -errno.
  */
-int bench_run_isolated(const struct bench_ctx *ctx, const char *suite,
-		       const char *name, const char *impl, const char *preload,
-		       struct bench_result *out);
+int bench_run_isolated(const struct bench_ctx *ctx, const char *suite, const char *name,
+		       const char *impl, const char *preload, struct bench_result *out);
 
 /* True inside a child started by bench_run_isolated(). */
 bool bench_is_isolated_child(void);

@@ -77,9 +77,8 @@ bool bench_is_isolated_child(void)
 	return getenv("MOIRAI_BENCH_CHILD") != NULL;
 }
 
-int bench_run_isolated(const struct bench_ctx *ctx, const char *suite,
-		       const char *name, const char *impl, const char *preload,
-		       struct bench_result *out)
+int bench_run_isolated(const struct bench_ctx *ctx, const char *suite, const char *name,
+		       const char *impl, const char *preload, struct bench_result *out)
 {
 	char cmd[1024], line[512];
 	FILE *f;
@@ -91,15 +90,14 @@ int bench_run_isolated(const struct bench_ctx *ctx, const char *suite,
 	}
 	snprintf(cmd, sizeof(cmd),
 		 "MOIRAI_BENCH_CHILD=1 %s%s /proc/%d/exe %s --case '%s' --impl '%s' %s",
-		 preload ? "LD_PRELOAD=" : "", preload ? preload : "",
-		 (int)getpid(), suite, name, impl, ctx->quick ? "--quick" : "");
+		 preload ? "LD_PRELOAD=" : "", preload ? preload : "", (int)getpid(), suite, name,
+		 impl, ctx->quick ? "--quick" : "");
 	f = popen(cmd, "r");
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "RESULT %lf %lf %lf %lf %ld", &out->ns_per_op,
-			   &out->p50_ns, &out->p99_ns, &out->p999_ns,
-			   &out->peak_rss_kb) == 5)
+		if (sscanf(line, "RESULT %lf %lf %lf %lf %ld", &out->ns_per_op, &out->p50_ns,
+			   &out->p99_ns, &out->p999_ns, &out->peak_rss_kb) == 5)
 			got = 1;
 	}
 	st = pclose(f);
@@ -118,16 +116,15 @@ struct row {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: moirai-bench SUITE [--json] [--quick] [--case SUBSTR] [--impl NAME]\n"
-		"  SUITE    ring, alloc, sched or all\n"
-		"  --json   one JSON document on stdout\n"
-		"  --quick  short iteration counts (whole suite under 30 s)\n"
-		"  --case   run only cases whose name contains SUBSTR\n"
-		"  --impl   run only implementation NAME\n"
-		"  --list   list the cases of SUITE and exit\n"
-		"Prints one row per case, one column per implementation (ns/op) and\n"
-		"each peer's time divided by moirai's (above 1 = moirai faster).\n");
+	fprintf(f, "usage: moirai-bench SUITE [--json] [--quick] [--case SUBSTR] [--impl NAME]\n"
+		   "  SUITE    ring, alloc, sched or all\n"
+		   "  --json   one JSON document on stdout\n"
+		   "  --quick  short iteration counts (whole suite under 30 s)\n"
+		   "  --case   run only cases whose name contains SUBSTR\n"
+		   "  --impl   run only implementation NAME\n"
+		   "  --list   list the cases of SUITE and exit\n"
+		   "Prints one row per case, one column per implementation (ns/op) and\n"
+		   "each peer's time divided by moirai's (above 1 = moirai faster).\n");
 }
 
 static bool suite_known(const char *s)
@@ -143,18 +140,19 @@ static void json_num(const char *key, double v, bool comma)
 	printf("%s\"%s\": %.1f", comma ? ", " : "", key, v);
 }
 
-static void print_json(const char *suite, const struct bench_ctx *ctx,
-		       const struct row *rows, int n)
+static void print_json(const char *suite, const struct bench_ctx *ctx, const struct row *rows,
+		       int n)
 {
 	bool first = true;
 
 	printf("{ \"suite\": \"%s\", \"machine\": { \"cpus\": %d, \"numa_nodes\": %d },\n"
-	       "  \"results\": [", suite, ctx->cpus, moirai_numa_node_count());
+	       "  \"results\": [",
+	       suite, ctx->cpus, moirai_numa_node_count());
 	for (int i = 0; i < n; i++) {
 		if (rows[i].rc)
 			continue;
-		printf("%s\n    { \"case\": \"%s\", \"impl\": \"%s\"",
-		       first ? "" : ",", rows[i].c->name, rows[i].c->impl);
+		printf("%s\n    { \"case\": \"%s\", \"impl\": \"%s\"", first ? "" : ",",
+		       rows[i].c->name, rows[i].c->impl);
 		json_num("ns_per_op", rows[i].r.ns_per_op, true);
 		json_num("p50_ns", rows[i].r.p50_ns, true);
 		json_num("p99_ns", rows[i].r.p99_ns, true);
@@ -181,7 +179,8 @@ static void print_table(const char *suite, const struct row *rows, int n)
 		if (!seen && nimpl < 32)
 			impls[nimpl++] = rows[i].c->impl;
 	}
-	printf("moirai-bench %s: ns/op per implementation; (x) = peer/moirai, above 1 = moirai faster\n\n",
+	printf("moirai-bench %s: ns/op per implementation; (x) = peer/moirai, above 1 = moirai "
+	       "faster\n\n",
 	       suite);
 	printf("%-34s", "case");
 	for (int j = 0; j < nimpl; j++)
@@ -212,8 +211,8 @@ static void print_table(const char *suite, const struct row *rows, int n)
 				if (r->rc)
 					snprintf(cell, sizeof(cell), "n/a");
 				else if (base > 0 && strcmp(impls[j], "moirai"))
-					snprintf(cell, sizeof(cell), "%.1f (%.2fx)",
-						 r->r.ns_per_op, r->r.ns_per_op / base);
+					snprintf(cell, sizeof(cell), "%.1f (%.2fx)", r->r.ns_per_op,
+						 r->r.ns_per_op / base);
 				else
 					snprintf(cell, sizeof(cell), "%.1f", r->r.ns_per_op);
 			}
@@ -227,20 +226,19 @@ static void print_table(const char *suite, const struct row *rows, int n)
 
 		if (!r->rc && r->r.p50_ns >= 0)
 			printf("  latency %-28s %-12s p50 %.0f ns  p99 %.0f ns  p99.9 %.0f ns\n",
-			       r->c->name, r->c->impl, r->r.p50_ns, r->r.p99_ns,
-			       r->r.p999_ns);
+			       r->c->name, r->c->impl, r->r.p50_ns, r->r.p99_ns, r->r.p999_ns);
 	}
 	for (int i = 0; i < n; i++) {
 		const struct row *r = &rows[i];
 
 		if (!r->rc && r->r.peak_rss_kb >= 0)
-			printf("  peak RSS %-27s %-12s %ld KiB\n", r->c->name,
-			       r->c->impl, r->r.peak_rss_kb);
+			printf("  peak RSS %-27s %-12s %ld KiB\n", r->c->name, r->c->impl,
+			       r->r.peak_rss_kb);
 	}
 	for (int i = 0; i < n; i++)
 		if (rows[i].rc)
-			printf("  skipped %s/%s: %s\n", rows[i].c->name,
-			       rows[i].c->impl, rows[i].r.note[0] ? rows[i].r.note : "unavailable");
+			printf("  skipped %s/%s: %s\n", rows[i].c->name, rows[i].c->impl,
+			       rows[i].r.note[0] ? rows[i].r.note : "unavailable");
 }
 
 static void init_ctx(struct bench_ctx *ctx)
@@ -323,8 +321,9 @@ int main(int argc, char **argv)
 		if (n == MAX_ROWS)
 			break;
 		rows[n].c = c;
-		rows[n].r = (struct bench_result){ .p50_ns = -1, .p99_ns = -1,
-						   .p999_ns = -1, .peak_rss_kb = -1 };
+		rows[n].r = (struct bench_result){
+			.p50_ns = -1, .p99_ns = -1, .p999_ns = -1, .peak_rss_kb = -1
+		};
 		if (!json && !bench_is_isolated_child())
 			fprintf(stderr, "  running %s / %s ...\n", c->name, c->impl);
 		rows[n].rc = c->fn(&ctx, &rows[n].r);
@@ -335,14 +334,12 @@ int main(int argc, char **argv)
 	if (bench_is_isolated_child()) {
 		if (n != 1 || rows[0].rc)
 			return 1;
-		printf("RESULT %f %f %f %f %ld\n", rows[0].r.ns_per_op,
-		       rows[0].r.p50_ns, rows[0].r.p99_ns, rows[0].r.p999_ns,
-		       rows[0].r.peak_rss_kb);
+		printf("RESULT %f %f %f %f %ld\n", rows[0].r.ns_per_op, rows[0].r.p50_ns,
+		       rows[0].r.p99_ns, rows[0].r.p999_ns, rows[0].r.peak_rss_kb);
 		return 0;
 	}
 	if (n == 0 && (case_filter || impl_filter)) {
-		fprintf(stderr, "moirai-bench: no case of suite '%s' matches the filter\n",
-			suite);
+		fprintf(stderr, "moirai-bench: no case of suite '%s' matches the filter\n", suite);
 		return 2;
 	}
 	if (json)

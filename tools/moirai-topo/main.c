@@ -31,8 +31,10 @@ static void usage(FILE *f)
 		"usable CPUs, devices) and, with --plan, where each worker runs.\n"
 		"\n"
 		"  --input FILE      load an hwloc XML export instead of this machine\n"
-		"  --synthetic DESC  load an hwloc synthetic topology, e.g. \"pack:2 numa:2 core:4 pu:2\"\n"
-		"                    (without either, MOIRAI_TOPOLOGY is used if set, else this machine)\n"
+		"  --synthetic DESC  load an hwloc synthetic topology, e.g. \"pack:2 numa:2 core:4 "
+		"pu:2\"\n"
+		"                    (without either, MOIRAI_TOPOLOGY is used if set, else this "
+		"machine)\n"
 		"  --plan N|all      plan N workers, or one per usable core (per PU with --smt)\n"
 		"  --policy P        compact (fill one L3/node first, default) or spread\n"
 		"                    (round-robin across nodes, then L3s)\n"
@@ -40,8 +42,10 @@ static void usage(FILE *f)
 		"  --near DEVICE     put workers on DEVICE's NUMA node first (e.g. eth0, mlx5_0)\n"
 		"  --reserve K       keep the first K usable cores free for housekeeping\n"
 		"  --reserve-per-node keep the first usable core of every node free\n"
-		"  --isolated        also plan CPUs isolated with isolcpus=/nohz_full= (data-plane\n"
-		"                    cores are usually isolated on purpose; they are skipped by default)\n"
+		"  --isolated        also plan CPUs isolated with isolcpus=/nohz_full= "
+		"(data-plane\n"
+		"                    cores are usually isolated on purpose; they are skipped by "
+		"default)\n"
 		"  --json            one JSON document on stdout\n"
 		"  --version, --help\n"
 		"Exit status: 0 ok, 1 runtime failure, 2 bad input.\n");
@@ -89,7 +93,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			errno = 0;
 			a->workers = (int)strtol(optarg, &end, 10);
 			if (errno || *end || end == optarg || a->workers <= 0)
-				return bad("--plan takes a positive worker count or 'all', not '%s'", optarg);
+				return bad(
+					"--plan takes a positive worker count or 'all', not '%s'",
+					optarg);
 			break;
 		case 'P':
 			if (moirai_plan_policy_parse(optarg, &a->policy))
@@ -161,9 +167,8 @@ static void print_json(const struct moirai_topo *t, const struct moirai_plan *p,
 	printf("{\n  \"source\": \"%s\",\n", source_name(moirai_topo_source(t)));
 	printf("  \"packages\": %d, \"numa_nodes\": %d, \"l3_domains\": %d,\n",
 	       moirai_topo_package_count(t), nn, moirai_topo_l3_count(t));
-	printf("  \"cores\": %d, \"pus\": %d, \"allowed_pus\": %d,\n",
-	       moirai_topo_core_count(t), moirai_topo_pu_count(t),
-	       moirai_topo_allowed_pu_count(t));
+	printf("  \"cores\": %d, \"pus\": %d, \"allowed_pus\": %d,\n", moirai_topo_core_count(t),
+	       moirai_topo_pu_count(t), moirai_topo_allowed_pu_count(t));
 	printf("  \"nodes\": [");
 	for (int i = 0; i < nn; i++) {
 		struct moirai_topo_node nd;
@@ -250,7 +255,8 @@ static void print_tree(const struct moirai_topo *t)
 {
 	int nn = moirai_topo_node_count(t), npu = moirai_topo_pu_count(t);
 
-	printf("Machine (%s): %d package(s), %d NUMA node(s), %d L3 domain(s), %d cores, %d PUs, %d usable\n",
+	printf("Machine (%s): %d package(s), %d NUMA node(s), %d L3 domain(s), %d cores, %d PUs, "
+	       "%d usable\n",
 	       source_name(moirai_topo_source(t)), moirai_topo_package_count(t), nn,
 	       moirai_topo_l3_count(t), moirai_topo_core_count(t), npu,
 	       moirai_topo_allowed_pu_count(t));
@@ -330,14 +336,17 @@ static void print_tree(const struct moirai_topo *t)
 		printf("  Device %-10s %-12s node %d\n", d.name, d.kind, d.node);
 	}
 	if (moirai_topo_cpu_quota_milli(t) >= 0)
-		printf("  cgroup CPU quota: %.2f CPUs\n", (double)moirai_topo_cpu_quota_milli(t) / 1000);
+		printf("  cgroup CPU quota: %.2f CPUs\n",
+		       (double)moirai_topo_cpu_quota_milli(t) / 1000);
 }
 
 static void print_plan(const struct moirai_plan *p, const struct args *a)
 {
 	printf("\nPlan: %d workers, policy %s, %s\n", moirai_plan_worker_count(p),
-	       moirai_plan_policy_name(a->policy), a->smt ? "SMT siblings allowed" : "one per physical core");
-	printf("  %-6s %-5s %-5s %-5s %-4s  %s\n", "worker", "pu", "core", "node", "l3", "steal order");
+	       moirai_plan_policy_name(a->policy),
+	       a->smt ? "SMT siblings allowed" : "one per physical core");
+	printf("  %-6s %-5s %-5s %-5s %-4s  %s\n", "worker", "pu", "core", "node", "l3",
+	       "steal order");
 	for (int w = 0; w < moirai_plan_worker_count(p); w++) {
 		struct moirai_plan_worker pw;
 
@@ -368,16 +377,20 @@ int main(int argc, char **argv)
 	else
 		rc = moirai_topo_load(&t);
 	if (rc) {
-		fprintf(stderr, "moirai-topo: %s\n", *moirai_last_error() ? moirai_last_error()
-									 : moirai_strerror(rc));
+		fprintf(stderr, "moirai-topo: %s\n",
+			*moirai_last_error() ? moirai_last_error() : moirai_strerror(rc));
 		/* A bad file or description is bad input; anything else is ours. */
 		return (rc == -EINVAL || rc == -ENOENT) ? 2 : 1;
 	}
 	if (a.workers >= 0) {
 		struct moirai_plan_opts o = {
-			.workers = a.workers, .policy = a.policy, .smt = a.smt,
-			.reserve = a.reserve, .reserve_per_node = a.reserve_per_node,
-			.use_isolated = a.isolated, .near_device = a.near,
+			.workers = a.workers,
+			.policy = a.policy,
+			.smt = a.smt,
+			.reserve = a.reserve,
+			.reserve_per_node = a.reserve_per_node,
+			.use_isolated = a.isolated,
+			.near_device = a.near,
 		};
 
 		rc = moirai_plan_create(t, &o, &p);

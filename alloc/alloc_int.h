@@ -1,0 +1,314 @@
+/*
+ * Private layout of the allocator, shared by the alloc/ sources and the tests.
+ *
+ * Address space: one reservation at start, split into one arena per NUMA
+ * node (node n owns [base + n * reserve, base + (n + 1) * reserve)).  The
+ * reservation is cut in 2 MiB segments; a global segment map (one pointer
+ * per segment) gives the header of the segment or span that owns any
+ * address, so free() finds metadata with one range check and one load, and
+ * a pointer outside the map (or with an empty entry) is foreign.
+ *
+ * A "small" segment belongs to one heap and is cut in 32 slabs of 64 KiB;
+ * its header (in the first 4 KiB of slab 0) holds the 32 slab descriptors.
+ * A slab serves one size class, or is part of a "large" run of contiguous
+ * slabs that holds one allocation.  Allocations above LARGE_MAX take a
+ * "huge" span: whole segments from the arena, header in the first page.
+ *
+ * A heap is per thread and per node.  It keeps, per size class, a bounded
+ * thread cache (bin) in front of its slabs; blocks freed by any other
+ * thread come back through the heap's MPSC remote list.  Heaps are never
+ * freed: a dead thread's heap is abandoned and adopted by the next thread
+ * that allocates on that node, so thread churn reuses memory.
+ */
+#ifndef MOIRAI_ALLOC_INT_H
+#define MOIRAI_ALLOC_INT_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "moirai/alloc.h"
+
+#define SEG_SHIFT 21
+#define SEG_SIZE ((size_t)1 << SEG_SHIFT)            /* 2 MiB */
+#define SLAB_SHIFT 16
+#define SLAB_SIZE ((size_t)1 << SLAB_SHIFT)          /* 64 KiB */
+#define SLABS_PER_SEG ((int)(SEG_SIZE / SLAB_SIZE))  /* 32 */
+#define SEG_HDR_SIZE ((size_t)8192)                  /* slab 0 data starts here */
+#define SMALL_MAX ((size_t)32768)
+#define LARGE_MAX ((size_t)1 << 20)                  /* 16 slabs */
+#define HUGE_HDR_SIZE ((size_t)4096)
+#define MAX_NODES_TLS 64
+#define NUM_CLASSES 72
+#define MAX_ALIGN ((size_t)1 << 30)
+#define MIN_ALIGN 16
+
+#define SEG_MAGIC 0x6d6f6972u /* "moir" */
+
+enum seg_kind { SEG_SMALL = 1, SEG_HUGE = 2 };
+enum slab_kind { SLAB_FREE = 0, SLAB_SMALL, SLAB_LARGE, SLAB_LARGE_TAIL };
+enum slab_flags { SLAB_ALIGNED = 1, SLAB_IN_PARTIAL = 2 };
+
+enum page_mode { MODE_HUGETLB = 0, MODE_THP = 1, MODE_SMALL = 2 };
+
+struct heap;
+
+/* One 64 KiB slab; owned and touched only by the owning heap's thread. */
+struct slab {
+	void *free;            /* local free list of blocks */
+	char *bump;            /* next never-used block */
+	char *start;           /* first block */
+	char *end;             /* end of the block area */
+	uint32_t used;         /* blocks out of the slab (in bins or in use) */
+	uint32_t block_size;   /* LARGE: bytes of the run */
+	uint16_t cls;
+	uint8_t kind;
+	uint8_t flags;
+	uint32_t run;          /* LARGE: slabs in the run; TAIL: index of head */
+	struct slab *next, *prev; /* partial list of its class */
+};
+/* One descriptor per cache line: the free path reads one line. */
+static_assert(sizeof(struct slab) == 64, "slab descriptor is one line");
+
+/*
+ * Header of a 2 MiB segment (small) or of a huge span.  Fields read by
+ * other threads (kind, node, heap, magic) are set before the segment is
+ * published in the segment map and never change while it is mapped there.
+ */
+struct segment {
+	uint32_t magic;
+	uint8_t kind;
+	uint8_t mode;          /* enum page_mode of its memory */
+	int node;
+	struct heap *heap;     /* owner (small); allocating heap (huge) */
+	size_t span;           /* bytes of the span (huge) */
+	size_t req;            /* requested size (huge) */
+	char *user;            /* user pointer (huge) */
+	/* Owner-only fields on their own line: remote frees never miss on it. */
+	alignas(64) uint32_t free_mask; /* small: bit i = slab i free */
+	uint32_t cold_mask;    /* free slabs whose pages were given back */
+	struct segment *next, *prev; /* heap list of segments with free slabs */
+	alignas(64) struct slab slabs[SLABS_PER_SEG];
+};
+static_assert(sizeof(struct segment) <= SEG_HDR_SIZE, "segment header fits");
+static_assert(offsetof(struct segment, free_mask) == 64,
+	      "remote frees read line 0 only; owner fields start on line 1");
+
+/*
+ * Thread cache of one size class: a LIFO list of free blocks.  Everything
+ * the free fast path touches (bound and free counter too) is on one line.
+ */
+struct bin {
+	void *head;
+	uint32_t count;
+	uint32_t max;                /* tcache_max */
+	_Atomic uint64_t frees;      /* local frees into this bin (owner writes) */
+};
+
+struct heap_counters {
+	_Atomic uint64_t in_use;      /* bytes in blocks out of slabs + large */
+	_Atomic uint64_t slab_bytes;  /* bytes of slabs held (small + large) */
+	_Atomic uint64_t local_frees; /* frees outside the bin fast path */
+	_Atomic uint64_t remote_frees;
+};
+
+struct heap {
+	/* Written by every remote freeing thread: on its own line. */
+	alignas(64) _Atomic(void *) remote;
+	alignas(64) struct bin bins[NUM_CLASSES];
+	struct slab *partial[NUM_CLASSES];
+	struct segment *segs;       /* segments with at least one free slab */
+	struct arena *arena;
+	int node;
+	uint32_t tcache_max;
+	bool abandoned;
+	size_t free_bytes;           /* free, still committed slabs it holds */
+	struct heap *next_all;       /* arena list of all heaps (never freed) */
+	struct heap *next_abandoned;
+	struct heap_counters st;
+};
+
+/* One node arena; everything but the counters is under lock. */
+struct arena {
+	pthread_mutex_t lock;
+	int node;
+	_Atomic bool available;      /* read without the lock */
+	enum page_mode mode;         /* current mode (after fallbacks) */
+	bool forced;                 /* mode forced by the option */
+	char *base;
+	size_t nsegs;
+	size_t granule_segs;         /* commit granule in segments */
+	uint64_t *used;              /* bit per segment */
+	uint64_t *dirty;             /* bit per segment: committed pages */
+	uint64_t *setup;             /* bit per granule: mapped RW and bound */
+	uint8_t *seg_mode;           /* enum page_mode per granule */
+	size_t hwm;                  /* segments below this were ever used */
+	struct heap *heaps;
+	struct heap *abandoned;
+	_Atomic uint64_t committed;
+	_Atomic uint64_t committed_mode[3];
+	_Atomic uint64_t free_committed; /* committed bytes in unused segments */
+	_Atomic uint64_t huge_in_use;
+	_Atomic uint64_t huge_frees;
+	_Atomic uint64_t huge_remote_frees;
+	_Atomic uint64_t decommitted;
+	_Atomic uint64_t hugetlb_fallbacks;
+	_Atomic uint64_t preferred_fallbacks;
+	_Atomic uint64_t nheaps;
+	_Atomic uint64_t nabandoned;
+};
+
+/* Globals set once by moirai__alloc_init (under pthread_once). */
+/* Hidden: direct PC-relative access on the fast paths, no GOT load. */
+extern MOIRAI_HIDDEN char *moirai__alloc_base;
+extern MOIRAI_HIDDEN size_t moirai__alloc_size;
+extern MOIRAI_HIDDEN struct segment **moirai__alloc_segmap;
+extern MOIRAI_HIDDEN struct arena *moirai__arenas[MAX_NODES_TLS];
+extern MOIRAI_HIDDEN int moirai__alloc_nodes;
+extern MOIRAI_HIDDEN size_t moirai__alloc_reserve;
+extern MOIRAI_HIDDEN bool moirai__alloc_debug;
+extern MOIRAI_HIDDEN uint32_t moirai__alloc_tcache_max;
+extern MOIRAI_HIDDEN size_t moirai__alloc_decommit_threshold;
+extern MOIRAI_HIDDEN const uint32_t moirai__class_size[NUM_CLASSES];
+
+/* 0 or -errno (-ENOMEM when the reservation fails). Idempotent. */
+int moirai__alloc_init(void);
+
+/* Segment (or span header) owning @p, NULL when foreign. */
+static inline struct segment *moirai__seg_of(const void *p)
+{
+	uintptr_t off = (uintptr_t)p - (uintptr_t)moirai__alloc_base;
+
+	if (off >= moirai__alloc_size)
+		return NULL;
+	return moirai__alloc_segmap[off >> SEG_SHIFT];
+}
+
+/* Size class of a small size (1..SMALL_MAX). */
+static inline unsigned moirai__size_class(size_t size)
+{
+	if (size <= 128)
+		return size <= 16 ? 0 : (unsigned)((size + 15) >> 4) - 1;
+	/* 8 classes per power of two: 2^k + j * 2^(k-3), j = 1..8. */
+	unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
+	unsigned shift = k - 3;
+	unsigned j = (unsigned)(((size - 1) >> shift) & 7u); /* 0..7 */
+
+	return 8u + (k - 7u) * 8u + j;
+}
+
+/*
+ * Blocks this thread freed for one foreign heap, sent as one chain with one
+ * CAS once OUTBOX_BATCH are gathered (snmalloc's remote batching).  They are
+ * never reused by this thread, and are sent at the latest when the thread
+ * next takes an allocation slow path, flushes, or exits.
+ */
+#define OUTBOX_WAYS 8
+#define OUTBOX_BATCH 32
+struct outbox {
+	struct heap *heap;
+	void *head, *tail;
+	uint32_t count;
+};
+
+/* Per-thread state: the heap of each node this thread allocated on. */
+struct tld {
+	struct heap *local;                 /* heap of the thread's node */
+	struct heap *heaps[MAX_NODES_TLS];  /* by OS node index */
+	struct outbox out[OUTBOX_WAYS];     /* remote frees not yet sent */
+	bool out_used;                      /* some outbox may hold blocks */
+	unsigned slow_count;                /* re-check the node now and then */
+	bool registered;                    /* exit destructor armed */
+};
+extern __thread MOIRAI_HIDDEN struct tld moirai__tld
+	__attribute__((tls_model("initial-exec")));
+
+/* ---- arena.c ---- */
+const char *moirai__mode_name(int mode);
+/* Segments [n] for a heap or a span; NULL + moirai__err when impossible. */
+char *moirai__arena_alloc_segs(struct arena *a, size_t n);
+void moirai__arena_free_segs(struct arena *a, char *p, size_t n);
+enum page_mode moirai__arena_mode_of(struct arena *a, char *p);
+/* Account @bytes of a segment's pages given back (< 0) or reused (> 0). */
+void moirai__arena_account(struct arena *a, enum page_mode m, long bytes);
+void moirai__arena_register_heap(struct arena *a, struct heap *h);
+struct heap *moirai__arena_adopt(struct arena *a);
+void moirai__arena_abandon(struct arena *a, struct heap *h);
+/* Nearest available node to @node by SLIT distance, -1 if none. */
+int moirai__arena_nearest(int node);
+
+/* ---- heap.c ---- */
+/* The calling thread's heap on @node (created or adopted); NULL + errno. */
+struct heap *moirai__heap_get(int node);
+/* The heap of the calling thread's current node; NULL + errno. */
+struct heap *moirai__heap_local(void);
+/* A block of class @cls (bin refilled from slabs); NULL + errno. */
+void *moirai__heap_alloc_small(struct heap *h, unsigned cls);
+/* A run of slabs for @size (<= LARGE_MAX), 64 KiB aligned; NULL + errno. */
+void *moirai__heap_alloc_large(struct heap *h, size_t size);
+/* Whole segments; returns the span header, user pointer in seg->user. */
+struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t align);
+/* Free after the checks: routes to the owner (local or remote list). */
+void moirai__heap_free(struct segment *seg, void *p);
+/* Send @p (a small or large block of heap @h) back to its owner. */
+void moirai__heap_free_remote(struct heap *h, void *p);
+void moirai__heap_flush_thread(void);
+/* Debug walker: true when @h's bins, partial lists and segments agree. */
+bool moirai__heap_is_valid(const struct heap *h);
+/* Slab holding @p in a small segment (the head slab for large runs). */
+static inline struct slab *moirai__slab_of(struct segment *seg, const void *p)
+{
+	struct slab *s = &seg->slabs[((uintptr_t)p - (uintptr_t)seg) >> SLAB_SHIFT];
+
+	return s->kind == SLAB_LARGE_TAIL ? &seg->slabs[s->run] : s;
+}
+/* Start of the block holding @p in slab @s. */
+static inline char *moirai__block_of(struct slab *s, const void *p)
+{
+	size_t off = (size_t)((const char *)p - s->start);
+
+	if (s->kind != SLAB_SMALL)
+		return s->start;
+	return s->start + off / s->block_size * s->block_size;
+}
+
+/* ---- debug.c ---- */
+#define DEBUG_EXTRA 16 /* canary (>= 8 bytes) + trailer word */
+/* Arms the canary behind @p..@p+req and marks the block live. */
+void moirai__debug_on_alloc(void *p, char *block, size_t block_size, size_t req);
+/* Checks a block being freed; aborts with a report on corruption. */
+void moirai__debug_on_free(const void *p, char *block, size_t block_size);
+/* Requested size of the live debug block, 0 when not live. */
+size_t moirai__debug_req(const void *p, char *block, size_t block_size);
+void moirai__debug_huge_on_alloc(struct segment *seg);
+void moirai__debug_huge_on_free(struct segment *seg, const void *p);
+void moirai__debug_report(const char *what, const void *p, size_t size)
+	__attribute__((noreturn));
+
+static inline void *moirai__block_next(void *b);
+static inline void moirai__block_set_next(void *b, void *next);
+
+#include "alloc_san.h"
+
+static inline void *moirai__block_next(void *b)
+{
+	void *n;
+
+	moirai__san_unpoison(b, sizeof(void *));
+	n = *(void **)b;
+	moirai__san_poison(b, sizeof(void *));
+	return n;
+}
+
+static inline void moirai__block_set_next(void *b, void *next)
+{
+	moirai__san_unpoison(b, sizeof(void *));
+	*(void **)b = next;
+	moirai__san_poison(b, sizeof(void *));
+}
+
+#endif /* MOIRAI_ALLOC_INT_H */

@@ -1,0 +1,388 @@
+/*
+ * The malloc-like entry points: size classes, the cache fast paths of
+ * malloc and free, and the generic path that validates arguments, picks
+ * the node and the kind of allocation (small block, large run of slabs,
+ * huge span) and applies the debug and sanitizer hooks.
+ *
+ * Fast paths: malloc pops the head of the calling thread's bin for the
+ * size class; free pushes on it when the block's segment belongs to the
+ * caller's heap on that node and the bin has room.  Everything else
+ * (empty or full bin, remote free, alignment, debug mode, ASan, large
+ * sizes, errors) goes through one out-of-line generic path.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_int.h"
+#include "moirai/numa.h"
+
+const uint32_t moirai__class_size[NUM_CLASSES] = {
+	16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240,
+	256, 288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 832,
+	896, 960, 1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920, 2048, 2304,
+	2560, 2816, 3072, 3328, 3584, 3840, 4096, 4608, 5120, 5632, 6144, 6656,
+	7168, 7680, 8192, 9216, 10240, 11264, 12288, 13312, 14336, 15360,
+	16384, 18432, 20480, 22528, 24576, 26624, 28672, 30720, 32768,
+};
+
+static void *fail(int err, const char *msg, size_t a, size_t b)
+{
+	moirai__err(-err, msg, a, b);
+	errno = err;
+	return NULL;
+}
+
+/* Resolve @node (ANY, preferred fallback) and return the heap to use. */
+static struct heap *pick_heap(int node, unsigned flags)
+{
+	if (node == MOIRAI_NODE_ANY) {
+		/* Now and then, follow a thread that moved to another node. */
+		if ((++moirai__tld.slow_count & 1023) == 0)
+			moirai__tld.local = NULL;
+		return moirai__tld.local ? moirai__tld.local : moirai__heap_local();
+	}
+	if (node < 0 || node >= moirai__alloc_nodes) {
+		moirai__err(-EINVAL, "alloc: node %d does not exist (%d nodes)", node,
+			    moirai__alloc_nodes);
+		errno = EINVAL;
+		return NULL;
+	}
+	struct arena *a = moirai__arenas[node];
+	struct heap *h = moirai__tld.heaps[node];
+
+	if (h)
+		return h;
+	if (atomic_load_explicit(&a->available, memory_order_relaxed)) {
+		h = moirai__heap_get(node);
+		if (h || errno != ENODEV)
+			return h;
+	}
+	if (!(flags & MOIRAI_ALLOC_PREFERRED)) {
+		moirai__err(-ENODEV, "alloc: node %d is not available "
+			    "(not in the cgroup's MemsAllowed or no memory)", node);
+		errno = ENODEV;
+		return NULL;
+	}
+	{
+		int alt = moirai__arena_nearest(node);
+
+		if (alt < 0) {
+			moirai__err(-ENODEV, "alloc: node %d and every other node are unavailable",
+				    node);
+			errno = ENODEV;
+			return NULL;
+		}
+		atomic_fetch_add_explicit(&a->preferred_fallbacks, 1, memory_order_relaxed);
+		h = moirai__heap_get(alt);
+	}
+	return h;
+}
+
+static void *finish_small(void *block, unsigned cls, size_t align, size_t req)
+{
+	size_t bs = moirai__class_size[cls];
+	char *p = block;
+
+	moirai__san_unpoison(block, bs);
+	if (align > MIN_ALIGN) {
+		p = (char *)(((uintptr_t)block + align - 1) & ~(uintptr_t)(align - 1));
+		if (p != block) {
+			struct segment *seg = moirai__seg_of(block);
+
+			moirai__slab_of(seg, block)->flags |= SLAB_ALIGNED;
+		}
+	}
+	if (moirai__alloc_debug)
+		moirai__debug_on_alloc(p, block, bs, req);
+	return p;
+}
+
+static void *alloc_on(int node, size_t size, size_t align, unsigned flags)
+{
+	size_t extra;
+	struct heap *h;
+
+	if (moirai_unlikely(size == 0))
+		return fail(EINVAL, "alloc: zero size%.0zu%.0zu", 0, 0);
+	if (moirai_unlikely(align & (align - 1)) || align > MAX_ALIGN)
+		return fail(EINVAL, "alloc: alignment %zu is not a power of two <= %zu",
+			    align, MAX_ALIGN);
+	if (moirai_unlikely(moirai__alloc_init() != 0)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	extra = moirai__alloc_debug ? DEBUG_EXTRA : 0;
+	if (moirai_unlikely(size > moirai__alloc_reserve / 2 ||
+			    size > moirai__alloc_reserve / 2 - align))
+		return fail(ENOMEM, "alloc: %zu bytes exceed the arena (%zu bytes)", size,
+			    moirai__alloc_reserve);
+	h = pick_heap(node, flags);
+	if (!h)
+		return NULL;
+	if (align < MIN_ALIGN)
+		align = MIN_ALIGN;
+	if (align == MIN_ALIGN && size + extra <= SMALL_MAX) {
+		unsigned cls = moirai__size_class(size + extra);
+		void *b = moirai__heap_alloc_small(h, cls);
+
+		return b ? finish_small(b, cls, align, size) : NULL;
+	}
+	if (align <= 4096 && size + extra + align - MIN_ALIGN <= SMALL_MAX) {
+		unsigned cls = moirai__size_class(size + extra + align - MIN_ALIGN);
+		void *b = moirai__heap_alloc_small(h, cls);
+
+		return b ? finish_small(b, cls, align, size) : NULL;
+	}
+	if (align <= SLAB_SIZE && size + extra <= LARGE_MAX) {
+		char *p = moirai__heap_alloc_large(h, size + extra);
+
+		if (p && moirai__alloc_debug)
+			moirai__debug_on_alloc(p, p, moirai__slab_of(moirai__seg_of(p), p)
+						     ->block_size, size);
+		return p;
+	}
+	struct segment *seg = moirai__heap_alloc_huge(h, size, align);
+
+	if (!seg)
+		return NULL;
+	if (moirai__alloc_debug)
+		moirai__debug_huge_on_alloc(seg);
+	return seg->user;
+}
+
+/*
+ * A node can turn unavailable after its heap exists (mbind refused at a
+ * later commit): "preferred" requests then go to the nearest node.
+ */
+static void *alloc_generic(int node, size_t size, size_t align, unsigned flags)
+{
+	void *p = alloc_on(node, size, align, flags);
+
+	if (moirai_unlikely(!p) && errno == ENODEV && node >= 0 &&
+	    (flags & MOIRAI_ALLOC_PREFERRED)) {
+		int alt = moirai__arena_nearest(node);
+
+		if (alt >= 0) {
+			atomic_fetch_add_explicit(&moirai__arenas[node]->preferred_fallbacks,
+						  1, memory_order_relaxed);
+			p = alloc_on(alt, size, align, flags);
+		}
+	}
+	return p;
+}
+
+void *moirai_malloc(size_t size)
+{
+	struct heap *h = moirai__tld.local;
+
+	/* size - 1 wraps for 0, which takes the generic path (EINVAL). */
+	if (moirai_likely(h != NULL && size - 1 < SMALL_MAX)) {
+		struct bin *b = &h->bins[moirai__size_class(size)];
+		void *p = b->head;
+
+		if (moirai_likely(p != NULL)) {
+			b->head = *(void **)p;
+			b->count--;
+			return p;
+		}
+	}
+	return alloc_generic(MOIRAI_NODE_ANY, size, 0, 0);
+}
+
+void *moirai_malloc_node(int node, size_t size)
+{
+	if (moirai_likely((unsigned)node < MAX_NODES_TLS)) {
+		struct heap *h = moirai__tld.heaps[node];
+
+		if (moirai_likely(h != NULL && size - 1 < SMALL_MAX)) {
+			struct bin *b = &h->bins[moirai__size_class(size)];
+			void *p = b->head;
+
+			if (moirai_likely(p != NULL)) {
+				b->head = *(void **)p;
+				b->count--;
+				return p;
+			}
+		}
+	}
+	return alloc_generic(node, size, 0, 0);
+}
+
+void *moirai_malloc_node_flags(int node, size_t size, size_t align, unsigned flags)
+{
+	if (flags & ~MOIRAI_ALLOC_PREFERRED)
+		return fail(EINVAL, "alloc: unknown flags %#zx%.0zu", (size_t)flags, 0);
+	return alloc_generic(node, size, align, flags);
+}
+
+void *moirai_aligned_alloc(size_t align, size_t size)
+{
+	if (align == 0)
+		return fail(EINVAL, "alloc: alignment %zu is not a power of two%.0zu", 0, 0);
+	return alloc_generic(MOIRAI_NODE_ANY, size, align, 0);
+}
+
+void *moirai_calloc(size_t n, size_t size)
+{
+	size_t total;
+	void *p;
+
+	if (n == 0 || size == 0)
+		return fail(EINVAL, "calloc: zero count %zu or size %zu", n, size);
+	if (__builtin_mul_overflow(n, size, &total))
+		return fail(ENOMEM, "calloc: %zu * %zu overflows", n, size);
+	p = moirai_malloc(total);
+	if (p)
+		memset(p, 0, total);
+	return p;
+}
+
+/* A pointer this allocator did not hand out (or already freed). */
+static void bad_free(const void *p, const char *why)
+{
+	if (moirai__alloc_debug)
+		moirai__debug_report(why, p, 0);
+	moirai__err(-EINVAL, "free: %s %p ignored", why, p);
+}
+
+/* Checks, sanitizer and debug hooks, then the owner's free path. */
+static __attribute__((noinline)) void free_generic(void *p)
+{
+	struct segment *seg;
+
+	if (!p)
+		return;
+	seg = moirai__seg_of(p);
+	if (!seg || seg->magic != SEG_MAGIC)
+		return bad_free(p, "free of a foreign pointer");
+	if (seg->kind == SEG_HUGE) {
+		if (p != seg->user)
+			return bad_free(p, "free of an interior pointer");
+		if (moirai__alloc_debug)
+			moirai__debug_huge_on_free(seg, p);
+		moirai__heap_free(seg, p);
+		return;
+	}
+	/*
+	 * A remote free in release mode reads nothing the owner writes (the
+	 * slab descriptors): the owner checks the block when it drains it.
+	 */
+	if (moirai__tld.heaps[seg->node] == seg->heap || moirai__alloc_debug ||
+	    MOIRAI__SAN_ASAN) {
+		struct slab *s = moirai__slab_of(seg, p);
+
+		if (s->kind == SLAB_FREE || (char *)p < s->start || (char *)p >= s->end)
+			return bad_free(p, "free of a pointer to no live block");
+		char *block = moirai__block_of(s, p);
+
+		if (moirai__alloc_debug)
+			moirai__debug_on_free(p, block, s->block_size);
+		/* Poisoned here too for remote frees, before the block travels. */
+		if (s->kind == SLAB_SMALL)
+			moirai__san_poison(block, s->block_size);
+	}
+	moirai__heap_free(seg, p);
+}
+
+void moirai_free(void *p)
+{
+	struct segment *seg = moirai__seg_of(p);
+
+	/* Fast path: a small block of one of this thread's heaps, bin not full. */
+	if (moirai_likely(seg != NULL && seg->kind == SEG_SMALL)) {
+		struct heap *h = seg->heap;
+
+		if (moirai_likely(moirai__tld.heaps[seg->node] == h)) {
+			struct slab *s = &seg->slabs[((uintptr_t)p - (uintptr_t)seg) >>
+						     SLAB_SHIFT];
+			struct bin *b = &h->bins[s->cls];
+
+			if (moirai_likely(s->kind == SLAB_SMALL &&
+					  !(s->flags & SLAB_ALIGNED) &&
+					  b->count < b->max)) {
+				*(void **)p = b->head;
+				b->head = p;
+				b->count++;
+				/* Single writer: a plain increment, read by stats. */
+				atomic_store_explicit(&b->frees,
+						      atomic_load_explicit(&b->frees,
+									   memory_order_relaxed) + 1,
+						      memory_order_relaxed);
+				return;
+			}
+		} else if (moirai_likely(!moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
+					 seg->magic == SEG_MAGIC)) {
+			/* Another thread's block: the owner checks it at drain. */
+			moirai__heap_free_remote(h, p);
+			return;
+		}
+	}
+	free_generic(p);
+}
+
+size_t moirai_usable_size(const void *p)
+{
+	struct segment *seg = p ? moirai__seg_of(p) : NULL;
+
+	if (!seg || seg->magic != SEG_MAGIC)
+		return 0;
+	if (seg->kind == SEG_HUGE) {
+		if (p != seg->user)
+			return 0;
+		if (moirai__alloc_debug)
+			return seg->req;
+		return (size_t)((char *)seg + seg->span - (const char *)p);
+	}
+	struct slab *s = moirai__slab_of(seg, p);
+
+	if (s->kind == SLAB_FREE || (const char *)p < s->start ||
+	    (const char *)p >= s->end)
+		return 0;
+	char *block = moirai__block_of(s, p);
+
+	if (moirai__alloc_debug)
+		return moirai__debug_req(p, block, s->block_size);
+	return (size_t)(block + s->block_size - (const char *)p);
+}
+
+void *moirai_realloc(void *p, size_t size)
+{
+	size_t old;
+	void *q;
+	int node;
+
+	if (!p)
+		return moirai_malloc(size);
+	if (size == 0) {
+		moirai_free(p);
+		return NULL;
+	}
+	old = moirai_usable_size(p);
+	if (old == 0)
+		return fail(EINVAL, "realloc: %p is not a live block%.0zu", (size_t)p, 0);
+	/* Stay in place unless it would waste more than half the block. */
+	if (!moirai__alloc_debug && size <= old && size >= old / 2)
+		return p;
+	node = moirai__seg_of(p)->node;
+	q = alloc_generic(node, size, 0, MOIRAI_ALLOC_PREFERRED);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < size ? old : size);
+	moirai_free(p);
+	return q;
+}
+
+int moirai_alloc_ptr_node(const void *p)
+{
+	struct segment *seg = p ? moirai__seg_of(p) : NULL;
+
+	if (!seg || seg->magic != SEG_MAGIC)
+		return moirai__err(-EINVAL, "alloc: %p is not from moirai_malloc", p);
+	return seg->node;
+}
+
+void moirai_alloc_thread_flush(void)
+{
+	if (moirai__alloc_size)
+		moirai__heap_flush_thread();
+}

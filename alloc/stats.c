@@ -1,0 +1,180 @@
+/*
+ * Allocator statistics: per node (the arena plus every heap of the node)
+ * and per heap, read from relaxed counters that their single writers keep
+ * up to date, so a reader never takes a lock held on an allocation path
+ * except the arena lock to walk the (never shrinking) heap list.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc_int.h"
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void heap_add(const struct heap *h, struct moirai_alloc_stats *out)
+{
+	out->in_use += LD(h->st.in_use);
+	out->local_frees += LD(h->st.local_frees);
+	for (unsigned c = 0; c < NUM_CLASSES; c++)
+		out->local_frees += LD(h->bins[c].frees);
+	out->remote_frees += LD(h->st.remote_frees);
+}
+
+static void arena_fill(struct arena *a, struct moirai_alloc_stats *out)
+{
+	out->node = a->node;
+	out->available = LD(a->available);
+	out->page_mode = moirai__mode_name((int)a->mode);
+	out->reserved = (uint64_t)a->nsegs << SEG_SHIFT;
+	out->committed = LD(a->committed);
+	out->committed_hugetlb = LD(a->committed_mode[MODE_HUGETLB]);
+	out->committed_thp = LD(a->committed_mode[MODE_THP]);
+	out->committed_small = LD(a->committed_mode[MODE_SMALL]);
+	out->huge_in_use = LD(a->huge_in_use);
+	out->decommitted = LD(a->decommitted);
+	out->hugetlb_fallbacks = LD(a->hugetlb_fallbacks);
+	out->preferred_fallbacks = LD(a->preferred_fallbacks);
+	out->heaps = LD(a->nheaps);
+	out->heaps_abandoned = LD(a->nabandoned);
+	out->local_frees = LD(a->huge_frees);
+	out->remote_frees = LD(a->huge_remote_frees);
+	out->in_use = out->huge_in_use;
+}
+
+static void finish(struct moirai_alloc_stats *out)
+{
+	out->free = out->committed > out->in_use ? out->committed - out->in_use : 0;
+}
+
+static int node_stats(int node, struct moirai_alloc_stats *out)
+{
+	struct arena *a = moirai__arenas[node];
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&a->lock);
+	arena_fill(a, out);
+	for (struct heap *h = a->heaps; h; h = h->next_all)
+		heap_add(h, out);
+	pthread_mutex_unlock(&a->lock);
+	finish(out);
+	return 0;
+}
+
+int moirai_alloc_stats_get(int node, struct moirai_alloc_stats *out)
+{
+	int rc;
+
+	if (!out)
+		return moirai__err(-EINVAL, "alloc stats: NULL output");
+	rc = moirai__alloc_init();
+	if (rc)
+		return rc;
+	if (node == MOIRAI_NODE_ANY) {
+		struct moirai_alloc_stats one;
+
+		memset(out, 0, sizeof(*out));
+		out->node = MOIRAI_NODE_ANY;
+		out->page_mode = "mixed";
+		for (int n = 0; n < moirai__alloc_nodes; n++) {
+			node_stats(n, &one);
+			out->available |= one.available;
+			out->reserved += one.reserved;
+			out->committed += one.committed;
+			out->committed_hugetlb += one.committed_hugetlb;
+			out->committed_thp += one.committed_thp;
+			out->committed_small += one.committed_small;
+			out->in_use += one.in_use;
+			out->huge_in_use += one.huge_in_use;
+			out->decommitted += one.decommitted;
+			out->local_frees += one.local_frees;
+			out->remote_frees += one.remote_frees;
+			out->hugetlb_fallbacks += one.hugetlb_fallbacks;
+			out->preferred_fallbacks += one.preferred_fallbacks;
+			out->heaps += one.heaps;
+			out->heaps_abandoned += one.heaps_abandoned;
+		}
+		finish(out);
+		return 0;
+	}
+	if (node < 0 || node >= moirai__alloc_nodes)
+		return moirai__err(-EINVAL, "alloc stats: node %d does not exist (%d nodes)",
+				   node, moirai__alloc_nodes);
+	return node_stats(node, out);
+}
+
+int moirai_alloc_heap_stats_get(int node, struct moirai_alloc_stats *out)
+{
+	int rc;
+
+	if (!out)
+		return moirai__err(-EINVAL, "alloc stats: NULL output");
+	rc = moirai__alloc_init();
+	if (rc)
+		return rc;
+	if (node < 0 || node >= moirai__alloc_nodes)
+		return moirai__err(-EINVAL, "alloc stats: node %d does not exist", node);
+	struct heap *h = moirai__tld.heaps[node];
+
+	if (!h)
+		return moirai__err(-ENOENT, "alloc stats: this thread has no heap on node %d",
+				   node);
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&h->arena->lock);
+	arena_fill(h->arena, out);
+	pthread_mutex_unlock(&h->arena->lock);
+	out->in_use = 0;
+	out->local_frees = 0;
+	out->remote_frees = 0;
+	heap_add(h, out);
+	out->committed = LD(h->st.slab_bytes);
+	finish(out);
+	return 0;
+}
+
+bool moirai_alloc_node_is_available(int node)
+{
+	if (moirai__alloc_init() != 0 || node < 0 || node >= moirai__alloc_nodes)
+		return false;
+	return LD(moirai__arenas[node]->available);
+}
+
+static int print_row(FILE *f, const char *name, const struct moirai_alloc_stats *s)
+{
+	const double mib = 1024.0 * 1024.0;
+
+	return fprintf(f,
+		       "%-6s %-5s %-7s %10.1f %10.1f %9.1f %9.1f %9.1f %9.1f %9.1f %12" PRIu64
+		       " %12" PRIu64 " %6" PRIu64 "\n",
+		       name, s->available ? "yes" : "no", s->page_mode,
+		       (double)s->reserved / mib, (double)s->committed / mib,
+		       (double)s->committed_hugetlb / mib, (double)s->committed_thp / mib,
+		       (double)s->committed_small / mib, (double)s->in_use / mib,
+		       (double)s->free / mib, s->local_frees, s->remote_frees,
+		       s->heaps) < 0 ? -EIO : 0;
+}
+
+int moirai_alloc_stats_print(FILE *f)
+{
+	struct moirai_alloc_stats s;
+	char name[16];
+	int rc;
+
+	if (!f)
+		return moirai__err(-EINVAL, "alloc stats: NULL stream");
+	rc = moirai__alloc_init();
+	if (rc)
+		return rc;
+	if (fprintf(f, "%-6s %-5s %-7s %10s %10s %9s %9s %9s %9s %9s %12s %12s %6s\n",
+		    "node", "avail", "pages", "rsv MiB", "commit MiB", "hugetlb", "thp",
+		    "4k", "in use", "free", "local frees", "remote frees", "heaps") < 0)
+		return -EIO;
+	for (int n = 0; n < moirai__alloc_nodes; n++) {
+		node_stats(n, &s);
+		snprintf(name, sizeof(name), "%d", n);
+		if (print_row(f, name, &s))
+			return -EIO;
+	}
+	moirai_alloc_stats_get(MOIRAI_NODE_ANY, &s);
+	return print_row(f, "total", &s);
+}

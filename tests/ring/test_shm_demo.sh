@@ -1,0 +1,35 @@
+#!/bin/sh
+# moirai-shm-demo end to end: the forked run agrees on checksums, serve and
+# send talk as two separate processes, bad usage exits 2, and no segment
+# file is left behind.
+set -eu
+BUILD=${MOIRAI_BUILD:-build}
+demo=$BUILD/bin/moirai-shm-demo
+name=demo-test-$$
+out=$(mktemp)
+trap 'rm -f "$out" /dev/shm/moirai.$name' EXIT
+
+"$demo" run 20000 >"$out"
+grep -q '^checksums match' "$out" || { cat "$out"; echo "run: checksums differ"; exit 1; }
+
+"$demo" run 20000 64 --burst 16 | grep -q '^checksums match' || { echo "run --burst: checksums differ"; exit 1; }
+
+"$demo" run 2000 100 --json | grep -q '"match": true' || { echo "run --json: no match"; exit 1; }
+
+"$demo" pingpong 2000 | grep -q 'round trips of 64 bytes: p50' || { echo "pingpong failed"; exit 1; }
+
+# Two processes started separately: the sender waits for the segment.
+"$demo" serve "$name" >"$out" &
+srv=$!
+"$demo" send "$name" 5000 200 | grep -q '^client  5000 messages' || { echo "send failed"; exit 1; }
+wait "$srv" || { echo "serve failed"; exit 1; }
+grep -q '^server  5000 messages, 1000000 bytes' "$out" || { cat "$out"; echo "serve: wrong count"; exit 1; }
+[ ! -e "/dev/shm/moirai.$name" ] || { echo "segment left behind"; exit 1; }
+
+for args in "" "bogus" "serve" "serve a/b" "send x" "send x 0" "send x 5 9999" "run -3" "pingpong 0" "--nope" "run --burst 0" "run --burst 257"; do
+	rc=0
+	# shellcheck disable=SC2086
+	"$demo" $args >/dev/null 2>&1 || rc=$?
+	[ "$rc" -eq 2 ] || { echo "'$args' exited $rc, expected 2"; exit 1; }
+done
+echo "moirai-shm-demo OK"
