@@ -215,13 +215,17 @@ static int wait_for(struct moirai_chan *ch, const struct attempt *a, uint64_t de
 	uint64_t start = moirai_now_ns(), now;
 	int rc;
 
-	/* Spin, then yield: cheap for the next message arriving soon. */
+	/*
+	 * Spin, then yield: cheap for the next message arriving soon.  Try on
+	 * every round (one pause, ~40 ns, between tries: polling every 16
+	 * pauses added ~0.4 us to a round trip); read the clock every 32.
+	 */
 	for (unsigned i = 1;; i++) {
+		rc = a->fn(ch, a->buf, a->n);
+		if (rc)
+			return rc;
 		rte_pause();
-		if (i % 16 == 0) {
-			rc = a->fn(ch, a->buf, a->n);
-			if (rc)
-				return rc;
+		if (i % 32 == 0) {
 			now = moirai_now_ns();
 			if (deadline && now >= deadline)
 				return -ETIMEDOUT;
