@@ -220,7 +220,7 @@ static int wait_for(struct moirai_chan *ch, const struct attempt *a, uint64_t de
 	 * every round (one pause, ~40 ns, between tries: polling every 16
 	 * pauses added ~0.4 us to a round trip); read the clock every 32.
 	 */
-	for (unsigned i = 1;; i++) {
+	for (unsigned i = 1; ch->spin_ns; i++) { /* MOIRAI_SPIN_NS=0: park at once */
 		rc = a->fn(ch, a->buf, a->n);
 		if (rc)
 			return rc;
