@@ -84,6 +84,7 @@ struct segment {
 	uint8_t kind;
 	uint8_t mode;          /* enum page_mode of its memory */
 	int node;
+	uint32_t gen;          /* fork generation that created it */
 	struct heap *heap;     /* owner (small); allocating heap (huge) */
 	size_t span;           /* bytes of the span (huge) */
 	size_t req;            /* requested size (huge) */
@@ -173,10 +174,32 @@ extern MOIRAI_HIDDEN size_t moirai__alloc_reserve;
 extern MOIRAI_HIDDEN bool moirai__alloc_debug;
 extern MOIRAI_HIDDEN uint32_t moirai__alloc_tcache_max;
 extern MOIRAI_HIDDEN size_t moirai__alloc_decommit_threshold;
+/* Bumped in a fork child: segments of an older generation are the parent's. */
+extern MOIRAI_HIDDEN uint32_t moirai__alloc_gen;
 extern MOIRAI_HIDDEN const uint32_t moirai__class_size[NUM_CLASSES];
 
 /* 0 or -errno (-ENOMEM when the reservation fails). Idempotent. */
 int moirai__alloc_init(void);
+
+/*
+ * Bound of the thread cache of class @cls: MOIRAI_TCACHE_MAX blocks, or
+ * more for small blocks, up to BIN_BYTES of them (at most BIN_BLOCKS).
+ * Small blocks are where producer-consumer traffic lives; a deeper cache
+ * keeps them out of the slab lists.  0 (debug, ASan) turns caches off.
+ */
+#define BIN_BYTES ((uint32_t)65536)
+#define BIN_BLOCKS ((uint32_t)1024)
+static inline uint32_t moirai__bin_max(unsigned cls)
+{
+	uint32_t by_bytes = BIN_BYTES / moirai__class_size[cls];
+	uint32_t max = moirai__alloc_tcache_max;
+
+	if (max == 0)
+		return 0;
+	if (by_bytes > BIN_BLOCKS)
+		by_bytes = BIN_BLOCKS;
+	return by_bytes > max ? by_bytes : max;
+}
 
 /* Segment (or span header) owning @p, NULL when foreign. */
 static inline struct segment *moirai__seg_of(const void *p)
@@ -257,6 +280,8 @@ void moirai__heap_free(struct segment *seg, void *p);
 /* Send @p (a small or large block of heap @h) back to its owner. */
 void moirai__heap_free_remote(struct heap *h, void *p);
 void moirai__heap_flush_thread(void);
+/* Fork child: forget the calling thread's heaps and unsent frees. */
+void moirai__heap_forget_thread(void);
 /* Debug walker: true when @h's bins, partial lists and segments agree. */
 bool moirai__heap_is_valid(const struct heap *h);
 /* Slab holding @p in a small segment (the head slab for large runs). */

@@ -34,6 +34,7 @@ int moirai__alloc_nodes;
 size_t moirai__alloc_reserve;
 bool moirai__alloc_debug;
 uint32_t moirai__alloc_tcache_max;
+uint32_t moirai__alloc_gen;
 
 size_t moirai__alloc_decommit_threshold;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -131,6 +132,19 @@ static int arena_create(int node, char *base, size_t nsegs, size_t granule_segs,
 	return 0;
 }
 
+static inline bool bit_get(const uint64_t *m, size_t i)
+{
+	return (m[i / 64] >> (i % 64)) & 1;
+}
+
+static inline void bit_put(uint64_t *m, size_t i, bool v)
+{
+	if (v)
+		m[i / 64] |= 1ULL << (i % 64);
+	else
+		m[i / 64] &= ~(1ULL << (i % 64));
+}
+
 /* fork() while another thread holds an arena lock must not deadlock. */
 static void fork_prepare(void)
 {
@@ -142,6 +156,38 @@ static void fork_release(void)
 {
 	for (int n = moirai__alloc_nodes; n-- > 0;)
 		pthread_mutex_unlock(&moirai__arenas[n]->lock);
+}
+
+/*
+ * In a fork child, hugetlb pages inherited from the parent are shared
+ * copy-on-write, and a write to one needs a free hugepage or the kernel
+ * sends SIGBUS.  The child therefore never writes to them: its segments
+ * are never handed out again, the heaps of the parent (this thread's and
+ * the abandoned ones, whose caches sit on such pages) are dropped, and a
+ * free of a pre-fork block on a hugetlb page leaves it alone (gen).
+ */
+static void fork_child(void)
+{
+	for (int n = 0; n < moirai__alloc_nodes; n++) {
+		struct arena *a = moirai__arenas[n];
+		size_t ngran = a->nsegs / a->granule_segs;
+
+		for (size_t g = 0; g < ngran && g * a->granule_segs < a->hwm; g++) {
+			if (!bit_get(a->setup, g) || a->seg_mode[g] != MODE_HUGETLB)
+				continue;
+			for (size_t i = g * a->granule_segs; i < (g + 1) * a->granule_segs; i++) {
+				if (!bit_get(a->used, i) && bit_get(a->dirty, i))
+					atomic_fetch_sub_explicit(&a->free_committed, SEG_SIZE,
+								  memory_order_relaxed);
+				bit_put(a->used, i, true);
+			}
+		}
+		a->abandoned = NULL;
+		atomic_store_explicit(&a->nabandoned, 0, memory_order_relaxed);
+	}
+	moirai__alloc_gen++;
+	moirai__heap_forget_thread();
+	fork_release();
 }
 
 static void alloc_init(void)
@@ -209,7 +255,7 @@ static void alloc_init(void)
 	moirai__alloc_reserve = reserve;
 	moirai__alloc_nodes = nodes;
 	moirai__alloc_base = base;
-	(void)pthread_atfork(fork_prepare, fork_release, fork_release);
+	(void)pthread_atfork(fork_prepare, fork_release, fork_child);
 	/* Published last: a nonzero size makes moirai__seg_of() look. */
 	moirai__alloc_size = total;
 	moirai__log(MOIRAI_LOG_DEBUG,
@@ -224,19 +270,6 @@ int moirai__alloc_init(void)
 	if (init_rc)
 		return moirai__err(init_rc, "alloc: cannot reserve the arenas");
 	return 0;
-}
-
-static inline bool bit_get(const uint64_t *m, size_t i)
-{
-	return (m[i / 64] >> (i % 64)) & 1;
-}
-
-static inline void bit_put(uint64_t *m, size_t i, bool v)
-{
-	if (v)
-		m[i / 64] |= 1ULL << (i % 64);
-	else
-		m[i / 64] &= ~(1ULL << (i % 64));
 }
 
 static const char *const mode_names[3] = { "hugetlb", "thp", "none" };

@@ -86,6 +86,7 @@ static struct segment *seg_new(struct heap *h)
 	seg->kind = SEG_SMALL;
 	seg->mode = (uint8_t)moirai__arena_mode_of(h->arena, p);
 	seg->node = h->node;
+	seg->gen = moirai__alloc_gen;
 	seg->heap = h;
 	seg->free_mask = ALL_SLABS;
 	h->free_bytes += SEG_SIZE;
@@ -376,6 +377,7 @@ struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t alig
 	seg->kind = SEG_HUGE;
 	seg->mode = (uint8_t)moirai__arena_mode_of(h->arena, p);
 	seg->node = h->node;
+	seg->gen = moirai__alloc_gen;
 	seg->heap = h;
 	seg->span = span;
 	seg->req = size;
@@ -421,8 +423,8 @@ static void local_free(struct heap *h, struct segment *seg, void *p)
 		slab_free_block(h, seg, s, block, true);
 		return;
 	}
-	if (b->count >= h->tcache_max)
-		bin_trim(h, b, h->tcache_max / 2);
+	if (b->count >= b->max)
+		bin_trim(h, b, b->max / 2);
 	moirai__block_set_next(block, b->head);
 	b->head = block;
 	b->count++;
@@ -554,7 +556,7 @@ void *moirai__heap_alloc_small(struct heap *h, unsigned cls)
 		return NULL;
 	p = slab_pop(s);
 	/* Refill half the cache in one go: the next calls stay on the fast path. */
-	uint32_t want = h->tcache_max / 2, got = 1;
+	uint32_t want = b->max / 2, got = 1;
 
 	while (b->count < want) {
 		void *q = slab_pop(s);
@@ -643,7 +645,7 @@ static struct heap *heap_create(struct arena *a)
 	h->node = a->node;
 	h->tcache_max = moirai__alloc_tcache_max;
 	for (unsigned c = 0; c < NUM_CLASSES; c++)
-		h->bins[c].max = moirai__alloc_tcache_max;
+		h->bins[c].max = moirai__bin_max(c);
 	moirai__arena_register_heap(a, h);
 	return h;
 }
@@ -705,6 +707,16 @@ struct heap *moirai__heap_local(void)
 	return t->local;
 }
 
+void moirai__heap_forget_thread(void)
+{
+	struct tld *t = &moirai__tld;
+
+	t->local = NULL;
+	memset(t->heaps, 0, sizeof(t->heaps));
+	memset(t->out, 0, sizeof(t->out));
+	t->out_used = false;
+}
+
 void moirai__heap_flush_thread(void)
 {
 	struct tld *t = &moirai__tld;
@@ -738,7 +750,7 @@ bool moirai__heap_is_valid(const struct heap *h)
 			if (s->kind != SLAB_SMALL || s->cls != c || s->used == 0)
 				return false;
 		}
-		if (n != h->bins[c].count || n > h->tcache_max)
+		if (n != h->bins[c].count || n > h->bins[c].max)
 			return false;
 		for (const struct slab *s = h->partial[c]; s; s = s->next)
 			if (s->kind != SLAB_SMALL || s->cls != c ||

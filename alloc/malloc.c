@@ -255,6 +255,9 @@ static __attribute__((noinline)) void free_generic(void *p)
 	seg = moirai__seg_of(p);
 	if (!seg || seg->magic != SEG_MAGIC)
 		return bad_free(p, "free of a foreign pointer");
+	/* A fork child never writes to the parent's hugetlb pages (SIGBUS). */
+	if (moirai_unlikely(seg->gen != moirai__alloc_gen) && seg->mode == MODE_HUGETLB)
+		return;
 	if (seg->kind == SEG_HUGE) {
 		if (p != seg->user)
 			return bad_free(p, "free of an interior pointer");
@@ -311,7 +314,8 @@ void moirai_free(void *p)
 				return;
 			}
 		} else if (moirai_likely(!moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
-					 seg->magic == SEG_MAGIC)) {
+					 seg->magic == SEG_MAGIC &&
+					 seg->gen == moirai__alloc_gen)) {
 			/* Another thread's block: the owner checks it at drain. */
 			moirai__heap_free_remote(h, p);
 			return;

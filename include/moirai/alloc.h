@@ -10,7 +10,8 @@
  * that order and the stats show which was used).  Every thread gets one
  * heap per node it allocates on; a heap cuts 2 MiB segments into 64 KiB
  * slabs of one size class (16 B .. 32 KiB, 8 classes per power of two) and
- * keeps a bounded cache of free blocks per class (MOIRAI_TCACHE_MAX).
+ * keeps a bounded cache of free blocks per class (MOIRAI_TCACHE_MAX blocks,
+ * or up to 64 KiB of blocks for classes under 1 KiB).
  * Requests up to 1 MiB take a run of slabs, larger ones whole segments.
  * A block freed by another thread is pushed on its owner heap's lock-free
  * list and reused by the owner only.  A dead thread's heap is handed,

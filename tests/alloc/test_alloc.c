@@ -510,10 +510,18 @@ static void test_thread_churn(void **state)
 		pthread_join(t[1], NULL);
 	}
 	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &s1), 0);
-	/* Heaps are adopted, not created per thread; memory does not grow. */
-	assert_true(s1.heaps <= s0.heaps + 2);
-	assert_true(s1.committed <= s0.committed + 2 * SEG_SIZE * 2);
-	assert_true(s1.in_use <= s0.in_use + 4096);
+	/*
+	 * Heaps are adopted, not created per thread, and memory does not grow:
+	 * at most two live threads per node may each need a heap (and its
+	 * segments) that warm-up did not create.
+	 */
+	uint64_t nodes = 0;
+
+	for (int n = 0; n < moirai_numa_node_count(); n++)
+		nodes += moirai_alloc_node_is_available(n);
+	assert_true(s1.heaps <= s0.heaps + 2 * nodes);
+	assert_true(s1.committed <= s0.committed + 2 * nodes * 2 * SEG_SIZE);
+	assert_true(s1.in_use <= s0.in_use + 2 * nodes * 65536);
 	alarm(0);
 }
 
@@ -534,11 +542,14 @@ static void test_stats(void **state)
 	assert_int_equal(s1.committed,
 			 s1.committed_hugetlb + s1.committed_thp + s1.committed_small);
 	assert_true(s1.reserved >= s1.committed);
+	int node = moirai_alloc_ptr_node(p);
+
 	moirai_free(p);
-	assert_int_equal(moirai_alloc_stats_get(0, &s1), 0);
+	assert_int_equal(moirai_alloc_stats_get(node, &s1), 0);
+	assert_int_equal(s1.node, node);
 	assert_true(s1.available);
 	assert_non_null(s1.page_mode);
-	assert_int_equal(moirai_alloc_heap_stats_get(moirai__tld.local->node, &h), 0);
+	assert_int_equal(moirai_alloc_heap_stats_get(node, &h), 0);
 	assert_true(h.in_use <= s1.in_use);
 	assert_non_null(f);
 	assert_int_equal(moirai_alloc_stats_print(f), 0);
@@ -642,8 +653,15 @@ static void test_heap_decommit(void **state)
 	moirai_alloc_thread_flush();
 	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &after), 0);
 	assert_true(nkept >= 8);
-	assert_true(after.decommitted >= peak.decommitted + (8u << 20));
-	assert_true(after.committed + (8u << 20) <= peak.committed);
+	bool hugetlb = false;
+
+	for (int k = 0; k < nkept; k++)
+		hugetlb |= kept[k]->mode == MODE_HUGETLB;
+	/* Hugetlb pages cannot be given back 64 KiB at a time: kept whole. */
+	if (!hugetlb) {
+		assert_true(after.decommitted >= peak.decommitted + (8u << 20));
+		assert_true(after.committed + (8u << 20) <= peak.committed);
+	}
 	int node = kept[0]->node;
 
 	assert_true(moirai__heap_is_valid(moirai__tld.heaps[node]));
@@ -659,7 +677,7 @@ static void test_heap_decommit(void **state)
 			fresh[i] = true;
 		}
 	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &again), 0);
-	assert_true(again.committed > after.committed);
+	assert_true(hugetlb || again.committed > after.committed);
 	for (int i = 0; i < N; i++) {
 		if (fresh[i])
 			assert_int_equal(check(p[i], BS, (unsigned)i), 0);
