@@ -2,30 +2,41 @@
  * Channels: a moirai element ring plus waiting (spin, yield, futex park),
  * backpressure on a full ring, and close with drain.
  *
- * One 64-bit word, `state`, carries everything the two sides must agree
- * on: the closed bit, the number of sends in flight, and the numbers of
- * parked (or about to park) receivers and senders.  Because all of it is
- * one location, every read-modify-write of it is totally ordered, and the
- * classic lost-wake-up race reduces to "which RMW came first":
+ * Two atomic words, on separate cache lines:
+ *   tx       the closed bit and the number of sends in flight; written by
+ *            senders (twice per send) and by close;
+ *   waiters  the numbers of parked (or about to park) receivers and
+ *            senders; written only by parties that are about to sleep, so
+ *            it stays clean in every cache and is cheap to read.
+ *
+ * Lost wake-ups are excluded by the classic store/fence/load pairing, with
+ * a seq_cst fence on each side (ring_int.h, moirai__ring_full_fence):
  *
  *   receiver (parking)                   sender
- *   seq = recv_seq                       enqueue (ring tail store, release)
- *   RMW state += RECV_WAITER  (A)        old = RMW state -= ACTIVE  (B)
- *   retry dequeue                        if old has RECV_WAITERs:
- *   futex_wait(recv_seq, seq)                recv_seq++, futex_wake
+ *   seq = recv_seq                       enqueue (ring tail store)
+ *   waiters += RECV          (A)         fence                      (F1)
+ *   fence                    (F2)        w = waiters                (B)
+ *   retry dequeue            (C)         if w has RECV: recv_seq++, FUTEX_WAKE
+ *   futex_wait(recv_seq, seq)
  *
- * If B follows A, B reads A's waiter and wakes; the receiver's seq snapshot
- * happens before B (A is release, B acquire), so either futex_wait sees the
- * bumped seq and returns, or it is already queued and is woken.  If A
- * follows B, A reads from B (B is release, A acquire), so the enqueue
- * happens before the retry, which finds the item.  Senders facing a full
- * ring park the same way against the receivers' post-dequeue RMW.
+ * F1 and F2 are ordered in the single total order of seq_cst fences.  If
+ * F1 comes first, the retry (C) sees the tail store, so the receiver finds
+ * the message and does not sleep.  If F2 comes first, the load (B) sees the
+ * increment (A) and the sender wakes; and the receiver's seq snapshot,
+ * sequenced before F2, cannot see the bump sequenced after F1, so
+ * futex_wait either finds the bumped seq and returns or is queued before
+ * the wake.  When nobody parks, a send costs two RMWs on tx (a line only
+ * senders write), one fence and one load of a clean line: no system call.
+ * Senders facing a full ring park the same way, paired with the fence and
+ * load each receiver does after a successful dequeue.
  *
- * Close sets the closed bit with an RMW.  A sender adds ACTIVE before
- * looking at the closed bit and removes it after its enqueue, so a
- * receiver that reads "closed and no send in flight" (acquire, pairing
- * with the senders' release decrements) sees every accepted message in the
- * ring: one more dequeue drains them, and an empty result is end of stream.
+ * Close sets the closed bit with an RMW on tx.  A sender adds itself to tx
+ * before looking at the closed bit and removes itself after its enqueue
+ * (release), so a receiver that reads "closed, nobody in flight" (acquire)
+ * sees every accepted message: one more dequeue drains them, and an empty
+ * result is end of stream.  The RMWs on tx are totally ordered, so a send
+ * either was counted before the close (and will be drained) or sees the
+ * closed bit and takes nothing.
  */
 #include <errno.h>
 #include <limits.h>
@@ -42,13 +53,11 @@
 #include "moirai/channel.h"
 #include "ring_int.h"
 
-#define ST_ACTIVE      1ull
-#define ST_ACTIVE_MASK ((1ull << 20) - 1)
-#define ST_RECV_WAITER (1ull << 20)
-#define ST_RECV_MASK   (((1ull << 20) - 1) << 20)
-#define ST_SEND_WAITER (1ull << 40)
-#define ST_SEND_MASK   (((1ull << 20) - 1) << 40)
-#define ST_CLOSED      (1ull << 63)
+#define TX_ACTIVE_MASK ((1ull << 62) - 1)
+#define TX_CLOSED      (1ull << 63)
+#define W_RECV	       1ull
+#define W_RECV_MASK    0xffffffffull
+#define W_SEND	       (1ull << 32)
 
 struct moirai_chan {
 	/* Read-only after create. */
@@ -56,8 +65,10 @@ struct moirai_chan {
 	unsigned esize;
 	uint64_t spin_ns;
 
-	/* Written by every send and by receivers that free space. */
-	alignas(MOIRAI_CACHE_LINE) _Atomic uint64_t state;
+	/* Sends in flight and the closed bit: written by senders and close. */
+	alignas(MOIRAI_CACHE_LINE) _Atomic uint64_t tx;
+	/* Parked (or parking) receivers and senders: written by them only. */
+	alignas(MOIRAI_CACHE_LINE) _Atomic uint64_t waiters;
 	/* Futex words: bumped by wakers, waited on by parked parties. */
 	alignas(MOIRAI_CACHE_LINE) _Atomic uint32_t recv_seq;
 	alignas(MOIRAI_CACHE_LINE) _Atomic uint32_t send_seq;
@@ -67,11 +78,10 @@ struct moirai_chan {
 	_Atomic uint64_t wakes;
 };
 
-static_assert(offsetof(struct moirai_chan, state) % MOIRAI_CACHE_LINE == 0,
-	      "state on its own line");
-static_assert(offsetof(struct moirai_chan, recv_seq) - offsetof(struct moirai_chan, state) >=
+static_assert(offsetof(struct moirai_chan, tx) % MOIRAI_CACHE_LINE == 0, "tx on its own line");
+static_assert(offsetof(struct moirai_chan, waiters) - offsetof(struct moirai_chan, tx) >=
 		      MOIRAI_CACHE_LINE,
-	      "futex words apart from state");
+	      "waiters apart from tx");
 
 static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t),
 	      "futex word must be a plain 32-bit int");
@@ -79,7 +89,7 @@ static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t),
 /* Wake up to @n parties parked on @word after bumping it (see top). */
 static void wake(struct moirai_chan *ch, _Atomic uint32_t *word, int n)
 {
-	/* Release: orders the bump after the RMW of state that decided it. */
+	/* Sequenced after the fence + load that decided it (see top). */
 	atomic_fetch_add_explicit(word, 1, memory_order_release);
 	atomic_fetch_add_explicit(&ch->wakes, 1, memory_order_relaxed);
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
@@ -101,11 +111,6 @@ static void park(_Atomic uint32_t *word, uint32_t seq, uint64_t deadline)
 		FUTEX_BITSET_MATCH_ANY);
 }
 
-static unsigned waiters(uint64_t s, uint64_t mask, uint64_t unit)
-{
-	return (unsigned)((s & mask) / unit);
-}
-
 /*
  * One send attempt.  Returns the count enqueued (0 = ring full) or -EPIPE.
  * Wakes parked receivers when it enqueued something, or when the channel
@@ -114,26 +119,24 @@ static unsigned waiters(uint64_t s, uint64_t mask, uint64_t unit)
  */
 static int try_send(struct moirai_chan *ch, const void *msgs, unsigned n)
 {
-	uint64_t s;
-	unsigned put = 0;
-	unsigned rw;
+	unsigned put = 0, rw;
+	uint64_t s, w;
 
-	/* Acquire pairs with close's RMW: see the closed bit if it came first. */
-	s = atomic_fetch_add_explicit(&ch->state, ST_ACTIVE, memory_order_acquire);
-	if (!(s & ST_CLOSED))
+	/* Count ourselves in flight before looking at the closed bit. */
+	s = atomic_fetch_add_explicit(&ch->tx, 1, memory_order_relaxed);
+	if (!(s & TX_CLOSED))
 		put = moirai_ring_enqueue_burst_elem(ch->ring, msgs, ch->esize, n, NULL);
-	/*
-	 * Release: publishes the enqueue to a receiver that acquires this
-	 * value (or a later one) from state.  Acquire: sees receivers that
-	 * announced themselves before this RMW (pair (A)/(B) at the top).
-	 */
-	s = atomic_fetch_sub_explicit(&ch->state, ST_ACTIVE, memory_order_acq_rel);
-	rw = waiters(s, ST_RECV_MASK, ST_RECV_WAITER);
-	if (rw && (s & ST_CLOSED))
+	/* Release: pairs with the acquire load of tx in try_recv (drain). */
+	s = atomic_fetch_sub_explicit(&ch->tx, 1, memory_order_release);
+	/* F1 of the protocol at the top, paired with F2 in wait_for(). */
+	moirai__ring_full_fence();
+	w = atomic_load_explicit(&ch->waiters, memory_order_relaxed);
+	rw = (unsigned)(w & W_RECV_MASK);
+	if (rw && (s & TX_CLOSED))
 		wake(ch, &ch->recv_seq, INT_MAX);
 	else if (rw && put)
 		wake(ch, &ch->recv_seq, (int)(put < rw ? put : rw));
-	if (s & ST_CLOSED && !put)
+	if ((s & TX_CLOSED) && !put)
 		return -EPIPE;
 	return (int)put;
 }
@@ -145,29 +148,26 @@ static int try_send(struct moirai_chan *ch, const void *msgs, unsigned n)
 static int try_recv(struct moirai_chan *ch, void *msgs, unsigned max)
 {
 	unsigned got, avail = 0;
-	uint64_t s;
+	uint64_t s, w;
 
 	got = moirai_ring_dequeue_burst_elem(ch->ring, msgs, ch->esize, max, &avail);
 	if (!got) {
-		/* Acquire pairs with the senders' release decrement of ACTIVE. */
-		s = atomic_load_explicit(&ch->state, memory_order_acquire);
-		if (!(s & ST_CLOSED) || (s & ST_ACTIVE_MASK))
+		/* Acquire: pairs with the senders' release decrement of tx. */
+		s = atomic_load_explicit(&ch->tx, memory_order_acquire);
+		if (!(s & TX_CLOSED) || (s & TX_ACTIVE_MASK))
 			return 0;
 		/* Closed, no send in flight: what is left is all there is. */
 		got = moirai_ring_dequeue_burst_elem(ch->ring, msgs, ch->esize, max, &avail);
 		if (!got)
 			return -EPIPE;
 	}
-	/*
-	 * Release: publishes the freed slots to a sender that parks after
-	 * this; acquire: sees senders that announced themselves before
-	 * (same pairing as try_send, with the roles swapped).
-	 */
-	s = atomic_fetch_add_explicit(&ch->state, 0, memory_order_acq_rel);
-	if (s & ST_SEND_MASK)
+	/* F1 for parked senders (backpressure), paired with F2 in wait_for(). */
+	moirai__ring_full_fence();
+	w = atomic_load_explicit(&ch->waiters, memory_order_relaxed);
+	if (w >= W_SEND)
 		wake(ch, &ch->send_seq, INT_MAX);
 	/* Items left and receivers asleep: pass the baton. */
-	if (avail && (s & ST_RECV_MASK))
+	if (avail && (w & W_RECV_MASK))
 		wake(ch, &ch->recv_seq, 1);
 	return (int)got;
 }
@@ -215,13 +215,17 @@ static int wait_for(struct moirai_chan *ch, const struct attempt *a, uint64_t de
 	uint64_t start = moirai_now_ns(), now;
 	int rc;
 
-	/* Spin, then yield: cheap for the next message arriving soon. */
-	for (unsigned i = 1;; i++) {
+	/*
+	 * Spin, then yield: cheap for the next message arriving soon.  Try on
+	 * every round (one pause, ~40 ns, between tries: polling every 16
+	 * pauses added ~0.4 us to a round trip); read the clock every 32.
+	 */
+	for (unsigned i = 1; ch->spin_ns; i++) { /* MOIRAI_SPIN_NS=0: park at once */
+		rc = a->fn(ch, a->buf, a->n);
+		if (rc)
+			return rc;
 		rte_pause();
-		if (i % 16 == 0) {
-			rc = a->fn(ch, a->buf, a->n);
-			if (rc)
-				return rc;
+		if (i % 32 == 0) {
 			now = moirai_now_ns();
 			if (deadline && now >= deadline)
 				return -ETIMEDOUT;
@@ -235,14 +239,15 @@ static int wait_for(struct moirai_chan *ch, const struct attempt *a, uint64_t de
 		/* Snapshot before announcing: see the protocol at the top. */
 		uint32_t seq = atomic_load_explicit(a->seq, memory_order_acquire);
 
-		/* Release/acquire RMW: (A) in the protocol at the top. */
-		atomic_fetch_add_explicit(&ch->state, a->waiter_unit, memory_order_acq_rel);
+		/* (A) then F2 of the protocol at the top, paired with F1. */
+		atomic_fetch_add_explicit(&ch->waiters, a->waiter_unit, memory_order_relaxed);
+		moirai__ring_full_fence();
 		rc = a->fn(ch, a->buf, a->n);
 		if (!rc && !expired(deadline)) {
 			atomic_fetch_add_explicit(a->parks, 1, memory_order_relaxed);
 			park(a->seq, seq, deadline);
 		}
-		atomic_fetch_sub_explicit(&ch->state, a->waiter_unit, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&ch->waiters, a->waiter_unit, memory_order_relaxed);
 		if (rc)
 			return rc;
 		rc = a->fn(ch, a->buf, a->n);
@@ -277,7 +282,7 @@ int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsigned n, int64
 			      .buf = (void *)msgs,
 			      .n = n,
 			      .seq = &ch->send_seq,
-			      .waiter_unit = ST_SEND_WAITER,
+			      .waiter_unit = W_SEND,
 			      .parks = &ch->send_parks };
 	return wait_for(ch, &a, deadline);
 }
@@ -306,7 +311,7 @@ int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max, int64_t t
 			      .buf = msgs,
 			      .n = max,
 			      .seq = &ch->recv_seq,
-			      .waiter_unit = ST_RECV_WAITER,
+			      .waiter_unit = W_RECV,
 			      .parks = &ch->recv_parks };
 	return wait_for(ch, &a, deadline);
 }
@@ -317,9 +322,9 @@ int moirai_chan_close(struct moirai_chan *ch)
 
 	if (!ch)
 		return moirai__err(-EINVAL, "chan: NULL channel to close");
-	/* Release: pairs with the acquire in try_send's ACTIVE increment. */
-	s = atomic_fetch_or_explicit(&ch->state, ST_CLOSED, memory_order_acq_rel);
-	if (s & ST_CLOSED)
+	/* One RMW on tx: totally ordered with the senders' increments. */
+	s = atomic_fetch_or_explicit(&ch->tx, TX_CLOSED, memory_order_acq_rel);
+	if (s & TX_CLOSED)
 		return -EALREADY;
 	/* Everyone parked must re-check: end of stream or -EPIPE. */
 	wake(ch, &ch->recv_seq, INT_MAX);
@@ -329,7 +334,7 @@ int moirai_chan_close(struct moirai_chan *ch)
 
 bool moirai_chan_is_closed(const struct moirai_chan *ch)
 {
-	return ch && (atomic_load_explicit(&ch->state, memory_order_acquire) & ST_CLOSED);
+	return ch && (atomic_load_explicit(&ch->tx, memory_order_acquire) & TX_CLOSED);
 }
 
 unsigned moirai_chan_elem_size(const struct moirai_chan *ch)
@@ -360,26 +365,33 @@ int moirai_chan_stats(const struct moirai_chan *ch, struct moirai_chan_stats *ou
 int moirai_chan_create(const char *name, unsigned count, unsigned elem_size, int node,
 		       unsigned flags, struct moirai_chan **out)
 {
+	struct moirai_ring *ring;
 	struct moirai_chan *ch;
+	void *mem;
 	int rc;
 
 	if (!out)
 		return moirai__err(-EINVAL, "chan: NULL out pointer");
 	*out = NULL;
-	if (posix_memalign((void **)&ch, MOIRAI_CACHE_LINE, sizeof(*ch)))
-		return moirai__err(-ENOMEM, "chan: out of memory");
-	memset(ch, 0, sizeof(*ch));
-	rc = moirai_ring_create_elem(name, count, elem_size, node, flags, &ch->ring);
+	rc = moirai_ring_create_elem(name, count, elem_size, node, flags, &ring);
 	if (rc)
-		goto err_free_chan;
+		return rc;
+	/* The tx, waiters and futex words are hot: same node as the ring. */
+	rc = moirai__ring_mem_acquire(sizeof(*ch), ring->node, &mem);
+	if (rc)
+		goto err_destroy_ring;
+	ch = mem;
+	memset(ch, 0, sizeof(*ch));
+	ch->ring = ring;
 	ch->esize = elem_size;
 	ch->spin_ns = (uint64_t)moirai_option_get(MOIRAI_OPT_SPIN_NS);
-	atomic_init(&ch->state, 0);
+	atomic_init(&ch->tx, 0);
+	atomic_init(&ch->waiters, 0);
 	*out = ch;
 	return 0;
 
-err_free_chan:
-	free(ch);
+err_destroy_ring:
+	moirai_ring_destroy(ring);
 	return rc;
 }
 
@@ -388,5 +400,5 @@ void moirai_chan_destroy(struct moirai_chan *ch)
 	if (!ch)
 		return;
 	moirai_ring_destroy(ch->ring);
-	free(ch);
+	moirai__ring_mem_release(ch, sizeof(*ch));
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moirai/alloc.h"
 #include "moirai/numa.h"
 #include "pool_int.h"
 
@@ -25,17 +26,24 @@
 void moirai__pool_thread_cache_dtor(void *arg);
 
 /*
- * Memory seam.  Today: a node-bound anonymous mapping.  The allocator's
- * node arenas replace this pair later; nothing else in the pool allocates.
+ * Memory seam: the node's arena (bound before first touch, hugepages when
+ * available), zeroed and page-aligned.  Nothing else in the pool allocates.
  */
 int moirai__pool_mem_acquire(size_t len, int node, void **out)
 {
-	return moirai_numa_map(len, node, out);
+	void *p = moirai_malloc_node_flags(node, len, 4096, 0);
+
+	*out = p;
+	if (!p)
+		return -errno;
+	memset(p, 0, len);
+	return 0;
 }
 
 void moirai__pool_mem_release(void *p, size_t len)
 {
-	moirai_numa_unmap(p, len);
+	(void)len;
+	moirai_free(p);
 }
 
 static int resolve_node(int node)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "moirai/alloc.h"
 #include "moirai/numa.h"
 #include "ring_int.h"
 
@@ -336,12 +337,25 @@ bool moirai__ring_is_valid(const struct moirai_ring *r)
 	return r->memsize >= MOIRAI__RING_HDR_SIZE + sizeof(*rr) + (size_t)rr->size * r->esize;
 }
 
+/*
+ * Ring memory comes from the node's arena (bound before first touch, on
+ * hugepages when the system has them), zeroed, cache-line aligned as
+ * rte_ring requires.  Strict placement: a ring asked for on a node the
+ * cgroup forbids fails rather than silently living elsewhere.
+ */
 int moirai__ring_mem_acquire(size_t len, int node, void **out)
 {
-	return moirai_numa_map(len, node, out);
+	void *p = moirai_malloc_node_flags(node, len, MOIRAI_CACHE_LINE, 0);
+
+	*out = p;
+	if (!p)
+		return -errno;
+	memset(p, 0, len);
+	return 0;
 }
 
 void moirai__ring_mem_release(void *mem, size_t len)
 {
-	moirai_numa_unmap(mem, len);
+	(void)len;
+	moirai_free(mem);
 }

@@ -6,6 +6,7 @@
 #define MOIRAI_RING_INT_H
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +52,28 @@ void moirai__ring_mem_release(void *mem, size_t len);
 /* Registry (ring_registry.c).  register fails with -EEXIST on a taken name. */
 int moirai__ring_register(struct moirai_ring *r);
 int moirai__ring_unregister(struct moirai_ring *r);
+
+/*
+ * Full (seq_cst) fence of the channel wake-up protocol (channel.c).  GCC
+ * rejects atomic_thread_fence under -fsanitize=thread (-Wtsan: TSan does
+ * not model fences); TSan checks nothing that depends on this fence (the
+ * words it orders are atomics), so only that warning is silenced, only
+ * here.  Same approach as moirai__shm_full_fence.
+ */
+#if defined(__SANITIZE_THREAD__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wtsan"
+static inline void moirai__ring_full_fence(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+}
+#pragma GCC diagnostic pop
+#else
+static inline void moirai__ring_full_fence(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+}
+#endif
 
 /* Debug walker: the header and the rte_ring agree. */
 bool moirai__ring_is_valid(const struct moirai_ring *r);

@@ -153,6 +153,23 @@ bool moirai__shm_side_alive(const struct shm_side *s)
 	return start == atomic_load_explicit(&s->start_time, memory_order_relaxed);
 }
 
+/*
+ * A client between claiming the slot and publishing ATTACHED.  Its pid is
+ * 0 (recover clears it) until written: then it counts as arriving; once
+ * written, as arriving while that process lives (a client that died
+ * mid-attach does not block recovery).
+ */
+static bool attaching_alive(const struct shm_side *s)
+{
+	/* Acquire pairs with the attacher's CAS (acq_rel). */
+	pid_t pid;
+
+	if (atomic_load_explicit(&s->state, memory_order_acquire) != SHM_SIDE_ATTACHING)
+		return false;
+	pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
+	return pid <= 0 || kill(pid, 0) == 0 || errno == EPERM;
+}
+
 static void side_claim(struct shm_side *s)
 {
 	uint64_t start = 0;
@@ -463,20 +480,23 @@ int moirai_shm_attach(const char *name, struct moirai_shm **out)
 		rc = moirai__err(-ECONNREFUSED, "shm %s: the server is gone", name);
 		goto err_unmap;
 	}
-	/* Claim the client slot; acq_rel pairs with recover's release store
+	/* Claim the client slot as ATTACHING, so that nobody reads our pid
+	 * before it is written: a server that saw ATTACHED with the old pid
+	 * would take us for dead.  acq_rel pairs with recover's release store
 	 * of EMPTY (the rings were reset before the slot reopened). */
-	if (!atomic_compare_exchange_strong_explicit(&h->side[1].state, &empty, SHM_SIDE_ATTACHED,
+	if (!atomic_compare_exchange_strong_explicit(&h->side[1].state, &empty, SHM_SIDE_ATTACHING,
 						     memory_order_acq_rel, memory_order_acquire)) {
 		rc = moirai__err(
 			-EBUSY, "shm %s: %s", name,
-			empty == SHM_SIDE_ATTACHED && moirai__shm_side_alive(&h->side[1])
+			empty == SHM_SIDE_ATTACHING ? "a client is attaching"
+			: empty == SHM_SIDE_ATTACHED && moirai__shm_side_alive(&h->side[1])
 				? "a client is attached"
 				: "the previous client left; the server must recover first");
 		goto err_unmap;
 	}
 	side_claim(&h->side[1]);
 	/* Release pairs with the acquire in moirai__shm_side_alive(): the
-	 * peer sees our pid once it sees ATTACHED again. */
+	 * peer sees our pid and start time once it sees ATTACHED. */
 	atomic_store_explicit(&h->side[1].state, SHM_SIDE_ATTACHED, memory_order_release);
 	seg = calloc(1, sizeof(*seg));
 	if (!seg) {
@@ -553,6 +573,8 @@ int moirai_shm_recover(struct moirai_shm *seg)
 			seg->name);
 	if (moirai__shm_side_alive(&h->side[1]))
 		return moirai__err(-EBUSY, "shm %s: the client is alive", seg->name);
+	if (attaching_alive(&h->side[1]))
+		return moirai__err(-EBUSY, "shm %s: a client is attaching", seg->name);
 	if (atomic_load_explicit(&seg->held_peer, memory_order_relaxed))
 		return moirai__err(-EBUSY, "shm %s: %u received messages not freed yet", seg->name,
 				   atomic_load_explicit(&seg->held_peer, memory_order_relaxed));

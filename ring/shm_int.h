@@ -49,9 +49,10 @@ static inline void moirai__shm_full_fence(void)
 #define MOIRAI__SHM_MSG_HDR 64u /* buffer header before the payload */
 
 enum shm_side_state {
-	SHM_SIDE_EMPTY = 0,    /* nobody (client slot before attach/after recover) */
-	SHM_SIDE_ATTACHED = 1, /* a process is using this side */
-	SHM_SIDE_DETACHED = 2, /* left cleanly */
+	SHM_SIDE_EMPTY = 0,	/* nobody (client slot before attach/after recover) */
+	SHM_SIDE_ATTACHED = 1,	/* a process is using this side */
+	SHM_SIDE_DETACHED = 2,	/* left cleanly */
+	SHM_SIDE_ATTACHING = 3, /* slot claimed, pid and start time being written */
 };
 
 /* Liveness block of one side; written by that side, read by the peer. */

@@ -12,10 +12,13 @@ export LSAN_OPTIONS ASAN_OPTIONS
 pass=0
 fail=0
 failed=""
+LOGDIR=${MOIRAI_BUILD:-build}/logs
 for t in "$@"; do
 	name=${t#*tests/}
+	log=$LOGDIR/$name.log
+	mkdir -p "$(dirname "$log")"
 	start=$(date +%s)
-	if timeout --kill-after=10 "$TIMEOUT" "$t" >"$t.log" 2>&1; then
+	if timeout --kill-after=10 "$TIMEOUT" "$t" >"$log" 2>&1; then
 		pass=$((pass + 1))
 		printf '  PASS  %-36s %4ss\n' "$name" "$(( $(date +%s) - start ))"
 	else
@@ -23,7 +26,7 @@ for t in "$@"; do
 		fail=$((fail + 1))
 		failed="$failed $name"
 		printf '  FAIL  %-36s (exit %d)\n' "$name" "$rc"
-		tail -n 40 "$t.log" | sed 's/^/        /'
+		tail -n 40 "$log" | sed 's/^/        /'
 	fi
 done
 

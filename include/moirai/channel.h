@@ -17,10 +17,11 @@
  * wait at most that many nanoseconds (-ETIMEDOUT).  A waiting party spins
  * for MOIRAI_OPT_SPIN_NS, then yields the CPU for as long again, then parks
  * on a futex.  A sender wakes parked receivers, and a receiver wakes
- * parked senders (backpressure), only when someone is parked: the waiter
- * count shares one atomic word with the close flag and the count of sends
- * in flight, so the common case costs two uncontended read-modify-writes
- * per send and one per receive, and no system call.
+ * parked senders (backpressure), only when someone is parked: parked
+ * parties are counted in a word only they write, read after a full fence
+ * (paired with a fence on the parking side), so the common case costs a
+ * send two read-modify-writes on a word only senders write plus a fence,
+ * a receive one fence, and no system call.
  *
  * Close: after moirai_chan_close() every send fails with -EPIPE; receivers
  * still get everything that was sent before, then -EPIPE (end of stream).

@@ -92,7 +92,8 @@ MOIRAI__RING_INLINE unsigned moirai_ring_free_count(const struct moirai_ring *r)
 
 /**
  * Whether the ring is full now (a snapshot).
- * @param r the ring.  Thread-safe.
+ * @param r the ring.
+ * @return true when no slot is free.  Thread-safe.
  */
 static inline bool moirai_ring_full(const struct moirai_ring *r)
 {
@@ -101,7 +102,8 @@ static inline bool moirai_ring_full(const struct moirai_ring *r)
 
 /**
  * Whether the ring is empty now (a snapshot).
- * @param r the ring.  Thread-safe.
+ * @param r the ring.
+ * @return true when it holds nothing.  Thread-safe.
  */
 static inline bool moirai_ring_empty(const struct moirai_ring *r)
 {

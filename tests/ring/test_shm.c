@@ -650,6 +650,40 @@ static void test_stale_reclaim(void **state)
 	assert_false(seg_file_exists(name));
 }
 
+/* A client caught between claiming the slot and publishing its pid. */
+static void test_attaching_window(void **state)
+{
+	struct moirai_shm *srv, *cli;
+	struct moirai_shm_msg *m;
+	const char *name = seg_name("attaching");
+	struct shm_side *side;
+	pid_t dead;
+
+	(void)state;
+	assert_int_equal(moirai_shm_create(name, NULL, &srv), 0);
+	side = &srv->hdr->side[1];
+	atomic_store(&side->state, SHM_SIDE_ATTACHING);
+	/* Arriving: not gone for receivers, the slot is busy, no recovery. */
+	assert_false(moirai_shm_peer_alive(srv));
+	assert_int_equal(moirai_shm_recv(srv, &m, 30000000), -ETIMEDOUT);
+	assert_int_equal(moirai_shm_attach(name, &cli), -EBUSY);
+	assert_non_null(strstr(moirai_last_error(), "attaching"));
+	assert_int_equal(moirai_shm_recover(srv), -EBUSY);
+	/* The attacher died after writing its pid: recovery may proceed. */
+	dead = fork();
+	assert_true(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	assert_int_equal(waitpid(dead, NULL, 0), dead);
+	atomic_store(&side->pid, dead);
+	assert_int_equal(moirai_shm_recover(srv), 0);
+	assert_int_equal(moirai_shm_attach(name, &cli), 0);
+	assert_true(moirai_shm_peer_alive(srv));
+	moirai_shm_detach(cli);
+	moirai_shm_destroy(srv);
+	assert_false(seg_file_exists(name));
+}
+
 /* ---- negative inputs ----------------------------------------------------- */
 
 static void test_negative(void **state)
@@ -890,6 +924,7 @@ int main(void)
 		cmocka_unit_test(test_killed_client),
 		cmocka_unit_test(test_killed_server),
 		cmocka_unit_test(test_stale_reclaim),
+		cmocka_unit_test(test_attaching_window),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_node_binding),
 	};

@@ -37,6 +37,10 @@ json_check "spread visits every node" "d['source']=='synthetic' and d['numa_node
 expect_status 0 "synthetic smt" "$TOPO" --synthetic "pack:1 core:2 pu:2" --plan all --smt --json
 json_check "smt plans every PU" "len(d['plan']['workers'])==4 and d['plan']['smt'] is True"
 
+expect_status 0 "alloc stats" "$TOPO" --alloc-stats --json
+json_check "alloc stats per node" "len(d['alloc'])==d['numa_nodes'] and all(a['committed']>0 and a['page_mode'] in ('hugetlb','thp','none') for a in d['alloc'] if a['available'])"
+expect_status 2 "alloc stats on a foreign topology" "$TOPO" --synthetic pu:2 --alloc-stats
+
 # Bad input: one line on stderr, exit 2.
 expect_status 2 "missing file" "$TOPO" --input /nonexistent.xml
 expect_status 2 "invalid synthetic" "$TOPO" --synthetic "nuam:2"

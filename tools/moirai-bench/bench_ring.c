@@ -891,7 +891,7 @@ out_free:
 		return 0;                                                          \
 	} while (0)
 
-#define ST_OPS 30000000L
+#define ST_OPS	   30000000L
 #define ST_REPEATS 9
 
 static int st_moirai(const struct bench_ctx *ctx, struct bench_result *out, unsigned burst)

@@ -161,10 +161,11 @@ static int do_send(const char *name, long n, long size, struct stats *st)
 	int rc = 0;
 
 	*st = (struct stats){ .sum = 1469598103934665603ull };
-	/* The server may still be starting: retry a missing segment for 5 s. */
+	/* The server may still be starting (no file, not sized, no magic yet):
+	 * retry for 5 s. */
 	for (int i = 0; i < 500; i++) {
 		rc = moirai_shm_attach(name, &seg);
-		if (rc != -ENOENT && rc != -EPROTO)
+		if (rc != -ENOENT && rc != -EPROTO && rc != -EBADMSG)
 			break;
 		usleep(10000);
 	}

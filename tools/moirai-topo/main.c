@@ -15,7 +15,7 @@
 struct args {
 	const char *input, *synthetic, *near;
 	int workers; /* -1: no plan, 0: all */
-	bool json, smt, reserve_per_node, isolated;
+	bool json, smt, reserve_per_node, isolated, alloc_stats;
 	int reserve;
 	enum moirai_plan_policy policy;
 };
@@ -25,7 +25,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: moirai-topo [--input FILE.xml | --synthetic DESC] [--plan N|all]\n"
 		"                   [--policy compact|spread] [--smt] [--near DEVICE]\n"
-		"                   [--reserve K] [--reserve-per-node] [--isolated] [--json]\n"
+		"                   [--reserve K] [--reserve-per-node] [--isolated]\n"
+		"                   [--alloc-stats] [--json]\n"
 		"\n"
 		"Prints the machine (packages, NUMA nodes, L3 domains, cores, PUs, distances,\n"
 		"usable CPUs, devices) and, with --plan, where each worker runs.\n"
@@ -46,6 +47,9 @@ static void usage(FILE *f)
 		"(data-plane\n"
 		"                    cores are usually isolated on purpose; they are skipped by "
 		"default)\n"
+		"  --alloc-stats     probe the allocator on every live node (one small block\n"
+		"                    each) and print its arenas: availability, page mode\n"
+		"                    (hugetlb/thp/none), reserved, committed and in-use bytes\n"
 		"  --json            one JSON document on stdout\n"
 		"  --version, --help\n"
 		"Exit status: 0 ok, 1 runtime failure, 2 bad input.\n");
@@ -72,6 +76,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "reserve-per-node", no_argument, NULL, 'R' },
 		{ "isolated", no_argument, NULL, 'I' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "alloc-stats", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -112,6 +117,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'R': a->reserve_per_node = true; break;
 		case 'I': a->isolated = true; break;
 		case 'j': a->json = true; break;
+		case 'A': a->alloc_stats = true; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("moirai-topo %s\n", moirai_version()); exit(0);
 		default:
@@ -157,6 +163,44 @@ static int *node_pus(const struct moirai_topo *t, int node, int *count)
 		moirai_topo_node_pus(t, node, pus, n);
 	*count = n > 0 ? n : 0;
 	return pus;
+}
+
+/*
+ * The allocator's view of the live machine: touch every node once so each
+ * arena starts and shows the page mode it really gets here.
+ */
+static void alloc_probe(void)
+{
+	for (int n = 0; n < moirai_numa_node_count(); n++) {
+		void *p;
+
+		if (!moirai_alloc_node_is_available(n))
+			continue;
+		p = moirai_malloc_node(n, 64);
+		moirai_free(p);
+	}
+}
+
+static void print_alloc_json(void)
+{
+	printf(",\n  \"alloc\": [");
+	for (int n = 0; n < moirai_numa_node_count(); n++) {
+		struct moirai_alloc_stats st;
+
+		if (moirai_alloc_stats_get(n, &st))
+			continue;
+		printf("%s\n    { \"node\": %d, \"available\": %s, \"page_mode\": \"%s\","
+		       " \"reserved\": %llu, \"committed\": %llu, \"committed_hugetlb\": %llu,"
+		       " \"committed_thp\": %llu, \"committed_small\": %llu, \"in_use\": %llu,"
+		       " \"free\": %llu, \"local_frees\": %llu, \"remote_frees\": %llu }",
+		       n ? "," : "", st.node, st.available ? "true" : "false",
+		       st.page_mode ? st.page_mode : "none", (unsigned long long)st.reserved,
+		       (unsigned long long)st.committed, (unsigned long long)st.committed_hugetlb,
+		       (unsigned long long)st.committed_thp, (unsigned long long)st.committed_small,
+		       (unsigned long long)st.in_use, (unsigned long long)st.free,
+		       (unsigned long long)st.local_frees, (unsigned long long)st.remote_frees);
+	}
+	printf("\n  ]");
 }
 
 static void print_json(const struct moirai_topo *t, const struct moirai_plan *p,
@@ -224,6 +268,8 @@ static void print_json(const struct moirai_topo *t, const struct moirai_plan *p,
 		printf(", \"kind\": \"%s\", \"node\": %d }", d.kind, nd.os_index);
 	}
 	printf("%s]", moirai_topo_device_count(t) ? "\n  " : "");
+	if (a->alloc_stats)
+		print_alloc_json();
 	if (p) {
 		printf(",\n  \"plan\": { \"policy\": \"%s\", \"smt\": %s, \"workers\": [",
 		       moirai_plan_policy_name(a->policy), a->smt ? "true" : "false");
@@ -400,12 +446,26 @@ int main(int argc, char **argv)
 			return rc == -ENOMEM ? 1 : 2;
 		}
 	}
+	if (a.alloc_stats) {
+		if (moirai_topo_source(t) != MOIRAI_TOPO_LIVE) {
+			fprintf(stderr, "moirai-topo: --alloc-stats needs the live machine, not --input/--synthetic\n");
+			moirai_plan_destroy(p);
+			moirai_topo_destroy(t);
+			return 2;
+		}
+		alloc_probe();
+	}
 	if (a.json) {
 		print_json(t, p, &a);
 	} else {
 		print_tree(t);
 		if (p)
 			print_plan(p, &a);
+		if (a.alloc_stats) {
+			printf("\nAllocator (after one 64-byte probe per node):\n");
+			if (moirai_alloc_stats_print(stdout))
+				fprintf(stderr, "moirai-topo: %s\n", moirai_last_error());
+		}
 	}
 	moirai_plan_destroy(p);
 	moirai_topo_destroy(t);
