@@ -39,12 +39,11 @@ static_assert(MOIRAI__RING_HDR_SIZE % MOIRAI_CACHE_LINE == 0,
 	      "the rte_ring must start on a cache line");
 
 /*
- * Memory seam: where create gets ring memory.  Today node-bound pages from
- * moirai_numa_map(); the node arena of alloc/ will replace it.  Contract:
- * on success *out points to fresh pages aligned to at least a
- * cache line, physically placed on @node (an OS node, already validated);
- * returns 0, -ENOMEM or -EINVAL with moirai__err set.  release takes what
- * acquire gave, with the same @len.
+ * Memory seam: where create gets ring (and channel) memory: the node arena
+ * (moirai_malloc_node_flags).  Contract: on success *out points to zeroed
+ * memory aligned to at least a cache line, placed on @node (an OS node,
+ * already validated); returns 0 or -errno.  release takes what acquire
+ * gave, with the same @len.
  */
 int moirai__ring_mem_acquire(size_t len, int node, void **out);
 void moirai__ring_mem_release(void *mem, size_t len);

@@ -52,10 +52,11 @@
  * moirai_ring_foreach).  Names are unique and shorter than
  * MOIRAI_RING_NAMESIZE.
  *
- * Memory: moirai_ring_create() maps node-bound pages (moirai_numa_map) for
- * now; the acquisition is one internal function so that the node arena of
- * alloc/ can replace it.  moirai_ring_memsize() + moirai_ring_init() let the
- * caller supply the memory instead (shared memory, arenas, static buffers).
+ * Memory: moirai_ring_create() takes node-bound memory from the node arena
+ * (moirai_malloc_node_flags) through one internal function, the seam to
+ * swap if rings need another source.  moirai_ring_memsize() +
+ * moirai_ring_init() let the caller supply the memory instead (shared
+ * memory, static buffers).
  */
 #ifndef MOIRAI_RING_H
 #define MOIRAI_RING_H

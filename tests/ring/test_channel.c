@@ -176,9 +176,10 @@ static void *pong_main(void *arg)
 }
 
 /*
- * Ping-pong with spinning off: every receive parks, so every message must
- * wake a parked (or parking) thread.  A single lost wake-up leaves both
- * threads asleep forever; alarm() then kills the test (a failure).
+ * Ping-pong with spinning off: a receive that does not find its message at
+ * once parks (most do), so most messages must wake a parked (or parking)
+ * thread.  A single lost wake-up leaves both threads asleep forever;
+ * alarm() then kills the test (a failure).
  */
 static void test_parked_pingpong(void **state)
 {

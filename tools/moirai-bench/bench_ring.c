@@ -164,15 +164,18 @@ static int q_create(struct q *q, enum impl impl, unsigned flags, bool mpmc, cons
 		ssize_t sz = rte_ring_get_memsize(QCAP);
 
 		/*
-		 * Same memory as a moirai ring (node-bound pages, the rte_ring
+		 * Same memory as a moirai ring (the node arena, the rte_ring
 		 * MOIRAI__RING_HDR_SIZE bytes in), so that the comparison
 		 * isolates the wrapper from placement and alignment effects.
 		 */
 		if (sz < 0)
 			return -EINVAL;
 		q->rr_len = (size_t)sz + MOIRAI__RING_HDR_SIZE;
-		if (moirai_numa_map(q->rr_len, MOIRAI_NODE_ANY, &q->rr_mem))
+		q->rr_mem =
+			moirai_malloc_node_flags(MOIRAI_NODE_ANY, q->rr_len, MOIRAI_CACHE_LINE, 0);
+		if (!q->rr_mem)
 			return -ENOMEM;
+		memset(q->rr_mem, 0, q->rr_len);
 		q->rr = (struct rte_ring *)((char *)q->rr_mem + MOIRAI__RING_HDR_SIZE);
 		return rte_ring_init(q->rr, name, QCAP, rte_flags_of(flags));
 	}
@@ -203,7 +206,7 @@ static void q_destroy(struct q *q)
 {
 	switch (q->impl) {
 	case I_MOIRAI: moirai_ring_destroy(q->mr); break;
-	case I_RTE: moirai_numa_unmap(q->rr_mem, q->rr_len); break;
+	case I_RTE: moirai_free(q->rr_mem); break;
 	case I_CK: free(q->ckbuf); break;
 	case I_MUTEX: mq_fini(&q->mq); break;
 	case I_PIPE:
