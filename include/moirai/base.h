@@ -76,7 +76,7 @@ enum moirai_option {
 	MOIRAI_OPT_ARENA_RESERVE, /**< MOIRAI_ARENA_RESERVE: address space reserved per node arena, bytes */
 	MOIRAI_OPT_ARENA_CHUNK, /**< MOIRAI_ARENA_CHUNK: commit granule of an arena, bytes */
 	MOIRAI_OPT_DECOMMIT_THRESHOLD, /**< MOIRAI_DECOMMIT_THRESHOLD: free bytes a heap keeps before returning pages */
-	MOIRAI_OPT_TCACHE_MAX, /**< MOIRAI_TCACHE_MAX: blocks per size class in a thread cache */
+	MOIRAI_OPT_TCACHE_MAX, /**< MOIRAI_TCACHE_MAX: blocks per size class in a thread cache (small classes: at least 64 KiB worth, at most 1024) */
 	MOIRAI_OPT_SPIN_NS, /**< MOIRAI_SPIN_NS: how long a waiting channel endpoint spins before yielding */
 	MOIRAI_OPT__COUNT
 };

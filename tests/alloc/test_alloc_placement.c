@@ -140,6 +140,12 @@ static void test_unavailable_nodes(void **state)
 		moirai_free(p);
 		tested++;
 	}
+	/*
+	 * The VM runs this binary a second time inside a cgroup whose
+	 * cpuset.mems leaves nodes out (MOIRAI_VM_MEMS): there it must test.
+	 */
+	if (getenv("MOIRAI_VM_MEMS"))
+		assert_true(tested > 0);
 	if (!tested)
 		skip();
 }

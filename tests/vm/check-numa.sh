@@ -171,12 +171,21 @@ ntests=0
 : >"$ROOT/vm/tests"
 while read -r path args; do
 	case "$path" in '' | '#'*) continue ;; esac
+	# "mems=LIST path args": run inside a cgroup whose cpuset.mems is LIST.
+	mems=-
+	case "$path" in
+	mems=*)
+		mems=${path#mems=}
+		path=${args%% *}
+		case "$args" in *' '*) args=${args#* } ;; *) args= ;; esac
+		;;
+	esac
 	bin=$BUILD/$path
 	[ -x "$bin" ] || die "$bin (from $LIST) is not built"
 	mkdir -p "$ROOT/build/$(dirname "$path")"
 	cp "$bin" "$ROOT/build/$path" || die "cannot copy $bin"
 	copy_libs "$bin" || die "cannot copy the libraries of $bin"
-	printf '%s %s\n' "$path" "$args" >>"$ROOT/vm/tests"
+	printf '%s %s %s\n' "$mems" "$path" "$args" >>"$ROOT/vm/tests"
 	ntests=$((ntests + 1))
 done <"$LIST"
 [ "$ntests" -gt 0 ] || die "$LIST lists no test"
@@ -343,6 +352,10 @@ n=0
 while read -r line; do
 	n=$((n + 1))
 	path=${line% }
+	case "$path" in
+	"- "*) path=${path#- } ;;
+	*) path="${path#* } [cpuset.mems=${path%% *}]" ;;
+	esac
 	rc=$(tr -d '\r' <"$LOG" |
 		sed -n "s/^MOIRAI-VM: result $n \([0-9]*\)\$/\1/p" | head -n 1)
 	if [ "$rc" = 0 ]; then
