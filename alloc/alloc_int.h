@@ -33,19 +33,19 @@
 #include "internal.h"
 #include "moirai/alloc.h"
 
-#define SEG_SHIFT 21
-#define SEG_SIZE ((size_t)1 << SEG_SHIFT)            /* 2 MiB */
-#define SLAB_SHIFT 16
-#define SLAB_SIZE ((size_t)1 << SLAB_SHIFT)          /* 64 KiB */
-#define SLABS_PER_SEG ((int)(SEG_SIZE / SLAB_SIZE))  /* 32 */
-#define SEG_HDR_SIZE ((size_t)8192)                  /* slab 0 data starts here */
-#define SMALL_MAX ((size_t)32768)
-#define LARGE_MAX ((size_t)1 << 20)                  /* 16 slabs */
+#define SEG_SHIFT     21
+#define SEG_SIZE      ((size_t)1 << SEG_SHIFT) /* 2 MiB */
+#define SLAB_SHIFT    16
+#define SLAB_SIZE     ((size_t)1 << SLAB_SHIFT)	    /* 64 KiB */
+#define SLABS_PER_SEG ((int)(SEG_SIZE / SLAB_SIZE)) /* 32 */
+#define SEG_HDR_SIZE  ((size_t)8192)		    /* slab 0 data starts here */
+#define SMALL_MAX     ((size_t)32768)
+#define LARGE_MAX     ((size_t)1 << 20) /* 16 slabs */
 #define HUGE_HDR_SIZE ((size_t)4096)
 #define MAX_NODES_TLS 64
-#define NUM_CLASSES 72
-#define MAX_ALIGN ((size_t)1 << 30)
-#define MIN_ALIGN 16
+#define NUM_CLASSES   72
+#define MAX_ALIGN     ((size_t)1 << 30)
+#define MIN_ALIGN     16
 
 #define SEG_MAGIC 0x6d6f6972u /* "moir" */
 
@@ -60,16 +60,16 @@ struct heap;
 
 /* One 64 KiB slab; owned and touched only by the owning heap's thread. */
 struct slab {
-	void *free;            /* local free list of blocks */
-	char *bump;            /* next never-used block */
-	char *start;           /* first block */
-	char *end;             /* end of the block area */
-	uint32_t used;         /* blocks out of the slab (in bins or in use) */
-	uint32_t block_size;   /* LARGE: bytes of the run */
+	void *free;	     /* local free list of blocks */
+	char *bump;	     /* next never-used block */
+	char *start;	     /* first block */
+	char *end;	     /* end of the block area */
+	uint32_t used;	     /* blocks out of the slab (in bins or in use) */
+	uint32_t block_size; /* LARGE: bytes of the run */
 	uint16_t cls;
 	uint8_t kind;
 	uint8_t flags;
-	uint32_t run;          /* LARGE: slabs in the run; TAIL: index of head */
+	uint32_t run;		  /* LARGE: slabs in the run; TAIL: index of head */
 	struct slab *next, *prev; /* partial list of its class */
 };
 /* One descriptor per cache line: the free path reads one line. */
@@ -83,10 +83,10 @@ static_assert(sizeof(struct slab) == 64, "slab descriptor is one line");
 struct segment {
 	uint32_t magic;
 	uint8_t kind;
-	uint8_t mode;          /* enum page_mode of its memory */
+	uint8_t mode; /* enum page_mode of its memory */
 	int node;
-	uint32_t gen;          /* fork generation that created it */
-	struct heap *heap;     /* owner (small); allocating heap (huge) */
+	uint32_t gen;	   /* fork generation that created it */
+	struct heap *heap; /* owner (small); allocating heap (huge) */
 	/*
 	 * Small: class of each slab when it is a plain small slab (no aligned
 	 * blocks), else SLAB_CLS_NONE, so the owner's free fast path needs no
@@ -95,11 +95,11 @@ struct segment {
 	uint8_t slab_cls[SLABS_PER_SEG];
 	/* Owner-only fields on their own line: remote frees never miss on it. */
 	alignas(64) uint32_t free_mask; /* small: bit i = slab i free */
-	uint32_t cold_mask;    /* free slabs whose pages were given back */
-	struct segment *next, *prev; /* heap list of segments with free slabs */
-	size_t span;           /* bytes of the span (huge) */
-	size_t req;            /* requested size (huge) */
-	char *user;            /* user pointer (huge) */
+	uint32_t cold_mask;		/* free slabs whose pages were given back */
+	struct segment *next, *prev;	/* heap list of segments with free slabs */
+	size_t span;			/* bytes of the span (huge) */
+	size_t req;			/* requested size (huge) */
+	char *user;			/* user pointer (huge) */
 	alignas(64) struct slab slabs[SLABS_PER_SEG];
 };
 static_assert(sizeof(struct segment) <= SEG_HDR_SIZE, "segment header fits");
@@ -113,8 +113,8 @@ static_assert(offsetof(struct segment, free_mask) == 64,
 struct bin {
 	void *head;
 	uint32_t count;
-	uint32_t max;                /* tcache_max */
-	_Atomic uint64_t frees;      /* local frees into this bin (owner writes) */
+	uint32_t max;		/* tcache_max */
+	_Atomic uint64_t frees; /* local frees into this bin (owner writes) */
 };
 
 struct heap_counters {
@@ -129,13 +129,13 @@ struct heap {
 	alignas(64) _Atomic(void *) remote;
 	alignas(64) struct bin bins[NUM_CLASSES];
 	struct slab *partial[NUM_CLASSES];
-	struct segment *segs;       /* segments with at least one free slab */
+	struct segment *segs; /* segments with at least one free slab */
 	struct arena *arena;
 	int node;
 	uint32_t tcache_max;
 	bool abandoned;
-	size_t free_bytes;           /* free, still committed slabs it holds */
-	struct heap *next_all;       /* arena list of all heaps (never freed) */
+	size_t free_bytes;     /* free, still committed slabs it holds */
+	struct heap *next_all; /* arena list of all heaps (never freed) */
 	struct heap *next_abandoned;
 	struct heap_counters st;
 };
@@ -144,17 +144,17 @@ struct heap {
 struct arena {
 	pthread_mutex_t lock;
 	int node;
-	_Atomic bool available;      /* read without the lock */
-	enum page_mode mode;         /* current mode (after fallbacks) */
-	bool forced;                 /* mode forced by the option */
+	_Atomic bool available; /* read without the lock */
+	enum page_mode mode;	/* current mode (after fallbacks) */
+	bool forced;		/* mode forced by the option */
 	char *base;
 	size_t nsegs;
-	size_t granule_segs;         /* commit granule in segments */
-	uint64_t *used;              /* bit per segment */
-	uint64_t *dirty;             /* bit per segment: committed pages */
-	uint64_t *setup;             /* bit per granule: mapped RW and bound */
-	uint8_t *seg_mode;           /* enum page_mode per granule */
-	size_t hwm;                  /* segments below this were ever used */
+	size_t granule_segs; /* commit granule in segments */
+	uint64_t *used;	     /* bit per segment */
+	uint64_t *dirty;     /* bit per segment: committed pages */
+	uint64_t *setup;     /* bit per granule: mapped RW and bound */
+	uint8_t *seg_mode;   /* enum page_mode per granule */
+	size_t hwm;	     /* segments below this were ever used */
 	struct heap *heaps;
 	struct heap *abandoned;
 	_Atomic uint64_t committed;
@@ -194,7 +194,7 @@ int moirai__alloc_init(void);
  * Small blocks are where producer-consumer traffic lives; a deeper cache
  * keeps them out of the slab lists.  0 (debug, ASan) turns caches off.
  */
-#define BIN_BYTES ((uint32_t)65536)
+#define BIN_BYTES  ((uint32_t)65536)
 #define BIN_BLOCKS ((uint32_t)1024)
 static inline uint32_t moirai__bin_max(unsigned cls)
 {
@@ -237,7 +237,7 @@ static inline unsigned moirai__size_class(size_t size)
  * never reused by this thread, and are sent at the latest when the thread
  * next takes an allocation slow path, flushes, or exits.
  */
-#define OUTBOX_WAYS 8
+#define OUTBOX_WAYS  8
 #define OUTBOX_BATCH 32
 struct outbox {
 	struct heap *heap;
@@ -247,15 +247,14 @@ struct outbox {
 
 /* Per-thread state: the heap of each node this thread allocated on. */
 struct tld {
-	struct heap *local;                 /* heap of the thread's node */
-	struct heap *heaps[MAX_NODES_TLS];  /* by OS node index */
-	struct outbox out[OUTBOX_WAYS];     /* remote frees not yet sent */
-	bool out_used;                      /* some outbox may hold blocks */
-	unsigned slow_count;                /* re-check the node now and then */
-	bool registered;                    /* exit destructor armed */
+	struct heap *local;		   /* heap of the thread's node */
+	struct heap *heaps[MAX_NODES_TLS]; /* by OS node index */
+	struct outbox out[OUTBOX_WAYS];	   /* remote frees not yet sent */
+	bool out_used;			   /* some outbox may hold blocks */
+	unsigned slow_count;		   /* re-check the node now and then */
+	bool registered;		   /* exit destructor armed */
 };
-extern __thread MOIRAI_HIDDEN struct tld moirai__tld
-	__attribute__((tls_model("initial-exec")));
+extern __thread MOIRAI_HIDDEN struct tld moirai__tld __attribute__((tls_model("initial-exec")));
 
 /* ---- arena.c ---- */
 const char *moirai__mode_name(int mode);
@@ -318,8 +317,7 @@ void moirai__debug_on_free(const void *p, char *block, size_t block_size);
 size_t moirai__debug_req(const void *p, char *block, size_t block_size);
 void moirai__debug_huge_on_alloc(struct segment *seg);
 void moirai__debug_huge_on_free(struct segment *seg, const void *p);
-void moirai__debug_report(const char *what, const void *p, size_t size)
-	__attribute__((noreturn));
+void moirai__debug_report(const char *what, const void *p, size_t size) __attribute__((noreturn));
 
 static inline void *moirai__block_next(void *b);
 static inline void moirai__block_set_next(void *b, void *next);

@@ -57,8 +57,7 @@ static long read_long_file(const char *path)
 static bool thp_enabled(void)
 {
 	char buf[128] = "";
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled",
-		      O_RDONLY | O_CLOEXEC);
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return false;
@@ -73,13 +72,11 @@ static long node_free_hugepages(int node)
 	char path[128];
 
 	snprintf(path, sizeof(path),
-		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/free_hugepages",
-		 node);
+		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/free_hugepages", node);
 	return read_long_file(path);
 }
 
-static int arena_create(int node, char *base, size_t nsegs, size_t granule_segs,
-			struct arena **out)
+static int arena_create(int node, char *base, size_t nsegs, size_t granule_segs, struct arena **out)
 {
 	const char *opt = moirai_option_get_str(MOIRAI_OPT_HUGEPAGES);
 	size_t words = (nsegs + 63) / 64;
@@ -116,8 +113,7 @@ static int arena_create(int node, char *base, size_t nsegs, size_t granule_segs,
 	} else {
 		if (strcmp(opt, "auto"))
 			moirai__log(MOIRAI_LOG_WARN,
-				    "alloc: unknown hugepages mode '%s', using auto",
-				    opt);
+				    "alloc: unknown hugepages mode '%s', using auto", opt);
 		a->forced = false;
 		if (node_free_hugepages(node) > 0)
 			a->mode = MODE_HUGETLB;
@@ -127,7 +123,8 @@ static int arena_create(int node, char *base, size_t nsegs, size_t granule_segs,
 	if (!atomic_load_explicit(&a->available, memory_order_relaxed))
 		moirai__log(MOIRAI_LOG_INFO,
 			    "alloc: node %d is not usable (absent, no memory, or "
-			    "outside the cgroup's MemsAllowed)", node);
+			    "outside the cgroup's MemsAllowed)",
+			    node);
 	*out = a;
 	return 0;
 }
@@ -201,17 +198,14 @@ static void alloc_init(void)
 	size_t total = 0;
 
 	if (nodes > MAX_NODES_TLS) {
-		moirai__log(MOIRAI_LOG_WARN,
-			    "alloc: %d nodes, only the first %d are used",
-			    nodes, MAX_NODES_TLS);
+		moirai__log(MOIRAI_LOG_WARN, "alloc: %d nodes, only the first %d are used", nodes,
+			    MAX_NODES_TLS);
 		nodes = MAX_NODES_TLS;
 	}
 	moirai__alloc_debug = moirai_option_get(MOIRAI_OPT_DEBUG) != 0;
 	/* Debug checks and ASan poisoning live on the slow path: no caches. */
-	moirai__alloc_tcache_max =
-		(moirai__alloc_debug || MOIRAI__SAN_ASAN) ? 0 : (uint32_t)tc;
-	moirai__alloc_decommit_threshold =
-		(size_t)moirai_option_get(MOIRAI_OPT_DECOMMIT_THRESHOLD);
+	moirai__alloc_tcache_max = (moirai__alloc_debug || MOIRAI__SAN_ASAN) ? 0 : (uint32_t)tc;
+	moirai__alloc_decommit_threshold = (size_t)moirai_option_get(MOIRAI_OPT_DECOMMIT_THRESHOLD);
 
 	/* Shrink the per-node reservation until the kernel accepts it. */
 	for (;;) {
@@ -232,10 +226,8 @@ static void alloc_init(void)
 	/* Align the arenas to segments so that masks and the map agree. */
 	char *base = (char *)(((uintptr_t)raw + SEG_SIZE - 1) & ~(SEG_SIZE - 1));
 	size_t nsegs_total = total >> SEG_SHIFT;
-	struct segment **map = mmap(NULL, nsegs_total * sizeof(*map),
-				    PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-				    -1, 0);
+	struct segment **map = mmap(NULL, nsegs_total * sizeof(*map), PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (map == MAP_FAILED) {
 		munmap(raw, total + SEG_SIZE);
@@ -243,9 +235,8 @@ static void alloc_init(void)
 		return;
 	}
 	for (int n = 0; n < nodes; n++) {
-		int rc = arena_create(n, base + (size_t)n * reserve,
-				      reserve >> SEG_SHIFT, granule >> SEG_SHIFT,
-				      &moirai__arenas[n]);
+		int rc = arena_create(n, base + (size_t)n * reserve, reserve >> SEG_SHIFT,
+				      granule >> SEG_SHIFT, &moirai__arenas[n]);
 		if (rc) {
 			init_rc = rc;
 			return;
@@ -259,8 +250,8 @@ static void alloc_init(void)
 	/* Published last: a nonzero size makes moirai__seg_of() look. */
 	moirai__alloc_size = total;
 	moirai__log(MOIRAI_LOG_DEBUG,
-		    "alloc: %d node arenas of %zu MiB, granule %zu MiB, tcache %u%s",
-		    nodes, reserve >> 20, granule >> 20, moirai__alloc_tcache_max,
+		    "alloc: %d node arenas of %zu MiB, granule %zu MiB, tcache %u%s", nodes,
+		    reserve >> 20, granule >> 20, moirai__alloc_tcache_max,
 		    moirai__alloc_debug ? ", debug" : "");
 }
 
@@ -285,10 +276,9 @@ static int setup_regular(struct arena *a, char *p, size_t len, enum page_mode m)
 	int rc;
 
 	if (mmap(p, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
-		 0) == MAP_FAILED)
-		return moirai__err(-ENOMEM, "alloc: cannot commit %zu bytes on node %d",
-				   len, a->node);
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+		return moirai__err(-ENOMEM, "alloc: cannot commit %zu bytes on node %d", len,
+				   a->node);
 	rc = moirai_numa_bind_range(p, len, a->node);
 	if (rc)
 		return rc;
@@ -299,8 +289,8 @@ static int setup_regular(struct arena *a, char *p, size_t len, enum page_mode m)
 
 static void unsetup(char *p, size_t len)
 {
-	(void)mmap(p, len, PROT_NONE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	(void)mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+		   0);
 }
 
 /*
@@ -313,8 +303,7 @@ static int setup_hugetlb(struct arena *a, char *p, size_t len)
 	int rc;
 
 	if (mmap(p, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB, -1,
-		 0) == MAP_FAILED) {
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB, -1, 0) == MAP_FAILED) {
 		unsetup(p, len);
 		return moirai__err(-ENOMEM,
 				   "alloc: no free 2 MiB hugetlb pages for %zu bytes on node %d",
@@ -329,8 +318,7 @@ static int setup_hugetlb(struct arena *a, char *p, size_t len)
 		int e = errno;
 
 		unsetup(p, len);
-		return moirai__err(-ENOMEM,
-				   "alloc: cannot populate hugetlb pages on node %d: %s",
+		return moirai__err(-ENOMEM, "alloc: cannot populate hugetlb pages on node %d: %s",
 				   a->node, moirai_strerror(e));
 	}
 	return 0;
@@ -353,8 +341,7 @@ static int setup_granule(struct arena *a, size_t g)
 			atomic_fetch_add_explicit(&a->committed, len, memory_order_relaxed);
 			atomic_fetch_add_explicit(&a->committed_mode[MODE_HUGETLB], len,
 						  memory_order_relaxed);
-			atomic_fetch_add_explicit(&a->free_committed, len,
-						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&a->free_committed, len, memory_order_relaxed);
 			return 0;
 		}
 		if (a->forced || rc == -EINVAL || rc == -ENODEV)
@@ -362,8 +349,8 @@ static int setup_granule(struct arena *a, size_t g)
 		/* auto: fall back to THP (or small pages) from now on. */
 		atomic_fetch_add_explicit(&a->hugetlb_fallbacks, 1, memory_order_relaxed);
 		a->mode = thp_enabled() ? MODE_THP : MODE_SMALL;
-		moirai__log(MOIRAI_LOG_INFO, "alloc: node %d falls back to %s pages",
-			    a->node, mode_names[a->mode]);
+		moirai__log(MOIRAI_LOG_INFO, "alloc: node %d falls back to %s pages", a->node,
+			    mode_names[a->mode]);
 	}
 	rc = setup_regular(a, p, len, a->mode);
 	if (rc) {
@@ -378,8 +365,7 @@ err_unavailable:
 	/* mbind refused the node (cgroup MemsAllowed): never try again. */
 	if (rc == -EINVAL || rc == -ENODEV) {
 		atomic_store_explicit(&a->available, false, memory_order_relaxed);
-		rc = moirai__err(-ENODEV,
-				 "alloc: node %d cannot be bound (not in MemsAllowed?)",
+		rc = moirai__err(-ENODEV, "alloc: node %d cannot be bound (not in MemsAllowed?)",
 				 a->node);
 	}
 	return rc;
@@ -492,8 +478,7 @@ static void decommit_excess(struct arena *a)
 		bit_put(a->dirty, i, false);
 		atomic_fetch_sub_explicit(&a->free_committed, SEG_SIZE, memory_order_relaxed);
 		atomic_fetch_sub_explicit(&a->committed, SEG_SIZE, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&a->committed_mode[m], SEG_SIZE,
-					  memory_order_relaxed);
+		atomic_fetch_sub_explicit(&a->committed_mode[m], SEG_SIZE, memory_order_relaxed);
 		atomic_fetch_add_explicit(&a->decommitted, SEG_SIZE, memory_order_relaxed);
 	}
 }
@@ -510,8 +495,7 @@ void moirai__arena_free_segs(struct arena *a, char *p, size_t n)
 			atomic_fetch_add_explicit(&a->free_committed, SEG_SIZE,
 						  memory_order_relaxed);
 	}
-	while (a->hwm > 0 && !bit_get(a->used, a->hwm - 1) &&
-	       !bit_get(a->dirty, a->hwm - 1))
+	while (a->hwm > 0 && !bit_get(a->used, a->hwm - 1) && !bit_get(a->dirty, a->hwm - 1))
 		a->hwm--;
 	if (atomic_load_explicit(&a->free_committed, memory_order_relaxed) >
 	    moirai__alloc_decommit_threshold)
@@ -535,8 +519,7 @@ void moirai__arena_account(struct arena *a, enum page_mode m, long bytes)
 		atomic_fetch_sub_explicit(&a->committed_mode[m], b, memory_order_relaxed);
 		atomic_fetch_add_explicit(&a->decommitted, b, memory_order_relaxed);
 	} else {
-		atomic_fetch_add_explicit(&a->committed, (uint64_t)bytes,
-					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&a->committed, (uint64_t)bytes, memory_order_relaxed);
 		atomic_fetch_add_explicit(&a->committed_mode[m], (uint64_t)bytes,
 					  memory_order_relaxed);
 	}
@@ -604,8 +587,7 @@ int moirai__arena_nearest(int node)
 			s = end;
 		}
 		if (i == node ||
-		    !atomic_load_explicit(&moirai__arenas[i]->available,
-					  memory_order_relaxed))
+		    !atomic_load_explicit(&moirai__arenas[i]->available, memory_order_relaxed))
 			continue;
 		if (d < best_d) {
 			best_d = (int)d;

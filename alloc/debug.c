@@ -20,11 +20,11 @@
 #define CANARY 0xCA
 #define POISON 0xDF
 /* Trailer of a live block: tag (12 bits) | offset / 16 (12) | size (40). */
-#define LIVE_TAG 0x4d4ULL
-#define FREED_WORD 0xdeadf7eedeadf7eeULL
-#define REQ_MASK ((1ULL << 40) - 1)
-#define OFF_SHIFT 40
-#define OFF_MASK 0xfffULL
+#define LIVE_TAG    0x4d4ULL
+#define FREED_WORD  0xdeadf7eedeadf7eeULL
+#define REQ_MASK    ((1ULL << 40) - 1)
+#define OFF_SHIFT   40
+#define OFF_MASK    0xfffULL
 #define HUGE_CANARY 64
 
 void moirai__debug_report(const char *what, const void *p, size_t size)
@@ -45,8 +45,8 @@ void moirai__debug_on_alloc(void *p, char *block, size_t bs, size_t req)
 	char *end = (char *)trailer(block, bs);
 
 	memset(user + req, CANARY, (size_t)(end - (user + req)));
-	*trailer(block, bs) = (LIVE_TAG << 52) |
-			      ((uint64_t)((user - block) / 16) << OFF_SHIFT) | req;
+	*trailer(block, bs) =
+		(LIVE_TAG << 52) | ((uint64_t)((user - block) / 16) << OFF_SHIFT) | req;
 }
 
 /* Read the trailer even when ASan has poisoned the (freed) block. */
@@ -61,8 +61,7 @@ size_t moirai__debug_req(const void *p, char *block, size_t bs)
 	uint64_t t = trailer_get(block, bs);
 
 	(void)p;
-	if ((t >> 52) != LIVE_TAG ||
-	    (const char *)p != block + ((t >> OFF_SHIFT) & OFF_MASK) * 16)
+	if ((t >> 52) != LIVE_TAG || (const char *)p != block + ((t >> OFF_SHIFT) & OFF_MASK) * 16)
 		return 0;
 	return (size_t)(t & REQ_MASK);
 }
@@ -79,8 +78,7 @@ void moirai__debug_on_free(const void *p, char *block, size_t bs)
 	if ((t >> 52) != LIVE_TAG)
 		moirai__debug_report("free of a pointer to no live block", p, 0);
 	req = (size_t)(t & REQ_MASK);
-	if ((const char *)p != block + ((t >> OFF_SHIFT) & OFF_MASK) * 16 ||
-	    user + req > end)
+	if ((const char *)p != block + ((t >> OFF_SHIFT) & OFF_MASK) * 16 || user + req > end)
 		moirai__debug_report("free of an interior or foreign pointer", p, req);
 	for (const unsigned char *c = user + req; c < end; c++)
 		if (*c != CANARY)

@@ -123,8 +123,7 @@ static void heap_trim(struct heap *h)
 {
 	size_t target = moirai__alloc_decommit_threshold / 2;
 
-	for (struct segment *seg = h->segs; seg && h->free_bytes > target;
-	     seg = seg->next) {
+	for (struct segment *seg = h->segs; seg && h->free_bytes > target; seg = seg->next) {
 		uint32_t warm = seg->free_mask & ~seg->cold_mask & ~1u;
 
 		if (seg->mode == MODE_HUGETLB)
@@ -152,8 +151,7 @@ static void seg_release(struct heap *h, struct segment *seg)
 	h->free_bytes -= (size_t)__builtin_popcount(warm) * SLAB_SIZE;
 	if (seg->cold_mask)
 		moirai__arena_account(h->arena, (enum page_mode)seg->mode,
-				      (long)__builtin_popcount(seg->cold_mask) *
-					      (long)SLAB_SIZE);
+				      (long)__builtin_popcount(seg->cold_mask) * (long)SLAB_SIZE);
 	seg->cold_mask = 0;
 	seg_list_remove(h, seg);
 	segmap_set((char *)seg, 1, NULL);
@@ -162,8 +160,7 @@ static void seg_release(struct heap *h, struct segment *seg)
 }
 
 /* Give slabs [i, i+n) of @seg back; the segment goes when all are free. */
-static void seg_return_slabs(struct heap *h, struct segment *seg, int i, int n,
-			     bool keep_last)
+static void seg_return_slabs(struct heap *h, struct segment *seg, int i, int n, bool keep_last)
 {
 	uint32_t bits = (n == 32 ? ALL_SLABS : ((1u << n) - 1u)) << i;
 	bool was_full = seg->free_mask == 0;
@@ -178,8 +175,7 @@ static void seg_return_slabs(struct heap *h, struct segment *seg, int i, int n,
 	if (was_full)
 		seg_list_add(h, seg);
 	/* Keep one empty segment so a free/alloc cycle does not thrash. */
-	if (seg->free_mask == ALL_SLABS &&
-	    !(keep_last && h->segs == seg && seg->next == NULL))
+	if (seg->free_mask == ALL_SLABS && !(keep_last && h->segs == seg && seg->next == NULL))
 		seg_release(h, seg);
 	else if (h->free_bytes > moirai__alloc_decommit_threshold)
 		heap_trim(h);
@@ -260,8 +256,8 @@ static inline bool slab_exhausted(const struct slab *s)
 }
 
 /* A block goes back to its slab; an empty slab goes back to its segment. */
-static void slab_free_block(struct heap *h, struct segment *seg, struct slab *s,
-			    void *block, bool keep)
+static void slab_free_block(struct heap *h, struct segment *seg, struct slab *s, void *block,
+			    bool keep)
 {
 	moirai__block_set_next(block, s->free);
 	s->free = block;
@@ -272,8 +268,9 @@ static void slab_free_block(struct heap *h, struct segment *seg, struct slab *s,
 	/* The head slab of a class stays (hysteresis) unless told otherwise. */
 	if (s->used == 0 && !(keep && h->partial[s->cls] == s)) {
 		partial_remove(h, s);
-		seg_return_slabs(h, seg, (int)(((char *)s - (char *)seg->slabs) /
-						(ptrdiff_t)sizeof(*s)), 1, keep);
+		seg_return_slabs(h, seg,
+				 (int)(((char *)s - (char *)seg->slabs) / (ptrdiff_t)sizeof(*s)), 1,
+				 keep);
 	}
 }
 
@@ -364,16 +361,14 @@ struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t alig
 	if (align < HUGE_HDR_SIZE)
 		align = HUGE_HDR_SIZE;
 	/* The span is 2 MiB aligned; larger alignments need slack. */
-	off = align <= SEG_SIZE ? (HUGE_HDR_SIZE + align - 1) & ~(align - 1)
-				: align;
+	off = align <= SEG_SIZE ? (HUGE_HDR_SIZE + align - 1) & ~(align - 1) : align;
 	span = (off + size + SEG_SIZE - 1) & ~(SEG_SIZE - 1);
 	p = moirai__arena_alloc_segs(h->arena, span >> SEG_SHIFT);
 	if (!p)
 		return NULL;
 	struct segment *seg = (struct segment *)p;
 	/* At most @off past the span start, as sized above. */
-	char *user = (char *)(((uintptr_t)p + HUGE_HDR_SIZE + align - 1) &
-			      ~(uintptr_t)(align - 1));
+	char *user = (char *)(((uintptr_t)p + HUGE_HDR_SIZE + align - 1) & ~(uintptr_t)(align - 1));
 
 	moirai__san_unpoison(p, span);
 	memset(seg, 0, offsetof(struct segment, slabs));
@@ -441,9 +436,8 @@ static void remote_push(struct heap *h, void *first, void *last)
 
 	do {
 		moirai__block_set_next(last, head);
-	} while (!atomic_compare_exchange_weak_explicit(&h->remote, &head, first,
-							 memory_order_release,
-							 memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(
+		&h->remote, &head, first, memory_order_release, memory_order_relaxed));
 }
 
 static void outbox_send(struct outbox *o)
@@ -691,10 +685,9 @@ struct heap *moirai__heap_local(void)
 	int node = moirai_numa_current_node();
 
 	if (node < 0 || node >= moirai__alloc_nodes ||
-	    !atomic_load_explicit(&moirai__arenas[node]->available,
-				  memory_order_relaxed)) {
-		int alt = node >= 0 && node < moirai__alloc_nodes
-				  ? moirai__arena_nearest(node) : -1;
+	    !atomic_load_explicit(&moirai__arenas[node]->available, memory_order_relaxed)) {
+		int alt =
+			node >= 0 && node < moirai__alloc_nodes ? moirai__arena_nearest(node) : -1;
 
 		for (int n = 0; alt < 0 && n < moirai__alloc_nodes; n++)
 			if (atomic_load_explicit(&moirai__arenas[n]->available,
@@ -757,8 +750,8 @@ bool moirai__heap_is_valid(const struct heap *h)
 		if (n != h->bins[c].count || n > h->bins[c].max)
 			return false;
 		for (const struct slab *s = h->partial[c]; s; s = s->next)
-			if (s->kind != SLAB_SMALL || s->cls != c ||
-			    !(s->flags & SLAB_IN_PARTIAL) || slab_exhausted(s))
+			if (s->kind != SLAB_SMALL || s->cls != c || !(s->flags & SLAB_IN_PARTIAL) ||
+			    slab_exhausted(s))
 				return false;
 	}
 	size_t free_bytes = 0;
@@ -767,8 +760,8 @@ bool moirai__heap_is_valid(const struct heap *h)
 		if (seg->heap != h || seg->free_mask == 0 || seg->magic != SEG_MAGIC ||
 		    (seg->cold_mask & ~seg->free_mask))
 			return false;
-		free_bytes += (size_t)__builtin_popcount(seg->free_mask & ~seg->cold_mask) *
-			      SLAB_SIZE;
+		free_bytes +=
+			(size_t)__builtin_popcount(seg->free_mask & ~seg->cold_mask) * SLAB_SIZE;
 	}
 	return free_bytes == h->free_bytes;
 }

@@ -17,12 +17,12 @@
 #include "moirai/numa.h"
 
 const uint32_t moirai__class_size[NUM_CLASSES] = {
-	16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240,
-	256, 288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 832,
-	896, 960, 1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920, 2048, 2304,
-	2560, 2816, 3072, 3328, 3584, 3840, 4096, 4608, 5120, 5632, 6144, 6656,
-	7168, 7680, 8192, 9216, 10240, 11264, 12288, 13312, 14336, 15360,
-	16384, 18432, 20480, 22528, 24576, 26624, 28672, 30720, 32768,
+	16,    32,    48,    64,    80,	   96,	  112,	 128,	144,   160,   176,   192,
+	208,   224,   240,   256,   288,   320,	  352,	 384,	416,   448,   480,   512,
+	576,   640,   704,   768,   832,   896,	  960,	 1024,	1152,  1280,  1408,  1536,
+	1664,  1792,  1920,  2048,  2304,  2560,  2816,	 3072,	3328,  3584,  3840,  4096,
+	4608,  5120,  5632,  6144,  6656,  7168,  7680,	 8192,	9216,  10240, 11264, 12288,
+	13312, 14336, 15360, 16384, 18432, 20480, 22528, 24576, 26624, 28672, 30720, 32768,
 };
 
 static void *fail(int err, const char *msg, size_t a, size_t b)
@@ -58,8 +58,10 @@ static struct heap *pick_heap(int node, unsigned flags)
 			return h;
 	}
 	if (!(flags & MOIRAI_ALLOC_PREFERRED)) {
-		moirai__err(-ENODEV, "alloc: node %d is not available "
-			    "(not in the cgroup's MemsAllowed or no memory)", node);
+		moirai__err(-ENODEV,
+			    "alloc: node %d is not available "
+			    "(not in the cgroup's MemsAllowed or no memory)",
+			    node);
 		errno = ENODEV;
 		return NULL;
 	}
@@ -108,8 +110,8 @@ static void *alloc_on(int node, size_t size, size_t align, unsigned flags)
 	if (moirai_unlikely(size == 0))
 		return fail(EINVAL, "alloc: zero size%.0zu%.0zu", 0, 0);
 	if (moirai_unlikely(align & (align - 1)) || align > MAX_ALIGN)
-		return fail(EINVAL, "alloc: alignment %zu is not a power of two <= %zu",
-			    align, MAX_ALIGN);
+		return fail(EINVAL, "alloc: alignment %zu is not a power of two <= %zu", align,
+			    MAX_ALIGN);
 	if (moirai_unlikely(moirai__alloc_init() != 0)) {
 		errno = ENOMEM;
 		return NULL;
@@ -140,8 +142,8 @@ static void *alloc_on(int node, size_t size, size_t align, unsigned flags)
 		char *p = moirai__heap_alloc_large(h, size + extra);
 
 		if (p && moirai__alloc_debug)
-			moirai__debug_on_alloc(p, p, moirai__slab_of(moirai__seg_of(p), p)
-						     ->block_size, size);
+			moirai__debug_on_alloc(
+				p, p, moirai__slab_of(moirai__seg_of(p), p)->block_size, size);
 		return p;
 	}
 	struct segment *seg = moirai__heap_alloc_huge(h, size, align);
@@ -166,8 +168,8 @@ static void *alloc_generic(int node, size_t size, size_t align, unsigned flags)
 		int alt = moirai__arena_nearest(node);
 
 		if (alt >= 0) {
-			atomic_fetch_add_explicit(&moirai__arenas[node]->preferred_fallbacks,
-						  1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&moirai__arenas[node]->preferred_fallbacks, 1,
+						  memory_order_relaxed);
 			p = alloc_on(alt, size, align, flags);
 		}
 	}
@@ -273,8 +275,7 @@ static __attribute__((noinline)) void free_generic(void *p)
 	 * A remote free in release mode reads nothing the owner writes (the
 	 * slab descriptors): the owner checks the block when it drains it.
 	 */
-	if (moirai__tld.heaps[seg->node] == seg->heap || moirai__alloc_debug ||
-	    MOIRAI__SAN_ASAN) {
+	if (moirai__tld.heaps[seg->node] == seg->heap || moirai__alloc_debug || MOIRAI__SAN_ASAN) {
 		struct slab *s = moirai__slab_of(seg, p);
 
 		if (s->kind == SLAB_FREE || (char *)p < s->start || (char *)p >= s->end)
@@ -299,8 +300,7 @@ void moirai_free(void *p)
 		struct heap *h = seg->heap;
 
 		if (moirai_likely(moirai__tld.heaps[seg->node] == h)) {
-			unsigned c = seg->slab_cls[((uintptr_t)p - (uintptr_t)seg) >>
-						   SLAB_SHIFT];
+			unsigned c = seg->slab_cls[((uintptr_t)p - (uintptr_t)seg) >> SLAB_SHIFT];
 			struct bin *b = &h->bins[c < NUM_CLASSES ? c : 0];
 
 			if (moirai_likely(c != SLAB_CLS_NONE && b->count < b->max)) {
@@ -308,10 +308,10 @@ void moirai_free(void *p)
 				b->head = p;
 				b->count++;
 				/* Single writer: a plain increment, read by stats. */
-				atomic_store_explicit(&b->frees,
-						      atomic_load_explicit(&b->frees,
-									   memory_order_relaxed) + 1,
-						      memory_order_relaxed);
+				atomic_store_explicit(
+					&b->frees,
+					atomic_load_explicit(&b->frees, memory_order_relaxed) + 1,
+					memory_order_relaxed);
 				return;
 			}
 		} else if (moirai_likely(!moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
@@ -340,8 +340,7 @@ size_t moirai_usable_size(const void *p)
 	}
 	struct slab *s = moirai__slab_of(seg, p);
 
-	if (s->kind == SLAB_FREE || (const char *)p < s->start ||
-	    (const char *)p >= s->end)
+	if (s->kind == SLAB_FREE || (const char *)p < s->start || (const char *)p >= s->end)
 		return 0;
 	char *block = moirai__block_of(s, p);
 

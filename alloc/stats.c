@@ -98,8 +98,8 @@ int moirai_alloc_stats_get(int node, struct moirai_alloc_stats *out)
 		return 0;
 	}
 	if (node < 0 || node >= moirai__alloc_nodes)
-		return moirai__err(-EINVAL, "alloc stats: node %d does not exist (%d nodes)",
-				   node, moirai__alloc_nodes);
+		return moirai__err(-EINVAL, "alloc stats: node %d does not exist (%d nodes)", node,
+				   moirai__alloc_nodes);
 	return node_stats(node, out);
 }
 
@@ -146,12 +146,13 @@ static int print_row(FILE *f, const char *name, const struct moirai_alloc_stats 
 	return fprintf(f,
 		       "%-6s %-5s %-7s %10.1f %10.1f %9.1f %9.1f %9.1f %9.1f %9.1f %12" PRIu64
 		       " %12" PRIu64 " %6" PRIu64 "\n",
-		       name, s->available ? "yes" : "no", s->page_mode,
-		       (double)s->reserved / mib, (double)s->committed / mib,
-		       (double)s->committed_hugetlb / mib, (double)s->committed_thp / mib,
-		       (double)s->committed_small / mib, (double)s->in_use / mib,
-		       (double)s->free / mib, s->local_frees, s->remote_frees,
-		       s->heaps) < 0 ? -EIO : 0;
+		       name, s->available ? "yes" : "no", s->page_mode, (double)s->reserved / mib,
+		       (double)s->committed / mib, (double)s->committed_hugetlb / mib,
+		       (double)s->committed_thp / mib, (double)s->committed_small / mib,
+		       (double)s->in_use / mib, (double)s->free / mib, s->local_frees,
+		       s->remote_frees, s->heaps) < 0
+		       ? -EIO
+		       : 0;
 }
 
 int moirai_alloc_stats_print(FILE *f)
@@ -165,9 +166,9 @@ int moirai_alloc_stats_print(FILE *f)
 	rc = moirai__alloc_init();
 	if (rc)
 		return rc;
-	if (fprintf(f, "%-6s %-5s %-7s %10s %10s %9s %9s %9s %9s %9s %12s %12s %6s\n",
-		    "node", "avail", "pages", "rsv MiB", "commit MiB", "hugetlb", "thp",
-		    "4k", "in use", "free", "local frees", "remote frees", "heaps") < 0)
+	if (fprintf(f, "%-6s %-5s %-7s %10s %10s %9s %9s %9s %9s %9s %12s %12s %6s\n", "node",
+		    "avail", "pages", "rsv MiB", "commit MiB", "hugetlb", "thp", "4k", "in use",
+		    "free", "local frees", "remote frees", "heaps") < 0)
 		return -EIO;
 	for (int n = 0; n < moirai__alloc_nodes; n++) {
 		node_stats(n, &s);

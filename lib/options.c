@@ -46,7 +46,8 @@ static const struct option_row rows[MOIRAI_OPT__COUNT] = {
 					    "pages" },
 	[MOIRAI_OPT_TCACHE_MAX] = { "tcache_max", OPT_LONG, 64, NULL, 0, 4096,
 				    "blocks per size class cached by a thread (classes under 1 KiB "
-				    "cache up to 64 KiB of blocks, at most 1024, when that is more)" },
+				    "cache up to 64 KiB of blocks, at most 1024, when that is "
+				    "more)" },
 	[MOIRAI_OPT_SPIN_NS] = { "spin_ns", OPT_LONG, 20000, NULL, 0, 1000000000L,
 				 "how long a waiting channel endpoint spins, ns" },
 };

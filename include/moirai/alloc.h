@@ -72,8 +72,7 @@ MOIRAI_API void *moirai_malloc_node(int node, size_t size);
  *         does not exist), ENODEV (node unusable, not preferred), ENOMEM.
  *         Thread-safe.
  */
-MOIRAI_API void *moirai_malloc_node_flags(int node, size_t size, size_t align,
-					  unsigned flags);
+MOIRAI_API void *moirai_malloc_node_flags(int node, size_t size, size_t align, unsigned flags);
 
 /**
  * Allocate a zeroed array of @p n elements of @p size bytes.
@@ -140,25 +139,25 @@ MOIRAI_API void moirai_alloc_thread_flush(void);
 
 /** Allocator statistics of one node (or one heap), in bytes and counts. */
 struct moirai_alloc_stats {
-	int node;                    /**< OS node index */
-	bool available;              /**< memory can be placed on the node */
-	const char *page_mode;       /**< current mode: "hugetlb", "thp", "none" */
-	uint64_t reserved;           /**< address space reserved */
-	uint64_t committed;          /**< bytes committed (mapped RW, bound) */
-	uint64_t committed_hugetlb;  /**< of which 2 MiB hugetlb pages */
-	uint64_t committed_thp;      /**< of which advised for THP */
-	uint64_t committed_small;    /**< of which 4 KiB pages */
-	uint64_t in_use;             /**< bytes in blocks held by threads,
+	int node;		      /**< OS node index */
+	bool available;		      /**< memory can be placed on the node */
+	const char *page_mode;	      /**< current mode: "hugetlb", "thp", "none" */
+	uint64_t reserved;	      /**< address space reserved */
+	uint64_t committed;	      /**< bytes committed (mapped RW, bound) */
+	uint64_t committed_hugetlb;   /**< of which 2 MiB hugetlb pages */
+	uint64_t committed_thp;	      /**< of which advised for THP */
+	uint64_t committed_small;     /**< of which 4 KiB pages */
+	uint64_t in_use;	      /**< bytes in blocks held by threads,
 				       *   including their bounded caches */
-	uint64_t free;               /**< committed bytes not in use */
-	uint64_t huge_in_use;        /**< bytes in whole-segment allocations */
-	uint64_t decommitted;        /**< bytes returned to the system so far */
-	uint64_t local_frees;        /**< frees by the owning thread */
-	uint64_t remote_frees;       /**< frees from other threads */
-	uint64_t hugetlb_fallbacks;  /**< commits that fell back from hugetlb */
-	uint64_t preferred_fallbacks;/**< allocations moved to a nearer node */
-	uint64_t heaps;              /**< heaps created on the node */
-	uint64_t heaps_abandoned;    /**< of which waiting for a new thread */
+	uint64_t free;		      /**< committed bytes not in use */
+	uint64_t huge_in_use;	      /**< bytes in whole-segment allocations */
+	uint64_t decommitted;	      /**< bytes returned to the system so far */
+	uint64_t local_frees;	      /**< frees by the owning thread */
+	uint64_t remote_frees;	      /**< frees from other threads */
+	uint64_t hugetlb_fallbacks;   /**< commits that fell back from hugetlb */
+	uint64_t preferred_fallbacks; /**< allocations moved to a nearer node */
+	uint64_t heaps;		      /**< heaps created on the node */
+	uint64_t heaps_abandoned;     /**< of which waiting for a new thread */
 };
 
 /**
@@ -179,8 +178,7 @@ MOIRAI_API int moirai_alloc_stats_get(int node, struct moirai_alloc_stats *out);
  * @return 0; -EINVAL bad arguments; -ENOENT the thread has no heap there.
  *         Thread-safe.
  */
-MOIRAI_API int moirai_alloc_heap_stats_get(int node,
-					   struct moirai_alloc_stats *out);
+MOIRAI_API int moirai_alloc_heap_stats_get(int node, struct moirai_alloc_stats *out);
 
 /**
  * Print one aligned line per node (and a total) to @p f.

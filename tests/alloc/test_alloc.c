@@ -47,8 +47,7 @@ static int check(const void *p, size_t n, unsigned seed)
 	const unsigned char *pat = pattern_at(seed);
 
 	for (size_t off = 0; off < n; off += PAT_LEN)
-		if (memcmp((const char *)p + off, pat,
-			   n - off < PAT_LEN ? n - off : PAT_LEN))
+		if (memcmp((const char *)p + off, pat, n - off < PAT_LEN ? n - off : PAT_LEN))
 			return -1;
 	return 0;
 }
@@ -88,7 +87,7 @@ static void test_every_class(void **state)
 
 static void test_large_and_huge(void **state)
 {
-	static const size_t sizes[] = { 32769, 65536, 100000, 1 << 20,
+	static const size_t sizes[] = { 32769,	       65536,	100000, 1 << 20,
 					(1 << 20) + 1, 3 << 20, 9 << 20 };
 
 	(void)state;
@@ -326,10 +325,9 @@ static void *storm_producer(void *arg)
 		uintptr_t empty = 0;
 
 		/* Release pairs with the consumer's acquire exchange. */
-		while (!atomic_compare_exchange_weak_explicit(&s->slot[i], &empty,
-							       (uintptr_t)p,
-							       memory_order_release,
-							       memory_order_relaxed)) {
+		while (!atomic_compare_exchange_weak_explicit(&s->slot[i], &empty, (uintptr_t)p,
+							      memory_order_release,
+							      memory_order_relaxed)) {
 			empty = 0;
 			if (atomic_load(&s->bad))
 				return NULL;

@@ -243,10 +243,8 @@ static void test_asan_use_after_free(void **state)
 int main(void)
 {
 	const struct CMUnitTest debug[] = {
-		cmocka_unit_test(test_double_free),
-		cmocka_unit_test(test_foreign),
-		cmocka_unit_test(test_interior),
-		cmocka_unit_test(test_overrun),
+		cmocka_unit_test(test_double_free), cmocka_unit_test(test_foreign),
+		cmocka_unit_test(test_interior),    cmocka_unit_test(test_overrun),
 		cmocka_unit_test(test_clean_run),
 	};
 	const struct CMUnitTest negative[] = {
@@ -255,8 +253,7 @@ int main(void)
 	};
 	int fails = 0;
 
-	snprintf(log_path, sizeof(log_path), "/tmp/moirai-alloc-debug-%d.log",
-		 (int)getpid());
+	snprintf(log_path, sizeof(log_path), "/tmp/moirai-alloc-debug-%d.log", (int)getpid());
 	fails += cmocka_run_group_tests_name("alloc debug", debug, NULL, NULL);
 	fails += cmocka_run_group_tests_name("alloc negative", negative, NULL, NULL);
 	unlink(log_path);

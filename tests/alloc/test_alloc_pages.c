@@ -33,8 +33,7 @@ static long free_hugepages(int node)
 	FILE *f;
 
 	snprintf(path, sizeof(path),
-		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/free_hugepages",
-		 node);
+		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/free_hugepages", node);
 	f = fopen(path, "r");
 	if (!f)
 		return 0;
@@ -69,11 +68,10 @@ static void run_mode(void *arg)
 		_exit(12);
 	if (st.committed != st.committed_hugetlb + st.committed_thp + st.committed_small)
 		_exit(13);
-	if (!strcmp(mode, "none") && (st.committed_small < (3u << 20) ||
-				      strcmp(st.page_mode, "none")))
+	if (!strcmp(mode, "none") &&
+	    (st.committed_small < (3u << 20) || strcmp(st.page_mode, "none")))
 		_exit(14);
-	if (!strcmp(mode, "thp") && (st.committed_thp < (3u << 20) ||
-				     strcmp(st.page_mode, "thp")))
+	if (!strcmp(mode, "thp") && (st.committed_thp < (3u << 20) || strcmp(st.page_mode, "thp")))
 		_exit(15);
 	if (!strcmp(mode, "hugetlb") && st.committed_hugetlb < (3u << 20))
 		_exit(16);

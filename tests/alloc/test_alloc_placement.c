@@ -18,8 +18,8 @@
 #include "moirai/numa.h"
 #include "testutil.h"
 
-static const size_t sample_sizes[] = { 16, 100, 1000, 4000, 20000, 32768,
-				       40000, 300000, 1 << 20, 5 << 20 };
+static const size_t sample_sizes[] = { 16,    100,   1000,   4000,    20000,
+				       32768, 40000, 300000, 1 << 20, 5 << 20 };
 #define NSAMPLES (sizeof(sample_sizes) / sizeof(sample_sizes[0]))
 
 /* Every page of [p, p+n) sits on @node. */

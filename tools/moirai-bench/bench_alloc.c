@@ -28,8 +28,8 @@
 
 struct impl {
 	const char *name;
-	const char *preload;  /* library to LD_PRELOAD, or NULL */
-	const char *witness;  /* symbol that proves the preload is active */
+	const char *preload; /* library to LD_PRELOAD, or NULL */
+	const char *witness; /* symbol that proves the preload is active */
 	void *(*alloc)(size_t);
 	void (*free)(void *);
 };
@@ -51,8 +51,7 @@ static const struct impl impls[] = {
 	{ "glibc", NULL, NULL, libc_alloc, libc_free },
 	{ "jemalloc", LIBDIR "libjemalloc.so.2", "mallctl", libc_alloc, libc_free },
 	{ "mimalloc", LIBDIR "libmimalloc.so.2", "mi_malloc", libc_alloc, libc_free },
-	{ "tcmalloc", LIBDIR "libtcmalloc_minimal.so.4", "tc_malloc", libc_alloc,
-	  libc_free },
+	{ "tcmalloc", LIBDIR "libtcmalloc_minimal.so.4", "tc_malloc", libc_alloc, libc_free },
 };
 
 /* Indirect calls for every allocator alike. */
@@ -86,8 +85,7 @@ static int wl_small(const struct bench_ctx *ctx, struct bench_result *out)
 		for (int i = 0; i < BATCH; i++)
 			F(p[i]);
 		if (r == rounds - 1)
-			out->ns_per_op = (double)(moirai_now_ns() - t0) /
-					 (double)(rounds * BATCH);
+			out->ns_per_op = (double)(moirai_now_ns() - t0) / (double)(rounds * BATCH);
 	}
 	return 0;
 }
@@ -240,8 +238,7 @@ static int wl_larson(const struct bench_ctx *ctx, struct bench_result *out)
 	}
 	for (int k = 0; k < 2; k++)
 		pthread_join(t[k], NULL);
-	out->ns_per_op = (double)(moirai_now_ns() - t0) /
-			 (double)(2 * l->epochs * l->per_epoch);
+	out->ns_per_op = (double)(moirai_now_ns() - t0) / (double)(2 * l->epochs * l->per_epoch);
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < SLOTS; i++)
 			free_fn(l->slots[k][i]);
@@ -252,8 +249,8 @@ static int wl_larson(const struct bench_ctx *ctx, struct bench_result *out)
 
 /* ---- registration ---------------------------------------------------- */
 
-static int run_case(const struct bench_ctx *ctx, struct bench_result *out,
-		    const char *name, bench_fn wl, const struct impl *im)
+static int run_case(const struct bench_ctx *ctx, struct bench_result *out, const char *name,
+		    bench_fn wl, const struct impl *im)
 {
 	int rc;
 
@@ -280,25 +277,25 @@ static int run_case(const struct bench_ctx *ctx, struct bench_result *out,
 	return 0;
 }
 
-#define CASE_SMALL "small alloc/free 16-256B"
-#define CASE_CROSS "cross-thread free (prod->cons)"
+#define CASE_SMALL  "small alloc/free 16-256B"
+#define CASE_CROSS  "cross-thread free (prod->cons)"
 #define CASE_LARSON "larson-style 2 threads"
 
-#define ALLOC_CASES(idx, id)                                                   \
-	static int small_##id(const struct bench_ctx *c, struct bench_result *o) \
-	{                                                                      \
-		return run_case(c, o, CASE_SMALL, wl_small, &impls[idx]);      \
-	}                                                                      \
-	static int cross_##id(const struct bench_ctx *c, struct bench_result *o) \
-	{                                                                      \
-		return run_case(c, o, CASE_CROSS, wl_cross, &impls[idx]);      \
-	}                                                                      \
+#define ALLOC_CASES(idx, id)                                                      \
+	static int small_##id(const struct bench_ctx *c, struct bench_result *o)  \
+	{                                                                         \
+		return run_case(c, o, CASE_SMALL, wl_small, &impls[idx]);         \
+	}                                                                         \
+	static int cross_##id(const struct bench_ctx *c, struct bench_result *o)  \
+	{                                                                         \
+		return run_case(c, o, CASE_CROSS, wl_cross, &impls[idx]);         \
+	}                                                                         \
 	static int larson_##id(const struct bench_ctx *c, struct bench_result *o) \
-	{                                                                      \
-		return run_case(c, o, CASE_LARSON, wl_larson, &impls[idx]);    \
-	}                                                                      \
-	BENCH_CASE("alloc", CASE_SMALL, #id, small_##id)                       \
-	BENCH_CASE("alloc", CASE_CROSS, #id, cross_##id)                       \
+	{                                                                         \
+		return run_case(c, o, CASE_LARSON, wl_larson, &impls[idx]);       \
+	}                                                                         \
+	BENCH_CASE("alloc", CASE_SMALL, #id, small_##id)                          \
+	BENCH_CASE("alloc", CASE_CROSS, #id, cross_##id)                          \
 	BENCH_CASE("alloc", CASE_LARSON, #id, larson_##id)
 
 ALLOC_CASES(0, moirai)

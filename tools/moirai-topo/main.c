@@ -448,7 +448,8 @@ int main(int argc, char **argv)
 	}
 	if (a.alloc_stats) {
 		if (moirai_topo_source(t) != MOIRAI_TOPO_LIVE) {
-			fprintf(stderr, "moirai-topo: --alloc-stats needs the live machine, not --input/--synthetic\n");
+			fprintf(stderr, "moirai-topo: --alloc-stats needs the live machine, not "
+					"--input/--synthetic\n");
 			moirai_plan_destroy(p);
 			moirai_topo_destroy(t);
 			return 2;
