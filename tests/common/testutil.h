@@ -14,6 +14,22 @@
 #include <sys/wait.h>
 
 /*
+ * Sanitizer builds are slower (TSan ~10x, ASan ~4x): threaded tests divide
+ * their loop counts by TEST_SAN_DIVISOR to stay bounded.  Kept here so test
+ * files carry no #ifdef.
+ */
+#if defined(MOIRAI_SAN_thread)
+#define TEST_SAN_DIVISOR 10
+#define TEST_UNDER_TSAN	 1
+#elif defined(MOIRAI_SAN_address)
+#define TEST_SAN_DIVISOR 4
+#define TEST_UNDER_TSAN	 0
+#else
+#define TEST_SAN_DIVISOR 1
+#define TEST_UNDER_TSAN	 0
+#endif
+
+/*
  * Multiplier for loop counts: 1 under `make check`, larger under
  * `make stress` (MOIRAI_TEST_SCALE).  Tests size their work as
  * base * test_scale() so the same code serves both.

@@ -17,24 +17,6 @@
 #include "moirai/ring.h"
 #include "testutil.h"
 
-#if defined(MOIRAI_SAN_thread)
-#define SAN_DIVISOR 10
-#else
-#define SAN_DIVISOR 1
-#endif
-
-/* Same reasoning as test_ring_race.c: TSan cannot pair DPDK's mixed-size
- * RTS/HTS atomics; channel state itself is checked in full. */
-__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void);
-__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void)
-{
-	return "race:__rte_ring_do_rts_enqueue_elem\n"
-	       "race:__rte_ring_do_rts_dequeue_elem\n"
-	       "race:__rte_ring_rts_head_wait\n"
-	       "race:__rte_ring_do_hts_enqueue_elem\n"
-	       "race:__rte_ring_do_hts_dequeue_elem\n";
-}
-
 #define WATCHDOG_S 120
 #define MS	   1000000LL
 
@@ -45,7 +27,7 @@ struct msg {
 
 static long scaled(long base)
 {
-	long n = base * test_scale() / SAN_DIVISOR;
+	long n = base * test_scale() / TEST_SAN_DIVISOR;
 
 	return n < 1 ? 1 : n;
 }

@@ -26,41 +26,6 @@
 #include "moirai/ring.h"
 #include "testutil.h"
 
-#if defined(MOIRAI_SAN_thread)
-#define SAN_DIVISOR 10
-#define UNDER_TSAN  1
-#elif defined(MOIRAI_SAN_address)
-#define SAN_DIVISOR 4
-#else
-#define SAN_DIVISOR 1
-#endif
-#ifndef UNDER_TSAN
-#define UNDER_TSAN 0
-#endif
-
-/*
- * ThreadSanitizer hook (ignored by other builds).  TSan cannot follow how
- * DPDK 22.11's RTS and HTS modes synchronise: they publish head and tail
- * through one 64-bit word (CAS/loads of .raw) but also store or load its
- * 32-bit halves (tail.pos, prod.tail) with release/acquire.  Mixed-size
- * atomics are correct on x86, but TSan keys synchronisation by address and
- * size, so it reports the slot copies as races.  The RTS head-wait loop
- * also reads the tail with a plain load as a heuristic that the following
- * CAS re-validates.  Races whose stacks are inside the RTS/HTS bodies are
- * therefore suppressed: under TSan, SP/SC rings are checked in full and
- * RTS/HTS rings rely on DPDK's own validation plus the exactly-once and
- * checksum assertions of this file.
- */
-__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void);
-__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void)
-{
-	return "race:__rte_ring_do_rts_enqueue_elem\n"
-	       "race:__rte_ring_do_rts_dequeue_elem\n"
-	       "race:__rte_ring_rts_head_wait\n"
-	       "race:__rte_ring_do_hts_enqueue_elem\n"
-	       "race:__rte_ring_do_hts_dequeue_elem\n";
-}
-
 #define MAX_THREADS 8
 #define MAX_BURST   32
 #define WATCHDOG_S  240
@@ -70,7 +35,7 @@ static long total_items;
 /* Items for a case: base for `make check`, scaled for stress/sanitizers. */
 static long items(long base)
 {
-	long n = base * test_scale() / SAN_DIVISOR;
+	long n = base * test_scale() / TEST_SAN_DIVISOR;
 
 	total_items += n;
 	return n;
@@ -388,7 +353,7 @@ static void test_spsc_elem_generic(void **state)
 static void test_mpmc_pinned(void **state)
 {
 	(void)state;
-	if (UNDER_TSAN) {
+	if (TEST_UNDER_TSAN) {
 		/*
 		 * DPDK 22.11's C11 classic MP/MC body waits for the earlier
 		 * thread's tail with a relaxed load before its own release
@@ -397,7 +362,7 @@ static void test_mpmc_pinned(void **state)
 		 * a formal race in the C11 model).  RTS and HTS are checked.
 		 */
 		print_message("classic MP/MC race skipped under TSan (DPDK 22.11 C11 body)\n");
-		total_items += 4000000L * test_scale() / SAN_DIVISOR;
+		total_items += 4000000L * test_scale() / TEST_SAN_DIVISOR;
 		skip();
 	}
 	/* Classic MP/MC: 2 threads, one per core, both enqueue and dequeue. */
@@ -437,7 +402,7 @@ static void test_total(void **state)
 {
 	(void)state;
 	print_message("total items raced: %ld\n", total_items);
-	assert_true(total_items >= 10000000L * test_scale() / SAN_DIVISOR);
+	assert_true(total_items >= 10000000L * test_scale() / TEST_SAN_DIVISOR);
 }
 
 int main(void)

@@ -22,13 +22,6 @@
 #include "shm_int.h"
 #include "testutil.h"
 
-/* See test_pool.c: rte_ring internals use fences TSan does not model. */
-__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void);
-__attribute__((visibility("default"))) const char *__tsan_default_suppressions(void)
-{
-	return "race:__rte_ring_\n";
-}
-
 #define SEC 1000000000LL
 
 static char *seg_name(const char *tag)
