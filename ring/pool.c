@@ -19,32 +19,12 @@
 #include "moirai/alloc.h"
 #include "moirai/numa.h"
 #include "pool_int.h"
+#include "ring_int.h"
 
 #define ALIGN_UP(x, a) (((x) + (a)-1) & ~((size_t)(a)-1))
 #define FILL_BATCH     256u
 
 void moirai__pool_thread_cache_dtor(void *arg);
-
-/*
- * Memory seam: the node's arena (bound before first touch, hugepages when
- * available), zeroed and page-aligned.  Nothing else in the pool allocates.
- */
-int moirai__pool_mem_acquire(size_t len, int node, void **out)
-{
-	void *p = moirai_malloc_node_flags(node, len, 4096, 0);
-
-	*out = p;
-	if (!p)
-		return -errno;
-	memset(p, 0, len);
-	return 0;
-}
-
-void moirai__pool_mem_release(void *p, size_t len)
-{
-	(void)len;
-	moirai_free(p);
-}
 
 static int resolve_node(int node)
 {
@@ -154,11 +134,12 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size, int n
 		debug ? ALIGN_UP((n_objs + 63) / 64 * sizeof(unsigned long), MOIRAI_CACHE_LINE) : 0;
 	total = hdr_len + ring_len + bits_len + stride * n_objs;
 
-	rc = moirai__pool_mem_acquire(total, node, &map);
+	rc = moirai__ring_mem_acquire(total, node, &map);
 	if (rc)
 		return rc;
 	pool = map;
-	memset(pool, 0, sizeof(*pool));
+	/* Header, ring and debug bitmap start zeroed; objects stay untouched. */
+	memset(map, 0, hdr_len + ring_len + bits_len);
 	pool->map = map;
 	pool->map_len = total;
 	pool->ring = (struct rte_ring *)((char *)map + hdr_len);
@@ -217,7 +198,7 @@ err_key:
 		pthread_key_delete(pool->key);
 	pthread_mutex_destroy(&pool->lock);
 err_unmap:
-	moirai__pool_mem_release(map, total);
+	moirai__ring_mem_release(map, total);
 	return rc;
 }
 
@@ -234,7 +215,7 @@ void moirai_pool_destroy(struct moirai_pool *pool)
 		moirai__log(MOIRAI_LOG_DEBUG, "pool %s: destroyed with %u objects in use",
 			    pool->name, moirai_pool_in_use_count(pool));
 	pthread_mutex_destroy(&pool->lock);
-	moirai__pool_mem_release(pool->map, pool->map_len);
+	moirai__ring_mem_release(pool->map, pool->map_len);
 }
 
 unsigned moirai_pool_avail_count(const struct moirai_pool *pool)

@@ -57,14 +57,6 @@ struct moirai_pool {
 static_assert(offsetof(struct moirai_pool, lock) % MOIRAI_CACHE_LINE == 0,
 	      "cache registry starts its own line");
 
-/*
- * Memory seam: every byte of a pool comes from here, so that the node
- * arenas of alloc/ can replace moirai_numa_map() without touching the pool.
- * Returns 0 or -errno (with a moirai__err message).
- */
-int moirai__pool_mem_acquire(size_t len, int node, void **out);
-void moirai__pool_mem_release(void *p, size_t len);
-
 /* Debug bookkeeping (pool_cache.c): 0 or -EINVAL with a message. */
 int moirai__pool_debug_check_put(struct moirai_pool *pool, void *const *objs, unsigned n);
 void moirai__pool_debug_mark_taken(struct moirai_pool *pool, void *const *objs, unsigned n);

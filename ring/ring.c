@@ -338,20 +338,17 @@ bool moirai__ring_is_valid(const struct moirai_ring *r)
 }
 
 /*
- * Ring memory comes from the node's arena (bound before first touch, on
- * hugepages when the system has them), zeroed, cache-line aligned as
- * rte_ring requires.  Strict placement: a ring asked for on a node the
- * cgroup forbids fails rather than silently living elsewhere.
+ * The memory seam of the ring layer (rings, channels, pools): the node's
+ * arena, bound before first touch and on hugepages when the system has them,
+ * cache-line aligned as rte_ring requires.  Not zeroed: each user
+ * initialises its header, and a pool's objects are left untouched so their
+ * pages fault in where they are first used.  Strict placement: memory asked
+ * for on a node the cgroup forbids fails rather than living elsewhere.
  */
 int moirai__ring_mem_acquire(size_t len, int node, void **out)
 {
-	void *p = moirai_malloc_node_flags(node, len, MOIRAI_CACHE_LINE, 0);
-
-	*out = p;
-	if (!p)
-		return -errno;
-	memset(p, 0, len);
-	return 0;
+	*out = moirai_malloc_node_flags(node, len, MOIRAI_CACHE_LINE, 0);
+	return *out ? 0 : -errno;
 }
 
 void moirai__ring_mem_release(void *mem, size_t len)
