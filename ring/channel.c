@@ -258,10 +258,25 @@ static int wait_for(struct moirai_chan *ch, const struct attempt *a, uint64_t de
 	}
 }
 
+/*
+ * The slow half shared by send and receive, after a try that moved
+ * nothing: fail fast, or wait until the deadline.
+ */
+static int wait_timed(struct moirai_chan *ch, struct attempt *a, int64_t timeout_ns)
+{
+	uint64_t deadline = 0;
+	int rc;
+
+	if (timeout_ns == 0)
+		return -EAGAIN;
+	rc = check_timeout(timeout_ns, &deadline);
+	if (rc)
+		return rc;
+	return wait_for(ch, a, deadline);
+}
+
 int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsigned n, int64_t timeout_ns)
 {
-	struct attempt a;
-	uint64_t deadline = 0;
 	int rc;
 
 	if (!ch || (!msgs && n))
@@ -273,24 +288,18 @@ int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsigned n, int64
 	rc = try_send(ch, msgs, n);
 	if (moirai_likely(rc != 0))
 		return rc;
-	if (timeout_ns == 0)
-		return -EAGAIN;
-	rc = check_timeout(timeout_ns, &deadline);
-	if (rc)
-		return rc;
-	a = (struct attempt){ .fn = try_send_cb,
-			      .buf = (void *)msgs,
-			      .n = n,
-			      .seq = &ch->send_seq,
-			      .waiter_unit = W_SEND,
-			      .parks = &ch->send_parks };
-	return wait_for(ch, &a, deadline);
+	return wait_timed(ch,
+			  &(struct attempt){ .fn = try_send_cb,
+					     .buf = (void *)msgs,
+					     .n = n,
+					     .seq = &ch->send_seq,
+					     .waiter_unit = W_SEND,
+					     .parks = &ch->send_parks },
+			  timeout_ns);
 }
 
 int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max, int64_t timeout_ns)
 {
-	struct attempt a;
-	uint64_t deadline = 0;
 	int rc;
 
 	if (!ch || (!msgs && max))
@@ -302,18 +311,14 @@ int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max, int64_t t
 	rc = try_recv(ch, msgs, max);
 	if (moirai_likely(rc != 0))
 		return rc;
-	if (timeout_ns == 0)
-		return -EAGAIN;
-	rc = check_timeout(timeout_ns, &deadline);
-	if (rc)
-		return rc;
-	a = (struct attempt){ .fn = try_recv_cb,
-			      .buf = msgs,
-			      .n = max,
-			      .seq = &ch->recv_seq,
-			      .waiter_unit = W_RECV,
-			      .parks = &ch->recv_parks };
-	return wait_for(ch, &a, deadline);
+	return wait_timed(ch,
+			  &(struct attempt){ .fn = try_recv_cb,
+					     .buf = msgs,
+					     .n = max,
+					     .seq = &ch->recv_seq,
+					     .waiter_unit = W_RECV,
+					     .parks = &ch->recv_parks },
+			  timeout_ns);
 }
 
 int moirai_chan_close(struct moirai_chan *ch)
