@@ -176,11 +176,13 @@ static void *alloc_generic(int node, size_t size, size_t align, unsigned flags)
 	return p;
 }
 
-void *moirai_malloc(size_t size)
+/*
+ * The fast path of every malloc flavour: pop the thread cache of the size
+ * class, or NULL (no heap yet, large or zero size, empty bin) to take the
+ * generic path.  size - 1 wraps for 0, which therefore goes generic (EINVAL).
+ */
+static inline void *bin_pop(struct heap *h, size_t size)
 {
-	struct heap *h = moirai__tld.local;
-
-	/* size - 1 wraps for 0, which takes the generic path (EINVAL). */
 	if (moirai_likely(h != NULL && size - 1 < SMALL_MAX)) {
 		struct bin *b = &h->bins[moirai__size_class(size)];
 		void *p = b->head;
@@ -191,24 +193,23 @@ void *moirai_malloc(size_t size)
 			return p;
 		}
 	}
-	return alloc_generic(MOIRAI_NODE_ANY, size, 0, 0);
+	return NULL;
+}
+
+void *moirai_malloc(size_t size)
+{
+	void *p = bin_pop(moirai__tld.local, size);
+
+	return moirai_likely(p != NULL) ? p : alloc_generic(MOIRAI_NODE_ANY, size, 0, 0);
 }
 
 void *moirai_malloc_node(int node, size_t size)
 {
 	if (moirai_likely((unsigned)node < MAX_NODES_TLS)) {
-		struct heap *h = moirai__tld.heaps[node];
+		void *p = bin_pop(moirai__tld.heaps[node], size);
 
-		if (moirai_likely(h != NULL && size - 1 < SMALL_MAX)) {
-			struct bin *b = &h->bins[moirai__size_class(size)];
-			void *p = b->head;
-
-			if (moirai_likely(p != NULL)) {
-				b->head = *(void **)p;
-				b->count--;
-				return p;
-			}
-		}
+		if (moirai_likely(p != NULL))
+			return p;
 	}
 	return alloc_generic(node, size, 0, 0);
 }
