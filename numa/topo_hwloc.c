@@ -42,6 +42,12 @@ static int open_topology(enum moirai_topo_source kind, const char *arg, hwloc_to
 	/* Keep disallowed PUs so "usable" can be told apart from "present". */
 	hwloc_topology_set_flags(h, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
 	hwloc_topology_set_io_types_filter(h, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+	/*
+	 * The Linux backend finds PCI devices in sysfs by itself; the
+	 * libpciaccess plugin adds nothing moirai uses, costs a config-space
+	 * scan and leaks a few blocks on every load.
+	 */
+	hwloc_topology_set_components(h, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, "pci");
 	if (kind == MOIRAI_TOPO_XML) {
 		if (stat(arg, &st) != 0) {
 			hwloc_topology_destroy(h);

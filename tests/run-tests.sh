@@ -4,12 +4,8 @@
 # prints one summary line "N passed, N failed".  Exit status 1 on any failure.
 set -u
 TIMEOUT=${MOIRAI_TEST_TIMEOUT:-600}
-LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-# Slow unwinding: hwloc's plugins have no frame pointers, and the
-# suppression above must see hwloc_topology_load in the stack.
-ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 TSAN_OPTIONS="suppressions=$(pwd)/tests/tsan.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
-export LSAN_OPTIONS ASAN_OPTIONS TSAN_OPTIONS
+export TSAN_OPTIONS
 pass=0
 fail=0
 failed=""
