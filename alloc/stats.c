@@ -75,9 +75,14 @@ int moirai_alloc_stats_get(int node, struct moirai_alloc_stats *out)
 
 		memset(out, 0, sizeof(*out));
 		out->node = MOIRAI_NODE_ANY;
-		out->page_mode = "mixed";
+		out->page_mode = NULL;
 		for (int n = 0; n < moirai__alloc_nodes; n++) {
 			node_stats(n, &one);
+			/* The nodes' common mode, or "mixed" when they differ. */
+			if (!out->page_mode)
+				out->page_mode = one.page_mode;
+			else if (one.page_mode && strcmp(out->page_mode, one.page_mode))
+				out->page_mode = "mixed";
 			out->available |= one.available;
 			out->reserved += one.reserved;
 			out->committed += one.committed;
@@ -94,6 +99,8 @@ int moirai_alloc_stats_get(int node, struct moirai_alloc_stats *out)
 			out->heaps += one.heaps;
 			out->heaps_abandoned += one.heaps_abandoned;
 		}
+		if (!out->page_mode)
+			out->page_mode = "none";
 		finish(out);
 		return 0;
 	}
