@@ -179,7 +179,8 @@ int moirai_pool_thread_cache(struct moirai_pool *pool, struct moirai_pool_cache 
 		return rc;
 	rc = pthread_setspecific(pool->key, c);
 	if (rc) {
-		moirai_pool_cache_destroy(c);
+		/* Not in the key, so destroy() would refuse it: free directly. */
+		cache_free(c);
 		return moirai__err(-rc, "pool %s: pthread_setspecific: %s", pool->name,
 				   moirai_strerror(rc));
 	}

@@ -175,8 +175,10 @@ static void side_claim(struct shm_side *s)
 	uint64_t start = 0;
 	char st;
 
-	proc_stat(getpid(), &start, &st);
+	/* The pid first: a claimer killed before it is written would look
+	 * alive (pid 0) to attaching_alive() and block recovery for good. */
 	atomic_store_explicit(&s->pid, (int32_t)getpid(), memory_order_relaxed);
+	proc_stat(getpid(), &start, &st);
 	atomic_store_explicit(&s->start_time, start, memory_order_relaxed);
 }
 
@@ -189,8 +191,12 @@ bool moirai_shm_peer_alive(const struct moirai_shm *seg)
 
 /* ---- handle setup ----------------------------------------------------- */
 
+/*
+ * Build the handle from a layout this process computed and validated (never
+ * from header fields re-read afterwards: the peer can rewrite them).
+ */
 static int handle_init(struct moirai_shm *seg, const char *name, int fd, void *map, size_t map_len,
-		       int me)
+		       int me, const struct shm_layout *l, uint32_t bufs, uint32_t buf_size)
 {
 	struct shm_hdr *h = map;
 	struct stat st;
@@ -205,24 +211,32 @@ static int handle_init(struct moirai_shm *seg, const char *name, int fd, void *m
 	}
 	seg->me = me;
 	seg->peer = 1 - me;
-	seg->rx = (struct rte_ring *)((char *)map + h->ring_off[SHM_RING_DATA0 + me]);
-	seg->tx = (struct rte_ring *)((char *)map + h->ring_off[SHM_RING_DATA0 + 1 - me]);
-	seg->ret_rx = (struct rte_ring *)((char *)map + h->ring_off[SHM_RING_RET0 + me]);
-	seg->ret_tx = (struct rte_ring *)((char *)map + h->ring_off[SHM_RING_RET0 + 1 - me]);
-	seg->bufs = (char *)map + h->buf_off;
-	seg->slot_size = h->slot_size;
-	seg->buf_size = h->buf_size;
-	seg->bufs_per_side = h->bufs;
+	seg->rx = (struct rte_ring *)((char *)map + l->ring_off[SHM_RING_DATA0 + me]);
+	seg->tx = (struct rte_ring *)((char *)map + l->ring_off[SHM_RING_DATA0 + 1 - me]);
+	seg->ret_rx = (struct rte_ring *)((char *)map + l->ring_off[SHM_RING_RET0 + me]);
+	seg->ret_tx = (struct rte_ring *)((char *)map + l->ring_off[SHM_RING_RET0 + 1 - me]);
+	seg->bufs = (char *)map + l->buf_off;
+	seg->slot_size = l->slot_size;
+	seg->buf_size = buf_size;
+	seg->bufs_per_side = bufs;
 	snprintf(seg->name, sizeof(seg->name), "%s", name);
 	seg->spin_ns = (uint64_t)moirai_option_get(MOIRAI_OPT_SPIN_NS);
-	seg->state = calloc(2 * (size_t)h->bufs, sizeof(*seg->state));
-	if (!seg->state)
-		return moirai__err(-ENOMEM, "shm %s: no memory for buffer states", name);
-	rc = moirai__shm_local_init(seg);
-	if (rc) {
-		free(seg->state);
-		seg->state = NULL;
+	seg->state = calloc(2 * (size_t)bufs, sizeof(*seg->state));
+	seg->peer_len = calloc(bufs, sizeof(*seg->peer_len));
+	if (!seg->state || !seg->peer_len) {
+		rc = moirai__err(-ENOMEM, "shm %s: no memory for buffer states", name);
+		goto err_free_state;
 	}
+	rc = moirai__shm_local_init(seg);
+	if (rc)
+		goto err_free_state;
+	return 0;
+
+err_free_state:
+	free(seg->state);
+	free(seg->peer_len);
+	seg->state = NULL;
+	seg->peer_len = NULL;
 	return rc;
 }
 
@@ -381,7 +395,7 @@ int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts, stru
 	/* Release pairs with the acquire in moirai__shm_side_alive(). */
 	atomic_store_explicit(&h->side[0].state, SHM_SIDE_ATTACHED, memory_order_release);
 	atomic_store_explicit(&h->side[1].state, SHM_SIDE_EMPTY, memory_order_relaxed);
-	rc = handle_init(seg, name, fd, map, l.seg_size, 0);
+	rc = handle_init(seg, name, fd, map, l.seg_size, 0, &l, o.bufs, o.buf_size);
 	if (rc)
 		goto err_unmap;
 	/* Release pairs with the acquire in attach: the header is complete. */
@@ -401,9 +415,30 @@ err_free_seg:
 
 /* ---- attach ------------------------------------------------------------ */
 
-static int validate_header(const char *name, const struct shm_hdr *h, size_t file_size)
+/*
+ * An rte_ring header in the segment must have exactly the geometry this
+ * process would give it: the peer could otherwise make our enqueue or
+ * dequeue index far outside the mapping.
+ */
+static bool ring_hdr_ok(const struct rte_ring *r, uint32_t bufs)
 {
-	struct shm_layout l;
+	uint32_t size = rte_align32pow2(bufs + 1);
+
+	return r->size == size && r->mask == size - 1 && r->capacity == bufs &&
+	       r->prod.sync_type == RTE_RING_SYNC_MT_HTS &&
+	       r->cons.sync_type == RTE_RING_SYNC_MT_HTS;
+}
+
+/*
+ * Validate the header from one snapshot of its geometry (bufs, buf_size
+ * are read once) and hand that snapshot back: everything the attaching
+ * process later derives comes from *l, *bufs and *buf_size, never from
+ * header fields the peer could rewrite in between.
+ */
+static int validate_header(const char *name, const struct shm_hdr *h, size_t file_size,
+			   struct shm_layout *l, uint32_t *bufs, uint32_t *buf_size)
+{
+	uint32_t nb, bs;
 
 	/* Acquire pairs with the creator's release store of the magic. */
 	if (atomic_load_explicit(&h->magic, memory_order_acquire) != MOIRAI__SHM_MAGIC)
@@ -416,23 +451,33 @@ static int validate_header(const char *name, const struct shm_hdr *h, size_t fil
 	if (h->hdr_size != sizeof(*h))
 		return moirai__err(-EPROTO, "shm %s: header is %u bytes, expected %zu", name,
 				   h->hdr_size, sizeof(*h));
-	if (moirai__shm_layout(h->buf_size, h->bufs, &l) != 0)
+	nb = *(const volatile uint32_t *)&h->bufs;
+	bs = *(const volatile uint32_t *)&h->buf_size;
+	if (moirai__shm_layout(bs, nb, l) != 0)
 		return moirai__err(
 			-EBADMSG, "shm %s: header geometry out of range (buffer size %u, count %u)",
-			name, h->buf_size, h->bufs);
-	if (h->ring_memsize != l.ring_memsize)
+			name, bs, nb);
+	if (h->ring_memsize != l->ring_memsize)
 		return moirai__err(
 			-EPROTO,
 			"shm %s: ring size %llu differs from this DPDK's %llu (rte_ring ABI)", name,
-			(unsigned long long)h->ring_memsize, (unsigned long long)l.ring_memsize);
-	if (h->seg_size != l.seg_size || h->slot_size != l.slot_size || h->buf_off != l.buf_off ||
-	    h->ring_slots != h->bufs || memcmp(h->ring_off, l.ring_off, sizeof(l.ring_off)) != 0)
+			(unsigned long long)h->ring_memsize, (unsigned long long)l->ring_memsize);
+	if (h->seg_size != l->seg_size || h->slot_size != l->slot_size ||
+	    h->buf_off != l->buf_off || h->ring_slots != nb ||
+	    memcmp(h->ring_off, l->ring_off, sizeof(l->ring_off)) != 0)
 		return moirai__err(-EBADMSG,
 				   "shm %s: sizes or offsets in the header are inconsistent", name);
-	if (file_size != h->seg_size)
+	if (file_size != l->seg_size)
 		return moirai__err(-EBADMSG,
 				   "shm %s: file is %zu bytes, header says %llu (truncated?)", name,
-				   file_size, (unsigned long long)h->seg_size);
+				   file_size, (unsigned long long)l->seg_size);
+	for (int i = 0; i < SHM_RINGS; i++)
+		if (!ring_hdr_ok((const struct rte_ring *)((const char *)h + l->ring_off[i]), nb))
+			return moirai__err(-EBADMSG,
+					   "shm %s: ring %d header has the wrong geometry or mode",
+					   name, i);
+	*bufs = nb;
+	*buf_size = bs;
 	return 0;
 }
 
@@ -442,7 +487,8 @@ int moirai_shm_attach(const char *name, struct moirai_shm **out)
 	struct moirai_shm *seg;
 	struct shm_hdr *h;
 	struct stat st;
-	uint32_t empty = SHM_SIDE_EMPTY;
+	struct shm_layout l;
+	uint32_t empty = SHM_SIDE_EMPTY, nbufs = 0, bsize = 0;
 	void *map;
 	int fd, rc;
 
@@ -473,7 +519,7 @@ int moirai_shm_attach(const char *name, struct moirai_shm **out)
 		goto err_close;
 	}
 	h = map;
-	rc = validate_header(name, h, (size_t)st.st_size);
+	rc = validate_header(name, h, (size_t)st.st_size, &l, &nbufs, &bsize);
 	if (rc)
 		goto err_unmap;
 	if (!moirai__shm_side_alive(&h->side[0])) {
@@ -503,7 +549,7 @@ int moirai_shm_attach(const char *name, struct moirai_shm **out)
 		rc = moirai__err(-ENOMEM, "shm %s: no memory for the handle", name);
 		goto err_release_slot;
 	}
-	rc = handle_init(seg, name, fd, map, (size_t)st.st_size, 1);
+	rc = handle_init(seg, name, fd, map, (size_t)st.st_size, 1, &l, nbufs, bsize);
 	if (rc) {
 		free(seg);
 		goto err_release_slot;
@@ -533,6 +579,7 @@ void moirai_shm_detach(struct moirai_shm *seg)
 	moirai__shm_wake(seg, seg->peer);
 	moirai__shm_local_fini(seg);
 	free(seg->state);
+	free(seg->peer_len);
 	munmap(seg->hdr, seg->map_len);
 	close(seg->fd);
 	free(seg);
@@ -561,7 +608,7 @@ void moirai_shm_destroy(struct moirai_shm *seg)
 int moirai_shm_recover(struct moirai_shm *seg)
 {
 	struct shm_hdr *h;
-	uint32_t own = 0;
+	uint32_t own = 0, side;
 
 	if (!seg)
 		return moirai__err(-EINVAL, "shm: NULL segment");
@@ -571,6 +618,10 @@ int moirai_shm_recover(struct moirai_shm *seg)
 			-EINVAL,
 			"shm %s: only the server recovers; a client tears down with destroy",
 			seg->name);
+	/* Acquire pairs with the attacher's claim and ATTACHED stores. */
+	side = atomic_load_explicit(&h->side[1].state, memory_order_acquire);
+	if (side == SHM_SIDE_EMPTY)
+		return 0; /* nobody to recover from; a client may be claiming it */
 	if (moirai__shm_side_alive(&h->side[1]))
 		return moirai__err(-EBUSY, "shm %s: the client is alive", seg->name);
 	if (attaching_alive(&h->side[1]))
@@ -578,8 +629,20 @@ int moirai_shm_recover(struct moirai_shm *seg)
 	if (atomic_load_explicit(&seg->held_peer, memory_order_relaxed))
 		return moirai__err(-EBUSY, "shm %s: %u received messages not freed yet", seg->name,
 				   atomic_load_explicit(&seg->held_peer, memory_order_relaxed));
-	for (int i = 0; i < SHM_RINGS; i++)
-		rte_ring_reset((struct rte_ring *)((char *)h + h->ring_off[i]));
+	/*
+	 * Take the slot from the exact state judged dead, so no new client can
+	 * claim it while the rings are reset under it (attach only claims
+	 * EMPTY).  acq_rel pairs with the attacher's CAS.
+	 */
+	if (!atomic_compare_exchange_strong_explicit(&h->side[1].state, &side, SHM_SIDE_RECOVERING,
+						     memory_order_acq_rel, memory_order_acquire))
+		return moirai__err(-EBUSY, "shm %s: the client slot changed during recovery",
+				   seg->name);
+	/* Our own ring pointers, never offsets re-read from the segment. */
+	rte_ring_reset(seg->rx);
+	rte_ring_reset(seg->tx);
+	rte_ring_reset(seg->ret_rx);
+	rte_ring_reset(seg->ret_tx);
 	/* Our buffers that were with the client, queued or returned, are ours
 	 * again; buffers the server holds stay held. */
 	for (uint32_t i = 0; i < seg->bufs_per_side; i++) {

@@ -49,10 +49,11 @@ static inline void moirai__shm_full_fence(void)
 #define MOIRAI__SHM_MSG_HDR 64u /* buffer header before the payload */
 
 enum shm_side_state {
-	SHM_SIDE_EMPTY = 0,	/* nobody (client slot before attach/after recover) */
-	SHM_SIDE_ATTACHED = 1,	/* a process is using this side */
-	SHM_SIDE_DETACHED = 2,	/* left cleanly */
-	SHM_SIDE_ATTACHING = 3, /* slot claimed, pid and start time being written */
+	SHM_SIDE_EMPTY = 0,	 /* nobody (client slot before attach/after recover) */
+	SHM_SIDE_ATTACHED = 1,	 /* a process is using this side */
+	SHM_SIDE_DETACHED = 2,	 /* left cleanly */
+	SHM_SIDE_ATTACHING = 3,	 /* slot claimed, pid and start time being written */
+	SHM_SIDE_RECOVERING = 4, /* the server is resetting the client's side */
 };
 
 /* Liveness block of one side; written by that side, read by the peer. */
@@ -122,6 +123,7 @@ struct moirai_shm {
 	char *bufs; /* slot 0 of side 0 */
 	uint32_t slot_size, buf_size, bufs_per_side;
 	_Atomic uint8_t *state;	    /* 2 * bufs_per_side entries */
+	uint32_t *peer_len;	    /* validated length of each peer buffer received */
 	_Atomic uint32_t held_peer; /* peer buffers received and not freed */
 	uint64_t spin_ns;	    /* MOIRAI_SPIN_NS: poll this long before sleeping */
 	char name[MOIRAI_SHM_NAME_MAX + 1];

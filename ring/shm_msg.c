@@ -255,6 +255,8 @@ static int accept_index(struct moirai_shm *seg, uint32_t idx)
 	}
 	if (moirai_unlikely(!state_cas(seg, idx, SHM_BUF_FREE, SHM_BUF_RECEIVED)))
 		return moirai__err(-EBADMSG, "shm %s: peer sent buffer %u twice", seg->name, idx);
+	/* The peer can still write the header: keep the length we checked. */
+	seg->peer_len[idx - (uint32_t)seg->peer * seg->bufs_per_side] = len;
 	return 0;
 }
 
@@ -427,9 +429,22 @@ void *moirai_shm_msg_data(struct moirai_shm_msg *msg)
 	return msg ? (char *)msg + MOIRAI__SHM_MSG_HDR : NULL;
 }
 
-size_t moirai_shm_msg_len(const struct moirai_shm_msg *msg)
+size_t moirai_shm_msg_len(const struct moirai_shm *seg, const struct moirai_shm_msg *msg)
 {
-	return msg ? msg->len : 0;
+	int64_t idx;
+	uint32_t len;
+
+	if (!seg || !msg)
+		return 0;
+	idx = moirai__shm_index(seg, msg);
+	if (idx < 0)
+		return 0;
+	/* A received message: the length validated at receive time. */
+	if (peer_index(seg, (uint32_t)idx))
+		return seg->peer_len[(uint32_t)idx - (uint32_t)seg->peer * seg->bufs_per_side];
+	/* One of ours: the peer can write it too, so never above the buffer. */
+	len = *(const volatile uint32_t *)&msg->len;
+	return len <= seg->buf_size ? len : seg->buf_size;
 }
 
 unsigned moirai_shm_free_count(const struct moirai_shm *seg)

@@ -196,8 +196,17 @@ MOIRAI_API int moirai_shm_free(struct moirai_shm *seg, struct moirai_shm_msg *ms
 /** @return the message's payload (inside the segment, 64-byte aligned). */
 MOIRAI_API void *moirai_shm_msg_data(struct moirai_shm_msg *msg);
 
-/** @return the message's length in bytes; 0 for NULL. */
-MOIRAI_API size_t moirai_shm_msg_len(const struct moirai_shm_msg *msg);
+/**
+ * Length of a message of @p seg.  For a received message this is the
+ * length validated when it was received (kept in this process: the peer
+ * can still write the shared header); for one of ours, the header's value
+ * capped at the buffer size.  The payload bytes themselves stay writable
+ * by the peer: treat them as untrusted input.
+ * @return the length in bytes; 0 for NULL or a pointer not of @p seg.
+ *         Thread-safe.
+ */
+MOIRAI_API size_t moirai_shm_msg_len(const struct moirai_shm *seg,
+				     const struct moirai_shm_msg *msg);
 
 /**
  * Change the length of a message not yet sent (e.g. alloc the maximum,

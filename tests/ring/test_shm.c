@@ -69,9 +69,9 @@ static int check_msg(struct moirai_shm *seg, struct moirai_shm_msg *m, uint64_t 
 
 	memcpy(&seq, d, 8);
 	memcpy(&want, d + 8, 4);
-	if (seq != expect || moirai_shm_msg_len(m) != 12 + (seq * 7) % room)
+	if (seq != expect || moirai_shm_msg_len(seg, m) != 12 + (seq * 7) % room)
 		return -1;
-	for (size_t i = 0; i < moirai_shm_msg_len(m) - 12; i++) {
+	for (size_t i = 0; i < moirai_shm_msg_len(seg, m) - 12; i++) {
 		if (d[12 + i] != (unsigned char)(seq * 31 + i))
 			return -2;
 		sum = sum * 33 + d[12 + i];
@@ -140,7 +140,7 @@ static void test_local_pair(void **state)
 	assert_int_equal(moirai_shm_send(srv, m), 0);
 	assert_int_equal(moirai_shm_free_count(srv), 7);
 	assert_int_equal(moirai_shm_recv(cli, &m2, 0), 0);
-	assert_int_equal(moirai_shm_msg_len(m2), 5);
+	assert_int_equal(moirai_shm_msg_len(cli, m2), 5);
 	assert_memory_equal(moirai_shm_msg_data(m2), "hello", 5);
 	assert_int_equal(moirai_shm_free(cli, m2), 0);
 	assert_int_equal(moirai_shm_free(cli, m2), -EINVAL);
@@ -456,6 +456,22 @@ static void test_corrupt_header(void **state)
 	assert_int_equal(moirai_shm_attach(name, &cli), -EBADMSG);
 	assert_int_equal(patch(name, 0, &good, sizeof(good)), 0);
 
+	/* The rte_ring headers inside the segment: a forged mask would index
+	 * the attacher's enqueues and dequeues outside the mapping. */
+	{
+		uint32_t mask, forged = 0xffffffffu;
+		size_t off = good.ring_off[SHM_RING_DATA1] + offsetof(struct rte_ring, mask);
+
+		memcpy(&mask, (char *)srv->hdr + off, 4);
+		assert_int_equal(patch(name, off, &forged, 4), 0);
+		assert_int_equal(moirai_shm_attach(name, &cli), -EBADMSG);
+		assert_non_null(strstr(moirai_last_error(), "ring 1 header"));
+		assert_int_equal(patch(name, off, &mask, 4), 0);
+		assert_int_equal(moirai_shm_attach(name, &cli), 0);
+		moirai_shm_detach(cli);
+		assert_int_equal(moirai_shm_recover(srv), 0);
+	}
+
 	/* Truncated: shorter than the header says, then than the header. */
 	snprintf(path, sizeof(path), "/dev/shm/moirai.%s", name);
 	assert_int_equal(truncate(path, (off_t)good.seg_size - 4096), 0);
@@ -738,7 +754,7 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_shm_free(cli, m), -EINVAL);
 	assert_int_equal(moirai_shm_msg_set_len(NULL, m, 1), -EINVAL);
 	assert_null(moirai_shm_msg_data(NULL));
-	assert_int_equal(moirai_shm_msg_len(NULL), 0);
+	assert_int_equal(moirai_shm_msg_len(NULL, NULL), 0);
 	assert_int_equal(moirai_shm_buf_size(NULL), 0);
 	assert_int_equal(moirai_shm_side(NULL), -1);
 	assert_false(moirai_shm_peer_alive(NULL));

@@ -121,7 +121,7 @@ static int do_serve(const char *name, bool quiet, struct stats *st)
 			t0 = moirai_now_ns();
 		for (int j = 0; j < k; j++) {
 			const unsigned char *d = moirai_shm_msg_data(ms[j]);
-			size_t len = moirai_shm_msg_len(ms[j]);
+			size_t len = moirai_shm_msg_len(seg, ms[j]);
 			uint64_t seq = UINT64_MAX;
 
 			if (len >= 8)
@@ -311,9 +311,9 @@ static int echo_server(const char *name, int ready_fd)
 	if (write(ready_fd, rc ? "e" : "r", 1) != 1 || rc)
 		return 1;
 	while ((rc = moirai_shm_recv(seg, &m, MOIRAI_SHM_WAIT_FOREVER)) == 0) {
-		if (moirai_shm_alloc(seg, moirai_shm_msg_len(m), &r) == 0) {
+		if (moirai_shm_alloc(seg, moirai_shm_msg_len(seg, m), &r) == 0) {
 			memcpy(moirai_shm_msg_data(r), moirai_shm_msg_data(m),
-			       moirai_shm_msg_len(m));
+			       moirai_shm_msg_len(seg, m));
 			if (moirai_shm_send(seg, r) != 0)
 				moirai_shm_free(seg, r);
 		}
