@@ -382,15 +382,17 @@ static int commit_segs(struct arena *a, size_t s, size_t n)
 		if (rc)
 			return rc;
 	}
+	/*
+	 * A segment committed here is free until the whole span is taken, so
+	 * it joins free_committed; the span leaves it in one step at the end.
+	 * A populate failure half way thus leaves the counter exact.
+	 */
 	for (size_t i = s; i < s + n; i++) {
 		size_t g = i / a->granule_segs;
 		char *p = a->base + (i << SEG_SHIFT);
 
-		if (bit_get(a->dirty, i)) {
-			atomic_fetch_sub_explicit(&a->free_committed, SEG_SIZE,
-						  memory_order_relaxed);
+		if (bit_get(a->dirty, i))
 			continue;
-		}
 		/* Re-commit after a decommit: hugetlb pages are reserved again. */
 		if (a->seg_mode[g] == MODE_HUGETLB &&
 		    madvise(p, SEG_SIZE, MADV_POPULATE_WRITE) != 0)
@@ -401,7 +403,9 @@ static int commit_segs(struct arena *a, size_t s, size_t n)
 		atomic_fetch_add_explicit(&a->committed, SEG_SIZE, memory_order_relaxed);
 		atomic_fetch_add_explicit(&a->committed_mode[a->seg_mode[g]], SEG_SIZE,
 					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&a->free_committed, SEG_SIZE, memory_order_relaxed);
 	}
+	atomic_fetch_sub_explicit(&a->free_committed, n * SEG_SIZE, memory_order_relaxed);
 	return 0;
 }
 

@@ -307,11 +307,24 @@ static void bin_trim(struct heap *h, struct bin *b, uint32_t keep_count)
 
 /* ---- large runs ----------------------------------------------------- */
 
+static void outbox_flush_all(struct tld *t);
+static void drain_remote(struct heap *h);
+
 void *moirai__heap_alloc_large(struct heap *h, size_t size)
 {
 	int n = (int)((size + SLAB_SIZE - 1) >> SLAB_SHIFT);
 	struct segment *seg;
 	uint32_t m = 0;
+
+	/*
+	 * Runs other threads freed come home through the remote list: take
+	 * them before looking for space, or a thread that only allocates
+	 * large blocks (a producer) grows its heap without bound.
+	 */
+	if (moirai__tld.out_used)
+		outbox_flush_all(&moirai__tld);
+	if (atomic_load_explicit(&h->remote, memory_order_relaxed))
+		drain_remote(h);
 
 	for (seg = h->segs; seg; seg = seg->next) {
 		/* Slab 0 is short (header): large runs start at slab 1. */
@@ -461,6 +474,14 @@ static void remote_free(struct tld *t, struct heap *h, void *p);
 
 void moirai__heap_free_remote(struct heap *h, void *p)
 {
+	/*
+	 * remote_free() links through the block's first word before the owner
+	 * validates it: never let that word be the segment header's.
+	 */
+	if (moirai_unlikely((uintptr_t)p - (uintptr_t)moirai__seg_of(p) < SEG_HDR_SIZE)) {
+		moirai__err(-EINVAL, "free: %p is inside a segment header (ignored)", p);
+		return;
+	}
 	remote_free(&moirai__tld, h, p);
 }
 
@@ -517,7 +538,7 @@ void moirai__heap_free(struct segment *seg, void *p)
 		return;
 	}
 	if (moirai__tld.heaps[seg->node] != h) {
-		remote_free(&moirai__tld, h, p);
+		moirai__heap_free_remote(h, p);
 		return;
 	}
 	counter_add(&h->st.local_frees, 1);

@@ -101,9 +101,11 @@ MOIRAI_API void *moirai_realloc(void *p, size_t size);
 MOIRAI_API void *moirai_aligned_alloc(size_t align, size_t size);
 
 /**
- * Free a block from any thread.  NULL is a no-op.  A pointer this
- * allocator did not return is reported (moirai_last_error) and ignored, or
- * aborts with a report in debug mode, as do double frees.
+ * Free a block from any thread.  NULL is a no-op.  A pointer outside
+ * moirai's arenas is reported (moirai_last_error) and ignored.  Inside an
+ * arena, the fast paths trust the caller: an interior pointer or a double
+ * free is undefined behaviour unless debug mode (MOIRAI_DEBUG=1) is on,
+ * which checks every free and aborts with a report.
  * @param p the block. Thread-safe (each block freed once).
  */
 MOIRAI_API void moirai_free(void *p);

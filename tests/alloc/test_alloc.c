@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -687,6 +688,51 @@ static void test_heap_decommit(void **state)
 	free(p);
 }
 
+/*
+ * A producer of large runs (256 KiB) whose blocks another thread frees:
+ * the runs must come home and be reused, so committed memory stays flat
+ * however many pass through (it once grew by 256 KiB per block).
+ */
+static void *_Atomic large_slot;
+static atomic_int large_done;
+
+static void *large_consumer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&large_done) || atomic_load(&large_slot)) {
+		void *p = atomic_exchange(&large_slot, NULL);
+
+		if (p)
+			moirai_free(p);
+	}
+	return NULL;
+}
+
+static void test_remote_large_reuse(void **state)
+{
+	struct moirai_alloc_stats st;
+	pthread_t t;
+	long n = 4096 / TEST_SAN_DIVISOR;
+
+	(void)state;
+	atomic_store(&large_done, 0);
+	assert_int_equal(pthread_create(&t, NULL, large_consumer, NULL), 0);
+	for (long i = 0; i < n; i++) {
+		char *p = moirai_malloc(256 << 10);
+
+		assert_non_null(p);
+		p[0] = (char)i;
+		while (atomic_load(&large_slot))
+			sched_yield();
+		atomic_store(&large_slot, p);
+	}
+	atomic_store(&large_done, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(moirai_alloc_stats_get(MOIRAI_NODE_ANY, &st), 0);
+	/* 4096 x 256 KiB = 1 GiB passed through; a few segments may stay. */
+	assert_true(st.committed < (128ull << 20));
+}
+
 int main(void)
 {
 	const struct CMUnitTest basic[] = {
@@ -706,6 +752,7 @@ int main(void)
 	const struct CMUnitTest threads[] = {
 		cmocka_unit_test(test_remote_reuse),
 		cmocka_unit_test(test_remote_free_storm),
+		cmocka_unit_test(test_remote_large_reuse),
 		cmocka_unit_test(test_thread_churn),
 		cmocka_unit_test(test_fork_while_allocating),
 	};
