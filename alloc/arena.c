@@ -212,7 +212,12 @@ static void alloc_init(void)
 		reserve = reserve / granule * granule;
 		if (reserve < granule)
 			reserve = granule;
-		total = reserve * (size_t)nodes;
+		/* A huge MOIRAI_ARENA_RESERVE must not wrap into a small map. */
+		if (__builtin_mul_overflow(reserve, (size_t)nodes, &total) ||
+		    total > SIZE_MAX - SEG_SIZE) {
+			reserve /= 2;
+			continue;
+		}
 		raw = mmap(NULL, total + SEG_SIZE, PROT_NONE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (raw != MAP_FAILED || reserve <= granule || reserve <= (256u << 20))
