@@ -26,20 +26,6 @@
 
 void moirai__pool_thread_cache_dtor(void *arg);
 
-static int resolve_node(int node)
-{
-	if (node != MOIRAI_NODE_ANY)
-		return node;
-	node = moirai_numa_current_node();
-	if (node >= 0 && moirai_numa_node_is_allowed(node))
-		return node;
-	/* Caller's node has no memory we may use: take the first allowed. */
-	for (int n = 0; n < moirai_numa_node_count(); n++)
-		if (moirai_numa_node_is_allowed(n))
-			return n;
-	return 0;
-}
-
 static int check_args(const char *name, unsigned n_objs, size_t obj_size, int node, unsigned flags,
 		      struct moirai_pool **out)
 {
@@ -115,7 +101,7 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size, int n
 	if (rc)
 		return rc;
 	*out = NULL;
-	node = resolve_node(node);
+	node = moirai__ring_resolve_node(node);
 	debug = !(flags & MOIRAI_POOL_F_NO_DEBUG) &&
 		((flags & MOIRAI_POOL_F_DEBUG) || MOIRAI__POOL_DEBUG_BUILD ||
 		 moirai_option_get(MOIRAI_OPT_DEBUG) != 0);

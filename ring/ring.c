@@ -174,6 +174,35 @@ static int ring_setup(void *mem, size_t memsize, size_t maplen, const char *name
 	return 0;
 }
 
+/* What create and init both check: name, flags and the size they imply. */
+static int check_args(const char *name, unsigned count, unsigned esize, unsigned flags,
+		      unsigned *resolved, unsigned *rte_flags, ssize_t *sz)
+{
+	int rc = check_name(name);
+
+	if (rc)
+		return rc;
+	rc = resolve_flags(flags, resolved, rte_flags);
+	if (rc)
+		return rc;
+	*sz = moirai_ring_memsize(count, esize, flags);
+	return *sz < 0 ? (int)*sz : 0;
+}
+
+int moirai__ring_resolve_node(int node)
+{
+	if (node != MOIRAI_NODE_ANY)
+		return node;
+	node = moirai_numa_current_node();
+	if (node >= 0 && moirai_numa_node_is_allowed(node))
+		return node;
+	/* The caller's node has no memory we may use: take the first allowed. */
+	for (int n = 0; n < moirai_numa_node_count(); n++)
+		if (moirai_numa_node_is_allowed(n))
+			return n;
+	return 0;
+}
+
 int moirai_ring_create_elem(const char *name, unsigned count, unsigned esize, int node,
 			    unsigned flags, struct moirai_ring **out)
 {
@@ -185,19 +214,11 @@ int moirai_ring_create_elem(const char *name, unsigned count, unsigned esize, in
 	if (!out)
 		return moirai__err(-EINVAL, "ring: NULL out pointer");
 	*out = NULL;
-	rc = check_name(name);
+	rc = check_args(name, count, esize, flags, &resolved, &rte_flags, &sz);
 	if (rc)
 		return rc;
-	rc = resolve_flags(flags, &resolved, &rte_flags);
-	if (rc)
-		return rc;
-	sz = moirai_ring_memsize(count, esize, flags);
-	if (sz < 0)
-		return (int)sz;
 	if (node == MOIRAI_NODE_ANY) {
-		node = moirai_numa_current_node();
-		if (node < 0 || !moirai_numa_node_is_allowed(node))
-			node = 0;
+		node = moirai__ring_resolve_node(node);
 	} else if (node < 0) {
 		return moirai__err(-EINVAL, "ring '%s': node %d is not a node id", name, node);
 	}
@@ -244,15 +265,9 @@ int moirai_ring_init(void *mem, size_t len, const char *name, unsigned count, un
 	if ((uintptr_t)mem % MOIRAI_CACHE_LINE)
 		return moirai__err(-EINVAL, "ring: memory %p is not aligned to %d bytes", mem,
 				   MOIRAI_CACHE_LINE);
-	rc = check_name(name);
+	rc = check_args(name, count, esize, flags, &resolved, &rte_flags, &sz);
 	if (rc)
 		return rc;
-	rc = resolve_flags(flags, &resolved, &rte_flags);
-	if (rc)
-		return rc;
-	sz = moirai_ring_memsize(count, esize, flags);
-	if (sz < 0)
-		return (int)sz;
 	if (len < (size_t)sz)
 		return moirai__err(-EINVAL,
 				   "ring '%s': %zu bytes given, %zd needed (moirai_ring_memsize)",

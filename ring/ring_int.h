@@ -39,14 +39,17 @@ static_assert(MOIRAI__RING_HDR_SIZE % MOIRAI_CACHE_LINE == 0,
 	      "the rte_ring must start on a cache line");
 
 /*
- * Memory seam: where create gets ring (and channel) memory: the node arena
- * (moirai_malloc_node_flags).  Contract: on success *out points to zeroed
- * memory aligned to at least a cache line, placed on @node (an OS node,
- * already validated); returns 0 or -errno.  release takes what acquire
- * gave, with the same @len.
+ * Memory seam of the ring layer (rings, channels, pools): the node arena
+ * (moirai_malloc_node_flags).  Contract: on success *out points to memory
+ * that is NOT zeroed (each user initialises its header), aligned to at
+ * least a cache line, placed on @node (an OS node, already validated);
+ * returns 0 or -errno.  release takes what acquire gave, with the same @len.
  */
 int moirai__ring_mem_acquire(size_t len, int node, void **out);
 void moirai__ring_mem_release(void *mem, size_t len);
+
+/* MOIRAI_NODE_ANY -> the caller's node if allowed, else the first allowed. */
+int moirai__ring_resolve_node(int node);
 
 /* Registry (ring_registry.c).  register fails with -EEXIST on a taken name. */
 int moirai__ring_register(struct moirai_ring *r);
