@@ -42,7 +42,7 @@ struct view {
 	uint64_t count;
 	uint64_t lo, hi; /* min and max as read */
 	uint64_t sum;
-	bool ordered;	 /* lo <= hi: false only while a reset runs concurrently */
+	bool ordered; /* lo <= hi: false only while a reset runs concurrently */
 };
 
 static void read_view(const struct moirai_hist *h, struct view *v)
@@ -302,8 +302,7 @@ uint64_t moirai_hist_percentile(const struct moirai_hist *h, double q)
 	return out;
 }
 
-int moirai_hist_percentiles(const struct moirai_hist *h, const double *qs, size_t n,
-			    uint64_t *out)
+int moirai_hist_percentiles(const struct moirai_hist *h, const double *qs, size_t n, uint64_t *out)
 {
 	if (n == 0)
 		return 0;
@@ -352,8 +351,11 @@ int moirai_hist_format_ns(uint64_t ns, char *buf, size_t len)
 			x = (double)ns / units[u].scale;
 		}
 		/* Three significant digits: the histogram's precision is ~1.6%. */
-		snprintf(tmp, sizeof(tmp), "%.*f%s", x < 9.995 ? 2 : x < 99.95 ? 1 : 0, x,
-			 units[u].name);
+		snprintf(tmp, sizeof(tmp), "%.*f%s",
+			 x < 9.995   ? 2
+			 : x < 99.95 ? 1
+				     : 0,
+			 x, units[u].name);
 	}
 	return fitted(snprintf(buf, len, "%6s", tmp), len, "duration text");
 }
@@ -371,13 +373,13 @@ int moirai_hist_format(const struct moirai_hist *h, char *buf, size_t len)
 		return fitted(snprintf(buf, len, "n 0"), len, "summary");
 	for (size_t i = 0; i < SUMMARY_N; i++)
 		moirai_hist_format_ns(p[i], t[i], sizeof(t[i])); /* 32 bytes always fit */
-	return fitted(snprintf(buf, len, "n %" PRIu64 " min %s p50 %s p90 %s p99 %s p99.9 %s max %s",
-			       n, t[0], t[1], t[2], t[3], t[4], t[5]),
+	return fitted(snprintf(buf, len,
+			       "n %" PRIu64 " min %s p50 %s p90 %s p99 %s p99.9 %s max %s", n, t[0],
+			       t[1], t[2], t[3], t[4], t[5]),
 		      len, "summary");
 }
 
-int moirai_hist_format_json(const struct moirai_hist *h, const char *suffix, char *buf,
-			    size_t len)
+int moirai_hist_format_json(const struct moirai_hist *h, const char *suffix, char *buf, size_t len)
 {
 	uint64_t p[SUMMARY_N];
 	struct view v;
@@ -390,11 +392,11 @@ int moirai_hist_format_json(const struct moirai_hist *h, const char *suffix, cha
 	/* The mean from the same view as the percentiles, unless saturated. */
 	if (v.count)
 		mean = v.sum != UINT64_MAX ? (double)v.sum / (double)v.count : moirai_hist_mean(h);
-	return fitted(snprintf(buf, len,
-			       "\"count\": %" PRIu64 ", \"min%s\": %" PRIu64 ", \"mean%s\": %.1f"
-			       ", \"p50%s\": %" PRIu64 ", \"p90%s\": %" PRIu64 ", \"p99%s\": %" PRIu64
-			       ", \"p999%s\": %" PRIu64 ", \"max%s\": %" PRIu64,
-			       v.count, s, p[0], s, mean, s, p[1], s, p[2], s, p[3], s, p[4], s,
-			       p[5]),
-		      len, "JSON summary");
+	return fitted(
+		snprintf(buf, len,
+			 "\"count\": %" PRIu64 ", \"min%s\": %" PRIu64 ", \"mean%s\": %.1f"
+			 ", \"p50%s\": %" PRIu64 ", \"p90%s\": %" PRIu64 ", \"p99%s\": %" PRIu64
+			 ", \"p999%s\": %" PRIu64 ", \"max%s\": %" PRIu64,
+			 v.count, s, p[0], s, mean, s, p[1], s, p[2], s, p[3], s, p[4], s, p[5]),
+		len, "JSON summary");
 }
