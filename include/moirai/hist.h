@@ -88,10 +88,11 @@ extern "C" {
  * through the functions below, which handle concurrent updates.
  */
 struct moirai_hist {
-	uint64_t count;	  /**< records (published last by the writer) */
-	uint64_t sum;	  /**< sum of the values, saturating at UINT64_MAX */
-	uint64_t min_inv; /**< ~min: 0 (the zero state) reads as "no minimum yet" */
-	uint64_t max;	  /**< largest value recorded (0 when empty) */
+	uint64_t count; /**< records (published last by the writer) */
+	uint64_t sum;	/**< sum of the values, saturating at UINT64_MAX */
+	uint64_t
+		min_inv; /**< ~min, so the zero state means min = UINT64_MAX: any value lowers it */
+	uint64_t max;	 /**< largest value recorded (0 when empty) */
 	uint64_t buckets[MOIRAI_HIST_BUCKETS]; /**< records per bucket */
 };
 
