@@ -12,5 +12,6 @@
 #include "moirai/channel.h"
 #include "moirai/pool.h"
 #include "moirai/shm.h"
+#include "moirai/hist.h"
 
 #endif /* MOIRAI_H */
