@@ -12,8 +12,8 @@
 
 #include "rt_int.h"
 
-#define MAX_SPLITS   64
-#define STACK_ACC    64 /* accumulators up to this size live on the stack */
+#define MAX_SPLITS 64
+#define STACK_ACC  64 /* accumulators up to this size live on the stack */
 
 struct loop {
 	struct moirai_rt *rt;
@@ -105,8 +105,8 @@ static int loop_common(struct loop *lp, size_t begin, size_t end,
 		return 0;
 	/* From one of the runtime's workers without a placement wish: take
 	 * part directly.  Otherwise start the root where asked and wait. */
-	if (rt_current_worker(lp->rt) && (!opts || !(opts->flags & (MOIRAI_SPAWN_F_NODE |
-								    MOIRAI_SPAWN_F_WORKER)))) {
+	if (rt_current_worker(lp->rt) &&
+	    (!opts || !(opts->flags & (MOIRAI_SPAWN_F_NODE | MOIRAI_SPAWN_F_WORKER)))) {
 		split_and_run(lp, begin, end, acc);
 		return 0;
 	}

@@ -88,8 +88,9 @@ static int poller_request(struct moirai_poller *p, bool add)
 {
 	struct rt_worker *w = p->w;
 	struct poller_req r = { .p = p, .add = add };
-	struct moirai__wait wait = { .attempt = req_done, .ctx = &r, .wq = &r.wq,
-				     .spin_ns = 2000, .yield_after_ns = 1000 };
+	struct moirai__wait wait = {
+		.attempt = req_done, .ctx = &r, .wq = &r.wq, .spin_ns = 2000, .yield_after_ns = 1000
+	};
 	int rc;
 
 	if (rt_self_worker == w) {
@@ -107,8 +108,8 @@ static int poller_request(struct moirai_poller *p, bool add)
 	return moirai__wait(&wait, 0) > 0 ? 0 : -EIO;
 }
 
-int moirai_poller_register(struct moirai_rt *rt, int worker, const char *name,
-			   moirai_poller_fn fn, void *arg, uint64_t period_ns, unsigned flags,
+int moirai_poller_register(struct moirai_rt *rt, int worker, const char *name, moirai_poller_fn fn,
+			   void *arg, uint64_t period_ns, unsigned flags,
 			   struct moirai_poller **out)
 {
 	struct moirai_poller *p;
@@ -223,7 +224,7 @@ void rt_pollers_run(struct rt_worker *w, uint64_t now, struct rt_step *out)
 			RT_COUNT(w->c.poll_idle_ns, end - now);
 		}
 		now = end;
-next:
+	next:
 		it = it->next;
 		if (p->dead) {
 			poller_unlink(w, p);
@@ -299,8 +300,8 @@ static int heap_push(struct rt_worker *w, struct moirai_timer *t)
 {
 	if (w->ntimers == w->timer_cap) {
 		unsigned cap = w->timer_cap ? 2 * w->timer_cap : 64;
-		struct moirai_timer **nt = moirai_malloc_node_flags(
-			cap * sizeof(*nt), 0, w->node, MOIRAI_ALLOC_F_PREFERRED);
+		struct moirai_timer **nt = moirai_malloc_node_flags(cap * sizeof(*nt), 0, w->node,
+								    MOIRAI_ALLOC_F_PREFERRED);
 
 		if (!nt)
 			return moirai__err(-ENOMEM, "timer: heap of worker %d cannot grow", w->idx);
@@ -352,12 +353,11 @@ int moirai_timer_start(struct moirai_timer *t, uint64_t delay_ns, uint64_t perio
 	int rc;
 
 	if (!t || !w)
-		return moirai__err(-EINVAL, "timer start: %s", t ? "not called from a worker"
-								     : "NULL timer");
+		return moirai__err(-EINVAL, "timer start: %s",
+				   t ? "not called from a worker" : "NULL timer");
 	st = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
 	if (st != TIMER_INIT && st != TIMER_PENDING && st != TIMER_IDLE)
-		return moirai__err(-EINVAL, "timer start: timer %p was not initialised",
-				   (void *)t);
+		return moirai__err(-EINVAL, "timer start: timer %p was not initialised", (void *)t);
 	if (st == TIMER_PENDING && t->owner != w)
 		return moirai__err(-EBUSY, "timer start: pending on worker %d",
 				   ((struct rt_worker *)t->owner)->idx);

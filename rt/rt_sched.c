@@ -68,9 +68,9 @@ static bool claim_and_wake(struct moirai_rt *rt, int node_idx)
 				continue;
 			/* Count it as searching before it can run (and leave). */
 			atomic_fetch_add_explicit(&rt->searching, 1, memory_order_relaxed);
-			if (!atomic_compare_exchange_strong_explicit(&v->run_state, &parked,
-								     WS_CLAIMED, memory_order_acq_rel,
-								     memory_order_relaxed)) {
+			if (!atomic_compare_exchange_strong_explicit(
+				    &v->run_state, &parked, WS_CLAIMED, memory_order_acq_rel,
+				    memory_order_relaxed)) {
 				atomic_fetch_sub_explicit(&rt->searching, 1, memory_order_relaxed);
 				continue;
 			}
@@ -160,7 +160,7 @@ void rt_push_local(struct rt_worker *w, struct rt_task *t)
 
 	if (moirai_unlikely(t->flags & TF_STRICT_WORKER)) {
 		moirai__list_add_tail(&w->fifo[l], &t->link);
-		w->fifo_len[l]++;
+		RT_COUNT(w->fifo_len[l], 1);
 		return;
 	}
 	if (moirai_likely(rt_deque_push(&w->dq[l], t)))
@@ -170,7 +170,7 @@ void rt_push_local(struct rt_worker *w, struct rt_task *t)
 		/* Thieves refilled nothing: the deque cannot be full after a
 		 * spill of half, unless capacity is 1; keep it locally. */
 		moirai__list_add_tail(&w->fifo[l], &t->link);
-		w->fifo_len[l]++;
+		RT_COUNT(w->fifo_len[l], 1);
 	}
 }
 
@@ -183,13 +183,20 @@ static void drain_mailboxes(struct rt_worker *w)
 	for (unsigned i = 0; i < n; i++) {
 		struct rt_task *t = buf[i];
 
+		/* Acquire pairs with the submitter's release store of QUEUED
+		 * (mailbox_put): its fields are visible whatever the ring's own
+		 * ordering (TSan does not see the RTS ring bodies). */
+		(void)atomic_load_explicit(&t->state, memory_order_acquire);
 		moirai__list_add_tail(&w->fifo[t->level], &t->link);
-		w->fifo_len[t->level]++;
+		RT_COUNT(w->fifo_len[t->level], 1);
 	}
 	for (unsigned l = 0; l < level_limit(w); l++) {
 		n = moirai_ring_dequeue_burst(w->mbox[l], buf, RT_DRAIN_BATCH, NULL);
-		for (unsigned i = 0; i < n; i++)
+		for (unsigned i = 0; i < n; i++) {
+			(void)atomic_load_explicit(&((struct rt_task *)buf[i])->state,
+						   memory_order_acquire);
 			rt_push_local(w, buf[i]);
+		}
 	}
 }
 
@@ -199,7 +206,7 @@ static struct rt_task *fifo_pop(struct rt_worker *w, int l)
 
 	if (t) {
 		moirai__list_del(&t->link);
-		w->fifo_len[l]--;
+		RT_COUNT(w->fifo_len[l], (unsigned)-1);
 	}
 	return t;
 }
@@ -242,8 +249,8 @@ static struct rt_task *pop_level(struct rt_worker *w, int l, bool fifo_turn)
 		if (!t)
 			t = fifo_pop(w, l);
 	}
-	if (!t && moirai_ring_dequeue_burst(pnode_ring(w->rt, w->node_idx, l), (void **)&t, 1,
-					    NULL) == 0)
+	if (!t &&
+	    moirai_ring_dequeue_burst(pnode_ring(w->rt, w->node_idx, l), (void **)&t, 1, NULL) == 0)
 		t = NULL;
 	return t;
 }
@@ -390,6 +397,16 @@ static struct rt_task *steal(struct rt_worker *w)
 	return NULL;
 }
 
+bool rt_work_queued(const struct rt_worker *w)
+{
+	if (moirai_ring_count(w->strict_mbox))
+		return true;
+	for (unsigned l = 0; l < RT_LEVELS; l++)
+		if (rt_deque_size(&w->dq[l]) > 0 || moirai_ring_count(w->mbox[l]))
+			return true;
+	return false;
+}
+
 bool rt_work_visible(struct rt_worker *w)
 {
 	struct moirai_rt *rt = w->rt;
@@ -466,7 +483,13 @@ void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_st
 		rt_pollers_run(w, now, out);
 	drain_mailboxes(w);
 	for (unsigned i = 0; i < max_tasks; i++) {
-		struct rt_task *t = next_task(w, now);
+		struct rt_task *t;
+
+		/* A submitter flagged more urgent work for us: fetch it before
+		 * choosing, or a yielding task would be picked right again. */
+		if (i && __atomic_load_n(&w->yield_word, __ATOMIC_RELAXED))
+			drain_mailboxes(w);
+		t = next_task(w, now);
 
 		if (!t)
 			break;

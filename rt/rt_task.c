@@ -122,7 +122,8 @@ int moirai_group_destroy(struct moirai_group *g)
 	if (g->magic != GROUP_MAGIC)
 		return moirai__err(-EINVAL, "group: %p is not a live group", (void *)g);
 	if (atomic_load_explicit(&g->pending, memory_order_acquire) > 0)
-		return moirai__err(-EBUSY, "group: %u tasks still pending", moirai_group_pending(g));
+		return moirai__err(-EBUSY, "group: %u tasks still pending",
+				   moirai_group_pending(g));
 	g->magic = 0;
 	moirai_free(g);
 	return 0;
@@ -173,9 +174,8 @@ void rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 	}
 	if (moirai_unlikely(atomic_load_explicit(&rt->state, memory_order_relaxed) ==
 			    RS_CANCELLING)) {
-		if (atomic_compare_exchange_strong_explicit(&t->state, &st, TS_RUNNING,
-							    memory_order_acquire,
-							    memory_order_relaxed))
+		if (atomic_compare_exchange_strong_explicit(
+			    &t->state, &st, TS_RUNNING, memory_order_acquire, memory_order_relaxed))
 			rt_task_cancel_queued(w, t, -ESHUTDOWN);
 		else
 			discard(w, t);
@@ -220,7 +220,7 @@ void rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 		atomic_store_explicit(&t->state, TS_YIELDED, memory_order_release);
 		/* Behind what already waits at its level, on this worker. */
 		moirai__list_add_tail(&w->fifo[l], &t->link);
-		w->fifo_len[l]++;
+		RT_COUNT(w->fifo_len[l], 1);
 		return;
 	}
 	finish(w, t, TS_DONE, rc);
@@ -275,21 +275,29 @@ static void nudge(struct rt_worker *v, int level)
 	/* A more urgent task now waits for it: ask the running one to yield. */
 	if (atomic_load_explicit(&v->cur_level, memory_order_relaxed) > level)
 		__atomic_store_n(&v->yield_word, 1, __ATOMIC_RELAXED);
+	/* Busy in a task: an idle sibling may take the work from its mailbox
+	 * sooner (it need not, so only if nobody is searching already). */
+	if (atomic_load_explicit(&v->run_state, memory_order_relaxed) == WS_RUNNING)
+		rt_notify_one(v->rt);
 	rt_wake_worker(v);
 }
 
 /* Enqueue on @v's mailbox (or its strict mailbox).  0 or -EAGAIN. */
 static int mailbox_put(struct rt_worker *v, struct rt_task *t)
 {
-	struct moirai_ring *r = (t->flags & TF_STRICT_WORKER) ? v->strict_mbox : v->mbox[t->level];
+	int level = t->level;
+	struct moirai_ring *r = (t->flags & TF_STRICT_WORKER) ? v->strict_mbox : v->mbox[level];
 
-	/* Release: the descriptor before it is visible in the ring. */
+	/* Release: the descriptor before it is visible in the ring; pairs
+	 * with the acquire load of the state where it is taken out. */
 	atomic_store_explicit(&t->state, TS_QUEUED, memory_order_release);
 	if (moirai_ring_enqueue_bulk(r, (void **)&t, 1, NULL) != 1) {
 		atomic_fetch_add_explicit(&v->rc.mailbox_full, 1, memory_order_relaxed);
 		return -EAGAIN;
 	}
-	nudge(v, t->level);
+	/* From here on t is the worker's: it may already have run and been
+	 * reused, so only what was copied out above is used. */
+	nudge(v, level);
 	return 0;
 }
 
@@ -310,11 +318,13 @@ int rt_submit(struct moirai_rt *rt, struct rt_worker *self, struct rt_task *t)
 		return mailbox_put(v, t);
 	}
 	if (t->flags & TF_STRICT_NODE) {
+		int node_idx = t->node_idx;
+
 		atomic_store_explicit(&t->state, TS_QUEUED, memory_order_release);
-		if (moirai_ring_enqueue_bulk(rt->pnode_mbox[t->node_idx * RT_LEVELS + level],
+		if (moirai_ring_enqueue_bulk(rt->pnode_mbox[node_idx * RT_LEVELS + level],
 					     (void **)&t, 1, NULL) != 1)
 			return -EAGAIN;
-		rt_notify_node(rt, t->node_idx);
+		rt_notify_node(rt, node_idx); /* t is no longer ours to read */
 		return 0;
 	}
 	if (t->worker >= 0 && eligible(rt->w[t->worker], level, -1)) {
@@ -611,8 +621,9 @@ static int wait_done(struct moirai_rt *rt, struct moirai__waitq *wq, int (*done)
 		return -EAGAIN;
 	if (self)
 		return rt_help_until(self, done, ctx, deadline);
-	struct moirai__wait w = { .attempt = done, .ctx = ctx, .wq = wq, .spin_ns = 2000,
-				  .yield_after_ns = 1000 };
+	struct moirai__wait w = {
+		.attempt = done, .ctx = ctx, .wq = wq, .spin_ns = 2000, .yield_after_ns = 1000
+	};
 
 	rc = moirai__wait(&w, deadline);
 	return rc > 0 ? 0 : rc;
@@ -633,7 +644,9 @@ int moirai_task_join(struct moirai_task *h, int64_t timeout_ns, int *status)
 		return rc;
 	st = atomic_load_explicit(&t->state, memory_order_acquire);
 	if (status)
-		*status = st == TS_CANCELLED ? -ECANCELED : st == TS_SHUTDOWN ? -ESHUTDOWN : t->status;
+		*status = st == TS_CANCELLED  ? -ECANCELED
+			  : st == TS_SHUTDOWN ? -ESHUTDOWN
+					      : t->status;
 	if (disown(rt_current_worker(t->rt), t, OWN_HANDLE, gen))
 		return moirai__err(-EINVAL, "join: task handle %p was already given back",
 				   (void *)h);
@@ -689,8 +702,8 @@ bool moirai_task_is_done(const struct moirai_task *h)
 
 static int group_attempt(void *ctx)
 {
-	return atomic_load_explicit(&((struct moirai_group *)ctx)->pending,
-				    memory_order_acquire) <= 0;
+	return atomic_load_explicit(&((struct moirai_group *)ctx)->pending, memory_order_acquire) <=
+	       0;
 }
 
 int moirai_group_wait(struct moirai_group *g, int64_t timeout_ns, int *first_error)

@@ -250,14 +250,18 @@ static void park(struct rt_worker *w, uint64_t deadline)
 	atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
 	/* F2 of the park protocol (rt_notify_one() has F1). */
 	moirai__full_fence();
-	if (!rt_work_visible(w) && atomic_load(&rt->state) < RS_DRAINING) {
+	if (!rt_work_visible(w) && atomic_load(&rt->state) != RS_EXITING) {
 		RT_COUNT(w->c.parks, 1);
 		w->parked_at = rt->clock();
 		moirai__waitq_park(&w->wq, key, deadline, 0);
 	}
 	moirai__waitq_finish(&w->wq);
 	atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed);
-	prev = atomic_exchange_explicit(&w->run_state, WS_SPINNING, memory_order_acq_rel);
+	/* Seq_cst, then the hk_long load: pairs with housekeeping's store of
+	 * hk_long before it checks that everyone is parked. */
+	prev = atomic_exchange(&w->run_state, WS_SPINNING);
+	if (atomic_load(&rt->hk_long) && atomic_exchange(&rt->hk_long, 0))
+		moirai__waitq_wake(&rt->hk_wq, 1, 0);
 	/* Claimed by rt_notify_one(): it counted us as searching. */
 	if (prev == WS_CLAIMED)
 		w->searching = true;
@@ -318,7 +322,7 @@ static void worker_loop(struct rt_worker *w)
 		if (!idle_since)
 			idle_since = now;
 		if (rt->cfg.idle == MOIRAI_RT_IDLE_SPIN || !st.can_park ||
-		    now - idle_since < w->spin_cur || s >= RS_DRAINING) {
+		    now - idle_since < w->spin_cur) {
 			moirai__cpu_relax();
 			continue;
 		}
@@ -386,57 +390,80 @@ static void check_workers(struct moirai_rt *rt, uint64_t now, bool *busy)
 		struct rt_worker *w = rt->w[i];
 		uint64_t since = atomic_load_explicit(&w->running_since, memory_order_relaxed);
 
-		if (!since)
+		if (!since || since >= now)
 			continue;
 		*busy = true;
 		if (now - since >= c->task_budget_ns)
 			__atomic_store_n(&w->yield_word, 1, __ATOMIC_RELAXED);
+		/* Long in one task with work queued behind it: make sure a
+		 * sibling is looking (cheap when one already is). */
+		if (c->stuck_ns != UINT64_MAX && now - since >= c->stuck_ns && rt_work_queued(w))
+			rt_notify_one(rt);
 		if (c->stuck_ns != UINT64_MAX && now - since >= c->stuck_ns &&
 		    w->reported_stuck != (uint32_t)since) {
 			const char *name = atomic_load_explicit(&w->cur_name, memory_order_relaxed);
 
 			w->reported_stuck = (uint32_t)since;
 			atomic_fetch_add_explicit(&w->rc.stuck_reports, 1, memory_order_relaxed);
+			/* Every report is counted; the log says it once a second
+			 * per worker, so a preempted box does not flood stderr. */
+			if (now - w->logged_stuck_at < 1000000000u)
+				continue;
+			w->logged_stuck_at = now;
 			moirai__log(MOIRAI_LOG_WARN,
 				    "rt: worker %d (moirai-w%d): task '%s' has run for %llu ms "
 				    "(stuck-task threshold %llu ms); its queued work can be stolen",
 				    i, i, name ? name : "?",
 				    (unsigned long long)((now - since) / 1000000u),
 				    (unsigned long long)(c->stuck_ns / 1000000u));
-			/* A parked sibling may take what waits behind it. */
-			rt_notify_one(rt);
 		}
 	}
 }
 
+static bool all_parked(const struct moirai_rt *rt)
+{
+	for (int i = 0; i < rt->nworkers; i++) {
+		uint32_t s = atomic_load(&rt->w[i]->run_state);
+
+		if (s != WS_PARKED && s != WS_EXITED)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Checks every worker each period (stuck_ns / 4, at least 1 ms) while any
+ * may be running; when every worker is parked it sleeps until one wakes
+ * (the worker wakes it: see park()), so an idle runtime costs nothing.
+ */
 static void *hk_main(void *arg)
 {
 	struct moirai_rt *rt = arg;
 	const struct moirai_rt_config *c = &rt->cfg;
-	uint64_t period = c->stuck_ns == UINT64_MAX ? 0 : c->stuck_ns / 4;
+	uint64_t period = c->stuck_ns == UINT64_MAX ? 10u * 1000u * 1000u : c->stuck_ns / 4;
 
 	pthread_setname_np(pthread_self(), "moirai-hk");
-	if (period && period < 1000000u)
+	if (period < 1000000u)
 		period = 1000000u;
 	while (!atomic_load(&rt->hk_stop)) {
-		uint64_t now = rt->clock(), until;
+		uint64_t now = rt->clock(), until = now + period;
 		uint32_t key;
 		bool busy = false;
 
-		if (period)
+		if (c->stuck_ns != UINT64_MAX || c->task_budget_ns)
 			check_workers(rt, now, &busy);
 		rt_deferred_collect(rt, false);
-		/* Idle runtime: wake rarely (deferred frees are re-checked on
-		 * every defer_free, which wakes us). */
-		until = busy ? now + period : now + 100u * 1000u * 1000u;
-		if (!period && !atomic_load(&rt->deferred_pending))
-			until = 0;
-		else if (!period)
-			until = now + 10u * 1000u * 1000u;
 		key = moirai__waitq_prepare(&rt->hk_wq);
+		/* Store hk_long, then look: pairs with park()'s exchange. */
+		atomic_store(&rt->hk_long, 1);
+		if (all_parked(rt) && !atomic_load(&rt->deferred_pending))
+			until = 0; /* until a worker wakes, or a defer_free */
+		else
+			atomic_store(&rt->hk_long, 0);
 		if (!atomic_load(&rt->hk_stop))
 			moirai__waitq_park(&rt->hk_wq, key, until, 0);
 		moirai__waitq_finish(&rt->hk_wq);
+		atomic_store(&rt->hk_long, 0);
 	}
 	return NULL;
 }
@@ -464,7 +491,8 @@ static int live_cpus(int **pus, int **nodes, int *n)
 		if (moirai_topo_pu(live, i, &pu) || !pu.online || !pu.allowed)
 			continue;
 		(*pus)[k] = pu.os_index;
-		(*nodes)[k] = pu.node >= 0 && moirai_topo_node(live, pu.node, &nd) == 0 ? nd.os_index : 0;
+		(*nodes)[k] =
+			pu.node >= 0 && moirai_topo_node(live, pu.node, &nd) == 0 ? nd.os_index : 0;
 		k++;
 	}
 	moirai_topo_destroy(live);
@@ -578,18 +606,21 @@ static int rt_build(const struct moirai_rt_config *config, struct moirai_rt **ou
 		goto err;
 	}
 	if (rt->cfg.critical_workers >= (unsigned)rt->nworkers) {
-		rc = moirai__err(-EINVAL, "rt: critical_workers %u leaves no worker of the %d for "
-				 "other work", rt->cfg.critical_workers, rt->nworkers);
+		rc = moirai__err(-EINVAL,
+				 "rt: critical_workers %u leaves no worker of the %d for "
+				 "other work",
+				 rt->cfg.critical_workers, rt->nworkers);
 		goto err;
 	}
 	if (rt->virtual_placement) {
 		rc = live_cpus(&lpus, &lnodes, &nlive);
 		if (rc)
 			goto err;
-		moirai__log(MOIRAI_LOG_WARN,
-			    "rt: virtual placement: a plan of %d workers on a foreign topology runs "
-			    "on %d live CPUs",
-			    rt->nworkers, nlive);
+		moirai__log(
+			MOIRAI_LOG_WARN,
+			"rt: virtual placement: a plan of %d workers on a foreign topology runs "
+			"on %d live CPUs",
+			rt->nworkers, nlive);
 	}
 	rt->nplan_nodes = moirai_topo_node_count(topo);
 	rt->w = calloc((size_t)rt->nworkers, sizeof(*rt->w));
@@ -599,8 +630,8 @@ static int rt_build(const struct moirai_rt_config *config, struct moirai_rt **ou
 	rt->joined = calloc((size_t)rt->nworkers, sizeof(*rt->joined));
 	rt->thread_ok = calloc((size_t)rt->nworkers, sizeof(*rt->thread_ok));
 	rt->pnode_mbox = calloc((size_t)rt->nplan_nodes * RT_LEVELS, sizeof(*rt->pnode_mbox));
-	if (!rt->w || !rt->nodes || !rt->starts || !rt->threads || !rt->joined ||
-	    !rt->thread_ok || !rt->pnode_mbox) {
+	if (!rt->w || !rt->nodes || !rt->starts || !rt->threads || !rt->joined || !rt->thread_ok ||
+	    !rt->pnode_mbox) {
 		rc = moirai__err(-ENOMEM, "rt: out of memory");
 		goto err;
 	}
@@ -658,48 +689,61 @@ err:
 	return rc;
 }
 
+/* Join every worker thread by @deadline (0: wait forever). */
 static int join_workers(struct moirai_rt *rt, uint64_t deadline)
 {
-	int rc = 0;
+	char stuck[256] = "";
+	size_t used = 0;
+	int late = 0;
 
 	for (int i = 0; i < rt->nworkers; i++) {
+		struct timespec ts;
+		uint64_t now, left;
+
 		if (!rt->thread_ok[i] || rt->joined[i])
 			continue;
-		if (deadline) {
-			struct timespec ts;
-			uint64_t now = moirai_now_ns(), left = deadline > now ? deadline - now : 0;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += (time_t)(left / 1000000000u);
-			ts.tv_nsec += (long)(left % 1000000000u);
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			if (pthread_timedjoin_np(rt->threads[i], NULL, &ts) != 0) {
-				struct rt_worker *w = rt->w[i];
-				const char *name = w ? atomic_load(&w->cur_name) : NULL;
-				uint64_t since = w ? atomic_load(&w->running_since) : 0;
-
-				moirai__log(MOIRAI_LOG_ERROR,
-					    "rt: worker %d (moirai-w%d) has not stopped: running task "
-					    "'%s' for %llu ms",
-					    i, i, name ? name : "?",
-					    since ? (unsigned long long)((moirai_now_ns() - since) /
-									 1000000u)
-						  : 0ull);
-				rc = moirai__err(-ETIMEDOUT,
-						 "rt: worker %d (moirai-w%d) is still running task "
-						 "'%s'",
-						 i, i, name ? name : "?");
-				continue;
-			}
-		} else {
+		if (!deadline) {
 			pthread_join(rt->threads[i], NULL);
+			rt->joined[i] = true;
+			continue;
 		}
-		rt->joined[i] = true;
+		now = moirai_now_ns();
+		left = deadline > now ? deadline - now : 0;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(left / 1000000000u);
+		ts.tv_nsec += (long)(left % 1000000000u);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(rt->threads[i], NULL, &ts) == 0) {
+			rt->joined[i] = true;
+			continue;
+		}
+		late++;
+		/* Name the workers that hold the stop up: those inside a task
+		 * (the others only wait for them). */
+		struct rt_worker *w = rt->w[i];
+		uint64_t since = w ? atomic_load(&w->running_since) : 0;
+
+		if (since && used < sizeof(stuck)) {
+			const char *name = atomic_load(&w->cur_name);
+			int k = snprintf(
+				stuck + used, sizeof(stuck) - used,
+				"%sworker %d (moirai-w%d) in task '%s' for %llu ms",
+				used ? ", " : "", i, i, name ? name : "?",
+				(unsigned long long)((moirai_now_ns() - since) / 1000000u));
+
+			if (k > 0)
+				used += (size_t)k;
+		}
 	}
-	return rc;
+	if (!late)
+		return 0;
+	moirai__log(MOIRAI_LOG_ERROR, "rt: stop timed out: %d workers still running%s%s", late,
+		    used ? ": " : "", stuck);
+	return moirai__err(-ETIMEDOUT, "rt: stop timed out: %d workers still running%s%s", late,
+			   used ? ": " : "", stuck);
 }
 
 static void stop_hk(struct moirai_rt *rt)

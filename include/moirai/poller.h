@@ -105,14 +105,14 @@ typedef void (*moirai_timer_fn)(struct moirai_timer *timer, void *arg);
  * valid while started (until it fires for the last time or is cancelled).
  */
 struct moirai_timer {
-	uint64_t expiry_ns;	/**< absolute CLOCK_MONOTONIC ns */
-	uint64_t period_ns;	/**< 0 = one-shot */
-	moirai_timer_fn fn;	/**< callback */
-	void *arg;		/**< its argument */
-	void *owner;		/**< worker it is started on, or NULL */
-	uint32_t heap_idx;	/**< position in the worker's timer heap */
-	uint32_t state;		/**< private */
-	uint64_t fired;		/**< times fired */
+	uint64_t expiry_ns; /**< absolute CLOCK_MONOTONIC ns */
+	uint64_t period_ns; /**< 0 = one-shot */
+	moirai_timer_fn fn; /**< callback */
+	void *arg;	    /**< its argument */
+	void *owner;	    /**< worker it is started on, or NULL */
+	uint32_t heap_idx;  /**< position in the worker's timer heap */
+	uint32_t state;	    /**< private */
+	uint64_t fired;	    /**< times fired */
 };
 
 /**
@@ -130,8 +130,7 @@ MOIRAI_API int moirai_timer_init(struct moirai_timer *t, moirai_timer_fn fn, voi
  *         -EBUSY started on another worker (cancel it there first);
  *         -ENOMEM the worker's timer heap cannot grow.
  */
-MOIRAI_API int moirai_timer_start(struct moirai_timer *t, uint64_t delay_ns,
-				  uint64_t period_ns);
+MOIRAI_API int moirai_timer_start(struct moirai_timer *t, uint64_t delay_ns, uint64_t period_ns);
 
 /**
  * Cancel a timer on the worker it runs on (worker only).

@@ -224,14 +224,14 @@ MOIRAI_API int moirai_rt_worker_count(const struct moirai_rt *rt);
 
 /** Where a worker runs. */
 struct moirai_rt_worker_info {
-	int worker;	   /**< index, 0..count-1 */
-	int pu;		   /**< OS CPU it is pinned to (live) */
-	int node;	   /**< OS node its memory is on (live) */
-	int plan_pu;	   /**< OS CPU of the plan (differs under virtual placement) */
-	int plan_node;	   /**< OS node of the plan */
-	int node_idx;	   /**< logical node index in the plan's topology */
-	int l3;		   /**< logical L3 index in the plan's topology, -1 if none */
-	bool critical_only; /**< part of the critical lane */
+	int worker;		/**< index, 0..count-1 */
+	int pu;			/**< OS CPU it is pinned to (live) */
+	int node;		/**< OS node its memory is on (live) */
+	int plan_pu;		/**< OS CPU of the plan (differs under virtual placement) */
+	int plan_node;		/**< OS node of the plan */
+	int node_idx;		/**< logical node index in the plan's topology */
+	int l3;			/**< logical L3 index in the plan's topology, -1 if none */
+	bool critical_only;	/**< part of the critical lane */
 	bool virtual_placement; /**< the plan came from a foreign topology */
 };
 
@@ -311,36 +311,36 @@ enum moirai_rt_steal_class {
 /** Counters of one worker (a snapshot: other threads keep counting). */
 struct moirai_rt_worker_stats {
 	/* Per-level arrays are indexed by moirai_prio_index(): critical first. */
-	uint64_t tasks_run[MOIRAI_PRIO_LEVELS];	     /**< tasks run, per level */
-	uint64_t continuations[MOIRAI_PRIO_LEVELS];  /**< MOIRAI_TASK_CONTINUE re-queues */
+	uint64_t tasks_run[MOIRAI_PRIO_LEVELS];	      /**< tasks run, per level */
+	uint64_t continuations[MOIRAI_PRIO_LEVELS];   /**< MOIRAI_TASK_CONTINUE re-queues */
 	uint64_t aged_dispatches[MOIRAI_PRIO_LEVELS]; /**< dispatches forced by aging */
-	uint64_t queue_depth[MOIRAI_PRIO_LEVELS];    /**< queued now, per level */
-	uint64_t steals[MOIRAI_RT_STEAL_CLASSES];    /**< tasks stolen by this worker */
-	uint64_t steal_attempts;		     /**< victim visits */
-	uint64_t stolen_from;			     /**< tasks others took from it */
-	uint64_t mailbox_full;			     /**< submissions refused (-EAGAIN) */
-	uint64_t parks;				     /**< times it slept */
-	uint64_t wakeups;			     /**< futex wake-ups sent to it */
-	uint64_t polls_busy;			     /**< poller runs that found work */
-	uint64_t polls_idle;			     /**< poller runs that found none */
-	uint64_t poll_busy_ns;			     /**< time in busy poller runs */
-	uint64_t poll_idle_ns;			     /**< time in idle poller runs */
-	uint64_t timers_fired;			     /**< timer callbacks run */
-	uint64_t busy_ns;			     /**< time in tasks */
-	uint64_t stuck_reports;			     /**< tasks reported stuck here */
-	uint64_t cancelled;			     /**< queued tasks cancelled */
+	uint64_t queue_depth[MOIRAI_PRIO_LEVELS];     /**< queued now, per level */
+	uint64_t steals[MOIRAI_RT_STEAL_CLASSES];     /**< tasks stolen by this worker */
+	uint64_t steal_attempts;		      /**< victim visits */
+	uint64_t stolen_from;			      /**< tasks others took from it */
+	uint64_t mailbox_full;			      /**< submissions refused (-EAGAIN) */
+	uint64_t parks;				      /**< times it slept */
+	uint64_t wakeups;			      /**< futex wake-ups sent to it */
+	uint64_t polls_busy;			      /**< poller runs that found work */
+	uint64_t polls_idle;			      /**< poller runs that found none */
+	uint64_t poll_busy_ns;			      /**< time in busy poller runs */
+	uint64_t poll_idle_ns;			      /**< time in idle poller runs */
+	uint64_t timers_fired;			      /**< timer callbacks run */
+	uint64_t busy_ns;			      /**< time in tasks */
+	uint64_t stuck_reports;			      /**< tasks reported stuck here */
+	uint64_t cancelled;			      /**< queued tasks cancelled */
 };
 
 /** Runtime-wide state and counters. */
 struct moirai_rt_stats {
-	int workers;		     /**< worker count */
-	bool virtual_placement;	     /**< plan from a foreign topology */
-	bool stopping;		     /**< stop was called */
-	uint64_t spawned;	     /**< tasks submitted and accepted */
-	uint64_t refused;	     /**< submissions refused (full, no descriptor) */
-	uint64_t deferred_pending;   /**< defer_free objects not yet freed */
-	uint64_t deferred_freed;     /**< defer_free objects freed */
-	uint64_t overflow_spills;    /**< tasks spilled from full deques */
+	int workers;		   /**< worker count */
+	bool virtual_placement;	   /**< plan from a foreign topology */
+	bool stopping;		   /**< stop was called */
+	uint64_t spawned;	   /**< tasks submitted and accepted */
+	uint64_t refused;	   /**< submissions refused (full, no descriptor) */
+	uint64_t deferred_pending; /**< defer_free objects not yet freed */
+	uint64_t deferred_freed;   /**< defer_free objects freed */
+	uint64_t overflow_spills;  /**< tasks spilled from full deques */
 };
 
 /**

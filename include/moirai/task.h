@@ -172,8 +172,7 @@ MOIRAI_API int moirai_group_create(struct moirai_rt *rt, struct moirai_group **o
  * @return 0 all done; -EAGAIN / -ETIMEDOUT some still pending; -EINVAL.
  *         Thread-safe.
  */
-MOIRAI_API int moirai_group_wait(struct moirai_group *group, int64_t timeout_ns,
-				 int *first_error);
+MOIRAI_API int moirai_group_wait(struct moirai_group *group, int64_t timeout_ns, int *first_error);
 
 /**
  * Tasks of the group that have not finished (a snapshot).
@@ -217,10 +216,10 @@ MOIRAI_API int moirai_parallel_for(struct moirai_rt *rt, size_t begin, size_t en
 
 /** How moirai_parallel_reduce() builds, fills and combines partial results. */
 struct moirai_reduce_ops {
-	size_t acc_size;						   /**< bytes of one accumulator */
-	void (*init)(void *acc, void *arg);				   /**< identity value */
-	void (*body)(size_t begin, size_t end, void *acc, void *arg);	   /**< fold a chunk in */
-	void (*combine)(void *into, const void *from, void *arg);	   /**< into = into (+) from */
+	size_t acc_size;		    /**< bytes of one accumulator */
+	void (*init)(void *acc, void *arg); /**< identity value */
+	void (*body)(size_t begin, size_t end, void *acc, void *arg); /**< fold a chunk in */
+	void (*combine)(void *into, const void *from, void *arg);     /**< into = into (+) from */
 };
 
 /**
@@ -232,9 +231,8 @@ struct moirai_reduce_ops {
  * @return 0; -EINVAL NULL argument, acc_size 0 or above 4096, begin > end;
  *         -ENOMEM; the errors of moirai_rt_spawn().  Thread-safe.
  */
-MOIRAI_API int moirai_parallel_reduce(struct moirai_rt *rt, size_t begin, size_t end,
-				      size_t grain, const struct moirai_reduce_ops *ops,
-				      void *arg, void *result,
+MOIRAI_API int moirai_parallel_reduce(struct moirai_rt *rt, size_t begin, size_t end, size_t grain,
+				      const struct moirai_reduce_ops *ops, void *arg, void *result,
 				      const struct moirai_spawn_opts *opts);
 
 #ifdef __cplusplus
