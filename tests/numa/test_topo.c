@@ -69,6 +69,7 @@ static void test_syn_smt_multi_node(void **state)
 		assert_int_equal(pu.os_index, i);
 		assert_int_equal(pu.core, i / 2);
 		assert_int_equal(pu.smt_rank, i % 2);
+		assert_int_equal(pu.node_idx, i / 8);
 		assert_int_equal(pu.node, i / 8);
 		assert_int_equal(pu.l3, i / 8);
 		assert_int_equal(pu.package, i / 16);
@@ -115,6 +116,7 @@ static void test_syn_missing_levels(void **state)
 		assert_int_equal(moirai_topo_pu(t, i, &pu), 0);
 		assert_int_equal(pu.l3, -1);
 		assert_int_equal(pu.package, -1);
+		assert_int_equal(pu.node_idx, i / 4);
 		assert_int_equal(pu.node, i / 4);
 	}
 	plan_all_ways(t);
@@ -330,8 +332,10 @@ static void test_shared_nic(void **state)
 	if (!t)
 		skip();
 	assert_int_equal(moirai_topo_device_node(t, "eth0"), 1);
+	assert_int_equal(moirai_topo_device_node_idx(t, "eth0"), 1);
 	assert_int_equal(moirai_topo_device_node(t, "mlx5_0"), 1);
 	assert_int_equal(moirai_topo_device_node(t, "eth9"), -ENODEV);
+	assert_int_equal(moirai_topo_device_node_idx(t, "eth9"), -ENODEV);
 	assert_non_null(strstr(moirai_last_error(), "eth9"));
 	assert_int_equal(moirai_plan_create(t, &o, &p), 0);
 	for (int i = 0; i < 8; i++) {
