@@ -213,10 +213,13 @@ static int order_slots(const struct moirai_topo *t, const struct moirai_plan_opt
 	sort_keyed(v, n);
 	if (o->policy == MOIRAI_PLAN_SPREAD) {
 		/* occ within (node, L3, rank); then order each node's slots. */
-		for (int i = 0, occ = 0; i < n; i++) {
-			bool same = i > 0 && v[i].k[0] == v[i - 1].k[0] && v[i].k[1] == v[i - 1].k[1] &&
-				    v[i].k[2] == v[i - 1].k[2];
+		int prev[3] = { -1, -1, -1 };
 
+		for (int i = 0, occ = 0; i < n; i++) {
+			bool same = v[i].k[0] == prev[0] && v[i].k[1] == prev[1] &&
+				    v[i].k[2] == prev[2];
+
+			memcpy(prev, v[i].k, sizeof(prev));
 			occ = same ? occ + 1 : 0;
 			v[i].k[3] = v[i].k[1]; /* L3 */
 			v[i].k[1] = v[i].k[2]; /* rank */
@@ -225,9 +228,12 @@ static int order_slots(const struct moirai_topo *t, const struct moirai_plan_opt
 		}
 		sort_keyed(v, n);
 		/* m within (node, rank); then round-robin the nodes. */
+		prev[0] = prev[1] = -1;
 		for (int i = 0, m = 0; i < n; i++) {
-			bool same = i > 0 && v[i].k[0] == v[i - 1].k[0] && v[i].k[1] == v[i - 1].k[1];
+			bool same = v[i].k[0] == prev[0] && v[i].k[1] == prev[1];
 
+			prev[0] = v[i].k[0];
+			prev[1] = v[i].k[1];
 			m = same ? m + 1 : 0;
 			v[i].k[3] = v[i].k[0]; /* node position */
 			v[i].k[0] = v[i].k[1]; /* rank */
