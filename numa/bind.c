@@ -165,7 +165,8 @@ static int set_policy(const char *what, void *addr, size_t len, int node, int mo
 		 * cpuset.mems changed under us and no longer has the node.
 		 */
 		if (e == EINVAL)
-			return moirai__err(-EPERM, "%s: mbind to node %d refused (cgroup cpuset.mems)",
+			return moirai__err(-EPERM,
+					   "%s: mbind to node %d refused (cgroup cpuset.mems)",
 					   what, node);
 		return moirai__err(e == EIO ? -EIO : -e, "%s: mbind to node %d failed: %s", what,
 				   node, moirai_strerror(e));

@@ -105,9 +105,8 @@ static long hugepages_read(size_t page_size, int node, const char *file)
 		return moirai__err(-EINVAL, "numa: node %d is not a node number", node);
 	if (!node_exists(node))
 		return moirai__err(-ENODEV, "numa: NUMA node %d does not exist", node);
-	snprintf(path, sizeof(path),
-		 "/sys/devices/system/node/node%d/hugepages/hugepages-%zukB/%s", node,
-		 page_size / 1024, file);
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/hugepages/hugepages-%zukB/%s",
+		 node, page_size / 1024, file);
 	rc = read_small(path, buf, sizeof(buf));
 	if (rc == -ENOENT)
 		return moirai__err(-EOPNOTSUPP, "numa: the kernel has no %zu kB hugepages",

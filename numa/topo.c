@@ -99,16 +99,18 @@ static int synthetic_size_check(const char *desc)
 		}
 	}
 	if (pus > MOIRAI_TOPO_MAX_PUS)
-		return moirai__err(-EINVAL,
-				   "topology: synthetic description '%.60s' has %.0f PUs, more than "
-				   "the %d moirai accepts (the largest real machines have a few "
-				   "thousand)",
-				   desc, pus, MOIRAI_TOPO_MAX_PUS);
+		return moirai__err(
+			-EINVAL,
+			"topology: synthetic description '%.60s' has %.0f PUs, more than "
+			"the %d moirai accepts (the largest real machines have a few "
+			"thousand)",
+			desc, pus, MOIRAI_TOPO_MAX_PUS);
 	if (nodes > MOIRAI_TOPO_MAX_NODES)
-		return moirai__err(-EINVAL,
-				   "topology: synthetic description '%.60s' has %.0f NUMA nodes, more "
-				   "than the %d Linux supports",
-				   desc, nodes, MOIRAI_TOPO_MAX_NODES);
+		return moirai__err(
+			-EINVAL,
+			"topology: synthetic description '%.60s' has %.0f NUMA nodes, more "
+			"than the %d Linux supports",
+			desc, nodes, MOIRAI_TOPO_MAX_NODES);
 	return 0;
 }
 
@@ -272,7 +274,8 @@ int moirai_topo_distance(const struct moirai_topo *topo, int a_node_idx, int b_n
 		return -EINVAL;
 	if (a_node_idx < 0 || b_node_idx < 0 || a_node_idx >= topo->nnodes ||
 	    b_node_idx >= topo->nnodes)
-		return moirai__err(-ERANGE, "topology: node_idx pair (%d, %d) out of range (%d nodes)",
+		return moirai__err(-ERANGE,
+				   "topology: node_idx pair (%d, %d) out of range (%d nodes)",
 				   a_node_idx, b_node_idx, topo->nnodes);
 	if (topo->distances)
 		return topo->distances[a_node_idx * topo->nnodes + b_node_idx];
@@ -390,8 +393,8 @@ int moirai__topo_check(const struct moirai_topo *t, const char *what)
 			why = "NUMA node OS index out of range";
 		else if (node_seen[nd->os_index])
 			why = "two NUMA nodes with the same OS index";
-		else if (nd->pu_count < 0 || nd->pu_count > t->npus ||
-			 nd->package < -1 || nd->package >= t->packages)
+		else if (nd->pu_count < 0 || nd->pu_count > t->npus || nd->package < -1 ||
+			 nd->package >= t->packages)
 			why = "NUMA node with impossible fields";
 		if (!why)
 			node_seen[nd->os_index] = true;
@@ -409,8 +412,8 @@ int moirai__topo_check(const struct moirai_topo *t, const char *what)
 out:
 	if (why && !rc) {
 		if (bad >= 0)
-			rc = moirai__err(-EINVAL, "topology: invalid topology from %s: %s (%d)", what,
-					 why, bad);
+			rc = moirai__err(-EINVAL, "topology: invalid topology from %s: %s (%d)",
+					 what, why, bad);
 		else
 			rc = moirai__err(-EINVAL, "topology: invalid topology from %s: %s", what,
 					 why);

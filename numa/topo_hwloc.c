@@ -103,8 +103,7 @@ static void hwloc_setup(void)
 		return;
 	/* Both parsers accept the buffer at set time; the minimal one fails the load. */
 	has_libxml = hwloc_topology_set_xmlbuffer(h, probe_xml, (int)strlen(probe_xml)) == 0 &&
-		     hwloc_topology_load(h) == 0 &&
-		     hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_PU) == 1;
+		     hwloc_topology_load(h) == 0 && hwloc_get_nbobjs_by_type(h, HWLOC_OBJ_PU) == 1;
 	hwloc_topology_destroy(h);
 }
 
@@ -250,8 +249,7 @@ static void walk(struct walk *w, hwloc_obj_t o, int pkg, int l3, int core)
 		p->package = pkg;
 		return;
 	}
-	default:
-		break;
+	default: break;
 	}
 	for (hwloc_obj_t c = o->first_child; c; c = c->next_sibling)
 		walk(w, c, pkg, l3, core);
@@ -329,7 +327,8 @@ static int fill_nodes(hwloc_topology_t h, struct moirai_topo *t)
 	if (t->nnodes < 1)
 		return moirai__err(-EINVAL, "topology: invalid topology: no NUMA node");
 	if (t->source != MOIRAI_TOPO_LIVE && t->nnodes > MOIRAI_TOPO_MAX_NODES)
-		return moirai__err(-EINVAL, "topology: %d NUMA nodes, more than the %d moirai accepts",
+		return moirai__err(-EINVAL,
+				   "topology: %d NUMA nodes, more than the %d moirai accepts",
 				   t->nnodes, MOIRAI_TOPO_MAX_NODES);
 	t->nodes = calloc((size_t)t->nnodes, sizeof(*t->nodes));
 	if (!t->nodes)
@@ -339,8 +338,8 @@ static int fill_nodes(hwloc_topology_t h, struct moirai_topo *t)
 		struct topo_node *nd = &t->nodes[i];
 
 		if (!n)
-			return moirai__err(-EINVAL, "topology: invalid topology: NUMA node %d missing",
-					   i);
+			return moirai__err(-EINVAL,
+					   "topology: invalid topology: NUMA node %d missing", i);
 		nd->os_index = (int)n->os_index;
 		nd->package = index_of(hwloc_get_ancestor_obj_by_type(h, HWLOC_OBJ_PACKAGE, n));
 		nd->memory_bytes = n->attr->numanode.local_memory;
@@ -472,11 +471,12 @@ static int xml_prepare(const char *path, unsigned flags, char **buf, size_t *len
 		return rc;
 	if (!moirai__hwloc_has_libxml() && !(flags & MOIRAI__TOPO_ANY_XML_PARSER)) {
 		free(*buf);
-		return moirai__err(-ENOTSUP,
-				   "topology: refusing to load '%s' with hwloc's minimal XML parser, "
-				   "which crashes on corrupt files: install libhwloc-plugins (hwloc's "
-				   "libxml2 importer) and leave HWLOC_LIBXML/HWLOC_LIBXML_IMPORT unset",
-				   path);
+		return moirai__err(
+			-ENOTSUP,
+			"topology: refusing to load '%s' with hwloc's minimal XML parser, "
+			"which crashes on corrupt files: install libhwloc-plugins (hwloc's "
+			"libxml2 importer) and leave HWLOC_LIBXML/HWLOC_LIBXML_IMPORT unset",
+			path);
 	}
 	rc = moirai__xml_validate(path, *buf, *len);
 	if (rc)

@@ -112,8 +112,7 @@ struct xv {
 };
 
 /* Record the first problem; every caller then unwinds with -1. */
-__attribute__((format(printf, 3, 4))) static int fail(struct xv *v, int line, const char *fmt,
-						      ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct xv *v, int line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -375,7 +374,9 @@ static int utf8_len(const unsigned char *s, size_t n)
 }
 
 /* The escapes hwloc's minimal parser decodes; libxml2 decodes them alike. */
-static const char *const escapes[] = { "&quot;", "&lt;", "&gt;", "&amp;", "&#10;", "&#13;", "&#9;" };
+static const char *const escapes[] = {
+	"&quot;", "&lt;", "&gt;", "&amp;", "&#10;", "&#13;", "&#9;"
+};
 
 static int check_text(struct xv *v, struct span s, bool allow_escapes, const char *what)
 {
@@ -428,7 +429,8 @@ static int read_tag(struct xv *v, struct tag *t)
 		return fail(v, v->line, "expected an element");
 	p++;
 	if (p < v->end && (*p == '!' || *p == '?'))
-		return fail(v, v->line, "comments, CDATA and processing instructions are not allowed");
+		return fail(v, v->line,
+			    "comments, CDATA and processing instructions are not allowed");
 	t->name.s = p;
 	while (p < v->end && is_name_char(*p))
 		p++;
@@ -665,8 +667,9 @@ static int object_attrs(struct xv *v, const struct tag *t, int type, bool root)
 					    a->name.s);
 			/* The four object sets are parsed with the frame (object_sets). */
 			if (a->name.s[0] == 'a' &&
-			    !parse_bitmap(a->val, bits, a->name.s[8] == 'c' ? MOIRAI__TOPO_MAX_CPU_INDEX
-									     : MOIRAI_TOPO_MAX_NODES))
+			    !parse_bitmap(a->val, bits,
+					  a->name.s[8] == 'c' ? MOIRAI__TOPO_MAX_CPU_INDEX
+							      : MOIRAI_TOPO_MAX_NODES))
 				goto bad;
 		} else if (span_is(a->name, "cache_size") || span_is(a->name, "local_memory")) {
 			if (!parse_u64(a->val, &x))
@@ -716,7 +719,7 @@ static int object_attrs(struct xv *v, const struct tag *t, int type, bool root)
 		 * strings it stores or ignores: check_text has vetted them.
 		 */
 		continue;
-bad:
+	bad:
 		return fail(v, t->line, "%s object: bad %.*s=\"%s\"", types[type].name,
 			    (int)a->name.n, a->name.s, shown(a->val, b, sizeof(b)));
 	}
@@ -817,8 +820,7 @@ static int object_place(struct xv *v, const struct tag *t, int type)
 			return fail(v, t->line, "%s object inside a PU", types[type].name);
 		break;
 	case K_MEMORY:
-		if (k == K_NORMAL || k == K_IO ||
-		    (up->type == T_NUMANODE && k != K_MISC))
+		if (k == K_NORMAL || k == K_IO || (up->type == T_NUMANODE && k != K_MISC))
 			return fail(v, t->line, "%s object inside a %s", types[type].name,
 				    types[up->type].name);
 		break;
@@ -1008,7 +1010,8 @@ static int do_distances(struct xv *v, const struct tag *t, bool hetero)
 		if (c.empty || read_content(v, &content) || read_close(v, &c))
 			return fail(v, c.line, "distance matrix row without content");
 		if (content.n != len)
-			return fail(v, c.line, "distance matrix row of %zu bytes, its length says %llu",
+			return fail(v, c.line,
+				    "distance matrix row of %zu bytes, its length says %llu",
 				    content.n, (unsigned long long)len);
 		if (count_tokens(v, content, hetero && counter == &nidx, counter))
 			return -1;
@@ -1016,8 +1019,9 @@ static int do_distances(struct xv *v, const struct tag *t, bool hetero)
 			return fail(v, c.line, "distance matrix with more entries than nbobjs");
 	}
 	if (nidx != nb || nval != nb * nb)
-		return fail(v, t->line, "distance matrix over %llu objects with %llu indexes and "
-					"%llu values",
+		return fail(v, t->line,
+			    "distance matrix over %llu objects with %llu indexes and "
+			    "%llu values",
 			    (unsigned long long)nb, (unsigned long long)nidx,
 			    (unsigned long long)nval);
 	return read_close(v, t);
@@ -1039,13 +1043,10 @@ static int do_support(struct xv *v, const struct tag *t)
 static int do_memattr(struct xv *v, const struct tag *t)
 {
 	static const char *const ok[] = { "name", "flags", NULL };
-	static const char *const ok_value[] = { "target_obj_type",
-						"target_obj_gp_index",
-						"value",
-						"initiator_cpuset",
-						"initiator_obj_type",
-						"initiator_obj_gp_index",
-						NULL };
+	static const char *const ok_value[] = {
+		"target_obj_type",    "target_obj_gp_index",	"value", "initiator_cpuset",
+		"initiator_obj_type", "initiator_obj_gp_index", NULL
+	};
 	uint64_t x;
 	struct tag c;
 
@@ -1130,7 +1131,8 @@ static int prolog_line(struct xv *v, const char *start, const char *stop, bool d
 	if (q > v->p && q[-1] == '\r')
 		q--;
 	if ((size_t)(q - v->p) < sl + strlen(stop) || memcmp(q - strlen(stop), stop, strlen(stop)))
-		return fail(v, v->line, "malformed %s line", doctype ? "DOCTYPE" : "XML declaration");
+		return fail(v, v->line, "malformed %s line",
+			    doctype ? "DOCTYPE" : "XML declaration");
 	for (const char *c = v->p; c < q; c++)
 		if ((unsigned char)*c < 0x20 || *c == '[' || (doctype && *c == '<' && c != v->p) ||
 		    (*c == '>' && c != q - 1))
@@ -1280,7 +1282,8 @@ int moirai__xml_read(const char *path, char **bufp, size_t *lenp)
 		int e = errno;
 
 		return moirai__err(e == ENOENT ? -ENOENT : -EINVAL,
-				   "topology: cannot open XML file '%s': %s", path, moirai_strerror(e));
+				   "topology: cannot open XML file '%s': %s", path,
+				   moirai_strerror(e));
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		rc = moirai__err(-EINVAL, "topology: '%s' is not a regular file", path);

@@ -235,8 +235,7 @@ MOIRAI_API bool moirai_topo_has_distances(const struct moirai_topo *topo);
  * @return the distance (> 0); -ERANGE bad index; -EINVAL NULL topo.
  *         Thread-safe.
  */
-MOIRAI_API int moirai_topo_distance(const struct moirai_topo *topo, int a_node_idx,
-				    int b_node_idx);
+MOIRAI_API int moirai_topo_distance(const struct moirai_topo *topo, int a_node_idx, int b_node_idx);
 
 /** @return number of network/OpenFabrics devices found. */
 MOIRAI_API int moirai_topo_device_count(const struct moirai_topo *topo);

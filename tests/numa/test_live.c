@@ -356,8 +356,7 @@ static void test_hugepage_queries(void **state)
 	if (read_sysfs_long("/sys/devices/system/node/node%d/hugepages/hugepages-%zukB/"
 			    "free_hugepages",
 			    0, 8) < 0 &&
-	    moirai_numa_node_count() >= 1 &&
-	    read_sysfs_long(fmt_free, 0, 2048) >= 0)
+	    moirai_numa_node_count() >= 1 && read_sysfs_long(fmt_free, 0, 2048) >= 0)
 		assert_int_equal(moirai_numa_hugepages_free(8192, 0), -EOPNOTSUPP);
 }
 

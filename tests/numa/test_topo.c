@@ -558,10 +558,11 @@ static void export_edited(const char *desc, const char *from, const char *to, ch
 
 	strcpy(path, "/tmp/moirai-edit-XXXXXX");
 	close(mkstemp(path));
-	snprintf(cmd, sizeof(cmd),
-		 "lstopo-no-graphics -f -i '%s' --of xml - 2>/dev/null | sed '0,/%s/s//%s/' > '%s'; "
-		 "echo $?",
-		 desc, from, to, path);
+	snprintf(
+		cmd, sizeof(cmd),
+		"lstopo-no-graphics -f -i '%s' --of xml - 2>/dev/null | sed '0,/%s/s//%s/' > '%s'; "
+		"echo $?",
+		desc, from, to, path);
 	assert_int_equal(test_command_long("%s", cmd), 0);
 }
 
@@ -701,9 +702,8 @@ static void test_caps(void **state)
 	assert_int_equal(moirai_topo_pu_count(t), MOIRAI_TOPO_MAX_PUS);
 	for (int pol = 0; pol < 2; pol++) {
 		t0 = now_s();
-		assert_int_equal(moirai_plan_create(t, &(struct moirai_plan_opts){ .policy = pol },
-						    &p),
-				 0);
+		assert_int_equal(
+			moirai_plan_create(t, &(struct moirai_plan_opts){ .policy = pol }, &p), 0);
 		print_message("  4096-worker %s plan %.2fs\n", pol ? "spread" : "compact",
 			      now_s() - t0);
 		/* Well under a second on a quiet core; generous for sanitizers. */
@@ -752,7 +752,8 @@ static void test_xml_validator_messages(void **state)
 		{ "cpuset=\"0x00000003\"", "cpuset=\"0x00000003\" cpuset=\"0x00000003\"", "twice" },
 		{ "<object type=\"Package\"", "<!-- x --><object type=\"Package\"", "comments" },
 		{ "cpuset=\"0x00000003\"", "cpuset=\"0xf...f\"", "bad cpuset" },
-		{ "type=\"NUMANode\" os_index=\"0\"", "type=\"NUMANode\" os_index=\"4096\"", "NUMANode" },
+		{ "type=\"NUMANode\" os_index=\"0\"", "type=\"NUMANode\" os_index=\"4096\"",
+		  "NUMANode" },
 		{ "type=\"Core\"", "type=\"Corr\"", "unknown object type" },
 		{ "gp_index=\"2\"", "gp_index=\"3\"", "gp_index 3 used twice" },
 		{ "<topology version=\"2.0\">", "<topology>", "hwloc 1.x" },

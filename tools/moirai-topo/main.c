@@ -303,7 +303,8 @@ static void print_tree(const struct moirai_topo *t)
 	       source_name(moirai_topo_source(t)), moirai_topo_package_count(t), nn,
 	       moirai_topo_l3_count(t), moirai_topo_core_count(t), npu,
 	       moirai_topo_allowed_pu_count(t));
-	printf("  (os = OS number, as taskset and numactl take it; idx = moirai's logical index)\n");
+	printf("  (os = OS number, as taskset and numactl take it; idx = moirai's logical "
+	       "index)\n");
 	/* n == nn collects PUs that no NUMA node claims (partial XML exports). */
 	for (int n = 0; n <= nn; n++) {
 		struct moirai_topo_node nd;
@@ -352,7 +353,8 @@ static void print_tree(const struct moirai_topo *t)
 				last_core = -1;
 			}
 			if (pu.core != last_core) {
-				printf("%s      core idx %-4d PU os", last_core >= 0 ? "\n" : "", pu.core);
+				printf("%s      core idx %-4d PU os", last_core >= 0 ? "\n" : "",
+				       pu.core);
 				last_core = pu.core;
 			}
 			printf(" %d%s%s", pu.os_index, pu.allowed ? "" : "(not usable)",
