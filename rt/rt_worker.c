@@ -486,13 +486,11 @@ static int live_cpus(int **pus, int **nodes, int *n)
 	}
 	for (int i = 0; i < count; i++) {
 		struct moirai_topo_pu pu;
-		struct moirai_topo_node nd;
 
 		if (moirai_topo_pu(live, i, &pu) || !pu.online || !pu.allowed)
 			continue;
 		(*pus)[k] = pu.os_index;
-		(*nodes)[k] =
-			pu.node >= 0 && moirai_topo_node(live, pu.node, &nd) == 0 ? nd.os_index : 0;
+		(*nodes)[k] = pu.node >= 0 ? pu.node : 0;
 		k++;
 	}
 	moirai_topo_destroy(live);

@@ -83,8 +83,9 @@ static void test_lifecycle(void **state)
 	assert_int_equal(named, n);
 	/* Each worker runs where it is pinned, and knows its index. */
 	for (int i = 0; i < n; i++) {
-		struct moirai_spawn_opts o = { .flags = MOIRAI_SPAWN_F_WORKER | MOIRAI_SPAWN_F_STRICT,
-					       .worker = i };
+		struct moirai_spawn_opts o = {
+			.flags = MOIRAI_SPAWN_F_WORKER | MOIRAI_SPAWN_F_STRICT, .worker = i
+		};
 		struct moirai_task *h;
 		int out[2] = { -2, -2 }, status = 1;
 
@@ -394,8 +395,9 @@ static void test_affinity(void **state)
 	for (int rep = 0; rep < 200; rep++) {
 		int w = rep % n, status;
 		struct moirai_task *h;
-		struct moirai_spawn_opts o = { .flags = MOIRAI_SPAWN_F_WORKER | MOIRAI_SPAWN_F_STRICT,
-					       .worker = w };
+		struct moirai_spawn_opts o = {
+			.flags = MOIRAI_SPAWN_F_WORKER | MOIRAI_SPAWN_F_STRICT, .worker = w
+		};
 
 		assert_int_equal(moirai_rt_spawn(rt, self_task, (void *)(intptr_t)w, &o, &h), 0);
 		assert_int_equal(moirai_task_join(h, MOIRAI_TIMEOUT_FOREVER, &status), 0);
@@ -414,8 +416,8 @@ static void test_affinity(void **state)
 		assert_int_equal(moirai_numa_current_node() >= 0, 1);
 	}
 	assert_int_equal(moirai_rt_spawn(rt, self_task, NULL,
-					 &(struct moirai_spawn_opts){
-						 .flags = MOIRAI_SPAWN_F_NODE, .node = 4000 },
+					 &(struct moirai_spawn_opts){ .flags = MOIRAI_SPAWN_F_NODE,
+								      .node = 4000 },
 					 NULL),
 			 -ENODEV);
 	assert_int_equal(moirai_rt_destroy(rt), 0);
@@ -424,7 +426,8 @@ static void test_affinity(void **state)
 static void test_mailbox_full(void **state)
 {
 	struct moirai_rt_config cfg = { .plan = &(struct moirai_plan_opts){ .workers = 1 },
-					.mailbox_size = 4, .stuck_ns = UINT64_MAX };
+					.mailbox_size = 4,
+					.stuck_ns = UINT64_MAX };
 	struct moirai_rt *rt = make_rt(&cfg);
 	struct moirai_rt_worker_stats ws;
 	struct moirai_rt_stats s;
@@ -520,7 +523,8 @@ static void test_loops(void **state)
 	atomic_uchar *seen = calloc(n, 1);
 	uint32_t *v = moirai_malloc(n * sizeof(uint32_t));
 	struct moirai_reduce_ops sum = { sizeof(uint64_t), sum_init, sum_body, sum_combine };
-	struct moirai_reduce_ops hash = { 2 * sizeof(uint64_t), hash_init, hash_body, hash_combine };
+	struct moirai_reduce_ops hash = { 2 * sizeof(uint64_t), hash_init, hash_body,
+					  hash_combine };
 	uint64_t total = 0, got, h_ref[2], h_got[2];
 	size_t grains[] = { 0, 1000, 7, 100000 };
 
@@ -595,7 +599,8 @@ static int critical_task(void *arg)
 static void test_should_yield(void **state)
 {
 	struct moirai_rt_config cfg = { .plan = &(struct moirai_plan_opts){ .workers = 1 },
-					.task_budget_ns = 1000 * MS, .stuck_ns = UINT64_MAX };
+					.task_budget_ns = 1000 * MS,
+					.stuck_ns = UINT64_MAX };
 	struct moirai_rt *rt = make_rt(&cfg);
 	struct moirai_task *lt, *ct;
 	uint64_t t0;
@@ -604,18 +609,17 @@ static void test_should_yield(void **state)
 	assert_false(moirai_rt_should_yield()); /* foreign thread */
 	atomic_store(&long_runs, 0);
 	atomic_store(&yields_seen, 0);
-	assert_int_equal(moirai_rt_spawn(rt, long_task, NULL,
-					 &(struct moirai_spawn_opts){
-						 .prio = MOIRAI_PRIO_BACKGROUND },
-					 &lt),
-			 0);
+	assert_int_equal(
+		moirai_rt_spawn(rt, long_task, NULL,
+				&(struct moirai_spawn_opts){ .prio = MOIRAI_PRIO_BACKGROUND }, &lt),
+		0);
 	while (!atomic_load(&long_runs))
 		sched_yield();
 	t0 = moirai_now_ns();
-	assert_int_equal(moirai_rt_spawn(rt, critical_task, NULL,
-					 &(struct moirai_spawn_opts){ .prio = MOIRAI_PRIO_CRITICAL },
-					 &ct),
-			 0);
+	assert_int_equal(
+		moirai_rt_spawn(rt, critical_task, NULL,
+				&(struct moirai_spawn_opts){ .prio = MOIRAI_PRIO_CRITICAL }, &ct),
+		0);
 	assert_int_equal(moirai_task_join(ct, MOIRAI_TIMEOUT_FOREVER, NULL), 0);
 	assert_true(atomic_load(&yields_seen) >= 1);
 	/* It started before the long task's first run would have ended. */
@@ -705,13 +709,13 @@ static void stuck_or_blocked(moirai_task_fn fn, bool expect_report)
 	sleep_ms(30);
 	/* Queued behind it, on its own mailbox (a hint, not strict). */
 	for (long i = 0; i < n; i++)
-		assert_int_equal(moirai_rt_spawn(rt, count_task, NULL,
-						 &(struct moirai_spawn_opts){
-							 .flags = MOIRAI_SPAWN_F_WORKER,
-							 .worker = 0,
-							 .group = g },
-						 NULL),
-				 0);
+		assert_int_equal(
+			moirai_rt_spawn(rt, count_task, NULL,
+					&(struct moirai_spawn_opts){ .flags = MOIRAI_SPAWN_F_WORKER,
+								     .worker = 0,
+								     .group = g },
+					NULL),
+			0);
 	assert_int_equal(moirai_group_wait(g, 5000 * MS, NULL), 0);
 	assert_int_equal(atomic_load(&counter), n);
 	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
@@ -952,8 +956,8 @@ static void test_shutdown_under_load(void **state)
 		for (int i = 0; i < 200; i += 1 + (int)(rep % 5))
 			accepted += moirai_rt_spawn(rt, timer_task, &timers[i], NULL, NULL) == 0;
 		for (long i = 0; i < n; i++)
-			accepted += moirai_rt_spawn(rt, i % 10 ? leaf_task : spawner_task, NULL, NULL,
-						    NULL) == 0;
+			accepted += moirai_rt_spawn(rt, i % 10 ? leaf_task : spawner_task, NULL,
+						    NULL, NULL) == 0;
 		if (mode == 0) {
 			assert_int_equal(moirai_rt_stop(rt, MOIRAI_RT_STOP_DRAIN, 10000 * MS), 0);
 		} else if (mode == 1) {
@@ -1043,10 +1047,11 @@ static void test_negative(void **state)
 						 .flags = MOIRAI_SPAWN_F_WORKER, .worker = 99 },
 					 NULL),
 			 -ERANGE);
-	assert_int_equal(moirai_rt_spawn(rt, count_task, NULL,
-					 &(struct moirai_spawn_opts){ .flags = MOIRAI_SPAWN_F_STRICT },
-					 NULL),
-			 -EINVAL);
+	assert_int_equal(
+		moirai_rt_spawn(rt, count_task, NULL,
+				&(struct moirai_spawn_opts){ .flags = MOIRAI_SPAWN_F_STRICT },
+				NULL),
+		-EINVAL);
 	assert_int_equal(moirai_rt_stop(rt, (enum moirai_rt_stop_mode)5, 0), -EINVAL);
 	assert_int_equal(moirai_rt_stop(rt, MOIRAI_RT_STOP_DRAIN, -7), -EINVAL);
 	assert_int_equal(moirai_rt_wait(rt, 0), -EINVAL); /* not stopped */

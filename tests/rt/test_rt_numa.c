@@ -24,8 +24,8 @@ static int page_node(const void *p)
 
 struct probe {
 	struct moirai_rt *rt;
-	int node_now;	/* node the task ran on */
-	int desc_node;	/* node of the descriptor of a task it spawned */
+	int node_now;  /* node the task ran on */
+	int desc_node; /* node of the descriptor of a task it spawned */
 };
 
 static int noop(void *arg)
