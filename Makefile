@@ -37,7 +37,9 @@ OPT         ?= -O2 -g
 CPPFLAGS    += -Iinclude -Ilib $(DPDK_INC) -D_GNU_SOURCE -DMOIRAI_VERSION='"$(VERSION)"'
 CFLAGS      += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread \
                -msse4.2
-LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lrte_rcu -lrte_eal -lpthread -lm
+# librte_ring.so brings librte_eal.so itself; the library calls nothing else
+# of DPDK (nm -u build/libmoirai.so.*), so neither -lrte_eal nor -lrte_rcu.
+LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lpthread -lm
 
 # Sanitizer builds and DEBUG=1 also evaluate the internal invariant
 # walkers (moirai_assert_internal, <mod>_is_valid).
@@ -78,6 +80,7 @@ SCRIPT_TESTS := $(sort $(wildcard tests/*/test_*.sh))
 HEADERS     := $(sort $(wildcard include/moirai/*.h)) include/moirai.h
 
 DEPS_OK     := $(BUILD)/.deps-ok
+DEPS_TEST_OK := $(BUILD)/.deps-test-ok
 
 .PHONY: all check stress check-numa run bench install uninstall clean deps \
         format format-check
@@ -88,9 +91,17 @@ all: $(STATIC_LIB) $(SHARED_LIB) $(TOOLS)
 
 # The dependency script is the one list of packages; it runs only when a
 # package is missing, so a fresh Debian 12 machine needs no other step.
+# Building (make, make run) takes the runtime and build classes; the tests
+# and benchmarks add the test class (tools/install-deps --list shows them).
 $(DEPS_OK): tools/install-deps
-	@tools/install-deps --check 2>/dev/null || tools/install-deps
+	@tools/install-deps --check runtime build 2>/dev/null || tools/install-deps runtime build
 	@mkdir -p $(@D) && touch $@
+
+$(DEPS_TEST_OK): tools/install-deps | $(DEPS_OK)
+	@tools/install-deps --check test 2>/dev/null || tools/install-deps test
+	@mkdir -p $(@D) && touch $@
+
+check stress check-numa bench doc: | $(DEPS_TEST_OK)
 
 deps:
 	tools/install-deps
@@ -99,7 +110,7 @@ $(BUILD)/obj/%.o: %.c $(HEADERS) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS) | $(DEPS_OK)
+$(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS) | $(DEPS_TEST_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(TEST_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
