@@ -24,6 +24,7 @@ BINDIR      ?= $(PREFIX)/bin
 LIBDIR      ?= $(PREFIX)/lib
 INCLUDEDIR  ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR      ?= $(PREFIX)/share/man
 
 CC          ?= cc
 SAN         ?=
@@ -172,6 +173,30 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmoirai.a $(DESTDIR)$(LIBDIR)/libmoirai.so*
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/moirai.pc
 	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(BINDIR)/%,$(TOOLS))
+
+# Man pages (man/man1, written by hand): installed with the tools, the
+# version filled in.
+MANPAGES    := $(sort $(wildcard man/man1/*.1))
+.PHONY: install-man uninstall-man doc check-fresh
+install: install-man
+uninstall: uninstall-man
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1
+	for m in $(MANPAGES); do \
+		sed 's|@VERSION@|$(VERSION)|g' $$m > $(DESTDIR)$(MANDIR)/man1/$${m##*/} || exit 1; \
+		chmod 644 $(DESTDIR)$(MANDIR)/man1/$${m##*/}; \
+	done
+uninstall-man:
+	rm -f $(patsubst man/man1/%,$(DESTDIR)$(MANDIR)/man1/%,$(MANPAGES))
+
+# The API reference from include/ (Doxyfile) into build/doc, failing on
+# any doxygen warning not in tools/doxygen-known-warnings.txt.
+doc:
+	@tools/doc-check.sh build/doc
+
+# README's commands on an empty Debian 12 root (debootstrap; root, ~6 min).
+check-fresh:
+	tests/fresh/fresh-root.sh
 
 format:
 	clang-format -i $$(git ls-files "*.c" "*.h")
