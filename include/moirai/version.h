@@ -17,6 +17,9 @@
 #ifndef MOIRAI_VERSION_H
 #define MOIRAI_VERSION_H
 
+/* moirai_version(), the run-time counterpart of these macros. */
+#include "moirai/base.h"
+
 /** Major version: an ABI break after 1.0 (docs/abi.md). */
 #define MOIRAI_VERSION_MAJOR 0
 /** Minor version: new API, compatible. */
