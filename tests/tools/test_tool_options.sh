@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 #
-# The options every tool shares (ARCHITECTURE "Tool contracts"): -h and
+# The options every tool shares (docs/architecture.md, "Tool contracts"): -h and
 # --help print the same usage on stdout and exit 0; -V and --version print
 # "TOOL VERSION" and exit 0; an unknown option exits 2 with exactly one line
 # on stderr and nothing on stdout.

@@ -1,7 +1,7 @@
 /*
  * moirai-topo: print the machine as moirai sees it and, with --plan, the
  * pinning plan.  For people first (a tree and a worker table), for scripts
- * second (--json: one document, the contract in ARCHITECTURE.md).
+ * second (--json: one document, the contract in docs/architecture.md).
  * Exit status: 0 success, 1 runtime failure, 2 bad input or usage.
  */
 #include <errno.h>
