@@ -8,7 +8,9 @@
 #   make bench           moirai-bench all --quick
 #   make SAN=address     everything with -fsanitize=address (or thread, undefined),
 #                        with the DEBUG invariant walkers on (also: make DEBUG=1)
-#   make install PREFIX=/usr/local DESTDIR=...
+#   make install PREFIX=/usr/local DESTDIR=...   (also the man pages, MANDIR)
+#   make doc             the API reference in build/doc (doxygen)
+#   make check-fresh     README's commands on an empty Debian 12 root (root)
 #
 # Sources are found by directory, so adding a module file, a test or a tool
 # never needs a Makefile edit:

@@ -6,7 +6,8 @@
 # BSD-3-Clause" (LICENSE has the text).  tools/spdx-add.sh adds the line.
 #
 #   tools/spdx-check.sh [FILE...]   check FILEs (default: every tracked file)
-#   tools/spdx-check.sh --missing   print "STYLE FILE" for each file without it
+#   tools/spdx-check.sh --missing   print "STYLE FILE" for each file without any
+#                                   SPDX line (for tools/spdx-add.sh)
 #
 # STYLE is the comment syntax the line takes in that file: c, hash
 # (after the #! line if there is one) or roff.  Files of other kinds
@@ -39,7 +40,7 @@ case "${1:-}" in
 	shift
 	;;
 -h | --help)
-	sed -n '4,14s/^# \{0,1\}//p' "$0"
+	sed -n '4,15s/^# \{0,1\}//p' "$0"
 	exit 0
 	;;
 -*)
@@ -72,10 +73,11 @@ for f in "$@"; do
 	*"$TAG"*) continue ;;
 	esac
 	bad=$((bad + 1))
+	other=$(printf '%s\n' "$top" | grep -o 'SPDX-License-Identifier: *[^ */]*' | head -n 1)
 	if [ "$mode" = missing ]; then
-		echo "$style $f"
+		# A file under another license is for a person to decide.
+		[ -n "$other" ] || echo "$style $f"
 	else
-		other=$(printf '%s\n' "$top" | grep -o 'SPDX-License-Identifier: *[^ */]*' | head -n 1)
 		if [ -n "$other" ]; then
 			echo "wrong license: $f ($other, expected BSD-3-Clause)"
 		else
