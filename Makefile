@@ -44,6 +44,18 @@ CFLAGS      += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread \
 # of DPDK (nm -u build/libmoirai.so.*), so neither -lrte_eal nor -lrte_rcu.
 LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lpthread -lm
 
+# Inside the library the ring fast paths are inlined (ring/ring_fast.c
+# compiles the exported out-of-line copies that applications call by
+# default; moirai/ring.h explains the opt-in).
+LIB_CPPFLAGS := -DMOIRAI_RING_INLINE
+
+# Under TSan, DPDK's C11 memory-model ring bodies: the x86 default
+# (rte_ring_generic_pvt.h) synchronises with volatile accesses and compiler
+# barriers that TSan cannot see.  Both bodies are correct on x86.
+ifeq ($(SAN),thread)
+  CPPFLAGS += -DRTE_USE_C11_MEM_MODEL=1
+endif
+
 # Sanitizer builds and DEBUG=1 also evaluate the internal invariant
 # walkers (moirai_assert_internal, <mod>_is_valid).
 ifneq ($(SAN)$(DEBUG),)
@@ -112,6 +124,8 @@ deps:
 $(BUILD)/obj/%.o: %.c $(HEADERS) | $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_OBJS): CPPFLAGS += $(LIB_CPPFLAGS)
 
 $(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS) | $(DEPS_TEST_OK)
 	@mkdir -p $(@D)

@@ -32,6 +32,28 @@ static void *fail(int err, const char *msg, size_t a, size_t b)
 	return NULL;
 }
 
+/*
+ * Why an explicit node cannot take an allocation, as the one node
+ * vocabulary says: -ENODEV (no such node, no memory, or binding refused)
+ * or -EPERM (the cgroup forbids it).  Sets errno and the message.
+ */
+static void node_unusable(int node)
+{
+	int rc = moirai_numa_node_resolve(node);
+
+	if (rc >= 0)
+		rc = moirai__err(-ENODEV, "alloc: node %d cannot be bound (mbind refused)", node);
+	else
+		moirai__err(rc, "alloc: %s", moirai_last_error());
+	errno = -rc;
+}
+
+/* ENODEV or EPERM: the node is unusable, another one might do. */
+static bool node_errno(int err)
+{
+	return err == ENODEV || err == EPERM;
+}
+
 /* Resolve @node (ANY, preferred fallback) and return the heap to use. */
 static struct heap *pick_heap(int node, unsigned flags)
 {
@@ -41,10 +63,16 @@ static struct heap *pick_heap(int node, unsigned flags)
 			moirai__tld.local = NULL;
 		return moirai__tld.local ? moirai__tld.local : moirai__heap_local();
 	}
-	if (node < 0 || node >= moirai__alloc_nodes) {
-		moirai__err(-EINVAL, "alloc: node %d does not exist (%d nodes)", node,
-			    moirai__alloc_nodes);
+	if (node < 0) {
+		moirai__err(-EINVAL, "alloc: node %d is not a node number (MOIRAI_NODE_ANY is %d)",
+			    node, MOIRAI_NODE_ANY);
 		errno = EINVAL;
+		return NULL;
+	}
+	if (node >= moirai__alloc_nodes) {
+		moirai__err(-ENODEV, "alloc: NUMA node %d does not exist (nodes 0..%d)", node,
+			    moirai__alloc_nodes - 1);
+		errno = ENODEV;
 		return NULL;
 	}
 	struct arena *a = moirai__arenas[node];
@@ -54,15 +82,11 @@ static struct heap *pick_heap(int node, unsigned flags)
 		return h;
 	if (atomic_load_explicit(&a->available, memory_order_relaxed)) {
 		h = moirai__heap_get(node);
-		if (h || errno != ENODEV)
+		if (h || !node_errno(errno))
 			return h;
 	}
-	if (!(flags & MOIRAI_ALLOC_PREFERRED)) {
-		moirai__err(-ENODEV,
-			    "alloc: node %d is not available "
-			    "(not in the cgroup's MemsAllowed or no memory)",
-			    node);
-		errno = ENODEV;
+	if (!(flags & MOIRAI_ALLOC_F_PREFERRED)) {
+		node_unusable(node);
 		return NULL;
 	}
 	{
@@ -163,8 +187,8 @@ static void *alloc_generic(int node, size_t size, size_t align, unsigned flags)
 {
 	void *p = alloc_on(node, size, align, flags);
 
-	if (moirai_unlikely(!p) && errno == ENODEV && node >= 0 &&
-	    (flags & MOIRAI_ALLOC_PREFERRED)) {
+	if (moirai_unlikely(!p) && node_errno(errno) && node >= 0 &&
+	    (flags & MOIRAI_ALLOC_F_PREFERRED)) {
 		int alt = moirai__arena_nearest(node);
 
 		if (alt >= 0) {
@@ -203,7 +227,7 @@ void *moirai_malloc(size_t size)
 	return moirai_likely(p != NULL) ? p : alloc_generic(MOIRAI_NODE_ANY, size, 0, 0);
 }
 
-void *moirai_malloc_node(int node, size_t size)
+void *moirai_malloc_node(size_t size, int node)
 {
 	if (moirai_likely((unsigned)node < MAX_NODES_TLS)) {
 		void *p = bin_pop(moirai__tld.heaps[node], size);
@@ -214,9 +238,9 @@ void *moirai_malloc_node(int node, size_t size)
 	return alloc_generic(node, size, 0, 0);
 }
 
-void *moirai_malloc_node_flags(int node, size_t size, size_t align, unsigned flags)
+void *moirai_malloc_node_flags(size_t size, size_t align, int node, unsigned flags)
 {
-	if (flags & ~MOIRAI_ALLOC_PREFERRED)
+	if (flags & ~MOIRAI_ALLOC_F_PREFERRED)
 		return fail(EINVAL, "alloc: unknown flags %#zx%.0zu", (size_t)flags, 0);
 	return alloc_generic(node, size, align, flags);
 }
@@ -369,7 +393,7 @@ void *moirai_realloc(void *p, size_t size)
 	if (!moirai__alloc_debug && size <= old && size >= old / 2)
 		return p;
 	node = moirai__seg_of(p)->node;
-	q = alloc_generic(node, size, 0, MOIRAI_ALLOC_PREFERRED);
+	q = alloc_generic(node, size, 0, MOIRAI_ALLOC_F_PREFERRED);
 	if (!q)
 		return NULL;
 	memcpy(q, p, old < size ? old : size);

@@ -13,5 +13,6 @@
 #include "moirai/channel.h"
 #include "moirai/pool.h"
 #include "moirai/shm.h"
+#include "moirai/hist.h"
 
 #endif /* MOIRAI_H */

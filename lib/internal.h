@@ -22,6 +22,17 @@
 
 #define MOIRAI_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Round @x up to a multiple of @a, a power of two (any unsigned type). */
+#define moirai__align_up(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+/* Whether @x is a non-zero power of two. */
+#define moirai__is_pow2(x) ((x) != 0 && ((x) & ((x)-1)) == 0)
+
+/* Tell the CPU we are spinning (frees the sibling hyperthread's pipeline). */
+static inline void moirai__cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
 /*
  * Record a failure for moirai_last_error() and hand back the code, so a
  * slow path can end with `return moirai__err(-EINVAL, "ring: ...", ...)`.

@@ -22,6 +22,7 @@ struct option_row {
 	const char *def_str;
 	long min, max;
 	const char *doc;
+	const char *choices; /* OPT_STR: "a|b|c" = the only values accepted */
 };
 
 static const struct option_row rows[MOIRAI_OPT__COUNT] = {
@@ -35,7 +36,8 @@ static const struct option_row rows[MOIRAI_OPT__COUNT] = {
 	[MOIRAI_OPT_DEBUG] = { "debug", OPT_LONG, 0, NULL, 0, 1,
 			       "1 enables allocator debug checks (poison, double free, canaries)" },
 	[MOIRAI_OPT_HUGEPAGES] = { "hugepages", OPT_STR, 0, "auto", 0, 0,
-				   "arena page mode: auto, hugetlb, thp or none" },
+				   "arena page mode: auto, hugetlb, thp or none",
+				   "auto|hugetlb|thp|none" },
 	[MOIRAI_OPT_ARENA_RESERVE] = { "arena_reserve", OPT_SIZE, 64L << 30, NULL, 2L << 20,
 				       LONG_MAX, "address space reserved per node arena" },
 	[MOIRAI_OPT_ARENA_CHUNK] = { "arena_chunk", OPT_SIZE, 2L << 20, NULL, 2L << 20, 1L << 30,
@@ -105,6 +107,23 @@ int moirai__parse_size(const char *text, long *out)
 	return 0;
 }
 
+/* Whether @text is one of the '|'-separated words of @choices (NULL: any). */
+static bool is_choice(const char *choices, const char *text)
+{
+	size_t len = strlen(text);
+
+	if (!choices)
+		return true;
+	for (const char *c = choices; *c;) {
+		size_t n = strcspn(c, "|");
+
+		if (n == len && strncmp(c, text, n) == 0)
+			return true;
+		c += n + (c[n] == '|');
+	}
+	return false;
+}
+
 static int parse_value(enum moirai_option opt, const char *text, long *out)
 {
 	const struct option_row *r = &rows[opt];
@@ -155,6 +174,10 @@ static void load_options(void)
 		env_name(i, env, sizeof(env));
 		e = getenv(env);
 		if (rows[i].type == OPT_STR) {
+			if (e && !is_choice(rows[i].choices, e)) {
+				bad[i] = true;
+				e = NULL;
+			}
 			strings[i] = strdup(e ? e : rows[i].def_str);
 			continue;
 		}
@@ -166,11 +189,19 @@ static void load_options(void)
 	for (int i = 0; i < MOIRAI_OPT__COUNT; i++) {
 		env_name(i, env, sizeof(env));
 		/* A typo in an env var must not silently change behaviour. */
-		if (bad[i] && values[MOIRAI_OPT_LOG_LEVEL] >= MOIRAI_LOG_WARN)
-			fprintf(stderr,
-				"moirai warn: ignoring %s='%s': expected %s in [%ld, %ld]\n", env,
-				getenv(env), rows[i].type == OPT_SIZE ? "a size" : "an integer",
-				rows[i].min, rows[i].max);
+		if (bad[i] && values[MOIRAI_OPT_LOG_LEVEL] >= MOIRAI_LOG_WARN) {
+			if (rows[i].type == OPT_STR)
+				fprintf(stderr,
+					"moirai warn: ignoring %s='%s': expected one of %s\n", env,
+					getenv(env), rows[i].choices);
+			else
+				fprintf(stderr,
+					"moirai warn: ignoring %s='%s': expected %s in [%ld, "
+					"%ld]\n",
+					env, getenv(env),
+					rows[i].type == OPT_SIZE ? "a size" : "an integer",
+					rows[i].min, rows[i].max);
+		}
 		if (values[MOIRAI_OPT_LOG_LEVEL] < MOIRAI_LOG_DEBUG)
 			continue;
 		if (rows[i].type == OPT_STR)
@@ -233,13 +264,16 @@ int moirai_option_set_str(enum moirai_option opt, const char *value)
 		values[opt] = v;
 		return 0;
 	}
+	if (!is_choice(rows[opt].choices, value))
+		return moirai__err(-EINVAL, "options: '%s' is not a value of %s (one of %s)", value,
+				   rows[opt].name, rows[opt].choices);
 	struct retired *old = malloc(sizeof(*old));
 	char *copy = strdup(value);
 
 	if (!copy || !old) {
 		free(copy);
 		free(old);
-		return -ENOMEM;
+		return moirai__err(-ENOMEM, "options: out of memory setting %s", rows[opt].name);
 	}
 	/*
 	 * A reader may still hold the old string, so it is kept (reachable,

@@ -21,8 +21,7 @@
 #include "pool_int.h"
 #include "ring_int.h"
 
-#define ALIGN_UP(x, a) (((x) + (a)-1) & ~((size_t)(a)-1))
-#define FILL_BATCH     256u
+#define FILL_BATCH 256u
 
 void moirai__pool_thread_cache_dtor(void *arg);
 
@@ -52,9 +51,6 @@ static int check_args(const char *name, unsigned n_objs, size_t obj_size, int no
 	if ((flags & MOIRAI_POOL_F_RING_HTS) && (flags & MOIRAI_POOL_F_RING_MPMC))
 		return moirai__err(-EINVAL, "pool %s: ring flags HTS and MPMC exclude each other",
 				   name);
-	if (node != MOIRAI_NODE_ANY && !moirai_numa_node_is_allowed(node))
-		return moirai__err(-EINVAL, "pool %s: node %d does not exist or is not allowed",
-				   name, node);
 	return 0;
 }
 
@@ -85,7 +81,7 @@ static unsigned ring_slots(unsigned n, unsigned flags, unsigned *htd)
 	return 2 * n + *htd;
 }
 
-int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size, int node, unsigned flags,
+int moirai_pool_create(const char *name, size_t obj_size, unsigned n_objs, int node, unsigned flags,
 		       struct moirai_pool **out)
 {
 	size_t align, stride, hdr_len, ring_len, bits_len, total;
@@ -101,23 +97,26 @@ int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size, int n
 	if (rc)
 		return rc;
 	*out = NULL;
-	node = moirai__ring_resolve_node(node);
+	node = moirai_numa_node_resolve(node);
+	if (node < 0)
+		return moirai__err(node, "pool %s: %s", name, moirai_last_error());
 	debug = !(flags & MOIRAI_POOL_F_NO_DEBUG) &&
 		((flags & MOIRAI_POOL_F_DEBUG) || MOIRAI__POOL_DEBUG_BUILD ||
 		 moirai_option_get(MOIRAI_OPT_DEBUG) != 0);
 
 	align = (flags & MOIRAI_POOL_F_CACHE_ALIGN) ? MOIRAI_CACHE_LINE : 16;
-	stride = ALIGN_UP(obj_size, align);
-	hdr_len = ALIGN_UP(sizeof(*pool), MOIRAI_CACHE_LINE);
+	stride = moirai__align_up(obj_size, align);
+	hdr_len = moirai__align_up(sizeof(*pool), MOIRAI_CACHE_LINE);
 	slots = ring_slots(n_objs, flags, &htd);
 	/* RING_F_EXACT_SZ rounds the slot count up internally (rte_ring.c). */
 	rsz = rte_ring_get_memsize(rte_align32pow2(slots + 1));
 	if (rsz < 0)
 		return moirai__err(-EINVAL, "pool %s: ring of %u slots: %s", name, n_objs,
 				   moirai_strerror((int)rsz));
-	ring_len = ALIGN_UP((size_t)rsz, MOIRAI_CACHE_LINE);
-	bits_len =
-		debug ? ALIGN_UP((n_objs + 63) / 64 * sizeof(unsigned long), MOIRAI_CACHE_LINE) : 0;
+	ring_len = moirai__align_up((size_t)rsz, MOIRAI_CACHE_LINE);
+	bits_len = debug ? moirai__align_up((n_objs + 63) / 64 * sizeof(unsigned long),
+					    MOIRAI_CACHE_LINE)
+			 : 0;
 	total = hdr_len + ring_len + bits_len + stride * n_objs;
 
 	rc = moirai__ring_mem_acquire(total, node, &map);

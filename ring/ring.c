@@ -14,11 +14,13 @@
 #include "moirai/numa.h"
 #include "ring_int.h"
 
-#define ENQ_MODES \
-	(MOIRAI_RING_SP_ENQ | MOIRAI_RING_MP_ENQ | MOIRAI_RING_MP_RTS_ENQ | MOIRAI_RING_MP_HTS_ENQ)
-#define DEQ_MODES \
-	(MOIRAI_RING_SC_DEQ | MOIRAI_RING_MC_DEQ | MOIRAI_RING_MC_RTS_DEQ | MOIRAI_RING_MC_HTS_DEQ)
-#define ALL_FLAGS (ENQ_MODES | DEQ_MODES | MOIRAI_RING_EXACT_SZ)
+#define ENQ_MODES                                                                 \
+	(MOIRAI_RING_F_SP_ENQ | MOIRAI_RING_F_MP_ENQ | MOIRAI_RING_F_MP_RTS_ENQ | \
+	 MOIRAI_RING_F_MP_HTS_ENQ)
+#define DEQ_MODES                                                                 \
+	(MOIRAI_RING_F_SC_DEQ | MOIRAI_RING_F_MC_DEQ | MOIRAI_RING_F_MC_RTS_DEQ | \
+	 MOIRAI_RING_F_MC_HTS_DEQ)
+#define ALL_FLAGS (ENQ_MODES | DEQ_MODES | MOIRAI_RING_F_EXACT_SZ)
 
 static bool one_bit(unsigned v)
 {
@@ -44,25 +46,25 @@ static int resolve_flags(unsigned flags, unsigned *resolved, unsigned *rte)
 		return moirai__err(-EINVAL, "ring: flags 0x%x name more than one dequeue mode",
 				   flags);
 	if (!enq)
-		enq = MOIRAI_RING_MP_RTS_ENQ;
+		enq = MOIRAI_RING_F_MP_RTS_ENQ;
 	if (!deq)
-		deq = MOIRAI_RING_MC_RTS_DEQ;
-	*resolved = enq | deq | (flags & MOIRAI_RING_EXACT_SZ);
+		deq = MOIRAI_RING_F_MC_RTS_DEQ;
+	*resolved = enq | deq | (flags & MOIRAI_RING_F_EXACT_SZ);
 
 	/* MP and MC are DPDK's default: no RING_F_ bit. */
-	if (enq == MOIRAI_RING_SP_ENQ)
+	if (enq == MOIRAI_RING_F_SP_ENQ)
 		out |= RING_F_SP_ENQ;
-	else if (enq == MOIRAI_RING_MP_RTS_ENQ)
+	else if (enq == MOIRAI_RING_F_MP_RTS_ENQ)
 		out |= RING_F_MP_RTS_ENQ;
-	else if (enq == MOIRAI_RING_MP_HTS_ENQ)
+	else if (enq == MOIRAI_RING_F_MP_HTS_ENQ)
 		out |= RING_F_MP_HTS_ENQ;
-	if (deq == MOIRAI_RING_SC_DEQ)
+	if (deq == MOIRAI_RING_F_SC_DEQ)
 		out |= RING_F_SC_DEQ;
-	else if (deq == MOIRAI_RING_MC_RTS_DEQ)
+	else if (deq == MOIRAI_RING_F_MC_RTS_DEQ)
 		out |= RING_F_MC_RTS_DEQ;
-	else if (deq == MOIRAI_RING_MC_HTS_DEQ)
+	else if (deq == MOIRAI_RING_F_MC_HTS_DEQ)
 		out |= RING_F_MC_HTS_DEQ;
-	if (flags & MOIRAI_RING_EXACT_SZ)
+	if (flags & MOIRAI_RING_F_EXACT_SZ)
 		out |= RING_F_EXACT_SZ;
 	*rte = out;
 	return 0;
@@ -73,7 +75,7 @@ static int ring_slots(unsigned count, unsigned flags, unsigned *slots)
 {
 	if (count == 0)
 		return moirai__err(-EINVAL, "ring: count must not be 0");
-	if (flags & MOIRAI_RING_EXACT_SZ) {
+	if (flags & MOIRAI_RING_F_EXACT_SZ) {
 		/* rte_ring_init rounds count + 1 up to a power of two. */
 		if (count >= (MOIRAI_RING_MAX_COUNT + 1u) / 2)
 			return moirai__err(-ERANGE, "ring: exact count %u is over the limit %u",
@@ -85,10 +87,17 @@ static int ring_slots(unsigned count, unsigned flags, unsigned *slots)
 		return moirai__err(-ERANGE, "ring: count %u is over the limit %u", count,
 				   (unsigned)MOIRAI_RING_MAX_COUNT);
 	if (count & (count - 1))
+		return moirai__err(
+			-EINVAL,
+			"ring: count %u is not a power of two (use MOIRAI_RING_F_EXACT_SZ "
+			"for an exact size)",
+			count);
+	/* DPDK's rule leaves count - 1 usable: a ring that holds nothing
+	 * would make a send without timeout wait forever. */
+	if (count == 1)
 		return moirai__err(-EINVAL,
-				   "ring: count %u is not a power of two (use MOIRAI_RING_EXACT_SZ "
-				   "for an exact size)",
-				   count);
+				   "ring: count 1 holds no object (a power-of-two ring holds count "
+				   "- 1; use 2, or MOIRAI_RING_F_EXACT_SZ for exactly 1)");
 	*slots = count;
 	return 0;
 }
@@ -107,17 +116,17 @@ static int check_name(const char *name)
 
 	if (!name)
 		return moirai__err(-EINVAL, "ring: NULL name");
-	len = strnlen(name, MOIRAI_RING_NAMESIZE);
+	len = strnlen(name, MOIRAI_RING_NAME_MAX + 1);
 	if (len == 0)
 		return moirai__err(-EINVAL, "ring: empty name");
-	if (len >= MOIRAI_RING_NAMESIZE)
-		return moirai__err(
-			-ENAMETOOLONG, "ring: name '%.*s...' is longer than %d characters",
-			(int)MOIRAI_RING_NAMESIZE - 1, name, (int)MOIRAI_RING_NAMESIZE - 1);
+	if (len > MOIRAI_RING_NAME_MAX)
+		return moirai__err(-ENAMETOOLONG,
+				   "ring: name '%.*s...' is longer than %d characters",
+				   MOIRAI_RING_NAME_MAX, name, MOIRAI_RING_NAME_MAX);
 	return 0;
 }
 
-ssize_t moirai_ring_memsize(unsigned count, unsigned esize, unsigned flags)
+ssize_t moirai_ring_memsize(unsigned esize, unsigned count, unsigned flags)
 {
 	unsigned resolved, rte, slots = 0;
 	ssize_t sz;
@@ -144,14 +153,20 @@ ssize_t moirai_ring_memsize(unsigned count, unsigned esize, unsigned flags)
  * validated), then enter it in the registry.  On failure the memory is left
  * to the caller.
  */
-static int ring_setup(void *mem, size_t memsize, size_t maplen, const char *name, unsigned count,
-		      unsigned esize, unsigned resolved, unsigned rte_flags, int node,
+static int ring_setup(void *mem, size_t memsize, size_t maplen, const char *name, unsigned esize,
+		      unsigned count, unsigned resolved, unsigned rte_flags, int node,
 		      struct moirai_ring **out)
 {
 	struct moirai_ring *r = mem;
 	struct rte_ring *rr = moirai__ring_rte(r);
 	int rc;
 
+	/* Under the registry lock from the overlap check to the insert, so a
+	 * live ring's header (and its registry links) is never wiped. */
+	moirai__ring_registry_lock();
+	rc = moirai__ring_check_free_locked(mem, memsize, name);
+	if (rc)
+		goto out_unlock;
 	memset(r, 0, MOIRAI__RING_HDR_SIZE);
 	r->magic = MOIRAI__RING_MAGIC;
 	r->node = node;
@@ -161,21 +176,22 @@ static int ring_setup(void *mem, size_t memsize, size_t maplen, const char *name
 	r->maplen = maplen;
 	strcpy(r->name, name); /* length checked by check_name() */
 	rc = rte_ring_init(rr, name, count, rte_flags);
-	if (rc)
-		return moirai__err(rc, "ring: rte_ring_init('%s', %u, 0x%x) failed: %s", name,
-				   count, rte_flags, moirai_strerror(rc));
-	rc = moirai__ring_register(r);
 	if (rc) {
 		r->magic = 0;
-		return rc;
+		rc = moirai__err(rc, "ring: rte_ring_init('%s', %u, 0x%x) failed: %s", name, count,
+				 rte_flags, moirai_strerror(rc));
+		goto out_unlock;
 	}
+	moirai__ring_register_locked(r);
 	moirai_assert_internal(moirai__ring_is_valid(r));
 	*out = r;
-	return 0;
+out_unlock:
+	moirai__ring_registry_unlock();
+	return rc;
 }
 
 /* What create and init both check: name, flags and the size they imply. */
-static int check_args(const char *name, unsigned count, unsigned esize, unsigned flags,
+static int check_args(const char *name, unsigned esize, unsigned count, unsigned flags,
 		      unsigned *resolved, unsigned *rte_flags, ssize_t *sz)
 {
 	int rc = check_name(name);
@@ -185,25 +201,11 @@ static int check_args(const char *name, unsigned count, unsigned esize, unsigned
 	rc = resolve_flags(flags, resolved, rte_flags);
 	if (rc)
 		return rc;
-	*sz = moirai_ring_memsize(count, esize, flags);
+	*sz = moirai_ring_memsize(esize, count, flags);
 	return *sz < 0 ? (int)*sz : 0;
 }
 
-int moirai__ring_resolve_node(int node)
-{
-	if (node != MOIRAI_NODE_ANY)
-		return node;
-	node = moirai_numa_current_node();
-	if (node >= 0 && moirai_numa_node_is_allowed(node))
-		return node;
-	/* The caller's node has no memory we may use: take the first allowed. */
-	for (int n = 0; n < moirai_numa_node_count(); n++)
-		if (moirai_numa_node_is_allowed(n))
-			return n;
-	return 0;
-}
-
-int moirai_ring_create_elem(const char *name, unsigned count, unsigned esize, int node,
+int moirai_ring_create_elem(const char *name, unsigned esize, unsigned count, int node,
 			    unsigned flags, struct moirai_ring **out)
 {
 	unsigned resolved, rte_flags;
@@ -214,26 +216,19 @@ int moirai_ring_create_elem(const char *name, unsigned count, unsigned esize, in
 	if (!out)
 		return moirai__err(-EINVAL, "ring: NULL out pointer");
 	*out = NULL;
-	rc = check_args(name, count, esize, flags, &resolved, &rte_flags, &sz);
+	rc = check_args(name, esize, count, flags, &resolved, &rte_flags, &sz);
 	if (rc)
 		return rc;
-	if (node == MOIRAI_NODE_ANY) {
-		node = moirai__ring_resolve_node(node);
-	} else if (node < 0) {
-		return moirai__err(-EINVAL, "ring '%s': node %d is not a node id", name, node);
-	}
-	if (!moirai_numa_node_is_allowed(node))
-		return moirai__err(
-			-ENODEV,
-			"ring '%s': NUMA node %d does not exist or is not allowed (%d nodes)", name,
-			node, moirai_numa_node_count());
+	node = moirai_numa_node_resolve(node);
+	if (node < 0)
+		return moirai__err(node, "ring '%s': %s", name, moirai_last_error());
 	/* Cheap early check; ring_setup() re-checks under the registry lock. */
 	if (moirai_ring_lookup(name))
 		return moirai__err(-EEXIST, "ring: name '%s' is already in use", name);
 	rc = moirai__ring_mem_acquire((size_t)sz, node, &mem);
 	if (rc)
 		return rc;
-	rc = ring_setup(mem, (size_t)sz, (size_t)sz, name, count, esize, resolved, rte_flags, node,
+	rc = ring_setup(mem, (size_t)sz, (size_t)sz, name, esize, count, resolved, rte_flags, node,
 			out);
 	if (rc)
 		goto err_release_mem;
@@ -247,10 +242,10 @@ err_release_mem:
 int moirai_ring_create(const char *name, unsigned count, int node, unsigned flags,
 		       struct moirai_ring **out)
 {
-	return moirai_ring_create_elem(name, count, sizeof(void *), node, flags, out);
+	return moirai_ring_create_elem(name, sizeof(void *), count, node, flags, out);
 }
 
-int moirai_ring_init(void *mem, size_t len, const char *name, unsigned count, unsigned esize,
+int moirai_ring_init(void *mem, size_t len, const char *name, unsigned esize, unsigned count,
 		     unsigned flags, struct moirai_ring **out)
 {
 	unsigned resolved, rte_flags;
@@ -265,7 +260,7 @@ int moirai_ring_init(void *mem, size_t len, const char *name, unsigned count, un
 	if ((uintptr_t)mem % MOIRAI_CACHE_LINE)
 		return moirai__err(-EINVAL, "ring: memory %p is not aligned to %d bytes", mem,
 				   MOIRAI_CACHE_LINE);
-	rc = check_args(name, count, esize, flags, &resolved, &rte_flags, &sz);
+	rc = check_args(name, esize, count, flags, &resolved, &rte_flags, &sz);
 	if (rc)
 		return rc;
 	if (len < (size_t)sz)
@@ -278,7 +273,7 @@ int moirai_ring_init(void *mem, size_t len, const char *name, unsigned count, un
 		node = -1;
 		moirai_clear_error();
 	}
-	return ring_setup(mem, (size_t)sz, 0, name, count, esize, resolved, rte_flags, node, out);
+	return ring_setup(mem, (size_t)sz, 0, name, esize, count, resolved, rte_flags, node, out);
 }
 
 int moirai_ring_fini(struct moirai_ring *r)
@@ -362,7 +357,7 @@ bool moirai__ring_is_valid(const struct moirai_ring *r)
  */
 int moirai__ring_mem_acquire(size_t len, int node, void **out)
 {
-	*out = moirai_malloc_node_flags(node, len, MOIRAI_CACHE_LINE, 0);
+	*out = moirai_malloc_node_flags(len, MOIRAI_CACHE_LINE, node, 0);
 	return *out ? 0 : -errno;
 }
 

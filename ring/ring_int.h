@@ -14,6 +14,10 @@
 #include "internal.h"
 #include "moirai/ring.h"
 
+#ifndef MOIRAI_RING_INLINE
+#error "the library is built with -DMOIRAI_RING_INLINE (Makefile)"
+#endif
+
 #define MOIRAI__RING_MAGIC 0x6d6f7272u /* "morr" */
 
 /*
@@ -30,11 +34,13 @@ struct moirai_ring {
 	size_t maplen;		      /* bytes acquired by create, 0 = caller-owned */
 	struct moirai_ring *reg_next; /* registry list, under the registry lock */
 	struct moirai_ring *reg_prev;
-	char name[MOIRAI_RING_NAMESIZE];
+	char name[MOIRAI_RING_NAME_MAX + 1];
 };
 
 static_assert(sizeof(struct moirai_ring) <= MOIRAI__RING_HDR_SIZE,
 	      "ring header must fit before the rte_ring");
+static_assert(MOIRAI_RING_NAME_MAX + 1 == RTE_RING_NAMESIZE, "ring names are DPDK's");
+static_assert(MOIRAI_RING_MAX_COUNT == RTE_RING_SZ_MASK, "ring counts are DPDK's");
 static_assert(MOIRAI__RING_HDR_SIZE % MOIRAI_CACHE_LINE == 0,
 	      "the rte_ring must start on a cache line");
 
@@ -48,34 +54,16 @@ static_assert(MOIRAI__RING_HDR_SIZE % MOIRAI_CACHE_LINE == 0,
 int moirai__ring_mem_acquire(size_t len, int node, void **out);
 void moirai__ring_mem_release(void *mem, size_t len);
 
-/* MOIRAI_NODE_ANY -> the caller's node if allowed, else the first allowed. */
-int moirai__ring_resolve_node(int node);
-
-/* Registry (ring_registry.c).  register fails with -EEXIST on a taken name. */
-int moirai__ring_register(struct moirai_ring *r);
-int moirai__ring_unregister(struct moirai_ring *r);
-
 /*
- * Full (seq_cst) fence of the channel wake-up protocol (channel.c).  GCC
- * rejects atomic_thread_fence under -fsanitize=thread (-Wtsan: TSan does
- * not model fences); TSan checks nothing that depends on this fence (the
- * words it orders are atomics), so only that warning is silenced, only
- * here.  Same approach as moirai__shm_full_fence.
+ * Registry (ring_registry.c).  Setup holds the lock across
+ * check_free_locked (-EEXIST taken name, -EBUSY memory of a live ring),
+ * initialisation and register_locked.
  */
-#if defined(__SANITIZE_THREAD__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wtsan"
-static inline void moirai__ring_full_fence(void)
-{
-	atomic_thread_fence(memory_order_seq_cst);
-}
-#pragma GCC diagnostic pop
-#else
-static inline void moirai__ring_full_fence(void)
-{
-	atomic_thread_fence(memory_order_seq_cst);
-}
-#endif
+void moirai__ring_registry_lock(void);
+void moirai__ring_registry_unlock(void);
+int moirai__ring_check_free_locked(const void *mem, size_t len, const char *name);
+void moirai__ring_register_locked(struct moirai_ring *r);
+int moirai__ring_unregister(struct moirai_ring *r);
 
 /* Debug walker: the header and the rte_ring agree. */
 bool moirai__ring_is_valid(const struct moirai_ring *r);

@@ -3,11 +3,13 @@
  * stats can find a ring (moirai_ring_lookup) or walk them all
  * (moirai_ring_foreach).  A mutex guards a doubly linked list threaded
  * through the ring headers; it is touched only by create, init, destroy,
- * fini and the lookups, never by the fast path.  Registration checks and
- * inserts under one lock hold, which is what makes names unique.
+ * fini and the lookups, never by the fast path.  Setup checks the name and
+ * the memory range and inserts under one lock hold, which is what makes
+ * names unique and keeps init from wiping a live ring.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ring_int.h"
@@ -24,13 +26,36 @@ static struct moirai_ring *find_locked(const char *name)
 	return NULL;
 }
 
-int moirai__ring_register(struct moirai_ring *r)
+void moirai__ring_registry_lock(void)
 {
 	pthread_mutex_lock(&registry_lock);
-	if (find_locked(r->name)) {
-		pthread_mutex_unlock(&registry_lock);
-		return moirai__err(-EEXIST, "ring: name '%s' is already in use", r->name);
+}
+
+void moirai__ring_registry_unlock(void)
+{
+	pthread_mutex_unlock(&registry_lock);
+}
+
+int moirai__ring_check_free_locked(const void *mem, size_t len, const char *name)
+{
+	uintptr_t lo = (uintptr_t)mem, hi = lo + len;
+
+	if (find_locked(name))
+		return moirai__err(-EEXIST, "ring: name '%s' is already in use", name);
+	for (struct moirai_ring *r = registry_head; r; r = r->reg_next) {
+		uintptr_t rlo = (uintptr_t)r, rhi = rlo + r->memsize;
+
+		if (lo < rhi && rlo < hi)
+			return moirai__err(-EBUSY,
+					   "ring: memory %p..%p overlaps live ring '%s' (fini it "
+					   "first)",
+					   mem, (void *)hi, r->name);
 	}
+	return 0;
+}
+
+void moirai__ring_register_locked(struct moirai_ring *r)
+{
 	/* Append, so that moirai_ring_foreach() walks in creation order. */
 	r->reg_next = NULL;
 	r->reg_prev = registry_tail;
@@ -39,8 +64,6 @@ int moirai__ring_register(struct moirai_ring *r)
 	else
 		registry_head = r;
 	registry_tail = r;
-	pthread_mutex_unlock(&registry_lock);
-	return 0;
 }
 
 int moirai__ring_unregister(struct moirai_ring *r)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs each test binary given on the command line with a watchdog, then
-# every public header compiled alone (the urcu test_build idea), and
+# every public header compiled alone (the urcu test_build idea) and
+# checked for leaked macros, and
 # prints one summary line "N passed, N failed".  Exit status 1 on any failure.
 set -u
 TIMEOUT=${MOIRAI_TEST_TIMEOUT:-600}
@@ -27,22 +28,38 @@ for t in "$@"; do
 	fi
 done
 
-# Every public header must compile on its own, warnings as errors.
+# Every public header must compile on its own, warnings as errors, with no
+# DPDK include path: by default the public headers include no DPDK header.
 CC=${CC:-cc}
-for h in include/moirai.h include/moirai/*.h; do
-	case "$h" in *_inline.h) continue ;; esac
-	if printf '#include "%s"\n' "${h#include/}" |
-		$CC -std=c11 -pedantic -Wall -Wextra -Werror -Iinclude \
-			-I/usr/include/dpdk -I/usr/include/x86_64-linux-gnu/dpdk \
-			-msse4.2 -fsyntax-only -x c - 2>"${MOIRAI_BUILD:-build}/header.log"; then
+HDRLOG=${MOIRAI_BUILD:-build}/header.log
+DPDK_INC="-I/usr/include/dpdk -I/usr/include/$(${CC} -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)/dpdk"
+header_check() { # label, source text, extra flags...
+	label=$1 src=$2
+	shift 2
+	if printf '%b' "$src" | $CC -std=c11 -pedantic -Wall -Wextra -Werror -Iinclude "$@" \
+		-fsyntax-only -x c - 2>"$HDRLOG"; then
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1))
-		failed="$failed header:$h"
-		printf '  FAIL  header %s compiles alone\n' "$h"
-		sed 's/^/        /' "${MOIRAI_BUILD:-build}/header.log"
+		failed="$failed header:$label"
+		printf '  FAIL  header %s\n' "$label"
+		sed 's/^/        /' "$HDRLOG"
 	fi
+}
+for h in include/moirai.h include/moirai/*.h; do
+	case "$h" in *_inline.h) continue ;; esac
+	header_check "$h alone" "#include \"${h#include/}\"\n"
 done
+# The opt-in inline ring fast paths, with DPDK's include path.
+header_check "ring.h with MOIRAI_RING_INLINE" \
+	'#define MOIRAI_RING_INLINE 1\n#include "moirai.h"\n' -msse4.2 $DPDK_INC
+# moirai.h must not leak DPDK's (or anyone's) generic macros into programs.
+leak='#include "moirai.h"\n'
+for m in likely unlikely container_of typeof NS_PER_S LIST_HEAD TAILQ_HEAD \
+	RTE_CACHE_LINE_SIZE RTE_RING_NAMESIZE RTE_USE_C11_MEM_MODEL min max; do
+	leak="$leak#ifdef $m\n#error $m leaks from moirai.h\n#endif\n"
+done
+header_check "moirai.h leaks no macros" "$leak"
 
 [ -n "$failed" ] && echo "failed:$failed"
 echo "$pass passed, $fail failed"

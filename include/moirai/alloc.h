@@ -40,7 +40,7 @@ extern "C" {
 
 /** Flag for moirai_malloc_node_flags(): fall back to the nearest allowed
  *  node when the requested node cannot be used (counted in the stats). */
-#define MOIRAI_ALLOC_PREFERRED 1u
+#define MOIRAI_ALLOC_F_PREFERRED 1u
 
 /**
  * Allocate @p size bytes on the calling thread's NUMA node (the node it
@@ -53,26 +53,28 @@ MOIRAI_API void *moirai_malloc(size_t size);
 
 /**
  * Allocate @p size bytes whose pages are bound to NUMA node @p node.
- * @param node OS node index, or MOIRAI_NODE_ANY for the caller's node.
  * @param size bytes, > 0.
- * @return the block; NULL with errno EINVAL (size 0, node does not exist),
- *         ENODEV (node not allowed by the cgroup or not bindable), ENOMEM.
- *         Thread-safe.
+ * @param node OS node index, or MOIRAI_NODE_ANY for the caller's node.
+ * @return the block; NULL with errno EINVAL (size 0, or a negative node
+ *         other than MOIRAI_NODE_ANY), ENODEV (no such node, no memory, or
+ *         binding refused), EPERM (the cgroup does not allow the node),
+ *         ENOMEM.  Thread-safe.
  */
-MOIRAI_API void *moirai_malloc_node(int node, size_t size);
+MOIRAI_API void *moirai_malloc_node(size_t size, int node);
 
 /**
- * moirai_malloc_node() with flags and an alignment.
- * @param node OS node index or MOIRAI_NODE_ANY.
+ * moirai_malloc_node() with an alignment and flags.
  * @param size bytes, > 0.
  * @param align power of two (0 means 16), at most 1 GiB.
- * @param flags 0 or MOIRAI_ALLOC_PREFERRED: an unusable @p node falls back
+ * @param node OS node index or MOIRAI_NODE_ANY.
+ * @param flags 0 or MOIRAI_ALLOC_F_PREFERRED: an unusable @p node falls back
  *        to the nearest usable one (the arena stats count it).
- * @return the block; NULL with errno EINVAL (size 0, bad alignment, node
- *         does not exist), ENODEV (node unusable, not preferred), ENOMEM.
+ * @return the block; NULL with errno EINVAL (size 0, bad alignment, unknown
+ *         flags, negative node), ENODEV or EPERM (node unusable, as for
+ *         moirai_malloc_node(), without MOIRAI_ALLOC_F_PREFERRED), ENOMEM.
  *         Thread-safe.
  */
-MOIRAI_API void *moirai_malloc_node_flags(int node, size_t size, size_t align, unsigned flags);
+MOIRAI_API void *moirai_malloc_node_flags(size_t size, size_t align, int node, unsigned flags);
 
 /**
  * Allocate a zeroed array of @p n elements of @p size bytes.

@@ -8,6 +8,22 @@
  * moirai_last_error().  Tunables live in one table (enum moirai_option),
  * each with a default and a MOIRAI_<NAME> environment override that is
  * read once, the first time any option is read.
+ *
+ * One vocabulary across modules:
+ * - A parameter or field called @c node is an OS NUMA node number (what
+ *   numactl takes); a logical index into a topology is called @c node_idx.
+ *   Likewise @c pu is an OS CPU number, @c pu_idx a logical one.
+ * - Node errors: -ENODEV the node does not exist (or has no memory);
+ *   -EPERM it exists but the cgroup (cpuset.mems) does not allow it.
+ * - Arguments come in one order: what (name, element size, count), then
+ *   where (node), then how (flags), then the out pointer.
+ * - Bulk calls move all @c n items or none; burst calls move 0..n.
+ * - Blocking calls take @c timeout_ns: MOIRAI_TIMEOUT_TRY (0) tries once
+ *   (-EAGAIN), MOIRAI_TIMEOUT_FOREVER (-1) waits as long as it takes, a
+ *   positive value waits at most that long (-ETIMEDOUT); anything below -1
+ *   is -EINVAL, checked before anything else happens.
+ * - Name limits are *_NAME_MAX characters, not counting the NUL.
+ * - Flags are MOIRAI_<MODULE>_F_<NAME>.
  */
 #ifndef MOIRAI_BASE_H
 #define MOIRAI_BASE_H
@@ -32,6 +48,11 @@ extern "C" {
 /** "Any NUMA node": let moirai choose, normally the caller's node. */
 #define MOIRAI_NODE_ANY (-1)
 
+/** timeout_ns: try once, never wait. */
+#define MOIRAI_TIMEOUT_TRY ((int64_t)0)
+/** timeout_ns: wait as long as it takes. */
+#define MOIRAI_TIMEOUT_FOREVER ((int64_t)-1)
+
 #define moirai_likely(x)   __builtin_expect(!!(x), 1)
 #define moirai_unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -47,7 +68,11 @@ extern "C" {
 MOIRAI_API const char *moirai_version(void);
 
 /**
- * Text for an error code returned by any moirai function.
+ * Text for an error code returned by any moirai function: the C library's
+ * description of the errno value (strerrordesc_np), "success" for 0, and
+ * "unknown error" for a value the C library does not know.  The text is
+ * generic ("No such device"); what exactly was wrong is in
+ * moirai_last_error().
  * @param err a negative errno value (a positive one is accepted as well).
  * @return a static string, never NULL. Thread-safe.
  */
@@ -55,7 +80,11 @@ MOIRAI_API const char *moirai_strerror(int err);
 
 /**
  * Detail of the last failure on the calling thread, e.g.
- * "topology: cannot parse synthetic description 'nuam:2'".
+ * "topology: cannot parse synthetic description 'nuam:2'".  Every public
+ * function that returns an error (or NULL with errno) records one; a
+ * successful call does not clear it.  Normal outcomes that are not
+ * failures (-EAGAIN from a try, -ETIMEDOUT, -EPIPE at end of stream, an
+ * empty pool) record nothing, so they stay cheap on the fast path.
  * @return a thread-local string, empty when no failure was recorded; valid
  *         until the next moirai call on this thread. Thread-safe.
  */
@@ -113,8 +142,10 @@ MOIRAI_API int moirai_option_set(enum moirai_option opt, long value);
  * also sets integer options: "64M", "2G" and "4096" are accepted for sizes).
  * @param opt the option.
  * @param value the new value (copied).
- * @return 0; -EINVAL for an unknown option or unparsable value; -ENOMEM.
- *         Not safe concurrently with readers of the same option.
+ * @return 0; -EINVAL for an unknown option, an unparsable or out-of-range
+ *         value, or a string not among the option's values (hugepages:
+ *         auto, hugetlb, thp, none); -ENOMEM.  Not safe concurrently with
+ *         readers of the same option.
  */
 MOIRAI_API int moirai_option_set_str(enum moirai_option opt, const char *value);
 

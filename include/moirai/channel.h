@@ -12,9 +12,10 @@
  * MOIRAI_RING_* flags; with no mode named both sides are RTS, which is safe
  * for threads that may be preempted (see moirai/ring.h).
  *
- * Waiting, per call, by @c timeout_ns: 0 = try once (-EAGAIN if nothing
- * could move), MOIRAI_CHAN_FOREVER (-1) = wait as long as it takes, > 0 =
- * wait at most that many nanoseconds (-ETIMEDOUT).  A waiting party spins
+ * Waiting, per call, by @c timeout_ns: MOIRAI_TIMEOUT_TRY (0) = try once
+ * (-EAGAIN if nothing could move), MOIRAI_TIMEOUT_FOREVER (-1) = wait as
+ * long as it takes, > 0 = wait at most that many nanoseconds
+ * (-ETIMEDOUT); below -1 is -EINVAL, checked before anything is sent.  A waiting party spins
  * for MOIRAI_OPT_SPIN_NS, then yields the CPU for as long again, then parks
  * on a futex.  A sender wakes parked receivers, and a receiver wakes
  * parked senders (backpressure), only when someone is parked: parked
@@ -30,7 +31,7 @@
  * duplicated by a close racing with sends.  Close wakes every parked party.
  *
  * Thread-safety follows the ring mode: with the default flags any number
- * of threads may send and receive concurrently; with MOIRAI_RING_SP_ENQ
+ * of threads may send and receive concurrently; with MOIRAI_RING_F_SP_ENQ
  * (or SC_DEQ) one sender (receiver) at a time.
  */
 #ifndef MOIRAI_CHANNEL_H
@@ -49,11 +50,6 @@ extern "C" {
 /** Opaque channel handle. */
 struct moirai_chan;
 
-/** timeout_ns: try once, never wait. */
-#define MOIRAI_CHAN_TRY ((int64_t)0)
-/** timeout_ns: wait as long as it takes. */
-#define MOIRAI_CHAN_FOREVER ((int64_t)-1)
-
 /** Counters of the slow paths, for tests and stats (snapshots). */
 struct moirai_chan_stats {
 	uint64_t recv_parks; /**< times a receiver slept on the futex */
@@ -63,17 +59,17 @@ struct moirai_chan_stats {
 
 /**
  * Create a channel of @p count slots of @p elem_size bytes on @p node.
- * @param name unique ring name, shorter than MOIRAI_RING_NAMESIZE (copied).
- * @param count slots: a power of two (holds count - 1), or any count with
- *        MOIRAI_RING_EXACT_SZ.
+ * @param name unique ring name of 1..MOIRAI_RING_NAME_MAX characters (copied).
  * @param elem_size bytes per message: a non-zero multiple of 4.
+ * @param count slots: a power of two >= 2 (holds count - 1), or any count
+ *        with MOIRAI_RING_F_EXACT_SZ.
  * @param node OS NUMA node or MOIRAI_NODE_ANY.
- * @param flags MOIRAI_RING_* flags (0 = MPMC, preemption-safe RTS).
+ * @param flags MOIRAI_RING_F_* flags (0 = MPMC, preemption-safe RTS).
  * @param[out] out the channel.
  * @return 0; the errors of moirai_ring_create_elem() (-EINVAL, -ERANGE,
- *         -ENAMETOOLONG, -ENODEV, -EEXIST, -ENOMEM).  Thread-safe.
+ *         -ENAMETOOLONG, -ENODEV, -EPERM, -EEXIST, -ENOMEM).  Thread-safe.
  */
-MOIRAI_API int moirai_chan_create(const char *name, unsigned count, unsigned elem_size, int node,
+MOIRAI_API int moirai_chan_create(const char *name, unsigned elem_size, unsigned count, int node,
 				  unsigned flags, struct moirai_chan **out);
 
 /**

@@ -277,6 +277,19 @@ MOIRAI_API int moirai_numa_node_count(void);
 MOIRAI_API bool moirai_numa_node_is_allowed(int node);
 
 /**
+ * Check a node argument the way every moirai module does, and resolve
+ * MOIRAI_NODE_ANY to the caller's node (or, when the caller's node has no
+ * memory this process may use, the first node that has).
+ * @param node OS node index or MOIRAI_NODE_ANY.
+ * @return the OS node (>= 0); -EINVAL a negative value other than
+ *         MOIRAI_NODE_ANY; -ENODEV no such node, or it has no memory (or,
+ *         for MOIRAI_NODE_ANY, no node is usable); -EPERM the node exists
+ *         but the cgroup's cpuset.mems does not allow it.  Each failure
+ *         records a message.  Thread-safe.
+ */
+MOIRAI_API int moirai_numa_node_resolve(int node);
+
+/**
  * Pin the calling thread to one PU.
  * @param pu OS CPU index.
  * @return 0; -EINVAL pu out of range or not allowed for this process.

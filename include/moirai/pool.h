@@ -78,20 +78,21 @@ struct moirai_pool_cache;
 /**
  * Create a pool of @p n_objs objects of @p obj_size bytes on @p node.
  * Objects are aligned to 16 bytes (like malloc), or to a cache line with
- * MOIRAI_POOL_F_CACHE_ALIGN.  The ring and the objects are one mapping
- * bound to the node before first touch.
+ * MOIRAI_POOL_F_CACHE_ALIGN.  The ring and the objects are one allocation
+ * from the node's arena; objects are not touched until first use.
  * @param name a label (1..MOIRAI_POOL_NAME_MAX chars) for messages.
- * @param n_objs number of objects, 1..MOIRAI_POOL_MAX_OBJS.
  * @param obj_size object size in bytes, 1..MOIRAI_POOL_MAX_OBJ_SIZE.
+ * @param n_objs number of objects, 1..MOIRAI_POOL_MAX_OBJS.
  * @param node OS NUMA node, or MOIRAI_NODE_ANY for the caller's node.
  * @param flags MOIRAI_POOL_F_* bits.
  * @param[out] out the new pool.
  * @return 0; -EINVAL NULL/empty/too long name, NULL out, zero or too large
  *         count or size, unknown flags, both HTS and MPMC, both DEBUG and
- *         NO_DEBUG, or a node that
- *         does not exist or is not allowed; -ENOMEM. Thread-safe.
+ *         NO_DEBUG, a negative node other than MOIRAI_NODE_ANY; -ENODEV no
+ *         such node; -EPERM the cgroup does not allow the node; -ENOMEM.
+ *         Thread-safe.
  */
-MOIRAI_API int moirai_pool_create(const char *name, unsigned n_objs, size_t obj_size, int node,
+MOIRAI_API int moirai_pool_create(const char *name, size_t obj_size, unsigned n_objs, int node,
 				  unsigned flags, struct moirai_pool **out);
 
 /**

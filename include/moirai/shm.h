@@ -63,8 +63,6 @@ struct moirai_shm_msg;
 #define MOIRAI_SHM_BUFS_MAX 65536u
 /** Most messages in one moirai_shm_send_burst() / moirai_shm_recv_burst(). */
 #define MOIRAI_SHM_BURST_MAX 256u
-/** Wait forever in moirai_shm_recv(). */
-#define MOIRAI_SHM_WAIT_FOREVER (-1)
 
 /** Segment geometry; zero-initialised = defaults. */
 struct moirai_shm_opts {
@@ -174,7 +172,7 @@ MOIRAI_API int moirai_shm_recv_burst(struct moirai_shm *seg, struct moirai_shm_m
  * Receive the next message from the peer, in send order.
  * @param seg the handle.
  * @param[out] msg the message; free it with moirai_shm_free().
- * @param timeout_ns 0 to poll, MOIRAI_SHM_WAIT_FOREVER, or nanoseconds.
+ * @param timeout_ns 0 to poll, MOIRAI_TIMEOUT_FOREVER, or nanoseconds.
  * @return 0; -EAGAIN nothing and timeout 0; -ETIMEDOUT; -EPIPE nothing
  *         left and the peer has detached or died; -EBADMSG the peer sent a
  *         bad buffer index or length (the message is dropped); -EINVAL NULL

@@ -208,12 +208,12 @@ static void test_node_and_ptr(void **state)
 			break;
 		}
 	assert_true(node >= 0);
-	void *p = moirai_malloc_node(node, 100);
+	void *p = moirai_malloc_node(100, node);
 
 	assert_non_null(p);
 	assert_int_equal(moirai_alloc_ptr_node(p), node);
 	moirai_free(p);
-	p = moirai_malloc_node_flags(node, 5000, 4096, 0);
+	p = moirai_malloc_node_flags(5000, 4096, node, 0);
 	assert_non_null(p);
 	assert_int_equal((uintptr_t)p % 4096, 0);
 	assert_int_equal(moirai_alloc_ptr_node(p), node);
@@ -254,14 +254,15 @@ static void test_negative(void **state)
 	assert_null(moirai_aligned_alloc(64, 0));
 	assert_int_equal(errno, EINVAL);
 	errno = 0;
-	assert_null(moirai_malloc_node(-7, 8));
+	assert_null(moirai_malloc_node(8, -7));
 	assert_int_equal(errno, EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "node"));
 	errno = 0;
-	assert_null(moirai_malloc_node(100000, 8));
-	assert_int_equal(errno, EINVAL);
+	assert_null(moirai_malloc_node(8, 100000));
+	assert_int_equal(errno, ENODEV);
+	assert_non_null(strstr(moirai_last_error(), "does not exist"));
 	errno = 0;
-	assert_null(moirai_malloc_node_flags(0, 8, 0, 0x80));
+	assert_null(moirai_malloc_node_flags(8, 0, 0, 0x80));
 	assert_int_equal(errno, EINVAL);
 	/* Foreign pointers: ignored with a message, never a crash. */
 	moirai_free(NULL);

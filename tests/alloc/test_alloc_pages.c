@@ -54,7 +54,7 @@ static void run_mode(void *arg)
 	long free_before = free_hugepages(node);
 
 	moirai_option_set_str(MOIRAI_OPT_HUGEPAGES, mode);
-	p = moirai_malloc_node(node, 3 << 20);
+	p = moirai_malloc_node(3 << 20, node);
 	if (!strcmp(mode, "hugetlb") && free_before < 2) {
 		/* Too few (or no) free pages: a clean ENOMEM, no crash. */
 		if (p || errno != ENOMEM || !strstr(moirai_last_error(), "hugetlb"))

@@ -67,6 +67,17 @@ static void test_options(void **state)
 	assert_int_equal(moirai_option_set((enum moirai_option)999, 1), -EINVAL);
 	assert_string_equal(moirai_option_get_str((enum moirai_option)999), "");
 	assert_int_equal(moirai_option_set_str(MOIRAI_OPT_WORKERS, NULL), -EINVAL);
+	/* String options with a fixed set of values reject anything else. */
+	assert_int_equal(moirai_option_set_str(MOIRAI_OPT_HUGEPAGES, "thp"), 0);
+	assert_string_equal(moirai_option_get_str(MOIRAI_OPT_HUGEPAGES), "thp");
+	moirai_clear_error();
+	assert_int_equal(moirai_option_set_str(MOIRAI_OPT_HUGEPAGES, "sometimes"), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "auto|hugetlb|thp|none"));
+	assert_string_equal(moirai_option_get_str(MOIRAI_OPT_HUGEPAGES), "thp");
+	assert_int_equal(moirai_option_set_str(MOIRAI_OPT_HUGEPAGES, "thpx"), -EINVAL);
+	assert_int_equal(moirai_option_set_str(MOIRAI_OPT_HUGEPAGES, "th"), -EINVAL);
+	assert_int_equal(moirai_option_set_str(MOIRAI_OPT_HUGEPAGES, ""), -EINVAL);
+	assert_int_equal(moirai_option_set_str(MOIRAI_OPT_HUGEPAGES, "auto"), 0);
 }
 
 /* Runs in a fresh exec of this binary: the env is read once per process. */
@@ -78,6 +89,8 @@ static int env_child(void)
 		return 2;
 	if (moirai_option_get(MOIRAI_OPT_ARENA_CHUNK) != 8 << 20)
 		return 3;
+	if (strcmp(moirai_option_get_str(MOIRAI_OPT_HUGEPAGES), "auto") != 0)
+		return 4; /* MOIRAI_HUGEPAGES=sometimes ignored */
 	return 0;
 }
 
@@ -85,7 +98,8 @@ static void test_env_override(void **state)
 {
 	(void)state;
 	int st = system("MOIRAI_WORKERS=5 MOIRAI_LOG_LEVEL=banana "
-			"MOIRAI_ARENA_CHUNK=8M /proc/$PPID/exe --env-child 2>/dev/null");
+			"MOIRAI_ARENA_CHUNK=8M MOIRAI_HUGEPAGES=sometimes "
+			"/proc/$PPID/exe --env-child 2>/dev/null");
 
 	/* system() runs sh, whose parent is this process. */
 	assert_true(WIFEXITED(st));

@@ -58,18 +58,9 @@ int main(void)
 }
 EOC
 
-# Until <moirai.h> stops including DPDK (the MOIRAI_RING_INLINE change),
-# the default build still needs DPDK's include path.
-# TODO(merge): drop this once include/moirai/ring.h has MOIRAI_RING_INLINE.
-DEFAULT_EXTRA=""
-if ! grep -q MOIRAI_RING_INLINE include/moirai/ring.h; then
-	DEFAULT_EXTRA=$(pkg-config --cflags libdpdk)
-	echo "note: <moirai.h> still includes DPDK; default programs get libdpdk's cflags for now"
-fi
-
 # shellcheck disable=SC2046,SC2086
-$CC -std=c11 -Wall -Werror -o "$tmp/hello" "$tmp/hello.c" $DEFAULT_EXTRA $(pc "$tmp/d" --cflags --libs moirai) ||
-	fail "shared link with pkg-config --cflags --libs moirai"
+$CC -std=c11 -Wall -Werror -o "$tmp/hello" "$tmp/hello.c" $(pc "$tmp/d" --cflags --libs moirai) ||
+	fail "shared link with pkg-config --cflags --libs moirai (no DPDK flags)"
 readelf -d "$tmp/hello" | grep -q 'NEEDED.*libmoirai\.so\.0' || fail "hello does not need libmoirai.so.0"
 LD_LIBRARY_PATH=$root/lib "$tmp/hello" | grep -q '^0\.' || fail "shared program did not run"
 
@@ -78,12 +69,12 @@ LD_LIBRARY_PATH=$root/lib "$tmp/hello" | grep -q '^0\.' || fail "shared program 
 inst "$tmp/s"
 rm -f "$tmp/s$prefix"/lib/libmoirai.so*
 # shellcheck disable=SC2046,SC2086
-if $CC -std=c11 -o "$tmp/hello-nostatic" "$tmp/hello.c" $DEFAULT_EXTRA \
+if $CC -std=c11 -o "$tmp/hello-nostatic" "$tmp/hello.c" \
 	$(pc "$tmp/s" --cflags --libs moirai) >/dev/null 2>&1; then
 	fail "libmoirai.a linked without --static: the test would not see a wrong Libs.private"
 fi
 # shellcheck disable=SC2046,SC2086
-$CC -std=c11 -Wall -Werror -o "$tmp/hello-static" "$tmp/hello.c" $DEFAULT_EXTRA \
+$CC -std=c11 -Wall -Werror -o "$tmp/hello-static" "$tmp/hello.c" \
 	$(pc "$tmp/s" --static --cflags --libs moirai) ||
 	fail "static link with pkg-config --static --cflags --libs moirai: $(pc "$tmp/s" --static --libs moirai)"
 readelf -d "$tmp/hello-static" | grep -q 'NEEDED.*libmoirai' && fail "hello-static still needs libmoirai.so"
@@ -95,7 +86,7 @@ cat >"$tmp/inline.c" <<'EOC'
 int main(void)
 {
 	struct moirai_ring *r;
-	if (moirai_ring_create("pkg-test", 64, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC, &r) != 0)
+	if (moirai_ring_create("pkg-test", 64, MOIRAI_NODE_ANY, MOIRAI_RING_F_SPSC, &r) != 0)
 		return 1;
 	int ok = moirai_ring_empty(r) && !moirai_ring_full(r);
 	moirai_ring_destroy(r);

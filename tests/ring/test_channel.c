@@ -40,17 +40,17 @@ static void test_basic(void **state)
 
 	(void)state;
 	assert_int_equal(
-		moirai_chan_create("ch_basic", 8, sizeof(struct msg), MOIRAI_NODE_ANY, 0, &ch), 0);
+		moirai_chan_create("ch_basic", sizeof(struct msg), 8, MOIRAI_NODE_ANY, 0, &ch), 0);
 	assert_int_equal(moirai_chan_elem_size(ch), sizeof(struct msg));
 	assert_ptr_equal(moirai_ring_lookup("ch_basic"), moirai_chan_ring(ch));
 	for (unsigned i = 0; i < 8; i++)
 		in[i] = (struct msg){ i, ~(uint64_t)i };
-	assert_int_equal(moirai_chan_recv(ch, out, 8, MOIRAI_CHAN_TRY), -EAGAIN);
+	assert_int_equal(moirai_chan_recv(ch, out, 8, MOIRAI_TIMEOUT_TRY), -EAGAIN);
 	/* Burst: 7 fit (count 8 holds 7). */
-	assert_int_equal(moirai_chan_send(ch, in, 8, MOIRAI_CHAN_TRY), 7);
+	assert_int_equal(moirai_chan_send(ch, in, 8, MOIRAI_TIMEOUT_TRY), 7);
 	assert_int_equal(moirai_chan_count(ch), 7);
-	assert_int_equal(moirai_chan_send(ch, in + 7, 1, MOIRAI_CHAN_TRY), -EAGAIN);
-	assert_int_equal(moirai_chan_recv(ch, out, 3, MOIRAI_CHAN_FOREVER), 3);
+	assert_int_equal(moirai_chan_send(ch, in + 7, 1, MOIRAI_TIMEOUT_TRY), -EAGAIN);
+	assert_int_equal(moirai_chan_recv(ch, out, 3, MOIRAI_TIMEOUT_FOREVER), 3);
 	assert_int_equal(moirai_chan_send(ch, in + 7, 1, 10 * MS), 1);
 	assert_int_equal(moirai_chan_recv(ch, out + 3, 8, 10 * MS), 5);
 	assert_memory_equal(in, out, sizeof(in));
@@ -73,12 +73,12 @@ static void test_no_syscall_without_waiters(void **state)
 
 	(void)state;
 	assert_int_equal(
-		moirai_chan_create("ch_nosys", 64, 4, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC, &ch), 0);
+		moirai_chan_create("ch_nosys", 4, 64, MOIRAI_NODE_ANY, MOIRAI_RING_F_SPSC, &ch), 0);
 	for (long i = 0; i < 100000; i++) {
 		for (unsigned k = 0; k < 16; k++)
 			buf[k] = (uint32_t)(i * 16 + k);
-		assert_int_equal(moirai_chan_send(ch, buf, 16, MOIRAI_CHAN_FOREVER), 16);
-		assert_int_equal(moirai_chan_recv(ch, buf, 16, MOIRAI_CHAN_FOREVER), 16);
+		assert_int_equal(moirai_chan_send(ch, buf, 16, MOIRAI_TIMEOUT_FOREVER), 16);
+		assert_int_equal(moirai_chan_recv(ch, buf, 16, MOIRAI_TIMEOUT_FOREVER), 16);
 		assert_int_equal(buf[15], (uint32_t)(i * 16 + 15));
 	}
 	moirai_chan_stats(ch, &st);
@@ -98,7 +98,7 @@ static void test_timeout(void **state)
 	assert_int_equal(moirai_chan_recv(ch, v, 1, 20 * MS), -ETIMEDOUT);
 	dt = moirai_now_ns() - t0;
 	assert_true(dt >= 20 * MS); /* never early */
-	assert_int_equal(moirai_chan_send(ch, v, 4, MOIRAI_CHAN_TRY), 3);
+	assert_int_equal(moirai_chan_send(ch, v, 4, MOIRAI_TIMEOUT_TRY), 3);
 	t0 = moirai_now_ns();
 	assert_int_equal(moirai_chan_send(ch, v, 1, 15 * MS), -ETIMEDOUT);
 	assert_true(moirai_now_ns() - t0 >= 15 * MS);
@@ -114,7 +114,7 @@ static void test_close_drain(void **state)
 	uint32_t v[10], out[10];
 
 	(void)state;
-	assert_int_equal(moirai_chan_create("ch_close", 16, 4, MOIRAI_NODE_ANY, 0, &ch), 0);
+	assert_int_equal(moirai_chan_create("ch_close", 4, 16, MOIRAI_NODE_ANY, 0, &ch), 0);
 	for (uint32_t i = 0; i < 10; i++)
 		v[i] = 100 + i;
 	assert_int_equal(moirai_chan_send(ch, v, 10, 0), 10);
@@ -123,14 +123,14 @@ static void test_close_drain(void **state)
 	assert_true(moirai_chan_is_closed(ch));
 	assert_int_equal(moirai_chan_close(ch), -EALREADY);
 	assert_int_equal(moirai_chan_send(ch, v, 1, 0), -EPIPE);
-	assert_int_equal(moirai_chan_send(ch, v, 1, MOIRAI_CHAN_FOREVER), -EPIPE);
-	assert_int_equal(moirai_chan_recv(ch, out, 4, MOIRAI_CHAN_FOREVER), 4);
+	assert_int_equal(moirai_chan_send(ch, v, 1, MOIRAI_TIMEOUT_FOREVER), -EPIPE);
+	assert_int_equal(moirai_chan_recv(ch, out, 4, MOIRAI_TIMEOUT_FOREVER), 4);
 	assert_int_equal(moirai_chan_recv(ch, out + 4, 10, 0), 6);
 	assert_memory_equal(v, out, sizeof(v));
 	/* Drained and closed: end of stream, whatever the timeout. */
 	assert_int_equal(moirai_chan_recv(ch, out, 1, 0), -EPIPE);
 	assert_int_equal(moirai_chan_recv(ch, out, 1, 5 * MS), -EPIPE);
-	assert_int_equal(moirai_chan_recv(ch, out, 1, MOIRAI_CHAN_FOREVER), -EPIPE);
+	assert_int_equal(moirai_chan_recv(ch, out, 1, MOIRAI_TIMEOUT_FOREVER), -EPIPE);
 	moirai_chan_destroy(ch);
 }
 
@@ -148,10 +148,11 @@ static void *pong_main(void *arg)
 	uint64_t v;
 
 	for (long i = 0; i < pp->rounds; i++) {
-		if (moirai_chan_recv(pp->ping, &v, 1, MOIRAI_CHAN_FOREVER) != 1 || v != (uint64_t)i)
+		if (moirai_chan_recv(pp->ping, &v, 1, MOIRAI_TIMEOUT_FOREVER) != 1 ||
+		    v != (uint64_t)i)
 			pp->bad++;
 		v = ~v;
-		if (moirai_chan_send(pp->pong, &v, 1, MOIRAI_CHAN_FOREVER) != 1)
+		if (moirai_chan_send(pp->pong, &v, 1, MOIRAI_TIMEOUT_FOREVER) != 1)
 			pp->bad++;
 	}
 	return NULL;
@@ -173,17 +174,17 @@ static void test_parked_pingpong(void **state)
 	(void)state;
 	assert_int_equal(moirai_option_set(MOIRAI_OPT_SPIN_NS, 0), 0);
 	assert_int_equal(
-		moirai_chan_create("ch_ping", 4, 8, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC, &pp.ping),
+		moirai_chan_create("ch_ping", 8, 4, MOIRAI_NODE_ANY, MOIRAI_RING_F_SPSC, &pp.ping),
 		0);
 	assert_int_equal(
-		moirai_chan_create("ch_pong", 4, 8, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC, &pp.pong),
+		moirai_chan_create("ch_pong", 8, 4, MOIRAI_NODE_ANY, MOIRAI_RING_F_SPSC, &pp.pong),
 		0);
 	alarm(WATCHDOG_S);
 	assert_int_equal(pthread_create(&t, NULL, pong_main, &pp), 0);
 	for (long i = 0; i < pp.rounds; i++) {
 		v = (uint64_t)i;
-		assert_int_equal(moirai_chan_send(pp.ping, &v, 1, MOIRAI_CHAN_FOREVER), 1);
-		assert_int_equal(moirai_chan_recv(pp.pong, &v, 1, MOIRAI_CHAN_FOREVER), 1);
+		assert_int_equal(moirai_chan_send(pp.ping, &v, 1, MOIRAI_TIMEOUT_FOREVER), 1);
+		assert_int_equal(moirai_chan_recv(pp.pong, &v, 1, MOIRAI_TIMEOUT_FOREVER), 1);
 		assert_true(v == ~(uint64_t)i);
 	}
 	assert_int_equal(pthread_join(t, NULL), 0);
@@ -208,7 +209,7 @@ static void *recv_forever(void *arg)
 {
 	struct parked *p = arg;
 
-	p->rc = moirai_chan_recv(p->ch, &p->got, 1, MOIRAI_CHAN_FOREVER);
+	p->rc = moirai_chan_recv(p->ch, &p->got, 1, MOIRAI_TIMEOUT_FOREVER);
 	return NULL;
 }
 
@@ -217,7 +218,7 @@ static void *send_forever(void *arg)
 	struct parked *p = arg;
 	uint32_t v = 77;
 
-	p->rc = moirai_chan_send(p->ch, &v, 1, MOIRAI_CHAN_FOREVER);
+	p->rc = moirai_chan_send(p->ch, &v, 1, MOIRAI_TIMEOUT_FOREVER);
 	return NULL;
 }
 
@@ -241,7 +242,7 @@ static void test_wake_parked_receiver(void **state)
 	uint32_t v = 42;
 
 	(void)state;
-	assert_int_equal(moirai_chan_create("ch_wake", 8, 4, MOIRAI_NODE_ANY, 0, &p.ch), 0);
+	assert_int_equal(moirai_chan_create("ch_wake", 4, 8, MOIRAI_NODE_ANY, 0, &p.ch), 0);
 	alarm(WATCHDOG_S);
 	assert_int_equal(pthread_create(&t, NULL, recv_forever, &p), 0);
 	wait_parks(p.ch, false, 1);
@@ -312,8 +313,8 @@ static void test_close_wakes_all(void **state)
 	}
 	alarm(0);
 	/* The closed full channel still drains its 3 messages. */
-	assert_int_equal(moirai_chan_recv(full, v, 3, MOIRAI_CHAN_FOREVER), 3);
-	assert_int_equal(moirai_chan_recv(full, v, 3, MOIRAI_CHAN_FOREVER), -EPIPE);
+	assert_int_equal(moirai_chan_recv(full, v, 3, MOIRAI_TIMEOUT_FOREVER), 3);
+	assert_int_equal(moirai_chan_recv(full, v, 3, MOIRAI_TIMEOUT_FOREVER), -EPIPE);
 	moirai_chan_destroy(empty);
 	moirai_chan_destroy(full);
 }
@@ -363,9 +364,9 @@ static void *cprod_main(void *arg)
 		}
 		/* Mix the three waiting styles. */
 		put = moirai_chan_send(rc->ch, buf, n,
-				       (seq & 3) == 0	? MOIRAI_CHAN_TRY
+				       (seq & 3) == 0	? MOIRAI_TIMEOUT_TRY
 				       : (seq & 3) == 1 ? 2 * MS
-							: MOIRAI_CHAN_FOREVER);
+							: MOIRAI_TIMEOUT_FOREVER);
 		if (put == -EAGAIN || put == -ETIMEDOUT)
 			continue;
 		if (put == -EPIPE)
@@ -397,7 +398,7 @@ static void *ccons_main(void *arg)
 	for (;;) {
 		unsigned max = (unsigned)(rand_r(&seed) % 16) + 1;
 		int got = moirai_chan_recv(rc->ch, buf, max,
-					   (rand_r(&seed) & 1) ? MOIRAI_CHAN_FOREVER : 3 * MS);
+					   (rand_r(&seed) & 1) ? MOIRAI_TIMEOUT_FOREVER : 3 * MS);
 
 		if (got == -ETIMEDOUT)
 			continue;
@@ -436,7 +437,7 @@ static void run_close_race(const char *name, unsigned flags, int producers, int 
 	assert_true(nt <= RACE_MAX);
 	rc.close_after = close_frac > 0 ? (long)((double)total * close_frac) : 0;
 	assert_int_equal(
-		moirai_chan_create(name, 256, sizeof(struct msg), MOIRAI_NODE_ANY, flags, &rc.ch),
+		moirai_chan_create(name, sizeof(struct msg), 256, MOIRAI_NODE_ANY, flags, &rc.ch),
 		0);
 	memset(w, 0, sizeof(w));
 	alarm(WATCHDOG_S);
@@ -506,14 +507,14 @@ static void test_close_race_rts(void **state)
 static void test_close_race_hts(void **state)
 {
 	(void)state;
-	run_close_race("chr_hts", MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_MC_HTS_DEQ, 2, 2,
+	run_close_race("chr_hts", MOIRAI_RING_F_MP_HTS_ENQ | MOIRAI_RING_F_MC_HTS_DEQ, 2, 2,
 		       scaled(300000), 0.5);
 }
 
 static void test_close_race_spsc(void **state)
 {
 	(void)state;
-	run_close_race("chr_spsc", MOIRAI_RING_SPSC, 1, 1, scaled(1000000), 0.8);
+	run_close_race("chr_spsc", MOIRAI_RING_F_SPSC, 1, 1, scaled(1000000), 0.8);
 }
 
 static void test_full_delivery_mpmc(void **state)
@@ -529,30 +530,43 @@ static void test_negative(void **state)
 	uint32_t v = 0;
 
 	(void)state;
-	assert_int_equal(moirai_chan_create("n", 16, 4, MOIRAI_NODE_ANY, 0, NULL), -EINVAL);
-	assert_int_equal(moirai_chan_create(NULL, 16, 4, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
+	assert_int_equal(moirai_chan_create("n", 4, 16, MOIRAI_NODE_ANY, 0, NULL), -EINVAL);
+	assert_int_equal(moirai_chan_create(NULL, 4, 16, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
 	assert_null(ch);
-	assert_int_equal(moirai_chan_create("n", 16, 6, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
-	assert_int_equal(moirai_chan_create("n", 16, 0, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
-	assert_int_equal(moirai_chan_create("n", 12, 4, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
-	assert_int_equal(moirai_chan_create("n", 0x80000000u, 4, MOIRAI_NODE_ANY, 0, &ch), -ERANGE);
-	assert_int_equal(moirai_chan_create("n", 16, 4, 4096, 0, &ch), -ENODEV);
-	assert_int_equal(moirai_chan_create("n", 16, 4, MOIRAI_NODE_ANY, 0xf000, &ch), -EINVAL);
-	assert_int_equal(moirai_chan_create("0123456789012345678901234567890123", 16, 4,
+	assert_int_equal(moirai_chan_create("n", 6, 16, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
+	assert_int_equal(moirai_chan_create("n", 0, 16, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
+	assert_int_equal(moirai_chan_create("n", 4, 12, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
+	assert_int_equal(moirai_chan_create("n", 4, 0x80000000u, MOIRAI_NODE_ANY, 0, &ch), -ERANGE);
+	assert_int_equal(moirai_chan_create("n", 4, 16, 4096, 0, &ch), -ENODEV);
+	assert_int_equal(moirai_chan_create("n", 4, 16, -2, 0, &ch), -EINVAL);
+	/* Count 1 holds nothing: refused (a send without timeout would hang). */
+	assert_int_equal(moirai_chan_create("n", 4, 1, MOIRAI_NODE_ANY, 0, &ch), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "count 1"));
+	assert_int_equal(moirai_chan_create("n", 4, 16, MOIRAI_NODE_ANY, 0xf000, &ch), -EINVAL);
+	assert_int_equal(moirai_chan_create("0123456789012345678901234567890123", 4, 16,
 					    MOIRAI_NODE_ANY, 0, &ch),
 			 -ENAMETOOLONG);
 	assert_null(moirai_ring_lookup("n"));
-	assert_int_equal(moirai_chan_create("n", 16, 4, MOIRAI_NODE_ANY, 0, &ch), 0);
+	assert_int_equal(moirai_chan_create("n", 4, 16, MOIRAI_NODE_ANY, 0, &ch), 0);
 	struct moirai_chan *dup;
 
-	assert_int_equal(moirai_chan_create("n", 16, 4, MOIRAI_NODE_ANY, 0, &dup), -EEXIST);
+	assert_int_equal(moirai_chan_create("n", 4, 16, MOIRAI_NODE_ANY, 0, &dup), -EEXIST);
 	assert_int_equal(moirai_chan_send(NULL, &v, 1, 0), -EINVAL);
 	assert_int_equal(moirai_chan_send(ch, NULL, 1, 0), -EINVAL);
 	assert_int_equal(moirai_chan_recv(NULL, &v, 1, 0), -EINVAL);
 	assert_int_equal(moirai_chan_recv(ch, NULL, 1, 0), -EINVAL);
 	assert_int_equal(moirai_chan_recv(ch, &v, 1, -2), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "timeout"));
+	/* A timeout below -1 is refused before anything moves, whether or
+	 * not the call would have had to wait (reproduced: send(-5) sent). */
+	moirai_clear_error();
+	assert_int_equal(moirai_chan_send(ch, &v, 1, -5), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "timeout -5"));
+	assert_int_equal(moirai_chan_count(ch), 0);
+	assert_int_equal(moirai_chan_send(ch, &v, 0, INT64_MIN), -EINVAL);
 	assert_int_equal(moirai_chan_send(ch, &v, 1, 0), 1);
+	assert_int_equal(moirai_chan_recv(ch, &v, 1, -5), -EINVAL);
+	assert_int_equal(moirai_chan_count(ch), 1);
 	assert_int_equal(moirai_chan_close(NULL), -EINVAL);
 	assert_int_equal(moirai_chan_stats(ch, NULL), -EINVAL);
 	assert_false(moirai_chan_is_closed(NULL));
@@ -561,9 +575,30 @@ static void test_negative(void **state)
 	moirai_chan_destroy(ch);
 }
 
+/* An exact-size channel of one slot moves messages one at a time. */
+static void test_one_slot(void **state)
+{
+	struct moirai_chan *ch;
+	uint32_t v, got;
+
+	(void)state;
+	assert_int_equal(
+		moirai_chan_create("ch_one", 4, 1, MOIRAI_NODE_ANY, MOIRAI_RING_F_EXACT_SZ, &ch),
+		0);
+	assert_int_equal(moirai_ring_capacity(moirai_chan_ring(ch)), 1);
+	for (v = 0; v < 100; v++) {
+		assert_int_equal(moirai_chan_send(ch, &v, 1, MOIRAI_TIMEOUT_FOREVER), 1);
+		assert_int_equal(moirai_chan_send(ch, &v, 1, MOIRAI_TIMEOUT_TRY), -EAGAIN);
+		assert_int_equal(moirai_chan_recv(ch, &got, 1, MOIRAI_TIMEOUT_FOREVER), 1);
+		assert_int_equal(got, v);
+	}
+	moirai_chan_destroy(ch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest chan_tests[] = {
+		cmocka_unit_test(test_one_slot),
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_no_syscall_without_waiters),
 		cmocka_unit_test(test_timeout),

@@ -48,7 +48,7 @@ static void test_bulk_exact_counts(void **state)
 	void *objs[N_OBJS];
 
 	(void)state;
-	assert_int_equal(moirai_pool_create("bulk", N_OBJS, 40, MOIRAI_NODE_ANY, 0, &p), 0);
+	assert_int_equal(moirai_pool_create("bulk", 40, N_OBJS, MOIRAI_NODE_ANY, 0, &p), 0);
 	assert_int_equal(moirai_pool_size(p), N_OBJS);
 	assert_true(moirai_pool_obj_size(p) >= 40);
 	assert_int_equal(moirai_pool_avail_count(p), N_OBJS);
@@ -83,7 +83,7 @@ static void test_all_or_nothing(void **state)
 	void *objs[N_OBJS];
 
 	(void)state;
-	assert_int_equal(moirai_pool_create("aon", 100, 8, MOIRAI_NODE_ANY, 0, &p), 0);
+	assert_int_equal(moirai_pool_create("aon", 8, 100, MOIRAI_NODE_ANY, 0, &p), 0);
 	assert_int_equal(moirai_pool_get_bulk(p, NULL, objs, 60), 0);
 	objs[60] = NULL;
 	assert_int_equal(moirai_pool_get_bulk(p, NULL, objs + 60, 41), -ENOENT);
@@ -119,7 +119,7 @@ static void test_alignment(void **state)
 
 	(void)state;
 	assert_int_equal(
-		moirai_pool_create("al", 64, 72, MOIRAI_NODE_ANY, MOIRAI_POOL_F_CACHE_ALIGN, &p),
+		moirai_pool_create("al", 72, 64, MOIRAI_NODE_ANY, MOIRAI_POOL_F_CACHE_ALIGN, &p),
 		0);
 	assert_int_equal(moirai_pool_obj_size(p), 128);
 	assert_int_equal(moirai_pool_get_bulk(p, NULL, objs, 64), 0);
@@ -128,7 +128,7 @@ static void test_alignment(void **state)
 	assert_int_equal(moirai_pool_put_bulk(p, NULL, objs, 64), 0);
 	moirai_pool_destroy(p);
 
-	assert_int_equal(moirai_pool_create("al16", 64, 3, MOIRAI_NODE_ANY, 0, &p), 0);
+	assert_int_equal(moirai_pool_create("al16", 3, 64, MOIRAI_NODE_ANY, 0, &p), 0);
 	assert_int_equal(moirai_pool_obj_size(p), 16);
 	assert_int_equal(moirai_pool_get_bulk(p, NULL, objs, 64), 0);
 	for (int i = 0; i < 64; i++)
@@ -148,7 +148,7 @@ static void test_cache_flush(void **state)
 	(void)state;
 	/* NO_DEBUG: the inline fast path, also in DEBUG and sanitizer builds. */
 	assert_int_equal(
-		moirai_pool_create("fl", 500, 16, MOIRAI_NODE_ANY, MOIRAI_POOL_F_NO_DEBUG, &p), 0);
+		moirai_pool_create("fl", 16, 500, MOIRAI_NODE_ANY, MOIRAI_POOL_F_NO_DEBUG, &p), 0);
 	assert_int_equal(moirai_pool_cache_create(p, 16, &c), 0);
 	assert_int_equal(moirai_pool_get(p, c, &objs[0]), 0);
 	/* The refill left 16 in the cache, out of the ring. */
@@ -215,7 +215,7 @@ static void test_thread_cache_exit(void **state)
 	void *ret;
 
 	(void)state;
-	assert_int_equal(moirai_pool_create("texit", 300, 16, MOIRAI_NODE_ANY, 0, &p), 0);
+	assert_int_equal(moirai_pool_create("texit", 16, 300, MOIRAI_NODE_ANY, 0, &p), 0);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(pthread_create(&th, NULL, thread_cache_user, p), 0);
 		assert_int_equal(pthread_join(th, &ret), 0);
@@ -242,7 +242,7 @@ static void test_debug_checks(void **state)
 
 	(void)state;
 	assert_int_equal(
-		moirai_pool_create("dbg", 10, 32, MOIRAI_NODE_ANY, MOIRAI_POOL_F_DEBUG, &p), 0);
+		moirai_pool_create("dbg", 32, 10, MOIRAI_NODE_ANY, MOIRAI_POOL_F_DEBUG, &p), 0);
 	assert_int_equal(moirai_pool_get_bulk(p, NULL, objs, 4), 0);
 	assert_int_equal(moirai_pool_put(p, NULL, stack_obj), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "not an object"));
@@ -270,11 +270,11 @@ static void test_debug_checks(void **state)
 	struct moirai_pool_cache *c;
 
 	assert_int_equal(
-		moirai_pool_create("nodbg", 10, 32, MOIRAI_NODE_ANY, MOIRAI_POOL_F_NO_DEBUG, &p),
+		moirai_pool_create("nodbg", 32, 10, MOIRAI_NODE_ANY, MOIRAI_POOL_F_NO_DEBUG, &p),
 		0);
 	assert_false(p->debug);
 	moirai_pool_destroy(p);
-	assert_int_equal(moirai_pool_create("dbg2", 10, 32, MOIRAI_NODE_ANY, 0, &p), 0);
+	assert_int_equal(moirai_pool_create("dbg2", 32, 10, MOIRAI_NODE_ANY, 0, &p), 0);
 	assert_true(p->debug);
 	assert_int_equal(moirai_option_set(MOIRAI_OPT_DEBUG, 0), 0);
 	assert_int_equal(moirai_pool_cache_create(p, 4, &c), 0);
@@ -372,7 +372,7 @@ static void run_storm(unsigned flags, int threads)
 	const unsigned n_objs = 256;
 
 	assert_int_equal(
-		moirai_pool_create("storm", n_objs, STORM_OBJ, MOIRAI_NODE_ANY, flags, &s.pool), 0);
+		moirai_pool_create("storm", STORM_OBJ, n_objs, MOIRAI_NODE_ANY, flags, &s.pool), 0);
 	s.owner = calloc(n_objs, sizeof(*s.owner));
 	assert_non_null(s.owner);
 	s.iters = STORM_ITERS * test_scale();
@@ -444,7 +444,7 @@ static void test_node_placement(void **state)
 
 		if (!moirai_numa_node_is_allowed(node))
 			continue;
-		assert_int_equal(moirai_pool_create("place", 512, 4096, node, 0, &p), 0);
+		assert_int_equal(moirai_pool_create("place", 4096, 512, node, 0, &p), 0);
 		assert_int_equal(moirai_pool_node(p), node);
 		assert_int_equal(moirai_numa_page_node(p->ring), node);
 		assert_int_equal(moirai_pool_get_bulk(p, NULL, objs, 512), 0);
@@ -470,34 +470,35 @@ static void test_negative(void **state)
 	void *obj;
 
 	(void)state;
-	assert_int_equal(moirai_pool_create(NULL, 10, 8, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
-	assert_int_equal(moirai_pool_create("", 10, 8, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
+	assert_int_equal(moirai_pool_create(NULL, 8, 10, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
+	assert_int_equal(moirai_pool_create("", 8, 10, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
 	assert_int_equal(
-		moirai_pool_create("a-name-that-is-much-too-long", 10, 8, MOIRAI_NODE_ANY, 0, &p),
+		moirai_pool_create("a-name-that-is-much-too-long", 8, 10, MOIRAI_NODE_ANY, 0, &p),
 		-EINVAL);
-	assert_int_equal(moirai_pool_create("x", 0, 8, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
+	assert_int_equal(moirai_pool_create("x", 8, 0, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "object count 0"));
 	assert_int_equal(
-		moirai_pool_create("x", MOIRAI_POOL_MAX_OBJS + 1, 8, MOIRAI_NODE_ANY, 0, &p),
+		moirai_pool_create("x", 8, MOIRAI_POOL_MAX_OBJS + 1, MOIRAI_NODE_ANY, 0, &p),
 		-EINVAL);
-	assert_int_equal(moirai_pool_create("x", 10, 0, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
-	assert_int_equal(moirai_pool_create("x", 10, (size_t)MOIRAI_POOL_MAX_OBJ_SIZE + 1,
+	assert_int_equal(moirai_pool_create("x", 0, 10, MOIRAI_NODE_ANY, 0, &p), -EINVAL);
+	assert_int_equal(moirai_pool_create("x", (size_t)MOIRAI_POOL_MAX_OBJ_SIZE + 1, 10,
 					    MOIRAI_NODE_ANY, 0, &p),
 			 -EINVAL);
-	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY, 0x100, &p), -EINVAL);
+	assert_int_equal(moirai_pool_create("x", 8, 10, MOIRAI_NODE_ANY, 0x100, &p), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "unknown flags"));
-	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY,
+	assert_int_equal(moirai_pool_create("x", 8, 10, MOIRAI_NODE_ANY,
 					    MOIRAI_POOL_F_RING_HTS | MOIRAI_POOL_F_RING_MPMC, &p),
 			 -EINVAL);
-	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY,
+	assert_int_equal(moirai_pool_create("x", 8, 10, MOIRAI_NODE_ANY,
 					    MOIRAI_POOL_F_DEBUG | MOIRAI_POOL_F_NO_DEBUG, &p),
 			 -EINVAL);
-	assert_int_equal(moirai_pool_create("x", 10, 8, 4096, 0, &p), -EINVAL);
-	assert_int_equal(moirai_pool_create("x", 10, 8, -7, 0, &p), -EINVAL);
-	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY, 0, NULL), -EINVAL);
+	assert_int_equal(moirai_pool_create("x", 8, 10, 4096, 0, &p), -ENODEV);
+	assert_non_null(strstr(moirai_last_error(), "does not exist"));
+	assert_int_equal(moirai_pool_create("x", 8, 10, -7, 0, &p), -EINVAL);
+	assert_int_equal(moirai_pool_create("x", 8, 10, MOIRAI_NODE_ANY, 0, NULL), -EINVAL);
 
-	assert_int_equal(moirai_pool_create("x", 10, 8, MOIRAI_NODE_ANY, 0, &p), 0);
-	assert_int_equal(moirai_pool_create("y", 10, 8, MOIRAI_NODE_ANY, 0, &q), 0);
+	assert_int_equal(moirai_pool_create("x", 8, 10, MOIRAI_NODE_ANY, 0, &p), 0);
+	assert_int_equal(moirai_pool_create("y", 8, 10, MOIRAI_NODE_ANY, 0, &q), 0);
 	assert_int_equal(moirai_pool_cache_create(NULL, 4, &c), -EINVAL);
 	assert_int_equal(moirai_pool_cache_create(p, 0, &c), -EINVAL);
 	assert_int_equal(moirai_pool_cache_create(p, MOIRAI_POOL_CACHE_MAX + 1, &c), -EINVAL);

@@ -1,8 +1,11 @@
 /*
  * moirai/ring.h: every sync mode, bulk vs burst semantics, pointer and
  * element rings, counts, the name registry, caller-owned memory, placement
- * on every allowed node, and the negative-input group.
+ * on every allowed node, and the negative-input group.  This file uses the
+ * inline fast paths (MOIRAI_RING_INLINE, as the library itself does);
+ * test_ring_race.c and test_channel.c use the default out-of-line ones.
  */
+#define MOIRAI_RING_INLINE 1
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,21 +21,21 @@ struct mode {
 };
 
 static const struct mode modes[] = {
-	{ "spsc", MOIRAI_RING_SP_ENQ | MOIRAI_RING_SC_DEQ },
-	{ "mpmc", MOIRAI_RING_MP_ENQ | MOIRAI_RING_MC_DEQ },
-	{ "rts", MOIRAI_RING_MP_RTS_ENQ | MOIRAI_RING_MC_RTS_DEQ },
-	{ "hts", MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_MC_HTS_DEQ },
+	{ "spsc", MOIRAI_RING_F_SP_ENQ | MOIRAI_RING_F_SC_DEQ },
+	{ "mpmc", MOIRAI_RING_F_MP_ENQ | MOIRAI_RING_F_MC_DEQ },
+	{ "rts", MOIRAI_RING_F_MP_RTS_ENQ | MOIRAI_RING_F_MC_RTS_DEQ },
+	{ "hts", MOIRAI_RING_F_MP_HTS_ENQ | MOIRAI_RING_F_MC_HTS_DEQ },
 	{ "default", 0 },
 };
 
 /* Mode-named enqueue/dequeue matching the ring's flags, pointer API. */
 static unsigned enq_burst(struct moirai_ring *r, unsigned flags, void **o, unsigned n)
 {
-	if (flags & MOIRAI_RING_SP_ENQ)
+	if (flags & MOIRAI_RING_F_SP_ENQ)
 		return moirai_ring_sp_enqueue_burst(r, o, n, NULL);
-	if (flags & MOIRAI_RING_MP_ENQ)
+	if (flags & MOIRAI_RING_F_MP_ENQ)
 		return moirai_ring_mp_enqueue_burst(r, o, n, NULL);
-	if (flags & MOIRAI_RING_MP_HTS_ENQ)
+	if (flags & MOIRAI_RING_F_MP_HTS_ENQ)
 		return moirai_ring_mp_hts_enqueue_burst(r, o, n, NULL);
 	return moirai_ring_mp_rts_enqueue_burst(r, o, n, NULL);
 }
@@ -40,11 +43,11 @@ static unsigned enq_burst(struct moirai_ring *r, unsigned flags, void **o, unsig
 static unsigned deq_bulk(struct moirai_ring *r, unsigned flags, void **o, unsigned n,
 			 unsigned *avail)
 {
-	if (flags & MOIRAI_RING_SC_DEQ)
+	if (flags & MOIRAI_RING_F_SC_DEQ)
 		return moirai_ring_sc_dequeue_bulk(r, o, n, avail);
-	if (flags & MOIRAI_RING_MC_DEQ)
+	if (flags & MOIRAI_RING_F_MC_DEQ)
 		return moirai_ring_mc_dequeue_bulk(r, o, n, avail);
-	if (flags & MOIRAI_RING_MC_HTS_DEQ)
+	if (flags & MOIRAI_RING_F_MC_HTS_DEQ)
 		return moirai_ring_mc_hts_dequeue_bulk(r, o, n, avail);
 	return moirai_ring_mc_rts_dequeue_bulk(r, o, n, avail);
 }
@@ -97,7 +100,7 @@ static void test_modes_pointer(void **state)
 		assert_false(info.caller_owned);
 		if (modes[m].flags == 0)
 			assert_int_equal(info.flags,
-					 MOIRAI_RING_MP_RTS_ENQ | MOIRAI_RING_MC_RTS_DEQ);
+					 MOIRAI_RING_F_MP_RTS_ENQ | MOIRAI_RING_F_MC_RTS_DEQ);
 		else
 			assert_int_equal(info.flags, modes[m].flags);
 		moirai_ring_destroy(r);
@@ -116,28 +119,28 @@ static void test_modes_elem(void **state)
 		struct elem16 in[20], out[20];
 		unsigned f = modes[m].flags, got;
 
-		assert_int_equal(moirai_ring_create_elem(modes[m].name, 20, sizeof(struct elem16),
-							 MOIRAI_NODE_ANY, f | MOIRAI_RING_EXACT_SZ,
-							 &r),
+		assert_int_equal(moirai_ring_create_elem(modes[m].name, sizeof(struct elem16), 20,
+							 MOIRAI_NODE_ANY,
+							 f | MOIRAI_RING_F_EXACT_SZ, &r),
 				 0);
 		assert_int_equal(moirai_ring_capacity(r), 20);
 		for (uint32_t i = 0; i < 20; i++)
 			in[i] = (struct elem16){ i, ~i, i * 7, 0xabcd0000u + i };
-		if (f & MOIRAI_RING_SP_ENQ)
+		if (f & MOIRAI_RING_F_SP_ENQ)
 			got = moirai_ring_sp_enqueue_bulk_elem(r, in, 16, 20, NULL);
-		else if (f & MOIRAI_RING_MP_ENQ)
+		else if (f & MOIRAI_RING_F_MP_ENQ)
 			got = moirai_ring_mp_enqueue_bulk_elem(r, in, 16, 20, NULL);
-		else if (f & MOIRAI_RING_MP_HTS_ENQ)
+		else if (f & MOIRAI_RING_F_MP_HTS_ENQ)
 			got = moirai_ring_mp_hts_enqueue_bulk_elem(r, in, 16, 20, NULL);
 		else
 			got = moirai_ring_mp_rts_enqueue_bulk_elem(r, in, 16, 20, NULL);
 		assert_int_equal(got, 20);
 		assert_int_equal(moirai_ring_enqueue_burst_elem(r, in, 16, 1, NULL), 0);
-		if (f & MOIRAI_RING_SC_DEQ)
+		if (f & MOIRAI_RING_F_SC_DEQ)
 			got = moirai_ring_sc_dequeue_burst_elem(r, out, 16, 7, NULL);
-		else if (f & MOIRAI_RING_MC_DEQ)
+		else if (f & MOIRAI_RING_F_MC_DEQ)
 			got = moirai_ring_mc_dequeue_burst_elem(r, out, 16, 7, NULL);
-		else if (f & MOIRAI_RING_MC_HTS_DEQ)
+		else if (f & MOIRAI_RING_F_MC_HTS_DEQ)
 			got = moirai_ring_mc_hts_dequeue_burst_elem(r, out, 16, 7, NULL);
 		else
 			got = moirai_ring_mc_rts_dequeue_burst_elem(r, out, 16, 7, NULL);
@@ -158,11 +161,12 @@ static void test_all_wrappers(void **state)
 
 	(void)state;
 	assert_int_equal(
-		moirai_ring_create("w_classic", 8, MOIRAI_NODE_ANY, MOIRAI_RING_MPMC_PINNED, &c),
+		moirai_ring_create("w_classic", 8, MOIRAI_NODE_ANY, MOIRAI_RING_F_MPMC_PINNED, &c),
 		0);
 	assert_int_equal(moirai_ring_create("w_rts", 8, MOIRAI_NODE_ANY, 0, &rts), 0);
 	assert_int_equal(moirai_ring_create("w_hts", 8, MOIRAI_NODE_ANY,
-					    MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_MC_HTS_DEQ, &hts),
+					    MOIRAI_RING_F_MP_HTS_ENQ | MOIRAI_RING_F_MC_HTS_DEQ,
+					    &hts),
 			 0);
 	/* classic layout: sp/mp enqueue, sc/mc dequeue all apply. */
 	assert_int_equal(moirai_ring_sp_enqueue_bulk(c, p, 2, NULL), 2);
@@ -210,7 +214,7 @@ static void test_wraparound(void **state)
 	uintptr_t next_in = 0, next_out = 0;
 
 	(void)state;
-	assert_int_equal(moirai_ring_create("wrap", 8, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC, &r), 0);
+	assert_int_equal(moirai_ring_create("wrap", 8, MOIRAI_NODE_ANY, MOIRAI_RING_F_SPSC, &r), 0);
 	for (int pass = 0; pass < 100000; pass++) {
 		void *b[5];
 		unsigned n = (unsigned)(pass % 5) + 1, got;
@@ -276,24 +280,24 @@ static void test_registry(void **state)
 
 static void test_init_caller_memory(void **state)
 {
-	ssize_t sz = moirai_ring_memsize(1000, 8, MOIRAI_RING_EXACT_SZ);
+	ssize_t sz = moirai_ring_memsize(8, 1000, MOIRAI_RING_F_EXACT_SZ);
 	struct moirai_ring *r, *r2;
 	struct moirai_ring_info info;
 	void *mem, *p[3] = { (void *)7, (void *)8, (void *)9 };
 
 	(void)state;
 	assert_true(sz > 1024 * 8);
-	assert_int_equal(moirai_ring_memsize(1024, 8, 0),
+	assert_int_equal(moirai_ring_memsize(8, 1024, 0),
 			 MOIRAI__RING_HDR_SIZE + rte_ring_get_memsize(1024));
 	assert_int_equal(posix_memalign(&mem, 64, (size_t)sz), 0);
 	memset(mem, 0, (size_t)sz);
 	assert_int_equal(
-		moirai_ring_init(mem, (size_t)sz - 1, "own", 1000, 8, MOIRAI_RING_EXACT_SZ, &r),
+		moirai_ring_init(mem, (size_t)sz - 1, "own", 8, 1000, MOIRAI_RING_F_EXACT_SZ, &r),
 		-EINVAL);
-	assert_int_equal(moirai_ring_init((char *)mem + 8, (size_t)sz - 8, "own", 16, 8, 0, &r),
+	assert_int_equal(moirai_ring_init((char *)mem + 8, (size_t)sz - 8, "own", 8, 16, 0, &r),
 			 -EINVAL);
 	assert_int_equal(
-		moirai_ring_init(mem, (size_t)sz, "own", 1000, 8, MOIRAI_RING_EXACT_SZ, &r), 0);
+		moirai_ring_init(mem, (size_t)sz, "own", 8, 1000, MOIRAI_RING_F_EXACT_SZ, &r), 0);
 	assert_ptr_equal(r, mem);
 	assert_ptr_equal(moirai_ring_lookup("own"), r);
 	assert_int_equal(moirai_ring_capacity(r), 1000);
@@ -329,7 +333,8 @@ static void test_placement(void **state)
 		if (!moirai_numa_node_is_allowed(node))
 			continue;
 		snprintf(name, sizeof(name), "place%d", node);
-		assert_int_equal(moirai_ring_create(name, 1 << 16, node, MOIRAI_RING_SPSC, &r), 0);
+		assert_int_equal(moirai_ring_create(name, 1 << 16, node, MOIRAI_RING_F_SPSC, &r),
+				 0);
 		/* Touch header, ring struct and slots, then ask the kernel. */
 		for (unsigned i = 0; i < 32; i++)
 			p[i] = (void *)(uintptr_t)i;
@@ -352,7 +357,7 @@ static void test_placement(void **state)
 static void test_negative(void **state)
 {
 	struct moirai_ring *r = (void *)1;
-	char longname[MOIRAI_RING_NAMESIZE + 4];
+	char longname[MOIRAI_RING_NAME_MAX + 5];
 	char buf[4096] __attribute__((aligned(64)));
 
 	(void)state;
@@ -366,7 +371,7 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_ring_create(longname, 16, MOIRAI_NODE_ANY, 0, &r), -ENAMETOOLONG);
 	assert_non_null(strstr(moirai_last_error(), "longer than"));
 	/* The longest legal name works. */
-	longname[MOIRAI_RING_NAMESIZE - 1] = 0;
+	longname[MOIRAI_RING_NAME_MAX] = 0;
 	assert_int_equal(moirai_ring_create(longname, 16, MOIRAI_NODE_ANY, 0, &r), 0);
 	moirai_ring_destroy(r);
 
@@ -376,16 +381,16 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_ring_create("n", 0x80000000u, MOIRAI_NODE_ANY, 0, &r), -ERANGE);
 	assert_non_null(strstr(moirai_last_error(), "limit"));
 	assert_int_equal(
-		moirai_ring_create("n", 0x40000000u, MOIRAI_NODE_ANY, MOIRAI_RING_EXACT_SZ, &r),
+		moirai_ring_create("n", 0x40000000u, MOIRAI_NODE_ANY, MOIRAI_RING_F_EXACT_SZ, &r),
 		-ERANGE);
 	assert_int_equal(moirai_ring_create("n", 16, MOIRAI_NODE_ANY, 0x80000, &r), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "unknown flags"));
 	assert_int_equal(moirai_ring_create("n", 16, MOIRAI_NODE_ANY,
-					    MOIRAI_RING_SP_ENQ | MOIRAI_RING_MP_RTS_ENQ, &r),
+					    MOIRAI_RING_F_SP_ENQ | MOIRAI_RING_F_MP_RTS_ENQ, &r),
 			 -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "enqueue mode"));
 	assert_int_equal(moirai_ring_create("n", 16, MOIRAI_NODE_ANY,
-					    MOIRAI_RING_MC_DEQ | MOIRAI_RING_MC_HTS_DEQ, &r),
+					    MOIRAI_RING_F_MC_DEQ | MOIRAI_RING_F_MC_HTS_DEQ, &r),
 			 -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "dequeue mode"));
 	assert_int_equal(moirai_ring_create("n", 16, moirai_numa_node_count() + 3, 0, &r), -ENODEV);
@@ -393,32 +398,90 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_ring_create("n", 16, -7, 0, &r), -EINVAL);
 	assert_null(moirai_ring_lookup("n"));
 
-	assert_int_equal(moirai_ring_create_elem("n", 16, 0, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
-	assert_int_equal(moirai_ring_create_elem("n", 16, 6, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
+	assert_int_equal(moirai_ring_create_elem("n", 0, 16, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
+	assert_int_equal(moirai_ring_create_elem("n", 6, 16, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
 	assert_non_null(strstr(moirai_last_error(), "multiple of 4"));
 
-	assert_int_equal(moirai_ring_memsize(100, 8, 0), -EINVAL);
-	assert_int_equal(moirai_ring_memsize(16, 3, 0), -EINVAL);
-	assert_int_equal(moirai_ring_memsize(16, 8, 0x80000), -EINVAL);
-	assert_int_equal(moirai_ring_memsize(0x80000000u, 8, 0), -ERANGE);
-	assert_true(moirai_ring_memsize(100, 8, MOIRAI_RING_EXACT_SZ) > 0);
+	assert_int_equal(moirai_ring_memsize(8, 100, 0), -EINVAL);
+	assert_int_equal(moirai_ring_memsize(3, 16, 0), -EINVAL);
+	assert_int_equal(moirai_ring_memsize(8, 16, 0x80000), -EINVAL);
+	assert_int_equal(moirai_ring_memsize(8, 0x80000000u, 0), -ERANGE);
+	assert_true(moirai_ring_memsize(8, 100, MOIRAI_RING_F_EXACT_SZ) > 0);
 
-	assert_int_equal(moirai_ring_init(NULL, 4096, "n", 16, 8, 0, &r), -EINVAL);
-	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 16, 8, 0, NULL), -EINVAL);
-	assert_int_equal(moirai_ring_init(buf, sizeof(buf), NULL, 16, 8, 0, &r), -EINVAL);
-	assert_int_equal(moirai_ring_init(buf, sizeof(buf), longname, 16, 8, 0, &r), 0);
-	assert_int_equal(moirai_ring_init(buf + 128, sizeof(buf) - 128, longname, 16, 8, 0, &r),
+	assert_int_equal(moirai_ring_init(NULL, 4096, "n", 8, 16, 0, &r), -EINVAL);
+	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 8, 16, 0, NULL), -EINVAL);
+	assert_int_equal(moirai_ring_init(buf, sizeof(buf), NULL, 8, 16, 0, &r), -EINVAL);
+	assert_int_equal(moirai_ring_init(buf, sizeof(buf), longname, 8, 16, 0, &r), 0);
+	assert_int_equal(moirai_ring_init(buf + 128, sizeof(buf) - 128, longname, 8, 16, 0, &r),
 			 -EEXIST);
 	assert_int_equal(moirai_ring_fini((struct moirai_ring *)buf), 0);
-	longname[MOIRAI_RING_NAMESIZE - 1] = 'x';
-	assert_int_equal(moirai_ring_init(buf, sizeof(buf), longname, 16, 8, 0, &r), -ENAMETOOLONG);
-	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 15, 8, 0, &r), -EINVAL);
-	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 16, 5, 0, &r), -EINVAL);
-	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 1024, 8, 0, &r), -EINVAL);
-	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 16, 8, 0x3, 0), -EINVAL);
+	longname[MOIRAI_RING_NAME_MAX] = 'x';
+	assert_int_equal(moirai_ring_init(buf, sizeof(buf), longname, 8, 16, 0, &r), -ENAMETOOLONG);
+	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 8, 15, 0, &r), -EINVAL);
+	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 5, 16, 0, &r), -EINVAL);
+	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 8, 1024, 0, &r), -EINVAL);
+	assert_int_equal(moirai_ring_init(buf, sizeof(buf), "n", 8, 16, 0x3, 0), -EINVAL);
 	assert_int_equal(moirai_ring_info(NULL, NULL), -EINVAL);
 	assert_int_equal(moirai_ring_foreach(NULL, NULL), -EINVAL);
 	assert_string_equal(moirai_ring_name(NULL), "");
+
+	/* Count 1 without EXACT_SZ holds nothing (DPDK keeps one slot
+	 * empty): refused; with EXACT_SZ it holds exactly one. */
+	assert_int_equal(moirai_ring_create("n", 1, MOIRAI_NODE_ANY, 0, &r), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "count 1"));
+	assert_int_equal(moirai_ring_memsize(8, 1, 0), -EINVAL);
+	assert_int_equal(moirai_ring_create("one", 1, MOIRAI_NODE_ANY, MOIRAI_RING_F_EXACT_SZ, &r),
+			 0);
+	assert_int_equal(moirai_ring_capacity(r), 1);
+	moirai_ring_destroy(r);
+}
+
+static int count_rings(struct moirai_ring *r, void *arg)
+{
+	(void)r;
+	++*(int *)arg;
+	return 0;
+}
+
+/*
+ * Re-initialising memory that holds a live registered ring used to wipe
+ * its header and registry links (a corrupt registry): now -EBUSY, and the
+ * live ring stays intact, whatever name or offset the second init uses.
+ */
+static void test_init_over_live_ring(void **state)
+{
+	static char buf[16384] __attribute__((aligned(64)));
+	struct moirai_ring *r, *r2;
+	int before = 0, after = 0;
+	ssize_t sz = moirai_ring_memsize(8, 64, 0);
+	void *obj = (void *)0x1234, *got;
+
+	(void)state;
+	assert_true(sz > 0 && (size_t)sz * 2 < sizeof(buf));
+	assert_int_equal(moirai_ring_init(buf, (size_t)sz, "live", 8, 64, 0, &r), 0);
+	assert_int_equal(moirai_ring_enqueue_bulk(r, &obj, 1, NULL), 1);
+	moirai_ring_foreach(count_rings, &before);
+	assert_int_equal(moirai_ring_init(buf, (size_t)sz, "other", 8, 64, 0, &r2), -EBUSY);
+	assert_non_null(strstr(moirai_last_error(), "overlaps live ring 'live'"));
+	assert_int_equal(moirai_ring_init(buf + 64, (size_t)sz, "other", 8, 64, 0, &r2), -EBUSY);
+	/* Memory that starts inside the live ring's tail overlaps too; the
+	 * adjacent range does not. */
+	assert_int_equal(moirai_ring_init(buf + sz - 64, (size_t)sz, "tail", 8, 64, 0, &r2),
+			 -EBUSY);
+	assert_int_equal(moirai_ring_init(buf + moirai__align_up((size_t)sz, 64), (size_t)sz,
+					  "after", 8, 64, 0, &r2),
+			 0);
+	assert_int_equal(moirai_ring_fini(r2), 0);
+	moirai_ring_foreach(count_rings, &after);
+	assert_int_equal(after, before);
+	assert_ptr_equal(moirai_ring_lookup("live"), r);
+	assert_int_equal(moirai_ring_count(r), 1);
+	assert_int_equal(moirai_ring_dequeue_bulk(r, &got, 1, NULL), 1);
+	assert_ptr_equal(got, obj);
+	assert_int_equal(moirai_ring_fini(r), 0);
+	/* Once finished, the memory may be initialised again. */
+	assert_int_equal(moirai_ring_init(buf + 64, (size_t)sz, "again", 8, 64, 0, &r2), 0);
+	assert_int_equal(moirai_ring_fini(r2), 0);
 }
 
 int main(void)
@@ -427,7 +490,7 @@ int main(void)
 		cmocka_unit_test(test_modes_pointer), cmocka_unit_test(test_modes_elem),
 		cmocka_unit_test(test_all_wrappers),  cmocka_unit_test(test_wraparound),
 		cmocka_unit_test(test_registry),      cmocka_unit_test(test_init_caller_memory),
-		cmocka_unit_test(test_placement),
+		cmocka_unit_test(test_placement),     cmocka_unit_test(test_init_over_live_ring),
 	};
 	const struct CMUnitTest negative_tests[] = {
 		cmocka_unit_test(test_negative),

@@ -272,7 +272,7 @@ static void run_race(const char *name, unsigned flags, unsigned esize, enum side
 	rc.pin = both > 0;
 	words = ((size_t)rc.total + 63) / 64;
 	alarm(WATCHDOG_S); /* a stuck race kills the test instead of hanging */
-	assert_int_equal(moirai_ring_create_elem(name, count, esize, MOIRAI_NODE_ANY, flags, &rc.r),
+	assert_int_equal(moirai_ring_create_elem(name, esize, count, MOIRAI_NODE_ANY, flags, &rc.r),
 			 0);
 	memset(w, 0, sizeof(w));
 	for (int i = 0; i < nthreads; i++) {
@@ -340,13 +340,13 @@ static void run_race(const char *name, unsigned flags, unsigned esize, enum side
 static void test_spsc(void **state)
 {
 	(void)state;
-	run_race("race_spsc", MOIRAI_RING_SPSC, 8, SIDE_SP, SIDE_SP, 1, 1, 0, 4000000, 1024);
+	run_race("race_spsc", MOIRAI_RING_F_SPSC, 8, SIDE_SP, SIDE_SP, 1, 1, 0, 4000000, 1024);
 }
 
 static void test_spsc_elem_generic(void **state)
 {
 	(void)state;
-	run_race("race_spsc_elem", MOIRAI_RING_SPSC | MOIRAI_RING_EXACT_SZ, 16, SIDE_GENERIC,
+	run_race("race_spsc_elem", MOIRAI_RING_F_SPSC | MOIRAI_RING_F_EXACT_SZ, 16, SIDE_GENERIC,
 		 SIDE_GENERIC, 1, 1, 0, 2000000, 1000);
 }
 
@@ -366,21 +366,21 @@ static void test_mpmc_pinned(void **state)
 		skip();
 	}
 	/* Classic MP/MC: 2 threads, one per core, both enqueue and dequeue. */
-	run_race("race_mpmc_pinned", MOIRAI_RING_MPMC_PINNED, 8, SIDE_MP, SIDE_MP, 0, 0, 2, 4000000,
-		 256);
+	run_race("race_mpmc_pinned", MOIRAI_RING_F_MPMC_PINNED, 8, SIDE_MP, SIDE_MP, 0, 0, 2,
+		 4000000, 256);
 }
 
 static void test_rts_oversubscribed(void **state)
 {
 	(void)state;
-	run_race("race_rts_2p2c", MOIRAI_RING_MP_RTS_ENQ | MOIRAI_RING_MC_RTS_DEQ, 8, SIDE_RTS,
+	run_race("race_rts_2p2c", MOIRAI_RING_F_MP_RTS_ENQ | MOIRAI_RING_F_MC_RTS_DEQ, 8, SIDE_RTS,
 		 SIDE_RTS, 2, 2, 0, 4000000, 1024);
 }
 
 static void test_hts_oversubscribed(void **state)
 {
 	(void)state;
-	run_race("race_hts_2p2c", MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_MC_HTS_DEQ, 8, SIDE_HTS,
+	run_race("race_hts_2p2c", MOIRAI_RING_F_MP_HTS_ENQ | MOIRAI_RING_F_MC_HTS_DEQ, 8, SIDE_HTS,
 		 SIDE_HTS, 2, 2, 0, 3000000, 1024);
 }
 
@@ -394,8 +394,8 @@ static void test_hts_mixed_single_consumer(void **state)
 {
 	(void)state;
 	/* Many producers, one consumer: per-producer order is the promise. */
-	run_race("race_hts_4p1c", MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_SC_DEQ, 8, SIDE_HTS, SIDE_SP,
-		 4, 1, 0, 2000000, 2048);
+	run_race("race_hts_4p1c", MOIRAI_RING_F_MP_HTS_ENQ | MOIRAI_RING_F_SC_DEQ, 8, SIDE_HTS,
+		 SIDE_SP, 4, 1, 0, 2000000, 2048);
 }
 
 static void test_total(void **state)

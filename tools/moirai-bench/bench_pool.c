@@ -201,7 +201,7 @@ static int run_case(const struct bench_ctx *ctx, struct bench_result *out, enum 
 	int rc = 0;
 
 	if (impl == IMPL_MOIRAI) {
-		rc = moirai_pool_create("bench", POOL_OBJS, OBJ_SIZE, MOIRAI_NODE_ANY, 0, &pool);
+		rc = moirai_pool_create("bench", OBJ_SIZE, POOL_OBJS, MOIRAI_NODE_ANY, 0, &pool);
 		if (rc) {
 			snprintf(out->note, sizeof(out->note), "%s", moirai_last_error());
 			return rc;

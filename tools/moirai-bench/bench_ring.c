@@ -22,7 +22,11 @@
  * the wrapper's overhead), ck_ring
  * (Concurrency Kit, no burst API: B single operations), a mutex+condvar
  * bounded queue, a pipe and an eventfd (a counter, so it moves counts).
+ *
+ * The moirai rows use the inline fast paths (MOIRAI_RING_INLINE), so the
+ * ratio to rte_ring is the wrapper's own cost.
  */
+#define MOIRAI_RING_INLINE 1
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,6 +42,7 @@
 
 #include <ck_ring.h>
 #include <moirai.h>
+#include <rte_pause.h>
 
 #include "bench.h"
 
@@ -137,17 +142,17 @@ static unsigned rte_flags_of(unsigned f)
 {
 	unsigned r = 0;
 
-	if (f & MOIRAI_RING_SP_ENQ)
+	if (f & MOIRAI_RING_F_SP_ENQ)
 		r |= RING_F_SP_ENQ;
-	if (f & MOIRAI_RING_SC_DEQ)
+	if (f & MOIRAI_RING_F_SC_DEQ)
 		r |= RING_F_SC_DEQ;
-	if (f & MOIRAI_RING_MP_RTS_ENQ)
+	if (f & MOIRAI_RING_F_MP_RTS_ENQ)
 		r |= RING_F_MP_RTS_ENQ;
-	if (f & MOIRAI_RING_MC_RTS_DEQ)
+	if (f & MOIRAI_RING_F_MC_RTS_DEQ)
 		r |= RING_F_MC_RTS_DEQ;
-	if (f & MOIRAI_RING_MP_HTS_ENQ)
+	if (f & MOIRAI_RING_F_MP_HTS_ENQ)
 		r |= RING_F_MP_HTS_ENQ;
-	if (f & MOIRAI_RING_MC_HTS_DEQ)
+	if (f & MOIRAI_RING_F_MC_HTS_DEQ)
 		r |= RING_F_MC_HTS_DEQ;
 	return r;
 }
@@ -172,7 +177,7 @@ static int q_create(struct q *q, enum impl impl, unsigned flags, bool mpmc, cons
 			return -EINVAL;
 		q->rr_len = (size_t)sz + MOIRAI__RING_HDR_SIZE;
 		q->rr_mem =
-			moirai_malloc_node_flags(MOIRAI_NODE_ANY, q->rr_len, MOIRAI_CACHE_LINE, 0);
+			moirai_malloc_node_flags(q->rr_len, MOIRAI_CACHE_LINE, MOIRAI_NODE_ANY, 0);
 		if (!q->rr_mem)
 			return -ENOMEM;
 		memset(q->rr_mem, 0, q->rr_len);
@@ -559,10 +564,10 @@ static struct workers workers_for(enum impl impl, enum mode m)
 static unsigned flags_for(enum mode m)
 {
 	switch (m) {
-	case M_SPSC: return MOIRAI_RING_SPSC;
-	case M_RTS: return MOIRAI_RING_MP_RTS_ENQ | MOIRAI_RING_MC_RTS_DEQ;
-	case M_HTS: return MOIRAI_RING_MP_HTS_ENQ | MOIRAI_RING_MC_HTS_DEQ;
-	default: return MOIRAI_RING_MPMC_PINNED;
+	case M_SPSC: return MOIRAI_RING_F_SPSC;
+	case M_RTS: return MOIRAI_RING_F_MP_RTS_ENQ | MOIRAI_RING_F_MC_RTS_DEQ;
+	case M_HTS: return MOIRAI_RING_F_MP_HTS_ENQ | MOIRAI_RING_F_MC_HTS_DEQ;
+	default: return MOIRAI_RING_F_MPMC_PINNED;
 	}
 }
 
@@ -730,7 +735,7 @@ static inline bool pp_send(struct pp *p, int dir, uint64_t v)
 	void *o = (void *)(uintptr_t)v;
 
 	switch (p->impl) {
-	case I_MOIRAI: return moirai_chan_send(p->ch[dir], &v, 1, MOIRAI_CHAN_FOREVER) == 1;
+	case I_MOIRAI: return moirai_chan_send(p->ch[dir], &v, 1, MOIRAI_TIMEOUT_FOREVER) == 1;
 	case I_RTE:
 		while (!rte_ring_sp_enqueue_burst(q->rr, &o, 1, NULL))
 			rte_pause();
@@ -752,7 +757,7 @@ static inline bool pp_recv(struct pp *p, int dir, uint64_t *v)
 	void *o;
 
 	switch (p->impl) {
-	case I_MOIRAI: return moirai_chan_recv(p->ch[dir], v, 1, MOIRAI_CHAN_FOREVER) == 1;
+	case I_MOIRAI: return moirai_chan_recv(p->ch[dir], v, 1, MOIRAI_TIMEOUT_FOREVER) == 1;
 	case I_RTE:
 		while (!rte_ring_sc_dequeue_burst(q->rr, &o, 1, NULL))
 			rte_pause();
@@ -817,10 +822,10 @@ static int run_pingpong(const struct bench_ctx *ctx, struct bench_result *out, e
 		snprintf(name, sizeof(name), "pp%d_%d",
 			 atomic_fetch_add_explicit(&serial, 1, memory_order_relaxed), d);
 		if (impl == I_MOIRAI)
-			rc = moirai_chan_create(name, 64, 8, MOIRAI_NODE_ANY, MOIRAI_RING_SPSC,
+			rc = moirai_chan_create(name, 8, 64, MOIRAI_NODE_ANY, MOIRAI_RING_F_SPSC,
 						&p->ch[d]);
 		else
-			rc = q_create(&p->q[d], impl, MOIRAI_RING_SPSC, false, name, out->note);
+			rc = q_create(&p->q[d], impl, MOIRAI_RING_F_SPSC, false, name, out->note);
 		if (rc)
 			goto out_free;
 		made++;
@@ -861,37 +866,37 @@ out_free:
 
 /* ---- single thread: the wrapper's cost without cross-core noise ---- */
 
-#define ST_CASE_BODY(IMPL)                                                         \
-	do {                                                                       \
-		struct q q;                                                        \
-		void *in[32], *o[32];                                              \
-		long n = bench_iters(ctx, ST_OPS) / burst;                         \
-		uint64_t t0, t1;                                                   \
-		unsigned moved = 0;                                                \
-		char name[32];                                                     \
-		int rc;                                                            \
-                                                                                   \
-		snprintf(name, sizeof(name), "st_%d_%u", (int)(IMPL), burst);      \
-		rc = q_create(&q, IMPL, MOIRAI_RING_SPSC, false, name, out->note); \
-		if (rc)                                                            \
-			return rc;                                                 \
-		for (unsigned i = 0; i < 32; i++)                                  \
-			in[i] = (void *)(uintptr_t)(i + 16);                       \
-		bench_pin(ctx->cpu_a);                                             \
-		t0 = moirai_now_ns();                                              \
-		for (long k = 0; k < n; k++) {                                     \
-			moved += ring_enq(&q, IMPL, M_SPSC, in, burst);            \
-			moved += ring_deq(&q, IMPL, M_SPSC, o, burst);             \
-		}                                                                  \
-		t1 = moirai_now_ns();                                              \
-		q_destroy(&q);                                                     \
-		if (moved != 2u * (unsigned)(n * burst)) {                         \
-			snprintf(out->note, sizeof(out->note), "moved %u", moved); \
-			return -EIO;                                               \
-		}                                                                  \
-		/* One op = one item enqueued and dequeued. */                     \
-		out->ns_per_op = (double)(t1 - t0) / (double)(n * burst);          \
-		return 0;                                                          \
+#define ST_CASE_BODY(IMPL)                                                           \
+	do {                                                                         \
+		struct q q;                                                          \
+		void *in[32], *o[32];                                                \
+		long n = bench_iters(ctx, ST_OPS) / burst;                           \
+		uint64_t t0, t1;                                                     \
+		unsigned moved = 0;                                                  \
+		char name[32];                                                       \
+		int rc;                                                              \
+                                                                                     \
+		snprintf(name, sizeof(name), "st_%d_%u", (int)(IMPL), burst);        \
+		rc = q_create(&q, IMPL, MOIRAI_RING_F_SPSC, false, name, out->note); \
+		if (rc)                                                              \
+			return rc;                                                   \
+		for (unsigned i = 0; i < 32; i++)                                    \
+			in[i] = (void *)(uintptr_t)(i + 16);                         \
+		bench_pin(ctx->cpu_a);                                               \
+		t0 = moirai_now_ns();                                                \
+		for (long k = 0; k < n; k++) {                                       \
+			moved += ring_enq(&q, IMPL, M_SPSC, in, burst);              \
+			moved += ring_deq(&q, IMPL, M_SPSC, o, burst);               \
+		}                                                                    \
+		t1 = moirai_now_ns();                                                \
+		q_destroy(&q);                                                       \
+		if (moved != 2u * (unsigned)(n * burst)) {                           \
+			snprintf(out->note, sizeof(out->note), "moved %u", moved);   \
+			return -EIO;                                                 \
+		}                                                                    \
+		/* One op = one item enqueued and dequeued. */                       \
+		out->ns_per_op = (double)(t1 - t0) / (double)(n * burst);            \
+		return 0;                                                            \
 	} while (0)
 
 #define ST_OPS	   30000000L

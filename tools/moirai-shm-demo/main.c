@@ -113,7 +113,7 @@ static int do_serve(const char *name, bool quiet, struct stats *st)
 	fflush(stdout);
 	for (;;) {
 		struct moirai_shm_msg *ms[MOIRAI_SHM_BURST_MAX];
-		int k = moirai_shm_recv_burst(seg, ms, burst, MOIRAI_SHM_WAIT_FOREVER);
+		int k = moirai_shm_recv_burst(seg, ms, burst, MOIRAI_TIMEOUT_FOREVER);
 
 		if (k < 0) {
 			rc = k;
@@ -312,7 +312,7 @@ static int echo_server(const char *name, int ready_fd)
 	rc = moirai_shm_create(name, NULL, &seg);
 	if (write(ready_fd, rc ? "e" : "r", 1) != 1 || rc)
 		return 1;
-	while ((rc = moirai_shm_recv(seg, &m, MOIRAI_SHM_WAIT_FOREVER)) == 0) {
+	while ((rc = moirai_shm_recv(seg, &m, MOIRAI_TIMEOUT_FOREVER)) == 0) {
 		if (moirai_shm_alloc(seg, moirai_shm_msg_len(seg, m), &r) == 0) {
 			memcpy(moirai_shm_msg_data(r), moirai_shm_msg_data(m),
 			       moirai_shm_msg_len(seg, m));

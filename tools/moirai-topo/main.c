@@ -177,7 +177,7 @@ static void alloc_probe(void)
 
 		if (!moirai_alloc_node_is_available(n))
 			continue;
-		p = moirai_malloc_node(n, 64);
+		p = moirai_malloc_node(64, n);
 		moirai_free(p);
 	}
 }
