@@ -210,7 +210,7 @@ uninstall-man:
 doc:
 	@tools/doc-check.sh build/doc
 
-# README's commands on an empty Debian 12 root (debootstrap; root, ~6 min).
+# README's commands on an empty Debian 12 root (debootstrap; root, ~8 min).
 check-fresh:
 	tests/fresh/fresh-root.sh
 

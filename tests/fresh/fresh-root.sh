@@ -142,7 +142,7 @@ if [ "${1:-}" = "--inner" ]; then
 	chmod 440 "$ROOT/etc/sudoers.d/$USER_NAME"
 	# The runtime-only root starts from the same empty system.
 	cp -a "$ROOT" "$RTROOT"
-	empty_mb=$(du -sm "$ROOT" | cut -f1)
+	empty_mb=$(du -smx "$ROOT" | cut -f1)
 	say "empty roots ready ($(elapsed "$t0"); $empty_mb MB each)"
 
 	# ---- the clone, as a user gets it (plus shared/ beside it, as CI has)
@@ -172,12 +172,12 @@ if [ "${1:-}" = "--inner" ]; then
 		 ! tools/install-deps --check test && ! command -v cc && ! test -e /usr/include/hwloc.h'
 
 	step "make run (README)" "$ROOT" 'make run && test -x build/bin/moirai-topo'
-	say "     root now $(du -sm "$ROOT" | cut -f1) MB"
+	say "     root now $(du -smx "$ROOT" | cut -f1) MB"
 	step "make run installed runtime + build, not test" "$ROOT" \
 		'tools/install-deps --check runtime build || exit 1
 		 if tools/install-deps --check test; then echo "make run installed the test class"; exit 1; fi'
 	step "make check (README)" "$ROOT" 'make check'
-	say "     root now $(du -sm "$ROOT" | cut -f1) MB"
+	say "     root now $(du -smx "$ROOT" | cut -f1) MB"
 	step "every class installed" "$ROOT" 'tools/install-deps --check all'
 
 	# ---- runtime class alone: what a user of the installed tools needs
@@ -186,7 +186,7 @@ if [ "${1:-}" = "--inner" ]; then
 	chroot "$RTROOT" ldconfig
 	step "runtime root: install-deps runtime" "$RTROOT" \
 		'tools/install-deps runtime && ! tools/install-deps --check build'
-	say "     runtime root now $(du -sm "$RTROOT" | cut -f1) MB (empty: $empty_mb MB)"
+	say "     runtime root now $(du -smx "$RTROOT" | cut -f1) MB (empty: $empty_mb MB)"
 	step "runtime root: the installed tools and library run" "$RTROOT" '
 		set -e
 		moirai-topo --plan all
@@ -290,7 +290,9 @@ start=$(date +%s)
 unshare --mount --propagation private -- "$0" --inner "$keep" "$@" || rc=$?
 say "wall time $(elapsed "$start") (exit $rc)"
 if [ "$keep" -eq 0 ]; then
+	t=$(date +%s)
 	remove_roots || rc=1
+	say "removed the roots ($(elapsed "$t"))"
 else
 	say "kept $ROOT and $RTROOT"
 fi
