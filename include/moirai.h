@@ -14,5 +14,6 @@
 #include "moirai/pool.h"
 #include "moirai/shm.h"
 #include "moirai/hist.h"
+#include "moirai/rt.h"
 
 #endif /* MOIRAI_H */
