@@ -40,9 +40,10 @@ OPT         ?= -O2 -g
 CPPFLAGS    += -Iinclude -Ilib $(DPDK_INC) -D_GNU_SOURCE -DMOIRAI_VERSION='"$(VERSION)"'
 CFLAGS      += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread \
                -msse4.2
-# librte_ring.so brings librte_eal.so itself; the library calls nothing else
-# of DPDK (nm -u build/libmoirai.so.*), so neither -lrte_eal nor -lrte_rcu.
-LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lpthread -lm
+# Of DPDK the library calls librte_ring (ring/) and librte_rcu (rt/, QSBR)
+# and nothing of the EAL (nm -u build/libmoirai.so.*): both bring
+# librte_eal.so themselves, so no -lrte_eal.
+LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lrte_rcu -lpthread -lm
 
 # Inside the library the ring fast paths are inlined (ring/ring_fast.c
 # compiles the exported out-of-line copies that applications call by

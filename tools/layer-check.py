@@ -33,7 +33,7 @@ LAYERS = [
     ("alloc", ["alloc.h"], []),
     ("ring", ["ring.h", "ring_inline.h", "channel.h", "pool.h", "pool_inline.h", "shm.h"],
      ["rte_*"]),
-    ("rt", ["rt.h", "rt_*.h"], ["rte_rcu_*", "rte_config.h", "rte_pause.h"]),
+    ("rt", ["rt.h", "rt_inline.h", "task.h", "poller.h"], ["rte_rcu_*"]),
     ("net", ["net.h", "net_*.h"], ["ucp/*", "ucs/*", "uct/*"]),
 ]
 # Private headers every module may include: the plumbing of lib/ that the

@@ -75,7 +75,7 @@ fns=$(grep -h 'MOIRAI_API' include/moirai/*.h | grep -v '#define' |
 } >"$tmp/all.cc"
 # shellcheck disable=SC2086
 if $CXX -std=c++11 -Wall -Iinclude ${SANFLAGS:-} -o "$tmp/all" "$tmp/all.cc" \
-	"$BUILD/libmoirai.a" -lhwloc -lnuma -lrte_ring -lpthread -lm >"$tmp/log" 2>&1 &&
+	"$BUILD/libmoirai.a" $(sed -n 's/^LDLIBS_DEPS *:= *//p' Makefile) >"$tmp/log" 2>&1 &&
 	n=$("$tmp/all") && [ "$n" -eq "$(echo "$fns" | wc -w)" ]; then
 	pass=$((pass + 1))
 else
