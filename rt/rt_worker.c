@@ -34,7 +34,7 @@
 #define WORKER_STACK	     (8u << 20)
 #define STEP_TASKS	     64u
 
-_Thread_local struct moirai__rt_tls moirai__rt_tls;
+_Thread_local struct moirai__rt_tls moirai_rt_tls;
 _Thread_local struct rt_worker *rt_self_worker;
 
 static _Atomic unsigned rt_ids;
@@ -44,14 +44,14 @@ struct moirai_rt *moirai_rt_current(void)
 	return rt_self_worker ? rt_self_worker->rt : NULL;
 }
 
-bool moirai__rt_budget_spent(void)
+bool moirai_rt_budget_spent(void)
 {
 	struct rt_worker *w = rt_self_worker;
 	uint64_t since;
 
 	if (!w)
 		return false;
-	moirai__rt_tls.yield_checks = 0;
+	moirai_rt_tls.yield_checks = 0;
 	since = atomic_load_explicit(&w->running_since, memory_order_relaxed);
 	return since && w->rt->clock() - since >= w->rt->cfg.task_budget_ns;
 }
@@ -59,9 +59,9 @@ bool moirai__rt_budget_spent(void)
 static void bind_thread(struct rt_worker *w)
 {
 	rt_self_worker = w;
-	moirai__rt_tls.worker_plus1 = w ? w->idx + 1 : 0;
-	moirai__rt_tls.yield_checks = 0;
-	moirai__rt_tls.yield_word = w ? &w->yield_word : NULL;
+	moirai_rt_tls.worker_plus1 = w ? w->idx + 1 : 0;
+	moirai_rt_tls.yield_checks = 0;
+	moirai_rt_tls.yield_word = w ? &w->yield_word : NULL;
 }
 
 /* ---- configuration ---------------------------------------------------- */
@@ -168,8 +168,10 @@ static int worker_init(const struct rt_start *a, struct rt_worker **out)
 	moirai__waitq_init(&w->wq);
 	moirai__list_init(&w->pollers);
 	w->spin_cur = c->spin_ns;
-	for (int l = 0; l < RT_LEVELS; l++)
+	for (int l = 0; l < RT_LEVELS; l++) {
 		moirai__list_init(&w->fifo[l]);
+		w->served_at[l] = rt->clock();
+	}
 
 	rc = moirai_plan_worker(a->plan, a->idx, &pw);
 	if (rc)

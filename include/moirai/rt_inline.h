@@ -32,11 +32,16 @@ struct moirai__rt_tls {
 #define MOIRAI__THREAD_LOCAL _Thread_local
 #endif
 
-/** The calling thread's context (defined in rt/). */
-MOIRAI_API extern MOIRAI__THREAD_LOCAL struct moirai__rt_tls moirai__rt_tls;
+/** The calling thread's context (defined in rt/; private layout). */
+MOIRAI_API extern MOIRAI__THREAD_LOCAL struct moirai__rt_tls moirai_rt_tls;
 
-/** Out-of-line half of moirai_rt_should_yield(): the budget clock check. */
-MOIRAI_API bool moirai__rt_budget_spent(void);
+/**
+ * Whether the running task has used up the runtime's task budget
+ * (config.task_budget_ns): the clock half of moirai_rt_should_yield().
+ * @return true when over budget; false on a foreign thread or between
+ *         tasks.  Thread-safe (reads the caller's own worker).
+ */
+MOIRAI_API bool moirai_rt_budget_spent(void);
 
 /**
  * Index of the worker the caller runs on.
@@ -45,7 +50,7 @@ MOIRAI_API bool moirai__rt_budget_spent(void);
  */
 static inline int moirai_rt_self(void)
 {
-	return moirai__rt_tls.worker_plus1 - 1;
+	return moirai_rt_tls.worker_plus1 - 1;
 }
 
 /**
@@ -60,7 +65,7 @@ static inline int moirai_rt_self(void)
  */
 static inline bool moirai_rt_should_yield(void)
 {
-	struct moirai__rt_tls *t = &moirai__rt_tls;
+	struct moirai__rt_tls *t = &moirai_rt_tls;
 
 	if (moirai_unlikely(t->yield_word == NULL))
 		return false;
@@ -69,7 +74,7 @@ static inline bool moirai_rt_should_yield(void)
 		return true;
 	if (moirai_likely(++t->yield_checks & 31))
 		return false;
-	return moirai__rt_budget_spent();
+	return moirai_rt_budget_spent();
 }
 
 #ifdef __cplusplus
