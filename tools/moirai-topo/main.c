@@ -1,7 +1,7 @@
 /*
  * moirai-topo: print the machine as moirai sees it and, with --plan, the
  * pinning plan.  For people first (a tree and a worker table), for scripts
- * second (--json: one document, the contract in ARCHITECTURE.md).
+ * second (--json: one document, the contract in docs/architecture.md).
  * Exit status: 0 success, 1 runtime failure, 2 bad input or usage.
  */
 #include <errno.h>
@@ -51,7 +51,8 @@ static void usage(FILE *f)
 		"                    each) and print its arenas: availability, page mode\n"
 		"                    (hugetlb/thp/none), reserved, committed and in-use bytes\n"
 		"  --json            one JSON document on stdout\n"
-		"  --version, --help\n"
+		"  -V, --version     print the version and exit\n"
+		"  -h, --help        print this help and exit\n"
 		"Exit status: 0 ok, 1 runtime failure, 2 bad input.\n");
 }
 
@@ -86,7 +87,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 	*a = (struct args){ .workers = -1 };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i': a->input = optarg; break;
 		case 's': a->synthetic = optarg; break;
