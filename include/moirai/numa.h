@@ -249,6 +249,8 @@ MOIRAI_API int moirai_topo_device(const struct moirai_topo *topo, int idx,
 
 /**
  * Logical NUMA node index of the device named @p name.
+ * @param topo the topology.
+ * @param name the device name ("eth0", "mlx5_0").
  * @return the node_idx (>= 0); -EINVAL NULL argument; -ENODEV no such
  *         device; -ENODATA the device has no NUMA locality. Thread-safe.
  */
@@ -466,6 +468,8 @@ MOIRAI_API long moirai_numa_hugepages_free(size_t page_size, int node);
 /**
  * Hugepages of one size reserved on one live node (nr_hugepages), free or
  * in use.
+ * @param page_size the hugepage size in bytes (2 MiB, 1 GiB).
+ * @param node OS node index.
  * @return the count (>= 0); the errors of moirai_numa_hugepages_free().
  *         Thread-safe.
  */
