@@ -63,7 +63,21 @@ static const struct option_row rows[MOIRAI_OPT__COUNT] = {
 				    NULL },
 
 	[MOIRAI_OPT_SPIN_NS] = { "spin_ns", OPT_LONG, 20000, NULL, 0, 1000000000L,
-				 "how long a waiting channel endpoint spins, ns", NULL },
+				 "how long a waiting channel endpoint or idle worker spins, ns",
+				 NULL },
+	[MOIRAI_OPT_RT_IDLE] = { "rt_idle", OPT_STR, 0, "park", 0, 0,
+				 "idle runtime workers: park (sleep after spinning) or spin",
+				 "park|spin" },
+	[MOIRAI_OPT_RT_MAILBOX] = { "rt_mailbox", OPT_LONG, 1024, NULL, 2, 1L << 20,
+				    "slots of each runtime mailbox ring (a power of two)", NULL },
+	[MOIRAI_OPT_RT_TASKS] = { "rt_tasks", OPT_LONG, 65536, NULL, 64, 1L << 28,
+				  "runtime task descriptors per NUMA node", NULL },
+	[MOIRAI_OPT_RT_STUCK_MS] = { "rt_stuck_ms", OPT_LONG, 10, NULL, 0, 3600000,
+				     "stuck-task threshold, ms (0 = no detector)", NULL },
+	[MOIRAI_OPT_RT_BUDGET_US] = { "rt_budget_us", OPT_LONG, 200, NULL, 1, 60000000,
+				      "run time after which a task should yield, us", NULL },
+	[MOIRAI_OPT_RT_PREFETCH] = { "rt_prefetch", OPT_LONG, 1, NULL, 0, 1,
+				     "1 = prefetch the next task descriptor, 0 = off", NULL },
 };
 
 static long values[MOIRAI_OPT__COUNT];

@@ -150,6 +150,17 @@ struct rt_task *rt_deque_take(struct rt_deque *d);
  * (*lost set: try again). */
 struct rt_task *rt_deque_steal(struct rt_deque *d, bool *lost);
 
+/* The owner's next take, without taking it (for prefetching: a racy peek
+ * whose result may be stale, which only costs a wasted prefetch). */
+static inline struct rt_task *rt_deque_peek(const struct rt_deque *d)
+{
+	int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+	int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
+
+	return b > t ? atomic_load_explicit(&d->slots[(b - 1) & d->mask], memory_order_relaxed)
+		     : NULL;
+}
+
 /* Tasks in the deque now (a snapshot; may be off by the ones in flight). */
 static inline int64_t rt_deque_size(const struct rt_deque *d)
 {
@@ -249,6 +260,7 @@ struct rt_worker {
 	int plan_pu, plan_node; /* the plan's */
 	int node_idx, l3, core; /* plan topology indexes */
 	bool critical_only;
+	bool prefetch; /* !(config.flags & MOIRAI_RT_F_NO_PREFETCH) */
 	int nsteal;
 	int *steal_order;		 /* victims nearest first */
 	uint8_t *steal_class;		 /* class of each victim */

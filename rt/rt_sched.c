@@ -192,6 +192,11 @@ static void drain_mailboxes(struct rt_worker *w)
 	}
 	for (unsigned l = 0; l < level_limit(w); l++) {
 		n = moirai_ring_dequeue_burst(w->mbox[l], buf, RT_DRAIN_BATCH, NULL);
+		/* The whole burst's descriptors are in flight from other cores'
+		 * caches: ask for them all before touching the first. */
+		if (w->prefetch)
+			for (unsigned i = 0; i < n; i++)
+				moirai_prefetch_w(buf[i]);
 		for (unsigned i = 0; i < n; i++) {
 			(void)atomic_load_explicit(&((struct rt_task *)buf[i])->state,
 						   memory_order_acquire);
@@ -490,9 +495,15 @@ void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_st
 		if (i && __atomic_load_n(&w->yield_word, __ATOMIC_RELAXED))
 			drain_mailboxes(w);
 		t = next_task(w, now);
-
 		if (!t)
 			break;
+		/* The next task's descriptor, while this one runs. */
+		if (w->prefetch) {
+			struct rt_task *nx = rt_deque_peek(&w->dq[t->level]);
+
+			if (nx)
+				moirai_prefetch_w(nx);
+		}
 		rt_task_run(w, t, now);
 		out->ran++;
 		now = rt->clock();

@@ -22,14 +22,10 @@
 #include "moirai/numa.h"
 #include "rt_int.h"
 
-#define DEF_MAILBOX	     1024u
-#define DEF_TASKS	     65536u
 #define DEF_DEQUE	     4096u
 #define DEF_AGING_DISPATCHES 32u
 #define DEF_AGING_NS	     (2u * 1000u * 1000u)
 #define DEF_LIFO_LIMIT	     16u
-#define DEF_BUDGET_NS	     (200u * 1000u)
-#define DEF_STUCK_NS	     (10ull * 1000u * 1000u)
 #define DEF_STOP_TIMEOUT_NS  (10ull * 1000u * 1000u * 1000u)
 #define WORKER_STACK	     (8u << 20)
 #define STEP_TASKS	     64u
@@ -66,12 +62,13 @@ static void bind_thread(struct rt_worker *w)
 
 /* ---- configuration ---------------------------------------------------- */
 
+/* Zero fields take the options table (MOIRAI_RT_* and friends). */
 static int fill_defaults(struct moirai_rt_config *c)
 {
 	if (!c->mailbox_size)
-		c->mailbox_size = DEF_MAILBOX;
+		c->mailbox_size = (unsigned)moirai_option_get(MOIRAI_OPT_RT_MAILBOX);
 	if (!c->tasks_per_node)
-		c->tasks_per_node = DEF_TASKS;
+		c->tasks_per_node = (unsigned)moirai_option_get(MOIRAI_OPT_RT_TASKS);
 	if (!c->deque_size)
 		c->deque_size = DEF_DEQUE;
 	if (!c->aging_dispatches)
@@ -81,13 +78,23 @@ static int fill_defaults(struct moirai_rt_config *c)
 	if (!c->lifo_limit)
 		c->lifo_limit = DEF_LIFO_LIMIT;
 	if (!c->task_budget_ns)
-		c->task_budget_ns = DEF_BUDGET_NS;
-	if (!c->stuck_ns)
-		c->stuck_ns = DEF_STUCK_NS;
+		c->task_budget_ns = (uint64_t)moirai_option_get(MOIRAI_OPT_RT_BUDGET_US) * 1000u;
+	if (!c->stuck_ns) {
+		long ms = moirai_option_get(MOIRAI_OPT_RT_STUCK_MS);
+
+		c->stuck_ns = ms ? (uint64_t)ms * 1000000u : UINT64_MAX;
+	}
 	if (!c->stop_timeout_ns)
 		c->stop_timeout_ns = DEF_STOP_TIMEOUT_NS;
 	if (!c->spin_ns)
 		c->spin_ns = (uint64_t)moirai_option_get(MOIRAI_OPT_SPIN_NS);
+	if (c->idle == MOIRAI_RT_IDLE_PARK &&
+	    strcmp(moirai_option_get_str(MOIRAI_OPT_RT_IDLE), "spin") == 0)
+		c->idle = MOIRAI_RT_IDLE_SPIN;
+	if (!(c->flags & MOIRAI_RT_F_NO_PREFETCH) && !moirai_option_get(MOIRAI_OPT_RT_PREFETCH))
+		c->flags |= MOIRAI_RT_F_NO_PREFETCH;
+	if (c->flags & ~MOIRAI_RT_F_NO_PREFETCH)
+		return moirai__err(-EINVAL, "rt: unknown flags 0x%x", c->flags);
 	if (c->idle != MOIRAI_RT_IDLE_PARK && c->idle != MOIRAI_RT_IDLE_SPIN)
 		return moirai__err(-EINVAL, "rt: unknown idle policy %d", (int)c->idle);
 	if (!moirai__is_pow2(c->mailbox_size) || c->mailbox_size > (1u << 20))
@@ -160,6 +167,7 @@ static int worker_init(const struct rt_start *a, struct rt_worker **out)
 	w->l3 = a->l3;
 	w->core = a->core;
 	w->critical_only = (unsigned)a->idx < c->critical_workers;
+	w->prefetch = !(c->flags & MOIRAI_RT_F_NO_PREFETCH);
 	w->home = a->home;
 	atomic_init(&w->run_state, WS_STARTING);
 	atomic_init(&w->cur_level, RT_LEVELS);

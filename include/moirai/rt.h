@@ -128,7 +128,17 @@ enum moirai_rt_stop_mode {
 	MOIRAI_RT_STOP_NOW = 1,
 };
 
-/** Runtime configuration.  Zero-initialised means defaults everywhere. */
+/** Config flag: do not prefetch the next task descriptor (to measure it). */
+#define MOIRAI_RT_F_NO_PREFETCH 0x1u
+
+/**
+ * Runtime configuration.  Zero-initialised means defaults everywhere; the
+ * defaults of workers, idle, spin_ns, mailbox_size, tasks_per_node,
+ * task_budget_ns, stuck_ns and prefetching come from the options table
+ * (MOIRAI_WORKERS, MOIRAI_RT_IDLE, MOIRAI_SPIN_NS, MOIRAI_RT_MAILBOX,
+ * MOIRAI_RT_TASKS, MOIRAI_RT_BUDGET_US, MOIRAI_RT_STUCK_MS,
+ * MOIRAI_RT_PREFETCH), the rest are constants stated per field.
+ */
 struct moirai_rt_config {
 	/** Topology to plan on; NULL loads one with moirai_topo_load()
 	 *  (MOIRAI_TOPOLOGY or the live machine).  Borrowed during create. */
@@ -141,13 +151,14 @@ struct moirai_rt_config {
 	bool virtual_placement;
 	/** Reserve the first K workers for critical tasks only (0: none). */
 	unsigned critical_workers;
-	/** Idle policy; default MOIRAI_RT_IDLE_PARK. */
+	/** Idle policy; default MOIRAI_RT_IDLE_PARK (or MOIRAI_RT_IDLE=spin). */
 	enum moirai_rt_idle idle;
 	/** Longest idle spin before parking, ns; 0 = MOIRAI_SPIN_NS. */
 	uint64_t spin_ns;
-	/** Slots of each mailbox ring per worker and level; 0 = 1024. */
+	/** Slots of each mailbox ring per worker and level (a power of two);
+	 *  0 = MOIRAI_RT_MAILBOX (1024). */
 	unsigned mailbox_size;
-	/** Task descriptors per NUMA node; 0 = 65536. */
+	/** Task descriptors per NUMA node; 0 = MOIRAI_RT_TASKS (65536). */
 	unsigned tasks_per_node;
 	/** Run queue (deque) slots per worker and level; 0 = 4096.  A full
 	 *  deque spills its oldest half to a shared overflow list. */
@@ -160,13 +171,15 @@ struct moirai_rt_config {
 	/** Most consecutive newest-first pops at one level; 0 = 16. */
 	unsigned lifo_limit;
 	/** Run time after which moirai_rt_should_yield() turns true, ns;
-	 *  0 = 200 us. */
+	 *  0 = MOIRAI_RT_BUDGET_US (200 us). */
 	uint64_t task_budget_ns;
-	/** Stuck-task threshold, ns; 0 = 10 ms; UINT64_MAX disables the
-	 *  detector (and its housekeeping wake-ups). */
+	/** Stuck-task threshold, ns; 0 = MOIRAI_RT_STUCK_MS (10 ms);
+	 *  UINT64_MAX disables the detector. */
 	uint64_t stuck_ns;
 	/** Timeout of the stop inside moirai_rt_destroy(), ns; 0 = 10 s. */
 	uint64_t stop_timeout_ns;
+	/** MOIRAI_RT_F_* flags. */
+	unsigned flags;
 };
 
 /**
