@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "list.h"
 #include "moirai/alloc.h"
 
 #define SEG_SHIFT     21
@@ -70,7 +71,7 @@ struct slab {
 	uint8_t kind;
 	uint8_t flags;
 	uint32_t run;		  /* LARGE: slabs in the run; TAIL: index of head */
-	struct slab *next, *prev; /* partial list of its class */
+	struct moirai__list link; /* heap's partial list of its class (SLAB_IN_PARTIAL) */
 };
 /* One descriptor per cache line: the free path reads one line. */
 static_assert(sizeof(struct slab) == 64, "slab descriptor is one line");
@@ -96,7 +97,7 @@ struct segment {
 	/* Owner-only fields on their own line: remote frees never miss on it. */
 	alignas(64) uint32_t free_mask; /* small: bit i = slab i free */
 	uint32_t cold_mask;		/* free slabs whose pages were given back */
-	struct segment *next, *prev;	/* heap list of segments with free slabs */
+	struct moirai__list link;	/* heap list of segments with free slabs */
 	size_t span;			/* bytes of the span (huge) */
 	size_t req;			/* requested size (huge) */
 	char *user;			/* user pointer (huge) */
@@ -128,8 +129,8 @@ struct heap {
 	/* Written by every remote freeing thread: on its own line. */
 	alignas(64) _Atomic(void *) remote;
 	alignas(64) struct bin bins[NUM_CLASSES];
-	struct slab *partial[NUM_CLASSES];
-	struct segment *segs; /* segments with at least one free slab */
+	struct moirai__list partial[NUM_CLASSES]; /* slabs with a free block, per class */
+	struct moirai__list segs;		  /* segments with at least one free slab */
 	struct arena *arena;
 	int node;
 	uint32_t tcache_max;

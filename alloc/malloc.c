@@ -111,7 +111,7 @@ static void *finish_small(void *block, unsigned cls, size_t align, size_t req)
 
 	moirai__san_unpoison(block, bs);
 	if (align > MIN_ALIGN) {
-		p = (char *)(((uintptr_t)block + align - 1) & ~(uintptr_t)(align - 1));
+		p = (char *)moirai__align_up((uintptr_t)block, align);
 		if (p != block) {
 			struct segment *seg = moirai__seg_of(block);
 

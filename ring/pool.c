@@ -138,6 +138,7 @@ int moirai_pool_create(const char *name, size_t obj_size, unsigned n_objs, int n
 	pool->flags = flags;
 	pool->node = node;
 	pool->debug = debug;
+	moirai__list_init(&pool->caches);
 	snprintf(pool->name, sizeof(pool->name), "%s", name);
 
 	snprintf(ring_name, sizeof(ring_name), "mp_%s", name);

@@ -222,13 +222,14 @@ static void test_thread_cache_exit(void **state)
 		assert_null(ret);
 		/* Flushed into the ring and unregistered. */
 		assert_int_equal(rte_ring_count(p->ring), 300);
-		assert_null(p->caches);
+		assert_true(moirai__list_empty(&p->caches));
 	}
 	/* Another thread cannot destroy this thread's cache. */
 	assert_int_equal(moirai_pool_thread_cache(p, &mine), 0);
 	assert_int_equal(pthread_create(&th, NULL, destroy_foreign, mine), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_ptr_equal(p->caches, mine);
+	assert_ptr_equal(p->caches.next, &moirai__pool_cache_of(mine)->link);
+	assert_ptr_equal(p->caches.next->next, &p->caches);
 	assert_int_equal(moirai_pool_thread_cache(p, &again), 0);
 	assert_ptr_equal(again, mine);
 	moirai_pool_destroy(p);
