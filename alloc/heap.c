@@ -56,17 +56,26 @@ static void seg_list_remove(struct segment *seg)
 	moirai__list_del(&seg->link);
 }
 
-static void segmap_set(char *p, size_t n, struct segment *seg)
-{
-	size_t idx = (size_t)(p - moirai__alloc_base) >> SEG_SHIFT;
+static void heap_collect(struct heap *h);
 
-	for (size_t i = 0; i < n; i++)
-		moirai__alloc_segmap[idx + i] = seg;
+/*
+ * Segments from the arena.  When it cannot grow (address-space limit),
+ * segments held by dead threads' heaps for late remote frees are the
+ * last reserve: sweep them and try once more.
+ */
+static char *segs_get(struct heap *h, size_t n, enum page_mode *mode)
+{
+	char *p = moirai__arena_alloc_segs(h->arena, n, mode);
+
+	if (!p && errno == ENOMEM && moirai__heap_sweep_abandoned(h->arena))
+		p = moirai__arena_alloc_segs(h->arena, n, mode);
+	return p;
 }
 
 static struct segment *seg_new(struct heap *h)
 {
-	char *p = moirai__arena_alloc_segs(h->arena, 1);
+	enum page_mode mode;
+	char *p = segs_get(h, 1, &mode);
 	struct segment *seg = (struct segment *)p;
 
 	if (!p)
@@ -75,14 +84,14 @@ static struct segment *seg_new(struct heap *h)
 	memset(seg, 0, sizeof(*seg));
 	seg->magic = SEG_MAGIC;
 	seg->kind = SEG_SMALL;
-	seg->mode = (uint8_t)moirai__arena_mode_of(h->arena, p);
+	seg->mode = (uint8_t)mode;
 	seg->node = h->node;
 	seg->gen = moirai__alloc_gen;
 	seg->heap = h;
 	seg->free_mask = ALL_SLABS;
 	memset(seg->slab_cls, SLAB_CLS_NONE, sizeof(seg->slab_cls));
 	h->free_bytes += SEG_SIZE;
-	segmap_set(p, 1, seg);
+	moirai__segmap_set(p, 1, seg);
 	seg_list_add(h, seg);
 	return seg;
 }
@@ -150,7 +159,7 @@ static void seg_release(struct heap *h, struct segment *seg)
 				      (long)__builtin_popcount(seg->cold_mask) * (long)SLAB_SIZE);
 	seg->cold_mask = 0;
 	seg_list_remove(seg);
-	segmap_set((char *)seg, 1, NULL);
+	moirai__segmap_set((char *)seg, 1, NULL);
 	seg->magic = 0;
 	moirai__arena_free_segs(h->arena, (char *)seg, 1);
 }
@@ -368,6 +377,7 @@ void *moirai__heap_alloc_large(struct heap *h, size_t size)
 
 struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t align)
 {
+	enum page_mode mode;
 	size_t off, span;
 	char *p;
 
@@ -376,7 +386,7 @@ struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t alig
 	/* The span is 2 MiB aligned; larger alignments need slack. */
 	off = align <= SEG_SIZE ? moirai__align_up(HUGE_HDR_SIZE, align) : align;
 	span = moirai__align_up(off + size, SEG_SIZE);
-	p = moirai__arena_alloc_segs(h->arena, span >> SEG_SHIFT);
+	p = segs_get(h, span >> SEG_SHIFT, &mode);
 	if (!p)
 		return NULL;
 	struct segment *seg = (struct segment *)p;
@@ -387,14 +397,14 @@ struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t alig
 	memset(seg, 0, offsetof(struct segment, slabs));
 	seg->magic = SEG_MAGIC;
 	seg->kind = SEG_HUGE;
-	seg->mode = (uint8_t)moirai__arena_mode_of(h->arena, p);
+	seg->mode = (uint8_t)mode;
 	seg->node = h->node;
 	seg->gen = moirai__alloc_gen;
 	seg->heap = h;
 	seg->span = span;
 	seg->req = size;
 	seg->user = user;
-	segmap_set(p, span >> SEG_SHIFT, seg);
+	moirai__segmap_set(p, span >> SEG_SHIFT, seg);
 	atomic_fetch_add_explicit(&h->arena->huge_in_use, span, memory_order_relaxed);
 	return seg;
 }
@@ -408,7 +418,7 @@ static void free_huge(struct segment *seg)
 	atomic_fetch_add_explicit(local ? &a->huge_frees : &a->huge_remote_frees, 1,
 				  memory_order_relaxed);
 	atomic_fetch_sub_explicit(&a->huge_in_use, span, memory_order_relaxed);
-	segmap_set((char *)seg, span >> SEG_SHIFT, NULL);
+	moirai__segmap_set((char *)seg, span >> SEG_SHIFT, NULL);
 	seg->magic = 0;
 	moirai__arena_free_segs(a, (char *)seg, span >> SEG_SHIFT);
 }
@@ -645,14 +655,32 @@ static void key_init(void)
 	(void)pthread_key_create(&tld_key, tld_destroy);
 }
 
+/*
+ * A heap is mapped and bound here, not with moirai_numa_map(): the arena
+ * already knows its node is usable, and moirai_numa_map()'s own check reads
+ * the cgroup's node mask through libnuma, which mallocs; a thread's first
+ * libc malloc makes glibc reserve a 64 MiB arena for it, so under RLIMIT_AS
+ * the first moirai allocation of 32 threads would have cost 1 GiB of
+ * address space (up to glibc's 8 arenas per core).
+ */
 static struct heap *heap_create(struct arena *a)
 {
-	void *mem;
+	const size_t len = moirai__align_up(sizeof(struct heap), (size_t)4096);
 	struct heap *h;
-	int rc = moirai_numa_map(sizeof(*h), a->node, &mem);
+	void *mem;
+	int rc;
 
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (mem == MAP_FAILED) {
+		moirai__err(-ENOMEM, "alloc: no memory for a heap on node %d", a->node);
+		errno = ENOMEM;
+		return NULL;
+	}
+	rc = moirai_numa_bind_range(mem, len, a->node);
 	if (rc) {
-		errno = rc == -EINVAL ? ENODEV : -rc;
+		munmap(mem, len);
+		errno = rc == -EINVAL || rc == -ENODEV ? ENODEV : -rc;
 		return NULL;
 	}
 	h = mem;
@@ -736,6 +764,17 @@ void moirai__heap_forget_thread(void)
 	t->out_used = false;
 }
 
+bool moirai__heap_sweep_abandoned(struct arena *a)
+{
+	/* Taken off the list, each heap is the sweeper's alone, as if adopted. */
+	struct heap *list = moirai__arena_take_abandoned(a);
+
+	for (struct heap *h = list; h; h = h->next_abandoned)
+		heap_collect(h);
+	moirai__arena_return_abandoned(a, list);
+	return list != NULL;
+}
+
 void moirai__heap_flush_thread(void)
 {
 	struct tld *t = &moirai__tld;
@@ -744,6 +783,9 @@ void moirai__heap_flush_thread(void)
 	for (int n = 0; n < MAX_NODES_TLS; n++)
 		if (t->heaps[n])
 			heap_collect(t->heaps[n]);
+	/* Blocks this thread (or any) freed to heaps of exited threads. */
+	for (int n = 0; n < moirai__alloc_nodes; n++)
+		moirai__heap_sweep_abandoned(moirai__arenas[n]);
 	t->local = NULL; /* re-evaluate the node at the next allocation */
 }
 

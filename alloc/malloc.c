@@ -141,10 +141,9 @@ static void *alloc_on(int node, size_t size, size_t align, unsigned flags)
 		return NULL;
 	}
 	extra = moirai__alloc_debug ? DEBUG_EXTRA : 0;
-	if (moirai_unlikely(size > moirai__alloc_reserve / 2 ||
-			    size > moirai__alloc_reserve / 2 - align))
-		return fail(ENOMEM, "alloc: %zu bytes exceed the arena (%zu bytes)", size,
-			    moirai__alloc_reserve);
+	if (moirai_unlikely(size > moirai__alloc_max_size))
+		return fail(ENOMEM, "alloc: %zu bytes exceed the largest block (%zu bytes)", size,
+			    moirai__alloc_max_size);
 	h = pick_heap(node, flags);
 	if (!h)
 		return NULL;
@@ -318,7 +317,8 @@ static __attribute__((noinline)) void free_generic(void *p)
 
 void moirai_free(void *p)
 {
-	struct segment *seg = moirai__seg_of(p);
+	/* Window only: blocks in extra extents take the generic path. */
+	struct segment *seg = moirai__seg_of_window(p);
 
 	/* Fast path: a small block of one of this thread's heaps, bin not full. */
 	if (moirai_likely(seg != NULL && seg->kind == SEG_SMALL)) {
@@ -412,6 +412,6 @@ int moirai_alloc_ptr_node(const void *p)
 
 void moirai_alloc_thread_flush(void)
 {
-	if (moirai__alloc_size)
+	if (moirai__alloc_started())
 		moirai__heap_flush_thread();
 }

@@ -26,7 +26,7 @@ static void arena_fill(struct arena *a, struct moirai_alloc_stats *out)
 	out->node = a->node;
 	out->available = LD(a->available);
 	out->page_mode = moirai__mode_name((int)a->mode);
-	out->reserved = (uint64_t)a->nsegs << SEG_SHIFT;
+	out->reserved = LD(a->reserved);
 	out->committed = LD(a->committed);
 	out->committed_hugetlb = LD(a->committed_mode[MODE_HUGETLB]);
 	out->committed_thp = LD(a->committed_mode[MODE_THP]);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moirai/alloc.h"
 #include "pool_int.h"
 
 void moirai__pool_thread_cache_dtor(void *arg);
@@ -59,11 +60,15 @@ static int cache_alloc(struct moirai_pool *pool, unsigned size, bool thread,
 	size_t len = moirai__align_up(sizeof(*pc) + 2 * (size_t)size * sizeof(void *),
 				      (size_t)MOIRAI_CACHE_LINE);
 
-	/* Allocated and first touched by the owning thread: its node. */
-	pc = aligned_alloc(MOIRAI_CACHE_LINE, len);
+	/*
+	 * On the calling thread's node (the thread that will use it), from the
+	 * node arena rather than libc, whose first malloc in a thread reserves
+	 * a 64 MiB glibc arena (RLIMIT_AS).
+	 */
+	pc = moirai_aligned_alloc(MOIRAI_CACHE_LINE, len);
 	if (!pc)
-		return moirai__err(-ENOMEM, "pool %s: cannot allocate a cache of %u", pool->name,
-				   size);
+		return moirai__err(-ENOMEM, "pool %s: cannot allocate a cache of %u: %s",
+				   pool->name, size, moirai_last_error());
 	memset(pc, 0, sizeof(*pc));
 	pc->pub.cap = 2 * size;
 	pc->pub.debug = pool->debug;
@@ -111,7 +116,7 @@ static void cache_free(struct moirai__pool_cache *pc)
 {
 	moirai_pool_cache_flush(&pc->pub);
 	cache_unregister(pc->pool, pc);
-	free(pc);
+	moirai_free(pc);
 }
 
 void moirai_pool_cache_destroy(struct moirai_pool_cache *c)
@@ -153,7 +158,7 @@ void moirai__pool_caches_free_all(struct moirai_pool *pool)
 	pthread_mutex_lock(&pool->lock);
 	moirai__list_foreach_safe(it, tmp, &pool->caches) {
 		moirai__list_del(it);
-		free(moirai__list_entry(it, struct moirai__pool_cache, link));
+		moirai_free(moirai__list_entry(it, struct moirai__pool_cache, link));
 	}
 	pthread_mutex_unlock(&pool->lock);
 }
