@@ -25,12 +25,8 @@ const uint32_t moirai__class_size[NUM_CLASSES] = {
 	13312, 14336, 15360, 16384, 18432, 20480, 22528, 24576, 26624, 28672, 30720, 32768,
 };
 
-static void *fail(int err, const char *msg, size_t a, size_t b)
-{
-	moirai__err(-err, msg, a, b);
-	errno = err;
-	return NULL;
-}
+/* The malloc contract: record the detail, set errno, return NULL. */
+#define fail(err, ...) (moirai__err(-(err), __VA_ARGS__), errno = (err), (void *)NULL)
 
 /*
  * Why an explicit node cannot take an allocation, as the one node
@@ -132,7 +128,7 @@ static void *alloc_on(int node, size_t size, size_t align, unsigned flags)
 	struct heap *h;
 
 	if (moirai_unlikely(size == 0))
-		return fail(EINVAL, "alloc: zero size%.0zu%.0zu", 0, 0);
+		return fail(EINVAL, "alloc: zero size");
 	if (moirai_unlikely(align & (align - 1)) || align > MAX_ALIGN)
 		return fail(EINVAL, "alloc: alignment %zu is not a power of two <= %zu", align,
 			    MAX_ALIGN);
@@ -240,14 +236,14 @@ void *moirai_malloc_node(size_t size, int node)
 void *moirai_malloc_node_flags(size_t size, size_t align, int node, unsigned flags)
 {
 	if (flags & ~MOIRAI_ALLOC_F_PREFERRED)
-		return fail(EINVAL, "alloc: unknown flags %#zx%.0zu", (size_t)flags, 0);
+		return fail(EINVAL, "alloc: unknown flags %#x", flags & ~MOIRAI_ALLOC_F_PREFERRED);
 	return alloc_generic(node, size, align, flags);
 }
 
 void *moirai_aligned_alloc(size_t align, size_t size)
 {
 	if (align == 0)
-		return fail(EINVAL, "alloc: alignment %zu is not a power of two%.0zu", 0, 0);
+		return fail(EINVAL, "alloc: alignment 0 is not a power of two");
 	return alloc_generic(MOIRAI_NODE_ANY, size, align, 0);
 }
 
@@ -354,19 +350,27 @@ size_t moirai_usable_size(const void *p)
 {
 	struct segment *seg = p ? moirai__seg_of(p) : NULL;
 
-	if (!seg || seg->magic != SEG_MAGIC)
+	if (!p)
 		return 0;
+	if (!seg || seg->magic != SEG_MAGIC) {
+		moirai__err(-EINVAL, "usable_size: %p is not from moirai_malloc", p);
+		return 0;
+	}
 	if (seg->kind == SEG_HUGE) {
-		if (p != seg->user)
+		if (p != seg->user) {
+			moirai__err(-EINVAL, "usable_size: %p is inside a block", p);
 			return 0;
+		}
 		if (moirai__alloc_debug)
 			return seg->req;
 		return (size_t)((char *)seg + seg->span - (const char *)p);
 	}
 	struct slab *s = moirai__slab_of(seg, p);
 
-	if (s->kind == SLAB_FREE || (const char *)p < s->start || (const char *)p >= s->end)
+	if (s->kind == SLAB_FREE || (const char *)p < s->start || (const char *)p >= s->end) {
+		moirai__err(-EINVAL, "usable_size: %p is in no live block", p);
 		return 0;
+	}
 	char *block = moirai__block_of(s, p);
 
 	if (moirai__alloc_debug)
@@ -388,7 +392,7 @@ void *moirai_realloc(void *p, size_t size)
 	}
 	old = moirai_usable_size(p);
 	if (old == 0)
-		return fail(EINVAL, "realloc: %p is not a live block%.0zu", (size_t)p, 0);
+		return fail(EINVAL, "realloc: %p is not a live block", p);
 	/* Stay in place unless it would waste more than half the block. */
 	if (!moirai__alloc_debug && size <= old && size >= old / 2)
 		return p;
