@@ -311,13 +311,14 @@ static __attribute__((noinline)) void free_generic(void *p)
 	moirai__heap_free(seg, p);
 }
 
-void moirai_free(void *p)
+/*
+ * The fast cases of free for a block of segment @seg: a small block of one
+ * of this thread's heaps with room in its bin, or a small block of another
+ * thread's heap (sent to its owner).  Returns false for everything else.
+ */
+static inline __attribute__((always_inline)) bool free_fast(struct segment *seg, void *p)
 {
-	/* Window only: blocks in extra extents take the generic path. */
-	struct segment *seg = moirai__seg_of_window(p);
-
-	/* Fast path: a small block of one of this thread's heaps, bin not full. */
-	if (moirai_likely(seg != NULL && seg->kind == SEG_SMALL)) {
+	if (moirai_likely(seg->kind == SEG_SMALL)) {
 		struct heap *h = seg->heap;
 
 		if (moirai_likely(moirai__tld.heaps[seg->node] == h)) {
@@ -333,16 +334,44 @@ void moirai_free(void *p)
 					&b->frees,
 					atomic_load_explicit(&b->frees, memory_order_relaxed) + 1,
 					memory_order_relaxed);
-				return;
+				return true;
 			}
 		} else if (moirai_likely(!moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
 					 seg->magic == SEG_MAGIC &&
 					 seg->gen == moirai__alloc_gen)) {
 			/* Another thread's block: the owner checks it at drain. */
 			moirai__heap_free_remote(h, p);
-			return;
+			return true;
 		}
 	}
+	return false;
+}
+
+/*
+ * Not in the window: a block of an extra extent (address-space limit, or
+ * an arena past its window) gets the same fast cases after the extent
+ * lookup; NULL and foreign pointers go on to the generic path.
+ */
+static __attribute__((noinline)) void free_outside_window(void *p)
+{
+	struct segment *seg = moirai__seg_of_extent(p);
+
+	if (seg && free_fast(seg, p))
+		return;
+	free_generic(p);
+}
+
+void moirai_free(void *p)
+{
+	/* One range check and one load: the window's segment map. */
+	struct segment *seg = moirai__seg_of_window(p);
+
+	if (moirai_unlikely(seg == NULL)) {
+		free_outside_window(p);
+		return;
+	}
+	if (moirai_likely(free_fast(seg, p)))
+		return;
 	free_generic(p);
 }
 
