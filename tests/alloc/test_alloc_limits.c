@@ -27,6 +27,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +212,99 @@ static void run_threads(size_t stack)
 		CHECK(workers[i].ok, "thread %d: allocation or content check failed", i);
 	pthread_barrier_destroy(&barrier);
 	pthread_attr_destroy(&attr);
+}
+
+/*
+ * Producers allocate (small, large and now and then huge blocks) and fill;
+ * consumers check and free: remote frees of blocks in extents that other
+ * threads create and empty meanwhile.
+ */
+#define HAND_SLOTS 256
+
+struct handoff {
+	_Atomic(uintptr_t) slot[HAND_SLOTS];
+	_Atomic long produced, consumed, bad;
+	long total;
+};
+
+static size_t hand_size(long k)
+{
+	if (k % 97 == 0)
+		return 3 * MIB;
+	if (k % 13 == 0)
+		return 40000 + (size_t)(k % 7) * 30000;
+	return 16 + ((size_t)k * 2654435761u) % 3000;
+}
+
+static void *hand_producer(void *arg)
+{
+	struct handoff *h = arg;
+	long k;
+
+	while ((k = atomic_fetch_add(&h->produced, 1)) < h->total) {
+		size_t n = hand_size(k);
+		char *p = moirai_malloc(n);
+		uintptr_t empty = 0;
+
+		if (!p) {
+			atomic_fetch_add(&h->bad, 1);
+			atomic_fetch_add(&h->consumed, 1);
+			continue;
+		}
+		memcpy(p, &k, sizeof(k));
+		fill(p + sizeof(k), n - sizeof(k), (unsigned)k);
+		/* Release pairs with the consumer's acquire exchange. */
+		while (!atomic_compare_exchange_weak_explicit(&h->slot[k % HAND_SLOTS], &empty,
+							      (uintptr_t)p, memory_order_release,
+							      memory_order_relaxed)) {
+			empty = 0;
+			sched_yield();
+		}
+	}
+	return NULL;
+}
+
+static void *hand_consumer(void *arg)
+{
+	struct handoff *h = arg;
+
+	for (size_t i = 0; atomic_load(&h->consumed) < h->total; i = (i + 1) % HAND_SLOTS) {
+		uintptr_t v = atomic_load_explicit(&h->slot[i], memory_order_relaxed);
+		long k;
+
+		if (!v) {
+			if (i == 0)
+				sched_yield();
+			continue;
+		}
+		/* Acquire pairs with the producer's release CAS. */
+		v = atomic_exchange_explicit(&h->slot[i], 0, memory_order_acquire);
+		if (!v)
+			continue;
+		memcpy(&k, (void *)v, sizeof(k));
+		if (k < 0 || k >= h->total ||
+		    !check((char *)v + sizeof(k), hand_size(k) - sizeof(k), (unsigned)k))
+			atomic_fetch_add(&h->bad, 1);
+		moirai_free((void *)v);
+		atomic_fetch_add(&h->consumed, 1);
+	}
+	return NULL;
+}
+
+static void run_handoff(long total)
+{
+	static struct handoff h;
+	pthread_t t[4];
+
+	memset(&h, 0, sizeof(h));
+	h.total = total;
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_create(&t[i], NULL, i < 2 ? hand_producer : hand_consumer, &h) == 0,
+		      "handoff thread");
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	CHECK(atomic_load(&h.bad) == 0, "handoff: %ld blocks lost or corrupted",
+	      atomic_load(&h.bad));
 }
 
 /* ---- rings, channels, pools ----------------------------------------- */
@@ -458,6 +553,7 @@ static void child_main(void *arg)
 	use_ring_layer();
 	if (!c->limit) {
 		/* A small window without a limit: the threads' memory was in extents. */
+		run_handoff(20000 / TEST_SAN_DIVISOR);
 		moirai_alloc_thread_flush();
 		stats(&st1);
 		CHECK(st1.reserved == st0.reserved,
