@@ -1,16 +1,18 @@
 /*
  * Private layout of the allocator, shared by the alloc/ sources and the tests.
  *
- * Address space comes in extents: 2 MiB aligned PROT_NONE reservations cut
- * in 2 MiB segments, each owned by one node arena.  The first is the
- * window, reserved once at start and split in one slice per node (node n
- * owns [base + n * slice, base + (n + 1) * slice)); its segment map (one
- * pointer per segment) gives the header of the segment or span that owns
- * an address, so free() finds metadata with one range check and one load.
- * An arena whose slice is full grows by further extents, found through a
- * two-level map off the fast path (moirai__seg_of_extent) and given back
- * when empty.  A pointer in no extent (or with an empty entry) is foreign.
- * arena.c explains how the window is sized under RLIMIT_AS.
+ * Address space comes in extents: 2 MiB aligned PROT_NONE ranges cut in
+ * 2 MiB segments, each owned by one node arena.  The window is reserved
+ * once at start; its segment map (one pointer per segment) gives the
+ * header of the segment or span that owns an address, so free() finds
+ * metadata with one range check and one load.  Without an address-space
+ * limit the window is split in one fixed slice per node; under RLIMIT_AS
+ * the nodes carve extents out of it as they need them, and give them back
+ * when they empty.  When the window has no room, an arena maps extents of
+ * its own, found through a two-level map off the fast path
+ * (moirai__seg_of_extent) and unmapped when empty.  A pointer in no
+ * extent (or with an empty entry) is foreign.  extent.c explains the
+ * sizes.
  *
  * A "small" segment belongs to one heap and is cut in 32 slabs of 64 KiB;
  * its header (in the first 4 KiB of slab 0) holds the 32 slab descriptors.
@@ -145,18 +147,25 @@ struct heap {
 	struct heap_counters st;
 };
 
+/* Where an extent's address space comes from, and where it goes back. */
+enum extent_kind {
+	EXT_SLICE,  /* the node's fixed slice of the window: kept for good */
+	EXT_WINDOW, /* carved from the window on demand: back to it when empty */
+	EXT_MAPPED, /* its own mapping, outside the window: unmapped when empty */
+};
+
 /*
- * One contiguous reservation of an arena, with its segment bookkeeping.
- * Under the arena lock; the bitmaps live in the same allocation.
+ * One contiguous range of an arena, with its segment bookkeeping.  Under
+ * the arena lock; the bitmaps live in the same allocation.
  */
 struct extent {
-	struct moirai__list link; /* arena->extents: the window slice first */
+	struct moirai__list link; /* arena->extents, in creation order */
 	char *base;		  /* SEG_SIZE aligned */
 	size_t nsegs;
 	size_t granule_segs; /* commit granule in segments (the last may be short) */
 	size_t nused;	     /* segments in use: an extra extent goes back at 0 */
 	size_t hwm;	     /* segments below this were ever used */
-	bool window;	     /* a slice of the window: never unmapped */
+	uint8_t kind;	     /* enum extent_kind */
 	size_t meta_len;     /* bytes of this struct and its bitmaps */
 	uint64_t *used;	     /* bit per segment */
 	uint64_t *dirty;     /* bit per segment: committed pages */
@@ -174,7 +183,7 @@ struct arena {
 	size_t granule_segs;	/* commit granule in segments */
 	struct moirai__list extents;
 	_Atomic uint64_t reserved;     /* bytes of address space in its extents */
-	_Atomic uint64_t extents_made; /* extents added beyond the window slice */
+	_Atomic uint64_t extents_made; /* extents mapped outside the window */
 	struct heap *heaps;
 	struct heap *abandoned;
 	_Atomic uint64_t committed;
@@ -314,12 +323,24 @@ void moirai__meta_free(void *p, size_t len);
 size_t moirai__as_limit(void);
 /* Window bytes per node for @nodes arenas (a multiple of @granule, maybe 0). */
 size_t moirai__window_slice(int nodes, size_t granule);
+/*
+ * Manage the @nsegs segments of the window at moirai__alloc_base, all free
+ * (0: no window); 0 or -ENOMEM.
+ */
+int moirai__window_init(size_t nsegs);
+/* @n contiguous free segments of the window, NULL when it has no such run. */
+char *moirai__window_carve(size_t n);
+/* Give carved segments back: their pages and node binding are dropped. */
+void moirai__window_return(char *p, size_t n);
+/* Bytes of the window no arena has carved. */
+size_t moirai__window_free_bytes(void);
 /* Segments of a new extra extent for a request of @n, given @reserved bytes. */
 size_t moirai__extent_growth(size_t reserved, size_t n, size_t granule_segs);
 /* @len bytes of PROT_NONE address space, SEG_SIZE aligned; NULL if refused. */
 char *moirai__as_reserve(size_t len);
 /* Bookkeeping of an extent at @base (one calloc); NULL when out of memory. */
-struct extent *moirai__extent_new(char *base, size_t nsegs, size_t granule_segs, bool window);
+struct extent *moirai__extent_new(char *base, size_t nsegs, size_t granule_segs,
+				  enum extent_kind kind);
 /* Reserve and describe an extra extent, reachable by the map; 0 or -ENOMEM. */
 int moirai__extent_map(size_t nsegs, size_t granule_segs, struct extent **out);
 /* Unmap an extra extent whose segments are all free, and free it. */

@@ -1,12 +1,14 @@
 /*
- * Node arenas: one per NUMA node, each owning a list of extents (its slice
- * of the window first, then any extra extents it grew; extent.c decides
- * their sizes and maps them), and the segment-level bookkeeping inside
- * them: which 2 MiB segments are in use, which hold committed pages, and
- * which commit granules (MOIRAI_ARENA_CHUNK) are mapped read-write and
- * bound to the node.  A request for segments takes the first fit in the
- * extents in order, and only when none has room maps another extent; an
- * extra extent is unmapped when its last segment is freed.
+ * Node arenas: one per NUMA node, each owning a list of extents (a fixed
+ * slice of the window, or parts of the window it carved, then extents of
+ * its own; extent.c decides their sizes and maps them), and the
+ * segment-level bookkeeping inside them: which 2 MiB segments are in use,
+ * which hold committed pages, and which commit granules
+ * (MOIRAI_ARENA_CHUNK) are mapped read-write and bound to the node.  A
+ * request for segments takes the first fit in the extents in order, and
+ * only when none has room adds an extent: from the window while it has a
+ * free run, else a mapping of its own.  An extent that is not a fixed
+ * slice goes back (to the window, or unmapped) with its last segment.
  *
  * Commit order matters for placement: a granule is made accessible, bound
  * with mbind (moirai_numa_bind_range) and only then touched, so the pages
@@ -90,8 +92,12 @@ static void arena_destroy(struct arena *a)
 	moirai__meta_free(a, sizeof(*a));
 }
 
-/* @nsegs (maybe 0) segments of window at @base become the arena's first extent. */
-static int arena_create(int node, char *base, size_t nsegs, size_t granule_segs, struct arena **out)
+/*
+ * A node arena; with @slice_segs, a fixed slice of the window of that many
+ * segments becomes its first extent (no address-space limit), otherwise it
+ * carves its extents when it needs them.
+ */
+static int arena_create(int node, size_t slice_segs, size_t granule_segs, struct arena **out)
 {
 	const char *opt = moirai_option_get_str(MOIRAI_OPT_HUGEPAGES);
 	struct arena *a = moirai__meta_alloc(sizeof(*a));
@@ -100,15 +106,17 @@ static int arena_create(int node, char *base, size_t nsegs, size_t granule_segs,
 		return -ENOMEM;
 	moirai__list_init(&a->extents);
 	pthread_mutex_init(&a->lock, NULL);
-	if (nsegs) {
-		struct extent *e = moirai__extent_new(base, nsegs, granule_segs, true);
+	if (slice_segs) {
+		char *base = moirai__window_carve(slice_segs);
+		struct extent *e =
+			base ? moirai__extent_new(base, slice_segs, granule_segs, EXT_SLICE) : NULL;
 
 		if (!e) {
 			arena_destroy(a);
 			return -ENOMEM;
 		}
 		moirai__list_add_tail(&a->extents, &e->link);
-		atomic_init(&a->reserved, (uint64_t)nsegs << SEG_SHIFT);
+		atomic_init(&a->reserved, (uint64_t)slice_segs << SEG_SHIFT);
 	}
 	a->node = node;
 	a->granule_segs = granule_segs;
@@ -240,7 +248,7 @@ static int alloc_start(void)
 	long tc = moirai_option_get(MOIRAI_OPT_TCACHE_MAX);
 	struct segment **map = NULL;
 	char *base = NULL;
-	size_t slice, total = 0;
+	size_t slice, total = 0, fixed_segs;
 	int n, rc = 0;
 
 	if (nodes > MAX_NODES_TLS) {
@@ -277,15 +285,23 @@ static int alloc_start(void)
 			slice = total = 0;
 		}
 	}
+	moirai__alloc_base = base;
+	moirai__alloc_segmap = map;
+	n = 0;
+	if (moirai__window_init(total >> SEG_SHIFT))
+		goto err_arenas;
+	/*
+	 * No limit: fixed slices, as large as configured.  Under RLIMIT_AS the
+	 * nodes carve the window as they need it, so that one busy node can use
+	 * all of it.
+	 */
+	fixed_segs = moirai__as_limit() == SIZE_MAX ? slice >> SEG_SHIFT : 0;
 	for (n = 0; n < nodes; n++) {
-		rc = arena_create(n, base ? base + (size_t)n * slice : NULL, slice >> SEG_SHIFT,
-				  granule >> SEG_SHIFT, &moirai__arenas[n]);
+		rc = arena_create(n, fixed_segs, granule >> SEG_SHIFT, &moirai__arenas[n]);
 		if (rc)
 			goto err_arenas;
 	}
-	moirai__alloc_segmap = map;
 	moirai__alloc_nodes = nodes;
-	moirai__alloc_base = base;
 	if (!atfork_armed)
 		atfork_armed = pthread_atfork(fork_prepare, fork_release, fork_child) == 0;
 	/* Published last: a nonzero size makes moirai__seg_of() look. */
@@ -293,9 +309,9 @@ static int alloc_start(void)
 	/* Release pairs with the acquire in moirai__alloc_init(). */
 	atomic_store_explicit(&started, true, memory_order_release);
 	moirai__log(MOIRAI_LOG_DEBUG,
-		    "alloc: %d node arenas, window %zu MiB each, granule %zu MiB, tcache %u%s",
-		    nodes, slice >> 20, granule >> 20, moirai__alloc_tcache_max,
-		    moirai__alloc_debug ? ", debug" : "");
+		    "alloc: %d node arenas, window %zu MiB (%s), granule %zu MiB, tcache %u%s",
+		    nodes, total >> 20, fixed_segs ? "fixed slices" : "carved on demand",
+		    granule >> 20, moirai__alloc_tcache_max, moirai__alloc_debug ? ", debug" : "");
 	return 0;
 
 err_arenas:
@@ -303,6 +319,9 @@ err_arenas:
 		arena_destroy(moirai__arenas[n]);
 		moirai__arenas[n] = NULL;
 	}
+	(void)moirai__window_init(0);
+	moirai__alloc_base = NULL;
+	moirai__alloc_segmap = NULL;
 	if (map)
 		munmap(map, (total >> SEG_SHIFT) * sizeof(*map));
 	if (base)
@@ -518,17 +537,43 @@ static void extent_release(struct arena *a, struct extent *e)
 	atomic_fetch_sub_explicit(&a->reserved, (uint64_t)e->nsegs << SEG_SHIFT,
 				  memory_order_relaxed);
 	moirai__list_del(&e->link);
-	moirai__extent_unmap(e);
+	if (e->kind == EXT_WINDOW) {
+		moirai__window_return(e->base, e->nsegs);
+		moirai__meta_free(e, e->meta_len);
+	} else {
+		moirai__extent_unmap(e);
+	}
 }
 
-/* A new extra extent with room for @n segments; NULL + message. */
+/* Part of the window as a new extent, or NULL when the window has no run. */
+static struct extent *window_extent(struct arena *a, size_t *want, size_t n)
+{
+	char *p = moirai__window_carve(*want);
+	struct extent *e;
+
+	if (!p && *want > n && (p = moirai__window_carve(n)))
+		*want = n;
+	if (!p)
+		return NULL;
+	e = moirai__extent_new(p, *want, a->granule_segs, EXT_WINDOW);
+	if (!e)
+		moirai__window_return(p, *want);
+	return e;
+}
+
+/* A new extent with room for @n segments; NULL + message. */
 static struct extent *extent_add(struct arena *a, size_t n)
 {
 	size_t reserved = atomic_load_explicit(&a->reserved, memory_order_relaxed);
 	size_t want = moirai__extent_growth(reserved, n, a->granule_segs);
-	struct extent *e = NULL;
+	struct extent *e;
 	size_t limit;
 
+	/* The window first: its blocks stay on the free fast path. */
+	e = window_extent(a, &want, n);
+	if (e)
+		goto added;
+	want = moirai__extent_growth(reserved, n, a->granule_segs);
 	/* Geometric growth first; exactly what the request needs as a last try. */
 	if (moirai__extent_map(want, a->granule_segs, &e) != 0 && want > n) {
 		want = n;
@@ -546,11 +591,12 @@ static struct extent *extent_add(struct arena *a, size_t n)
 				    (n << SEG_SHIFT) >> 20);
 		return NULL;
 	}
+	atomic_fetch_add_explicit(&a->extents_made, 1, memory_order_relaxed);
+	moirai__log(MOIRAI_LOG_INFO, "alloc: node %d arena grows past the window by %zu MiB",
+		    a->node, (want << SEG_SHIFT) >> 20);
+added:
 	moirai__list_add_tail(&a->extents, &e->link);
 	atomic_fetch_add_explicit(&a->reserved, (uint64_t)want << SEG_SHIFT, memory_order_relaxed);
-	atomic_fetch_add_explicit(&a->extents_made, 1, memory_order_relaxed);
-	moirai__log(MOIRAI_LOG_INFO, "alloc: node %d arena grows by %zu MiB to %zu MiB", a->node,
-		    (want << SEG_SHIFT) >> 20, (reserved + (want << SEG_SHIFT)) >> 20);
 	return e;
 }
 
@@ -587,7 +633,7 @@ char *moirai__arena_alloc_segs(struct arena *a, size_t n, enum page_mode *mode)
 	}
 	rc = commit_segs(a, e, s, n);
 	if (rc) {
-		if (e->nused == 0 && !e->window)
+		if (e->nused == 0 && e->kind != EXT_SLICE)
 			extent_release(a, e);
 		pthread_mutex_unlock(&a->lock);
 		errno = rc == -ENODEV ? ENODEV : ENOMEM;
@@ -666,7 +712,7 @@ void moirai__arena_free_segs(struct arena *a, char *p, size_t n)
 	e->nused -= n;
 	while (e->hwm > 0 && !bit_get(e->used, e->hwm - 1) && !bit_get(e->dirty, e->hwm - 1))
 		e->hwm--;
-	if (e->nused == 0 && !e->window)
+	if (e->nused == 0 && e->kind != EXT_SLICE)
 		extent_release(a, e);
 	else if (atomic_load_explicit(&a->free_committed, memory_order_relaxed) >
 		 moirai__alloc_decommit_threshold)

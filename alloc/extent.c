@@ -3,35 +3,37 @@
  * pointer is found again.
  *
  * Everything the arenas hand out lives in extents: 2 MiB aligned
- * PROT_NONE, MAP_NORESERVE reservations (address space only, no memory)
- * cut in 2 MiB segments.  The first extent is the window, reserved once
- * when the allocator starts and split in one slice per node; its flat
- * segment map is what the free fast path reads (moirai__seg_of_window: one
- * range check, one load).  When a node's slice is full, or a huge block
- * needs more contiguous segments than any extent has free, the arena maps
- * an extra extent instead of failing.  Extra extents are found through a
+ * PROT_NONE, MAP_NORESERVE ranges (address space only, no memory) cut in
+ * 2 MiB segments.  The window is reserved once when the allocator starts;
+ * its flat segment map is what the free fast path reads
+ * (moirai__seg_of_window: one range check, one load).  Without an
+ * address-space limit it is split in one fixed slice per node.  Under
+ * RLIMIT_AS the nodes carve extents out of it as they need them (so that
+ * a program living on one node can use all of it) and give them back when
+ * they empty.  When the window has no free run left, the arena maps an
+ * extent of its own instead of failing.  Those are found through a
  * two-level map (one L2 table per 64 GiB of address space ever used) off
  * the fast path, and are unmapped as soon as their last segment is freed,
  * so the allocator never sits on address space it does not use beyond one
  * growth step.
  *
- * Sizing.  Without an address-space limit the window is
- * MOIRAI_ARENA_RESERVE per node (64 GiB by default): reserving costs no
- * memory, and a large window keeps every pointer on the fast path.  Under
- * RLIMIT_AS every reserved byte counts against the limit, and a window the
- * program never fills starves everything else: thread stacks (8 MiB each by
- * default, so 32 threads need 256 MiB), glibc's per-thread malloc arenas
- * (64 MiB reservations), libraries and the program's own mappings.  The
- * window then takes a quarter of the address space still free when the
- * allocator starts (half when MOIRAI_ARENA_RESERVE is set explicitly, and
- * never more than that setting): a quarter leaves three quarters to a
- * program whose other needs the allocator cannot see coming, and a small
- * window costs only speed, never capacity, because memory beyond it comes
- * in extents on demand.  Extra extents grow geometrically (half of what the
- * arena holds, at least 8 MiB) so that a growing arena needs few of them;
- * under a limit each is at most 64 MiB and 1/16 of the limit, and when even
- * that does not fit, exactly what the request needs is tried before the
- * request fails with ENOMEM.
+ * Sizing.  Without a limit the window is MOIRAI_ARENA_RESERVE per node
+ * (64 GiB by default): reserving costs no memory, and a large window keeps
+ * every pointer on the fast path.  Under RLIMIT_AS every reserved byte
+ * counts against the limit, and a window the program never fills starves
+ * everything else: thread stacks (8 MiB each by default, so 32 threads
+ * need 256 MiB), glibc's per-thread malloc arenas (64 MiB reservations),
+ * libraries and the program's own mappings.  The window then takes a
+ * quarter of the address space still free when the allocator starts (half
+ * when MOIRAI_ARENA_RESERVE is set explicitly, and never more than that
+ * setting): a quarter leaves three quarters to a program whose other needs
+ * the allocator cannot see coming, and a small window costs only speed,
+ * never capacity, because memory beyond it comes in extents on demand.
+ * Extents grow geometrically (half of what the arena holds, at least
+ * 8 MiB) so that a growing arena needs few of them; under a limit each is
+ * at most 64 MiB and 1/16 of the limit, and when even that does not fit,
+ * exactly what the request needs is tried before the request fails with
+ * ENOMEM.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -172,7 +174,8 @@ void moirai__meta_free(void *p, size_t len)
 		munmap(p, moirai__align_up(len, (size_t)4096));
 }
 
-struct extent *moirai__extent_new(char *base, size_t nsegs, size_t granule_segs, bool window)
+struct extent *moirai__extent_new(char *base, size_t nsegs, size_t granule_segs,
+				  enum extent_kind kind)
 {
 	size_t words = div_up(nsegs, 64);
 	size_t ngran = div_up(nsegs, granule_segs);
@@ -188,7 +191,7 @@ struct extent *moirai__extent_new(char *base, size_t nsegs, size_t granule_segs,
 	e->base = base;
 	e->nsegs = nsegs;
 	e->granule_segs = granule_segs;
-	e->window = window;
+	e->kind = (uint8_t)kind;
 	e->used = (uint64_t *)(void *)(e + 1);
 	e->dirty = e->used + words;
 	e->setup = e->dirty + words;
@@ -231,7 +234,7 @@ int moirai__extent_map(size_t nsegs, size_t granule_segs, struct extent **out)
 
 	if (!base)
 		return -ENOMEM;
-	e = moirai__extent_new(base, nsegs, granule_segs, false);
+	e = moirai__extent_new(base, nsegs, granule_segs, EXT_MAPPED);
 	if (!e)
 		goto err_unmap;
 	if (xmap_cover(base, len))
@@ -251,6 +254,98 @@ void moirai__extent_unmap(struct extent *e)
 	/* Its map entries are all NULL already: every segment was freed. */
 	munmap(e->base, e->nsegs << SEG_SHIFT);
 	moirai__meta_free(e, e->meta_len);
+}
+
+/*
+ * The window's free segments (bit set = carved).  Under a limit every node
+ * carves from it on demand, so a program that lives on one node can use
+ * all of it; without one, start carves each node's fixed slice and this is
+ * not touched again.
+ */
+static pthread_mutex_t window_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *window_used;
+static size_t window_segs;
+static _Atomic size_t window_free; /* segments, read by the stats */
+
+int moirai__window_init(size_t nsegs)
+{
+	/* Again after a failed start: forget the earlier window. */
+	moirai__meta_free(window_used, div_up(window_segs, 64) * sizeof(uint64_t));
+	window_used = NULL;
+	window_segs = 0;
+	atomic_store_explicit(&window_free, 0, memory_order_relaxed);
+	if (!nsegs)
+		return 0;
+	window_used = moirai__meta_alloc(div_up(nsegs, 64) * sizeof(uint64_t));
+	if (!window_used)
+		return -ENOMEM;
+	window_segs = nsegs;
+	atomic_store_explicit(&window_free, nsegs, memory_order_relaxed);
+	return 0;
+}
+
+static inline bool wbit(size_t i)
+{
+	return (window_used[i / 64] >> (i % 64)) & 1;
+}
+
+static inline void wbit_put(size_t i, bool v)
+{
+	if (v)
+		window_used[i / 64] |= 1ULL << (i % 64);
+	else
+		window_used[i / 64] &= ~(1ULL << (i % 64));
+}
+
+char *moirai__window_carve(size_t n)
+{
+	size_t run = 0, i;
+	char *p = NULL;
+
+	pthread_mutex_lock(&window_lock);
+	if (n > atomic_load_explicit(&window_free, memory_order_relaxed))
+		goto out;
+	for (i = 0; i < window_segs; i++) {
+		if (run == 0 && (i % 64) == 0 && window_used[i / 64] == ~0ULL) {
+			i += 63;
+			continue;
+		}
+		run = wbit(i) ? 0 : run + 1;
+		if (run == n)
+			break;
+	}
+	if (run < n)
+		goto out;
+	for (size_t k = i + 1 - n; k <= i; k++)
+		wbit_put(k, true);
+	atomic_fetch_sub_explicit(&window_free, n, memory_order_relaxed);
+	p = moirai__alloc_base + ((i + 1 - n) << SEG_SHIFT);
+out:
+	pthread_mutex_unlock(&window_lock);
+	return p;
+}
+
+void moirai__window_return(char *p, size_t n)
+{
+	size_t first = (size_t)(p - moirai__alloc_base) >> SEG_SHIFT;
+
+	/*
+	 * Back to PROT_NONE: drops the pages and the node binding, so the
+	 * next node to carve the range binds it anew.  Address space stays
+	 * reserved (the window is never unmapped).
+	 */
+	(void)mmap(p, n << SEG_SHIFT, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	pthread_mutex_lock(&window_lock);
+	for (size_t k = first; k < first + n; k++)
+		wbit_put(k, false);
+	atomic_fetch_add_explicit(&window_free, n, memory_order_relaxed);
+	pthread_mutex_unlock(&window_lock);
+}
+
+size_t moirai__window_free_bytes(void)
+{
+	return atomic_load_explicit(&window_free, memory_order_relaxed) << SEG_SHIFT;
 }
 
 struct segment *moirai__seg_of_extent(const void *p)

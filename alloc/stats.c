@@ -116,6 +116,8 @@ int moirai_alloc_stats_get(int node, struct moirai_alloc_stats *out)
 		}
 		if (!out->page_mode)
 			out->page_mode = "none";
+		/* The part of the window no node has carved yet is reserved too. */
+		out->reserved += moirai__window_free_bytes();
 		finish(out);
 		return 0;
 	}

@@ -392,13 +392,18 @@ static size_t exhaust(size_t limit)
 	CHECK(errno == ENOMEM, "small: errno %d, not ENOMEM", errno);
 	left = limit - vm_size();
 	CHECK(left < 2 * SEG_SIZE + MIB, "small blocks failed with %zu KiB left", left >> 10);
-	/* Everything built on the arena fails cleanly now. */
-	CHECK(moirai_ring_create("lim_full", 65536, MOIRAI_NODE_ANY, 0, &r) == -ENOMEM,
-	      "ring at the limit: %s", moirai_last_error());
-	CHECK(moirai_pool_create("lim_full", 256, 8192, MOIRAI_NODE_ANY, 0, &pool) == -ENOMEM,
-	      "pool at the limit: %s", moirai_last_error());
-	CHECK(moirai_chan_create("lim_full", 64, 16384, MOIRAI_NODE_ANY, 0, &ch) == -ENOMEM,
-	      "channel at the limit: %s", moirai_last_error());
+	/*
+	 * Everything built on this node's arena fails cleanly now (the thread
+	 * is pinned: another node's arena may still hold free segments).
+	 */
+	int rc, node = moirai_numa_current_node();
+
+	rc = moirai_ring_create("lim_full", 65536, node, 0, &r);
+	CHECK(rc == -ENOMEM, "ring at the limit: %d, %s", rc, moirai_last_error());
+	rc = moirai_pool_create("lim_full", 256, 8192, node, 0, &pool);
+	CHECK(rc == -ENOMEM, "pool at the limit: %d, %s", rc, moirai_last_error());
+	rc = moirai_chan_create("lim_full", 64, 16384, node, 0, &ch);
+	CHECK(rc == -ENOMEM, "channel at the limit: %d, %s", rc, moirai_last_error());
 	return total;
 }
 
@@ -474,17 +479,31 @@ static void check_window(const struct limit_case *c, size_t vm0, size_t vm1, siz
 	      reserved >> 20, lo >> 20, hi >> 20);
 }
 
-/* Blocks past the window come from extra extents, given back when freed. */
-static void past_window(size_t window)
+/*
+ * Blocks past the window come from extents of their own, given back when
+ * freed.  Under a limit one node carves the window as it needs it, so
+ * (even with several nodes) at least half of it serves this one thread.
+ */
+static void past_window(size_t window, bool limited)
 {
-	enum { MAXB = 64 };
-	/* A whole-segment span (header page + block), at most the largest block. */
-	const size_t bs =
-		(moirai__alloc_max_size < 24 * MIB ? moirai__alloc_max_size : 24 * MIB) - 4096;
+	enum { MAXB = 128 };
 	struct moirai_alloc_stats st;
 	char *b[MAXB];
-	size_t total = 0;
+	size_t total = 0, in_window = 0, span = 24 * MIB;
 	int n = 0;
+
+	/*
+	 * Whole-segment spans (header page + block) of at most 24 MiB, an
+	 * eighth of the window and the largest block, so that the window's
+	 * share is not lost to rounding.
+	 */
+	if (span > window / 8)
+		span = window / 8 / SEG_SIZE * SEG_SIZE;
+	if (span > moirai__alloc_max_size)
+		span = moirai__alloc_max_size / SEG_SIZE * SEG_SIZE;
+	if (span < SEG_SIZE)
+		span = SEG_SIZE;
+	const size_t bs = span - 4096;
 
 	while (total < window + 16 * MIB) {
 		CHECK(n < MAXB, "window %zu MiB needs too many blocks", window >> 20);
@@ -495,9 +514,13 @@ static void past_window(size_t window)
 		b[n][bs - 1] = 2;
 		CHECK(moirai_alloc_ptr_node(b[n] + bs - 1) >= 0, "extent pointer lookup");
 		CHECK(moirai_usable_size(b[n]) >= bs, "extent usable size");
+		if (moirai__seg_of_window(b[n]))
+			in_window += bs;
 		total += bs;
 		n++;
 	}
+	CHECK(!limited || in_window >= window / 2,
+	      "only %zu MiB of a %zu MiB window served one node", in_window >> 20, window >> 20);
 	stats(&st);
 	CHECK(st.reserved > window, "no extra extent: reserved %zu MiB", (size_t)st.reserved >> 20);
 	while (n-- > 0)
@@ -516,6 +539,9 @@ static void child_main(void *arg)
 
 	alarm(200);
 	prefault_stack();
+	/* One node for the whole run: the exhaustion is that node's arena's. */
+	CHECK(moirai_numa_pin_thread(moirai_numa_current_cpu()) == 0, "pin: %s",
+	      moirai_last_error());
 	CHECK(moirai_option_set_str(MOIRAI_OPT_HUGEPAGES, "none") == 0, "hugepages option");
 	if (c->reserve)
 		CHECK(moirai_option_set_str(MOIRAI_OPT_ARENA_RESERVE, c->reserve) == 0,
@@ -545,7 +571,7 @@ static void child_main(void *arg)
 		moirai_free(q);
 	}
 	if (c->limit || c->reserve)
-		past_window(st0.reserved);
+		past_window(st0.reserved, c->limit != 0);
 	if (!c->full) {
 		moirai_free(first);
 		return;
@@ -589,9 +615,10 @@ static void child_main(void *arg)
 	      vm1 >> 20);
 	CHECK(st2.reserved <= st1.reserved, "after free: reserved %zu MiB, was %zu MiB",
 	      (size_t)st2.reserved >> 20, (size_t)st1.reserved >> 20);
-	/* Free segments stay committed up to the decommit threshold, no more. */
-	keep = moirai__alloc_decommit_threshold;
-	CHECK(st2.committed <= (st1.committed > keep ? st1.committed : keep) + 4 * SEG_SIZE,
+	/* Free segments stay committed up to the threshold, per node. */
+	keep = moirai__alloc_decommit_threshold * (size_t)moirai__alloc_nodes;
+	CHECK(st2.committed <= (st1.committed > keep ? st1.committed : keep) +
+				       4 * SEG_SIZE * (size_t)moirai__alloc_nodes,
 	      "after free: committed %zu MiB (in use %zu KiB, free committed %zu MiB), was %zu MiB",
 	      (size_t)st2.committed >> 20, (size_t)st2.in_use >> 10,
 	      (size_t)atomic_load(&moirai__arenas[0]->free_committed) >> 20,
