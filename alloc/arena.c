@@ -518,9 +518,10 @@ static size_t find_run(const struct extent *e, size_t n)
 }
 
 /*
- * An extra extent goes back to the system with its last segment: under
- * RLIMIT_AS the address space is what another mapping needs.  Committed
- * pages of its free segments leave the counters as decommitted.
+ * An extent that is not a fixed slice goes back with its last segment (to
+ * the window, or unmapped): under RLIMIT_AS the address space is what
+ * another node or another mapping needs.  Committed pages of its free
+ * segments leave the counters as decommitted.
  */
 static void extent_release(struct arena *a, struct extent *e)
 {
