@@ -51,6 +51,13 @@ enum moirai__log_level {
 void moirai__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
+ * Whether @opt was given a value (environment or moirai_option_set*())
+ * rather than left at its default, for a module that treats an explicit
+ * setting differently from its default (the arena reservation).
+ */
+bool moirai__option_is_set(enum moirai_option opt);
+
+/*
  * Parse a size such as "4096", "64K", "2M", "1G" into bytes.
  * Returns 0 or -EINVAL (garbage, negative or overflowing values).
  */

@@ -82,6 +82,8 @@ static const struct option_row rows[MOIRAI_OPT__COUNT] = {
 
 static long values[MOIRAI_OPT__COUNT];
 static char *strings[MOIRAI_OPT__COUNT];
+/* Set by the environment or by code rather than left at the default. */
+static bool is_set[MOIRAI_OPT__COUNT];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 struct retired {
@@ -205,12 +207,14 @@ static void load_options(void)
 				e = NULL;
 			}
 			strings[i] = strdup(e ? e : rows[i].def_str);
+			is_set[i] = e != NULL;
 			continue;
 		}
 		if (e && parse_value(i, e, &values[i]) != 0) {
 			values[i] = rows[i].def;
 			bad[i] = true;
 		}
+		is_set[i] = e && !bad[i];
 	}
 	for (int i = 0; i < MOIRAI_OPT__COUNT; i++) {
 		env_name(i, env, sizeof(env));
@@ -270,6 +274,7 @@ int moirai_option_set(enum moirai_option opt, long value)
 		return moirai__err(-EINVAL, "options: %s=%ld is out of range [%ld, %ld]",
 				   rows[opt].name, value, rows[opt].min, rows[opt].max);
 	values[opt] = value;
+	is_set[opt] = true;
 	return 0;
 }
 
@@ -288,6 +293,7 @@ int moirai_option_set_str(enum moirai_option opt, const char *value)
 					   "options: cannot use '%s' for %s (range [%ld, %ld])",
 					   value, rows[opt].name, rows[opt].min, rows[opt].max);
 		values[opt] = v;
+		is_set[opt] = true;
 		return 0;
 	}
 	if (!is_choice(rows[opt].choices, value))
@@ -309,7 +315,14 @@ int moirai_option_set_str(enum moirai_option opt, const char *value)
 	old->next = retired_list;
 	retired_list = old;
 	strings[opt] = copy;
+	is_set[opt] = true;
 	return 0;
+}
+
+bool moirai__option_is_set(enum moirai_option opt)
+{
+	pthread_once(&once, load_options);
+	return opt_valid(opt) && is_set[opt];
 }
 
 const char *moirai_option_name(enum moirai_option opt)
