@@ -43,40 +43,17 @@ uint32_t moirai__alloc_gen;
 
 size_t moirai__alloc_decommit_threshold;
 
-static long read_long_file(const char *path)
-{
-	char buf[64] = "";
-	long v = -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	if (read(fd, buf, sizeof(buf) - 1) > 0)
-		v = strtol(buf, NULL, 10);
-	close(fd);
-	return v;
-}
-
+/* sysfs is read only in numa/: THP mode and free hugepages come from it. */
 static bool thp_enabled(void)
 {
-	char buf[128] = "";
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+	int m = moirai_numa_thp_mode();
 
-	if (fd < 0)
-		return false;
-	if (read(fd, buf, sizeof(buf) - 1) <= 0)
-		buf[0] = '\0';
-	close(fd);
-	return buf[0] && !strstr(buf, "[never]");
+	return m == MOIRAI_NUMA_THP_ALWAYS || m == MOIRAI_NUMA_THP_MADVISE;
 }
 
 static long node_free_hugepages(int node)
 {
-	char path[128];
-
-	snprintf(path, sizeof(path),
-		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/free_hugepages", node);
-	return read_long_file(path);
+	return moirai_numa_hugepages_free(2u << 20, node);
 }
 
 static void arena_destroy(struct arena *a)
@@ -430,7 +407,7 @@ static int setup_granule(struct arena *a, struct extent *e, size_t g)
 			atomic_fetch_add_explicit(&a->free_committed, len, memory_order_relaxed);
 			return 0;
 		}
-		if (a->forced || rc == -EINVAL || rc == -ENODEV)
+		if (a->forced || rc == -EPERM || rc == -ENODEV)
 			goto err_unavailable;
 		/* auto: fall back to THP (or small pages) from now on. */
 		atomic_fetch_add_explicit(&a->hugetlb_fallbacks, 1, memory_order_relaxed);
@@ -449,7 +426,7 @@ static int setup_granule(struct arena *a, struct extent *e, size_t g)
 
 err_unavailable:
 	/* mbind refused the node (cgroup MemsAllowed): never try again. */
-	if (rc == -EINVAL || rc == -ENODEV) {
+	if (rc == -EPERM || rc == -ENODEV) {
 		atomic_store_explicit(&a->available, false, memory_order_relaxed);
 		rc = moirai__err(-ENODEV, "alloc: node %d cannot be bound (not in MemsAllowed?)",
 				 a->node);
@@ -807,34 +784,17 @@ void moirai__arena_return_abandoned(struct arena *a, struct heap *list)
 
 int moirai__arena_nearest(int node)
 {
-	char path[96], buf[1024] = "";
 	int best = -1, best_d = 1 << 30;
-	int fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/distance", node);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	char *s = buf;
 
 	for (int i = 0; i < moirai__alloc_nodes; i++) {
-		long d = 20;
+		/* Live distance by OS node (numa/, cached); none known: skip. */
+		int d = moirai_numa_distance(node, i);
 
-		if (n > 0) {
-			char *end;
-
-			d = strtol(s, &end, 10);
-			if (end == s)
-				d = 20 + i;
-			s = end;
-		}
-		if (i == node ||
+		if (i == node || d < 0 ||
 		    !atomic_load_explicit(&moirai__arenas[i]->available, memory_order_relaxed))
 			continue;
 		if (d < best_d) {
-			best_d = (int)d;
+			best_d = d;
 			best = i;
 		}
 	}

@@ -680,7 +680,7 @@ static struct heap *heap_create(struct arena *a)
 	rc = moirai_numa_bind_range(mem, len, a->node);
 	if (rc) {
 		munmap(mem, len);
-		errno = rc == -EINVAL || rc == -ENODEV ? ENODEV : -rc;
+		errno = rc == -EPERM || rc == -ENODEV ? ENODEV : -rc;
 		return NULL;
 	}
 	h = mem;

@@ -86,21 +86,7 @@ int moirai_numa_node_count(void)
 
 bool moirai_numa_node_is_allowed(int node)
 {
-	if (node < 0 || node >= moirai_numa_node_count())
-		return false;
-	if (numa_available() < 0)
-		return node == 0;
-	/* numa_get_mems_allowed() reads Mems_allowed of this task (cgroup). */
-	struct bitmask *allowed = numa_get_mems_allowed();
-	bool ok = allowed && numa_bitmask_isbitset(allowed, (unsigned)node);
-
-	if (allowed)
-		numa_bitmask_free(allowed);
-	if (!ok)
-		return false;
-	long long free_bytes;
-
-	return numa_node_size64(node, &free_bytes) > 0;
+	return moirai__numa_node_state(node) == 0;
 }
 
 int moirai_numa_pin_thread(int pu)

@@ -107,6 +107,10 @@ int moirai__sysfs_cpulist(const char *path, bool *set, int nset);
 int64_t moirai__sysfs_hugepages_free(int node_os, long page_kb);
 long moirai__cgroup_cpu_quota_milli(void);
 
+/* Live node @node as read once per process (resolve.c): 0 usable,
+ * -ENODEV no such node or no memory, -EPERM not in the cgroup's mems. */
+int moirai__numa_node_state(int node);
+
 /* Foreign topologies alive in this process (bind.c warns when pinning). */
 void moirai__foreign_topo_ref(int delta);
 

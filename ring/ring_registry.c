@@ -23,7 +23,7 @@ static struct moirai_ring *find_locked(const char *name)
 {
 	struct moirai__list *it;
 
-	moirai__list_foreach (it, &registry) {
+	moirai__list_foreach(it, &registry) {
 		if (strcmp(reg_entry(it)->name, name) == 0)
 			return reg_entry(it);
 	}
@@ -47,7 +47,7 @@ int moirai__ring_check_free_locked(const void *mem, size_t len, const char *name
 
 	if (find_locked(name))
 		return moirai__err(-EEXIST, "ring: name '%s' is already in use", name);
-	moirai__list_foreach (it, &registry) {
+	moirai__list_foreach(it, &registry) {
 		struct moirai_ring *r = reg_entry(it);
 		uintptr_t rlo = (uintptr_t)r, rhi = rlo + r->memsize;
 
@@ -72,7 +72,7 @@ int moirai__ring_unregister(struct moirai_ring *r)
 
 	pthread_mutex_lock(&registry_lock);
 	/* Search rather than trust r->reg: r may be a stale or foreign pointer. */
-	moirai__list_foreach (it, &registry)
+	moirai__list_foreach(it, &registry)
 		if (it == &r->reg)
 			break;
 	if (it != &r->reg) {
@@ -104,7 +104,7 @@ int moirai_ring_foreach(int (*fn)(struct moirai_ring *r, void *arg), void *arg)
 	if (!fn)
 		return moirai__err(-EINVAL, "ring: NULL callback to moirai_ring_foreach");
 	pthread_mutex_lock(&registry_lock);
-	moirai__list_foreach (it, &registry) {
+	moirai__list_foreach(it, &registry) {
 		rc = fn(reg_entry(it), arg);
 		if (rc)
 			break;

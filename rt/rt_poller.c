@@ -240,7 +240,7 @@ void rt_pollers_fini(struct rt_worker *w)
 
 	if (!w->pollers.next)
 		return;
-	moirai__list_foreach_safe (it, tmp, &w->pollers) {
+	moirai__list_foreach_safe(it, tmp, &w->pollers) {
 		struct moirai_poller *p = moirai__list_entry(it, struct moirai_poller, link);
 
 		poller_unlink(w, p);
