@@ -247,9 +247,8 @@ struct rt_worker {
 	_Atomic uint32_t run_state;	 /* enum rt_worker_run_state */
 	_Atomic int32_t cur_level;	 /* level of the running task, RT_LEVELS when idle */
 	_Atomic uint32_t block_depth;	 /* inside moirai_rt_block_begin() */
-	_Atomic uint64_t running_since;	 /* start of the innermost running task, 0 idle */
+	_Atomic uint64_t running_since;	 /* start (ticks) of the innermost running task, 0 idle */
 	const char *_Atomic cur_name;	 /* its name, for stuck reports */
-	_Atomic uint32_t claimed;	 /* woken by rt_notify_one(): counts as searching */
 	uint32_t reported_stuck;	 /* housekeeping only */
 	uint64_t logged_stuck_at;	 /* housekeeping only */
 
@@ -288,6 +287,9 @@ struct rt_worker {
 	bool walking_pollers;
 	struct moirai_timer **timers; /* binary min-heap on expiry */
 	unsigned ntimers, timer_cap;
+
+	/* Set by submitters after a mailbox enqueue, cleared by the drain. */
+	alignas(64) _Atomic uint32_t mbox_hint;
 
 	/* Idle. */
 	alignas(64) struct moirai__waitq wq;
@@ -337,6 +339,8 @@ struct moirai_rt {
 	bool virtual_placement;
 	bool manual; /* tests: no threads, the caller steps workers */
 	uint64_t (*clock)(void);
+	uint64_t budget_ticks, stuck_ticks; /* the config's, in moirai__ticks() */
+	uint64_t lone_grace_ticks;	    /* rt_sched.c steal_deque() */
 	unsigned id;
 	void *qsbr;		   /* struct rte_rcu_qsbr */
 	pthread_mutex_t qsbr_lock; /* every rte_rcu_qsbr_check (rt_qsbr.c) */
@@ -425,7 +429,8 @@ void rt_search_begin(struct rt_worker *w);
 void rt_search_end(struct rt_worker *w);
 
 /* rt_task.c */
-void rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now);
+/* Run @t, started at @now; returns the time it ended (the next start). */
+uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now);
 /* From a worker: run other tasks until @done(ctx) (non-zero) or the
  * deadline (0: none); 0 or -ETIMEDOUT. */
 int rt_help_until(struct rt_worker *w, int (*done)(void *ctx), void *ctx, uint64_t deadline);

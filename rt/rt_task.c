@@ -131,16 +131,35 @@ int moirai_group_destroy(struct moirai_group *g)
 
 /* ---- running one task -------------------------------------------- */
 
+/* The last owner of @t lets go: bump the generation, back to the pool. */
+static void release_last(struct rt_worker *w, struct rt_task *t)
+{
+	uint32_t own = atomic_load_explicit(&t->own, memory_order_relaxed);
+
+	atomic_store_explicit(&t->own, (uint32_t)(uint16_t)(OWN_GEN(own) + 1) << 16,
+			      memory_order_relaxed);
+	task_free(w, t);
+}
+
 static void finish(struct rt_worker *w, struct rt_task *t, uint32_t state, int status)
 {
 	t->status = status;
-	/* Release: status (and the task's effects) before DONE; pairs with
-	 * the joiner's acquire load of the state. */
-	atomic_store_explicit(&t->state, state, memory_order_release);
 	group_done(t->group, status);
-	if (t->flags & TF_HANDLE)
-		moirai__waitq_notify(&t->done_wq, INT_MAX, 0);
 	RT_COUNT(w->c.done, 1);
+	if (!(t->flags & TF_HANDLE)) {
+		/* Detached: nobody else can hold it, no one to wake, no CAS. */
+		atomic_store_explicit(&t->state, state, memory_order_relaxed);
+		release_last(w, t);
+		return;
+	}
+	/* Release: status (and the task's effects) before DONE; pairs with
+	 * the joiner's acquire load of the state.  Seq_cst exchange, then the
+	 * waiter count: the store-fence-load half of lib/waitq.h in one
+	 * locked instruction (a joiner adds itself, fences, then loads the
+	 * state). */
+	atomic_exchange(&t->state, state);
+	if (atomic_load(&t->done_wq.waiters))
+		moirai__waitq_wake(&t->done_wq, INT_MAX, 0);
 	disown(w, t, OWN_RT, -1);
 }
 
@@ -160,39 +179,56 @@ void rt_task_cancel_queued(struct rt_worker *w, struct rt_task *t, int status)
 	finish(w, t, TS_SHUTDOWN, -ESHUTDOWN);
 }
 
-void rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
+/*
+ * Claim @t for running: QUEUED (or YIELDED) -> RUNNING.  A task with a
+ * handle may be cancelled concurrently, so that is a CAS; a detached one
+ * has nobody but the worker that took it, so a plain store will do.
+ * Either way the acquire pairs with the submitter's release (ring, deque
+ * or mailbox_put).  Returns the state found when the claim failed.
+ */
+static bool claim(struct rt_task *t, uint32_t *st)
+{
+	*st = atomic_load_explicit(&t->state, memory_order_acquire);
+	if (*st == TS_CANCELLED || *st == TS_SHUTDOWN)
+		return false;
+	if (!(t->flags & TF_HANDLE)) {
+		atomic_store_explicit(&t->state, TS_RUNNING, memory_order_relaxed);
+		return true;
+	}
+	return atomic_compare_exchange_strong_explicit(&t->state, st, TS_RUNNING,
+						       memory_order_acquire, memory_order_relaxed);
+}
+
+uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 {
 	struct moirai_rt *rt = w->rt;
-	uint32_t st = atomic_load_explicit(&t->state, memory_order_acquire);
 	int l = t->level, prev_level, rc;
-	uint64_t prev_since, end;
+	uint64_t prev_since, start, end;
 	const char *prev_name;
+	uint32_t st;
 
-	if (st == TS_CANCELLED || st == TS_SHUTDOWN) {
-		discard(w, t);
-		return;
-	}
 	if (moirai_unlikely(atomic_load_explicit(&rt->state, memory_order_relaxed) ==
 			    RS_CANCELLING)) {
-		if (atomic_compare_exchange_strong_explicit(
-			    &t->state, &st, TS_RUNNING, memory_order_acquire, memory_order_relaxed))
+		if (claim(t, &st))
 			rt_task_cancel_queued(w, t, -ESHUTDOWN);
 		else
 			discard(w, t);
-		return;
+		return now;
 	}
-	/* Acquire pairs with the submitter's release (the ring or deque). */
-	if (!atomic_compare_exchange_strong_explicit(&t->state, &st, TS_RUNNING,
-						     memory_order_acquire, memory_order_relaxed)) {
+	if (!claim(t, &st)) {
 		discard(w, t); /* a canceller won the race */
-		return;
+		return now;
 	}
-	moirai_hist_record(&w->lat[l], now > t->t_submit ? now - t->t_submit : 0);
+	/* Ticks (the TSC) for the three per-task timestamps; @now (the
+	 * scheduling clock) only moves by what the task took. */
+	start = moirai__ticks();
+	moirai_hist_record(&w->lat[l],
+			   start > t->t_submit ? moirai__ticks_to_ns(start - t->t_submit) : 0);
 	prev_level = atomic_load_explicit(&w->cur_level, memory_order_relaxed);
 	prev_since = atomic_load_explicit(&w->running_since, memory_order_relaxed);
 	prev_name = atomic_load_explicit(&w->cur_name, memory_order_relaxed);
 	atomic_store_explicit(&w->cur_level, l, memory_order_relaxed);
-	atomic_store_explicit(&w->running_since, now, memory_order_relaxed);
+	atomic_store_explicit(&w->running_since, start, memory_order_relaxed);
 	atomic_store_explicit(&w->cur_name, t->name, memory_order_relaxed);
 	__atomic_store_n(&w->yield_word, 0, __ATOMIC_RELAXED);
 	if (w->help_depth == 0)
@@ -200,9 +236,10 @@ void rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 
 	rc = t->fn(t->arg);
 
-	end = rt->clock();
-	moirai_hist_record(&w->lat[RT_LEVELS + l], end - now);
-	RT_COUNT(w->c.busy_ns, end - now);
+	end = moirai__ticks();
+	moirai_hist_record(&w->lat[RT_LEVELS + l], moirai__ticks_to_ns(end - start));
+	now += moirai__ticks_to_ns(end - start);
+	RT_COUNT(w->c.busy_ns, moirai__ticks_to_ns(end - start));
 	RT_COUNT(w->c.tasks_run[l], 1);
 	atomic_store_explicit(&w->cur_level, prev_level, memory_order_relaxed);
 	atomic_store_explicit(&w->running_since, prev_since ? end : 0, memory_order_relaxed);
@@ -213,17 +250,62 @@ void rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 	if (rc == MOIRAI_TASK_CONTINUE) {
 		if (atomic_load_explicit(&rt->state, memory_order_relaxed) == RS_CANCELLING) {
 			rt_task_cancel_queued(w, t, -ESHUTDOWN);
-			return;
+			return now;
 		}
 		RT_COUNT(w->c.continuations[l], 1);
-		t->t_submit = end;
+		__atomic_store_n(&t->t_submit, end, __ATOMIC_RELAXED);
 		atomic_store_explicit(&t->state, TS_YIELDED, memory_order_release);
 		/* Behind what already waits at its level, on this worker. */
 		moirai__list_add_tail(&w->fifo[l], &t->link);
 		RT_COUNT(w->fifo_len[l], 1);
-		return;
+		return now;
 	}
 	finish(w, t, TS_DONE, rc);
+	return now;
+}
+
+/*
+ * A join of a task that still sits at the bottom of the joiner's own deque
+ * (fork-join: spawn a child, do the other half, join the child): take it
+ * and call it right here, as a plain function call.  Both owners are the
+ * caller, so there is nobody to wake and no ownership CAS; it is counted
+ * as run but not timed (its latency is the parent's business).  Returns
+ * true with *status set when it ran to completion.
+ */
+static bool join_inline(struct rt_worker *w, struct rt_task *t, int *status)
+{
+	struct rt_deque *d = &w->dq[t->level];
+	uint32_t st;
+	int rc;
+
+	if (rt_deque_peek(d) != t ||
+	    atomic_load_explicit(&w->rt->state, memory_order_relaxed) >= RS_CANCELLING)
+		return false;
+	if (rt_deque_take(d) != t)
+		return false; /* a thief took it (it was the last one) */
+	if (!claim(t, &st)) {
+		/* Cancelled while queued: only the runtime's part is left. */
+		discard(w, t);
+		return false;
+	}
+	rc = t->fn(t->arg);
+	RT_COUNT(w->c.tasks_run[t->level], 1);
+	if (rc == MOIRAI_TASK_CONTINUE) {
+		/* Wants another turn: the scheduler's, like any continuation. */
+		RT_COUNT(w->c.continuations[t->level], 1);
+		/* Relaxed atomic: thieves peek at it racily (rt_sched.c steal_deque). */
+		__atomic_store_n(&t->t_submit, moirai__ticks(), __ATOMIC_RELAXED);
+		atomic_store_explicit(&t->state, TS_YIELDED, memory_order_release);
+		moirai__list_add_tail(&w->fifo[t->level], &t->link);
+		RT_COUNT(w->fifo_len[t->level], 1);
+		return false;
+	}
+	t->status = rc;
+	group_done(t->group, rc);
+	RT_COUNT(w->c.done, 1);
+	*status = rc;
+	release_last(w, t);
+	return true;
 }
 
 /* ---- where a task goes ---------------------------------------------- */
@@ -295,6 +377,12 @@ static int mailbox_put(struct rt_worker *v, struct rt_task *t)
 		atomic_fetch_add_explicit(&v->rc.mailbox_full, 1, memory_order_relaxed);
 		return -EAGAIN;
 	}
+	/* Release pairs with the drain's acquire exchange of the hint: either
+	 * the drain that clears it sees this enqueue, or the hint stays set
+	 * for the next one.  (Skipping the store when it looks set would race
+	 * with that exchange and strand the task.)  Its own line, so the
+	 * stores do not disturb the worker's reads of its first line. */
+	atomic_store_explicit(&v->mbox_hint, 1, memory_order_release);
 	/* From here on t is the worker's: it may already have run and been
 	 * reused, so only what was copied out above is used. */
 	nudge(v, level);
@@ -416,7 +504,8 @@ static void task_fill(struct rt_task *t, struct moirai_rt *rt, moirai_task_fn fn
 	t->worker = (int16_t)worker;
 	t->node_idx = (int16_t)node_idx;
 	t->status = 0;
-	t->t_submit = rt->clock();
+	/* Relaxed atomic: thieves peek at it racily (rt_sched.c steal_deque). */
+	__atomic_store_n(&t->t_submit, moirai__ticks(), __ATOMIC_RELAXED);
 	moirai__list_init(&t->link);
 	t->name = name;
 	t->group = group;
@@ -631,13 +720,20 @@ static int wait_done(struct moirai_rt *rt, struct moirai__waitq *wq, int (*done)
 
 int moirai_task_join(struct moirai_task *h, int64_t timeout_ns, int *status)
 {
-	int gen, rc;
+	int gen, rc, st_inline;
 	struct rt_task *t = handle_task(h, "join", &gen);
+	struct rt_worker *self;
 	struct join_wait j;
 	uint32_t st;
 
 	if (!t)
 		return -EINVAL;
+	self = rt_current_worker(t->rt);
+	if (self && timeout_ns >= MOIRAI_TIMEOUT_FOREVER && join_inline(self, t, &st_inline)) {
+		if (status)
+			*status = st_inline;
+		return 0;
+	}
 	j.t = t;
 	rc = wait_done(t->rt, &t->done_wq, join_attempt, &j, timeout_ns, "join");
 	if (rc)

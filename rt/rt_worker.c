@@ -49,7 +49,7 @@ bool moirai_rt_budget_spent(void)
 		return false;
 	moirai_rt_tls.yield_checks = 0;
 	since = atomic_load_explicit(&w->running_since, memory_order_relaxed);
-	return since && w->rt->clock() - since >= w->rt->cfg.task_budget_ns;
+	return since && moirai__ticks() - since >= w->rt->budget_ticks;
 }
 
 static void bind_thread(struct rt_worker *w)
@@ -389,9 +389,11 @@ static void *worker_main(void *arg)
 
 /* ---- housekeeping --------------------------------------------------- */
 
-static void check_workers(struct moirai_rt *rt, uint64_t now, bool *busy)
+/* Worker run times are in ticks (rt_task_run): compare in ticks. */
+static void check_workers(struct moirai_rt *rt, bool *busy)
 {
 	const struct moirai_rt_config *c = &rt->cfg;
+	uint64_t now = moirai__ticks();
 
 	*busy = false;
 	for (int i = 0; i < rt->nworkers; i++) {
@@ -401,13 +403,14 @@ static void check_workers(struct moirai_rt *rt, uint64_t now, bool *busy)
 		if (!since || since >= now)
 			continue;
 		*busy = true;
-		if (now - since >= c->task_budget_ns)
+		if (now - since >= rt->budget_ticks)
 			__atomic_store_n(&w->yield_word, 1, __ATOMIC_RELAXED);
 		/* Long in one task with work queued behind it: make sure a
 		 * sibling is looking (cheap when one already is). */
-		if (c->stuck_ns != UINT64_MAX && now - since >= c->stuck_ns && rt_work_queued(w))
+		if (c->stuck_ns != UINT64_MAX && now - since >= rt->stuck_ticks &&
+		    rt_work_queued(w))
 			rt_notify_one(rt);
-		if (c->stuck_ns != UINT64_MAX && now - since >= c->stuck_ns &&
+		if (c->stuck_ns != UINT64_MAX && now - since >= rt->stuck_ticks &&
 		    w->reported_stuck != (uint32_t)since) {
 			const char *name = atomic_load_explicit(&w->cur_name, memory_order_relaxed);
 
@@ -415,15 +418,17 @@ static void check_workers(struct moirai_rt *rt, uint64_t now, bool *busy)
 			atomic_fetch_add_explicit(&w->rc.stuck_reports, 1, memory_order_relaxed);
 			/* Every report is counted; the log says it once a second
 			 * per worker, so a preempted box does not flood stderr. */
-			if (now - w->logged_stuck_at < 1000000000u)
+			if (w->logged_stuck_at &&
+			    now - w->logged_stuck_at < moirai__ns_to_ticks(1000000000u))
 				continue;
 			w->logged_stuck_at = now;
-			moirai__log(MOIRAI_LOG_WARN,
-				    "rt: worker %d (moirai-w%d): task '%s' has run for %llu ms "
-				    "(stuck-task threshold %llu ms); its queued work can be stolen",
-				    i, i, name ? name : "?",
-				    (unsigned long long)((now - since) / 1000000u),
-				    (unsigned long long)(c->stuck_ns / 1000000u));
+			moirai__log(
+				MOIRAI_LOG_WARN,
+				"rt: worker %d (moirai-w%d): task '%s' has run for %llu ms "
+				"(stuck-task threshold %llu ms); its queued work can be stolen",
+				i, i, name ? name : "?",
+				(unsigned long long)(moirai__ticks_to_ns(now - since) / 1000000u),
+				(unsigned long long)(c->stuck_ns / 1000000u));
 		}
 	}
 }
@@ -459,7 +464,7 @@ static void *hk_main(void *arg)
 		bool busy = false;
 
 		if (c->stuck_ns != UINT64_MAX || c->task_budget_ns)
-			check_workers(rt, now, &busy);
+			check_workers(rt, &busy);
 		rt_deferred_collect(rt, false);
 		key = moirai__waitq_prepare(&rt->hk_wq);
 		/* Store hk_long, then look: pairs with park()'s exchange. */
@@ -581,6 +586,11 @@ static int rt_build(const struct moirai_rt_config *config, struct moirai_rt **ou
 	rc = fill_defaults(&rt->cfg);
 	if (rc)
 		goto err;
+	moirai__ticks_init();
+	rt->budget_ticks = moirai__ns_to_ticks(rt->cfg.task_budget_ns);
+	rt->lone_grace_ticks = moirai__ns_to_ticks(20000u);
+	rt->stuck_ticks =
+		rt->cfg.stuck_ns == UINT64_MAX ? UINT64_MAX : moirai__ns_to_ticks(rt->cfg.stuck_ns);
 
 	topo = config && config->topo ? config->topo : NULL;
 	if (!topo) {
