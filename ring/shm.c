@@ -62,7 +62,7 @@ int moirai__shm_layout(uint32_t buf_size, uint32_t bufs, struct shm_layout *l)
 
 /* ---- liveness --------------------------------------------------------- */
 
-bool moirai__shm_peer_gone(const struct moirai_shm *seg, bool check_lock)
+bool moirai__shm_peer_gone(struct moirai_shm *seg, bool check_lock)
 {
 	/* (D') Acquire pairs with the release store of DETACHED in the peer's
 	 * detach (D): whatever it published before leaving is visible to
@@ -71,24 +71,35 @@ bool moirai__shm_peer_gone(const struct moirai_shm *seg, bool check_lock)
 
 	if (st == SHM_SIDE_DETACHED)
 		return true;
-	if (!check_lock || moirai__shm_lock_held(seg->fd, SHM_LOCK_SIDE0 + seg->peer))
+	if (!check_lock)
 		return false;
+	if (moirai__shm_lock_held(seg->fd, SHM_LOCK_SIDE0 + seg->peer)) {
+		moirai__shm_peer_seen(seg);
+		return false;
+	}
 	/*
 	 * No lock: the peer died.  For a death the order comes from the
 	 * kernel: the dying process's stores precede the release of its file
 	 * locks, and our F_OFD_GETLK takes the same file-lock spinlock.  An
-	 * open client slot (EMPTY, no lock) is a client yet to come.
+	 * open client slot (EMPTY, no lock) that has seen nobody is a client
+	 * yet to come; the state word alone cannot say (the client writes it),
+	 * so what this process saw itself decides.
 	 */
-	return seg->peer == 0 || st != SHM_SIDE_EMPTY;
+	return seg->peer == 0 || st != SHM_SIDE_EMPTY ||
+	       atomic_load_explicit(&seg->peer_seen, memory_order_relaxed);
 }
 
 bool moirai_shm_peer_alive(const struct moirai_shm *seg)
 {
+	bool locked;
+
 	if (!seg || moirai__shm_faulted(seg))
 		return false;
-	return moirai__shm_lock_held(seg->fd, SHM_LOCK_SIDE0 + seg->peer) &&
-	       atomic_load_explicit(&seg->hdr->side[seg->peer].state, memory_order_acquire) !=
-		       SHM_SIDE_DETACHED;
+	locked = moirai__shm_lock_held(seg->fd, SHM_LOCK_SIDE0 + seg->peer);
+	if (locked) /* the handle was allocated writable: the cast is sound */
+		moirai__shm_peer_seen((struct moirai_shm *)seg);
+	return locked && atomic_load_explicit(&seg->hdr->side[seg->peer].state,
+					      memory_order_acquire) != SHM_SIDE_DETACHED;
 }
 
 /* ---- handle setup ----------------------------------------------------- */
@@ -523,6 +534,7 @@ int moirai_shm_recover(struct moirai_shm *seg)
 	atomic_store_explicit(&seg->ret_tx.pos, 0, memory_order_relaxed);
 	atomic_store_explicit(&seg->ret_rx.pos, 0, memory_order_relaxed);
 	moirai__shm_local_reset(seg);
+	atomic_store_explicit(&seg->peer_seen, false, memory_order_relaxed);
 	atomic_store_explicit(&h->magic, MOIRAI__SHM_MAGIC, memory_order_relaxed);
 	/* Release pairs with the attacher's acquire load of the state. */
 	atomic_store_explicit(&h->side[1].state, SHM_SIDE_EMPTY, memory_order_release);

@@ -180,6 +180,8 @@ struct moirai_shm {
 	_Atomic uint32_t held_peer; /* peer buffers received and not freed */
 	uint64_t spin_ns;	    /* MOIRAI_SPIN_NS: poll this long before sleeping */
 	_Atomic uint64_t next_lock_check; /* try-receive: when to look at the peer's lock again */
+	_Atomic bool peer_seen;		  /* the peer has been here since create/recover */
+	_Atomic bool peer_warned;	  /* one warning per handle about peer misconduct */
 	char name[MOIRAI_SHM_NAME_MAX + 1];
 };
 
@@ -197,7 +199,17 @@ static inline struct moirai_shm_msg *moirai__shm_slot(const struct moirai_shm *s
 }
 
 /* Whether the peer has left: DETACHED, or (@check_lock) its lock is gone. */
-bool moirai__shm_peer_gone(const struct moirai_shm *seg, bool check_lock);
+bool moirai__shm_peer_gone(struct moirai_shm *seg, bool check_lock);
+
+/*
+ * Note that the peer has been here (it held its lock, or sent something):
+ * from then on a missing lock means it died, whatever its state word says.
+ */
+static inline void moirai__shm_peer_seen(struct moirai_shm *seg)
+{
+	if (!atomic_load_explicit(&seg->peer_seen, memory_order_relaxed))
+		atomic_store_explicit(&seg->peer_seen, true, memory_order_relaxed);
+}
 
 /* Local message state (shm_msg.c): free stack and ring ends. */
 int moirai__shm_local_init(struct moirai_shm *seg);

@@ -66,6 +66,19 @@ static bool state_cas(struct moirai_shm *seg, uint32_t idx, uint8_t from, uint8_
 						       memory_order_relaxed, memory_order_relaxed);
 }
 
+/*
+ * A peer misbehaving outside any call's error path: warn once per handle
+ * (a hostile peer must not be able to flood our log), then at debug level.
+ */
+static void peer_warn(struct moirai_shm *seg, const char *what, uint32_t idx)
+{
+	bool first = !atomic_exchange_explicit(&seg->peer_warned, true, memory_order_relaxed);
+
+	moirai__log(first ? MOIRAI_LOG_WARN : MOIRAI_LOG_DEBUG,
+		    "shm %s: the peer %s %u%s", seg->name, what, idx,
+		    first ? " (further peer errors are logged at debug level)" : "");
+}
+
 static void push_free(struct moirai_shm *seg, uint32_t idx)
 {
 	uint32_t top = atomic_load_explicit(&seg->free_top, memory_order_relaxed);
@@ -130,7 +143,7 @@ static void collect_returns(struct moirai_shm *seg)
 	uint32_t idx[COLLECT_BATCH];
 	/* One observation of the peer's position bounds the whole collection:
 	 * a peer that keeps publishing cannot keep us here. */
-	uint32_t avail = shm_ring_avail(&seg->ret_rx);
+	uint32_t avail = shm_ring_take_avail(&seg->ret_rx);
 
 	while (avail) {
 		uint32_t n = avail < COLLECT_BATCH ? avail : COLLECT_BATCH;
@@ -144,8 +157,7 @@ static void collect_returns(struct moirai_shm *seg)
 			    state_cas(seg, idx[i], SHM_BUF_SENT, SHM_BUF_FREE))
 				push_free(seg, idx[i]);
 			else
-				moirai__log(MOIRAI_LOG_WARN, "shm %s: peer returned bad buffer %u",
-					    seg->name, idx[i]);
+				peer_warn(seg, "returned bad buffer", idx[i]);
 		}
 	}
 }
@@ -285,8 +297,7 @@ static void give_back(struct moirai_shm *seg, uint32_t idx)
 	/* It holds as many slots as the peer has buffers: only a peer lying
 	 * about its position makes it full, and then it loses its buffer. */
 	if (moirai_unlikely(!k))
-		moirai__log(MOIRAI_LOG_WARN, "shm %s: return ring full, peer buffer %u dropped",
-			    seg->name, idx);
+		peer_warn(seg, "lies about its return ring (full): dropped its buffer", idx);
 }
 
 /* Validate one index the peer sent; 0 or -EBADMSG (message dropped). */
@@ -326,9 +337,10 @@ static int try_recv(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsign
 
 	if (moirai_unlikely(moirai__shm_faulted(seg)))
 		return faulted_err(seg);
-	/* Lock-free peek first: empty polls (the spin phase) take no lock. */
+	/* Lock-free peek first: empty polls (the spin phase) take no lock.
+	 * The peek may be what faulted, so the flag is looked at again. */
 	if (!shm_ring_avail(&seg->rx))
-		return -EAGAIN;
+		return moirai_unlikely(moirai__shm_faulted(seg)) ? faulted_err(seg) : -EAGAIN;
 	pthread_mutex_lock(&seg->rx.lock);
 	n = shm_ring_dequeue_burst(&seg->rx, idx, max);
 	for (unsigned i = 0; i < n; i++) {
@@ -346,6 +358,7 @@ static int try_recv(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsign
 		atomic_fetch_add_explicit(&seg->held_peer, good, memory_order_relaxed);
 	if (n == 0)
 		return -EAGAIN;
+	moirai__shm_peer_seen(seg);
 	return good ? (int)good : rc;
 }
 

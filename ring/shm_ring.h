@@ -15,7 +15,10 @@
  *     ours is clamped to [0, capacity] (shm_ring_dist): a lie can make the
  *     ring look full or empty or fuller than it is, never send an access
  *     outside the slot array, since every slot is addressed as
- *     slots[(our position + i) & our mask].
+ *     slots[(our position + i) & our mask].  A consumer facing a producer
+ *     more than capacity ahead skips to its last capacity entries
+ *     (shm_ring_take_avail), so garbage is bounded even after the liar
+ *     died.
  *   - What a slot holds is a buffer index, validated by the caller before
  *     it is used (shm_msg.c).
  *   - Our own position is never read back from the segment: a peer that
@@ -80,6 +83,28 @@ static inline uint32_t shm_ring_avail(const struct shm_ring_end *e)
 	return shm_ring_dist(prod - shm_ring_pos(e), e->capacity);
 }
 
+/*
+ * Consumer, under the lock: filled slots, from one observation of the
+ * producer's position.  An honest producer is never more than capacity
+ * ahead of us (it checks the room first), so a larger distance is a lie;
+ * we then move up to the producer's last capacity entries, so that a dead
+ * liar leaves at most capacity entries of garbage to drain, not 2^31.
+ */
+static inline uint32_t shm_ring_take_avail(struct shm_ring_end *e)
+{
+	/* (A1) pairs with the producer's release store (R1). */
+	uint32_t prod = atomic_load_explicit(e->theirs, memory_order_acquire);
+	uint32_t dist = prod - shm_ring_pos(e);
+
+	if (dist & 0x80000000u)
+		return 0;
+	if (dist > e->capacity) {
+		atomic_store_explicit(&e->pos, prod - e->capacity, memory_order_relaxed);
+		dist = e->capacity;
+	}
+	return dist;
+}
+
 /* Producer: store @n indexes (the caller checked the room) and publish. */
 static inline void shm_ring_put(struct shm_ring_end *e, const uint32_t *idx, uint32_t n)
 {
@@ -119,7 +144,7 @@ static inline uint32_t shm_ring_enqueue_bulk(struct shm_ring_end *e, const uint3
 /* Up to @max: 0..max. */
 static inline uint32_t shm_ring_dequeue_burst(struct shm_ring_end *e, uint32_t *idx, uint32_t max)
 {
-	uint32_t n = shm_ring_avail(e);
+	uint32_t n = shm_ring_take_avail(e);
 
 	if (n > max)
 		n = max;
