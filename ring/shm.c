@@ -210,7 +210,7 @@ int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts, stru
 	struct shm_layout l;
 	struct moirai_shm *seg;
 	struct shm_hdr *h;
-	struct stat st;
+	struct stat st = { 0 };
 	void *map;
 	int fd, rc, node = -1;
 
@@ -248,6 +248,9 @@ int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts, stru
 		rc = moirai__err(-errno, "shm %s: fstat: %s", name, moirai_strerror(errno));
 		goto err_unlink;
 	}
+	rc = moirai__shm_check_space(name, fd, l.seg_size);
+	if (rc)
+		goto err_unlink;
 	/* Mapped before the file has its size, so that the NUMA policy is in
 	 * place when the reservation allocates the pages. */
 	map = mmap(NULL, l.seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

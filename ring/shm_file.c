@@ -303,22 +303,28 @@ err_unlink:
 	return rc;
 }
 
-int moirai__shm_reserve(const char *name, int fd, uint64_t size)
+int moirai__shm_check_space(const char *name, int fd, uint64_t size)
 {
 	struct statvfs vfs;
-	int rc;
 
-	/* Fail fast and clearly: posix_fallocate of more than the file system
-	 * holds would first fill it page by page, then undo. */
+	/* Fail fast and clearly, before mapping anything: posix_fallocate of
+	 * more than the file system holds would first fill it page by page,
+	 * then undo. */
 	if (fstatvfs(fd, &vfs) == 0 && vfs.f_frsize &&
 	    size / vfs.f_frsize > (uint64_t)vfs.f_bavail)
 		return moirai__err(-ENOSPC,
 				   "shm %s: the segment needs %llu bytes, " SHM_DIR " has %llu free",
 				   name, (unsigned long long)size,
 				   (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+	return 0;
+}
+
+int moirai__shm_reserve(const char *name, int fd, uint64_t size)
+{
 	/* Reserve every page now: a tmpfs that fills up later would otherwise
 	 * answer our first touch of a page with SIGBUS. */
-	rc = posix_fallocate(fd, 0, (off_t)size);
+	int rc = posix_fallocate(fd, 0, (off_t)size);
+
 	if (rc)
 		return moirai__err(-rc, "shm %s: cannot reserve %llu bytes in " SHM_DIR ": %s", name,
 				   (unsigned long long)size, moirai_strerror(rc));

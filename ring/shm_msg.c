@@ -13,14 +13,17 @@
  *
  * Threads: the rings are single producer / single consumer across the two
  * processes (ring/shm_ring.h); within a process each ring end is
- * serialised by its own mutex.  An uncontended mutex costs what the HTS
- * rte_ring it replaces did (one atomic exchange to take it, one to drop
- * it), needs no retry loop that a preempted thread could stall, and under
- * contention the waiter sleeps instead of spinning on a CPU the holder may
- * need; the mutexes live in process memory, so the peer cannot touch
- * them.  Lock order: rx before ret_tx (a receive hands back a buffer with
- * a bad length); ret_rx (which also guards the free stack) and tx are
- * never held with another.
+ * serialised by its own lock (struct shm_lock, in process memory, where
+ * the peer cannot touch it).  A lock rather than an MP-safe end: making
+ * one end MP-safe locally (HTS-style: CAS a local head, then publish in
+ * order) makes every thread wait for its predecessor's publish, a loop a
+ * preempted thread stalls exactly as it would stall a lock holder, with
+ * more code and a second position to keep straight.  An uncontended lock
+ * costs one CAS and one exchange, the two atomic operations the HTS
+ * rte_ring it replaces paid; contended, a waiter sleeps after a short
+ * spin instead of burning the CPU the holder may need.  Lock order: rx
+ * before ret_tx (a receive hands back a buffer with a bad length); ret_rx
+ * (which also guards the free stack) and tx are never held with another.
  *
  * Waiting: a blocked receiver uses the library's one wait loop
  * (lib/waitq.h: spin, yield, then FUTEX_WAIT in slices), on the event
@@ -34,9 +37,12 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shm_int.h"
 #include "shm_ring.h"
@@ -48,14 +54,20 @@
 #define STORM_WINDOW_NS	  1000000ull
 #define STORM_SLEEP_NS	  1000000ull
 
+/* Side @side's buffers are [side * bufs, (side + 1) * bufs): one compare. */
+static bool side_index(const struct moirai_shm *seg, int side, uint32_t idx)
+{
+	return idx - (uint32_t)side * seg->bufs_per_side < seg->bufs_per_side;
+}
+
 static bool own_index(const struct moirai_shm *seg, uint32_t idx)
 {
-	return idx < 2 * seg->bufs_per_side && idx / seg->bufs_per_side == (uint32_t)seg->me;
+	return side_index(seg, seg->me, idx);
 }
 
 static bool peer_index(const struct moirai_shm *seg, uint32_t idx)
 {
-	return idx < 2 * seg->bufs_per_side && idx / seg->bufs_per_side == (uint32_t)seg->peer;
+	return side_index(seg, seg->peer, idx);
 }
 
 static bool state_cas(struct moirai_shm *seg, uint32_t idx, uint8_t from, uint8_t to)
@@ -87,6 +99,30 @@ static void push_free(struct moirai_shm *seg, uint32_t idx)
 	atomic_store_explicit(&seg->free_top, top + 1, memory_order_relaxed);
 }
 
+void moirai__shm_lock_slow(struct shm_lock *l)
+{
+	uint32_t c;
+
+	/* Critical sections are a few dozen instructions: spin briefly. */
+	for (int i = 0; i < 100; i++) {
+		c = 0;
+		if (atomic_load_explicit(&l->word, memory_order_relaxed) == 0 &&
+		    atomic_compare_exchange_weak_explicit(&l->word, &c, 1, memory_order_acquire,
+							  memory_order_relaxed))
+			return;
+		moirai__cpu_relax();
+	}
+	/* Then sleep; 2 tells the holder to wake us.  Acquire pairs with the
+	 * release exchange in shm_unlock(). */
+	while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0)
+		syscall(SYS_futex, (uint32_t *)&l->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+}
+
+void moirai__shm_unlock_wake(struct shm_lock *l)
+{
+	syscall(SYS_futex, (uint32_t *)&l->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 int moirai__shm_local_init(struct moirai_shm *seg)
 {
 	uint32_t n = seg->bufs_per_side, base = (uint32_t)seg->me * n;
@@ -102,7 +138,7 @@ int moirai__shm_local_init(struct moirai_shm *seg)
 		return moirai__err(-ENOMEM, "shm %s: no memory for %u buffer states", seg->name, n);
 	}
 	for (size_t i = 0; i < MOIRAI_ARRAY_SIZE(ends); i++)
-		pthread_mutex_init(&ends[i]->lock, NULL);
+		atomic_init(&ends[i]->lock.word, 0);
 	/* Lowest index on top: the first allocations walk the buffers in order. */
 	for (uint32_t i = n; i-- > 0;)
 		push_free(seg, base + i);
@@ -111,10 +147,6 @@ int moirai__shm_local_init(struct moirai_shm *seg)
 
 void moirai__shm_local_fini(struct moirai_shm *seg)
 {
-	struct shm_ring_end *ends[] = { &seg->tx, &seg->rx, &seg->ret_tx, &seg->ret_rx };
-
-	for (size_t i = 0; i < MOIRAI_ARRAY_SIZE(ends); i++)
-		pthread_mutex_destroy(&ends[i]->lock);
 	free(seg->state);
 	free(seg->peer_len);
 	free(seg->free_stack);
@@ -181,19 +213,19 @@ int moirai_shm_alloc(struct moirai_shm *seg, size_t len, struct moirai_shm_msg *
 	if (len > seg->buf_size)
 		return moirai__err(-EMSGSIZE, "shm %s: message of %zu bytes, buffers hold %u",
 				   seg->name, len, seg->buf_size);
-	pthread_mutex_lock(&seg->ret_rx.lock);
+	shm_lock(&seg->ret_rx.lock);
 	top = atomic_load_explicit(&seg->free_top, memory_order_relaxed);
 	if (moirai_unlikely(top == 0)) {
 		collect_returns(seg);
 		top = atomic_load_explicit(&seg->free_top, memory_order_relaxed);
 		if (top == 0) {
-			pthread_mutex_unlock(&seg->ret_rx.lock);
+			shm_unlock(&seg->ret_rx.lock);
 			return -ENOBUFS;
 		}
 	}
 	idx = seg->free_stack[--top];
 	atomic_store_explicit(&seg->free_top, top, memory_order_relaxed);
-	pthread_mutex_unlock(&seg->ret_rx.lock);
+	shm_unlock(&seg->ret_rx.lock);
 	if (!state_cas(seg, idx, SHM_BUF_FREE, SHM_BUF_HELD))
 		moirai_assert_internal(!"free stack held a buffer in use");
 	m = moirai__shm_slot(seg, idx);
@@ -261,9 +293,9 @@ int moirai_shm_send_bulk(struct moirai_shm *seg, struct moirai_shm_msg *const *m
 				   seg->name, bad);
 	}
 	/* The enqueue's release (R1) publishes each length and payload. */
-	pthread_mutex_lock(&seg->tx.lock);
+	shm_lock(&seg->tx.lock);
 	sent = shm_ring_enqueue_bulk(&seg->tx, idx, n);
-	pthread_mutex_unlock(&seg->tx.lock);
+	shm_unlock(&seg->tx.lock);
 	if (moirai_unlikely(sent != n)) {
 		/* The ring holds as many slots as we have buffers: only a peer
 		 * that lies about its position makes it look full. */
@@ -291,9 +323,9 @@ static void give_back(struct moirai_shm *seg, uint32_t idx)
 {
 	uint32_t k;
 
-	pthread_mutex_lock(&seg->ret_tx.lock);
+	shm_lock(&seg->ret_tx.lock);
 	k = shm_ring_enqueue_bulk(&seg->ret_tx, &idx, 1);
-	pthread_mutex_unlock(&seg->ret_tx.lock);
+	shm_unlock(&seg->ret_tx.lock);
 	/* It holds as many slots as the peer has buffers: only a peer lying
 	 * about its position makes it full, and then it loses its buffer. */
 	if (moirai_unlikely(!k))
@@ -341,7 +373,7 @@ static int try_recv(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsign
 	 * The peek may be what faulted, so the flag is looked at again. */
 	if (!shm_ring_avail(&seg->rx))
 		return moirai_unlikely(moirai__shm_faulted(seg)) ? faulted_err(seg) : -EAGAIN;
-	pthread_mutex_lock(&seg->rx.lock);
+	shm_lock(&seg->rx.lock);
 	n = shm_ring_dequeue_burst(&seg->rx, idx, max);
 	for (unsigned i = 0; i < n; i++) {
 		int r = accept_index(seg, idx[i]);
@@ -351,7 +383,7 @@ static int try_recv(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsign
 		else
 			msgs[good++] = moirai__shm_slot(seg, idx[i]);
 	}
-	pthread_mutex_unlock(&seg->rx.lock);
+	shm_unlock(&seg->rx.lock);
 	if (moirai_unlikely(moirai__shm_faulted(seg)))
 		return faulted_err(seg); /* what we read may have been zero pages */
 	if (good)
@@ -463,9 +495,10 @@ static int recv_empty(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsi
 	return recv_final(seg, msgs, max);
 }
 
-/* Receive 1..max messages; the count or -errno (see moirai_shm_recv). */
-static int recv_common(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsigned max,
-		       int64_t timeout_ns)
+/* The waiting half of a receive, out of the fast path. */
+static __attribute__((noinline)) int recv_wait(struct moirai_shm *seg,
+					       struct moirai_shm_msg **msgs, unsigned max,
+					       int64_t timeout_ns)
 {
 	struct recv_wait w = { .seg = seg, .msgs = msgs, .max = max };
 	struct moirai__wait wait = {
@@ -481,18 +514,30 @@ static int recv_common(struct moirai_shm *seg, struct moirai_shm_msg **msgs, uns
 		.flags = MOIRAI__WAITQ_SHARED,
 		.parks = &w.parks,
 	};
-	int rc;
+	int rc = moirai__timeout_deadline("shm recv", timeout_ns, &w.deadline);
 
-	rc = moirai__timeout_deadline("shm recv", timeout_ns, &w.deadline);
 	if (rc)
 		return rc;
+	w.window = moirai_now_ns();
+	return moirai__wait(&wait, w.deadline);
+}
+
+/* Receive 1..max messages; the count or -errno (see moirai_shm_recv). */
+static int recv_common(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsigned max,
+		       int64_t timeout_ns)
+{
+	uint64_t unused;
+	int rc;
+
+	/* Checked before anything moves (base.h): records the message. */
+	if (moirai_unlikely(timeout_ns < MOIRAI_TIMEOUT_FOREVER))
+		return moirai__timeout_deadline("shm recv", timeout_ns, &unused);
 	rc = try_recv(seg, msgs, max);
 	if (moirai_likely(rc != -EAGAIN))
 		return rc;
 	if (timeout_ns == MOIRAI_TIMEOUT_TRY)
 		return recv_empty(seg, msgs, max);
-	w.window = moirai_now_ns();
-	return moirai__wait(&wait, w.deadline);
+	return recv_wait(seg, msgs, max, timeout_ns);
 }
 
 int moirai_shm_recv(struct moirai_shm *seg, struct moirai_shm_msg **msg, int64_t timeout_ns)
@@ -532,9 +577,9 @@ int moirai_shm_free(struct moirai_shm *seg, struct moirai_shm_msg *msg)
 			return moirai__err(-EINVAL,
 					   "shm %s: buffer %u is not held (double free, or sent)",
 					   seg->name, idx);
-		pthread_mutex_lock(&seg->ret_rx.lock);
+		shm_lock(&seg->ret_rx.lock);
 		push_free(seg, idx);
-		pthread_mutex_unlock(&seg->ret_rx.lock);
+		shm_unlock(&seg->ret_rx.lock);
 		return 0;
 	}
 	if (!state_cas(seg, idx, SHM_BUF_RECEIVED, SHM_BUF_FREE))

@@ -118,9 +118,9 @@ static int forge_send(struct moirai_shm *from, uint32_t idx)
 {
 	int ok;
 
-	pthread_mutex_lock(&from->tx.lock);
+	shm_lock(&from->tx.lock);
 	ok = shm_ring_enqueue_bulk(&from->tx, &idx, 1) == 1;
-	pthread_mutex_unlock(&from->tx.lock);
+	shm_unlock(&from->tx.lock);
 	return ok ? 0 : -ENOBUFS;
 }
 
