@@ -46,9 +46,9 @@ int moirai__shm_layout(uint32_t buf_size, uint32_t bufs, struct shm_layout *l)
 	l->ring_size = 1;
 	while (l->ring_size < bufs)
 		l->ring_size <<= 1;
-	l->ring_bytes = moirai__align_up(
-		(uint64_t)sizeof(struct shm_ring_pub) + (uint64_t)l->ring_size * sizeof(uint32_t),
-		64);
+	l->ring_bytes = moirai__align_up((uint64_t)sizeof(struct shm_ring_pub) +
+						 (uint64_t)l->ring_size * sizeof(uint32_t),
+					 64);
 	off = sizeof(struct shm_hdr);
 	for (int i = 0; i < SHM_RINGS; i++) {
 		l->ring_off[i] = off;
@@ -195,8 +195,7 @@ static int check_opts(const char *who, const char *name, const struct moirai_shm
 	if (o->flags & ~KNOWN_FLAGS)
 		return moirai__err(-EINVAL, "shm %s: %s: unknown flags %#x", name, who,
 				   o->flags & ~KNOWN_FLAGS);
-	if ((o->flags & MOIRAI_SHM_F_SHARED) &&
-	    ((o->mode & ~0666u) || (o->mode & 0600u) != 0600u))
+	if ((o->flags & MOIRAI_SHM_F_SHARED) && ((o->mode & ~0666u) || (o->mode & 0600u) != 0600u))
 		return moirai__err(-EINVAL,
 				   "shm %s: %s: shared mode %04o must include 0600 and stay within "
 				   "0666",
@@ -406,16 +405,18 @@ int moirai_shm_attach(const char *name, const struct moirai_shm_opts *opts, stru
 	rc = moirai__shm_lock_try(fd, SHM_LOCK_SIDE1);
 	if (rc) {
 		rc = moirai__err(rc == -EAGAIN ? -EBUSY : rc, "shm %s: %s", name,
-				 rc == -EAGAIN ? "a client is attached (or the server is recovering)"
-					       : "cannot lock the client slot");
+				 rc == -EAGAIN
+					 ? "a client is attached (or the server is recovering)"
+					 : "cannot lock the client slot");
 		goto err_unguard;
 	}
 	/* Acquire pairs with the release store of EMPTY by create/recover:
 	 * the reset rings are visible. */
 	state = atomic_load_explicit(&h->side[1].state, memory_order_acquire);
 	if (state != SHM_SIDE_EMPTY) {
-		rc = moirai__err(-EBUSY, "shm %s: the previous client left; the server must recover "
-					 "first",
+		rc = moirai__err(-EBUSY,
+				 "shm %s: the previous client left; the server must recover "
+				 "first",
 				 name);
 		goto err_unlock;
 	}

@@ -34,7 +34,7 @@
 
 #include "shm_int.h"
 
-#define SHM_DIR		 "/dev/shm"
+#define SHM_DIR		  "/dev/shm"
 #define NAME_LOCK_WAIT_NS 2000000000ull /* a name lock is held for microseconds */
 
 int moirai__shm_check_name(const char *name)
@@ -45,7 +45,8 @@ int moirai__shm_check_name(const char *name)
 		return moirai__err(-EINVAL, "shm: NULL segment name");
 	n = strnlen(name, MOIRAI_SHM_NAME_MAX + 1);
 	if (n == 0 || n > MOIRAI_SHM_NAME_MAX)
-		return moirai__err(-EINVAL, "shm: name must be 1..%d characters", MOIRAI_SHM_NAME_MAX);
+		return moirai__err(-EINVAL, "shm: name must be 1..%d characters",
+				   MOIRAI_SHM_NAME_MAX);
 	if (name[0] == '.')
 		return moirai__err(-EINVAL, "shm: name '%s' starts with '.'", name);
 	for (size_t i = 0; i < n; i++) {
@@ -131,15 +132,17 @@ int moirai__shm_check_owner(const char *name, const struct stat *st,
 				   name, name);
 	if (!shared) {
 		if (st->st_uid != geteuid())
-			return moirai__err(-EACCES,
-					   "shm %s: the segment belongs to uid %u, not to us (uid %u); "
-					   "MOIRAI_SHM_F_SHARED accepts another owner's segment",
-					   name, (unsigned)st->st_uid, (unsigned)geteuid());
+			return moirai__err(
+				-EACCES,
+				"shm %s: the segment belongs to uid %u, not to us (uid %u); "
+				"MOIRAI_SHM_F_SHARED accepts another owner's segment",
+				name, (unsigned)st->st_uid, (unsigned)geteuid());
 		if (mode & 077)
-			return moirai__err(-EACCES,
-					   "shm %s: the segment has mode %04o: group or other users "
-					   "could write it (MOIRAI_SHM_F_SHARED accepts that)",
-					   name, mode);
+			return moirai__err(
+				-EACCES,
+				"shm %s: the segment has mode %04o: group or other users "
+				"could write it (MOIRAI_SHM_F_SHARED accepts that)",
+				name, mode);
 		return 0;
 	}
 	/* Shared: trust the named group instead of only ourselves. */
@@ -149,7 +152,8 @@ int moirai__shm_check_owner(const char *name, const struct stat *st,
 				   "the trusted group %u",
 				   name, (unsigned)st->st_uid, (unsigned)st->st_gid, opts->gid);
 	if (mode & ~(unsigned)opts->mode)
-		return moirai__err(-EACCES, "shm %s: the segment has mode %04o, beyond the %04o accepted",
+		return moirai__err(-EACCES,
+				   "shm %s: the segment has mode %04o, beyond the %04o accepted",
 				   name, mode, opts->mode);
 	return 0;
 }
@@ -208,12 +212,14 @@ static int reclaim(const char *name, const char *path, const struct moirai_shm_o
 		goto out_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = moirai__err(-EEXIST, "shm %s: %s exists and is not a regular file", name, path);
+		rc = moirai__err(-EEXIST, "shm %s: %s exists and is not a regular file", name,
+				 path);
 		goto out_close;
 	}
 	if (moirai__shm_check_owner(name, &st, opts) != 0) {
-		rc = moirai__err(-EEXIST, "shm %s: %s exists and is not ours to reclaim (uid %u, "
-					  "mode %04o)",
+		rc = moirai__err(-EEXIST,
+				 "shm %s: %s exists and is not ours to reclaim (uid %u, "
+				 "mode %04o)",
 				 name, path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
 		goto out_close;
 	}
@@ -226,7 +232,8 @@ static int reclaim(const char *name, const char *path, const struct moirai_shm_o
 		rc = 0;
 		goto out_close;
 	}
-	if (moirai__shm_lock_held(fd, SHM_LOCK_SIDE0) || moirai__shm_lock_held(fd, SHM_LOCK_SIDE1)) {
+	if (moirai__shm_lock_held(fd, SHM_LOCK_SIDE0) ||
+	    moirai__shm_lock_held(fd, SHM_LOCK_SIDE1)) {
 		rc = moirai__err(-EEXIST, "shm %s: a live process uses %s", name, path);
 		goto out_close;
 	}
@@ -310,12 +317,11 @@ int moirai__shm_check_space(const char *name, int fd, uint64_t size)
 	/* Fail fast and clearly, before mapping anything: posix_fallocate of
 	 * more than the file system holds would first fill it page by page,
 	 * then undo. */
-	if (fstatvfs(fd, &vfs) == 0 && vfs.f_frsize &&
-	    size / vfs.f_frsize > (uint64_t)vfs.f_bavail)
-		return moirai__err(-ENOSPC,
-				   "shm %s: the segment needs %llu bytes, " SHM_DIR " has %llu free",
-				   name, (unsigned long long)size,
-				   (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+	if (fstatvfs(fd, &vfs) == 0 && vfs.f_frsize && size / vfs.f_frsize > (uint64_t)vfs.f_bavail)
+		return moirai__err(
+			-ENOSPC, "shm %s: the segment needs %llu bytes, " SHM_DIR " has %llu free",
+			name, (unsigned long long)size,
+			(unsigned long long)vfs.f_bavail * vfs.f_frsize);
 	return 0;
 }
 
@@ -326,8 +332,8 @@ int moirai__shm_reserve(const char *name, int fd, uint64_t size)
 	int rc = posix_fallocate(fd, 0, (off_t)size);
 
 	if (rc)
-		return moirai__err(-rc, "shm %s: cannot reserve %llu bytes in " SHM_DIR ": %s", name,
-				   (unsigned long long)size, moirai_strerror(rc));
+		return moirai__err(-rc, "shm %s: cannot reserve %llu bytes in " SHM_DIR ": %s",
+				   name, (unsigned long long)size, moirai_strerror(rc));
 	return 0;
 }
 

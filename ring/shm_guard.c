@@ -100,10 +100,10 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 			base = atomic_load(&g->base);
 			len = atomic_load(&g->len);
 			if (base && addr - base < len) {
-				long p = syscall(SYS_mmap, (void *)base, len, PROT_READ | PROT_WRITE,
-						 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
-							 MAP_NORESERVE,
-						 -1, 0L);
+				long p = syscall(
+					SYS_mmap, (void *)base, len, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+					0L);
 
 				if (p != -1)
 					atomic_store(&g->faulted, true);
@@ -145,10 +145,11 @@ static int install(void)
 		return 0;
 	if (installed && cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN) {
 		if (!warned)
-			moirai__log(MOIRAI_LOG_WARN,
-				    "shm: another SIGBUS handler replaced moirai's: unless it chains "
-				    "to the one it replaced, a peer that truncates a segment can kill "
-				    "this process");
+			moirai__log(
+				MOIRAI_LOG_WARN,
+				"shm: another SIGBUS handler replaced moirai's: unless it chains "
+				"to the one it replaced, a peer that truncates a segment can kill "
+				"this process");
 		warned = true;
 		return 0;
 	}

@@ -84,13 +84,13 @@ enum { SHM_RING_DATA0, SHM_RING_DATA1, SHM_RING_RET0, SHM_RING_RET1, SHM_RINGS }
 struct shm_hdr {
 	_Atomic uint64_t magic; /* written last by the creator (release) */
 	uint32_t version;
-	uint32_t hdr_size;    /* sizeof(struct shm_hdr) */
-	uint64_t seg_size;    /* file size */
-	uint32_t buf_size;    /* payload bytes per buffer */
-	uint32_t bufs;	      /* buffers per side */
-	uint32_t slot_size;   /* header + payload, rounded to 64 */
-	uint32_t ring_size;   /* slots per ring: power of two >= bufs */
-	uint64_t ring_bytes;  /* positions + slots, rounded to 64 */
+	uint32_t hdr_size;   /* sizeof(struct shm_hdr) */
+	uint64_t seg_size;   /* file size */
+	uint32_t buf_size;   /* payload bytes per buffer */
+	uint32_t bufs;	     /* buffers per side */
+	uint32_t slot_size;  /* header + payload, rounded to 64 */
+	uint32_t ring_size;  /* slots per ring: power of two >= bufs */
+	uint64_t ring_bytes; /* positions + slots, rounded to 64 */
 	uint64_t ring_off[SHM_RINGS];
 	uint64_t buf_off; /* side 0 buffers, then side 1 */
 	struct shm_side side[2];
@@ -161,12 +161,12 @@ static inline void shm_unlock(struct shm_lock *l)
  */
 struct shm_ring_end {
 	struct shm_lock lock;
-	_Atomic uint32_t *slots;	 /* in the segment */
-	_Atomic uint32_t *mine;		 /* our published position (segment) */
-	const _Atomic uint32_t *theirs;	 /* the peer's published position (segment) */
-	_Atomic uint32_t pos;		 /* our position: the truth (written under lock) */
-	uint32_t mask;			 /* ring_size - 1, local */
-	uint32_t capacity;		 /* bufs: most entries that can be legitimately queued */
+	_Atomic uint32_t *slots;	/* in the segment */
+	_Atomic uint32_t *mine;		/* our published position (segment) */
+	const _Atomic uint32_t *theirs; /* the peer's published position (segment) */
+	_Atomic uint32_t pos;		/* our position: the truth (written under lock) */
+	uint32_t mask;			/* ring_size - 1, local */
+	uint32_t capacity;		/* bufs: most entries that can be legitimately queued */
 };
 
 /*
@@ -176,9 +176,9 @@ struct shm_ring_end {
 struct shm_guard {
 	_Atomic uintptr_t base; /* 0: entry unused or being removed */
 	_Atomic size_t len;
-	_Atomic uint32_t users;	 /* signal handlers looking at this entry */
-	_Atomic bool faulted;	 /* the mapping was replaced by zero pages */
-	_Atomic bool claimed;	 /* entry belongs to a handle */
+	_Atomic uint32_t users; /* signal handlers looking at this entry */
+	_Atomic bool faulted;	/* the mapping was replaced by zero pages */
+	_Atomic bool claimed;	/* entry belongs to a handle */
 };
 
 /* Layout computed from the geometry. */
@@ -202,17 +202,17 @@ struct moirai_shm {
 	int me, peer;
 	struct shm_layout layout; /* validated here; never re-read from the segment */
 	uint32_t buf_size, bufs_per_side, slot_size;
-	char *bufs; /* slot 0 of side 0 */
+	char *bufs;		    /* slot 0 of side 0 */
 	struct shm_ring_end tx;	    /* data ring toward the peer: we produce */
 	struct shm_ring_end rx;	    /* data ring toward us: we consume */
 	struct shm_ring_end ret_tx; /* peer's buffers going back: we produce */
 	struct shm_ring_end ret_rx; /* our buffers coming back; its lock also guards free_stack */
 	uint32_t *free_stack;	    /* our free buffer indexes (LIFO: the last freed is warm) */
 	_Atomic uint32_t free_top;
-	_Atomic uint8_t *state;	    /* 2 * bufs_per_side entries */
-	uint32_t *peer_len;	    /* validated length of each peer buffer received */
-	_Atomic uint32_t held_peer; /* peer buffers received and not freed */
-	uint64_t spin_ns;	    /* MOIRAI_SPIN_NS: poll this long before sleeping */
+	_Atomic uint8_t *state;		  /* 2 * bufs_per_side entries */
+	uint32_t *peer_len;		  /* validated length of each peer buffer received */
+	_Atomic uint32_t held_peer;	  /* peer buffers received and not freed */
+	uint64_t spin_ns;		  /* MOIRAI_SPIN_NS: poll this long before sleeping */
 	_Atomic uint64_t next_lock_check; /* try-receive: when to look at the peer's lock again */
 	_Atomic bool peer_seen;		  /* the peer has been here since create/recover */
 	_Atomic bool peer_warned;	  /* one warning per handle about peer misconduct */
@@ -260,8 +260,8 @@ void moirai__shm_path(const char *name, char *buf, size_t len);
 #define MOIRAI__SHM_PATH_MAX (MOIRAI_SHM_NAME_MAX + 32)
 
 /* Byte-range locks on @fd (SHM_LOCK_*). */
-int moirai__shm_lock_try(int fd, int byte);		   /* 0, -EAGAIN held, -errno */
-int moirai__shm_lock_wait(int fd, int byte, uint64_t ns);  /* 0, -EAGAIN after @ns */
+int moirai__shm_lock_try(int fd, int byte);		  /* 0, -EAGAIN held, -errno */
+int moirai__shm_lock_wait(int fd, int byte, uint64_t ns); /* 0, -EAGAIN after @ns */
 void moirai__shm_unlock(int fd, int byte);
 bool moirai__shm_lock_held(int fd, int byte); /* by another open file */
 
@@ -277,8 +277,7 @@ int moirai__shm_check_owner(const char *name, const struct stat *st,
  * lock), sized and space reserved for @size bytes, with the server lock
  * held: the open descriptor, or -errno with a message.
  */
-int moirai__shm_create_file(const char *name, const struct moirai_shm_opts *opts,
-			    int *fd_out);
+int moirai__shm_create_file(const char *name, const struct moirai_shm_opts *opts, int *fd_out);
 /* Whether the file system of @fd has @size bytes free: 0 or -ENOSPC. */
 int moirai__shm_check_space(const char *name, int fd, uint64_t size);
 /* Size @fd to @size bytes, every page allocated: 0, -ENOSPC, -errno. */

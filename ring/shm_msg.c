@@ -47,12 +47,12 @@
 #include "shm_int.h"
 #include "shm_ring.h"
 
-#define SLICE_NS	  10000000ull /* check the peer's lock every 10 ms of silence */
-#define LOCK_CHECK_NS	  10000000ull /* ... and as often from try-receives */
-#define COLLECT_BATCH	  64u
-#define STORM_WAKES	  32u	      /* spurious wake-ups tolerated per STORM_WINDOW_NS */
-#define STORM_WINDOW_NS	  1000000ull
-#define STORM_SLEEP_NS	  1000000ull
+#define SLICE_NS	10000000ull /* check the peer's lock every 10 ms of silence */
+#define LOCK_CHECK_NS	10000000ull /* ... and as often from try-receives */
+#define COLLECT_BATCH	64u
+#define STORM_WAKES	32u /* spurious wake-ups tolerated per STORM_WINDOW_NS */
+#define STORM_WINDOW_NS 1000000ull
+#define STORM_SLEEP_NS	1000000ull
 
 /* Side @side's buffers are [side * bufs, (side + 1) * bufs): one compare. */
 static bool side_index(const struct moirai_shm *seg, int side, uint32_t idx)
@@ -86,8 +86,8 @@ static void peer_warn(struct moirai_shm *seg, const char *what, uint32_t idx)
 {
 	bool first = !atomic_exchange_explicit(&seg->peer_warned, true, memory_order_relaxed);
 
-	moirai__log(first ? MOIRAI_LOG_WARN : MOIRAI_LOG_DEBUG,
-		    "shm %s: the peer %s %u%s", seg->name, what, idx,
+	moirai__log(first ? MOIRAI_LOG_WARN : MOIRAI_LOG_DEBUG, "shm %s: the peer %s %u%s",
+		    seg->name, what, idx,
 		    first ? " (further peer errors are logged at debug level)" : "");
 }
 
@@ -196,8 +196,9 @@ static void collect_returns(struct moirai_shm *seg)
 
 static int faulted_err(const struct moirai_shm *seg)
 {
-	return moirai__err(-EFAULT, "shm %s: the segment file was truncated under us; its "
-				    "contents are gone (destroy the handle)",
+	return moirai__err(-EFAULT,
+			   "shm %s: the segment file was truncated under us; its "
+			   "contents are gone (destroy the handle)",
 			   seg->name);
 }
 
@@ -496,9 +497,8 @@ static int recv_empty(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsi
 }
 
 /* The waiting half of a receive, out of the fast path. */
-static __attribute__((noinline)) int recv_wait(struct moirai_shm *seg,
-					       struct moirai_shm_msg **msgs, unsigned max,
-					       int64_t timeout_ns)
+static __attribute__((noinline)) int recv_wait(struct moirai_shm *seg, struct moirai_shm_msg **msgs,
+					       unsigned max, int64_t timeout_ns)
 {
 	struct recv_wait w = { .seg = seg, .msgs = msgs, .max = max };
 	struct moirai__wait wait = {

@@ -28,17 +28,22 @@
  *   positions in its own memory; a position the peer publishes is read
  *   once per operation and clamped; every index it sends is validated.  No
  *   write by the peer can make this process access memory outside its
- *   mapping, spin on a word the peer controls, or lose a message already
- *   queued to it.
+ *   mapping, loop without bound on a word the peer controls, or wait past
+ *   its timeout; and -EPIPE (end of stream) is never returned while a
+ *   message the peer published before leaving is still queued.
  * - liveness is a byte-range lock (F_OFD_SETLK) each side holds on the
  *   file while attached; the kernel drops it when the process dies, and no
  *   write into the segment can fake it.
  * - a peer that truncates the file cannot kill this process with SIGBUS:
  *   a process-wide SIGBUS handler recognises faults inside moirai segments,
  *   maps zero pages over the segment and marks it broken; every later call
- *   on the handle returns -EFAULT.  A program that installs its own SIGBUS
- *   handler after creating or attaching must chain to the previous one
- *   (the handler sigaction() returned), or truncation is fatal again.
+ *   on the handle returns -EFAULT, and payload pointers still held read
+ *   zeros.  A program that installs its own SIGBUS handler after creating
+ *   or attaching must chain to the previous one (the handler sigaction()
+ *   returned), or truncation is fatal again; one that merely resets SIGBUS
+ *   to the default gets moirai's handler back at the next create/attach.
+ *   The space of a segment is reserved at create, so a full /dev/shm
+ *   cannot raise SIGBUS either.
  * - payload bytes and the length field of a buffer stay writable by the
  *   peer while we hold it: treat received payloads as untrusted input.
  * - the file must belong to the caller (effective uid) and be closed to
@@ -47,7 +52,7 @@
  *
  * Threads: each ring is single producer / single consumer across the two
  * processes; within one process every message call is MT-safe (each ring
- * end has its own mutex, in process memory).  moirai_shm_recover() and
+ * end has its own lock, in process memory).  moirai_shm_recover() and
  * detach/destroy are not safe concurrently with other calls on the same
  * handle.  A process forked while it holds a handle shares the handle's
  * open file, and with it the liveness lock: the side counts as alive until

@@ -825,6 +825,16 @@ static void test_negative(void **state)
 	assert_false(moirai_shm_peer_alive(NULL));
 	assert_int_equal(moirai_shm_free_count(NULL), 0);
 
+	/* A timeout below -1 is refused before anything moves, even with a
+	 * message waiting. */
+	assert_int_equal(moirai_shm_alloc(cli, 1, &m), 0);
+	assert_int_equal(moirai_shm_send(cli, m), 0);
+	assert_int_equal(moirai_shm_recv(srv, &m, -2), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "below -1"));
+	assert_int_equal(moirai_shm_recv_burst(srv, &m, 1, INT64_MIN), -EINVAL);
+	assert_int_equal(moirai_shm_recv(srv, &m, MOIRAI_TIMEOUT_TRY), 0);
+	assert_int_equal(moirai_shm_free(srv, m), 0);
+
 	/* A lying peer: an index outside its half, a length too long. */
 	uint32_t idx = 0; /* a server buffer, "sent" by the client */
 

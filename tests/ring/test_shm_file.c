@@ -29,8 +29,8 @@
 #include "shm_int.h"
 #include "testutil.h"
 
-#define SEC	1000000000LL
-#define NOBODY	65534 /* no /etc/passwd needed (the VM has none) */
+#define SEC    1000000000LL
+#define NOBODY 65534 /* no /etc/passwd needed (the VM has none) */
 
 static char *seg_name(const char *tag)
 {
@@ -167,9 +167,7 @@ static void test_reclaim_race(void **state)
 /* The squatter: another user puts a world-writable segment under the name. */
 static void squat_child(const char *name, int ready_fd, int hold_fd)
 {
-	struct moirai_shm_opts o = {
-		.flags = MOIRAI_SHM_F_SHARED, .mode = 0666, .gid = NOBODY
-	};
+	struct moirai_shm_opts o = { .flags = MOIRAI_SHM_F_SHARED, .mode = 0666, .gid = NOBODY };
 	struct moirai_shm *srv;
 	char c;
 
@@ -189,7 +187,9 @@ static void squat_child(const char *name, int ready_fd, int hold_fd)
 
 static void test_squatted_name(void **state)
 {
-	struct moirai_shm_opts share = { .flags = MOIRAI_SHM_F_SHARED, .mode = 0666, .gid = NOBODY };
+	struct moirai_shm_opts share = { .flags = MOIRAI_SHM_F_SHARED,
+					 .mode = 0666,
+					 .gid = NOBODY };
 	struct moirai_shm *srv, *cli;
 	const char *name = seg_name("squat");
 	int ready[2], hold[2], status;
@@ -360,10 +360,8 @@ static void test_no_space(void **state)
 int main(void)
 {
 	const struct CMUnitTest file_tests[] = {
-		cmocka_unit_test(test_reclaim_race),
-		cmocka_unit_test(test_squatted_name),
-		cmocka_unit_test(test_owner_and_mode),
-		cmocka_unit_test(test_not_a_regular_file),
+		cmocka_unit_test(test_reclaim_race),   cmocka_unit_test(test_squatted_name),
+		cmocka_unit_test(test_owner_and_mode), cmocka_unit_test(test_not_a_regular_file),
 		cmocka_unit_test(test_no_space),
 	};
 

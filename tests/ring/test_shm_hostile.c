@@ -212,7 +212,7 @@ static int survivor_finish(struct moirai_shm *srv)
 /* ---- forged positions and slots, in process --------------------------- */
 
 static const uint32_t forged_values[] = {
-	0,	    1,		7,	    8,		9,	   63,	      64,
+	0,	    1,		7,	    8,		9,	    63,		64,
 	0x40000000, 0x7fffffff, 0x80000000, 0x80000001, 0xc0000000, 0xfffffff8, 0xffffffff,
 };
 
@@ -247,7 +247,8 @@ static void test_forged_positions(void **state)
 		}
 		/* Garbage in every slot: indexes out of range, foreign, repeated. */
 		for (int ring = 0; ring < SHM_RINGS; ring++) {
-			_Atomic uint32_t *slots = (_Atomic uint32_t *)(void *)(ring_pub(cli, ring) + 1);
+			_Atomic uint32_t *slots =
+				(_Atomic uint32_t *)(void *)(ring_pub(cli, ring) + 1);
 
 			for (uint32_t s = 0; s < srv->layout.ring_size; s++)
 				atomic_store(&slots[s], (uint32_t)rnd(&rng) % (4 * o.bufs));
@@ -317,18 +318,18 @@ static void test_forged_own_end(void **state)
 /* ---- a forked hostile peer ------------------------------------------------ */
 
 enum hostile_mode {
-	H_RANDOM,    /* random words anywhere in the mapping */
-	H_RING,	     /* ring positions and slots */
-	H_FUTEX,     /* futex words and waiter counts, with wake-ups */
-	H_SIDE,	     /* side state, pid 1 and its start time */
-	H_LENGTH,    /* message lengths after sending */
-	H_MIX,	     /* all of the above */
-	H_TRUNCATE,  /* truncation of the file, mid-stream */
+	H_RANDOM,   /* random words anywhere in the mapping */
+	H_RING,	    /* ring positions and slots */
+	H_FUTEX,    /* futex words and waiter counts, with wake-ups */
+	H_SIDE,	    /* side state, pid 1 and its start time */
+	H_LENGTH,   /* message lengths after sending */
+	H_MIX,	    /* all of the above */
+	H_TRUNCATE, /* truncation of the file, mid-stream */
 	H_MODES
 };
 
-static const char *const mode_names[] = { "random", "ring",  "futex",	 "side",
-					  "length", "mix",   "truncate" };
+static const char *const mode_names[] = { "random", "ring", "futex",   "side",
+					  "length", "mix",  "truncate" };
 
 struct hostile {
 	const char *name;
@@ -354,8 +355,9 @@ static void scribble(struct moirai_shm *cli, enum hostile_mode mode, uint64_t *r
 		break;
 	case H_RING: {
 		struct shm_ring_pub *pub = ring_pub(cli, (int)(rnd(rng) % SHM_RINGS));
-		uint32_t v = rnd(rng) % 2 ? forged_values[rnd(rng) % MOIRAI_ARRAY_SIZE(forged_values)]
-					  : (uint32_t)rnd(rng);
+		uint32_t v = rnd(rng) % 2
+				     ? forged_values[rnd(rng) % MOIRAI_ARRAY_SIZE(forged_values)]
+				     : (uint32_t)rnd(rng);
 		_Atomic uint32_t *slots = (_Atomic uint32_t *)(void *)(pub + 1);
 
 		switch (rnd(rng) % 3) {
@@ -389,15 +391,14 @@ static void scribble(struct moirai_shm *cli, enum hostile_mode mode, uint64_t *r
 
 		if (moirai_shm_alloc(cli, 8, &m) == 0) {
 			if (moirai_shm_send(cli, m) == 0)
-				atomic_store(&m->len, rnd(rng) % 2 ? UINT32_MAX
-								   : (uint32_t)rnd(rng) % 200);
+				atomic_store(&m->len,
+					     rnd(rng) % 2 ? UINT32_MAX : (uint32_t)rnd(rng) % 200);
 			else
 				moirai_shm_free(cli, m);
 		}
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 }
 
