@@ -348,6 +348,27 @@ static int validate_header(const char *name, const struct shm_hdr *h, size_t fil
 	return 0;
 }
 
+/*
+ * A slot left by create or recover has every ring's producer at most
+ * capacity ahead of its consumer.  A previous client that scribbled and
+ * left between two of the server's looks at its lock can break that; the
+ * next client would inherit its positions, so it refuses the slot.  (It
+ * cannot detect leftovers that look consistent: see docs/shm.md.)
+ */
+static bool rings_consistent(const struct shm_hdr *h, const struct shm_layout *l, uint32_t cap)
+{
+	for (int i = 0; i < SHM_RINGS; i++) {
+		const struct shm_ring_pub *pub =
+			(const struct shm_ring_pub *)((const char *)h + l->ring_off[i]);
+		uint32_t d = atomic_load_explicit(&pub->prod, memory_order_relaxed) -
+			     atomic_load_explicit(&pub->cons, memory_order_relaxed);
+
+		if (d > cap)
+			return false;
+	}
+	return true;
+}
+
 int moirai_shm_attach(const char *name, const struct moirai_shm_opts *opts, struct moirai_shm **out)
 {
 	struct moirai_shm_opts o = { 0 };
@@ -417,6 +438,14 @@ int moirai_shm_attach(const char *name, const struct moirai_shm_opts *opts, stru
 		rc = moirai__err(-EBUSY,
 				 "shm %s: the previous client left; the server must recover "
 				 "first",
+				 name);
+		goto err_unlock;
+	}
+	if (!rings_consistent(h, &l, nbufs)) {
+		rc = moirai__err(-EBUSY,
+				 "shm %s: the client slot's ring positions are inconsistent (a "
+				 "client left without the server noticing); the server must "
+				 "recover first",
 				 name);
 		goto err_unlock;
 	}

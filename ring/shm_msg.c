@@ -364,7 +364,7 @@ static int accept_index(struct moirai_shm *seg, uint32_t idx)
  */
 static int try_recv(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsigned max)
 {
-	uint32_t idx[MOIRAI_SHM_BURST_MAX];
+	uint32_t idx[MOIRAI_SHM_BURST_MAX], ahead;
 	unsigned n, good = 0;
 	int rc = 0;
 
@@ -372,7 +372,15 @@ static int try_recv(struct moirai_shm *seg, struct moirai_shm_msg **msgs, unsign
 		return faulted_err(seg);
 	/* Lock-free peek first: empty polls (the spin phase) take no lock.
 	 * The peek may be what faulted, so the flag is looked at again. */
-	if (!shm_ring_avail(&seg->rx))
+	ahead = shm_ring_ahead(&seg->rx);
+	if (moirai_unlikely(ahead > seg->rx.capacity)) {
+		/* An impossible position: somebody wrote here since the last
+		 * reset, even if we never saw them hold the client lock. */
+		moirai__shm_peer_seen(seg);
+		if (ahead & 0x80000000u)
+			ahead = 0;
+	}
+	if (!ahead)
 		return moirai_unlikely(moirai__shm_faulted(seg)) ? faulted_err(seg) : -EAGAIN;
 	shm_lock(&seg->rx.lock);
 	n = shm_ring_dequeue_burst(&seg->rx, idx, max);

@@ -74,13 +74,22 @@ static inline uint32_t shm_ring_room(const struct shm_ring_end *e)
 	return e->capacity - shm_ring_dist(shm_ring_pos(e) - cons, e->capacity);
 }
 
-/* Consumer: filled slots, from one observation of the producer's position. */
-static inline uint32_t shm_ring_avail(const struct shm_ring_end *e)
+/*
+ * Consumer: how far the producer claims to be ahead of us, unclamped (a
+ * value above capacity, top bit included, is a lie), from one observation.
+ */
+static inline uint32_t shm_ring_ahead(const struct shm_ring_end *e)
 {
 	/* (A1) pairs with the producer's release store (R1). */
 	uint32_t prod = atomic_load_explicit(e->theirs, memory_order_acquire);
 
-	return shm_ring_dist(prod - shm_ring_pos(e), e->capacity);
+	return prod - shm_ring_pos(e);
+}
+
+/* Consumer: filled slots, from one observation of the producer's position. */
+static inline uint32_t shm_ring_avail(const struct shm_ring_end *e)
+{
+	return shm_ring_dist(shm_ring_ahead(e), e->capacity);
 }
 
 /*

@@ -13,6 +13,8 @@
  *  - a futex storm: receives still time out on time without burning the CPU;
  *  - truncation mid-stream: -EFAULT, never SIGBUS, then a clean teardown;
  *  - a corrupted header left by a dead client: recover, a new client;
+ *  - a client that attaches, scribbles and dies unseen: the next client
+ *    refuses the slot, the server still reaches -EPIPE and recovers;
  *  - end of stream: a peer that sends and detaches between the survivor's
  *    empty dequeue and its liveness check, thousands of rounds, no loss.
  *
@@ -196,10 +198,14 @@ static int survivor_finish(struct moirai_shm *srv)
 {
 	uint64_t end = moirai_now_ns() + 10 * SEC;
 	struct moirai_shm_msg *m[16];
-	int rc;
+	int rc = 0;
 
 	for (;;) {
-		assert_true(moirai_now_ns() < end);
+		if (moirai_now_ns() >= end)
+			fail_msg("no end of stream: last rc %d, state %u, seen %d, alive %d", rc,
+				 atomic_load(&srv->hdr->side[srv->peer].state),
+				 (int)atomic_load(&srv->peer_seen),
+				 (int)moirai_shm_peer_alive(srv));
 		rc = timed_recv(srv, m, 16, 50 * MS);
 		if (rc == -EPIPE || rc == -EFAULT)
 			break;
@@ -334,6 +340,8 @@ static const char *const mode_names[] = { "random", "ring", "futex",   "side",
 struct hostile {
 	const char *name;
 	int go_fd;
+	int ready_fd; /* the child says here that it attached / created */
+	bool server;
 	enum hostile_mode mode;
 	uint64_t seed;
 	uint64_t run_ns;
@@ -414,15 +422,27 @@ static void hostile_child(const struct hostile *hc)
 	/* Our own guard, not the test runner's handler, in this process. */
 	sigbus_default();
 	alarm(60);
-	if (read(hc->go_fd, &c, 1) != 1)
-		_exit(10);
-	for (int i = 0; i < 1000 && rc; i++) {
-		rc = moirai_shm_attach(hc->name, NULL, &cli);
+	if (hc->server) {
+		struct moirai_shm_opts o = { .buf_size = 128, .bufs = 16 };
+
+		if (moirai_shm_create(hc->name, &o, &cli) != 0)
+			_exit(11);
+		if (write(hc->ready_fd, "r", 1) != 1)
+			_exit(12);
+		rc = 0;
+	} else {
+		if (read(hc->go_fd, &c, 1) != 1)
+			_exit(10);
+		for (int i = 0; i < 1000 && rc; i++) {
+			rc = moirai_shm_attach(hc->name, NULL, &cli);
+			if (rc)
+				usleep(1000);
+		}
 		if (rc)
-			usleep(1000);
+			_exit(11);
+		if (write(hc->ready_fd, "a", 1) != 1)
+			_exit(12);
 	}
-	if (rc)
-		_exit(11);
 	end = moirai_now_ns() + hc->run_ns;
 	cut = moirai_now_ns() + hc->run_ns / 4 + rnd(&rng) % (hc->run_ns / 2);
 	while (moirai_now_ns() < end) {
@@ -461,13 +481,16 @@ static void run_hostile(enum hostile_mode mode, uint64_t seed, uint64_t run_ns)
 	struct moirai_shm *srv;
 	char name[MOIRAI_SHM_NAME_MAX + 1];
 	uint64_t rng = seed * 7919 + 1, end;
-	int go[2], status, rc;
+	int go[2], ready[2], status, rc;
+	char c;
 	pid_t pid;
 
 	snprintf(name, sizeof(name), "h%d-peer-%d-%u", (int)getpid(), (int)mode, (unsigned)seed);
 	hc.name = name;
 	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(ready), 0);
 	hc.go_fd = go[0];
+	hc.ready_fd = ready[1];
 	/* Forked before the segment exists: a real peer never shares our
 	 * open file (and so could not release our liveness lock). */
 	fflush(NULL);
@@ -475,12 +498,20 @@ static void run_hostile(enum hostile_mode mode, uint64_t seed, uint64_t run_ns)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(go[1]);
+		close(ready[0]);
 		hostile_child(&hc);
 	}
 	close(go[0]);
+	close(ready[1]);
 	assert_int_equal(moirai_shm_create(name, &o, &srv), 0);
 	assert_int_equal(write(go[1], "g", 1), 1);
 	close(go[1]);
+	/* Timed from the moment the peer is in (a loaded box may take long
+	 * to run the child at all). */
+	if (read(ready[0], &c, 1) != 1)
+		fail_msg("hostile child (%s, seed %llu) did not attach", mode_names[mode],
+			 (unsigned long long)seed);
+	close(ready[0]);
 	end = moirai_now_ns() + run_ns + 50 * MS;
 	while (moirai_now_ns() < end)
 		survivor_step(srv, &rng);
@@ -516,6 +547,70 @@ static void run_hostile(enum hostile_mode mode, uint64_t seed, uint64_t run_ns)
 	assert_false(seg_file_exists(name));
 }
 
+static long server_attached, server_refused;
+
+/* The client survives a hostile server the same way; it tears down. */
+static void run_hostile_server(enum hostile_mode mode, uint64_t seed, uint64_t run_ns)
+{
+	struct hostile hc = { .mode = mode, .seed = seed, .run_ns = run_ns, .server = true };
+	struct moirai_shm *cli = NULL;
+	struct moirai_shm_msg *m[16];
+	char name[MOIRAI_SHM_NAME_MAX + 1];
+	uint64_t rng = seed * 104729 + 3, end;
+	int ready[2], status, rc = -1;
+	char c;
+	pid_t pid;
+
+	snprintf(name, sizeof(name), "h%d-srv-%d-%u", (int)getpid(), (int)mode, (unsigned)seed);
+	hc.name = name;
+	assert_int_equal(pipe(ready), 0);
+	hc.ready_fd = ready[1];
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(ready[0]);
+		hostile_child(&hc);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	/* It may already scribble its own header: keep trying, bounded. */
+	end = moirai_now_ns() + 5 * SEC;
+	while ((rc = moirai_shm_attach(name, NULL, &cli)) != 0 && moirai_now_ns() < end)
+		usleep(1000);
+	if (rc == 0) {
+		end = moirai_now_ns() + run_ns + 50 * MS;
+		while (moirai_now_ns() < end)
+			survivor_step(cli, &rng);
+	}
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (rc == 0)
+		server_attached++;
+	else
+		server_refused++;
+	if (rc != 0) {
+		/* Refused with a clear error is fine; a crash is not. */
+		assert_true(rc == -EPROTO || rc == -EBADMSG || rc == -EBUSY ||
+			    rc == -ECONNREFUSED || rc == -EFAULT);
+		return;
+	}
+	/* Drain to the end of the stream, bounded, then tear down. */
+	end = moirai_now_ns() + 10 * SEC;
+	for (;;) {
+		assert_true(moirai_now_ns() < end);
+		rc = timed_recv(cli, m, 16, 50 * MS);
+		if (rc == -EPIPE || rc == -EFAULT)
+			break;
+		for (int i = 0; i < rc; i++)
+			assert_int_equal(moirai_shm_free(cli, m[i]), 0);
+	}
+	assert_int_equal(moirai_shm_recover(cli), -EINVAL);
+	moirai_shm_destroy(cli);
+	assert_false(seg_file_exists(name));
+}
+
 static void test_hostile_peer(void **state)
 {
 	long seeds = 3 * test_scale();
@@ -524,9 +619,13 @@ static void test_hostile_peer(void **state)
 	sigbus_default();
 	alarm(600);
 	for (int mode = 0; mode < H_MODES; mode++)
-		for (long seed = 1; seed <= seeds; seed++)
+		for (long seed = 1; seed <= seeds; seed++) {
 			run_hostile((enum hostile_mode)mode, (uint64_t)seed, 120 * MS);
-	print_message("%d modes x %ld seeds of hostile peers survived\n", H_MODES, seeds);
+			run_hostile_server((enum hostile_mode)mode, (uint64_t)seed, 60 * MS);
+		}
+	print_message("%d modes x %ld seeds of hostile clients and servers survived (client "
+		      "survivor attached %ld times, refused cleanly %ld)\n",
+		      H_MODES, seeds, server_attached, server_refused);
 	alarm(0);
 }
 
@@ -775,6 +874,54 @@ static void test_recover_corrupted(void **state)
 	alarm(0);
 }
 
+/* ---- a client that comes and goes unseen ---------------------------------- */
+
+/*
+ * Attach, leave the rings inconsistent, put the slot back to EMPTY and die,
+ * all between two of the server's looks at the client lock.
+ */
+static void hit_and_run_child(void *arg)
+{
+	struct moirai_shm *cli;
+
+	if (moirai_shm_attach(arg, NULL, &cli) != 0)
+		_exit(10);
+	atomic_store(&ring_pub(cli, SHM_RING_DATA0)->prod, 0u - 5u);
+	atomic_store(&ring_pub(cli, SHM_RING_DATA1)->cons, 1000);
+	atomic_store(&cli->hdr->side[1].state, SHM_SIDE_EMPTY);
+	_exit(0);
+}
+
+static void test_hit_and_run(void **state)
+{
+	struct moirai_shm *srv, *cli;
+	struct moirai_shm_msg *m;
+	const char *name = seg_name("hitrun");
+	uint64_t end;
+	int status, rc;
+
+	(void)state;
+	alarm(60);
+	assert_int_equal(moirai_shm_create(name, NULL, &srv), 0);
+	status = test_run_in_child(hit_and_run_child, (void *)name);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* The next client does not inherit the leftovers... */
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EBUSY);
+	assert_non_null(strstr(moirai_last_error(), "inconsistent"));
+	/* ...and the server, which never saw the visitor hold its lock, still
+	 * learns that a client came and went: its polls end with -EPIPE. */
+	end = moirai_now_ns() + 5 * SEC;
+	while ((rc = moirai_shm_recv(srv, &m, MOIRAI_TIMEOUT_TRY)) == -EAGAIN)
+		assert_true(moirai_now_ns() < end);
+	assert_int_equal(rc, -EPIPE);
+	assert_int_equal(moirai_shm_recover(srv), 0);
+	clean_exchange(srv, name);
+	moirai_shm_destroy(srv);
+	assert_false(seg_file_exists(name));
+	alarm(0);
+}
+
 /* ---- end of stream: nothing queued is lost ------------------------------- */
 
 static void eos_child(const char *name, long rounds)
@@ -871,6 +1018,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_in_process),
 		cmocka_unit_test(test_truncated_midstream),
 		cmocka_unit_test(test_recover_corrupted),
+		cmocka_unit_test(test_hit_and_run),
 		cmocka_unit_test(test_end_of_stream_no_loss),
 	};
 
