@@ -72,10 +72,20 @@ static bool peer_index(const struct moirai_shm *seg, uint32_t idx)
 
 static bool state_cas(struct moirai_shm *seg, uint32_t idx, uint8_t from, uint8_t to)
 {
-	/* Relaxed: the local state is bookkeeping of this process; buffer
-	 * contents are ordered by the rings' release/acquire pairs. */
+	/*
+	 * Acq_rel: a buffer one thread sends and another thread of this
+	 * process later allocates again travels through the peer: our
+	 * release into the data ring, the peer's return, our acquire from
+	 * the return ring.  That chain is real but runs through memory
+	 * mapped at other addresses (or in another process), which neither
+	 * the C11 model of this process nor TSan can follow; the state byte
+	 * is the one address both threads touch, so its release (HELD ->
+	 * SENT, RECEIVED -> FREE) and acquire (SENT -> FREE, FREE ->
+	 * RECEIVED) order the payload and header writes of the two threads.
+	 * Free on x86, where every CAS is a full barrier.
+	 */
 	return atomic_compare_exchange_strong_explicit(&seg->state[idx], &from, to,
-						       memory_order_relaxed, memory_order_relaxed);
+						       memory_order_acq_rel, memory_order_acquire);
 }
 
 /*
