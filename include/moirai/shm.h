@@ -134,8 +134,8 @@ struct moirai_shm_opts {
  *         node other than MOIRAI_NODE_ANY; -ENODEV no such node (or no
  *         memory on it); -EPERM the cgroup does not allow the node;
  *         -EEXIST the name is in use, or names something that is not a
- *         reclaimable moirai segment of ours (moirai_last_error() says
- *         which); -EBUSY another process holds a lock on the new file;
+ *         reclaimable moirai segment of ours, or another process held its
+ *         name lock for 2 s (moirai_last_error() says which); -EBUSY another process holds a lock on the new file;
  *         -ENOSPC /dev/shm cannot hold the segment; -EMFILE this process
  *         already maps 256 segments; -ENOMEM; other -errno from open,
  *         fchown, fchmod, posix_fallocate or mbind. Thread-safe.
@@ -157,7 +157,8 @@ MOIRAI_API int moirai_shm_create(const char *name, const struct moirai_shm_opts 
  *         regular file; -EPROTO not a moirai segment (magic) or another
  *         layout version; -EBADMSG truncated file or inconsistent
  *         sizes/offsets; -EBUSY a client is attached, or the previous one
- *         left and the server has not recovered yet; -ECONNREFUSED the
+ *         left (or left the slot's ring positions inconsistent) and the
+ *         server has not recovered yet; -ECONNREFUSED the
  *         server is gone; -EFAULT the file was truncated during attach;
  *         -EMFILE this process already maps 256 segments; -ENOMEM.
  *         moirai_last_error() says which check failed. Thread-safe.
@@ -179,9 +180,11 @@ MOIRAI_API void moirai_shm_detach(struct moirai_shm *seg);
  * Detach and unlink the segment's name if it still names this segment
  * (device and inode compared under the name lock, so a newer segment that
  * reclaimed the name is never removed; the path is not opened, so
- * whatever was put under the name cannot block the call).  Either side may
- * call it; it is how a survivor tears down.  NULL is a no-op.  Not safe
- * concurrently with other calls on @p seg.
+ * whatever was put under the name cannot block the call; if another
+ * process holds the name lock for more than 2 s the name is left and a
+ * warning logged).  Either side may call it; it is how a survivor tears
+ * down.  NULL is a no-op.  Not safe concurrently with other calls on
+ * @p seg.
  * @param seg the handle.
  */
 MOIRAI_API void moirai_shm_destroy(struct moirai_shm *seg);
