@@ -5,6 +5,7 @@
 #ifndef MOIRAI_H
 #define MOIRAI_H
 
+#include "moirai/version.h"
 #include "moirai/base.h"
 #include "moirai/numa.h"
 #include "moirai/alloc.h"
@@ -12,5 +13,7 @@
 #include "moirai/channel.h"
 #include "moirai/pool.h"
 #include "moirai/shm.h"
+#include "moirai/hist.h"
+#include "moirai/rt.h"
 
 #endif /* MOIRAI_H */

@@ -50,7 +50,8 @@ int moirai_numa_node_resolve(int node)
 		return moirai__err(-ENODEV, "numa: no NUMA node has memory this process may use");
 	}
 	if (node < 0)
-		return moirai__err(-EINVAL, "numa: node %d is not a node number (MOIRAI_NODE_ANY is %d)",
+		return moirai__err(-EINVAL,
+				   "numa: node %d is not a node number (MOIRAI_NODE_ANY is %d)",
 				   node, MOIRAI_NODE_ANY);
 	if (node >= count)
 		return moirai__err(-ENODEV, "numa: NUMA node %d does not exist (nodes 0..%d)", node,
@@ -58,7 +59,8 @@ int moirai_numa_node_resolve(int node)
 	if (!has_memory(node))
 		return moirai__err(-ENODEV, "numa: NUMA node %d has no memory", node);
 	if (!in_mems_allowed(node))
-		return moirai__err(-EPERM, "numa: NUMA node %d is not allowed by the cgroup (cpuset.mems)",
+		return moirai__err(-EPERM,
+				   "numa: NUMA node %d is not allowed by the cgroup (cpuset.mems)",
 				   node);
 	return node;
 }

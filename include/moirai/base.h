@@ -106,7 +106,13 @@ enum moirai_option {
 	MOIRAI_OPT_ARENA_CHUNK, /**< MOIRAI_ARENA_CHUNK: commit granule of an arena, bytes */
 	MOIRAI_OPT_DECOMMIT_THRESHOLD, /**< MOIRAI_DECOMMIT_THRESHOLD: free bytes a heap keeps before returning pages */
 	MOIRAI_OPT_TCACHE_MAX, /**< MOIRAI_TCACHE_MAX: blocks per size class in a thread cache (small classes: at least 64 KiB worth, at most 1024) */
-	MOIRAI_OPT_SPIN_NS, /**< MOIRAI_SPIN_NS: how long a waiting channel endpoint spins before yielding */
+	MOIRAI_OPT_SPIN_NS, /**< MOIRAI_SPIN_NS: how long a waiting channel endpoint (or an idle runtime worker) spins before sleeping */
+	MOIRAI_OPT_RT_IDLE, /**< MOIRAI_RT_IDLE: what an idle runtime worker does after spinning: "park" or "spin" */
+	MOIRAI_OPT_RT_MAILBOX, /**< MOIRAI_RT_MAILBOX: slots of each runtime mailbox ring (power of two) */
+	MOIRAI_OPT_RT_TASKS,	/**< MOIRAI_RT_TASKS: task descriptors per NUMA node */
+	MOIRAI_OPT_RT_STUCK_MS, /**< MOIRAI_RT_STUCK_MS: stuck-task threshold in ms, 0 = no detector */
+	MOIRAI_OPT_RT_BUDGET_US, /**< MOIRAI_RT_BUDGET_US: task run time after which moirai_rt_should_yield() is true, us */
+	MOIRAI_OPT_RT_PREFETCH, /**< MOIRAI_RT_PREFETCH: 1 = prefetch the next task descriptor before running one, 0 = off */
 	MOIRAI_OPT__COUNT
 };
 
@@ -144,7 +150,8 @@ MOIRAI_API int moirai_option_set(enum moirai_option opt, long value);
  * @param value the new value (copied).
  * @return 0; -EINVAL for an unknown option, an unparsable or out-of-range
  *         value, or a string not among the option's values (hugepages:
- *         auto, hugetlb, thp, none); -ENOMEM.  Not safe concurrently with
+ *         auto, hugetlb, thp, none; rt_idle:
+ *         park, spin); -ENOMEM.  Not safe concurrently with
  *         readers of the same option.
  */
 MOIRAI_API int moirai_option_set_str(enum moirai_option opt, const char *value);

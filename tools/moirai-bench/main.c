@@ -116,13 +116,16 @@ struct row {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: moirai-bench SUITE [--json] [--quick] [--case SUBSTR] [--impl NAME]\n"
+	fprintf(f, "usage: moirai-bench SUITE [--json] [--quick] [--case SUBSTR] [--impl NAME] "
+		   "[--list]\n"
 		   "  SUITE    ring, alloc, sched or all\n"
 		   "  --json   one JSON document on stdout\n"
 		   "  --quick  short iteration counts (whole suite under 30 s)\n"
 		   "  --case   run only cases whose name contains SUBSTR\n"
 		   "  --impl   run only implementation NAME\n"
 		   "  --list   list the cases of SUITE and exit\n"
+		   "  -V, --version  print the version and exit\n"
+		   "  -h, --help     print this help and exit\n"
 		   "Prints one row per case, one column per implementation (ns/op) and\n"
 		   "each peer's time divided by moirai's (above 1 = moirai faster).\n");
 }
@@ -286,7 +289,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
+		} else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
 			printf("moirai-bench %s\n", moirai_version());
 			return 0;
 		} else if (argv[i][0] == '-' || suite) {

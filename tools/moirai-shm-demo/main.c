@@ -60,7 +60,9 @@ static void usage(FILE *f)
 		"  pingpong fork both sides; the client sends a 64-byte message and\n"
 		"         waits for the echo, N times (default 100000); prints the\n"
 		"         round-trip time percentiles (sides pinned to the first two\n"
-		"         allowed CPUs when there are two)\n",
+		"         allowed CPUs when there are two)\n"
+		"  -V, --version  print the version and exit\n"
+		"  -h, --help     print this help and exit\n",
 		DEFAULT_N);
 }
 
@@ -410,7 +412,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
+		} else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
 			printf("moirai-shm-demo %s\n", moirai_version());
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {
