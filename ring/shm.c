@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Shared-memory segments between two processes: layout, create, attach
  * with header validation, peer liveness, recovery after the client goes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The file behind a shared-memory segment: its name under /dev/shm, who
  * may own it, the byte-range locks that say which sides are alive, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * SIGBUS guard of the shared-memory transport: a process-wide handler that
  * survives the truncation of a segment file under our mapping.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Private layout of the shared-memory transport, shared by ring/shm.c
  * (segment lifecycle, header checks, recovery), ring/shm_file.c (the file:

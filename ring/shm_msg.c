@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Messages of the shared-memory transport: alloc, send, receive, free and
  * the wait of a blocked receiver.

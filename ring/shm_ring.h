@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The index ring of the shared-memory transport: single producer, single
  * consumer across two processes, one of which may be hostile.  Never

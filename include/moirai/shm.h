@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/shm.h
  * @brief Zero-copy message transport between two processes through a named

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Shared-memory transport (moirai/shm.h): exchange between forked
  * processes in both directions (order, exactly once, checksums), header

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The file behind a shared-memory segment (issue #8): what is under the
  * name is input too.

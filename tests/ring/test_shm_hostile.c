@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Shared-memory transport against a hostile or careless peer (issue #8).
  * The peer can write every byte of the segment and truncate its file; the

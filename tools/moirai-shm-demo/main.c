@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-shm-demo: two processes talking through a moirai shared-memory
  * segment (moirai/shm.h).
