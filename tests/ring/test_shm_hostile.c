@@ -22,6 +22,7 @@
  * Run under `make SAN=address check` too: any access outside the mapping
  * or the handle's own memory would be reported there.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -592,9 +593,14 @@ static void run_hostile_server(enum hostile_mode mode, uint64_t seed, uint64_t r
 	else
 		server_refused++;
 	if (rc != 0) {
-		/* Refused with a clear error is fine; a crash is not. */
+		char path[128];
+
+		/* Refused with a clear error is fine; a crash is not.  The dead
+		 * server's file is left for a reclaim: remove it here. */
 		assert_true(rc == -EPROTO || rc == -EBADMSG || rc == -EBUSY ||
 			    rc == -ECONNREFUSED || rc == -EFAULT);
+		snprintf(path, sizeof(path), "/dev/shm/moirai.%s", name);
+		unlink(path);
 		return;
 	}
 	/* Drain to the end of the stream, bounded, then tear down. */
@@ -1009,6 +1015,27 @@ static void test_end_of_stream_no_loss(void **state)
 	alarm(0);
 }
 
+/* Last: every segment this process made (or let a peer make) is gone. */
+static void test_no_leftovers(void **state)
+{
+	char prefix[32];
+	struct dirent *e;
+	int left = 0;
+	DIR *d;
+
+	(void)state;
+	snprintf(prefix, sizeof(prefix), "moirai.h%d-", (int)getpid());
+	d = opendir("/dev/shm");
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+			print_message("left behind: /dev/shm/%s\n", e->d_name);
+			left++;
+		}
+	closedir(d);
+	assert_int_equal(left, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest hostile_tests[] = {
@@ -1021,6 +1048,7 @@ int main(void)
 		cmocka_unit_test(test_recover_corrupted),
 		cmocka_unit_test(test_hit_and_run),
 		cmocka_unit_test(test_end_of_stream_no_loss),
+		cmocka_unit_test(test_no_leftovers),
 	};
 
 	return cmocka_run_group_tests_name("shm_hostile", hostile_tests, NULL, NULL);
