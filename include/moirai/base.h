@@ -6,7 +6,7 @@
  * Design: every action returns 0 or a negative errno value; the detail of
  * the last failure on the calling thread is kept as text and read with
  * moirai_last_error().  Tunables live in one table (enum moirai_option),
- * each with a default and a MOIRAI_<NAME> environment override that is
+ * each with a default and a `MOIRAI_<NAME>` environment override that is
  * read once, the first time any option is read.
  *
  * One vocabulary across modules:
@@ -23,7 +23,7 @@
  *   positive value waits at most that long (-ETIMEDOUT); anything below -1
  *   is -EINVAL, checked before anything else happens.
  * - Name limits are *_NAME_MAX characters, not counting the NUL.
- * - Flags are MOIRAI_<MODULE>_F_<NAME>.
+ * - Flags are `MOIRAI_<MODULE>_F_<NAME>`.
  */
 #ifndef MOIRAI_BASE_H
 #define MOIRAI_BASE_H
@@ -53,7 +53,9 @@ extern "C" {
 /** timeout_ns: wait as long as it takes. */
 #define MOIRAI_TIMEOUT_FOREVER ((int64_t)-1)
 
-#define moirai_likely(x)   __builtin_expect(!!(x), 1)
+/** Branch hint: @p x is expected true (the fast path); evaluates to !!(x). */
+#define moirai_likely(x) __builtin_expect(!!(x), 1)
+/** Branch hint: @p x is expected false (an error or slow path); evaluates to !!(x). */
 #define moirai_unlikely(x) __builtin_expect(!!(x), 0)
 
 /** Prefetch the cache line at @p p for reading into all cache levels. */
@@ -157,8 +159,10 @@ MOIRAI_API int moirai_option_set(enum moirai_option opt, long value);
 MOIRAI_API int moirai_option_set_str(enum moirai_option opt, const char *value);
 
 /**
- * Name of an option ("topology"), or NULL for an unknown one.
- * @param opt the option. Thread-safe.
+ * Name of an option ("topology"): its row in the options table, the
+ * environment variable without the MOIRAI_ prefix, in lower case.
+ * @param opt the option.
+ * @return a static string; NULL for an unknown option. Thread-safe.
  */
 MOIRAI_API const char *moirai_option_name(enum moirai_option opt);
 

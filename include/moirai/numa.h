@@ -163,35 +163,77 @@ MOIRAI_API int moirai_topo_load_synthetic(const char *desc, struct moirai_topo *
  */
 MOIRAI_API void moirai_topo_destroy(struct moirai_topo *topo);
 
-/** @return where @p topo came from. Thread-safe. */
+/**
+ * Where a topology came from.
+ * @param topo the topology.
+ * @return its source; MOIRAI_TOPO_LIVE for NULL. Thread-safe.
+ */
 MOIRAI_API enum moirai_topo_source moirai_topo_source(const struct moirai_topo *topo);
 
-/** @return number of packages (0 when the topology has no Package level). */
-MOIRAI_API int moirai_topo_package_count(const struct moirai_topo *topo);
-/** @return number of NUMA nodes (at least 1). */
-MOIRAI_API int moirai_topo_node_count(const struct moirai_topo *topo);
-/** @return number of L3 domains (0 when the topology has no L3 cache). */
-MOIRAI_API int moirai_topo_l3_count(const struct moirai_topo *topo);
 /**
- * @return number of cores; a topology without Core objects counts each PU
- * as its own core.
+ * Packages (sockets) of a topology.
+ * @param topo the topology.
+ * @return the count; 0 when the topology has no Package level, or for NULL.
+ *         Thread-safe.
+ */
+MOIRAI_API int moirai_topo_package_count(const struct moirai_topo *topo);
+
+/**
+ * NUMA nodes of a topology.
+ * @param topo the topology.
+ * @return the count (at least 1); 0 for NULL. Thread-safe.
+ */
+MOIRAI_API int moirai_topo_node_count(const struct moirai_topo *topo);
+
+/**
+ * L3 domains of a topology.
+ * @param topo the topology.
+ * @return the count; 0 when the topology has no L3 cache, or for NULL.
+ *         Thread-safe.
+ */
+MOIRAI_API int moirai_topo_l3_count(const struct moirai_topo *topo);
+
+/**
+ * Cores of a topology; one without Core objects counts each PU as its own
+ * core.
+ * @param topo the topology.
+ * @return the count; 0 for NULL. Thread-safe.
  */
 MOIRAI_API int moirai_topo_core_count(const struct moirai_topo *topo);
-/** @return number of PUs, online or not. */
+
+/**
+ * PUs of a topology: the PUs in hwloc's tree, which are the online ones
+ * (an offline CPU has no PU, so it has no index either).
+ * @param topo the topology.
+ * @return the count; 0 for NULL. Thread-safe.
+ */
 MOIRAI_API int moirai_topo_pu_count(const struct moirai_topo *topo);
-/** @return number of PUs that are online and allowed (usable). */
+
+/**
+ * PUs that are online and allowed (usable): in the cgroup cpuset and, for
+ * the live machine, in the process affinity mask.
+ * @param topo the topology.
+ * @return the count; 0 for NULL. Thread-safe.
+ */
 MOIRAI_API int moirai_topo_allowed_pu_count(const struct moirai_topo *topo);
 
 /**
  * Describe PU number @p idx (logical, 0..pu_count-1, topology order).
- * @return 0; -EINVAL bad arguments; -ERANGE idx out of range. Thread-safe.
+ * @param topo the topology.
+ * @param idx logical PU index.
+ * @param[out] out the description.
+ * @return 0; -EINVAL NULL @p topo or @p out; -ERANGE @p idx out of range.
+ *         Thread-safe.
  */
 MOIRAI_API int moirai_topo_pu(const struct moirai_topo *topo, int idx, struct moirai_topo_pu *out);
 
 /**
  * Describe NUMA node number @p node_idx (logical, 0..node_count-1).
- * @return 0; -EINVAL bad arguments; -ERANGE node_idx out of range.
- *         Thread-safe.
+ * @param topo the topology.
+ * @param node_idx logical node index.
+ * @param[out] out the description.
+ * @return 0; -EINVAL NULL @p topo or @p out; -ERANGE @p node_idx out of
+ *         range.  Thread-safe.
  */
 MOIRAI_API int moirai_topo_node(const struct moirai_topo *topo, int node_idx,
 				struct moirai_topo_node *out);
@@ -210,6 +252,8 @@ MOIRAI_API int moirai_topo_node_pus(const struct moirai_topo *topo, int node_idx
 
 /**
  * Logical index of the node whose OS index is @p node.
+ * @param topo the topology.
+ * @param node OS node number.
  * @return the node_idx; -EINVAL NULL topo; -ENODEV when no node has that
  *         OS index. Thread-safe.
  */
@@ -217,12 +261,19 @@ MOIRAI_API int moirai_topo_node_by_os(const struct moirai_topo *topo, int node);
 
 /**
  * Logical index of the PU whose OS index is @p pu.
+ * @param topo the topology.
+ * @param pu OS CPU number.
  * @return the index; -EINVAL NULL topo; -ENODEV when no PU has that OS
  *         index. Thread-safe.
  */
 MOIRAI_API int moirai_topo_pu_by_os(const struct moirai_topo *topo, int pu);
 
-/** @return true when the topology carries a NUMA distance matrix. */
+/**
+ * Whether the topology carries a NUMA distance matrix (without one,
+ * moirai_topo_distance() answers 10 or 20).
+ * @param topo the topology.
+ * @return true when it has one; false for NULL. Thread-safe.
+ */
 MOIRAI_API bool moirai_topo_has_distances(const struct moirai_topo *topo);
 
 /**
@@ -237,12 +288,20 @@ MOIRAI_API bool moirai_topo_has_distances(const struct moirai_topo *topo);
  */
 MOIRAI_API int moirai_topo_distance(const struct moirai_topo *topo, int a_node_idx, int b_node_idx);
 
-/** @return number of network/OpenFabrics devices found. */
+/**
+ * Network and OpenFabrics devices hwloc found.
+ * @param topo the topology.
+ * @return the count; 0 for NULL. Thread-safe.
+ */
 MOIRAI_API int moirai_topo_device_count(const struct moirai_topo *topo);
 
 /**
- * Describe device number @p idx.
- * @return 0; -EINVAL; -ERANGE. Thread-safe.
+ * Describe device number @p idx (0..device_count-1).
+ * @param topo the topology.
+ * @param idx device index.
+ * @param[out] out the description; its strings belong to @p topo.
+ * @return 0; -EINVAL NULL @p topo or @p out; -ERANGE @p idx out of range.
+ *         Thread-safe.
  */
 MOIRAI_API int moirai_topo_device(const struct moirai_topo *topo, int idx,
 				  struct moirai_topo_device *out);
@@ -258,6 +317,8 @@ MOIRAI_API int moirai_topo_device_node_idx(const struct moirai_topo *topo, const
 
 /**
  * OS NUMA node number of the device named @p name (what numactl takes).
+ * @param topo the topology.
+ * @param name the device name ("eth0", "mlx5_0").
  * @return the node (>= 0); -EINVAL NULL argument; -ENODEV no such device;
  *         -ENODATA the device has no NUMA locality. Thread-safe.
  */
@@ -265,8 +326,11 @@ MOIRAI_API int moirai_topo_device_node(const struct moirai_topo *topo, const cha
 
 /**
  * CPU bandwidth quota of the process's cgroup, in thousandths of a CPU
- * (cpu.max in v2, cfs_quota_us/cfs_period_us in v1), live machine only.
- * @return the quota; -ENODATA when none is set or the topology is foreign.
+ * (cpu.max in v2, cfs_quota_us/cfs_period_us in v1), live machine only;
+ * read when the topology was loaded.
+ * @param topo the topology.
+ * @return the quota; -ENODATA when none is set, the topology is foreign,
+ *         or @p topo is NULL.  Thread-safe.
  */
 MOIRAI_API long moirai_topo_cpu_quota_milli(const struct moirai_topo *topo);
 
@@ -316,25 +380,43 @@ struct moirai_plan_worker {
 MOIRAI_API int moirai_plan_create(const struct moirai_topo *topo,
 				  const struct moirai_plan_opts *opts, struct moirai_plan **out);
 
-/** Free a plan; NULL is a no-op. Not safe while others use it. */
+/**
+ * Free a plan. Not safe while others use it.
+ * @param plan the plan; NULL is a no-op.
+ */
 MOIRAI_API void moirai_plan_destroy(struct moirai_plan *plan);
 
-/** @return number of workers in the plan. Thread-safe. */
+/**
+ * Workers in a plan.
+ * @param plan the plan.
+ * @return the count; 0 for NULL. Thread-safe.
+ */
 MOIRAI_API int moirai_plan_worker_count(const struct moirai_plan *plan);
 
 /**
  * Describe worker @p idx.
- * @return 0; -EINVAL; -ERANGE. Thread-safe.
+ * @param plan the plan.
+ * @param idx worker id, 0..worker_count-1.
+ * @param[out] out the worker; its steal_order belongs to @p plan.
+ * @return 0; -EINVAL NULL @p plan or @p out; -ERANGE @p idx out of range.
+ *         Thread-safe.
  */
 MOIRAI_API int moirai_plan_worker(const struct moirai_plan *plan, int idx,
 				  struct moirai_plan_worker *out);
 
-/** @return the policy name ("compact" or "spread"), NULL if unknown. */
+/**
+ * Name of a placement policy.
+ * @param p the policy.
+ * @return a static string ("compact" or "spread"); NULL for an unknown
+ *         value.  Thread-safe.
+ */
 MOIRAI_API const char *moirai_plan_policy_name(enum moirai_plan_policy p);
 
 /**
- * Parse a policy name.
- * @return 0 and *out set; -EINVAL unknown name. Thread-safe.
+ * Parse a policy name, as moirai_plan_policy_name() spells it.
+ * @param name "compact" or "spread".
+ * @param[out] out the policy, set only on success.
+ * @return 0; -EINVAL unknown or NULL @p name, or NULL @p out. Thread-safe.
  */
 MOIRAI_API int moirai_plan_policy_parse(const char *name, enum moirai_plan_policy *out);
 
@@ -352,15 +434,20 @@ MOIRAI_API int moirai_plan_policy_parse(const char *name, enum moirai_plan_polic
  */
 
 /**
- * Highest NUMA node OS index + 1 on the live machine (>= 1).
- * Thread-safe.
+ * Highest NUMA node OS index + 1 on the live machine, read once per
+ * process; node numbers below it may still be absent (numbering can have
+ * holes).
+ * @return the count (>= 1; 1 without NUMA support). Thread-safe.
  */
 MOIRAI_API int moirai_numa_node_count(void);
 
 /**
  * Whether memory can be bound to live node @p node: the node exists, has
- * memory and is in the cgroup's MemsAllowed.
- * Thread-safe.
+ * memory and is in the cgroup's MemsAllowed.  Each node's state is read
+ * once per process.
+ * @param node OS node number (MOIRAI_NODE_ANY is not a node: false).
+ * @return true when it can; false otherwise, without recording an error.
+ *         Thread-safe.
  */
 MOIRAI_API bool moirai_numa_node_is_allowed(int node);
 
@@ -398,14 +485,17 @@ MOIRAI_API int moirai_numa_pin_thread(int pu);
  * @param node OS node index.
  * @return 0; -EINVAL unaligned/empty range, or a negative @p node;
  *         -ENODEV no such node or no memory on it; -EPERM the cgroup does
- *         not allow the node; -ENOMEM; -EIO pages could not be moved.
- *         Thread-safe.
+ *         not allow the node; -EFAULT part of the range is not mapped;
+ *         -ENOMEM; -EIO pages could not be moved.  Thread-safe.
  */
 MOIRAI_API int moirai_numa_bind_range(void *addr, size_t len, int node);
 
 /**
  * Bind a range to a node with MPOL_PREFERRED: the kernel falls back to
- * other nodes when @p node is full.
+ * other nodes when @p node is full.  Pages already present are not moved.
+ * @param addr page-aligned start.
+ * @param len length in bytes (> 0).
+ * @param node OS node index.
  * @return 0; the errors of moirai_numa_bind_range() except -EIO.
  *         Thread-safe.
  */
@@ -414,6 +504,7 @@ MOIRAI_API int moirai_numa_prefer_range(void *addr, size_t len, int node);
 /**
  * Node of the page holding @p addr (move_pages with NULL nodes).  The page
  * must be touched first.
+ * @param addr any address in the page.
  * @return the OS node index; -ENOENT page not present yet (never touched;
  *         kernels before 6.x may say -EFAULT); -EFAULT address not mapped;
  *         -EINVAL NULL; other -errno from move_pages. Thread-safe.
@@ -435,8 +526,11 @@ MOIRAI_API int moirai_numa_page_node(const void *addr);
 MOIRAI_API int moirai_numa_map(size_t len, int node, void **out);
 
 /**
- * Unmap what moirai_numa_map() returned (same @p len). NULL is a no-op.
- * @return 0; -EINVAL. Thread-safe.
+ * Unmap what moirai_numa_map() returned.
+ * @param addr the mapping; NULL is a no-op (returns 0).
+ * @param len the length given to moirai_numa_map().
+ * @return 0; -EINVAL @p len 0 or too large, or @p addr not page-aligned
+ *         (munmap's answer). Thread-safe.
  */
 MOIRAI_API int moirai_numa_unmap(void *addr, size_t len);
 

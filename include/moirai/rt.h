@@ -97,6 +97,7 @@ enum moirai_prio {
 
 /**
  * Array index of a priority, most urgent first (critical 0 .. background 3).
+ * @param prio an enum moirai_prio value.
  * @return the index; -1 for a value that is not a priority.  Thread-safe.
  */
 static inline int moirai_prio_index(int prio)
@@ -106,7 +107,13 @@ static inline int moirai_prio_index(int prio)
 		       : -1;
 }
 
-/** The priority at array index @p idx (0 = critical); see moirai_prio_index(). */
+/**
+ * The priority at array index @p idx (0 = critical); the inverse of
+ * moirai_prio_index().
+ * @param idx 0..MOIRAI_PRIO_LEVELS-1 (not checked).
+ * @return the priority; for an index out of range, a value that is not a
+ *         priority.  Thread-safe.
+ */
 static inline enum moirai_prio moirai_prio_from_index(int idx)
 {
 	return (enum moirai_prio)(MOIRAI_PRIO_CRITICAL - idx);
@@ -147,7 +154,8 @@ struct moirai_rt_config {
 	 *  NULL means defaults.  plan.workers == 0 takes MOIRAI_WORKERS, and 0
 	 *  there means one worker per usable core. */
 	const struct moirai_plan_opts *plan;
-	/** Run a foreign topology's plan on the live CPUs (see @file). */
+	/** Run a foreign topology's plan on the live CPUs (see Placement in
+	 *  the design block at the top of this file). */
 	bool virtual_placement;
 	/** Reserve the first K workers for critical tasks only (0: none). */
 	unsigned critical_workers;
@@ -217,22 +225,33 @@ MOIRAI_API int moirai_rt_stop(struct moirai_rt *rt, enum moirai_rt_stop_mode mod
 
 /**
  * Wait until a stopped runtime's workers have all exited and been joined.
- * @return 0; -ETIMEDOUT; -EINVAL NULL, called from a worker, or stop was
- *         never called.
+ * Not safe concurrently with another moirai_rt_wait(), a waiting
+ * moirai_rt_stop() or moirai_rt_destroy() on @p rt: each joins the worker
+ * threads, unlocked.
+ * @param rt the runtime.
+ * @param timeout_ns MOIRAI_TIMEOUT_FOREVER, or at most that many ns
+ *        (MOIRAI_TIMEOUT_TRY checks once).
+ * @return 0; -ETIMEDOUT workers still running at the deadline (also for
+ *         MOIRAI_TIMEOUT_TRY; call again); -EINVAL NULL, called from a
+ *         worker, a timeout below -1, or stop was never called.
  */
 MOIRAI_API int moirai_rt_wait(struct moirai_rt *rt, int64_t timeout_ns);
 
 /**
  * Stop (drain, up to config.stop_timeout_ns) if not stopped yet, join
- * every thread, release every pool, ring and per-worker state.  NULL is a
- * no-op returning 0.
+ * every thread, release every pool, ring and per-worker state.
+ * @param rt the runtime; NULL is a no-op returning 0.
  * @return 0; -EBUSY a worker is still running a task after the timeout
  *         (nothing is freed: call again later); -EINVAL called from a
  *         worker of @p rt.  Not safe concurrently with other calls on @p rt.
  */
 MOIRAI_API int moirai_rt_destroy(struct moirai_rt *rt);
 
-/** @return the number of workers; 0 for NULL. */
+/**
+ * Workers of a runtime.
+ * @param rt the runtime.
+ * @return the number of workers; 0 for NULL.  Thread-safe.
+ */
 MOIRAI_API int moirai_rt_worker_count(const struct moirai_rt *rt);
 
 /** Where a worker runs. */
@@ -250,7 +269,10 @@ struct moirai_rt_worker_info {
 
 /**
  * Describe worker @p idx.
- * @return 0; -EINVAL NULL; -ERANGE bad index.
+ * @param rt the runtime.
+ * @param idx worker index, 0..worker_count-1.
+ * @param[out] out the description.
+ * @return 0; -EINVAL NULL @p rt or @p out; -ERANGE bad index.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_worker_info(const struct moirai_rt *rt, int idx,
 				     struct moirai_rt_worker_info *out);
@@ -303,8 +325,15 @@ MOIRAI_API int moirai_rt_defer_free(struct moirai_rt *rt, void *p,
 /**
  * Wait for a grace period: every worker has passed a quiescent state since
  * the call began.  From a worker, the caller's own worker counts as
- * quiescent (it is between reads by contract).
- * @return 0; -ETIMEDOUT; -EINVAL NULL or bad timeout.  Thread-safe.
+ * quiescent (it is between reads by contract).  The wait spins and yields
+ * the CPU; it never sleeps on a futex, and from a worker it runs no other
+ * tasks meanwhile.
+ * @param rt the runtime.
+ * @param timeout_ns MOIRAI_TIMEOUT_TRY checks once, MOIRAI_TIMEOUT_FOREVER,
+ *        or at most that many ns.
+ * @return 0; -ETIMEDOUT no grace period yet at the deadline (also for
+ *         MOIRAI_TIMEOUT_TRY, which does not return -EAGAIN); -EINVAL NULL
+ *         or a timeout below -1.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_synchronize(struct moirai_rt *rt, int64_t timeout_ns);
 
@@ -358,13 +387,19 @@ struct moirai_rt_stats {
 
 /**
  * Read the runtime-wide counters.
- * @return 0; -EINVAL NULL argument.
+ * @param rt the runtime.
+ * @param[out] out the counters (relaxed snapshots, not one consistent cut).
+ * @return 0; -EINVAL NULL argument.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_stats_get(const struct moirai_rt *rt, struct moirai_rt_stats *out);
 
 /**
  * Read one worker's counters.
- * @return 0; -EINVAL NULL argument; -ERANGE bad index.
+ * @param rt the runtime.
+ * @param worker worker index, 0..worker_count-1.
+ * @param[out] out the counters (relaxed snapshots; queue_depth is
+ *        approximate).
+ * @return 0; -EINVAL NULL argument; -ERANGE bad index.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_worker_stats_get(const struct moirai_rt *rt, int worker,
 					  struct moirai_rt_worker_stats *out);
@@ -379,7 +414,14 @@ enum moirai_rt_latency {
  * Merge the latency histogram of level @p prio over all workers (or one
  * worker when @p worker >= 0) into @p out (which the caller zeroes first
  * for a fresh snapshot).  Relative error of percentiles: see moirai/hist.h.
- * @return 0; -EINVAL NULL, bad level or kind; -ERANGE bad worker.
+ * @param rt the runtime.
+ * @param worker worker index, or any negative value for all workers.
+ * @param prio the level.
+ * @param kind queueing delay or run time.
+ * @param[out] out the histogram merged into; the calling thread acts as
+ *        its only writer (moirai_hist_merge()).
+ * @return 0; -EINVAL NULL, bad level or kind; -ERANGE @p worker >= the
+ *         worker count.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_latency_get(const struct moirai_rt *rt, int worker, enum moirai_prio prio,
 				     enum moirai_rt_latency kind, struct moirai_hist *out);
@@ -388,11 +430,20 @@ MOIRAI_API int moirai_rt_latency_get(const struct moirai_rt *rt, int worker, enu
  * Print the runtime's stats: aligned text for people, or one JSON
  * document (@p json) with "workers" (array of per-worker objects) and
  * "latency_ns" (per level: wait and run p50/p99/p999).
- * @return 0; -EINVAL NULL; -EIO write error.
+ * @param rt the runtime.
+ * @param f the stream to write to.
+ * @param json true for JSON, false for text.
+ * @return 0; -EINVAL NULL argument; -EIO the stream's error indicator is
+ *         set after writing.  Thread-safe (the counters are snapshots).
  */
 MOIRAI_API int moirai_rt_stats_print(const struct moirai_rt *rt, FILE *f, bool json);
 
-/** @return the level's name ("critical", "high", "normal", "background"), NULL if bad. */
+/**
+ * Name of a priority level.
+ * @param prio the level.
+ * @return a static string ("critical", "high", "normal", "background");
+ *         NULL for a value that is not a priority.  Thread-safe.
+ */
 MOIRAI_API const char *moirai_prio_name(enum moirai_prio prio);
 
 #ifdef __cplusplus
