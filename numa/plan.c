@@ -529,7 +529,7 @@ int moirai_plan_worker_count(const struct moirai_plan *plan)
 int moirai_plan_worker(const struct moirai_plan *plan, int idx, struct moirai_plan_worker *out)
 {
 	if (!plan || !out)
-		return -EINVAL;
+		return moirai__err(-EINVAL, "plan: NULL argument");
 	if (idx < 0 || idx >= plan->count)
 		return moirai__err(-ERANGE, "plan: worker %d out of range (%d workers)", idx,
 				   plan->count);

@@ -186,7 +186,7 @@ int moirai_topo_pu(const struct moirai_topo *topo, int idx, struct moirai_topo_p
 	const struct topo_pu *p;
 
 	if (!topo || !out)
-		return -EINVAL;
+		return moirai__err(-EINVAL, "topology: NULL argument");
 	if (idx < 0 || idx >= topo->npus)
 		return moirai__err(-ERANGE, "topology: PU index %d out of range (%d PUs)", idx,
 				   topo->npus);
@@ -211,7 +211,7 @@ int moirai_topo_node(const struct moirai_topo *topo, int node_idx, struct moirai
 	const struct topo_node *n;
 
 	if (!topo || !out)
-		return -EINVAL;
+		return moirai__err(-EINVAL, "topology: NULL argument");
 	if (node_idx < 0 || node_idx >= topo->nnodes)
 		return moirai__err(-ERANGE, "topology: node_idx %d out of range (%d nodes)",
 				   node_idx, topo->nnodes);
@@ -233,7 +233,8 @@ int moirai_topo_node_pus(const struct moirai_topo *topo, int node_idx, int *pus,
 	const struct topo_node *n;
 
 	if (!topo || max < 0 || (max > 0 && !pus))
-		return -EINVAL;
+		return moirai__err(-EINVAL, "topology: NULL topology, or a negative or unbacked max %d",
+				   max);
 	if (node_idx < 0 || node_idx >= topo->nnodes)
 		return moirai__err(-ERANGE, "topology: node_idx %d out of range (%d nodes)",
 				   node_idx, topo->nnodes);
@@ -246,7 +247,7 @@ int moirai_topo_node_pus(const struct moirai_topo *topo, int node_idx, int *pus,
 int moirai_topo_node_by_os(const struct moirai_topo *topo, int node)
 {
 	if (!topo)
-		return -EINVAL;
+		return moirai__err(-EINVAL, "topology: NULL argument");
 	for (int i = 0; i < topo->nnodes; i++)
 		if (topo->nodes[i].os_index == node)
 			return i;
@@ -256,7 +257,7 @@ int moirai_topo_node_by_os(const struct moirai_topo *topo, int node)
 int moirai_topo_pu_by_os(const struct moirai_topo *topo, int pu)
 {
 	if (!topo)
-		return -EINVAL;
+		return moirai__err(-EINVAL, "topology: NULL argument");
 	for (int i = 0; i < topo->npus; i++)
 		if (topo->pus[i].os_index == pu)
 			return i;
@@ -271,7 +272,7 @@ bool moirai_topo_has_distances(const struct moirai_topo *topo)
 int moirai_topo_distance(const struct moirai_topo *topo, int a_node_idx, int b_node_idx)
 {
 	if (!topo)
-		return -EINVAL;
+		return moirai__err(-EINVAL, "topology: NULL argument");
 	if (a_node_idx < 0 || b_node_idx < 0 || a_node_idx >= topo->nnodes ||
 	    b_node_idx >= topo->nnodes)
 		return moirai__err(-ERANGE,
@@ -290,9 +291,10 @@ int moirai_topo_device_count(const struct moirai_topo *topo)
 int moirai_topo_device(const struct moirai_topo *topo, int idx, struct moirai_topo_device *out)
 {
 	if (!topo || !out)
-		return -EINVAL;
+		return moirai__err(-EINVAL, "topology: NULL argument");
 	if (idx < 0 || idx >= topo->ndevices)
-		return -ERANGE;
+		return moirai__err(-ERANGE, "topology: device index %d out of range (%d devices)",
+				   idx, topo->ndevices);
 	out->name = topo->devices[idx].name;
 	out->kind = topo->devices[idx].kind;
 	out->node_idx = topo->devices[idx].node_idx;

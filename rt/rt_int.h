@@ -182,6 +182,7 @@ struct rt_node {
 struct moirai_group {
 	struct moirai_rt *rt;
 	_Atomic int64_t pending;
+	_Atomic uint32_t in_done; /* finishers still touching the group */
 	_Atomic int32_t first_error;
 	uint32_t magic;
 	struct moirai__waitq wq;
@@ -361,6 +362,7 @@ struct moirai_rt {
 	_Atomic uint32_t rr; /* round robin for foreign submissions */
 	_Atomic bool stop_called;
 	pthread_mutex_t stop_lock;
+	pthread_mutex_t join_lock; /* joining the worker threads (rt_worker.c) */
 
 	/* Idle workers: a bitmap, and how many are searching for work. */
 	alignas(64) _Atomic uint64_t idle[RT_IDLE_WORDS];

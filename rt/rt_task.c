@@ -76,18 +76,27 @@ static int disown(struct rt_worker *self, struct rt_task *t, uint32_t bit, int g
 
 #define GROUP_MAGIC 0x67727570u /* "grup" */
 
+/*
+ * One task of @g is done.  The group may be destroyed as soon as a waiter
+ * sees pending reach 0, which happens before this function's last touch
+ * of @g (the wake-up): so finishers are counted in in_done, and
+ * moirai_group_destroy() waits for that count to drain.
+ */
 static void group_done(struct moirai_group *g, int status)
 {
 	int32_t none = 0;
 
 	if (!g)
 		return;
+	atomic_fetch_add_explicit(&g->in_done, 1, memory_order_relaxed);
 	if (status != 0)
 		atomic_compare_exchange_strong_explicit(&g->first_error, &none, status,
 							memory_order_relaxed, memory_order_relaxed);
 	/* Release: the task's effects before a waiter's acquire of 0. */
 	if (atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel) == 1)
 		moirai__waitq_notify(&g->wq, INT_MAX, 0);
+	/* Release: our last access to g before destroy's acquire of 0. */
+	atomic_fetch_sub_explicit(&g->in_done, 1, memory_order_release);
 }
 
 int moirai_group_create(struct moirai_rt *rt, struct moirai_group **out)
@@ -101,6 +110,7 @@ int moirai_group_create(struct moirai_rt *rt, struct moirai_group **out)
 		return moirai__err(-ENOMEM, "group: out of memory");
 	g->rt = rt;
 	atomic_init(&g->pending, 0);
+	atomic_init(&g->in_done, 0);
 	atomic_init(&g->first_error, 0);
 	g->magic = GROUP_MAGIC;
 	moirai__waitq_init(&g->wq);

@@ -554,6 +554,7 @@ static void rt_free(struct moirai_rt *rt)
 	free(rt->thread_ok);
 	free(rt->joined);
 	pthread_mutex_destroy(&rt->stop_lock);
+	pthread_mutex_destroy(&rt->join_lock);
 	pthread_mutex_destroy(&rt->ovf_lock);
 	free(rt);
 }
@@ -579,6 +580,7 @@ static int rt_build(const struct moirai_rt_config *config, struct moirai_rt **ou
 	rt->id = atomic_fetch_add(&rt_ids, 1);
 	rt->clock = moirai_now_ns;
 	pthread_mutex_init(&rt->stop_lock, NULL);
+	pthread_mutex_init(&rt->join_lock, NULL);
 	pthread_mutex_init(&rt->ovf_lock, NULL);
 	for (int l = 0; l < RT_LEVELS; l++)
 		moirai__list_init(&rt->ovf[l]);
@@ -705,8 +707,40 @@ err:
 	return rc;
 }
 
-/* Join every worker thread by @deadline (0: wait forever). */
+static int join_workers_locked(struct moirai_rt *rt, uint64_t deadline);
+
+/*
+ * Join every worker thread by @deadline (0: wait forever).  Waiting stops,
+ * moirai_rt_wait() and destroy may run at once on several threads: one
+ * lock makes each thread be joined exactly once.
+ */
 static int join_workers(struct moirai_rt *rt, uint64_t deadline)
+{
+	int rc;
+
+	if (!deadline) {
+		pthread_mutex_lock(&rt->join_lock);
+	} else {
+		struct timespec ts;
+		uint64_t now = moirai_now_ns(), left = deadline > now ? deadline - now : 0;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(left / 1000000000u);
+		ts.tv_nsec += (long)(left % 1000000000u);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (pthread_mutex_timedlock(&rt->join_lock, &ts) != 0)
+			return moirai__err(-ETIMEDOUT,
+					   "rt: stop timed out waiting for another thread's join");
+	}
+	rc = join_workers_locked(rt, deadline);
+	pthread_mutex_unlock(&rt->join_lock);
+	return rc;
+}
+
+static int join_workers_locked(struct moirai_rt *rt, uint64_t deadline)
 {
 	char stuck[256] = "";
 	size_t used = 0;

@@ -87,11 +87,13 @@ struct moirai_spawn_opts {
  * @param[out] task the handle, or NULL to detach the task.
  * @return 0; -EINVAL NULL rt or fn, bad priority or flags, both WORKER
  *         and NODE, a group of another runtime; -ERANGE bad worker index;
- *         -ENODEV, -EPERM bad node (as moirai_numa_node_resolve()), or no
- *         worker on it may run the task; -EAGAIN the target mailbox is
- *         full or no task descriptor is left (counted in the stats,
- *         nothing queued: retry later); -ESHUTDOWN the runtime is stopping (spawns from its
- *         own tasks are still accepted while it drains).  Thread-safe.
+ *         -EINVAL a negative node other than MOIRAI_NODE_ANY; -ENODEV no
+ *         worker of the runtime is on that node (a node of the plan's
+ *         topology, which under virtual placement is the foreign one), or
+ *         none may run the task; -EAGAIN the target mailbox is full or no
+ *         task descriptor is left (counted in the stats, nothing queued:
+ *         retry later); -ESHUTDOWN the runtime is stopping (spawns from
+ *         its own tasks are still accepted while it drains).  Thread-safe.
  */
 MOIRAI_API int moirai_rt_spawn(struct moirai_rt *rt, moirai_task_fn fn, void *arg,
 			       const struct moirai_spawn_opts *opts, struct moirai_task **task);

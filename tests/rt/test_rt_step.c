@@ -337,7 +337,14 @@ static void test_timers(void **state)
 	assert_int_equal(nfired, 6);
 	assert_int_equal(periodic.expiry_ns, start + 100000);
 	assert_int_equal(moirai_timer_cancel(&periodic), 0);
-	/* Misuse. */
+	/* Misuse: a zeroed timer was never initialised (it would call NULL). */
+	{
+		struct moirai_timer z;
+
+		memset(&z, 0, sizeof(z));
+		assert_int_equal(moirai_timer_start(&z, 1000, 0), -EINVAL);
+		assert_false(moirai_timer_is_pending(&z));
+	}
 	moirai__rt_bind_thread(NULL, -1);
 	assert_int_equal(moirai_timer_start(&periodic, 1, 0), -EINVAL);
 	assert_int_equal(moirai_timer_init(NULL, timer_cb, NULL), -EINVAL);
