@@ -233,8 +233,8 @@ int moirai_topo_node_pus(const struct moirai_topo *topo, int node_idx, int *pus,
 	const struct topo_node *n;
 
 	if (!topo || max < 0 || (max > 0 && !pus))
-		return moirai__err(-EINVAL, "topology: NULL topology, or a negative or unbacked max %d",
-				   max);
+		return moirai__err(
+			-EINVAL, "topology: NULL topology, or a negative or unbacked max %d", max);
 	if (node_idx < 0 || node_idx >= topo->nnodes)
 		return moirai__err(-ERANGE, "topology: node_idx %d out of range (%d nodes)",
 				   node_idx, topo->nnodes);

@@ -271,9 +271,14 @@ static struct rt_task *pop_level(struct rt_worker *w, int l, bool fifo_turn)
 		if (!t)
 			t = fifo_pop(w, l);
 	}
-	if (!t &&
-	    moirai_ring_dequeue_burst(pnode_ring(w->rt, w->node_idx, l), (void **)&t, 1, NULL) == 0)
-		t = NULL;
+	if (!t) {
+		if (moirai_ring_dequeue_burst(pnode_ring(w->rt, w->node_idx, l), (void **)&t, 1,
+					      NULL) == 0)
+			return NULL;
+		/* Acquire pairs with the submitter's release of QUEUED: its
+		 * fields are ours to read (the ring's own ordering aside). */
+		(void)atomic_load_explicit(&t->state, memory_order_acquire);
+	}
 	return t;
 }
 
@@ -385,6 +390,8 @@ static struct rt_task *steal_mailbox(struct rt_worker *w, struct rt_worker *v, i
 		return NULL;
 	if (moirai_ring_dequeue_burst(v->mbox[l], &t, 1, NULL) == 0)
 		return NULL;
+	/* Acquire pairs with the submitter's release of QUEUED (mailbox_put). */
+	(void)atomic_load_explicit(&((struct rt_task *)t)->state, memory_order_acquire);
 	RT_COUNT(w->c.steals[cls], 1);
 	atomic_fetch_add_explicit(&v->rc.stolen_from, 1, memory_order_relaxed);
 	return t;
