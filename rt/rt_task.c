@@ -404,6 +404,7 @@ int rt_submit(struct moirai_rt *rt, struct rt_worker *self, struct rt_task *t)
 {
 	struct rt_worker *targets[8];
 	int level = t->level, n, rc;
+	bool was_empty;
 
 	if (t->flags & TF_STRICT_WORKER) {
 		struct rt_worker *v = rt->w[t->worker];
@@ -446,10 +447,20 @@ int rt_submit(struct moirai_rt *rt, struct rt_worker *self, struct rt_task *t)
 
 local:
 	atomic_store_explicit(&t->state, TS_QUEUED, memory_order_relaxed);
+	/*
+	 * Wake a sibling only when this push makes the deque non-empty.  While
+	 * older tasks sit in it they stay visible to a worker's last look
+	 * before parking, and the push that made it non-empty ran the wake-up
+	 * protocol already; a searcher that takes them passes the baton on
+	 * (rt_search_end).  So fork-join recursion, whose deque is rarely
+	 * empty, pays the seq_cst fence once per burst, not per spawn.
+	 */
+	was_empty = rt_deque_size(&self->dq[level]) == 0;
 	rt_push_local(self, t);
 	if (atomic_load_explicit(&self->cur_level, memory_order_relaxed) > level)
 		__atomic_store_n(&self->yield_word, 1, __ATOMIC_RELAXED);
-	rt_notify_one(rt);
+	if (was_empty)
+		rt_notify_one(rt);
 	return 0;
 }
 
