@@ -126,8 +126,9 @@ static void fmt_ratio(char *buf, size_t len, double x)
 
 /*
  * The two lines of one cell: "median ratio mark" and "[min-max]".  The
- * mark is '~' (ranges overlap), '?' (a single run: no spread to test) or
- * ' ' (disjoint ranges).
+ * mark is '~' (ranges overlap), '?' (fewer than 3 repeats on either side:
+ * disjoint ranges would come about by chance 1 time in 3 or more) or ' '
+ * (disjoint ranges).
  */
 static void cell(const struct bench_row *rows, int n, const struct bench_row *row,
 		 enum metric m, char *top, char *bot, size_t len)
@@ -158,7 +159,7 @@ static void cell(const struct bench_row *rows, int n, const struct bench_row *ro
 	}
 	fmt_ratio(ratio, sizeof(ratio), s.med / b.med);
 	snprintf(top, len, "%s %s%c", med, ratio,
-		 s.n < 2 || b.n < 2 ? '?'
+		 s.n < 3 || b.n < 3 ? '?'
 		 : overlap(&s, &b)  ? '~'
 				    : ' ');
 }
@@ -273,7 +274,7 @@ void bench__print_table(const char *suite, const struct bench_ctx *ctx,
 		       "not significant%s\n",
 		       lo ? "\n\n" : "", rows[lo].c->suite, ctx->quick ? "quick" : "full",
 		       ctx->repeats, ctx->repeats == 1 ? "" : "s",
-		       ctx->repeats < 2 ? "; ? = one run, nothing to test" : "");
+		       ctx->repeats < 3 ? "; ? = under 3 repeats, too few to test" : "");
 		for (int m = 0; m < M__COUNT; m++)
 			print_grid(rows, n, lo, hi, (enum metric)m);
 		print_notes(rows, lo, hi);
@@ -372,7 +373,7 @@ static void json_result(const struct bench_row *rows, int n, const struct bench_
 	if (base && base != row && stat_of(base, M_NS, &b) && b.med > 0 &&
 	    stat_of(row, M_NS, &s))
 		printf(",\n      \"ratio\": %.4f, \"ratio_significant\": %s", s.med / b.med,
-		       s.n >= 2 && b.n >= 2 && !overlap(&s, &b) ? "true" : "false");
+		       s.n >= 3 && b.n >= 3 && !overlap(&s, &b) ? "true" : "false");
 	if (row->note[0]) {
 		printf(",\n      ");
 		json_key_str("note", row->note);
