@@ -117,7 +117,8 @@ long bench_peak_rss_kb(void);
  * LD_PRELOAD set to @preload when not NULL (for allocators that replace
  * malloc and cannot share a process with the others), and read its result
  * back.  Peak RSS is then the child's own.  Returns 0, -ENOTSUP when the
- * child could not run the case (out->note says why), or -errno.
+ * peer is unavailable (library missing or not preloaded; out->note says
+ * which), or the child's error (-EIO when it crashed or said nothing).
  */
 int bench_run_isolated(const struct bench_ctx *ctx, const char *suite, const char *name,
 		       const char *impl, const char *preload, struct bench_result *out);

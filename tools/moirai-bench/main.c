@@ -113,7 +113,7 @@ int bench_run_isolated(const struct bench_ctx *ctx, const char *suite, const cha
 {
 	char cmd[1024], line[512];
 	FILE *f;
-	int st, got = 0;
+	int st, got = 0, skip = 0, fail = 0, n;
 
 	if (preload && access(preload, R_OK) != 0) {
 		snprintf(out->note, sizeof(out->note), "%s not found", preload);
@@ -129,20 +129,29 @@ int bench_run_isolated(const struct bench_ctx *ctx, const char *suite, const cha
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
 		if (sscanf(line, "RESULT %lf %lf %lf %lf %ld %ld", &out->ns_per_op, &out->p50_ns,
-			   &out->p99_ns, &out->p999_ns, &out->peak_rss_kb, &out->ops) == 6)
+			   &out->p99_ns, &out->p999_ns, &out->peak_rss_kb, &out->ops) == 6) {
 			got = 1;
-		else if (!strncmp(line, "NOTE ", 5))
-			snprintf(out->note, sizeof(out->note), "%.*s", (int)strcspn(line + 5, "\n"),
-				 line + 5);
+		} else if (!strncmp(line, "SKIP ", 5)) {
+			skip = 1;
+			snprintf(out->note, sizeof(out->note), "%.95s", line + 5);
+		} else if (sscanf(line, "FAIL %d %n", &fail, &n) == 1) {
+			snprintf(out->note, sizeof(out->note), "%.95s", line + n);
+		}
 	}
 	st = pclose(f);
-	if (!got || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		if (!out->note[0])
-			snprintf(out->note, sizeof(out->note), "isolated run failed");
+	if (got && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (skip)
 		return -ENOTSUP;
-	}
-	return 0;
+	/* A child that crashed or failed is a failure of the run, never a skip. */
+	if (!out->note[0] && WIFSIGNALED(st))
+		snprintf(out->note, sizeof(out->note), "child killed by signal %d", WTERMSIG(st));
+	else if (!out->note[0])
+		snprintf(out->note, sizeof(out->note), "child exit status %d",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return fail < 0 ? fail : -EIO;
 }
 
 static void usage(FILE *f)
@@ -302,9 +311,13 @@ static int run_child(const struct bench_ctx *ctx, struct bench_row *rows, int n)
 	if (n != 1)
 		return 1;
 	run_one(ctx, &rows[0]);
+	if (rows[0].rc == -ENOTSUP) {
+		printf("SKIP %s\n", rows[0].note[0] ? rows[0].note : "unavailable");
+		return 1;
+	}
 	if (rows[0].rc) {
-		if (rows[0].note[0])
-			printf("NOTE %s\n", rows[0].note);
+		printf("FAIL %d %s\n", rows[0].rc,
+		       rows[0].note[0] ? rows[0].note : moirai_strerror(rows[0].rc));
 		return 1;
 	}
 	printf("RESULT %f %f %f %f %ld %ld\n", r->ns_per_op, r->p50_ns, r->p99_ns, r->p999_ns,
