@@ -132,8 +132,8 @@ bool bench_is_isolated_child(void);
 struct bench_row {
 	const struct bench_case *c;
 	struct bench_result r[BENCH_MAX_REPEATS];
-	int n;	    /* measurements taken */
-	int rc;	    /* 0, -ENOTSUP (skipped) or the error that stopped it */
+	int n;	/* measurements taken */
+	int rc; /* 0, -ENOTSUP (skipped) or the error that stopped it */
 	char note[96];
 };
 
@@ -154,8 +154,8 @@ struct bench_machine {
 void bench__machine_probe(struct bench_machine *m);
 void bench__machine_finish(struct bench_machine *m, uint64_t t0_ns);
 
-void bench__print_table(const char *suite, const struct bench_ctx *ctx, const struct bench_row *rows,
-			int n);
+void bench__print_table(const char *suite, const struct bench_ctx *ctx,
+			const struct bench_row *rows, int n);
 void bench__print_json(const char *suite, const struct bench_ctx *ctx,
 		       const struct bench_machine *m, const struct bench_row *rows, int n);
 

@@ -314,17 +314,17 @@ void bench__ring_start(struct tput *t, int cpu)
 }
 
 /* Ring producers/consumers: one instance per (impl, mode) pair. */
-#define RING_WORKERS(NAME, IMPL, MODE)                                                        \
-	static inline __attribute__((always_inline)) unsigned NAME##_enq(                      \
-		struct tput *t, void *const *o, unsigned n)                                   \
-	{                                                                                     \
-		return ring_enq(t->q, IMPL, MODE, o, n);                                      \
-	}                                                                                     \
-	static inline __attribute__((always_inline)) unsigned NAME##_deq(struct tput *t,       \
-									 void **o, unsigned n) \
-	{                                                                                     \
-		return ring_deq(t->q, IMPL, MODE, o, n);                                      \
-	}                                                                                     \
+#define RING_WORKERS(NAME, IMPL, MODE)                                                             \
+	static inline __attribute__((always_inline)) unsigned NAME##_enq(                          \
+		struct tput *t, void *const *o, unsigned n)                                        \
+	{                                                                                          \
+		return ring_enq(t->q, IMPL, MODE, o, n);                                           \
+	}                                                                                          \
+	static inline __attribute__((always_inline)) unsigned NAME##_deq(struct tput *t, void **o, \
+									 unsigned n)               \
+	{                                                                                          \
+		return ring_deq(t->q, IMPL, MODE, o, n);                                           \
+	}                                                                                          \
 	BENCH_RING_WORKERS(NAME, NAME##_enq, NAME##_deq)
 
 RING_WORKERS(moirai_spsc, I_MOIRAI, M_SPSC)
@@ -547,7 +547,7 @@ static int run_tput(const struct bench_ctx *ctx, struct bench_result *out, enum 
 	struct run {
 		struct tput t;
 		struct q q;
-	} *run;
+	} * run;
 	struct tput *t;
 	struct tthread th[MAXT];
 	struct workers wk = workers_for(impl, mode);
@@ -865,10 +865,10 @@ static int run_st(const struct bench_ctx *ctx, struct bench_result *out, enum im
 	}                                                                                \
 	BENCH_CASE("ring", "single_thread_b" #B, INAME, st_##B##_##TAG)
 
-#define ST_ALL(B)                                             \
-	ST_CASE(B, I_MOIRAI, moirai, "moirai")                \
-	ST_CASE(B, I_OUTLINE, outline, "moirai_outline")      \
-	ST_CASE(B, I_RTE, rte, "rte_ring")                    \
+#define ST_ALL(B)                                        \
+	ST_CASE(B, I_MOIRAI, moirai, "moirai")           \
+	ST_CASE(B, I_OUTLINE, outline, "moirai_outline") \
+	ST_CASE(B, I_RTE, rte, "rte_ring")               \
 	ST_CASE(B, I_CK, ck, "ck_ring")
 
 ST_ALL(1)
@@ -910,13 +910,13 @@ static long items_for(enum impl impl, long n)
 	}                                                                  \
 	BENCH_CASE("ring", "mpmc_b" #B "_" #WHERE, INAME, mpmc_##B##_##WHERE##_##TAG)
 
-#define SPSC_ALL(B, WHERE, SAME)                                 \
-	SPSC_CASE(B, WHERE, SAME, I_MOIRAI, moirai, "moirai")    \
+#define SPSC_ALL(B, WHERE, SAME)                                        \
+	SPSC_CASE(B, WHERE, SAME, I_MOIRAI, moirai, "moirai")           \
 	SPSC_CASE(B, WHERE, SAME, I_OUTLINE, outline, "moirai_outline") \
-	SPSC_CASE(B, WHERE, SAME, I_RTE, rte, "rte_ring")        \
-	SPSC_CASE(B, WHERE, SAME, I_CK, ck, "ck_ring")           \
-	SPSC_CASE(B, WHERE, SAME, I_MUTEX, mutex, "mutex_queue") \
-	SPSC_CASE(B, WHERE, SAME, I_PIPE, pipe, "pipe")          \
+	SPSC_CASE(B, WHERE, SAME, I_RTE, rte, "rte_ring")               \
+	SPSC_CASE(B, WHERE, SAME, I_CK, ck, "ck_ring")                  \
+	SPSC_CASE(B, WHERE, SAME, I_MUTEX, mutex, "mutex_queue")        \
+	SPSC_CASE(B, WHERE, SAME, I_PIPE, pipe, "pipe")                 \
 	SPSC_CASE(B, WHERE, SAME, I_EVENTFD, efd, "eventfd")
 
 #define MPMC_ALL(B, WHERE, SAME)                                         \

@@ -72,60 +72,60 @@ static inline void bench_ring_backoff(unsigned *fails)
  * loop).  Consumers stop at a sentinel; producers stop at per_producer
  * items or at the time cap.
  */
-#define BENCH_RING_WORKERS(NAME, ENQ, DEQ)                                            \
-	static void *NAME##_prod(void *arg)                                           \
-	{                                                                             \
-		struct tthread *w = arg;                                              \
-		struct tput *t = w->t;                                                \
-		void *buf[32];                                                        \
-		unsigned fails = 0;                                                   \
-		long sent = 0;                                                        \
-                                                                                      \
-		bench__ring_start(t, w->cpu);                                         \
-		while (sent < t->per_producer &&                                      \
-		       !atomic_load_explicit(&t->stop, memory_order_relaxed)) {       \
-			unsigned n = t->burst, put;                                   \
-                                                                                      \
-			if ((long)n > t->per_producer - sent)                         \
-				n = (unsigned)(t->per_producer - sent);               \
-			for (unsigned i = 0; i < n; i++)                              \
-				buf[i] = (void *)(uintptr_t)(16 + sent + i);          \
-			put = ENQ(t, buf, n);                                         \
-			sent += put;                                                  \
-			if (!put)                                                     \
-				bench_ring_backoff(&fails);                           \
-		}                                                                     \
-		w->got = sent;                                                        \
-		return NULL;                                                          \
-	}                                                                             \
-	static void *NAME##_cons(void *arg)                                           \
-	{                                                                             \
-		struct tthread *w = arg;                                              \
-		struct tput *t = w->t;                                                \
-		void *buf[32];                                                        \
-		unsigned fails = 0;                                                   \
-                                                                                      \
-		bench__ring_start(t, w->cpu);                                         \
-		for (;;) {                                                            \
-			unsigned got = DEQ(t, buf, t->burst);                         \
-			if (!got) {                                                   \
-				bench_ring_backoff(&fails);                           \
-				continue;                                             \
-			}                                                             \
-			/* Sentinels come last; pass extras back on. */               \
-			if (buf[got - 1] == BENCH_RING_SENTINEL) {                    \
-				unsigned s = 0;                                       \
+#define BENCH_RING_WORKERS(NAME, ENQ, DEQ)                                                 \
+	static void *NAME##_prod(void *arg)                                                \
+	{                                                                                  \
+		struct tthread *w = arg;                                                   \
+		struct tput *t = w->t;                                                     \
+		void *buf[32];                                                             \
+		unsigned fails = 0;                                                        \
+		long sent = 0;                                                             \
+                                                                                           \
+		bench__ring_start(t, w->cpu);                                              \
+		while (sent < t->per_producer &&                                           \
+		       !atomic_load_explicit(&t->stop, memory_order_relaxed)) {            \
+			unsigned n = t->burst, put;                                        \
+                                                                                           \
+			if ((long)n > t->per_producer - sent)                              \
+				n = (unsigned)(t->per_producer - sent);                    \
+			for (unsigned i = 0; i < n; i++)                                   \
+				buf[i] = (void *)(uintptr_t)(16 + sent + i);               \
+			put = ENQ(t, buf, n);                                              \
+			sent += put;                                                       \
+			if (!put)                                                          \
+				bench_ring_backoff(&fails);                                \
+		}                                                                          \
+		w->got = sent;                                                             \
+		return NULL;                                                               \
+	}                                                                                  \
+	static void *NAME##_cons(void *arg)                                                \
+	{                                                                                  \
+		struct tthread *w = arg;                                                   \
+		struct tput *t = w->t;                                                     \
+		void *buf[32];                                                             \
+		unsigned fails = 0;                                                        \
+                                                                                           \
+		bench__ring_start(t, w->cpu);                                              \
+		for (;;) {                                                                 \
+			unsigned got = DEQ(t, buf, t->burst);                              \
+			if (!got) {                                                        \
+				bench_ring_backoff(&fails);                                \
+				continue;                                                  \
+			}                                                                  \
+			/* Sentinels come last; pass extras back on. */                    \
+			if (buf[got - 1] == BENCH_RING_SENTINEL) {                         \
+				unsigned s = 0;                                            \
 				while (s < got && buf[got - 1 - s] == BENCH_RING_SENTINEL) \
-					s++;                                          \
-				w->got += got - s;                                    \
-				for (unsigned i = 0; i < s - 1; i++)                  \
-					buf[i] = BENCH_RING_SENTINEL;                 \
-				for (unsigned back = 0; back < s - 1;)                \
-					back += ENQ(t, buf + back, s - 1 - back);     \
-				return NULL;                                          \
-			}                                                             \
-			w->got += got;                                                \
-		}                                                                     \
+					s++;                                               \
+				w->got += got - s;                                         \
+				for (unsigned i = 0; i < s - 1; i++)                       \
+					buf[i] = BENCH_RING_SENTINEL;                      \
+				for (unsigned back = 0; back < s - 1;)                     \
+					back += ENQ(t, buf + back, s - 1 - back);          \
+				return NULL;                                               \
+			}                                                                  \
+			w->got += got;                                                     \
+		}                                                                          \
 	}
 
 /*
@@ -134,17 +134,17 @@ static inline void bench_ring_backoff(unsigned *fails)
  * of line so that callgrind --toggle-collect can count exactly its
  * instructions (docs/bench.md).
  */
-#define BENCH_RING_ST_LOOP(FN, ARG_T, ENQ, DEQ)                                      \
+#define BENCH_RING_ST_LOOP(FN, ARG_T, ENQ, DEQ)                                           \
 	__attribute__((noinline)) unsigned FN(ARG_T a, void *const *in, void **o, long n, \
-					      unsigned burst)                         \
-	{                                                                            \
-		unsigned moved = 0;                                                  \
-                                                                                     \
-		for (long k = 0; k < n; k++) {                                       \
-			moved += ENQ(a, in, burst);                                  \
-			moved += DEQ(a, o, burst);                                   \
-		}                                                                    \
-		return moved;                                                        \
+					      unsigned burst)                             \
+	{                                                                                 \
+		unsigned moved = 0;                                                       \
+                                                                                          \
+		for (long k = 0; k < n; k++) {                                            \
+			moved += ENQ(a, in, burst);                                       \
+			moved += DEQ(a, o, burst);                                        \
+		}                                                                         \
+		return moved;                                                             \
 	}
 
 /* ---- what bench_ring_outline.c gives bench_ring.c --------------------- */

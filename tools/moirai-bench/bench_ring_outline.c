@@ -13,8 +13,8 @@
 
 #include "bench_ring.h"
 
-static inline __attribute__((always_inline)) unsigned outline_enq(struct tput *t,
-								  void *const *o, unsigned n)
+static inline __attribute__((always_inline)) unsigned outline_enq(struct tput *t, void *const *o,
+								  unsigned n)
 {
 	return moirai_ring_sp_enqueue_burst(t->mr, o, n, NULL);
 }

@@ -36,8 +36,7 @@ static struct bench_suite *suites;
 static const struct {
 	const char *name, *what, *missing;
 } planned[] = {
-	{ "sched", "runtime scheduler: spawn, fib, pfor, flood",
-	  "the runtime (rt/) is not built" },
+	{ "sched", "runtime scheduler: spawn, fib, pfor, flood", "the runtime (rt/) is not built" },
 	{ "net", "channels across hosts (UCX) against ucx_perftest and TCP",
 	  "the net/ layer is not built" },
 };
@@ -421,7 +420,8 @@ int main(int argc, char **argv)
 	}
 	if (list) {
 		for (int i = 0; i < n; i++)
-			printf("%-6s %-34s %s\n", rows[i].c->suite, rows[i].c->name, rows[i].c->impl);
+			printf("%-6s %-34s %s\n", rows[i].c->suite, rows[i].c->name,
+			       rows[i].c->impl);
 		free(rows);
 		return 0;
 	}

@@ -89,7 +89,8 @@ static const struct bench_row *base_of(const struct bench_row *rows, int n,
 				       const struct bench_row *row)
 {
 	for (int i = 0; i < n; i++)
-		if (!strcmp(rows[i].c->impl, "moirai") && !strcmp(rows[i].c->suite, row->c->suite) &&
+		if (!strcmp(rows[i].c->impl, "moirai") &&
+		    !strcmp(rows[i].c->suite, row->c->suite) &&
 		    !strcmp(rows[i].c->name, row->c->name))
 			return &rows[i];
 	return NULL;
@@ -130,8 +131,8 @@ static void fmt_ratio(char *buf, size_t len, double x)
  * disjoint ranges would come about by chance 1 time in 3 or more) or ' '
  * (disjoint ranges).
  */
-static void cell(const struct bench_row *rows, int n, const struct bench_row *row,
-		 enum metric m, char *top, char *bot, size_t len)
+static void cell(const struct bench_row *rows, int n, const struct bench_row *row, enum metric m,
+		 char *top, char *bot, size_t len)
 {
 	const struct bench_row *base;
 	struct stat3 s, b;
@@ -208,7 +209,8 @@ static void print_grid(const struct bench_row *rows, int n, int lo, int hi, enum
 		if (i > lo && !strcmp(rows[i - 1].c->name, rows[i].c->name))
 			continue;
 		for (int j = 0; j < nimpl; j++) {
-			const struct bench_row *r = find_row(rows, lo, hi, rows[i].c->name, impls[j]);
+			const struct bench_row *r =
+				find_row(rows, lo, hi, rows[i].c->name, impls[j]);
 
 			cell(rows, n, r, m, top[j], bot[j], sizeof(top[j]));
 			has |= bot[j][0] != '\0';
@@ -250,8 +252,9 @@ static void print_notes(const struct bench_row *rows, int lo, int hi)
 			const struct bench_row *r = &rows[i];
 
 			if (r->rc)
-				printf("  %s %s / %s: %s\n", r->rc == -ENOTSUP ? "skipped" : "FAILED",
-				       r->c->name, r->c->impl, why(r));
+				printf("  %s %s / %s: %s\n",
+				       r->rc == -ENOTSUP ? "skipped" : "FAILED", r->c->name,
+				       r->c->impl, why(r));
 			else if (r->note[0])
 				printf("  note %s / %s: %s\n", r->c->name, r->c->impl, r->note);
 		}
@@ -347,8 +350,8 @@ static void json_machine(const struct bench_ctx *ctx, const struct bench_machine
 	json_key_str("started", m->started);
 	printf(", \"duration_s\": %.1f", m->duration_s);
 	printf(",\n    \"loadavg_start\": [%.2f, %.2f, %.2f], \"loadavg_end\": [%.2f, %.2f, %.2f]",
-	       m->load_start[0], m->load_start[1], m->load_start[2], m->load_end[0],
-	       m->load_end[1], m->load_end[2]);
+	       m->load_start[0], m->load_start[1], m->load_start[2], m->load_end[0], m->load_end[1],
+	       m->load_end[2]);
 	printf(",\n    \"cpu_a\": %d, \"cpu_b\": %d\n  }", ctx->cpu_a, ctx->cpu_b);
 }
 
@@ -370,8 +373,7 @@ static void json_result(const struct bench_row *rows, int n, const struct bench_
 	for (int i = 0; i < row->n; i++)
 		printf("%s%.2f", i ? ", " : "", row->r[i].ns_per_op);
 	printf("]");
-	if (base && base != row && stat_of(base, M_NS, &b) && b.med > 0 &&
-	    stat_of(row, M_NS, &s))
+	if (base && base != row && stat_of(base, M_NS, &b) && b.med > 0 && stat_of(row, M_NS, &s))
 		printf(",\n      \"ratio\": %.4f, \"ratio_significant\": %s", s.med / b.med,
 		       s.n >= 3 && b.n >= 3 && !overlap(&s, &b) ? "true" : "false");
 	if (row->note[0]) {
