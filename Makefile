@@ -12,7 +12,7 @@
 #
 # Sources are found by directory, so adding a module file, a test or a tool
 # never needs a Makefile edit:
-#   lib/*.c numa/*.c alloc/*.c ring/*.c      -> libmoirai
+#   lib/*.c numa/*.c alloc/*.c ring/*.c rt/*.c -> libmoirai
 #   tests/<mod>/test_*.c                      -> build/tests/<mod>/test_*
 #   tools/<name>/*.c                          -> build/bin/<name>
 
@@ -71,9 +71,9 @@ ifneq ($(SAN),)
 endif
 
 # Tests always carry the internal invariant walkers (STYLE 14).
-TEST_CFLAGS := -DDEBUG -Itests/common -Ilib -Inuma -Ialloc -Iring
+TEST_CFLAGS := -DDEBUG -Itests/common -Ilib -Inuma -Ialloc -Iring -Irt
 
-LIB_SRCS    := $(sort $(wildcard lib/*.c numa/*.c alloc/*.c ring/*.c))
+LIB_SRCS    := $(sort $(wildcard lib/*.c numa/*.c alloc/*.c ring/*.c rt/*.c))
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 STATIC_LIB  := $(BUILD)/libmoirai.a
 SHARED_LIB  := $(BUILD)/libmoirai.so.$(VERSION)

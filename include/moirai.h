@@ -13,5 +13,6 @@
 #include "moirai/pool.h"
 #include "moirai/shm.h"
 #include "moirai/hist.h"
+#include "moirai/rt.h"
 
 #endif /* MOIRAI_H */

@@ -1,0 +1,393 @@
+/**
+ * @file moirai/rt.h
+ * @brief The runtime: pinned workers from a plan, priority run queues,
+ *        topology-ordered work stealing, idle spinning and parking,
+ *        quiescent-state reclamation (QSBR), stats and shutdown.
+ *
+ * Design: moirai_rt_create() turns a topology and the planner's options
+ * into one worker thread per planned PU ("moirai-w0", "moirai-w1", ...).
+ * Each worker pins itself to its PU before it touches memory, then
+ * allocates its own state (run queues, mailboxes, stats) on its node.
+ *
+ * Every scheduling decision lives in one step function per worker (after
+ * SPDK's spdk_thread_poll): it takes the clock as an argument, fires due
+ * timers, runs due pollers, moves submitted tasks into the run queues,
+ * and runs tasks in priority order; the pinned thread only loops around it
+ * and decides whether to spin or sleep.  That is why priority, aging,
+ * timers and pollers are tested single-threaded with a fake clock.
+ *
+ * Priorities (enum moirai_prio): a worker runs the highest non-empty
+ * level.  Aging keeps lower levels moving under a sustained flood of
+ * higher ones: a non-empty level is served at least once every
+ * @c aging_dispatches dispatches of higher levels (default 32) and at the
+ * first dispatch decision after its oldest task has waited @c aging_ns
+ * (default 2 ms).  Tasks run to completion; long tasks keep latency low by
+ * asking moirai_rt_should_yield() and returning MOIRAI_TASK_CONTINUE.
+ *
+ * Queues: each worker has one work-stealing deque per level (Chase-Lev:
+ * the owner pushes and pops at the bottom with no atomic read-modify-write
+ * on push; thieves take from the top), plus one mailbox ring per level for
+ * submissions from other threads (a moirai ring, RTS producers, so a
+ * preempted submitter never stalls another) and one strict mailbox for
+ * moirai_rt_send().  The owner pops its newest task first (depth first,
+ * cache-warm), but never more than @c lifo_limit times in a row at one
+ * level while older tasks wait: then it takes the oldest, so a pair of
+ * tasks that keep spawning each other cannot starve the rest (the Tokio
+ * LIFO-slot problem, tokio#5712).
+ *
+ * Stealing: a worker that runs dry tries its victims in the plan's steal
+ * order (SMT sibling, same L3, same node, then other nodes by distance),
+ * highest priority first, and takes half of a victim's deque (at most 32
+ * tasks) in one visit.  Stats count steals by distance class.
+ *
+ * Idle: a worker with nothing to run keeps polling for @c spin_ns (adapted
+ * between spin_ns/8 and spin_ns to how soon work has been arriving), then
+ * parks on a futex, but only once every poller on it has reported idle.
+ * A submission to a parked worker wakes exactly that worker; a spawn that
+ * leaves work for others wakes one parked worker only when none is
+ * already searching; neither makes a system call when nobody is parked.
+ *
+ * Placement: a live topology is pinned as planned.  A foreign topology
+ * (MOIRAI_TOPOLOGY, an XML file, a synthetic description) describes CPUs
+ * that may not exist here: moirai_rt_create() refuses it with -EINVAL
+ * unless @c virtual_placement is set, which keeps the foreign plan's
+ * structure (workers, nodes, L3s, steal orders, distance classes) and maps
+ * worker i onto the i-th usable live CPU (round robin), with memory on the
+ * live node of that CPU.  The runtime logs that at warning level and says
+ * so in its stats.
+ *
+ * Threads and safety: every function here is thread-safe unless it says
+ * otherwise.  Functions marked "worker only" must be called from inside a
+ * task, poller or timer callback of the runtime.
+ */
+#ifndef MOIRAI_RT_H
+#define MOIRAI_RT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "moirai/base.h"
+#include "moirai/hist.h"
+#include "moirai/numa.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque runtime. */
+struct moirai_rt;
+
+/**
+ * Task priorities: a larger value is more urgent, and 0 is normal, so a
+ * zeroed struct moirai_spawn_opts asks for normal priority.  Per-level
+ * arrays in the stats are indexed by moirai_prio_index(): 0 is critical,
+ * MOIRAI_PRIO_LEVELS - 1 is background.
+ */
+enum moirai_prio {
+	MOIRAI_PRIO_BACKGROUND = -1, /**< batch work that only needs to progress */
+	MOIRAI_PRIO_NORMAL = 0,	     /**< the default */
+	MOIRAI_PRIO_HIGH = 1,	     /**< ahead of normal work */
+	MOIRAI_PRIO_CRITICAL = 2,    /**< latency-critical: runs first, may have its own lane */
+};
+
+/** Number of priority levels. */
+#define MOIRAI_PRIO_LEVELS 4
+
+/**
+ * Array index of a priority, most urgent first (critical 0 .. background 3).
+ * @return the index; -1 for a value that is not a priority.  Thread-safe.
+ */
+static inline int moirai_prio_index(int prio)
+{
+	return prio >= MOIRAI_PRIO_BACKGROUND && prio <= MOIRAI_PRIO_CRITICAL
+		       ? MOIRAI_PRIO_CRITICAL - prio
+		       : -1;
+}
+
+/** The priority at array index @p idx (0 = critical); see moirai_prio_index(). */
+static inline enum moirai_prio moirai_prio_from_index(int idx)
+{
+	return (enum moirai_prio)(MOIRAI_PRIO_CRITICAL - idx);
+}
+
+/** What an idle worker does after its spin window. */
+enum moirai_rt_idle {
+	MOIRAI_RT_IDLE_PARK = 0, /**< spin for spin_ns, then sleep on a futex (default) */
+	MOIRAI_RT_IDLE_SPIN = 1, /**< never sleep: poll forever (dedicated cores) */
+};
+
+/** How moirai_rt_stop() ends the runtime. */
+enum moirai_rt_stop_mode {
+	/** Refuse new submissions from outside, run everything queued (and
+	 *  whatever those tasks spawn) to completion, then stop. */
+	MOIRAI_RT_STOP_DRAIN = 0,
+	/** Cancel every queued task (counted in the stats and in the return
+	 *  of moirai_rt_stop()), let running tasks finish, then stop. */
+	MOIRAI_RT_STOP_NOW = 1,
+};
+
+/** Runtime configuration.  Zero-initialised means defaults everywhere. */
+struct moirai_rt_config {
+	/** Topology to plan on; NULL loads one with moirai_topo_load()
+	 *  (MOIRAI_TOPOLOGY or the live machine).  Borrowed during create. */
+	const struct moirai_topo *topo;
+	/** Planner options (workers, policy, SMT, reserve, near device, ...);
+	 *  NULL means defaults.  plan.workers == 0 takes MOIRAI_WORKERS, and 0
+	 *  there means one worker per usable core. */
+	const struct moirai_plan_opts *plan;
+	/** Run a foreign topology's plan on the live CPUs (see @file). */
+	bool virtual_placement;
+	/** Reserve the first K workers for critical tasks only (0: none). */
+	unsigned critical_workers;
+	/** Idle policy; default MOIRAI_RT_IDLE_PARK. */
+	enum moirai_rt_idle idle;
+	/** Longest idle spin before parking, ns; 0 = MOIRAI_SPIN_NS. */
+	uint64_t spin_ns;
+	/** Slots of each mailbox ring per worker and level; 0 = 1024. */
+	unsigned mailbox_size;
+	/** Task descriptors per NUMA node; 0 = 65536. */
+	unsigned tasks_per_node;
+	/** Run queue (deque) slots per worker and level; 0 = 4096.  A full
+	 *  deque spills its oldest half to a shared overflow list. */
+	unsigned deque_size;
+	/** Aging: serve a waiting level at least once per this many higher-
+	 *  level dispatches; 0 = 32. */
+	unsigned aging_dispatches;
+	/** Aging: serve a level whose oldest task waited this long, ns; 0 = 2 ms. */
+	uint64_t aging_ns;
+	/** Most consecutive newest-first pops at one level; 0 = 16. */
+	unsigned lifo_limit;
+	/** Run time after which moirai_rt_should_yield() turns true, ns;
+	 *  0 = 200 us. */
+	uint64_t task_budget_ns;
+	/** Stuck-task threshold, ns; 0 = 10 ms; UINT64_MAX disables the
+	 *  detector (and its housekeeping wake-ups). */
+	uint64_t stuck_ns;
+	/** Timeout of the stop inside moirai_rt_destroy(), ns; 0 = 10 s. */
+	uint64_t stop_timeout_ns;
+};
+
+/**
+ * Create and start a runtime.
+ * @param config configuration, NULL for defaults (copied; pointers in it
+ *        are only used during the call).
+ * @param[out] out the runtime.
+ * @return 0; -EINVAL bad configuration (a foreign topology without
+ *         virtual_placement, critical_workers >= workers, sizes out of
+ *         range); -ERANGE more workers than usable cores (from the
+ *         planner); -ENODEV, -EPERM node problems; -ENOMEM; -EAGAIN a
+ *         thread could not be started (everything started is joined).
+ *         moirai_last_error() says which.  Thread-safe.
+ */
+MOIRAI_API int moirai_rt_create(const struct moirai_rt_config *config, struct moirai_rt **out);
+
+/**
+ * Stop the runtime: exactly once in effect (later calls return -EALREADY
+ * and change nothing).  Callable from any thread, including a task: from
+ * a worker it only starts the stop and returns -EINPROGRESS (a worker
+ * cannot wait for itself); moirai_rt_wait() or moirai_rt_destroy() from
+ * another thread waits for the end.
+ * @param rt the runtime.
+ * @param mode drain or cancel what is queued.
+ * @param timeout_ns how long to wait for the workers (MOIRAI_TIMEOUT_FOREVER,
+ *        or ns).
+ * @return the number of queued tasks cancelled (>= 0; always 0 for DRAIN);
+ *         -EINPROGRESS called from a worker; -EALREADY stop was already
+ *         called; -ETIMEDOUT workers still busy at the deadline (each
+ *         stuck worker is logged with the task it runs; moirai_rt_wait()
+ *         may be called again); -EINVAL NULL or bad mode or timeout.
+ */
+MOIRAI_API int moirai_rt_stop(struct moirai_rt *rt, enum moirai_rt_stop_mode mode,
+			      int64_t timeout_ns);
+
+/**
+ * Wait until a stopped runtime's workers have all exited and been joined.
+ * @return 0; -ETIMEDOUT; -EINVAL NULL, called from a worker, or stop was
+ *         never called.
+ */
+MOIRAI_API int moirai_rt_wait(struct moirai_rt *rt, int64_t timeout_ns);
+
+/**
+ * Stop (drain, up to config.stop_timeout_ns) if not stopped yet, join
+ * every thread, release every pool, ring and per-worker state.  NULL is a
+ * no-op returning 0.
+ * @return 0; -EBUSY a worker is still running a task after the timeout
+ *         (nothing is freed: call again later); -EINVAL called from a
+ *         worker of @p rt.  Not safe concurrently with other calls on @p rt.
+ */
+MOIRAI_API int moirai_rt_destroy(struct moirai_rt *rt);
+
+/** @return the number of workers; 0 for NULL. */
+MOIRAI_API int moirai_rt_worker_count(const struct moirai_rt *rt);
+
+/** Where a worker runs. */
+struct moirai_rt_worker_info {
+	int worker;	   /**< index, 0..count-1 */
+	int pu;		   /**< OS CPU it is pinned to (live) */
+	int node;	   /**< OS node its memory is on (live) */
+	int plan_pu;	   /**< OS CPU of the plan (differs under virtual placement) */
+	int plan_node;	   /**< OS node of the plan */
+	int node_idx;	   /**< logical node index in the plan's topology */
+	int l3;		   /**< logical L3 index in the plan's topology, -1 if none */
+	bool critical_only; /**< part of the critical lane */
+	bool virtual_placement; /**< the plan came from a foreign topology */
+};
+
+/**
+ * Describe worker @p idx.
+ * @return 0; -EINVAL NULL; -ERANGE bad index.
+ */
+MOIRAI_API int moirai_rt_worker_info(const struct moirai_rt *rt, int idx,
+				     struct moirai_rt_worker_info *out);
+
+/**
+ * The runtime the calling thread works for.
+ * @return the runtime, or NULL on a foreign thread.  Thread-safe.
+ */
+MOIRAI_API struct moirai_rt *moirai_rt_current(void);
+
+/* ---- Blocking regions ------------------------------------------------ */
+
+/**
+ * Declare that the current task is about to block (a system call, a lock,
+ * a synchronous disk read): until moirai_rt_block_end(), siblings may take
+ * this worker's queued work, including its mailboxes, and a parked sibling
+ * is woken to do so.  Nesting is counted.  Worker only.
+ * @return 0; -EINVAL not called from a worker.
+ */
+MOIRAI_API int moirai_rt_block_begin(void);
+
+/**
+ * End a blocking region started with moirai_rt_block_begin().  Worker only.
+ * @return 0; -EINVAL not in a blocking region.
+ */
+MOIRAI_API int moirai_rt_block_end(void);
+
+/* ---- Quiescent-state based reclamation ------------------------------- */
+
+/**
+ * Free @p p with @p free_fn once every worker has passed a quiescent state
+ * (finished the task, poller or timer callback it was running when this
+ * was called): readers on workers need no lock, no fence, no counter.
+ * Workers report quiescence between tasks and go offline before they
+ * park, so a sleeping worker never delays reclamation.  Built on DPDK's
+ * rte_rcu_qsbr; the deferred list is moirai's (DPDK's defer queue needs
+ * the EAL).  Readers must be tasks/pollers/timers of @p rt.
+ * @param rt the runtime.
+ * @param p the object (not NULL).
+ * @param free_fn called as free_fn(p, arg) on the housekeeping thread
+ *        (moirai_free when NULL).
+ * @param arg passed to @p free_fn.
+ * @return 0; -EINVAL NULL rt or p; -ESHUTDOWN the runtime has stopped
+ *         (nothing deferred: free it yourself once no reader can run);
+ *         -ENOMEM.  Thread-safe.
+ */
+MOIRAI_API int moirai_rt_defer_free(struct moirai_rt *rt, void *p,
+				    void (*free_fn)(void *p, void *arg), void *arg);
+
+/**
+ * Wait for a grace period: every worker has passed a quiescent state since
+ * the call began.  From a worker, the caller's own worker counts as
+ * quiescent (it is between reads by contract).
+ * @return 0; -ETIMEDOUT; -EINVAL NULL or bad timeout.  Thread-safe.
+ */
+MOIRAI_API int moirai_rt_synchronize(struct moirai_rt *rt, int64_t timeout_ns);
+
+/* ---- Stats ------------------------------------------------------------ */
+
+/** Steal distance classes, nearest first. */
+enum moirai_rt_steal_class {
+	MOIRAI_RT_STEAL_SMT = 0,    /**< SMT sibling (same core) */
+	MOIRAI_RT_STEAL_L3 = 1,	    /**< same L3 domain */
+	MOIRAI_RT_STEAL_NODE = 2,   /**< same NUMA node */
+	MOIRAI_RT_STEAL_REMOTE = 3, /**< another node */
+};
+
+/** Number of steal distance classes. */
+#define MOIRAI_RT_STEAL_CLASSES 4
+
+/** Counters of one worker (a snapshot: other threads keep counting). */
+struct moirai_rt_worker_stats {
+	/* Per-level arrays are indexed by moirai_prio_index(): critical first. */
+	uint64_t tasks_run[MOIRAI_PRIO_LEVELS];	     /**< tasks run, per level */
+	uint64_t continuations[MOIRAI_PRIO_LEVELS];  /**< MOIRAI_TASK_CONTINUE re-queues */
+	uint64_t aged_dispatches[MOIRAI_PRIO_LEVELS]; /**< dispatches forced by aging */
+	uint64_t queue_depth[MOIRAI_PRIO_LEVELS];    /**< queued now, per level */
+	uint64_t steals[MOIRAI_RT_STEAL_CLASSES];    /**< tasks stolen by this worker */
+	uint64_t steal_attempts;		     /**< victim visits */
+	uint64_t stolen_from;			     /**< tasks others took from it */
+	uint64_t mailbox_full;			     /**< submissions refused (-EAGAIN) */
+	uint64_t parks;				     /**< times it slept */
+	uint64_t wakeups;			     /**< futex wake-ups sent to it */
+	uint64_t polls_busy;			     /**< poller runs that found work */
+	uint64_t polls_idle;			     /**< poller runs that found none */
+	uint64_t poll_busy_ns;			     /**< time in busy poller runs */
+	uint64_t poll_idle_ns;			     /**< time in idle poller runs */
+	uint64_t timers_fired;			     /**< timer callbacks run */
+	uint64_t busy_ns;			     /**< time in tasks */
+	uint64_t stuck_reports;			     /**< tasks reported stuck here */
+	uint64_t cancelled;			     /**< queued tasks cancelled */
+};
+
+/** Runtime-wide state and counters. */
+struct moirai_rt_stats {
+	int workers;		     /**< worker count */
+	bool virtual_placement;	     /**< plan from a foreign topology */
+	bool stopping;		     /**< stop was called */
+	uint64_t spawned;	     /**< tasks submitted and accepted */
+	uint64_t refused;	     /**< submissions refused (full, no descriptor) */
+	uint64_t deferred_pending;   /**< defer_free objects not yet freed */
+	uint64_t deferred_freed;     /**< defer_free objects freed */
+	uint64_t overflow_spills;    /**< tasks spilled from full deques */
+};
+
+/**
+ * Read the runtime-wide counters.
+ * @return 0; -EINVAL NULL argument.
+ */
+MOIRAI_API int moirai_rt_stats_get(const struct moirai_rt *rt, struct moirai_rt_stats *out);
+
+/**
+ * Read one worker's counters.
+ * @return 0; -EINVAL NULL argument; -ERANGE bad index.
+ */
+MOIRAI_API int moirai_rt_worker_stats_get(const struct moirai_rt *rt, int worker,
+					  struct moirai_rt_worker_stats *out);
+
+/** Which per-level latency a histogram query is for. */
+enum moirai_rt_latency {
+	MOIRAI_RT_LAT_WAIT = 0, /**< submit -> start (queueing delay) */
+	MOIRAI_RT_LAT_RUN = 1,	/**< start -> end of one run of the task */
+};
+
+/**
+ * Merge the latency histogram of level @p prio over all workers (or one
+ * worker when @p worker >= 0) into @p out (which the caller zeroes first
+ * for a fresh snapshot).  Relative error of percentiles: see moirai/hist.h.
+ * @return 0; -EINVAL NULL, bad level or kind; -ERANGE bad worker.
+ */
+MOIRAI_API int moirai_rt_latency_get(const struct moirai_rt *rt, int worker, enum moirai_prio prio,
+				     enum moirai_rt_latency kind, struct moirai_hist *out);
+
+/**
+ * Print the runtime's stats: aligned text for people, or one JSON
+ * document (@p json) with "workers" (array of per-worker objects) and
+ * "latency_ns" (per level: wait and run p50/p99/p999).
+ * @return 0; -EINVAL NULL; -EIO write error.
+ */
+MOIRAI_API int moirai_rt_stats_print(const struct moirai_rt *rt, FILE *f, bool json);
+
+/** @return the level's name ("critical", "high", "normal", "background"), NULL if bad. */
+MOIRAI_API const char *moirai_prio_name(enum moirai_prio prio);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include "moirai/rt_inline.h"
+#include "moirai/task.h"
+#include "moirai/poller.h"
+
+#endif /* MOIRAI_RT_H */

@@ -1,0 +1,496 @@
+/*
+ * The step function: every scheduling decision of a worker, in one place
+ * that takes the clock as an argument (SPDK's spdk_thread_poll), so that
+ * tests drive it single-threaded with a fake clock.  One step fires due
+ * timers, runs due pollers, moves mailbox submissions into the run
+ * queues, then dispatches tasks: it picks a level (the most urgent that
+ * has work, unless aging says a lower one has waited too long), pops a
+ * task at that level (newest first, with a bounded run of those before
+ * the oldest gets a turn), and when the worker has nothing of its own,
+ * steals along the plan's steal order.
+ *
+ * Also here: the searching count and the wake-ups that go with it (the
+ * Tokio scheme): a worker that runs dry counts itself as searching; a
+ * spawn wakes a parked worker only when nobody searches; a searcher that
+ * finds work and was the last one wakes the next parked worker, so work
+ * fans out one wake-up at a time instead of in a thundering herd.
+ */
+#include <string.h>
+
+#include "rt_int.h"
+
+/* ---- searching and waking ------------------------------------------- */
+
+void rt_search_begin(struct rt_worker *w)
+{
+	if (w->searching)
+		return;
+	w->searching = true;
+	atomic_fetch_add_explicit(&w->rt->searching, 1, memory_order_relaxed);
+}
+
+void rt_search_end(struct rt_worker *w)
+{
+	if (!w->searching)
+		return;
+	w->searching = false;
+	/* The last searcher to find work passes the baton: there may be
+	 * more work than it can take (it stole a batch). */
+	if (atomic_fetch_sub_explicit(&w->rt->searching, 1, memory_order_relaxed) == 1 &&
+	    rt_work_visible(w))
+		rt_notify_one(w->rt);
+}
+
+void rt_wake_worker(struct rt_worker *w)
+{
+	if (moirai__waitq_notify(&w->wq, 1, 0))
+		atomic_fetch_add_explicit(&w->rc.wakeups, 1, memory_order_relaxed);
+}
+
+/*
+ * Claim a parked worker of @rt (among those @accept allows) and wake it as
+ * a searcher.  The idle bitmap only names candidates; the claim is the CAS
+ * of the worker's run state from PARKED to... the worker itself sees the
+ * claim when it wakes (run_state exchange in rt_worker.c).
+ */
+static bool claim_and_wake(struct moirai_rt *rt, int node_idx)
+{
+	for (int i = 0; i < RT_IDLE_WORDS && i * 64 < rt->nworkers; i++) {
+		uint64_t m = atomic_load_explicit(&rt->idle[i], memory_order_relaxed);
+
+		while (m) {
+			int b = __builtin_ctzll(m);
+			struct rt_worker *v = rt->w[i * 64 + b];
+			uint32_t parked = WS_PARKED;
+
+			m &= m - 1;
+			if (node_idx >= 0 && v->node_idx != node_idx)
+				continue;
+			/* Count it as searching before it can run (and leave). */
+			atomic_fetch_add_explicit(&rt->searching, 1, memory_order_relaxed);
+			if (!atomic_compare_exchange_strong_explicit(&v->run_state, &parked,
+								     WS_CLAIMED, memory_order_acq_rel,
+								     memory_order_relaxed)) {
+				atomic_fetch_sub_explicit(&rt->searching, 1, memory_order_relaxed);
+				continue;
+			}
+			atomic_fetch_and_explicit(&rt->idle[i], ~(1ull << b), memory_order_relaxed);
+			moirai__waitq_wake(&v->wq, 1, 0);
+			atomic_fetch_add_explicit(&v->rc.wakeups, 1, memory_order_relaxed);
+			return true;
+		}
+	}
+	return false;
+}
+
+void rt_notify_one(struct moirai_rt *rt)
+{
+	/* F1 of the park protocol: our push before the loads below; pairs
+	 * with the fence a parking worker issues after setting its idle bit
+	 * (rt_worker.c), so either it sees our work or we see its bit. */
+	moirai__full_fence();
+	if (atomic_load_explicit(&rt->searching, memory_order_relaxed) > 0)
+		return;
+	claim_and_wake(rt, -1);
+}
+
+/* Strict-node work: only that node's workers can take it, so a searcher
+ * elsewhere does not count. */
+void rt_notify_node(struct moirai_rt *rt, int node_idx)
+{
+	moirai__full_fence();
+	claim_and_wake(rt, node_idx);
+}
+
+/* ---- local queues ------------------------------------------------------ */
+
+static struct moirai_ring *pnode_ring(const struct moirai_rt *rt, int node_idx, int level)
+{
+	return rt->pnode_mbox[node_idx * RT_LEVELS + level];
+}
+
+static unsigned level_limit(const struct rt_worker *w)
+{
+	return w->critical_only ? 1 : RT_LEVELS;
+}
+
+static bool level_has_work(const struct rt_worker *w, int l)
+{
+	return rt_deque_size(&w->dq[l]) > 0 || w->fifo_len[l] > 0 ||
+	       moirai_ring_count(pnode_ring(w->rt, w->node_idx, l)) > 0;
+}
+
+static void spill(struct rt_worker *w, int l)
+{
+	struct moirai_rt *rt = w->rt;
+	struct moirai__list batch;
+	unsigned n = 0;
+
+	/* Move the oldest half out, where any worker can find it. */
+	moirai__list_init(&batch);
+	for (int64_t k = rt_deque_size(&w->dq[l]) / 2; k > 0; k--) {
+		bool lost;
+		struct rt_task *t = rt_deque_steal(&w->dq[l], &lost);
+
+		if (!t) {
+			if (lost)
+				k++;
+			else
+				break;
+			continue;
+		}
+		moirai__list_add_tail(&batch, &t->link);
+		n++;
+	}
+	pthread_mutex_lock(&rt->ovf_lock);
+	while (!moirai__list_empty(&batch)) {
+		struct moirai__list *it = batch.next;
+
+		moirai__list_del(it);
+		moirai__list_add_tail(&rt->ovf[l], it);
+	}
+	pthread_mutex_unlock(&rt->ovf_lock);
+	atomic_fetch_add_explicit(&rt->ovf_count, n, memory_order_release);
+	atomic_fetch_add_explicit(&rt->spills, n, memory_order_relaxed);
+}
+
+void rt_push_local(struct rt_worker *w, struct rt_task *t)
+{
+	int l = t->level;
+
+	if (moirai_unlikely(t->flags & TF_STRICT_WORKER)) {
+		moirai__list_add_tail(&w->fifo[l], &t->link);
+		w->fifo_len[l]++;
+		return;
+	}
+	if (moirai_likely(rt_deque_push(&w->dq[l], t)))
+		return;
+	spill(w, l);
+	if (!rt_deque_push(&w->dq[l], t)) {
+		/* Thieves refilled nothing: the deque cannot be full after a
+		 * spill of half, unless capacity is 1; keep it locally. */
+		moirai__list_add_tail(&w->fifo[l], &t->link);
+		w->fifo_len[l]++;
+	}
+}
+
+static void drain_mailboxes(struct rt_worker *w)
+{
+	void *buf[RT_DRAIN_BATCH];
+	unsigned n;
+
+	n = moirai_ring_dequeue_burst(w->strict_mbox, buf, RT_DRAIN_BATCH, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		struct rt_task *t = buf[i];
+
+		moirai__list_add_tail(&w->fifo[t->level], &t->link);
+		w->fifo_len[t->level]++;
+	}
+	for (unsigned l = 0; l < level_limit(w); l++) {
+		n = moirai_ring_dequeue_burst(w->mbox[l], buf, RT_DRAIN_BATCH, NULL);
+		for (unsigned i = 0; i < n; i++)
+			rt_push_local(w, buf[i]);
+	}
+}
+
+static struct rt_task *fifo_pop(struct rt_worker *w, int l)
+{
+	struct rt_task *t = moirai__list_first(&w->fifo[l], struct rt_task, link);
+
+	if (t) {
+		moirai__list_del(&t->link);
+		w->fifo_len[l]--;
+	}
+	return t;
+}
+
+static struct rt_task *own_oldest(struct rt_worker *w, int l)
+{
+	for (;;) {
+		bool lost;
+		struct rt_task *t = rt_deque_steal(&w->dq[l], &lost);
+
+		if (t || !lost)
+			return t;
+	}
+}
+
+/*
+ * Pop one task of level @l.  Newest first (take at the bottom) keeps
+ * fork-join depth first and caches warm; every lifo_limit-th pop, and every
+ * pop that aging forced, is a FIFO turn instead: the oldest of the deque's
+ * top and the local FIFO list (strict tasks, continuations), alternately,
+ * so nothing queued here waits more than ~2 x lifo_limit pops of its level.
+ */
+static struct rt_task *pop_level(struct rt_worker *w, int l, bool fifo_turn)
+{
+	struct rt_task *t = NULL;
+
+	if (!fifo_turn && w->lifo_run[l] < w->rt->cfg.lifo_limit) {
+		t = rt_deque_take(&w->dq[l]);
+		if (t) {
+			w->lifo_run[l]++;
+			return t;
+		}
+		t = fifo_pop(w, l);
+	} else {
+		w->lifo_run[l] = 0;
+		if ((w->fifo_toggle[l]++ & 1) && w->fifo_len[l])
+			t = fifo_pop(w, l);
+		if (!t)
+			t = own_oldest(w, l);
+		if (!t)
+			t = fifo_pop(w, l);
+	}
+	if (!t && moirai_ring_dequeue_burst(pnode_ring(w->rt, w->node_idx, l), (void **)&t, 1,
+					    NULL) == 0)
+		t = NULL;
+	return t;
+}
+
+/*
+ * Which level to serve next: the most urgent with work, unless a less
+ * urgent one has been passed over aging_dispatches times or for aging_ns
+ * (the least urgent such level first: it is the most starved).  Returns
+ * -1 when this worker has no work of its own.
+ */
+static int pick_level(struct rt_worker *w, uint64_t now, bool *aged)
+{
+	const struct moirai_rt_config *c = &w->rt->cfg;
+	unsigned lim = level_limit(w);
+	bool has[RT_LEVELS];
+	int top = -1;
+
+	for (unsigned l = 0; l < lim; l++) {
+		has[l] = level_has_work(w, (int)l);
+		if (!has[l]) {
+			w->age_count[l] = 0;
+			w->served_at[l] = now;
+		} else if (top < 0) {
+			top = (int)l;
+		}
+	}
+	*aged = false;
+	if (top < 0)
+		return -1;
+	for (int l = (int)lim - 1; l > top; l--) {
+		if (has[l] && (w->age_count[l] >= c->aging_dispatches ||
+			       now - w->served_at[l] >= c->aging_ns)) {
+			*aged = true;
+			top = l;
+			break;
+		}
+	}
+	for (int l = top + 1; l < (int)lim; l++)
+		if (has[l])
+			w->age_count[l]++;
+	w->age_count[top] = 0;
+	w->served_at[top] = now;
+	return top;
+}
+
+/* ---- stealing -------------------------------------------------------- */
+
+static struct rt_task *steal_deque(struct rt_worker *w, struct rt_worker *v, int l, int cls)
+{
+	int64_t avail = rt_deque_size(&v->dq[l]);
+	int64_t want = (avail + 1) / 2, room;
+	struct rt_task *first = NULL;
+	unsigned got = 0, spins = 0;
+
+	if (avail <= 0)
+		return NULL;
+	if (want > (int64_t)RT_STEAL_BATCH)
+		want = RT_STEAL_BATCH;
+	room = w->dq[l].mask + 1 - rt_deque_size(&w->dq[l]);
+	if (want > room + 1)
+		want = room + 1;
+	while ((int64_t)got < want) {
+		bool lost;
+		struct rt_task *t = rt_deque_steal(&v->dq[l], &lost);
+
+		if (!t) {
+			if (lost && ++spins < 8)
+				continue;
+			break;
+		}
+		if (!first)
+			first = t;
+		else if (!rt_deque_push(&w->dq[l], t))
+			rt_push_local(w, t);
+		got++;
+	}
+	if (got) {
+		RT_COUNT(w->c.steals[cls], got);
+		atomic_fetch_add_explicit(&v->rc.stolen_from, got, memory_order_relaxed);
+	}
+	return first;
+}
+
+/* A victim's mailboxes are fair game while it is busy or blocked: it
+ * would not get to them before its current task ends. */
+static struct rt_task *steal_mailbox(struct rt_worker *w, struct rt_worker *v, int l, int cls)
+{
+	uint32_t st = atomic_load_explicit(&v->run_state, memory_order_relaxed);
+	void *t;
+
+	if (st != WS_RUNNING && !atomic_load_explicit(&v->block_depth, memory_order_relaxed))
+		return NULL;
+	if (moirai_ring_dequeue_burst(v->mbox[l], &t, 1, NULL) == 0)
+		return NULL;
+	RT_COUNT(w->c.steals[cls], 1);
+	atomic_fetch_add_explicit(&v->rc.stolen_from, 1, memory_order_relaxed);
+	return t;
+}
+
+static struct rt_task *take_overflow(struct rt_worker *w)
+{
+	struct moirai_rt *rt = w->rt;
+	struct rt_task *t = NULL;
+
+	if (!atomic_load_explicit(&rt->ovf_count, memory_order_acquire))
+		return NULL;
+	pthread_mutex_lock(&rt->ovf_lock);
+	for (unsigned l = 0; l < level_limit(w) && !t; l++) {
+		t = moirai__list_first(&rt->ovf[l], struct rt_task, link);
+		if (t)
+			moirai__list_del(&t->link);
+	}
+	pthread_mutex_unlock(&rt->ovf_lock);
+	if (t)
+		atomic_fetch_sub_explicit(&rt->ovf_count, 1, memory_order_relaxed);
+	return t;
+}
+
+static struct rt_task *steal(struct rt_worker *w)
+{
+	struct moirai_rt *rt = w->rt;
+	unsigned lim = level_limit(w);
+	struct rt_task *t = take_overflow(w);
+
+	if (t)
+		return t;
+	/* Highest priority first across all victims, then the next level:
+	 * a critical task two nodes away beats a background one next door. */
+	for (unsigned l = 0; l < lim; l++) {
+		for (int i = 0; i < w->nsteal; i++) {
+			struct rt_worker *v = rt->w[w->steal_order[i]];
+			int cls = w->steal_class[i];
+
+			if (v->critical_only && l != 0)
+				continue;
+			RT_COUNT(w->c.steal_attempts, 1);
+			t = steal_deque(w, v, (int)l, cls);
+			if (!t)
+				t = steal_mailbox(w, v, (int)l, cls);
+			if (t)
+				return t;
+		}
+	}
+	return NULL;
+}
+
+bool rt_work_visible(struct rt_worker *w)
+{
+	struct moirai_rt *rt = w->rt;
+	unsigned lim = level_limit(w);
+
+	if (moirai_ring_count(w->strict_mbox))
+		return true;
+	for (unsigned l = 0; l < lim; l++) {
+		if (level_has_work(w, (int)l) || moirai_ring_count(w->mbox[l]))
+			return true;
+	}
+	if (atomic_load_explicit(&rt->ovf_count, memory_order_acquire))
+		return true;
+	for (int i = 0; i < w->nsteal; i++) {
+		struct rt_worker *v = rt->w[w->steal_order[i]];
+
+		for (unsigned l = 0; l < lim; l++)
+			if (!(v->critical_only && l) && rt_deque_size(&v->dq[l]) > 0)
+				return true;
+	}
+	return false;
+}
+
+/* The next task for @w: its own by level and aging, else stolen. */
+static struct rt_task *next_task(struct rt_worker *w, uint64_t now)
+{
+	bool aged;
+	int l = pick_level(w, now, &aged);
+	struct rt_task *t = NULL;
+
+	if (l >= 0) {
+		t = pop_level(w, l, aged);
+		if (t && aged)
+			RT_COUNT(w->c.aged[l], 1);
+	}
+	if (!t)
+		t = steal(w);
+	if (t)
+		rt_search_end(w);
+	return t;
+}
+
+/*
+ * Inside a join: the newest task first, most urgent level first, no FIFO
+ * turns and no aging.  The newest tasks are the joiner's own descendants,
+ * so running them nested keeps the stack as deep as the recursion and no
+ * deeper; an old task (a FIFO turn) would nest a whole unrelated subtree.
+ * At the nesting limit only the worker's own newest tasks are taken, which
+ * still finishes the join's own descendants instead of deadlocking.
+ */
+static struct rt_task *help_task(struct rt_worker *w, bool may_steal)
+{
+	struct rt_task *t = NULL;
+
+	for (unsigned l = 0; l < level_limit(w) && !t; l++) {
+		t = rt_deque_take(&w->dq[l]);
+		if (!t)
+			t = fifo_pop(w, (int)l);
+	}
+	if (!t && may_steal)
+		t = steal(w);
+	return t;
+}
+
+void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_step *out)
+{
+	struct moirai_rt *rt = w->rt;
+
+	memset(out, 0, sizeof(*out));
+	out->can_park = w->no_park_pollers == 0;
+	if (w->ntimers)
+		rt_timers_run(w, now, out);
+	if (w->npollers)
+		rt_pollers_run(w, now, out);
+	drain_mailboxes(w);
+	for (unsigned i = 0; i < max_tasks; i++) {
+		struct rt_task *t = next_task(w, now);
+
+		if (!t)
+			break;
+		rt_task_run(w, t, now);
+		out->ran++;
+		now = rt->clock();
+	}
+	if (w->help_depth == 0)
+		rt_qsbr_quiescent(w);
+	if (w->ntimers)
+		out->next_due = w->timers[0]->expiry_ns;
+	if (out->busy || out->ran)
+		out->can_park = false;
+}
+
+bool rt_help_one(struct rt_worker *w)
+{
+	struct rt_task *t;
+
+	w->help_depth++;
+	drain_mailboxes(w);
+	t = help_task(w, w->help_depth <= RT_MAX_HELP_DEPTH);
+	if (t)
+		rt_task_run(w, t, w->rt->clock());
+	w->help_depth--;
+	return t != NULL;
+}

@@ -1,0 +1,532 @@
+/*
+ * The runtime's step function, single-threaded with a fake clock: a
+ * runtime in manual mode has its workers' state but no threads, and the
+ * test steps them itself.  Strict priority, the aging bound, the bounded
+ * newest-first run, continuations, timers (order, accuracy, periodic
+ * without drift, cancel), pollers (busy/idle, periods, unregister while
+ * running), and stealing nearest first on a synthetic 4-node machine.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt_int.h"
+#include "testutil.h"
+
+static uint64_t fake_now = 1000000;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+/* ---- a log of what ran -------------------------------------------------- */
+
+#define LOG_MAX 100000
+static int run_log[LOG_MAX];
+static int run_n;
+
+static int log_task(void *arg)
+{
+	if (run_n < LOG_MAX)
+		run_log[run_n++] = (int)(intptr_t)arg;
+	return 0;
+}
+
+static struct moirai_rt *manual_rt(const char *topo_desc, struct moirai_rt_config *cfg)
+{
+	struct moirai_rt_config c = { 0 };
+	struct moirai_topo *topo = NULL;
+	struct moirai_rt *rt;
+
+	if (cfg)
+		c = *cfg;
+	if (topo_desc) {
+		assert_int_equal(moirai_topo_load_synthetic(topo_desc, &topo), 0);
+		c.topo = topo;
+		c.virtual_placement = true;
+	}
+	assert_int_equal(moirai__rt_create_manual(&c, fake_clock, &rt), 0);
+	moirai_topo_destroy(topo);
+	run_n = 0;
+	return rt;
+}
+
+static void step(struct moirai_rt *rt, int w, unsigned max, struct rt_step *st)
+{
+	struct rt_step tmp;
+
+	moirai__rt_bind_thread(rt, w);
+	rt_step(rt->w[w], fake_now, max, st ? st : &tmp);
+}
+
+static void spawn_on(struct moirai_rt *rt, int w, moirai_task_fn fn, intptr_t id, int prio)
+{
+	struct moirai_spawn_opts o = { .prio = prio };
+
+	moirai__rt_bind_thread(rt, w);
+	assert_int_equal(moirai_rt_spawn(rt, fn, (void *)id, &o, NULL), 0);
+}
+
+static void destroy(struct moirai_rt *rt)
+{
+	/* Run whatever is left so nothing stays queued, then tear down. */
+	for (int k = 0; k < 1000; k++)
+		for (int i = 0; i < rt->nworkers; i++)
+			step(rt, i, 1000, NULL);
+	moirai__rt_bind_thread(NULL, -1);
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+}
+
+/* ---- priority --------------------------------------------------------- */
+
+static void test_strict_priority(void **state)
+{
+	static const int prios[] = { MOIRAI_PRIO_BACKGROUND, MOIRAI_PRIO_NORMAL, MOIRAI_PRIO_HIGH,
+				     MOIRAI_PRIO_CRITICAL };
+	struct moirai_rt_config cfg = { .aging_dispatches = 1000, .aging_ns = UINT64_MAX / 2 };
+	struct moirai_rt *rt;
+	unsigned seed = 1;
+
+	(void)state;
+	rt = manual_rt("pack:1 core:1 pu:1", &cfg);
+	/* 200 tasks in random level order; id = level * 1000 + sequence. */
+	for (int i = 0; i < 200; i++) {
+		int p = prios[rand_r(&seed) % 4];
+
+		spawn_on(rt, 0, log_task, moirai_prio_index(p) * 1000 + i, p);
+	}
+	for (int i = 0; i < 200; i++)
+		step(rt, 0, 1, NULL);
+	assert_int_equal(run_n, 200);
+	/* Levels never go back up: all critical, then all high, ... */
+	for (int i = 1; i < run_n; i++)
+		assert_true(run_log[i - 1] / 1000 <= run_log[i] / 1000);
+	destroy(rt);
+}
+
+/* A critical task that keeps a sustained flood going by respawning. */
+static long flood_left;
+
+static int flood_task(void *arg)
+{
+	if (run_n < LOG_MAX)
+		run_log[run_n++] = 0;
+	if (--flood_left > 0)
+		assert_int_equal(moirai_rt_spawn(moirai_rt_current(), flood_task, arg,
+						 &(struct moirai_spawn_opts){
+							 .prio = MOIRAI_PRIO_CRITICAL },
+						 NULL),
+				 0);
+	return 0;
+}
+
+/*
+ * Aging by count: under a sustained critical flood, a background task
+ * starts within aging_dispatches critical dispatches (here 32), for many
+ * flood shapes (several flood tasks in flight).
+ */
+static void test_aging_dispatch_bound(void **state)
+{
+	const unsigned N = 32;
+	struct moirai_rt_config cfg = { .aging_dispatches = N, .aging_ns = UINT64_MAX / 2 };
+
+	(void)state;
+	for (int width = 1; width <= 8; width++) {
+		struct moirai_rt *rt = manual_rt("pack:1 core:1 pu:1", &cfg);
+		int pos = -1;
+
+		flood_left = 100000;
+		for (int i = 0; i < width; i++)
+			spawn_on(rt, 0, flood_task, 0, MOIRAI_PRIO_CRITICAL);
+		spawn_on(rt, 0, log_task, 3, MOIRAI_PRIO_BACKGROUND);
+		for (int i = 0; i < 200 && pos < 0; i++) {
+			step(rt, 0, 1, NULL);
+			for (int k = 0; k < run_n; k++)
+				if (run_log[k] == 3)
+					pos = k;
+		}
+		/* It ran, and no more than N flood tasks ran before it. */
+		assert_true(pos >= 0);
+		assert_true(pos <= (int)N);
+		assert_true(flood_left > 0); /* the flood was still going */
+		flood_left = 0;
+		destroy(rt);
+	}
+}
+
+/* Aging by time: once its oldest task has waited aging_ns, a level is
+ * served at the next dispatch decision, whatever the count says. */
+static void test_aging_time_bound(void **state)
+{
+	struct moirai_rt_config cfg = { .aging_dispatches = 1u << 30, .aging_ns = 2000000 };
+	struct moirai_rt *rt = manual_rt("pack:1 core:1 pu:1", &cfg);
+	int pos = -1;
+
+	(void)state;
+	flood_left = 100000;
+	spawn_on(rt, 0, flood_task, 0, MOIRAI_PRIO_CRITICAL);
+	spawn_on(rt, 0, log_task, 3, MOIRAI_PRIO_BACKGROUND);
+	/* 1.9 ms of flood: not yet. */
+	for (int i = 0; i < 19; i++) {
+		step(rt, 0, 1, NULL);
+		fake_now += 100000;
+	}
+	for (int k = 0; k < run_n; k++)
+		assert_int_not_equal(run_log[k], 3);
+	fake_now += 200000; /* now past 2 ms */
+	step(rt, 0, 1, NULL);
+	for (int k = 0; k < run_n; k++)
+		if (run_log[k] == 3)
+			pos = k;
+	assert_int_equal(pos, run_n - 1);
+	flood_left = 0;
+	destroy(rt);
+}
+
+/* ---- the newest-first bound ------------------------------------------------ */
+
+static int ping(void *arg);
+
+/* Two tasks that keep spawning each other (the Tokio LIFO-slot case). */
+static int ping(void *arg)
+{
+	if (run_n < LOG_MAX)
+		run_log[run_n++] = 1;
+	if (--flood_left > 0)
+		assert_int_equal(moirai_rt_spawn(moirai_rt_current(), ping, arg, NULL, NULL), 0);
+	return 0;
+}
+
+static void test_lifo_bound(void **state)
+{
+	struct moirai_rt_config cfg = { .lifo_limit = 8 };
+	struct moirai_rt *rt = manual_rt("pack:1 core:1 pu:1", &cfg);
+	int first_other = -1;
+
+	(void)state;
+	/* Ten older tasks, then a ping-pong pair on the same level. */
+	for (int i = 0; i < 10; i++)
+		spawn_on(rt, 0, log_task, 100 + i, MOIRAI_PRIO_NORMAL);
+	flood_left = 100000;
+	spawn_on(rt, 0, ping, 0, MOIRAI_PRIO_NORMAL);
+	for (int i = 0; i < 2000; i++)
+		step(rt, 0, 1, NULL);
+	for (int k = 0; k < run_n && first_other < 0; k++)
+		if (run_log[k] >= 100)
+			first_other = k;
+	/* The pair never starves the rest: every older task ran, the first
+	 * within 2 x lifo_limit pops, all within 2 x lifo_limit x 10. */
+	assert_true(first_other >= 0 && first_other <= 2 * 8 + 1);
+	for (int id = 100; id < 110; id++) {
+		int at = -1;
+
+		for (int k = 0; k < run_n && at < 0; k++)
+			if (run_log[k] == id)
+				at = k;
+		assert_true(at >= 0 && at <= 2 * 8 * 10 + 10);
+	}
+	flood_left = 0;
+	destroy(rt);
+}
+
+/* ---- continuations --------------------------------------------------------- */
+
+static int cont_runs;
+
+static int cont_task(void *arg)
+{
+	(void)arg;
+	if (run_n < LOG_MAX)
+		run_log[run_n++] = 50;
+	return ++cont_runs < 3 ? MOIRAI_TASK_CONTINUE : 7;
+}
+
+static void test_continuation(void **state)
+{
+	struct moirai_rt *rt = manual_rt("pack:1 core:1 pu:1", NULL);
+	struct moirai_task *h;
+	int status = 0, pos[3], k = 0;
+
+	(void)state;
+	cont_runs = 0;
+	for (int i = 0; i < 4; i++)
+		spawn_on(rt, 0, log_task, i, MOIRAI_PRIO_NORMAL);
+	moirai__rt_bind_thread(rt, 0);
+	assert_int_equal(moirai_rt_spawn(rt, cont_task, NULL, NULL, &h), 0);
+	for (int i = 0; i < 20; i++)
+		step(rt, 0, 1, NULL);
+	for (int i = 0; i < run_n; i++)
+		if (run_log[i] == 50)
+			pos[k++] = i;
+	assert_int_equal(k, 3);
+	assert_int_equal(run_n, 7);
+	/* The newest runs first; when it yields it goes behind the four that
+	 * were already waiting, and runs again once they are done. */
+	assert_int_equal(pos[0], 0);
+	assert_int_equal(pos[1], 5);
+	assert_int_equal(pos[2], 6);
+	moirai__rt_bind_thread(NULL, -1);
+	assert_int_equal(moirai_task_join(h, MOIRAI_TIMEOUT_TRY, &status), 0);
+	assert_int_equal(status, 7);
+	destroy(rt);
+}
+
+/* ---- timers ----------------------------------------------------------------- */
+
+static uint64_t fired_at[64];
+static int fired_id[64];
+static int nfired;
+
+static void timer_cb(struct moirai_timer *t, void *arg)
+{
+	(void)t;
+	fired_at[nfired] = fake_now;
+	fired_id[nfired++] = (int)(intptr_t)arg;
+}
+
+static void test_timers(void **state)
+{
+	struct moirai_rt *rt = manual_rt("pack:1 core:1 pu:1", NULL);
+	struct moirai_timer t[20], periodic, cancelled;
+	uint64_t start = fake_now, due[20];
+	unsigned seed = 7;
+
+	(void)state;
+	nfired = 0;
+	moirai__rt_bind_thread(rt, 0);
+	for (int i = 0; i < 20; i++) {
+		due[i] = 1000 + (uint64_t)(rand_r(&seed) % 50000);
+		assert_int_equal(moirai_timer_init(&t[i], timer_cb, (void *)(intptr_t)i), 0);
+		assert_int_equal(moirai_timer_start(&t[i], due[i], 0), 0);
+	}
+	assert_int_equal(moirai_timer_init(&cancelled, timer_cb, (void *)(intptr_t)99), 0);
+	assert_int_equal(moirai_timer_start(&cancelled, 500, 0), 0);
+	assert_true(moirai_timer_is_pending(&cancelled));
+	assert_int_equal(moirai_timer_cancel(&cancelled), 0);
+	assert_int_equal(moirai_timer_cancel(&cancelled), -EALREADY);
+	/* Walk the clock in 1 us steps: every timer fires at the first step
+	 * at or after its expiry (1 us resolution), in expiry order. */
+	for (int us = 0; us <= 52; us++) {
+		fake_now = start + (uint64_t)us * 1000;
+		step(rt, 0, 1, NULL);
+	}
+	assert_int_equal(nfired, 20);
+	for (int i = 0; i < nfired; i++) {
+		int id = fired_id[i];
+
+		assert_true(fired_at[i] >= start + due[id]);
+		assert_true(fired_at[i] < start + due[id] + 1000);
+		if (i)
+			assert_true(due[fired_id[i - 1]] <= due[id]);
+		assert_false(moirai_timer_is_pending(&t[id]));
+	}
+	/* Periodic: on schedule (no drift) and missed periods skipped. */
+	nfired = 0;
+	start = fake_now;
+	assert_int_equal(moirai_timer_init(&periodic, timer_cb, (void *)(intptr_t)1), 0);
+	assert_int_equal(moirai_timer_start(&periodic, 10000, 10000), 0);
+	for (int i = 1; i <= 5; i++) {
+		fake_now = start + (uint64_t)i * 10000 + 300; /* a little late each time */
+		step(rt, 0, 1, NULL);
+		assert_int_equal(nfired, i);
+		assert_int_equal(periodic.expiry_ns, start + (uint64_t)(i + 1) * 10000);
+	}
+	fake_now = start + 95000; /* 4 periods missed: one call, back on schedule */
+	step(rt, 0, 1, NULL);
+	assert_int_equal(nfired, 6);
+	assert_int_equal(periodic.expiry_ns, start + 100000);
+	assert_int_equal(moirai_timer_cancel(&periodic), 0);
+	/* Misuse. */
+	moirai__rt_bind_thread(NULL, -1);
+	assert_int_equal(moirai_timer_start(&periodic, 1, 0), -EINVAL);
+	assert_int_equal(moirai_timer_init(NULL, timer_cb, NULL), -EINVAL);
+	assert_int_equal(moirai_timer_init(&periodic, NULL, NULL), -EINVAL);
+	destroy(rt);
+}
+
+/* ---- pollers ---------------------------------------------------------------- */
+
+struct pstate {
+	int calls;
+	int busy_every;
+	struct moirai_poller *self, *victim;
+	bool unregister_self_at, unregister_victim;
+	int stop_at;
+};
+
+static int poll_fn(void *arg)
+{
+	struct pstate *p = arg;
+
+	p->calls++;
+	if (p->stop_at && p->calls == p->stop_at) {
+		assert_int_equal(moirai_poller_unregister(p->self), 0);
+		/* A second unregister of the same poller is refused. */
+		assert_int_equal(moirai_poller_unregister(p->self), -EINVAL);
+	}
+	if (p->unregister_victim && p->victim) {
+		assert_int_equal(moirai_poller_unregister(p->victim), 0);
+		p->victim = NULL;
+	}
+	return p->busy_every && p->calls % p->busy_every == 0 ? MOIRAI_POLL_BUSY : MOIRAI_POLL_IDLE;
+}
+
+static void test_pollers(void **state)
+{
+	struct moirai_rt *rt = manual_rt("pack:1 core:1 pu:1", NULL);
+	struct pstate a = { .busy_every = 2 }, b = { .stop_at = 5 }, c = { 0 }, d = { 0 };
+	struct moirai_poller *pa, *pb, *pc, *pd;
+	struct moirai_poller_stats s;
+	struct rt_step st;
+
+	(void)state;
+	moirai__rt_bind_thread(rt, 0);
+	assert_int_equal(moirai_poller_register(rt, 0, "every", poll_fn, &a, 0, 0, &pa), 0);
+	assert_int_equal(moirai_poller_register(rt, 0, "self-stop", poll_fn, &b, 0, 0, &pb), 0);
+	b.self = pb;
+	assert_int_equal(moirai_poller_register(rt, 0, "timed", poll_fn, &c, 5000, 0, &pc), 0);
+	assert_int_equal(moirai_poller_register(rt, 0, "victim", poll_fn, &d, 0, 0, &pd), 0);
+	assert_string_equal(moirai_poller_name(pc), "timed");
+	for (int i = 1; i <= 10; i++) {
+		step(rt, 0, 1, &st);
+		/* Busy pollers keep the worker awake; idle ones let it park. */
+		assert_int_equal(st.busy, i % 2 == 0 ? 1 : 0);
+		assert_int_equal(st.can_park, i % 2 != 0);
+		fake_now += 1000;
+	}
+	assert_int_equal(a.calls, 10);
+	assert_int_equal(b.calls, 5); /* unregistered itself from inside */
+	assert_int_equal(c.calls, 1); /* period 5 us: due at 5 us of 0..9 us */
+	step(rt, 0, 1, &st);
+	assert_int_equal(c.calls, 2); /* and at 10 us */
+	assert_int_equal(moirai_poller_stats_get(pa, &s), 0);
+	assert_int_equal(s.runs, 11);
+	assert_int_equal(a.calls, 11);
+	assert_int_equal(s.busy, 5);
+	/* A poller unregisters another during the walk: no use after free
+	 * (ASan), and the victim is never called again. */
+	a.victim = pd;
+	a.unregister_victim = true;
+	int before = d.calls;
+
+	step(rt, 0, 1, &st);
+	step(rt, 0, 1, &st);
+	assert_true(d.calls <= before + 1);
+	int after = d.calls;
+
+	step(rt, 0, 1, &st);
+	assert_int_equal(d.calls, after);
+	assert_int_equal(moirai_poller_unregister(pc), 0);
+	assert_int_equal(moirai_poller_unregister(pa), 0);
+	/* Bad input. */
+	assert_int_equal(moirai_poller_register(rt, 0, "", poll_fn, &a, 0, 0, &pa), -EINVAL);
+	assert_int_equal(moirai_poller_register(rt, 5, "x", poll_fn, &a, 0, 0, &pa), -ERANGE);
+	assert_int_equal(moirai_poller_register(rt, 0, "x", poll_fn, &a, 0, 0x80, &pa), -EINVAL);
+	assert_int_equal(moirai_poller_register(rt, 0,
+						"a-name-that-is-longer-than-thirty-one-chars",
+						poll_fn, &a, 0, 0, &pa),
+			 -EINVAL);
+	destroy(rt);
+}
+
+/* ---- stealing ------------------------------------------------------------------ */
+
+/*
+ * 2 packages x 2 nodes x 2 cores: worker 0's steal order is its core
+ * sibling's... here: same node (worker 1), then the other node of its
+ * package (2, 3), then the far package (4..7) as the synthetic distances
+ * say.  Put work on a far worker and a near one: the dry worker takes
+ * from the near one first, and takes half of it in one visit.
+ */
+static void test_steal_nearest_first(void **state)
+{
+	struct moirai_rt *rt = manual_rt("pack:2 numa:2 core:2 pu:1", NULL);
+	struct moirai_rt_worker_stats ws;
+	struct rt_worker *w0;
+	int near, far;
+
+	(void)state;
+	assert_int_equal(rt->nworkers, 8);
+	w0 = rt->w[0];
+	near = w0->steal_order[0];
+	far = w0->steal_order[w0->nsteal - 1];
+	assert_true(w0->steal_class[0] <= w0->steal_class[w0->nsteal - 1]);
+	assert_int_equal(w0->steal_class[0], MOIRAI_RT_STEAL_NODE);
+	assert_int_equal(w0->steal_class[w0->nsteal - 1], MOIRAI_RT_STEAL_REMOTE);
+	for (int i = 0; i < 20; i++) {
+		spawn_on(rt, far, log_task, 1000 + i, MOIRAI_PRIO_NORMAL);
+		spawn_on(rt, near, log_task, 2000 + i, MOIRAI_PRIO_NORMAL);
+	}
+	step(rt, 0, 1, NULL);
+	assert_int_equal(run_n, 1);
+	assert_true(run_log[0] >= 2000); /* from the near victim */
+	assert_int_equal(run_log[0], 2000); /* its oldest: thieves take the top */
+	/* Half of the near victim's 20 went in that one visit. */
+	assert_int_equal(rt_deque_size(&rt->w[near]->dq[2]), 10);
+	assert_int_equal(rt_deque_size(&w0->dq[2]), 9);
+	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
+	assert_int_equal(ws.steals[MOIRAI_RT_STEAL_NODE], 10);
+	assert_int_equal(ws.steals[MOIRAI_RT_STEAL_REMOTE], 0);
+	/* Drain the near ones: only then does it go far. */
+	for (int i = 0; i < 19; i++)
+		step(rt, 0, 1, NULL);
+	for (int k = 0; k < run_n; k++)
+		assert_true(run_log[k] >= 2000);
+	step(rt, 0, 1, NULL);
+	assert_true(run_log[run_n - 1] >= 1000 && run_log[run_n - 1] < 2000);
+	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
+	assert_true(ws.steals[MOIRAI_RT_STEAL_REMOTE] > 0);
+	destroy(rt);
+}
+
+/* A thief takes critical work from anywhere before background next door. */
+static void test_steal_priority_first(void **state)
+{
+	struct moirai_rt *rt = manual_rt("pack:2 numa:2 core:2 pu:1", NULL);
+	int near = rt->w[0]->steal_order[0], far = rt->w[0]->steal_order[7 - 1];
+
+	(void)state;
+	spawn_on(rt, near, log_task, 1, MOIRAI_PRIO_BACKGROUND);
+	spawn_on(rt, far, log_task, 2, MOIRAI_PRIO_CRITICAL);
+	step(rt, 0, 1, NULL);
+	assert_int_equal(run_log[0], 2);
+	destroy(rt);
+}
+
+/* Strict affinity: nobody steals a task sent to a worker. */
+static void test_strict_not_stolen(void **state)
+{
+	struct moirai_rt *rt = manual_rt("pack:1 core:2 pu:1", NULL);
+
+	(void)state;
+	moirai__rt_bind_thread(rt, 1);
+	assert_int_equal(moirai_rt_send(rt, 1, MOIRAI_PRIO_NORMAL, log_task, (void *)7), 0);
+	assert_int_equal(moirai_rt_send(rt, 0, MOIRAI_PRIO_NORMAL, log_task, (void *)8), 0);
+	step(rt, 0, 10, NULL);
+	assert_int_equal(run_n, 1);
+	assert_int_equal(run_log[0], 8);
+	step(rt, 1, 10, NULL);
+	assert_int_equal(run_n, 2);
+	assert_int_equal(run_log[1], 7);
+	assert_int_equal(moirai_rt_send(rt, 9, MOIRAI_PRIO_NORMAL, log_task, NULL), -ERANGE);
+	destroy(rt);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strict_priority),
+		cmocka_unit_test(test_aging_dispatch_bound),
+		cmocka_unit_test(test_aging_time_bound),
+		cmocka_unit_test(test_lifo_bound),
+		cmocka_unit_test(test_continuation),
+		cmocka_unit_test(test_timers),
+		cmocka_unit_test(test_pollers),
+		cmocka_unit_test(test_steal_nearest_first),
+		cmocka_unit_test(test_steal_priority_first),
+		cmocka_unit_test(test_strict_not_stolen),
+	};
+
+	return cmocka_run_group_tests_name("rt_step", tests, NULL, NULL);
+}
