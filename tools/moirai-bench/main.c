@@ -2,7 +2,7 @@
  * moirai-bench: side-by-side comparisons of moirai with its peers.
  *
  *   moirai-bench SUITE [--json] [--quick] [--repeats N] [--case SUBSTR]
- *                [--impl NAME] [--list]
+ *                [--impl NAME[,NAME...]] [--list]
  *
  * Every case is measured in the same run as its peers, R times, with the
  * implementations interleaved within each repeat (A1 B1 C1, B2 C2 A2, ...)
@@ -157,7 +157,7 @@ int bench_run_isolated(const struct bench_ctx *ctx, const char *suite, const cha
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: moirai-bench SUITE [--json] [--quick] [--repeats N] [--case SUBSTR]\n"
-		   "                    [--impl NAME] [--list]\n"
+		   "                    [--impl NAME[,NAME...]] [--list]\n"
 		   "  SUITE      one of:\n");
 	for (const struct bench_suite *s = suites; s; s = s->next)
 		fprintf(f, "    %-8s %s\n", s->name, s->what);
@@ -172,7 +172,7 @@ static void usage(FILE *f)
 		"  --repeats  measured runs per case and implementation, 1..%d\n"
 		"             (default 5, 3 with --quick); implementations interleaved\n"
 		"  --case     run only cases whose name contains SUBSTR\n"
-		"  --impl     run only implementation NAME\n"
+		"  --impl     run only implementation NAME (or NAME,NAME,...)\n"
 		"  --list     list the cases of SUITE and exit\n"
 		"Prints one row per case and one column per implementation: the median\n"
 		"ns/op with its [min-max] over the repeats, and each peer's median divided\n"
@@ -237,6 +237,18 @@ static void init_ctx(struct bench_ctx *ctx)
 		ctx->cpu_b = ctx->cpu_a;
 }
 
+/* Whether @name is one of the comma-separated names in @list. */
+static bool in_list(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',') {
+		if (strcspn(p, ",") == len && !strncmp(p, name, len))
+			return true;
+	}
+	return false;
+}
+
 static bool selected(const struct bench_case *c, const char *suite, const char *case_filter,
 		     const char *impl_filter, bool exact)
 {
@@ -244,7 +256,7 @@ static bool selected(const struct bench_case *c, const char *suite, const char *
 		return false;
 	if (case_filter && (exact ? strcmp(c->name, case_filter) : !strstr(c->name, case_filter)))
 		return false;
-	return !impl_filter || !strcmp(impl_filter, c->impl);
+	return !impl_filter || in_list(impl_filter, c->impl);
 }
 
 static bool same_case(const struct bench_case *a, const struct bench_case *b)
@@ -419,6 +431,11 @@ int main(int argc, char **argv)
 			if (same_case(c, d) && selected(d, suite, case_filter, impl_filter, child))
 				rows[n++].c = d;
 	}
+	if (n == 0 && !child) {
+		fprintf(stderr, "moirai-bench: no case of suite '%s' matches the filter\n", suite);
+		free(rows);
+		return 2;
+	}
 	if (list) {
 		for (int i = 0; i < n; i++)
 			printf("%-6s %-34s %s\n", rows[i].c->suite, rows[i].c->name,
@@ -430,11 +447,6 @@ int main(int argc, char **argv)
 		rc = run_child(&ctx, rows, n);
 		free(rows);
 		return rc;
-	}
-	if (n == 0) {
-		fprintf(stderr, "moirai-bench: no case of suite '%s' matches the filter\n", suite);
-		free(rows);
-		return 2;
 	}
 	for (int i = 0; i < n;) {
 		int j = i + 1;
