@@ -355,6 +355,28 @@ static void json_machine(const struct bench_ctx *ctx, const struct bench_machine
 	printf(",\n    \"cpu_a\": %d, \"cpu_b\": %d\n  }", ctx->cpu_a, ctx->cpu_b);
 }
 
+/*
+ * Ratios repeat by repeat: measurement k of the peer and of moirai ran in
+ * the same round, seconds apart, so a slow drift of the machine cancels in
+ * their ratio.  All of them on one side of 1 is a sign test at 2 / 2^R
+ * (6% for R = 5, 0.4% for R = 9), often decisive where the [min-max]
+ * ranges of a drifting run overlap.
+ */
+static void json_paired(const struct bench_row *row, const struct bench_row *base)
+{
+	double v[BENCH_MAX_REPEATS];
+	int n = row->n;
+
+	if (n != base->n || n == 0)
+		return;
+	for (int k = 0; k < n; k++)
+		v[k] = base->r[k].ns_per_op > 0 ? row->r[k].ns_per_op / base->r[k].ns_per_op : 0;
+	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+	printf(",\n      \"paired_ratio\": %.4f, \"paired_ratio_min\": %.4f, "
+	       "\"paired_ratio_max\": %.4f",
+	       n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[0], v[n - 1]);
+}
+
 static void json_result(const struct bench_row *rows, int n, const struct bench_row *row)
 {
 	const struct bench_row *base = base_of(rows, n, row);
@@ -373,9 +395,11 @@ static void json_result(const struct bench_row *rows, int n, const struct bench_
 	for (int i = 0; i < row->n; i++)
 		printf("%s%.2f", i ? ", " : "", row->r[i].ns_per_op);
 	printf("]");
-	if (base && base != row && stat_of(base, M_NS, &b) && b.med > 0 && stat_of(row, M_NS, &s))
+	if (base && base != row && stat_of(base, M_NS, &b) && b.med > 0 && stat_of(row, M_NS, &s)) {
 		printf(",\n      \"ratio\": %.4f, \"ratio_significant\": %s", s.med / b.med,
 		       s.n >= 3 && b.n >= 3 && !overlap(&s, &b) ? "true" : "false");
+		json_paired(row, base);
+	}
 	if (row->note[0]) {
 		printf(",\n      ");
 		json_key_str("note", row->note);
