@@ -8,7 +8,9 @@
 #   make bench           moirai-bench all --quick
 #   make SAN=address     everything with -fsanitize=address (or thread, undefined),
 #                        with the DEBUG invariant walkers on (also: make DEBUG=1)
-#   make install PREFIX=/usr/local DESTDIR=...
+#   make install PREFIX=/usr/local DESTDIR=...   (also the man pages, MANDIR)
+#   make doc             the API reference in build/doc (doxygen)
+#   make check-fresh     README's commands on an empty Debian 12 root (root)
 #
 # Sources are found by directory, so adding a module file, a test or a tool
 # never needs a Makefile edit:
@@ -24,6 +26,7 @@ BINDIR      ?= $(PREFIX)/bin
 LIBDIR      ?= $(PREFIX)/lib
 INCLUDEDIR  ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR      ?= $(PREFIX)/share/man
 
 CC          ?= cc
 SAN         ?=
@@ -37,7 +40,10 @@ OPT         ?= -O2 -g
 CPPFLAGS    += -Iinclude -Ilib $(DPDK_INC) -D_GNU_SOURCE -DMOIRAI_VERSION='"$(VERSION)"'
 CFLAGS      += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread \
                -msse4.2
-LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lrte_rcu -lrte_eal -lpthread -lm
+# Of DPDK the library calls librte_ring (ring/) and librte_rcu (rt/, QSBR)
+# and nothing of the EAL (nm -u build/libmoirai.so.*): both bring
+# librte_eal.so themselves, so no -lrte_eal.
+LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lrte_rcu -lpthread -lm
 
 # Inside the library the ring fast paths are inlined (ring/ring_fast.c
 # compiles the exported out-of-line copies that applications call by
@@ -90,6 +96,7 @@ SCRIPT_TESTS := $(sort $(wildcard tests/*/test_*.sh))
 HEADERS     := $(sort $(wildcard include/moirai/*.h)) include/moirai.h
 
 DEPS_OK     := $(BUILD)/.deps-ok
+DEPS_TEST_OK := $(BUILD)/.deps-test-ok
 
 .PHONY: all check stress check-numa run bench install uninstall clean deps \
         format format-check
@@ -100,9 +107,17 @@ all: $(STATIC_LIB) $(SHARED_LIB) $(TOOLS)
 
 # The dependency script is the one list of packages; it runs only when a
 # package is missing, so a fresh Debian 12 machine needs no other step.
+# Building (make, make run) takes the runtime and build classes; the tests
+# and benchmarks add the test class (tools/install-deps --list shows them).
 $(DEPS_OK): tools/install-deps
-	@tools/install-deps --check 2>/dev/null || tools/install-deps
+	@tools/install-deps --check runtime build 2>/dev/null || tools/install-deps runtime build
 	@mkdir -p $(@D) && touch $@
+
+$(DEPS_TEST_OK): tools/install-deps | $(DEPS_OK)
+	@tools/install-deps --check test 2>/dev/null || tools/install-deps test
+	@mkdir -p $(@D) && touch $@
+
+check stress check-numa bench doc: | $(DEPS_TEST_OK)
 
 deps:
 	tools/install-deps
@@ -113,7 +128,7 @@ $(BUILD)/obj/%.o: %.c $(HEADERS) | $(DEPS_OK)
 
 $(LIB_OBJS): CPPFLAGS += $(LIB_CPPFLAGS)
 
-$(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS) | $(DEPS_OK)
+$(BUILD)/obj/tests/%.o: tests/%.c $(HEADERS) | $(DEPS_TEST_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(TEST_CFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -175,6 +190,30 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmoirai.a $(DESTDIR)$(LIBDIR)/libmoirai.so*
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/moirai.pc
 	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(BINDIR)/%,$(TOOLS))
+
+# Man pages (man/man1, written by hand): installed with the tools, the
+# version filled in.
+MANPAGES    := $(sort $(wildcard man/man1/*.1))
+.PHONY: install-man uninstall-man doc check-fresh
+install: install-man
+uninstall: uninstall-man
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1
+	for m in $(MANPAGES); do \
+		sed 's|@VERSION@|$(VERSION)|g' $$m > $(DESTDIR)$(MANDIR)/man1/$${m##*/} || exit 1; \
+		chmod 644 $(DESTDIR)$(MANDIR)/man1/$${m##*/}; \
+	done
+uninstall-man:
+	rm -f $(patsubst man/man1/%,$(DESTDIR)$(MANDIR)/man1/%,$(MANPAGES))
+
+# The API reference from include/ (Doxyfile) into build/doc, failing on
+# any doxygen warning not in tools/doxygen-known-warnings.txt.
+doc:
+	@tools/doc-check.sh build/doc
+
+# README's commands on an empty Debian 12 root (debootstrap; root, ~8 min).
+check-fresh:
+	tests/fresh/fresh-root.sh
 
 format:
 	clang-format -i $$(git ls-files "*.c" "*.h")

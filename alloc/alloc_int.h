@@ -1,12 +1,18 @@
 /*
  * Private layout of the allocator, shared by the alloc/ sources and the tests.
  *
- * Address space: one reservation at start, split into one arena per NUMA
- * node (node n owns [base + n * reserve, base + (n + 1) * reserve)).  The
- * reservation is cut in 2 MiB segments; a global segment map (one pointer
- * per segment) gives the header of the segment or span that owns any
- * address, so free() finds metadata with one range check and one load, and
- * a pointer outside the map (or with an empty entry) is foreign.
+ * Address space comes in extents: 2 MiB aligned PROT_NONE ranges cut in
+ * 2 MiB segments, each owned by one node arena.  The window is reserved
+ * once at start; its segment map (one pointer per segment) gives the
+ * header of the segment or span that owns an address, so free() finds
+ * metadata with one range check and one load.  Without an address-space
+ * limit the window is split in one fixed slice per node; under RLIMIT_AS
+ * the nodes carve extents out of it as they need them, and give them back
+ * when they empty.  When the window has no room, an arena maps extents of
+ * its own, found through a two-level map off the fast path
+ * (moirai__seg_of_extent) and unmapped when empty.  A pointer in no
+ * extent (or with an empty entry) is foreign.  extent.c explains the
+ * sizes.
  *
  * A "small" segment belongs to one heap and is cut in 32 slabs of 64 KiB;
  * its header (in the first 4 KiB of slab 0) holds the 32 slab descriptors.
@@ -31,6 +37,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "list.h"
 #include "moirai/alloc.h"
 
 #define SEG_SHIFT     21
@@ -70,7 +77,7 @@ struct slab {
 	uint8_t kind;
 	uint8_t flags;
 	uint32_t run;		  /* LARGE: slabs in the run; TAIL: index of head */
-	struct slab *next, *prev; /* partial list of its class */
+	struct moirai__list link; /* heap's partial list of its class (SLAB_IN_PARTIAL) */
 };
 /* One descriptor per cache line: the free path reads one line. */
 static_assert(sizeof(struct slab) == 64, "slab descriptor is one line");
@@ -96,7 +103,7 @@ struct segment {
 	/* Owner-only fields on their own line: remote frees never miss on it. */
 	alignas(64) uint32_t free_mask; /* small: bit i = slab i free */
 	uint32_t cold_mask;		/* free slabs whose pages were given back */
-	struct segment *next, *prev;	/* heap list of segments with free slabs */
+	struct moirai__list link;	/* heap list of segments with free slabs */
 	size_t span;			/* bytes of the span (huge) */
 	size_t req;			/* requested size (huge) */
 	char *user;			/* user pointer (huge) */
@@ -128,8 +135,8 @@ struct heap {
 	/* Written by every remote freeing thread: on its own line. */
 	alignas(64) _Atomic(void *) remote;
 	alignas(64) struct bin bins[NUM_CLASSES];
-	struct slab *partial[NUM_CLASSES];
-	struct segment *segs; /* segments with at least one free slab */
+	struct moirai__list partial[NUM_CLASSES]; /* slabs with a free block, per class */
+	struct moirai__list segs;		  /* segments with at least one free slab */
 	struct arena *arena;
 	int node;
 	uint32_t tcache_max;
@@ -140,6 +147,32 @@ struct heap {
 	struct heap_counters st;
 };
 
+/* Where an extent's address space comes from, and where it goes back. */
+enum extent_kind {
+	EXT_SLICE,  /* the node's fixed slice of the window: kept for good */
+	EXT_WINDOW, /* carved from the window on demand: back to it when empty */
+	EXT_MAPPED, /* its own mapping, outside the window: unmapped when empty */
+};
+
+/*
+ * One contiguous range of an arena, with its segment bookkeeping.  Under
+ * the arena lock; the bitmaps live in the same allocation.
+ */
+struct extent {
+	struct moirai__list link; /* arena->extents, in creation order */
+	char *base;		  /* SEG_SIZE aligned */
+	size_t nsegs;
+	size_t granule_segs; /* commit granule in segments (the last may be short) */
+	size_t nused;	     /* segments in use: an extra extent goes back at 0 */
+	size_t hwm;	     /* segments below this were ever used */
+	uint8_t kind;	     /* enum extent_kind */
+	size_t meta_len;     /* bytes of this struct and its bitmaps */
+	uint64_t *used;	     /* bit per segment */
+	uint64_t *dirty;     /* bit per segment: committed pages */
+	uint64_t *setup;     /* bit per granule: mapped RW and bound */
+	uint8_t *seg_mode;   /* enum page_mode per granule */
+};
+
 /* One node arena; everything but the counters is under lock. */
 struct arena {
 	pthread_mutex_t lock;
@@ -147,14 +180,10 @@ struct arena {
 	_Atomic bool available; /* read without the lock */
 	enum page_mode mode;	/* current mode (after fallbacks) */
 	bool forced;		/* mode forced by the option */
-	char *base;
-	size_t nsegs;
-	size_t granule_segs; /* commit granule in segments */
-	uint64_t *used;	     /* bit per segment */
-	uint64_t *dirty;     /* bit per segment: committed pages */
-	uint64_t *setup;     /* bit per granule: mapped RW and bound */
-	uint8_t *seg_mode;   /* enum page_mode per granule */
-	size_t hwm;	     /* segments below this were ever used */
+	size_t granule_segs;	/* commit granule in segments */
+	struct moirai__list extents;
+	_Atomic uint64_t reserved;     /* bytes of address space in its extents */
+	_Atomic uint64_t extents_made; /* extents mapped outside the window */
 	struct heap *heaps;
 	struct heap *abandoned;
 	_Atomic uint64_t committed;
@@ -170,14 +199,17 @@ struct arena {
 	_Atomic uint64_t nabandoned;
 };
 
-/* Globals set once by moirai__alloc_init (under pthread_once). */
-/* Hidden: direct PC-relative access on the fast paths, no GOT load. */
+/*
+ * Globals set once by moirai__alloc_init.  Hidden: direct PC-relative
+ * access on the fast paths, no GOT load.  base/size/segmap describe the
+ * window (size 0: no window, every segment lives in an extent).
+ */
 extern MOIRAI_HIDDEN char *moirai__alloc_base;
 extern MOIRAI_HIDDEN size_t moirai__alloc_size;
 extern MOIRAI_HIDDEN struct segment **moirai__alloc_segmap;
 extern MOIRAI_HIDDEN struct arena *moirai__arenas[MAX_NODES_TLS];
 extern MOIRAI_HIDDEN int moirai__alloc_nodes;
-extern MOIRAI_HIDDEN size_t moirai__alloc_reserve;
+extern MOIRAI_HIDDEN size_t moirai__alloc_max_size; /* largest single request */
 extern MOIRAI_HIDDEN bool moirai__alloc_debug;
 extern MOIRAI_HIDDEN uint32_t moirai__alloc_tcache_max;
 extern MOIRAI_HIDDEN size_t moirai__alloc_decommit_threshold;
@@ -185,8 +217,13 @@ extern MOIRAI_HIDDEN size_t moirai__alloc_decommit_threshold;
 extern MOIRAI_HIDDEN uint32_t moirai__alloc_gen;
 extern MOIRAI_HIDDEN const uint32_t moirai__class_size[NUM_CLASSES];
 
-/* 0 or -errno (-ENOMEM when the reservation fails). Idempotent. */
+/*
+ * 0 or -ENOMEM (with a message).  Idempotent; a failed start (out of
+ * memory for the arenas' own bookkeeping) is retried by the next call.
+ */
 int moirai__alloc_init(void);
+/* Whether moirai__alloc_init() has succeeded (any thread). */
+bool moirai__alloc_started(void);
 
 /*
  * Bound of the thread cache of class @cls: MOIRAI_TCACHE_MAX blocks, or
@@ -208,14 +245,31 @@ static inline uint32_t moirai__bin_max(unsigned cls)
 	return by_bytes > max ? by_bytes : max;
 }
 
-/* Segment (or span header) owning @p, NULL when foreign. */
-static inline struct segment *moirai__seg_of(const void *p)
+/* Segment owning @p when it is in an extra extent, else NULL (arena.c). */
+struct segment *moirai__seg_of_extent(const void *p);
+
+/*
+ * The free fast path's lookup: the window only, one range check and one
+ * load.  NULL means "not in the window": the caller's slow path then asks
+ * moirai__seg_of().
+ */
+static inline struct segment *moirai__seg_of_window(const void *p)
 {
 	uintptr_t off = (uintptr_t)p - (uintptr_t)moirai__alloc_base;
 
 	if (off >= moirai__alloc_size)
 		return NULL;
 	return moirai__alloc_segmap[off >> SEG_SHIFT];
+}
+
+/* Segment (or span header) owning @p, NULL when foreign. */
+static inline struct segment *moirai__seg_of(const void *p)
+{
+	uintptr_t off = (uintptr_t)p - (uintptr_t)moirai__alloc_base;
+
+	if (moirai_likely(off < moirai__alloc_size))
+		return moirai__alloc_segmap[off >> SEG_SHIFT];
+	return moirai__seg_of_extent(p);
 }
 
 /* Size class of a small size (1..SMALL_MAX). */
@@ -256,17 +310,60 @@ struct tld {
 };
 extern __thread MOIRAI_HIDDEN struct tld moirai__tld __attribute__((tls_model("initial-exec")));
 
+/* ---- extent.c ---- */
+/*
+ * Zeroed memory for the allocator's own bookkeeping (arenas, extents):
+ * whole pages from mmap, never libc malloc, which makes glibc reserve a
+ * 64 MiB arena for each thread that first calls it: under RLIMIT_AS a
+ * thread that grows an arena must not pay that.
+ */
+void *moirai__meta_alloc(size_t len);
+void moirai__meta_free(void *p, size_t len);
+/* RLIMIT_AS soft limit in bytes, SIZE_MAX when unlimited. */
+size_t moirai__as_limit(void);
+/* Window bytes per node for @nodes arenas (a multiple of @granule, maybe 0). */
+size_t moirai__window_slice(int nodes, size_t granule);
+/*
+ * Manage the @nsegs segments of the window at moirai__alloc_base, all free
+ * (0: no window); 0 or -ENOMEM.
+ */
+int moirai__window_init(size_t nsegs);
+/* @n contiguous free segments of the window, NULL when it has no such run. */
+char *moirai__window_carve(size_t n);
+/* Give carved segments back: their pages and node binding are dropped. */
+void moirai__window_return(char *p, size_t n);
+/* Bytes of the window no arena has carved. */
+size_t moirai__window_free_bytes(void);
+/* Segments of a new extra extent for a request of @n, given @reserved bytes. */
+size_t moirai__extent_growth(size_t reserved, size_t n, size_t granule_segs);
+/* @len bytes of PROT_NONE address space, SEG_SIZE aligned; NULL if refused. */
+char *moirai__as_reserve(size_t len);
+/* Bookkeeping of an extent at @base (one calloc); NULL when out of memory. */
+struct extent *moirai__extent_new(char *base, size_t nsegs, size_t granule_segs,
+				  enum extent_kind kind);
+/* Reserve and describe an extra extent, reachable by the map; 0 or -ENOMEM. */
+int moirai__extent_map(size_t nsegs, size_t granule_segs, struct extent **out);
+/* Unmap an extra extent whose segments are all free, and free it. */
+void moirai__extent_unmap(struct extent *e);
+
 /* ---- arena.c ---- */
 const char *moirai__mode_name(int mode);
-/* Segments [n] for a heap or a span; NULL + moirai__err when impossible. */
-char *moirai__arena_alloc_segs(struct arena *a, size_t n);
+/*
+ * @n contiguous committed segments for a heap or a span, and their page
+ * mode; NULL with errno (ENODEV, ENOMEM) and a moirai__err message.
+ */
+char *moirai__arena_alloc_segs(struct arena *a, size_t n, enum page_mode *mode);
 void moirai__arena_free_segs(struct arena *a, char *p, size_t n);
-enum page_mode moirai__arena_mode_of(struct arena *a, char *p);
+/* Point the segment map entries of [p, p + n segments) at @seg (or NULL). */
+void moirai__segmap_set(char *p, size_t n, struct segment *seg);
 /* Account @bytes of a segment's pages given back (< 0) or reused (> 0). */
 void moirai__arena_account(struct arena *a, enum page_mode m, long bytes);
 void moirai__arena_register_heap(struct arena *a, struct heap *h);
 struct heap *moirai__arena_adopt(struct arena *a);
 void moirai__arena_abandon(struct arena *a, struct heap *h);
+/* Unlink every abandoned heap for a sweep, and park them again after it. */
+struct heap *moirai__arena_take_abandoned(struct arena *a);
+void moirai__arena_return_abandoned(struct arena *a, struct heap *list);
 /* Nearest available node to @node by SLIT distance, -1 if none. */
 int moirai__arena_nearest(int node);
 
@@ -286,6 +383,12 @@ void moirai__heap_free(struct segment *seg, void *p);
 /* Send @p (a small or large block of heap @h) back to its owner. */
 void moirai__heap_free_remote(struct heap *h, void *p);
 void moirai__heap_flush_thread(void);
+/*
+ * Collect the heaps dead threads left on @a: blocks freed to them after
+ * their owner exited wait on their remote lists, each keeping a segment,
+ * until a thread adopts the heap.  Returns whether there were any.
+ */
+bool moirai__heap_sweep_abandoned(struct arena *a);
 /* Fork child: forget the calling thread's heaps and unsent frees. */
 void moirai__heap_forget_thread(void);
 /* Debug walker: true when @h's bins, partial lists and segments agree. */

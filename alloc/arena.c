@@ -1,9 +1,14 @@
 /*
- * Node arenas: the one address-space reservation of the allocator, cut in
- * one arena per NUMA node, and the segment-level bookkeeping inside each
- * arena: which 2 MiB segments are in use, which hold committed pages, and
- * which commit granules (MOIRAI_ARENA_CHUNK) are mapped read-write and
- * bound to the node.
+ * Node arenas: one per NUMA node, each owning a list of extents (a fixed
+ * slice of the window, or parts of the window it carved, then extents of
+ * its own; extent.c decides their sizes and maps them), and the
+ * segment-level bookkeeping inside them: which 2 MiB segments are in use,
+ * which hold committed pages, and which commit granules
+ * (MOIRAI_ARENA_CHUNK) are mapped read-write and bound to the node.  A
+ * request for segments takes the first fit in the extents in order, and
+ * only when none has room adds an extent: from the window while it has a
+ * free run, else a mapping of its own.  An extent that is not a fixed
+ * slice goes back (to the window, or unmapped) with its last segment.
  *
  * Commit order matters for placement: a granule is made accessible, bound
  * with mbind (moirai_numa_bind_range) and only then touched, so the pages
@@ -31,76 +36,66 @@ size_t moirai__alloc_size;
 struct segment **moirai__alloc_segmap;
 struct arena *moirai__arenas[MAX_NODES_TLS];
 int moirai__alloc_nodes;
-size_t moirai__alloc_reserve;
+size_t moirai__alloc_max_size;
 bool moirai__alloc_debug;
 uint32_t moirai__alloc_tcache_max;
 uint32_t moirai__alloc_gen;
 
 size_t moirai__alloc_decommit_threshold;
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static int init_rc;
 
-static long read_long_file(const char *path)
-{
-	char buf[64] = "";
-	long v = -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	if (read(fd, buf, sizeof(buf) - 1) > 0)
-		v = strtol(buf, NULL, 10);
-	close(fd);
-	return v;
-}
-
+/* sysfs is read only in numa/: THP mode and free hugepages come from it. */
 static bool thp_enabled(void)
 {
-	char buf[128] = "";
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+	int m = moirai_numa_thp_mode();
 
-	if (fd < 0)
-		return false;
-	if (read(fd, buf, sizeof(buf) - 1) <= 0)
-		buf[0] = '\0';
-	close(fd);
-	return buf[0] && !strstr(buf, "[never]");
+	return m == MOIRAI_NUMA_THP_ALWAYS || m == MOIRAI_NUMA_THP_MADVISE;
 }
 
 static long node_free_hugepages(int node)
 {
-	char path[128];
-
-	snprintf(path, sizeof(path),
-		 "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/free_hugepages", node);
-	return read_long_file(path);
+	return moirai_numa_hugepages_free(2u << 20, node);
 }
 
-static int arena_create(int node, char *base, size_t nsegs, size_t granule_segs, struct arena **out)
+static void arena_destroy(struct arena *a)
+{
+	struct moirai__list *it, *tmp;
+
+	moirai__list_foreach_safe(it, tmp, &a->extents) {
+		struct extent *e = moirai__list_entry(it, struct extent, link);
+
+		moirai__meta_free(e, e->meta_len);
+	}
+	pthread_mutex_destroy(&a->lock);
+	moirai__meta_free(a, sizeof(*a));
+}
+
+/*
+ * A node arena; with @slice_segs, a fixed slice of the window of that many
+ * segments becomes its first extent (no address-space limit), otherwise it
+ * carves its extents when it needs them.
+ */
+static int arena_create(int node, size_t slice_segs, size_t granule_segs, struct arena **out)
 {
 	const char *opt = moirai_option_get_str(MOIRAI_OPT_HUGEPAGES);
-	size_t words = (nsegs + 63) / 64;
-	size_t ngran = nsegs / granule_segs;
-	struct arena *a = calloc(1, sizeof(*a));
+	struct arena *a = moirai__meta_alloc(sizeof(*a));
 
 	if (!a)
 		return -ENOMEM;
-	a->used = calloc(words, sizeof(uint64_t));
-	a->dirty = calloc(words, sizeof(uint64_t));
-	a->setup = calloc((ngran + 63) / 64, sizeof(uint64_t));
-	a->seg_mode = calloc(ngran, 1);
-	if (!a->used || !a->dirty || !a->setup || !a->seg_mode) {
-		free(a->used);
-		free(a->dirty);
-		free(a->setup);
-		free(a->seg_mode);
-		free(a);
-		return -ENOMEM;
-	}
+	moirai__list_init(&a->extents);
 	pthread_mutex_init(&a->lock, NULL);
+	if (slice_segs) {
+		char *base = moirai__window_carve(slice_segs);
+		struct extent *e =
+			base ? moirai__extent_new(base, slice_segs, granule_segs, EXT_SLICE) : NULL;
+
+		if (!e) {
+			arena_destroy(a);
+			return -ENOMEM;
+		}
+		moirai__list_add_tail(&a->extents, &e->link);
+		atomic_init(&a->reserved, (uint64_t)slice_segs << SEG_SHIFT);
+	}
 	a->node = node;
-	a->base = base;
-	a->nsegs = nsegs;
 	a->granule_segs = granule_segs;
 	atomic_init(&a->available, moirai_numa_node_is_allowed(node));
 	a->forced = true;
@@ -142,6 +137,24 @@ static inline void bit_put(uint64_t *m, size_t i, bool v)
 		m[i / 64] &= ~(1ULL << (i % 64));
 }
 
+static inline struct extent *extent_entry(struct moirai__list *it)
+{
+	return moirai__list_entry(it, struct extent, link);
+}
+
+/* Segments of granule @g of @e: granule_segs, or fewer for the last one. */
+static inline size_t granule_segs_of(const struct extent *e, size_t g)
+{
+	size_t first = g * e->granule_segs;
+
+	return e->nsegs - first < e->granule_segs ? e->nsegs - first : e->granule_segs;
+}
+
+static inline enum page_mode seg_mode_of(const struct extent *e, size_t i)
+{
+	return (enum page_mode)e->seg_mode[i / e->granule_segs];
+}
+
 /* fork() while another thread holds an arena lock must not deadlock. */
 static void fork_prepare(void)
 {
@@ -159,24 +172,36 @@ static void fork_release(void)
  * In a fork child, hugetlb pages inherited from the parent are shared
  * copy-on-write, and a write to one needs a free hugepage or the kernel
  * sends SIGBUS.  The child therefore never writes to them: its segments
- * are never handed out again, the heaps of the parent (this thread's and
- * the abandoned ones, whose caches sit on such pages) are dropped, and a
- * free of a pre-fork block on a hugetlb page leaves it alone (gen).
+ * are never handed out again (marked used, so their extent stays mapped
+ * too), the heaps of the parent (this thread's and the abandoned ones,
+ * whose caches sit on such pages) are dropped, and a free of a pre-fork
+ * block on a hugetlb page leaves it alone (gen).
  */
 static void fork_child(void)
 {
 	for (int n = 0; n < moirai__alloc_nodes; n++) {
 		struct arena *a = moirai__arenas[n];
-		size_t ngran = a->nsegs / a->granule_segs;
+		struct moirai__list *it;
 
-		for (size_t g = 0; g < ngran && g * a->granule_segs < a->hwm; g++) {
-			if (!bit_get(a->setup, g) || a->seg_mode[g] != MODE_HUGETLB)
-				continue;
-			for (size_t i = g * a->granule_segs; i < (g + 1) * a->granule_segs; i++) {
-				if (!bit_get(a->used, i) && bit_get(a->dirty, i))
-					atomic_fetch_sub_explicit(&a->free_committed, SEG_SIZE,
-								  memory_order_relaxed);
-				bit_put(a->used, i, true);
+		moirai__list_foreach(it, &a->extents) {
+			struct extent *e = extent_entry(it);
+			size_t ngran = (e->nsegs + e->granule_segs - 1) / e->granule_segs;
+
+			for (size_t g = 0; g < ngran && g * e->granule_segs < e->hwm; g++) {
+				size_t first = g * e->granule_segs;
+
+				if (!bit_get(e->setup, g) || e->seg_mode[g] != MODE_HUGETLB)
+					continue;
+				for (size_t i = first; i < first + granule_segs_of(e, g); i++) {
+					if (bit_get(e->used, i))
+						continue;
+					if (bit_get(e->dirty, i))
+						atomic_fetch_sub_explicit(&a->free_committed,
+									  SEG_SIZE,
+									  memory_order_relaxed);
+					bit_put(e->used, i, true);
+					e->nused++;
+				}
 			}
 		}
 		a->abandoned = NULL;
@@ -187,15 +212,21 @@ static void fork_child(void)
 	fork_release();
 }
 
-static void alloc_init(void)
+/* The first successful start publishes everything with this release store. */
+static _Atomic bool started;
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int alloc_start(void)
 {
+	static bool atfork_armed;
 	int nodes = moirai_numa_node_count();
 	size_t chunk = (size_t)moirai_option_get(MOIRAI_OPT_ARENA_CHUNK);
-	size_t reserve = (size_t)moirai_option_get(MOIRAI_OPT_ARENA_RESERVE);
-	size_t granule = (chunk + SEG_SIZE - 1) & ~(SEG_SIZE - 1);
+	size_t granule = moirai__align_up(chunk, SEG_SIZE);
 	long tc = moirai_option_get(MOIRAI_OPT_TCACHE_MAX);
-	char *raw = MAP_FAILED;
-	size_t total = 0;
+	struct segment **map = NULL;
+	char *base = NULL;
+	size_t slice, total = 0, fixed_segs;
+	int n, rc = 0;
 
 	if (nodes > MAX_NODES_TLS) {
 		moirai__log(MOIRAI_LOG_WARN, "alloc: %d nodes, only the first %d are used", nodes,
@@ -206,66 +237,92 @@ static void alloc_init(void)
 	/* Debug checks and ASan poisoning live on the slow path: no caches. */
 	moirai__alloc_tcache_max = (moirai__alloc_debug || MOIRAI__SAN_ASAN) ? 0 : (uint32_t)tc;
 	moirai__alloc_decommit_threshold = (size_t)moirai_option_get(MOIRAI_OPT_DECOMMIT_THRESHOLD);
+	/* The largest single request: half the per-node reservation asked for. */
+	moirai__alloc_max_size = (size_t)moirai_option_get(MOIRAI_OPT_ARENA_RESERVE) / 2;
 
-	/* Shrink the per-node reservation until the kernel accepts it. */
-	for (;;) {
-		reserve = reserve / granule * granule;
-		if (reserve < granule)
-			reserve = granule;
-		/* A huge MOIRAI_ARENA_RESERVE must not wrap into a small map. */
-		if (__builtin_mul_overflow(reserve, (size_t)nodes, &total) ||
-		    total > SIZE_MAX - SEG_SIZE) {
-			reserve /= 2;
-			continue;
-		}
-		raw = mmap(NULL, total + SEG_SIZE, PROT_NONE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (raw != MAP_FAILED || reserve <= granule || reserve <= (256u << 20))
+	/*
+	 * Shrink the window until the kernel accepts it; without one at all,
+	 * every segment comes from extra extents (slower frees, never a
+	 * failure for good).
+	 */
+	for (slice = moirai__window_slice(nodes, granule); slice;
+	     slice = slice / 2 / granule * granule) {
+		base = moirai__as_reserve(slice * (size_t)nodes);
+		if (base)
 			break;
-		reserve /= 2;
 	}
-	if (raw == MAP_FAILED) {
-		init_rc = -ENOMEM;
-		return;
-	}
-	/* Align the arenas to segments so that masks and the map agree. */
-	char *base = (char *)(((uintptr_t)raw + SEG_SIZE - 1) & ~(SEG_SIZE - 1));
-	size_t nsegs_total = total >> SEG_SHIFT;
-	struct segment **map = mmap(NULL, nsegs_total * sizeof(*map), PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (map == MAP_FAILED) {
-		munmap(raw, total + SEG_SIZE);
-		init_rc = -ENOMEM;
-		return;
-	}
-	for (int n = 0; n < nodes; n++) {
-		int rc = arena_create(n, base + (size_t)n * reserve, reserve >> SEG_SHIFT,
-				      granule >> SEG_SHIFT, &moirai__arenas[n]);
-		if (rc) {
-			init_rc = rc;
-			return;
+	if (base) {
+		total = slice * (size_t)nodes;
+		map = mmap(NULL, (total >> SEG_SHIFT) * sizeof(*map), PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (map == MAP_FAILED) {
+			munmap(base, total);
+			base = NULL;
+			map = NULL;
+			slice = total = 0;
 		}
 	}
-	moirai__alloc_segmap = map;
-	moirai__alloc_reserve = reserve;
-	moirai__alloc_nodes = nodes;
 	moirai__alloc_base = base;
-	(void)pthread_atfork(fork_prepare, fork_release, fork_child);
+	moirai__alloc_segmap = map;
+	n = 0;
+	if (moirai__window_init(total >> SEG_SHIFT))
+		goto err_arenas;
+	/*
+	 * No limit: fixed slices, as large as configured.  Under RLIMIT_AS the
+	 * nodes carve the window as they need it, so that one busy node can use
+	 * all of it.
+	 */
+	fixed_segs = moirai__as_limit() == SIZE_MAX ? slice >> SEG_SHIFT : 0;
+	for (n = 0; n < nodes; n++) {
+		rc = arena_create(n, fixed_segs, granule >> SEG_SHIFT, &moirai__arenas[n]);
+		if (rc)
+			goto err_arenas;
+	}
+	moirai__alloc_nodes = nodes;
+	if (!atfork_armed)
+		atfork_armed = pthread_atfork(fork_prepare, fork_release, fork_child) == 0;
 	/* Published last: a nonzero size makes moirai__seg_of() look. */
 	moirai__alloc_size = total;
+	/* Release pairs with the acquire in moirai__alloc_init(). */
+	atomic_store_explicit(&started, true, memory_order_release);
 	moirai__log(MOIRAI_LOG_DEBUG,
-		    "alloc: %d node arenas of %zu MiB, granule %zu MiB, tcache %u%s", nodes,
-		    reserve >> 20, granule >> 20, moirai__alloc_tcache_max,
-		    moirai__alloc_debug ? ", debug" : "");
+		    "alloc: %d node arenas, window %zu MiB (%s), granule %zu MiB, tcache %u%s",
+		    nodes, total >> 20, fixed_segs ? "fixed slices" : "carved on demand",
+		    granule >> 20, moirai__alloc_tcache_max, moirai__alloc_debug ? ", debug" : "");
+	return 0;
+
+err_arenas:
+	while (n-- > 0) {
+		arena_destroy(moirai__arenas[n]);
+		moirai__arenas[n] = NULL;
+	}
+	(void)moirai__window_init(0);
+	moirai__alloc_base = NULL;
+	moirai__alloc_segmap = NULL;
+	if (map)
+		munmap(map, (total >> SEG_SHIFT) * sizeof(*map));
+	if (base)
+		munmap(base, total);
+	return moirai__err(-ENOMEM, "alloc: cannot start: no memory for the node arenas");
 }
 
 int moirai__alloc_init(void)
 {
-	pthread_once(&init_once, alloc_init);
-	if (init_rc)
-		return moirai__err(init_rc, "alloc: cannot reserve the arenas");
-	return 0;
+	int rc = 0;
+
+	/* Acquire pairs with the release at the end of alloc_start(). */
+	if (moirai_likely(atomic_load_explicit(&started, memory_order_acquire)))
+		return 0;
+	pthread_mutex_lock(&start_lock);
+	if (!atomic_load_explicit(&started, memory_order_relaxed))
+		rc = alloc_start();
+	pthread_mutex_unlock(&start_lock);
+	return rc;
+}
+
+bool moirai__alloc_started(void)
+{
+	return atomic_load_explicit(&started, memory_order_acquire);
 }
 
 static const char *const mode_names[3] = { "hugetlb", "thp", "none" };
@@ -329,27 +386,28 @@ static int setup_hugetlb(struct arena *a, char *p, size_t len)
 	return 0;
 }
 
-static int setup_granule(struct arena *a, size_t g)
+static int setup_granule(struct arena *a, struct extent *e, size_t g)
 {
-	size_t len = a->granule_segs * SEG_SIZE;
-	char *p = a->base + g * len;
+	size_t first = g * e->granule_segs, nsegs = granule_segs_of(e, g);
+	size_t len = nsegs * SEG_SIZE;
+	char *p = e->base + (first << SEG_SHIFT);
 	int rc;
 
 	if (a->mode == MODE_HUGETLB) {
 		rc = setup_hugetlb(a, p, len);
 		if (rc == 0) {
-			a->seg_mode[g] = MODE_HUGETLB;
-			bit_put(a->setup, g, true);
+			e->seg_mode[g] = MODE_HUGETLB;
+			bit_put(e->setup, g, true);
 			/* Populated whole: every segment holds committed pages. */
-			for (size_t s = g * a->granule_segs; s < (g + 1) * a->granule_segs; s++)
-				bit_put(a->dirty, s, true);
+			for (size_t s = first; s < first + nsegs; s++)
+				bit_put(e->dirty, s, true);
 			atomic_fetch_add_explicit(&a->committed, len, memory_order_relaxed);
 			atomic_fetch_add_explicit(&a->committed_mode[MODE_HUGETLB], len,
 						  memory_order_relaxed);
 			atomic_fetch_add_explicit(&a->free_committed, len, memory_order_relaxed);
 			return 0;
 		}
-		if (a->forced || rc == -EINVAL || rc == -ENODEV)
+		if (a->forced || rc == -EPERM || rc == -ENODEV)
 			goto err_unavailable;
 		/* auto: fall back to THP (or small pages) from now on. */
 		atomic_fetch_add_explicit(&a->hugetlb_fallbacks, 1, memory_order_relaxed);
@@ -362,13 +420,13 @@ static int setup_granule(struct arena *a, size_t g)
 		unsetup(p, len);
 		goto err_unavailable;
 	}
-	a->seg_mode[g] = (uint8_t)a->mode;
-	bit_put(a->setup, g, true);
+	e->seg_mode[g] = (uint8_t)a->mode;
+	bit_put(e->setup, g, true);
 	return 0;
 
 err_unavailable:
 	/* mbind refused the node (cgroup MemsAllowed): never try again. */
-	if (rc == -EINVAL || rc == -ENODEV) {
+	if (rc == -EPERM || rc == -ENODEV) {
 		atomic_store_explicit(&a->available, false, memory_order_relaxed);
 		rc = moirai__err(-ENODEV, "alloc: node %d cannot be bound (not in MemsAllowed?)",
 				 a->node);
@@ -376,13 +434,13 @@ err_unavailable:
 	return rc;
 }
 
-/* Make segments [s, s+n) committed; called with the lock held. */
-static int commit_segs(struct arena *a, size_t s, size_t n)
+/* Make segments [s, s+n) of @e committed; called with the lock held. */
+static int commit_segs(struct arena *a, struct extent *e, size_t s, size_t n)
 {
-	for (size_t g = s / a->granule_segs; g <= (s + n - 1) / a->granule_segs; g++) {
-		if (bit_get(a->setup, g))
+	for (size_t g = s / e->granule_segs; g <= (s + n - 1) / e->granule_segs; g++) {
+		if (bit_get(e->setup, g))
 			continue;
-		int rc = setup_granule(a, g);
+		int rc = setup_granule(a, e, g);
 
 		if (rc)
 			return rc;
@@ -393,20 +451,19 @@ static int commit_segs(struct arena *a, size_t s, size_t n)
 	 * A populate failure half way thus leaves the counter exact.
 	 */
 	for (size_t i = s; i < s + n; i++) {
-		size_t g = i / a->granule_segs;
-		char *p = a->base + (i << SEG_SHIFT);
+		char *p = e->base + (i << SEG_SHIFT);
 
-		if (bit_get(a->dirty, i))
+		if (bit_get(e->dirty, i))
 			continue;
 		/* Re-commit after a decommit: hugetlb pages are reserved again. */
-		if (a->seg_mode[g] == MODE_HUGETLB &&
+		if (seg_mode_of(e, i) == MODE_HUGETLB &&
 		    madvise(p, SEG_SIZE, MADV_POPULATE_WRITE) != 0)
 			return moirai__err(-ENOMEM,
 					   "alloc: cannot populate hugetlb pages on node %d",
 					   a->node);
-		bit_put(a->dirty, i, true);
+		bit_put(e->dirty, i, true);
 		atomic_fetch_add_explicit(&a->committed, SEG_SIZE, memory_order_relaxed);
-		atomic_fetch_add_explicit(&a->committed_mode[a->seg_mode[g]], SEG_SIZE,
+		atomic_fetch_add_explicit(&a->committed_mode[seg_mode_of(e, i)], SEG_SIZE,
 					  memory_order_relaxed);
 		atomic_fetch_add_explicit(&a->free_committed, SEG_SIZE, memory_order_relaxed);
 	}
@@ -414,32 +471,118 @@ static int commit_segs(struct arena *a, size_t s, size_t n)
 	return 0;
 }
 
-/* First fit of @n free segments; returns the index or nsegs. */
-static size_t find_run(struct arena *a, size_t n)
+/* First fit of @n free segments in @e; returns the index or e->nsegs. */
+static size_t find_run(const struct extent *e, size_t n)
 {
 	size_t run = 0;
-	size_t limit = a->hwm + n;
+	size_t limit = e->hwm + n;
 
-	if (limit > a->nsegs)
-		limit = a->nsegs;
+	if (limit > e->nsegs)
+		limit = e->nsegs;
 	for (size_t i = 0; i < limit; i++) {
-		if (run == 0 && (i % 64) == 0 && a->used[i / 64] == ~0ULL) {
+		if (run == 0 && (i % 64) == 0 && e->used[i / 64] == ~0ULL) {
 			i += 63;
 			continue;
 		}
-		if (bit_get(a->used, i)) {
+		if (bit_get(e->used, i)) {
 			run = 0;
 			continue;
 		}
 		if (++run == n)
 			return i + 1 - n;
 	}
-	return a->nsegs;
+	return e->nsegs;
 }
 
-char *moirai__arena_alloc_segs(struct arena *a, size_t n)
+/*
+ * An extent that is not a fixed slice goes back with its last segment (to
+ * the window, or unmapped): under RLIMIT_AS the address space is what
+ * another node or another mapping needs.  Committed pages of its free
+ * segments leave the counters as decommitted.
+ */
+static void extent_release(struct arena *a, struct extent *e)
 {
-	size_t s;
+	for (size_t i = 0; i < e->hwm; i++) {
+		enum page_mode m = seg_mode_of(e, i);
+
+		if (!bit_get(e->dirty, i))
+			continue;
+		atomic_fetch_sub_explicit(&a->free_committed, SEG_SIZE, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&a->committed, SEG_SIZE, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&a->committed_mode[m], SEG_SIZE, memory_order_relaxed);
+		atomic_fetch_add_explicit(&a->decommitted, SEG_SIZE, memory_order_relaxed);
+	}
+	atomic_fetch_sub_explicit(&a->reserved, (uint64_t)e->nsegs << SEG_SHIFT,
+				  memory_order_relaxed);
+	moirai__list_del(&e->link);
+	if (e->kind == EXT_WINDOW) {
+		moirai__window_return(e->base, e->nsegs);
+		moirai__meta_free(e, e->meta_len);
+	} else {
+		moirai__extent_unmap(e);
+	}
+}
+
+/* Part of the window as a new extent, or NULL when the window has no run. */
+static struct extent *window_extent(struct arena *a, size_t *want, size_t n)
+{
+	char *p = moirai__window_carve(*want);
+	struct extent *e;
+
+	if (!p && *want > n && (p = moirai__window_carve(n)))
+		*want = n;
+	if (!p)
+		return NULL;
+	e = moirai__extent_new(p, *want, a->granule_segs, EXT_WINDOW);
+	if (!e)
+		moirai__window_return(p, *want);
+	return e;
+}
+
+/* A new extent with room for @n segments; NULL + message. */
+static struct extent *extent_add(struct arena *a, size_t n)
+{
+	size_t reserved = atomic_load_explicit(&a->reserved, memory_order_relaxed);
+	size_t want = moirai__extent_growth(reserved, n, a->granule_segs);
+	struct extent *e;
+	size_t limit;
+
+	/* The window first: its blocks stay on the free fast path. */
+	e = window_extent(a, &want, n);
+	if (e)
+		goto added;
+	want = moirai__extent_growth(reserved, n, a->granule_segs);
+	/* Geometric growth first; exactly what the request needs as a last try. */
+	if (moirai__extent_map(want, a->granule_segs, &e) != 0 && want > n) {
+		want = n;
+		(void)moirai__extent_map(want, a->granule_segs, &e);
+	}
+	if (!e) {
+		limit = moirai__as_limit();
+		if (limit != SIZE_MAX)
+			moirai__err(-ENOMEM,
+				    "alloc: node %d: no address space for %zu MiB more "
+				    "(RLIMIT_AS %zu MiB, the arena holds %zu MiB)",
+				    a->node, (n << SEG_SHIFT) >> 20, limit >> 20, reserved >> 20);
+		else
+			moirai__err(-ENOMEM, "alloc: node %d: cannot reserve %zu MiB more", a->node,
+				    (n << SEG_SHIFT) >> 20);
+		return NULL;
+	}
+	atomic_fetch_add_explicit(&a->extents_made, 1, memory_order_relaxed);
+	moirai__log(MOIRAI_LOG_INFO, "alloc: node %d arena grows past the window by %zu MiB",
+		    a->node, (want << SEG_SHIFT) >> 20);
+added:
+	moirai__list_add_tail(&a->extents, &e->link);
+	atomic_fetch_add_explicit(&a->reserved, (uint64_t)want << SEG_SHIFT, memory_order_relaxed);
+	return e;
+}
+
+char *moirai__arena_alloc_segs(struct arena *a, size_t n, enum page_mode *mode)
+{
+	struct moirai__list *it;
+	struct extent *e = NULL;
+	size_t s = 0;
 	int rc;
 
 	pthread_mutex_lock(&a->lock);
@@ -449,74 +592,110 @@ char *moirai__arena_alloc_segs(struct arena *a, size_t n)
 		errno = ENODEV;
 		return NULL;
 	}
-	s = find_run(a, n);
-	if (s >= a->nsegs) {
-		pthread_mutex_unlock(&a->lock);
-		moirai__err(-ENOMEM, "alloc: node %d arena is exhausted (%zu MiB reserved)",
-			    a->node, (a->nsegs << SEG_SHIFT) >> 20);
-		errno = ENOMEM;
-		return NULL;
+	moirai__list_foreach(it, &a->extents) {
+		struct extent *x = extent_entry(it);
+
+		if (x->nsegs - x->nused >= n && (s = find_run(x, n)) < x->nsegs) {
+			e = x;
+			break;
+		}
 	}
-	rc = commit_segs(a, s, n);
+	if (!e) {
+		e = extent_add(a, n);
+		if (!e) {
+			pthread_mutex_unlock(&a->lock);
+			errno = ENOMEM;
+			return NULL;
+		}
+		s = 0;
+	}
+	rc = commit_segs(a, e, s, n);
 	if (rc) {
+		if (e->nused == 0 && e->kind != EXT_SLICE)
+			extent_release(a, e);
 		pthread_mutex_unlock(&a->lock);
 		errno = rc == -ENODEV ? ENODEV : ENOMEM;
 		return NULL;
 	}
 	for (size_t i = s; i < s + n; i++)
-		bit_put(a->used, i, true);
-	if (s + n > a->hwm)
-		a->hwm = s + n;
+		bit_put(e->used, i, true);
+	e->nused += n;
+	if (s + n > e->hwm)
+		e->hwm = s + n;
+	*mode = seg_mode_of(e, s);
 	pthread_mutex_unlock(&a->lock);
-	return a->base + (s << SEG_SHIFT);
+	return e->base + (s << SEG_SHIFT);
 }
 
-/* Give back free committed segments, highest first, above the threshold. */
+/* Give back free committed segments, newest extent and highest first. */
 static void decommit_excess(struct arena *a)
 {
-	for (size_t i = a->hwm; i-- > 0;) {
-		if (atomic_load_explicit(&a->free_committed, memory_order_relaxed) <=
-		    moirai__alloc_decommit_threshold)
-			break;
-		if (bit_get(a->used, i) || !bit_get(a->dirty, i))
-			continue;
-		if (madvise(a->base + (i << SEG_SHIFT), SEG_SIZE, MADV_DONTNEED) != 0)
-			continue;
-		enum page_mode m = (enum page_mode)a->seg_mode[i / a->granule_segs];
+	for (struct moirai__list *it = a->extents.prev; it != &a->extents; it = it->prev) {
+		struct extent *e = extent_entry(it);
 
-		bit_put(a->dirty, i, false);
-		atomic_fetch_sub_explicit(&a->free_committed, SEG_SIZE, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&a->committed, SEG_SIZE, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&a->committed_mode[m], SEG_SIZE, memory_order_relaxed);
-		atomic_fetch_add_explicit(&a->decommitted, SEG_SIZE, memory_order_relaxed);
+		for (size_t i = e->hwm; i-- > 0;) {
+			if (atomic_load_explicit(&a->free_committed, memory_order_relaxed) <=
+			    moirai__alloc_decommit_threshold)
+				return;
+			if (bit_get(e->used, i) || !bit_get(e->dirty, i))
+				continue;
+			if (madvise(e->base + (i << SEG_SHIFT), SEG_SIZE, MADV_DONTNEED) != 0)
+				continue;
+			enum page_mode m = seg_mode_of(e, i);
+
+			bit_put(e->dirty, i, false);
+			atomic_fetch_sub_explicit(&a->free_committed, SEG_SIZE,
+						  memory_order_relaxed);
+			atomic_fetch_sub_explicit(&a->committed, SEG_SIZE, memory_order_relaxed);
+			atomic_fetch_sub_explicit(&a->committed_mode[m], SEG_SIZE,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&a->decommitted, SEG_SIZE, memory_order_relaxed);
+		}
 	}
+}
+
+static struct extent *extent_of(struct arena *a, const char *p)
+{
+	struct moirai__list *it;
+
+	moirai__list_foreach(it, &a->extents) {
+		struct extent *e = extent_entry(it);
+
+		if (p >= e->base && (size_t)(p - e->base) < (e->nsegs << SEG_SHIFT))
+			return e;
+	}
+	return NULL;
 }
 
 void moirai__arena_free_segs(struct arena *a, char *p, size_t n)
 {
-	size_t s = (size_t)(p - a->base) >> SEG_SHIFT;
+	struct extent *e;
+	size_t s;
 
 	pthread_mutex_lock(&a->lock);
+	e = extent_of(a, p);
+	moirai_assert_internal(e != NULL);
+	if (!e) {
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
+	s = (size_t)(p - e->base) >> SEG_SHIFT;
 	for (size_t i = s; i < s + n; i++) {
-		moirai_assert_internal(bit_get(a->used, i));
-		bit_put(a->used, i, false);
-		if (bit_get(a->dirty, i))
+		moirai_assert_internal(bit_get(e->used, i));
+		bit_put(e->used, i, false);
+		if (bit_get(e->dirty, i))
 			atomic_fetch_add_explicit(&a->free_committed, SEG_SIZE,
 						  memory_order_relaxed);
 	}
-	while (a->hwm > 0 && !bit_get(a->used, a->hwm - 1) && !bit_get(a->dirty, a->hwm - 1))
-		a->hwm--;
-	if (atomic_load_explicit(&a->free_committed, memory_order_relaxed) >
-	    moirai__alloc_decommit_threshold)
+	e->nused -= n;
+	while (e->hwm > 0 && !bit_get(e->used, e->hwm - 1) && !bit_get(e->dirty, e->hwm - 1))
+		e->hwm--;
+	if (e->nused == 0 && e->kind != EXT_SLICE)
+		extent_release(a, e);
+	else if (atomic_load_explicit(&a->free_committed, memory_order_relaxed) >
+		 moirai__alloc_decommit_threshold)
 		decommit_excess(a);
 	pthread_mutex_unlock(&a->lock);
-}
-
-enum page_mode moirai__arena_mode_of(struct arena *a, char *p)
-{
-	size_t s = (size_t)(p - a->base) >> SEG_SHIFT;
-
-	return (enum page_mode)a->seg_mode[s / a->granule_segs];
 }
 
 void moirai__arena_account(struct arena *a, enum page_mode m, long bytes)
@@ -570,36 +749,52 @@ void moirai__arena_abandon(struct arena *a, struct heap *h)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* Every abandoned heap, unlinked, for the caller alone (sweep). */
+struct heap *moirai__arena_take_abandoned(struct arena *a)
+{
+	struct heap *list;
+
+	pthread_mutex_lock(&a->lock);
+	list = a->abandoned;
+	a->abandoned = NULL;
+	atomic_store_explicit(&a->nabandoned, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&a->lock);
+	return list;
+}
+
+/* Park the heaps of @list (linked by next_abandoned) again. */
+void moirai__arena_return_abandoned(struct arena *a, struct heap *list)
+{
+	uint64_t n = 0;
+
+	if (!list)
+		return;
+	pthread_mutex_lock(&a->lock);
+	for (struct heap *h = list;; h = h->next_abandoned) {
+		n++;
+		if (!h->next_abandoned) {
+			h->next_abandoned = a->abandoned;
+			break;
+		}
+	}
+	a->abandoned = list;
+	atomic_fetch_add_explicit(&a->nabandoned, n, memory_order_relaxed);
+	pthread_mutex_unlock(&a->lock);
+}
+
 int moirai__arena_nearest(int node)
 {
-	char path[96], buf[1024] = "";
 	int best = -1, best_d = 1 << 30;
-	int fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/distance", node);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	char *s = buf;
 
 	for (int i = 0; i < moirai__alloc_nodes; i++) {
-		long d = 20;
+		/* Live distance by OS node (numa/, cached); none known: skip. */
+		int d = moirai_numa_distance(node, i);
 
-		if (n > 0) {
-			char *end;
-
-			d = strtol(s, &end, 10);
-			if (end == s)
-				d = 20 + i;
-			s = end;
-		}
-		if (i == node ||
+		if (i == node || d < 0 ||
 		    !atomic_load_explicit(&moirai__arenas[i]->available, memory_order_relaxed))
 			continue;
 		if (d < best_d) {
-			best_d = (int)d;
+			best_d = d;
 			best = i;
 		}
 	}

@@ -45,37 +45,37 @@ static inline void counter_sub(_Atomic uint64_t *c, uint64_t v)
 
 /* ---- segments ------------------------------------------------------- */
 
+/* A segment is on its heap's list exactly while it has a free slab. */
 static void seg_list_add(struct heap *h, struct segment *seg)
 {
-	seg->prev = NULL;
-	seg->next = h->segs;
-	if (h->segs)
-		h->segs->prev = seg;
-	h->segs = seg;
+	moirai__list_add_head(&h->segs, &seg->link);
 }
 
-static void seg_list_remove(struct heap *h, struct segment *seg)
+static void seg_list_remove(struct segment *seg)
 {
-	if (seg->prev)
-		seg->prev->next = seg->next;
-	else
-		h->segs = seg->next;
-	if (seg->next)
-		seg->next->prev = seg->prev;
-	seg->next = seg->prev = NULL;
+	moirai__list_del(&seg->link);
 }
 
-static void segmap_set(char *p, size_t n, struct segment *seg)
-{
-	size_t idx = (size_t)(p - moirai__alloc_base) >> SEG_SHIFT;
+static void heap_collect(struct heap *h);
 
-	for (size_t i = 0; i < n; i++)
-		moirai__alloc_segmap[idx + i] = seg;
+/*
+ * Segments from the arena.  When it cannot grow (address-space limit),
+ * segments held by dead threads' heaps for late remote frees are the
+ * last reserve: sweep them and try once more.
+ */
+static char *segs_get(struct heap *h, size_t n, enum page_mode *mode)
+{
+	char *p = moirai__arena_alloc_segs(h->arena, n, mode);
+
+	if (!p && errno == ENOMEM && moirai__heap_sweep_abandoned(h->arena))
+		p = moirai__arena_alloc_segs(h->arena, n, mode);
+	return p;
 }
 
 static struct segment *seg_new(struct heap *h)
 {
-	char *p = moirai__arena_alloc_segs(h->arena, 1);
+	enum page_mode mode;
+	char *p = segs_get(h, 1, &mode);
 	struct segment *seg = (struct segment *)p;
 
 	if (!p)
@@ -84,14 +84,14 @@ static struct segment *seg_new(struct heap *h)
 	memset(seg, 0, sizeof(*seg));
 	seg->magic = SEG_MAGIC;
 	seg->kind = SEG_SMALL;
-	seg->mode = (uint8_t)moirai__arena_mode_of(h->arena, p);
+	seg->mode = (uint8_t)mode;
 	seg->node = h->node;
 	seg->gen = moirai__alloc_gen;
 	seg->heap = h;
 	seg->free_mask = ALL_SLABS;
 	memset(seg->slab_cls, SLAB_CLS_NONE, sizeof(seg->slab_cls));
 	h->free_bytes += SEG_SIZE;
-	segmap_set(p, 1, seg);
+	moirai__segmap_set(p, 1, seg);
 	seg_list_add(h, seg);
 	return seg;
 }
@@ -123,9 +123,14 @@ static void heap_trim(struct heap *h)
 {
 	size_t target = moirai__alloc_decommit_threshold / 2;
 
-	for (struct segment *seg = h->segs; seg && h->free_bytes > target; seg = seg->next) {
+	struct moirai__list *it;
+
+	moirai__list_foreach(it, &h->segs) {
+		struct segment *seg = moirai__list_entry(it, struct segment, link);
 		uint32_t warm = seg->free_mask & ~seg->cold_mask & ~1u;
 
+		if (h->free_bytes <= target)
+			break;
 		if (seg->mode == MODE_HUGETLB)
 			continue;
 		while (warm && h->free_bytes > target) {
@@ -153,8 +158,8 @@ static void seg_release(struct heap *h, struct segment *seg)
 		moirai__arena_account(h->arena, (enum page_mode)seg->mode,
 				      (long)__builtin_popcount(seg->cold_mask) * (long)SLAB_SIZE);
 	seg->cold_mask = 0;
-	seg_list_remove(h, seg);
-	segmap_set((char *)seg, 1, NULL);
+	seg_list_remove(seg);
+	moirai__segmap_set((char *)seg, 1, NULL);
 	seg->magic = 0;
 	moirai__arena_free_segs(h->arena, (char *)seg, 1);
 }
@@ -175,7 +180,8 @@ static void seg_return_slabs(struct heap *h, struct segment *seg, int i, int n, 
 	if (was_full)
 		seg_list_add(h, seg);
 	/* Keep one empty segment so a free/alloc cycle does not thrash. */
-	if (seg->free_mask == ALL_SLABS && !(keep_last && h->segs == seg && seg->next == NULL))
+	if (seg->free_mask == ALL_SLABS &&
+	    !(keep_last && h->segs.next == &seg->link && seg->link.next == &h->segs))
 		seg_release(h, seg);
 	else if (h->free_bytes > moirai__alloc_decommit_threshold)
 		heap_trim(h);
@@ -183,33 +189,31 @@ static void seg_return_slabs(struct heap *h, struct segment *seg, int i, int n, 
 
 /* ---- slabs ---------------------------------------------------------- */
 
+/*
+ * The flag, not moirai__list_linked(), says whether a slab is listed: slab
+ * descriptors are zeroed (not self-linked) when a slab changes role.
+ */
 static void partial_add(struct heap *h, struct slab *s)
 {
-	struct slab **head = &h->partial[s->cls];
-
-	s->prev = NULL;
-	s->next = *head;
-	if (*head)
-		(*head)->prev = s;
-	*head = s;
+	moirai__list_add_head(&h->partial[s->cls], &s->link);
 	s->flags |= SLAB_IN_PARTIAL;
 }
 
-static void partial_remove(struct heap *h, struct slab *s)
+static void partial_remove(struct slab *s)
 {
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		h->partial[s->cls] = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
+	moirai__list_del(&s->link);
 	s->flags &= (uint8_t)~SLAB_IN_PARTIAL;
+}
+
+/* First slab of class @cls with a free block, NULL when there is none. */
+static inline struct slab *partial_first(struct heap *h, unsigned cls)
+{
+	return moirai__list_first(&h->partial[cls], struct slab, link);
 }
 
 static struct slab *slab_new(struct heap *h, unsigned cls)
 {
-	struct segment *seg = h->segs;
+	struct segment *seg = moirai__list_first(&h->segs, struct segment, link);
 
 	if (!seg && !(seg = seg_new(h)))
 		return NULL;
@@ -218,7 +222,7 @@ static struct slab *slab_new(struct heap *h, unsigned cls)
 
 	slabs_take(h, seg, 1u << i);
 	if (seg->free_mask == 0)
-		seg_list_remove(h, seg);
+		seg_list_remove(seg);
 	memset(s, 0, sizeof(*s));
 	s->start = (char *)seg + (size_t)i * SLAB_SIZE + (i == 0 ? SEG_HDR_SIZE : 0);
 	s->end = (char *)seg + (size_t)(i + 1) * SLAB_SIZE;
@@ -266,8 +270,8 @@ static void slab_free_block(struct heap *h, struct segment *seg, struct slab *s,
 	if (!(s->flags & SLAB_IN_PARTIAL))
 		partial_add(h, s);
 	/* The head slab of a class stays (hysteresis) unless told otherwise. */
-	if (s->used == 0 && !(keep && h->partial[s->cls] == s)) {
-		partial_remove(h, s);
+	if (s->used == 0 && !(keep && h->partial[s->cls].next == &s->link)) {
+		partial_remove(s);
 		seg_return_slabs(h, seg,
 				 (int)(((char *)s - (char *)seg->slabs) / (ptrdiff_t)sizeof(*s)), 1,
 				 keep);
@@ -313,7 +317,8 @@ static void drain_remote(struct heap *h);
 void *moirai__heap_alloc_large(struct heap *h, size_t size)
 {
 	int n = (int)((size + SLAB_SIZE - 1) >> SLAB_SHIFT);
-	struct segment *seg;
+	struct segment *seg = NULL;
+	struct moirai__list *it;
 	uint32_t m = 0;
 
 	/*
@@ -326,13 +331,17 @@ void *moirai__heap_alloc_large(struct heap *h, size_t size)
 	if (atomic_load_explicit(&h->remote, memory_order_relaxed))
 		drain_remote(h);
 
-	for (seg = h->segs; seg; seg = seg->next) {
+	moirai__list_foreach(it, &h->segs) {
+		struct segment *cand = moirai__list_entry(it, struct segment, link);
+
 		/* Slab 0 is short (header): large runs start at slab 1. */
-		m = seg->free_mask & ~1u;
+		m = cand->free_mask & ~1u;
 		for (int k = 1; k < n && m; k++)
-			m &= seg->free_mask >> k;
-		if (m)
+			m &= cand->free_mask >> k;
+		if (m) {
+			seg = cand;
 			break;
+		}
 	}
 	if (!seg) {
 		seg = seg_new(h);
@@ -345,7 +354,7 @@ void *moirai__heap_alloc_large(struct heap *h, size_t size)
 
 	slabs_take(h, seg, (n == 32 ? ALL_SLABS : ((1u << n) - 1u)) << i);
 	if (seg->free_mask == 0)
-		seg_list_remove(h, seg);
+		seg_list_remove(seg);
 	memset(s, 0, sizeof(*s));
 	s->kind = SLAB_LARGE;
 	s->run = (uint32_t)n;
@@ -368,33 +377,34 @@ void *moirai__heap_alloc_large(struct heap *h, size_t size)
 
 struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t align)
 {
+	enum page_mode mode;
 	size_t off, span;
 	char *p;
 
 	if (align < HUGE_HDR_SIZE)
 		align = HUGE_HDR_SIZE;
 	/* The span is 2 MiB aligned; larger alignments need slack. */
-	off = align <= SEG_SIZE ? (HUGE_HDR_SIZE + align - 1) & ~(align - 1) : align;
-	span = (off + size + SEG_SIZE - 1) & ~(SEG_SIZE - 1);
-	p = moirai__arena_alloc_segs(h->arena, span >> SEG_SHIFT);
+	off = align <= SEG_SIZE ? moirai__align_up(HUGE_HDR_SIZE, align) : align;
+	span = moirai__align_up(off + size, SEG_SIZE);
+	p = segs_get(h, span >> SEG_SHIFT, &mode);
 	if (!p)
 		return NULL;
 	struct segment *seg = (struct segment *)p;
 	/* At most @off past the span start, as sized above. */
-	char *user = (char *)(((uintptr_t)p + HUGE_HDR_SIZE + align - 1) & ~(uintptr_t)(align - 1));
+	char *user = (char *)moirai__align_up((uintptr_t)p + HUGE_HDR_SIZE, align);
 
 	moirai__san_unpoison(p, span);
 	memset(seg, 0, offsetof(struct segment, slabs));
 	seg->magic = SEG_MAGIC;
 	seg->kind = SEG_HUGE;
-	seg->mode = (uint8_t)moirai__arena_mode_of(h->arena, p);
+	seg->mode = (uint8_t)mode;
 	seg->node = h->node;
 	seg->gen = moirai__alloc_gen;
 	seg->heap = h;
 	seg->span = span;
 	seg->req = size;
 	seg->user = user;
-	segmap_set(p, span >> SEG_SHIFT, seg);
+	moirai__segmap_set(p, span >> SEG_SHIFT, seg);
 	atomic_fetch_add_explicit(&h->arena->huge_in_use, span, memory_order_relaxed);
 	return seg;
 }
@@ -408,7 +418,7 @@ static void free_huge(struct segment *seg)
 	atomic_fetch_add_explicit(local ? &a->huge_frees : &a->huge_remote_frees, 1,
 				  memory_order_relaxed);
 	atomic_fetch_sub_explicit(&a->huge_in_use, span, memory_order_relaxed);
-	segmap_set((char *)seg, span >> SEG_SHIFT, NULL);
+	moirai__segmap_set((char *)seg, span >> SEG_SHIFT, NULL);
 	seg->magic = 0;
 	moirai__arena_free_segs(a, (char *)seg, span >> SEG_SHIFT);
 }
@@ -564,13 +574,9 @@ void *moirai__heap_alloc_small(struct heap *h, unsigned cls)
 			return p;
 		}
 	}
-	s = h->partial[cls];
-	while (s && slab_exhausted(s)) {
-		struct slab *next = s->next;
-
-		partial_remove(h, s);
-		s = next;
-	}
+	/* Listed slabs can be exhausted: the bin refill emptied them. */
+	while ((s = partial_first(h, cls)) && slab_exhausted(s))
+		partial_remove(s);
 	if (!s && !(s = slab_new(h, cls)))
 		return NULL;
 	p = slab_pop(s);
@@ -588,7 +594,7 @@ void *moirai__heap_alloc_small(struct heap *h, unsigned cls)
 		got++;
 	}
 	if (slab_exhausted(s))
-		partial_remove(h, s);
+		partial_remove(s);
 	counter_add(&h->st.in_use, (uint64_t)got * s->block_size);
 	return p;
 }
@@ -600,24 +606,26 @@ static void heap_collect(struct heap *h)
 {
 	drain_remote(h);
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct moirai__list *it, *tmp;
+
 		if (h->bins[c].head)
 			bin_trim(h, &h->bins[c], 0);
-		struct slab *s = h->partial[c];
+		moirai__list_foreach_safe(it, tmp, &h->partial[c]) {
+			struct slab *s = moirai__list_entry(it, struct slab, link);
+			struct segment *seg;
 
-		while (s) {
-			struct slab *next = s->next;
-
-			if (s->used == 0) {
-				struct segment *seg = moirai__seg_of(s);
-
-				partial_remove(h, s);
-				seg_return_slabs(h, seg, (int)(s - seg->slabs), 1, false);
-			}
-			s = next;
+			if (s->used)
+				continue;
+			seg = moirai__seg_of(s);
+			partial_remove(s);
+			seg_return_slabs(h, seg, (int)(s - seg->slabs), 1, false);
 		}
 	}
-	for (struct segment *seg = h->segs, *next; seg; seg = next) {
-		next = seg->next;
+	struct moirai__list *it, *tmp;
+
+	moirai__list_foreach_safe(it, tmp, &h->segs) {
+		struct segment *seg = moirai__list_entry(it, struct segment, link);
+
 		if (seg->free_mask == ALL_SLABS)
 			seg_release(h, seg);
 	}
@@ -647,19 +655,40 @@ static void key_init(void)
 	(void)pthread_key_create(&tld_key, tld_destroy);
 }
 
+/*
+ * A heap is mapped and bound here, not with moirai_numa_map(): the arena
+ * already knows its node is usable, and moirai_numa_map()'s own check reads
+ * the cgroup's node mask through libnuma, which mallocs; a thread's first
+ * libc malloc makes glibc reserve a 64 MiB arena for it, so under RLIMIT_AS
+ * the first moirai allocation of 32 threads would have cost 1 GiB of
+ * address space (up to glibc's 8 arenas per core).
+ */
 static struct heap *heap_create(struct arena *a)
 {
-	void *mem;
+	const size_t len = moirai__align_up(sizeof(struct heap), (size_t)4096);
 	struct heap *h;
-	int rc = moirai_numa_map(sizeof(*h), a->node, &mem);
+	void *mem;
+	int rc;
 
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (mem == MAP_FAILED) {
+		moirai__err(-ENOMEM, "alloc: no memory for a heap on node %d", a->node);
+		errno = ENOMEM;
+		return NULL;
+	}
+	rc = moirai_numa_bind_range(mem, len, a->node);
 	if (rc) {
-		errno = rc == -EINVAL ? ENODEV : -rc;
+		munmap(mem, len);
+		errno = rc == -EPERM || rc == -ENODEV ? ENODEV : -rc;
 		return NULL;
 	}
 	h = mem;
 	memset(h, 0, sizeof(*h));
 	atomic_init(&h->remote, NULL);
+	moirai__list_init(&h->segs);
+	for (unsigned c = 0; c < NUM_CLASSES; c++)
+		moirai__list_init(&h->partial[c]);
 	h->arena = a;
 	h->node = a->node;
 	h->tcache_max = moirai__alloc_tcache_max;
@@ -735,6 +764,17 @@ void moirai__heap_forget_thread(void)
 	t->out_used = false;
 }
 
+bool moirai__heap_sweep_abandoned(struct arena *a)
+{
+	/* Taken off the list, each heap is the sweeper's alone, as if adopted. */
+	struct heap *list = moirai__arena_take_abandoned(a);
+
+	for (struct heap *h = list; h; h = h->next_abandoned)
+		heap_collect(h);
+	moirai__arena_return_abandoned(a, list);
+	return list != NULL;
+}
+
 void moirai__heap_flush_thread(void)
 {
 	struct tld *t = &moirai__tld;
@@ -743,6 +783,9 @@ void moirai__heap_flush_thread(void)
 	for (int n = 0; n < MAX_NODES_TLS; n++)
 		if (t->heaps[n])
 			heap_collect(t->heaps[n]);
+	/* Blocks this thread (or any) freed to heaps of exited threads. */
+	for (int n = 0; n < moirai__alloc_nodes; n++)
+		moirai__heap_sweep_abandoned(moirai__arenas[n]);
 	t->local = NULL; /* re-evaluate the node at the next allocation */
 }
 
@@ -770,14 +813,22 @@ bool moirai__heap_is_valid(const struct heap *h)
 		}
 		if (n != h->bins[c].count || n > h->bins[c].max)
 			return false;
-		for (const struct slab *s = h->partial[c]; s; s = s->next)
+		const struct moirai__list *it;
+
+		moirai__list_foreach(it, &h->partial[c]) {
+			const struct slab *s = moirai__list_entry(it, const struct slab, link);
+
 			if (s->kind != SLAB_SMALL || s->cls != c || !(s->flags & SLAB_IN_PARTIAL) ||
 			    slab_exhausted(s))
 				return false;
+		}
 	}
 	size_t free_bytes = 0;
+	const struct moirai__list *it;
 
-	for (const struct segment *seg = h->segs; seg; seg = seg->next) {
+	moirai__list_foreach(it, &h->segs) {
+		const struct segment *seg = moirai__list_entry(it, const struct segment, link);
+
 		if (seg->heap != h || seg->free_mask == 0 || seg->magic != SEG_MAGIC ||
 		    (seg->cold_mask & ~seg->free_mask))
 			return false;

@@ -25,12 +25,8 @@ const uint32_t moirai__class_size[NUM_CLASSES] = {
 	13312, 14336, 15360, 16384, 18432, 20480, 22528, 24576, 26624, 28672, 30720, 32768,
 };
 
-static void *fail(int err, const char *msg, size_t a, size_t b)
-{
-	moirai__err(-err, msg, a, b);
-	errno = err;
-	return NULL;
-}
+/* The malloc contract: record the detail, set errno, return NULL. */
+#define fail(err, ...) (moirai__err(-(err), __VA_ARGS__), errno = (err), (void *)NULL)
 
 /*
  * Why an explicit node cannot take an allocation, as the one node
@@ -111,7 +107,7 @@ static void *finish_small(void *block, unsigned cls, size_t align, size_t req)
 
 	moirai__san_unpoison(block, bs);
 	if (align > MIN_ALIGN) {
-		p = (char *)(((uintptr_t)block + align - 1) & ~(uintptr_t)(align - 1));
+		p = (char *)moirai__align_up((uintptr_t)block, align);
 		if (p != block) {
 			struct segment *seg = moirai__seg_of(block);
 
@@ -132,7 +128,7 @@ static void *alloc_on(int node, size_t size, size_t align, unsigned flags)
 	struct heap *h;
 
 	if (moirai_unlikely(size == 0))
-		return fail(EINVAL, "alloc: zero size%.0zu%.0zu", 0, 0);
+		return fail(EINVAL, "alloc: zero size");
 	if (moirai_unlikely(align & (align - 1)) || align > MAX_ALIGN)
 		return fail(EINVAL, "alloc: alignment %zu is not a power of two <= %zu", align,
 			    MAX_ALIGN);
@@ -141,10 +137,9 @@ static void *alloc_on(int node, size_t size, size_t align, unsigned flags)
 		return NULL;
 	}
 	extra = moirai__alloc_debug ? DEBUG_EXTRA : 0;
-	if (moirai_unlikely(size > moirai__alloc_reserve / 2 ||
-			    size > moirai__alloc_reserve / 2 - align))
-		return fail(ENOMEM, "alloc: %zu bytes exceed the arena (%zu bytes)", size,
-			    moirai__alloc_reserve);
+	if (moirai_unlikely(size > moirai__alloc_max_size))
+		return fail(ENOMEM, "alloc: %zu bytes exceed the largest block (%zu bytes)", size,
+			    moirai__alloc_max_size);
 	h = pick_heap(node, flags);
 	if (!h)
 		return NULL;
@@ -241,14 +236,14 @@ void *moirai_malloc_node(size_t size, int node)
 void *moirai_malloc_node_flags(size_t size, size_t align, int node, unsigned flags)
 {
 	if (flags & ~MOIRAI_ALLOC_F_PREFERRED)
-		return fail(EINVAL, "alloc: unknown flags %#zx%.0zu", (size_t)flags, 0);
+		return fail(EINVAL, "alloc: unknown flags %#x", flags & ~MOIRAI_ALLOC_F_PREFERRED);
 	return alloc_generic(node, size, align, flags);
 }
 
 void *moirai_aligned_alloc(size_t align, size_t size)
 {
 	if (align == 0)
-		return fail(EINVAL, "alloc: alignment %zu is not a power of two%.0zu", 0, 0);
+		return fail(EINVAL, "alloc: alignment 0 is not a power of two");
 	return alloc_generic(MOIRAI_NODE_ANY, size, align, 0);
 }
 
@@ -316,12 +311,14 @@ static __attribute__((noinline)) void free_generic(void *p)
 	moirai__heap_free(seg, p);
 }
 
-void moirai_free(void *p)
+/*
+ * The fast cases of free for a block of segment @seg: a small block of one
+ * of this thread's heaps with room in its bin, or a small block of another
+ * thread's heap (sent to its owner).  Returns false for everything else.
+ */
+static inline __attribute__((always_inline)) bool free_fast(struct segment *seg, void *p)
 {
-	struct segment *seg = moirai__seg_of(p);
-
-	/* Fast path: a small block of one of this thread's heaps, bin not full. */
-	if (moirai_likely(seg != NULL && seg->kind == SEG_SMALL)) {
+	if (moirai_likely(seg->kind == SEG_SMALL)) {
 		struct heap *h = seg->heap;
 
 		if (moirai_likely(moirai__tld.heaps[seg->node] == h)) {
@@ -337,16 +334,44 @@ void moirai_free(void *p)
 					&b->frees,
 					atomic_load_explicit(&b->frees, memory_order_relaxed) + 1,
 					memory_order_relaxed);
-				return;
+				return true;
 			}
 		} else if (moirai_likely(!moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
 					 seg->magic == SEG_MAGIC &&
 					 seg->gen == moirai__alloc_gen)) {
 			/* Another thread's block: the owner checks it at drain. */
 			moirai__heap_free_remote(h, p);
-			return;
+			return true;
 		}
 	}
+	return false;
+}
+
+/*
+ * Not in the window: a block of an extra extent (address-space limit, or
+ * an arena past its window) gets the same fast cases after the extent
+ * lookup; NULL and foreign pointers go on to the generic path.
+ */
+static __attribute__((noinline)) void free_outside_window(void *p)
+{
+	struct segment *seg = moirai__seg_of_extent(p);
+
+	if (seg && free_fast(seg, p))
+		return;
+	free_generic(p);
+}
+
+void moirai_free(void *p)
+{
+	/* One range check and one load: the window's segment map. */
+	struct segment *seg = moirai__seg_of_window(p);
+
+	if (moirai_unlikely(seg == NULL)) {
+		free_outside_window(p);
+		return;
+	}
+	if (moirai_likely(free_fast(seg, p)))
+		return;
 	free_generic(p);
 }
 
@@ -354,19 +379,27 @@ size_t moirai_usable_size(const void *p)
 {
 	struct segment *seg = p ? moirai__seg_of(p) : NULL;
 
-	if (!seg || seg->magic != SEG_MAGIC)
+	if (!p)
 		return 0;
+	if (!seg || seg->magic != SEG_MAGIC) {
+		moirai__err(-EINVAL, "usable_size: %p is not from moirai_malloc", p);
+		return 0;
+	}
 	if (seg->kind == SEG_HUGE) {
-		if (p != seg->user)
+		if (p != seg->user) {
+			moirai__err(-EINVAL, "usable_size: %p is inside a block", p);
 			return 0;
+		}
 		if (moirai__alloc_debug)
 			return seg->req;
 		return (size_t)((char *)seg + seg->span - (const char *)p);
 	}
 	struct slab *s = moirai__slab_of(seg, p);
 
-	if (s->kind == SLAB_FREE || (const char *)p < s->start || (const char *)p >= s->end)
+	if (s->kind == SLAB_FREE || (const char *)p < s->start || (const char *)p >= s->end) {
+		moirai__err(-EINVAL, "usable_size: %p is in no live block", p);
 		return 0;
+	}
 	char *block = moirai__block_of(s, p);
 
 	if (moirai__alloc_debug)
@@ -388,7 +421,7 @@ void *moirai_realloc(void *p, size_t size)
 	}
 	old = moirai_usable_size(p);
 	if (old == 0)
-		return fail(EINVAL, "realloc: %p is not a live block%.0zu", (size_t)p, 0);
+		return fail(EINVAL, "realloc: %p is not a live block", p);
 	/* Stay in place unless it would waste more than half the block. */
 	if (!moirai__alloc_debug && size <= old && size >= old / 2)
 		return p;
@@ -412,6 +445,6 @@ int moirai_alloc_ptr_node(const void *p)
 
 void moirai_alloc_thread_flush(void)
 {
-	if (moirai__alloc_size)
+	if (moirai__alloc_started())
 		moirai__heap_flush_thread();
 }

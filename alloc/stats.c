@@ -26,7 +26,7 @@ static void arena_fill(struct arena *a, struct moirai_alloc_stats *out)
 	out->node = a->node;
 	out->available = LD(a->available);
 	out->page_mode = moirai__mode_name((int)a->mode);
-	out->reserved = (uint64_t)a->nsegs << SEG_SHIFT;
+	out->reserved = LD(a->reserved);
 	out->committed = LD(a->committed);
 	out->committed_hugetlb = LD(a->committed_mode[MODE_HUGETLB]);
 	out->committed_thp = LD(a->committed_mode[MODE_THP]);
@@ -45,6 +45,21 @@ static void arena_fill(struct arena *a, struct moirai_alloc_stats *out)
 static void finish(struct moirai_alloc_stats *out)
 {
 	out->free = out->committed > out->in_use ? out->committed - out->in_use : 0;
+}
+
+/* The node vocabulary: -EINVAL not a node number, -ENODEV no such node. */
+static int check_node(int node)
+{
+	if (node < 0)
+		return moirai__err(
+			-EINVAL,
+			"alloc stats: node %d is not a node number (MOIRAI_NODE_ANY is %d)", node,
+			MOIRAI_NODE_ANY);
+	if (node >= moirai__alloc_nodes)
+		return moirai__err(-ENODEV,
+				   "alloc stats: NUMA node %d does not exist (nodes 0..%d)", node,
+				   moirai__alloc_nodes - 1);
+	return 0;
 }
 
 static int node_stats(int node, struct moirai_alloc_stats *out)
@@ -101,12 +116,14 @@ int moirai_alloc_stats_get(int node, struct moirai_alloc_stats *out)
 		}
 		if (!out->page_mode)
 			out->page_mode = "none";
+		/* The part of the window no node has carved yet is reserved too. */
+		out->reserved += moirai__window_free_bytes();
 		finish(out);
 		return 0;
 	}
-	if (node < 0 || node >= moirai__alloc_nodes)
-		return moirai__err(-EINVAL, "alloc stats: node %d does not exist (%d nodes)", node,
-				   moirai__alloc_nodes);
+	rc = check_node(node);
+	if (rc)
+		return rc;
 	return node_stats(node, out);
 }
 
@@ -119,8 +136,9 @@ int moirai_alloc_heap_stats_get(int node, struct moirai_alloc_stats *out)
 	rc = moirai__alloc_init();
 	if (rc)
 		return rc;
-	if (node < 0 || node >= moirai__alloc_nodes)
-		return moirai__err(-EINVAL, "alloc stats: node %d does not exist", node);
+	rc = check_node(node);
+	if (rc)
+		return rc;
 	struct heap *h = moirai__tld.heaps[node];
 
 	if (!h)
@@ -146,6 +164,11 @@ bool moirai_alloc_node_is_available(int node)
 	return LD(moirai__arenas[node]->available);
 }
 
+static int write_error(void)
+{
+	return moirai__err(-EIO, "alloc stats: cannot write: %s", moirai_strerror(errno));
+}
+
 static int print_row(FILE *f, const char *name, const struct moirai_alloc_stats *s)
 {
 	const double mib = 1024.0 * 1024.0;
@@ -158,7 +181,7 @@ static int print_row(FILE *f, const char *name, const struct moirai_alloc_stats 
 		       (double)s->committed_thp / mib, (double)s->committed_small / mib,
 		       (double)s->in_use / mib, (double)s->free / mib, s->local_frees,
 		       s->remote_frees, s->heaps) < 0
-		       ? -EIO
+		       ? write_error()
 		       : 0;
 }
 
@@ -176,12 +199,13 @@ int moirai_alloc_stats_print(FILE *f)
 	if (fprintf(f, "%-6s %-5s %-7s %10s %10s %9s %9s %9s %9s %9s %12s %12s %6s\n", "node",
 		    "avail", "pages", "rsv MiB", "commit MiB", "hugetlb", "thp", "4k", "in use",
 		    "free", "local frees", "remote frees", "heaps") < 0)
-		return -EIO;
+		return write_error();
 	for (int n = 0; n < moirai__alloc_nodes; n++) {
 		node_stats(n, &s);
 		snprintf(name, sizeof(name), "%d", n);
-		if (print_row(f, name, &s))
-			return -EIO;
+		rc = print_row(f, name, &s);
+		if (rc)
+			return rc;
 	}
 	moirai_alloc_stats_get(MOIRAI_NODE_ANY, &s);
 	return print_row(f, "total", &s);

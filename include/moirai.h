@@ -5,6 +5,7 @@
 #ifndef MOIRAI_H
 #define MOIRAI_H
 
+#include "moirai/version.h"
 #include "moirai/base.h"
 #include "moirai/numa.h"
 #include "moirai/alloc.h"

@@ -42,11 +42,18 @@ void moirai_clear_error(void)
 
 int moirai__err(int code, const char *fmt, ...)
 {
+	char msg[ERRMSG_MAX];
 	va_list ap;
 
+	/*
+	 * Formatted aside first: callers wrap a lower layer's detail
+	 * ("pool x: %s", moirai_last_error()), and vsnprintf into the buffer
+	 * it reads from overwrites the detail before copying it.
+	 */
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(last_error, msg, sizeof(last_error));
 	moirai__log(MOIRAI_LOG_DEBUG, "%s (%s)", last_error, moirai_strerror(code));
 	return code;
 }

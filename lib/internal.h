@@ -11,7 +11,9 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "moirai/base.h"
 
@@ -26,6 +28,42 @@
 #define moirai__align_up(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
 /* Whether @x is a non-zero power of two. */
 #define moirai__is_pow2(x) ((x) != 0 && ((x) & ((x)-1)) == 0)
+
+/*
+ * Ticks: a cheap clock for durations (lib/clock.c).  Call
+ * moirai__ticks_init() once before relying on them (until then, and on
+ * CPUs without an invariant TSC, ticks are CLOCK_MONOTONIC nanoseconds).
+ */
+__extension__ typedef unsigned __int128 moirai__u128;
+
+struct moirai__tick_scale {
+	bool tsc;
+	uint32_t shift;
+	uint64_t mult; /* ns = ticks * mult >> shift */
+};
+extern struct moirai__tick_scale moirai__ticks_scale;
+void moirai__ticks_init(void);
+
+static inline uint64_t moirai__ticks(void)
+{
+	return moirai__ticks_scale.tsc ? __builtin_ia32_rdtsc() : moirai_now_ns();
+}
+
+static inline uint64_t moirai__ticks_to_ns(uint64_t ticks)
+{
+	if (!moirai__ticks_scale.tsc)
+		return ticks;
+	return (uint64_t)(((moirai__u128)ticks * moirai__ticks_scale.mult) >>
+			  moirai__ticks_scale.shift);
+}
+
+static inline uint64_t moirai__ns_to_ticks(uint64_t ns)
+{
+	if (!moirai__ticks_scale.tsc || !moirai__ticks_scale.mult)
+		return ns;
+	return (uint64_t)(((moirai__u128)ns << moirai__ticks_scale.shift) /
+			  moirai__ticks_scale.mult);
+}
 
 /* Tell the CPU we are spinning (frees the sibling hyperthread's pipeline). */
 static inline void moirai__cpu_relax(void)
@@ -49,6 +87,13 @@ enum moirai__log_level {
 
 /* Log to stderr when @level is at or below the MOIRAI_LOG_LEVEL option. */
 void moirai__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Whether @opt was given a value (environment or moirai_option_set*())
+ * rather than left at its default, for a module that treats an explicit
+ * setting differently from its default (the arena reservation).
+ */
+bool moirai__option_is_set(enum moirai_option opt);
 
 /*
  * Parse a size such as "4096", "64K", "2M", "1G" into bytes.

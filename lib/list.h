@@ -17,7 +17,10 @@ struct moirai__list {
 };
 
 /* A head (or an unlinked node) points at itself. */
-#define MOIRAI__LIST_INIT(name) { &(name), &(name) }
+#define MOIRAI__LIST_INIT(name)  \
+	{                        \
+		&(name), &(name) \
+	}
 
 static inline void moirai__list_init(struct moirai__list *l)
 {
@@ -73,7 +76,8 @@ static inline void moirai__list_del(struct moirai__list *n)
 #define moirai__list_foreach(it, head) for ((it) = (head)->next; (it) != (head); (it) = (it)->next)
 
 /* Walk the nodes; @it may be unlinked (or freed) inside the loop. */
-#define moirai__list_foreach_safe(it, tmp, head) \
-	for ((it) = (head)->next, (tmp) = (it)->next; (it) != (head); (it) = (tmp), (tmp) = (it)->next)
+#define moirai__list_foreach_safe(it, tmp, head)                      \
+	for ((it) = (head)->next, (tmp) = (it)->next; (it) != (head); \
+	     (it) = (tmp), (tmp) = (it)->next)
 
 #endif /* MOIRAI_LIST_H */

@@ -28,34 +28,62 @@ struct option_row {
 static const struct option_row rows[MOIRAI_OPT__COUNT] = {
 	[MOIRAI_OPT_TOPOLOGY] = { "topology", OPT_STR, 0, "", 0, 0,
 				  "hwloc XML file or synthetic description used instead of the "
-				  "live machine" },
+				  "live machine",
+				  NULL },
+
 	[MOIRAI_OPT_WORKERS] = { "workers", OPT_LONG, 0, NULL, 0, 65536,
-				 "worker count; 0 means one per usable core" },
+				 "worker count; 0 means one per usable core", NULL },
+
 	[MOIRAI_OPT_LOG_LEVEL] = { "log_level", OPT_LONG, 1, NULL, 0, 3,
-				   "0 errors, 1 warnings, 2 info, 3 debug" },
+				   "0 errors, 1 warnings, 2 info, 3 debug", NULL },
+
 	[MOIRAI_OPT_DEBUG] = { "debug", OPT_LONG, 0, NULL, 0, 1,
-			       "1 enables allocator debug checks (poison, double free, canaries)" },
+			       "1 enables allocator debug checks (poison, double free, canaries)",
+			       NULL },
+
 	[MOIRAI_OPT_HUGEPAGES] = { "hugepages", OPT_STR, 0, "auto", 0, 0,
 				   "arena page mode: auto, hugetlb, thp or none",
 				   "auto|hugetlb|thp|none" },
 	[MOIRAI_OPT_ARENA_RESERVE] = { "arena_reserve", OPT_SIZE, 64L << 30, NULL, 2L << 20,
-				       LONG_MAX, "address space reserved per node arena" },
+				       LONG_MAX, "address space reserved per node arena", NULL },
+
 	[MOIRAI_OPT_ARENA_CHUNK] = { "arena_chunk", OPT_SIZE, 2L << 20, NULL, 2L << 20, 1L << 30,
-				     "commit granule of a node arena" },
+				     "commit granule of a node arena", NULL },
+
 	[MOIRAI_OPT_DECOMMIT_THRESHOLD] = { "decommit_threshold", OPT_SIZE, 64L << 20, NULL, 0,
 					    LONG_MAX,
 					    "free bytes a heap keeps committed before returning "
-					    "pages" },
+					    "pages",
+					    NULL },
+
 	[MOIRAI_OPT_TCACHE_MAX] = { "tcache_max", OPT_LONG, 64, NULL, 0, 4096,
 				    "blocks per size class cached by a thread (classes under 1 KiB "
 				    "cache up to 64 KiB of blocks, at most 1024, when that is "
-				    "more)" },
+				    "more)",
+				    NULL },
+
 	[MOIRAI_OPT_SPIN_NS] = { "spin_ns", OPT_LONG, 20000, NULL, 0, 1000000000L,
-				 "how long a waiting channel endpoint spins, ns" },
+				 "how long a waiting channel endpoint or idle worker spins, ns",
+				 NULL },
+	[MOIRAI_OPT_RT_IDLE] = { "rt_idle", OPT_STR, 0, "park", 0, 0,
+				 "idle runtime workers: park (sleep after spinning) or spin",
+				 "park|spin" },
+	[MOIRAI_OPT_RT_MAILBOX] = { "rt_mailbox", OPT_LONG, 1024, NULL, 2, 1L << 20,
+				    "slots of each runtime mailbox ring (a power of two)", NULL },
+	[MOIRAI_OPT_RT_TASKS] = { "rt_tasks", OPT_LONG, 65536, NULL, 64, 1L << 28,
+				  "runtime task descriptors per NUMA node", NULL },
+	[MOIRAI_OPT_RT_STUCK_MS] = { "rt_stuck_ms", OPT_LONG, 10, NULL, 0, 3600000,
+				     "stuck-task threshold, ms (0 = no detector)", NULL },
+	[MOIRAI_OPT_RT_BUDGET_US] = { "rt_budget_us", OPT_LONG, 200, NULL, 1, 60000000,
+				      "run time after which a task should yield, us", NULL },
+	[MOIRAI_OPT_RT_PREFETCH] = { "rt_prefetch", OPT_LONG, 1, NULL, 0, 1,
+				     "1 = prefetch the next task descriptor, 0 = off", NULL },
 };
 
 static long values[MOIRAI_OPT__COUNT];
 static char *strings[MOIRAI_OPT__COUNT];
+/* Set by the environment or by code rather than left at the default. */
+static bool is_set[MOIRAI_OPT__COUNT];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 struct retired {
@@ -179,12 +207,14 @@ static void load_options(void)
 				e = NULL;
 			}
 			strings[i] = strdup(e ? e : rows[i].def_str);
+			is_set[i] = e != NULL;
 			continue;
 		}
 		if (e && parse_value(i, e, &values[i]) != 0) {
 			values[i] = rows[i].def;
 			bad[i] = true;
 		}
+		is_set[i] = e && !bad[i];
 	}
 	for (int i = 0; i < MOIRAI_OPT__COUNT; i++) {
 		env_name(i, env, sizeof(env));
@@ -244,6 +274,7 @@ int moirai_option_set(enum moirai_option opt, long value)
 		return moirai__err(-EINVAL, "options: %s=%ld is out of range [%ld, %ld]",
 				   rows[opt].name, value, rows[opt].min, rows[opt].max);
 	values[opt] = value;
+	is_set[opt] = true;
 	return 0;
 }
 
@@ -262,6 +293,7 @@ int moirai_option_set_str(enum moirai_option opt, const char *value)
 					   "options: cannot use '%s' for %s (range [%ld, %ld])",
 					   value, rows[opt].name, rows[opt].min, rows[opt].max);
 		values[opt] = v;
+		is_set[opt] = true;
 		return 0;
 	}
 	if (!is_choice(rows[opt].choices, value))
@@ -283,7 +315,14 @@ int moirai_option_set_str(enum moirai_option opt, const char *value)
 	old->next = retired_list;
 	retired_list = old;
 	strings[opt] = copy;
+	is_set[opt] = true;
 	return 0;
+}
+
+bool moirai__option_is_set(enum moirai_option opt)
+{
+	pthread_once(&once, load_options);
+	return opt_valid(opt) && is_set[opt];
 }
 
 const char *moirai_option_name(enum moirai_option opt)

@@ -142,8 +142,8 @@ struct moirai__wait {
 	/* Called after a sleep slice that ended without a wake-up, e.g. to
 	 * check a peer process is alive; non-zero ends the wait. NULL: none. */
 	int (*silent)(void *ctx);
-	unsigned flags;		   /* MOIRAI__WAITQ_SHARED */
-	_Atomic uint64_t *parks;   /* counted per sleep (may be NULL) */
+	unsigned flags;		 /* MOIRAI__WAITQ_SHARED */
+	_Atomic uint64_t *parks; /* counted per sleep (may be NULL) */
 };
 
 /*

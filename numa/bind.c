@@ -4,19 +4,67 @@
  * nodes), getcpu, and node-bound mappings for long-lived buffers.  These
  * are thin, checked wrappers over libnuma's syscall stubs; they never touch
  * hwloc so that the allocator and rings can use them on a hot start path.
+ *
+ * Node arguments go through moirai_numa_node_resolve (resolve.c), so every
+ * call gives -ENODEV for a node that does not exist and -EPERM for one the
+ * cgroup forbids.  Pinning is checked against the affinity mask the process
+ * started with: the kernel lets a thread widen its own mask to anything in
+ * the cgroup, so without this check a taskset restriction would not hold.
  */
 #include <numa.h>
 #include <numaif.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "moirai/numa.h"
+#include "numa_int.h"
 
-#define MAX_NODES 1024
+#define MAX_NODES MOIRAI_TOPO_MAX_NODES
+
+/*
+ * The process affinity mask at load time, before the program (or moirai)
+ * pinned anything: what taskset or the parent gave the process.  A
+ * constructor, because the first pin may come after the main thread
+ * narrowed its own mask.
+ */
+static cpu_set_t start_mask;
+static bool start_mask_ok;
+
+__attribute__((constructor)) static void capture_start_mask(void)
+{
+	start_mask_ok = sched_getaffinity(0, sizeof(start_mask), &start_mask) == 0;
+}
+
+/*
+ * A foreign topology's CPU and node numbers are another machine's; pinning
+ * or binding by them here is usually a mistake (MOIRAI_TOPOLOGY left set in
+ * production).  Count the live foreign topologies and warn once.
+ */
+static atomic_int foreign_topos;
+static atomic_bool foreign_warned;
+
+void moirai__foreign_topo_ref(int delta)
+{
+	atomic_fetch_add_explicit(&foreign_topos, delta, memory_order_relaxed);
+}
+
+static void warn_if_foreign(const char *what, int num)
+{
+	/* Relaxed: a hint for the operator, ordered with nothing. */
+	if (atomic_load_explicit(&foreign_topos, memory_order_relaxed) <= 0 ||
+	    atomic_exchange_explicit(&foreign_warned, true, memory_order_relaxed))
+		return;
+	moirai__log(MOIRAI_LOG_WARN,
+		    "numa: %s %d on the live machine while a foreign topology (XML, synthetic or "
+		    "MOIRAI_TOPOLOGY) is loaded: its CPU and node numbers describe another "
+		    "machine",
+		    what, num);
+}
 
 static int node_count_cached;
 static pthread_once_t node_once = PTHREAD_ONCE_INIT;
@@ -38,21 +86,7 @@ int moirai_numa_node_count(void)
 
 bool moirai_numa_node_is_allowed(int node)
 {
-	if (node < 0 || node >= moirai_numa_node_count())
-		return false;
-	if (numa_available() < 0)
-		return node == 0;
-	/* numa_get_mems_allowed() reads Mems_allowed of this task (cgroup). */
-	struct bitmask *allowed = numa_get_mems_allowed();
-	bool ok = allowed && numa_bitmask_isbitset(allowed, (unsigned)node);
-
-	if (allowed)
-		numa_bitmask_free(allowed);
-	if (!ok)
-		return false;
-	long long free_bytes;
-
-	return numa_node_size64(node, &free_bytes) > 0;
+	return moirai__numa_node_state(node) == 0;
 }
 
 int moirai_numa_pin_thread(int pu)
@@ -61,10 +95,21 @@ int moirai_numa_pin_thread(int pu)
 	int rc;
 
 	if (pu < 0 || pu >= CPU_SETSIZE)
-		return moirai__err(-EINVAL, "pin: CPU %d is out of range", pu);
+		return moirai__err(-EINVAL, "pin: CPU %d is out of range (0..%d)", pu,
+				   CPU_SETSIZE - 1);
+	warn_if_foreign("pinning to CPU", pu);
+	if (start_mask_ok && !CPU_ISSET(pu, &start_mask))
+		return moirai__err(-EINVAL,
+				   "pin: CPU %d is not in this process's affinity mask (taskset) "
+				   "(%d CPUs in it)",
+				   pu, CPU_COUNT(&start_mask));
 	CPU_ZERO(&set);
 	CPU_SET(pu, &set);
 	rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	/* The kernel refuses CPUs that are offline or outside the cgroup cpuset. */
+	if (rc == EINVAL)
+		return moirai__err(-EINVAL, "pin: CPU %d is offline or outside the cgroup's cpuset",
+				   pu);
 	if (rc)
 		return moirai__err(-rc, "pin: cannot pin to CPU %d: %s", pu, moirai_strerror(rc));
 	return 0;
@@ -73,13 +118,20 @@ int moirai_numa_pin_thread(int pu)
 static int check_range(const char *what, void *addr, size_t len, int node)
 {
 	long page = sysconf(_SC_PAGESIZE);
+	int rc;
 
 	if (!addr || len == 0 || ((uintptr_t)addr & (uintptr_t)(page - 1)))
 		return moirai__err(-EINVAL, "%s: range %p+%zu is empty or not page-aligned", what,
 				   addr, len);
-	if (node < 0 || node >= moirai_numa_node_count() || node >= MAX_NODES)
-		return moirai__err(-EINVAL, "%s: node %d does not exist (%d nodes)", what, node,
-				   moirai_numa_node_count());
+	/* MOIRAI_NODE_ANY is no node to bind to. */
+	if (node == MOIRAI_NODE_ANY)
+		return moirai__err(-EINVAL, "%s: needs a node, not MOIRAI_NODE_ANY", what);
+	rc = moirai_numa_node_resolve(node);
+	if (rc < 0)
+		return rc;
+	if (node >= MAX_NODES)
+		return moirai__err(-ENODEV, "%s: node %d is beyond %d", what, node, MAX_NODES - 1);
+	warn_if_foreign("binding memory to node", node);
 	return 0;
 }
 
@@ -94,9 +146,16 @@ static int set_policy(const char *what, void *addr, size_t len, int node, int mo
 	if (mbind(addr, len, mode, mask, MAX_NODES + 1, flags) != 0) {
 		int e = errno;
 
-		return moirai__err(e == EIO ? -EIO : -e, "%s: mbind to node %d failed: %s%s", what,
-				   node, moirai_strerror(e),
-				   e == EINVAL ? " (node not in the cgroup's MemsAllowed?)" : "");
+		/*
+		 * The arguments were checked; EINVAL now means the cgroup's
+		 * cpuset.mems changed under us and no longer has the node.
+		 */
+		if (e == EINVAL)
+			return moirai__err(-EPERM,
+					   "%s: mbind to node %d refused (cgroup cpuset.mems)",
+					   what, node);
+		return moirai__err(e == EIO ? -EIO : -e, "%s: mbind to node %d failed: %s", what,
+				   node, moirai_strerror(e));
 	}
 	return 0;
 }
@@ -156,13 +215,9 @@ int moirai_numa_map(size_t len, int node, void **out)
 	if (!out || len == 0 || len > SIZE_MAX - (size_t)page)
 		return moirai__err(-EINVAL, "map: invalid size %zu", len);
 	*out = NULL;
-	if (node == MOIRAI_NODE_ANY) {
-		node = moirai_numa_current_node();
-		if (node < 0)
-			node = 0;
-	}
-	if (!moirai_numa_node_is_allowed(node))
-		return moirai__err(-EINVAL, "map: node %d does not exist or is not allowed", node);
+	node = moirai_numa_node_resolve(node);
+	if (node < 0)
+		return node;
 	size = (len + (size_t)page - 1) & ~((size_t)page - 1);
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		 -1, 0);

@@ -5,33 +5,57 @@
  * node: -ENODEV when it does not exist, -EPERM when the cgroup forbids it.
  */
 #include <numa.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "internal.h"
 #include "moirai/numa.h"
+#include "numa_int.h"
 
-static bool has_memory(int node)
+/*
+ * What each live node is, read once per process: libnuma's queries read
+ * sysfs and /proc and call malloc every time, and the allocator asks on
+ * its slow paths from every thread (a thread's first glibc malloc reserves
+ * a 64 MiB arena: under RLIMIT_AS that alone stopped threads from
+ * starting).  Hotplugged memory or a changed cgroup after start is not
+ * seen, as the allocator, which decides availability at first use, does
+ * not see it either.
+ */
+#define STATE_NODES 1024
+
+static int8_t node_state[STATE_NODES]; /* 0 usable, -ENODEV, -EPERM */
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+
+static void state_init(void)
 {
-	long long free_bytes;
+	int n = moirai_numa_node_count();
+	struct bitmask *allowed = numa_available() >= 0 ? numa_get_mems_allowed() : NULL;
 
-	if (numa_available() < 0)
-		return node == 0;
-	return numa_node_size64(node, &free_bytes) > 0;
-}
+	for (int i = 0; i < STATE_NODES; i++) {
+		long long free_bytes;
 
-static bool in_mems_allowed(int node)
-{
-	struct bitmask *allowed;
-	bool ok;
-
-	if (numa_available() < 0)
-		return node == 0;
-	/* numa_get_mems_allowed() reads Mems_allowed of this task (cgroup). */
-	allowed = numa_get_mems_allowed();
-	ok = allowed && numa_bitmask_isbitset(allowed, (unsigned)node);
+		if (i >= n)
+			node_state[i] = -ENODEV;
+		else if (numa_available() < 0)
+			node_state[i] = i == 0 ? 0 : -ENODEV;
+		else if (numa_node_size64(i, &free_bytes) <= 0)
+			node_state[i] = -ENODEV;
+		else if (!allowed || !numa_bitmask_isbitset(allowed, (unsigned)i))
+			node_state[i] = -EPERM;
+		else
+			node_state[i] = 0;
+	}
 	if (allowed)
 		numa_bitmask_free(allowed);
-	return ok;
+}
+
+int moirai__numa_node_state(int node)
+{
+	if (node < 0 || node >= STATE_NODES)
+		return -ENODEV;
+	pthread_once(&state_once, state_init);
+	return node_state[node];
 }
 
 int moirai_numa_node_resolve(int node)
@@ -50,15 +74,17 @@ int moirai_numa_node_resolve(int node)
 		return moirai__err(-ENODEV, "numa: no NUMA node has memory this process may use");
 	}
 	if (node < 0)
-		return moirai__err(-EINVAL, "numa: node %d is not a node number (MOIRAI_NODE_ANY is %d)",
+		return moirai__err(-EINVAL,
+				   "numa: node %d is not a node number (MOIRAI_NODE_ANY is %d)",
 				   node, MOIRAI_NODE_ANY);
 	if (node >= count)
 		return moirai__err(-ENODEV, "numa: NUMA node %d does not exist (nodes 0..%d)", node,
 				   count - 1);
-	if (!has_memory(node))
+	if (moirai__numa_node_state(node) == -ENODEV)
 		return moirai__err(-ENODEV, "numa: NUMA node %d has no memory", node);
-	if (!in_mems_allowed(node))
-		return moirai__err(-EPERM, "numa: NUMA node %d is not allowed by the cgroup (cpuset.mems)",
+	if (moirai__numa_node_state(node) == -EPERM)
+		return moirai__err(-EPERM,
+				   "numa: NUMA node %d is not allowed by the cgroup (cpuset.mems)",
 				   node);
 	return node;
 }

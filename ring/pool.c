@@ -138,6 +138,7 @@ int moirai_pool_create(const char *name, size_t obj_size, unsigned n_objs, int n
 	pool->flags = flags;
 	pool->node = node;
 	pool->debug = debug;
+	moirai__list_init(&pool->caches);
 	snprintf(pool->name, sizeof(pool->name), "%s", name);
 
 	snprintf(ring_name, sizeof(ring_name), "mp_%s", name);
@@ -203,13 +204,21 @@ void moirai_pool_destroy(struct moirai_pool *pool)
 	moirai__ring_mem_release(pool->map, pool->map_len);
 }
 
+/* A NULL pool handed to a query: recorded, then the documented value. */
+static void null_pool(const char *what)
+{
+	moirai__err(-EINVAL, "pool: NULL pool passed to %s", what);
+}
+
 unsigned moirai_pool_avail_count(const struct moirai_pool *pool)
 {
 	struct moirai_pool *p = (struct moirai_pool *)pool;
 	unsigned n;
 
-	if (!pool)
+	if (!pool) {
+		null_pool("moirai_pool_avail_count");
 		return 0;
+	}
 	pthread_mutex_lock(&p->lock);
 	n = rte_ring_count(pool->ring) + moirai__pool_caches_len(pool);
 	pthread_mutex_unlock(&p->lock);
@@ -219,31 +228,49 @@ unsigned moirai_pool_avail_count(const struct moirai_pool *pool)
 
 unsigned moirai_pool_in_use_count(const struct moirai_pool *pool)
 {
-	if (!pool)
+	if (!pool) {
+		null_pool("moirai_pool_in_use_count");
 		return 0;
+	}
 	return pool->n_objs - moirai_pool_avail_count(pool);
 }
 
 unsigned moirai_pool_size(const struct moirai_pool *pool)
 {
-	return pool ? pool->n_objs : 0;
+	if (!pool) {
+		null_pool("moirai_pool_size");
+		return 0;
+	}
+	return pool->n_objs;
 }
 
 size_t moirai_pool_obj_size(const struct moirai_pool *pool)
 {
-	return pool ? pool->obj_size : 0;
+	if (!pool) {
+		null_pool("moirai_pool_obj_size");
+		return 0;
+	}
+	return pool->obj_size;
 }
 
 int moirai_pool_node(const struct moirai_pool *pool)
 {
-	return pool ? pool->node : -1;
+	if (!pool) {
+		null_pool("moirai_pool_node");
+		return -EINVAL;
+	}
+	return pool->node;
 }
 
 bool moirai_pool_contains(const struct moirai_pool *pool, const void *ptr)
 {
 	const char *p = ptr;
 
-	if (!pool || !ptr || p < pool->base || p >= pool->end)
+	if (!pool) {
+		null_pool("moirai_pool_contains");
+		return false;
+	}
+	if (!ptr || p < pool->base || p >= pool->end)
 		return false;
 	return (size_t)(p - pool->base) % pool->stride == 0;
 }

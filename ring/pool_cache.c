@@ -19,62 +19,64 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moirai/alloc.h"
 #include "pool_int.h"
 
 void moirai__pool_thread_cache_dtor(void *arg);
 
-static void cache_register(struct moirai_pool *pool, struct moirai_pool_cache *c)
+static void cache_register(struct moirai_pool *pool, struct moirai__pool_cache *pc)
 {
 	pthread_mutex_lock(&pool->lock);
-	c->prev = NULL;
-	c->next = pool->caches;
-	if (pool->caches)
-		pool->caches->prev = c;
-	pool->caches = c;
+	moirai__list_add_head(&pool->caches, &pc->link);
 	pthread_mutex_unlock(&pool->lock);
 }
 
-static void cache_unregister(struct moirai_pool *pool, struct moirai_pool_cache *c)
+static void cache_unregister(struct moirai_pool *pool, struct moirai__pool_cache *pc)
 {
 	pthread_mutex_lock(&pool->lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		pool->caches = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	moirai__list_del(&pc->link);
 	pthread_mutex_unlock(&pool->lock);
 }
 
 unsigned moirai__pool_caches_len(const struct moirai_pool *pool)
 {
+	const struct moirai__list *it;
 	unsigned n = 0;
 
-	for (const struct moirai_pool_cache *c = pool->caches; c; c = c->next)
-		n += __atomic_load_n(&c->len, __ATOMIC_RELAXED);
+	moirai__list_foreach(it, &pool->caches) {
+		const struct moirai__pool_cache *pc =
+			moirai__list_entry(it, const struct moirai__pool_cache, link);
+
+		n += __atomic_load_n(&pc->pub.len, __ATOMIC_RELAXED);
+	}
 	return n;
 }
 
 static int cache_alloc(struct moirai_pool *pool, unsigned size, bool thread,
 		       struct moirai_pool_cache **out)
 {
-	struct moirai_pool_cache *c;
-	size_t len = sizeof(*c) + 2 * (size_t)size * sizeof(void *);
+	struct moirai__pool_cache *pc;
+	/* Header, then the slots right behind it (moirai__pool_cache_slots). */
+	size_t len = moirai__align_up(sizeof(*pc) + 2 * (size_t)size * sizeof(void *),
+				      (size_t)MOIRAI_CACHE_LINE);
 
-	len = (len + MOIRAI_CACHE_LINE - 1) & ~(size_t)(MOIRAI_CACHE_LINE - 1);
-	/* Allocated and first touched by the owning thread: its node. */
-	c = aligned_alloc(MOIRAI_CACHE_LINE, len);
-	if (!c)
-		return moirai__err(-ENOMEM, "pool %s: cannot allocate a cache of %u", pool->name,
-				   size);
-	memset(c, 0, sizeof(*c));
-	c->size = size;
-	c->cap = 2 * size;
-	c->debug = pool->debug;
-	c->thread_cache = thread;
-	c->pool = pool;
-	cache_register(pool, c);
-	*out = c;
+	/*
+	 * On the calling thread's node (the thread that will use it), from the
+	 * node arena rather than libc, whose first malloc in a thread reserves
+	 * a 64 MiB glibc arena (RLIMIT_AS).
+	 */
+	pc = moirai_aligned_alloc(MOIRAI_CACHE_LINE, len);
+	if (!pc)
+		return moirai__err(-ENOMEM, "pool %s: cannot allocate a cache of %u: %s",
+				   pool->name, size, moirai_last_error());
+	memset(pc, 0, sizeof(*pc));
+	pc->pub.cap = 2 * size;
+	pc->pub.debug = pool->debug;
+	pc->size = size;
+	pc->thread_cache = thread;
+	pc->pool = pool;
+	cache_register(pool, pc);
+	*out = &pc->pub;
 	return 0;
 }
 
@@ -106,56 +108,58 @@ void moirai_pool_cache_flush(struct moirai_pool_cache *c)
 	if (!c)
 		return;
 	len = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
-	if (len && ring_put(c->pool, c->objs, len) == 0)
+	if (len && ring_put(moirai__pool_cache_of(c)->pool, moirai__pool_cache_slots(c), len) == 0)
 		__atomic_store_n(&c->len, 0, __ATOMIC_RELAXED);
 }
 
-static void cache_free(struct moirai_pool_cache *c)
+static void cache_free(struct moirai__pool_cache *pc)
 {
-	moirai_pool_cache_flush(c);
-	cache_unregister(c->pool, c);
-	free(c);
+	moirai_pool_cache_flush(&pc->pub);
+	cache_unregister(pc->pool, pc);
+	moirai_free(pc);
 }
 
 void moirai_pool_cache_destroy(struct moirai_pool_cache *c)
 {
+	struct moirai__pool_cache *pc;
 	struct moirai_pool *pool;
 
 	if (!c)
 		return;
-	pool = c->pool;
-	if (c->thread_cache) {
+	pc = moirai__pool_cache_of(c);
+	pool = pc->pool;
+	if (pc->thread_cache) {
 		/* Another thread's cache: freeing it would leave that thread's
 		 * key pointing at freed memory (and its exit destructor would
 		 * free it again). Only the owner, or pool destroy, may. */
 		if (!pool->key_ok || pthread_getspecific(pool->key) != c) {
-			moirai__log(MOIRAI_LOG_WARN,
+			moirai__err(-EINVAL,
 				    "pool %s: thread cache destroyed by another thread; ignored",
 				    pool->name);
+			moirai__log(MOIRAI_LOG_WARN, "%s", moirai_last_error());
 			return;
 		}
 		pthread_setspecific(pool->key, NULL);
 	}
-	cache_free(c);
+	cache_free(pc);
 }
 
 void moirai__pool_thread_cache_dtor(void *arg)
 {
 	/* Thread exit (the key's value is already NULL here): the pool is
 	 * alive, since pool destroy deletes the key first. */
-	cache_free(arg);
+	cache_free(moirai__pool_cache_of(arg));
 }
 
 void moirai__pool_caches_free_all(struct moirai_pool *pool)
 {
-	struct moirai_pool_cache *c, *next;
+	struct moirai__list *it, *tmp;
 
 	pthread_mutex_lock(&pool->lock);
-	for (c = pool->caches; c; c = next) {
-		next = c->next;
-		free(c);
+	moirai__list_foreach_safe(it, tmp, &pool->caches) {
+		moirai__list_del(it);
+		moirai_free(moirai__list_entry(it, struct moirai__pool_cache, link));
 	}
-	pool->caches = NULL;
 	pthread_mutex_unlock(&pool->lock);
 }
 
@@ -180,7 +184,7 @@ int moirai_pool_thread_cache(struct moirai_pool *pool, struct moirai_pool_cache 
 	rc = pthread_setspecific(pool->key, c);
 	if (rc) {
 		/* Not in the key, so destroy() would refuse it: free directly. */
-		cache_free(c);
+		cache_free(moirai__pool_cache_of(c));
 		return moirai__err(-rc, "pool %s: pthread_setspecific: %s", pool->name,
 				   moirai_strerror(rc));
 	}
@@ -245,15 +249,15 @@ static int check_call(struct moirai_pool *pool, struct moirai_pool_cache *c, con
 {
 	if (!pool || (!objs && n))
 		return moirai__err(-EINVAL, "pool: NULL pool or object array");
-	if (c && c->pool != pool)
+	if (c && moirai__pool_cache_of(c)->pool != pool)
 		return moirai__err(-EINVAL, "pool %s: cache belongs to pool %s", pool->name,
-				   c->pool->name);
+				   moirai__pool_cache_of(c)->pool->name);
 	return 0;
 }
 
 static void cache_pop(struct moirai_pool_cache *c, uint32_t len, void **objs, unsigned n)
 {
-	void **top = &c->objs[len];
+	void **top = moirai__pool_cache_slots(c) + len;
 
 	for (unsigned i = 0; i < n; i++)
 		objs[i] = *--top;
@@ -262,12 +266,15 @@ static void cache_pop(struct moirai_pool_cache *c, uint32_t len, void **objs, un
 
 static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c, void **objs, unsigned n)
 {
-	uint32_t len, want;
+	uint32_t len, want, size;
+	void **slots;
 
 	if (!c)
 		return rte_ring_dequeue_bulk(pool->ring, objs, n, NULL) == n ? 0 : -ENOENT;
+	size = moirai__pool_cache_of(c)->size;
+	slots = moirai__pool_cache_slots(c);
 	len = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
-	if (n > c->size && n > len) {
+	if (n > size && n > len) {
 		/* Too big to stage in the cache: the ring supplies what the
 		 * cache lacks, then the cache empties into the rest. */
 		want = n - len;
@@ -278,10 +285,10 @@ static int get_raw(struct moirai_pool *pool, struct moirai_pool_cache *c, void *
 	}
 	if (n > len) {
 		/* Refill so that `size` objects remain after serving n. */
-		want = c->size + n - len;
-		if (rte_ring_dequeue_bulk(pool->ring, &c->objs[len], want, NULL) != want) {
+		want = size + n - len;
+		if (rte_ring_dequeue_bulk(pool->ring, slots + len, want, NULL) != want) {
 			want = n - len;
-			if (rte_ring_dequeue_bulk(pool->ring, &c->objs[len], want, NULL) != want)
+			if (rte_ring_dequeue_bulk(pool->ring, slots + len, want, NULL) != want)
 				return -ENOENT;
 		}
 		len += want;
@@ -306,22 +313,24 @@ int moirai_pool_get_generic(struct moirai_pool *pool, struct moirai_pool_cache *
 static int put_raw(struct moirai_pool *pool, struct moirai_pool_cache *c, void *const *objs,
 		   unsigned n)
 {
-	uint32_t len, k;
+	uint32_t len, k, size;
+	void **slots;
 	int rc;
 
-	if (!c || n > c->size)
+	if (!c || n > (size = moirai__pool_cache_of(c)->size))
 		return ring_put(pool, objs, n);
+	slots = moirai__pool_cache_slots(c);
 	len = __atomic_load_n(&c->len, __ATOMIC_RELAXED);
 	if (n > c->cap - len) {
 		/* Flush the k oldest so that `size` remain after the put. */
-		k = len + n - c->size;
-		rc = ring_put(pool, c->objs, k);
+		k = len + n - size;
+		rc = ring_put(pool, slots, k);
 		if (rc)
 			return rc;
-		memmove(c->objs, c->objs + k, (len - k) * sizeof(void *));
+		memmove(slots, slots + k, (len - k) * sizeof(void *));
 		len -= k;
 	}
-	memcpy(&c->objs[len], objs, n * sizeof(void *));
+	memcpy(slots + len, objs, n * sizeof(void *));
 	__atomic_store_n(&c->len, len + n, __ATOMIC_RELAXED);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <rte_ring_elem.h>
 
 #include "internal.h"
+#include "list.h"
 #include "moirai/pool.h"
 
 /* A library built with -DDEBUG checks every pool, whatever the flags. */
@@ -49,13 +50,40 @@ struct moirai_pool {
 
 	/* Cold: cache registry and the thread-cache key. */
 	alignas(MOIRAI_CACHE_LINE) pthread_mutex_t lock;
-	struct moirai_pool_cache *caches; /* every cache of the pool */
+	struct moirai__list caches; /* every cache of the pool (moirai__pool_cache.link) */
 	pthread_key_t key;
 	bool key_ok;
 };
 
 static_assert(offsetof(struct moirai_pool, lock) % MOIRAI_CACHE_LINE == 0,
 	      "cache registry starts its own line");
+
+/*
+ * A cache as the library sees it: the bookkeeping only the slow paths
+ * touch, then the public part the inline fast path reads
+ * (moirai/pool_inline.h), then the slots, which therefore start right
+ * behind the public part.  The header is 48 bytes, so on a 64-byte aligned
+ * allocation it and the first two slots share one cache line, as with the
+ * flexible array member this layout replaces.
+ */
+struct moirai__pool_cache {
+	struct moirai_pool *pool;     /* owning pool */
+	struct moirai__list link;     /* pool->caches, under pool->lock */
+	uint32_t size;		      /* nominal size: refill and flush target */
+	bool thread_cache;	      /* made by moirai_pool_thread_cache() */
+	struct moirai_pool_cache pub; /* last: the slots follow it */
+};
+
+static_assert(offsetof(struct moirai__pool_cache, pub) + sizeof(struct moirai_pool_cache) ==
+		      sizeof(struct moirai__pool_cache),
+	      "the slots behind the public part are the slots behind the whole cache");
+static_assert(sizeof(struct moirai__pool_cache) <= MOIRAI_CACHE_LINE,
+	      "cache header is on one line");
+
+static inline struct moirai__pool_cache *moirai__pool_cache_of(struct moirai_pool_cache *c)
+{
+	return moirai__container_of(c, struct moirai__pool_cache, pub);
+}
 
 /* Debug bookkeeping (pool_cache.c): 0 or -EINVAL with a message. */
 int moirai__pool_debug_check_put(struct moirai_pool *pool, void *const *objs, unsigned n);

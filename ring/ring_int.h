@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "list.h"
 #include "moirai/ring.h"
 
 #ifndef MOIRAI_RING_INLINE
@@ -30,10 +31,9 @@ struct moirai_ring {
 	int node;	/* OS node of the memory, -1 unknown */
 	unsigned flags; /* resolved MOIRAI_RING_* flags */
 	unsigned esize;
-	size_t memsize;		      /* bytes in use from the start of the header */
-	size_t maplen;		      /* bytes acquired by create, 0 = caller-owned */
-	struct moirai_ring *reg_next; /* registry list, under the registry lock */
-	struct moirai_ring *reg_prev;
+	size_t memsize;		 /* bytes in use from the start of the header */
+	size_t maplen;		 /* bytes acquired by create, 0 = caller-owned */
+	struct moirai__list reg; /* registry list, under the registry lock */
 	char name[MOIRAI_RING_NAME_MAX + 1];
 };
 

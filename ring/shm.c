@@ -1,23 +1,28 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Shared-memory segments between two processes: naming, layout, create
- * (with reclaim of a dead segment), attach with header validation, peer
- * liveness, recovery after the client goes away, detach and destroy.
- * Message operations are in shm_msg.c.
+ * Shared-memory segments between two processes: layout, create, attach
+ * with header validation, peer liveness, recovery after the client goes
+ * away, detach and destroy.  The file itself (names, ownership, locks,
+ * reclaim) is in shm_file.c, the SIGBUS guard in shm_guard.c, messages in
+ * shm_msg.c.
  *
  * The segment is /dev/shm/moirai.NAME:
  *
  *   [struct shm_hdr][data ring to 0][data ring to 1][return ring to 0]
  *   [return ring to 1][side 0 buffers ...][side 1 buffers ...]
  *
+ * where each ring is [prod line][cons line][ring_size uint32 slots].
+ *
  * The creator fills everything, then publishes the magic with a release
  * store; attach reads it with acquire, so a complete header is seen or the
  * attach fails with -EPROTO.  Every field an attacher relies on is
- * recomputed from the geometry and compared, so a corrupted or truncated
- * file is refused instead of being trusted.
+ * recomputed from the geometry (read once) and compared; after that the
+ * attacher uses only its own copy, so a peer that rewrites the header
+ * later changes nothing here.  Recovery rewrites everything attach checks.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,214 +35,127 @@
 
 #define DEFAULT_BUF_SIZE 2048u
 #define DEFAULT_BUFS	 256u
-#define ALIGN64(x)	 (((x) + 63u) & ~(uint64_t)63u)
-
-static int check_name(const char *name)
-{
-	size_t n;
-
-	if (!name)
-		return moirai__err(-EINVAL, "shm: NULL segment name");
-	n = strlen(name);
-	if (n == 0 || n > MOIRAI_SHM_NAME_MAX)
-		return moirai__err(-EINVAL, "shm: name must be 1..%d characters",
-				   MOIRAI_SHM_NAME_MAX);
-	if (name[0] == '.')
-		return moirai__err(-EINVAL, "shm: name '%s' starts with '.'", name);
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return moirai__err(-EINVAL,
-					   "shm: name '%s' has a character outside [A-Za-z0-9._-]",
-					   name);
-	}
-	return 0;
-}
-
-static void shm_path(const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "/moirai.%s", name);
-}
+#define KNOWN_FLAGS	 (MOIRAI_SHM_F_BIND_NODE | MOIRAI_SHM_F_SHARED)
 
 int moirai__shm_layout(uint32_t buf_size, uint32_t bufs, struct shm_layout *l)
 {
-	ssize_t rsz;
 	uint64_t off;
 
 	if (buf_size == 0 || buf_size > MOIRAI_SHM_BUF_MAX || bufs == 0 ||
 	    bufs > MOIRAI_SHM_BUFS_MAX)
 		return -EINVAL;
-	/* RING_F_EXACT_SZ rounds the slot count up inside rte_ring_init. */
-	rsz = rte_ring_get_memsize_elem(sizeof(uint32_t), rte_align32pow2(bufs + 1));
-	if (rsz < 0)
-		return -EINVAL;
-	l->ring_memsize = ALIGN64((uint64_t)rsz);
+	l->ring_size = 1;
+	while (l->ring_size < bufs)
+		l->ring_size <<= 1;
+	l->ring_bytes = moirai__align_up((uint64_t)sizeof(struct shm_ring_pub) +
+						 (uint64_t)l->ring_size * sizeof(uint32_t),
+					 64);
 	off = sizeof(struct shm_hdr);
 	for (int i = 0; i < SHM_RINGS; i++) {
 		l->ring_off[i] = off;
-		off += l->ring_memsize;
+		off += l->ring_bytes;
 	}
 	l->buf_off = off;
-	l->slot_size = (uint32_t)ALIGN64((uint64_t)MOIRAI__SHM_MSG_HDR + buf_size);
+	l->slot_size = (uint32_t)moirai__align_up((uint64_t)MOIRAI__SHM_MSG_HDR + buf_size, 64);
 	l->seg_size = off + 2ull * bufs * l->slot_size;
 	return 0;
 }
 
-/* ---- liveness -------------------------------------------------------- */
+/* ---- liveness --------------------------------------------------------- */
 
-/*
- * Start time (field 22) and state (field 3) of a process from
- * /proc/PID/stat.  Returns 0, or -ESRCH when the process does not exist.
- */
-static int proc_stat(pid_t pid, uint64_t *start, char *state)
+bool moirai__shm_peer_gone(struct moirai_shm *seg, bool check_lock)
 {
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd;
+	/* (D') Acquire pairs with the release store of DETACHED in the peer's
+	 * detach (D): whatever it published before leaving is visible to
+	 * loads after this one. */
+	uint32_t st = atomic_load_explicit(&seg->hdr->side[seg->peer].state, memory_order_acquire);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -ESRCH;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -ESRCH;
-	buf[n] = '\0';
-	/* comm may contain spaces and ')': fields restart after the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return -ESRCH;
-	p++;
-	*state = '?';
-	for (int field = 3; field <= 22; field++) {
-		while (*p == ' ')
-			p++;
-		if (!*p)
-			return -ESRCH;
-		if (field == 3)
-			*state = *p;
-		if (field == 22) {
-			*start = strtoull(p, NULL, 10);
-			return 0;
-		}
-		while (*p && *p != ' ')
-			p++;
+	if (st == SHM_SIDE_DETACHED)
+		return true;
+	if (!check_lock)
+		return false;
+	if (moirai__shm_lock_held(seg->fd, SHM_LOCK_SIDE0 + seg->peer)) {
+		moirai__shm_peer_seen(seg);
+		return false;
 	}
-	return -ESRCH;
-}
-
-bool moirai__shm_side_alive(const struct shm_side *s)
-{
-	/* Acquire pairs with the release store of state in attach/create:
-	 * pid and start time are read after they were written. */
-	uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-	pid_t pid;
-	uint64_t start = 0;
-	char pstate;
-
-	if (st != SHM_SIDE_ATTACHED)
-		return false;
-	pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
-	if (pid <= 0)
-		return false;
-	if (kill(pid, 0) != 0 && errno != EPERM)
-		return false;
-	if (proc_stat(pid, &start, &pstate) != 0)
-		return false;
-	/* A zombie (killed, not reaped) or a new process with the old pid. */
-	if (pstate == 'Z' || pstate == 'X')
-		return false;
-	return start == atomic_load_explicit(&s->start_time, memory_order_relaxed);
-}
-
-/*
- * A client between claiming the slot and publishing ATTACHED.  Its pid is
- * 0 (recover clears it) until written: then it counts as arriving; once
- * written, as arriving while that process lives (a client that died
- * mid-attach does not block recovery).
- */
-static bool attaching_alive(const struct shm_side *s)
-{
-	/* Acquire pairs with the attacher's CAS (acq_rel). */
-	pid_t pid;
-
-	if (atomic_load_explicit(&s->state, memory_order_acquire) != SHM_SIDE_ATTACHING)
-		return false;
-	pid = atomic_load_explicit(&s->pid, memory_order_relaxed);
-	return pid <= 0 || kill(pid, 0) == 0 || errno == EPERM;
-}
-
-static void side_claim(struct shm_side *s)
-{
-	uint64_t start = 0;
-	char st;
-
-	/* The pid first: a claimer killed before it is written would look
-	 * alive (pid 0) to attaching_alive() and block recovery for good. */
-	atomic_store_explicit(&s->pid, (int32_t)getpid(), memory_order_relaxed);
-	proc_stat(getpid(), &start, &st);
-	atomic_store_explicit(&s->start_time, start, memory_order_relaxed);
+	/*
+	 * No lock: the peer died.  For a death the order comes from the
+	 * kernel: the dying process's stores precede the release of its file
+	 * locks, and our F_OFD_GETLK takes the same file-lock spinlock.  An
+	 * open client slot (EMPTY, no lock) that has seen nobody is a client
+	 * yet to come; the state word alone cannot say (the client writes it),
+	 * so what this process saw itself decides.
+	 */
+	return seg->peer == 0 || st != SHM_SIDE_EMPTY ||
+	       atomic_load_explicit(&seg->peer_seen, memory_order_relaxed);
 }
 
 bool moirai_shm_peer_alive(const struct moirai_shm *seg)
 {
-	if (!seg)
+	bool locked;
+
+	if (!seg || moirai__shm_faulted(seg))
 		return false;
-	return moirai__shm_side_alive(&seg->hdr->side[seg->peer]);
+	locked = moirai__shm_lock_held(seg->fd, SHM_LOCK_SIDE0 + seg->peer);
+	if (locked) /* the handle was allocated writable: the cast is sound */
+		moirai__shm_peer_seen((struct moirai_shm *)seg);
+	return locked && atomic_load_explicit(&seg->hdr->side[seg->peer].state,
+					      memory_order_acquire) != SHM_SIDE_DETACHED;
 }
 
 /* ---- handle setup ----------------------------------------------------- */
+
+static void ring_end_init(struct shm_ring_end *e, struct shm_hdr *h, const struct shm_layout *l,
+			  int ring, bool producer, uint32_t capacity)
+{
+	struct shm_ring_pub *pub = (struct shm_ring_pub *)((char *)h + l->ring_off[ring]);
+
+	e->slots = (_Atomic uint32_t *)(void *)(pub + 1);
+	e->mine = producer ? &pub->prod : &pub->cons;
+	e->theirs = producer ? &pub->cons : &pub->prod;
+	/* Our starting position is the one the server left for this side
+	 * (0 at create and after recover); from here on it is ours alone. */
+	atomic_init(&e->pos, atomic_load_explicit(e->mine, memory_order_relaxed));
+	e->mask = l->ring_size - 1;
+	e->capacity = capacity;
+}
+
+static void ring_ends_init(struct moirai_shm *seg)
+{
+	struct shm_hdr *h = seg->hdr;
+	const struct shm_layout *l = &seg->layout;
+	int me = seg->me, peer = seg->peer;
+
+	ring_end_init(&seg->rx, h, l, SHM_RING_DATA0 + me, false, seg->bufs_per_side);
+	ring_end_init(&seg->tx, h, l, SHM_RING_DATA0 + peer, true, seg->bufs_per_side);
+	ring_end_init(&seg->ret_rx, h, l, SHM_RING_RET0 + me, false, seg->bufs_per_side);
+	ring_end_init(&seg->ret_tx, h, l, SHM_RING_RET0 + peer, true, seg->bufs_per_side);
+}
 
 /*
  * Build the handle from a layout this process computed and validated (never
  * from header fields re-read afterwards: the peer can rewrite them).
  */
-static int handle_init(struct moirai_shm *seg, const char *name, int fd, void *map, size_t map_len,
-		       int me, const struct shm_layout *l, uint32_t bufs, uint32_t buf_size)
+static int handle_init(struct moirai_shm *seg, const char *name, int fd, const struct stat *st,
+		       void *map, int me, const struct shm_layout *l, uint32_t bufs,
+		       uint32_t buf_size)
 {
-	struct shm_hdr *h = map;
-	struct stat st;
-	int rc;
-
-	seg->hdr = h;
-	seg->map_len = map_len;
+	seg->hdr = map;
+	seg->map_len = l->seg_size;
 	seg->fd = fd;
-	if (fstat(fd, &st) == 0) {
-		seg->dev = st.st_dev;
-		seg->ino = st.st_ino;
-	}
+	seg->dev = st->st_dev;
+	seg->ino = st->st_ino;
 	seg->me = me;
 	seg->peer = 1 - me;
-	seg->rx = (struct rte_ring *)((char *)map + l->ring_off[SHM_RING_DATA0 + me]);
-	seg->tx = (struct rte_ring *)((char *)map + l->ring_off[SHM_RING_DATA0 + 1 - me]);
-	seg->ret_rx = (struct rte_ring *)((char *)map + l->ring_off[SHM_RING_RET0 + me]);
-	seg->ret_tx = (struct rte_ring *)((char *)map + l->ring_off[SHM_RING_RET0 + 1 - me]);
+	seg->layout = *l;
 	seg->bufs = (char *)map + l->buf_off;
 	seg->slot_size = l->slot_size;
 	seg->buf_size = buf_size;
 	seg->bufs_per_side = bufs;
 	snprintf(seg->name, sizeof(seg->name), "%s", name);
 	seg->spin_ns = (uint64_t)moirai_option_get(MOIRAI_OPT_SPIN_NS);
-	seg->state = calloc(2 * (size_t)bufs, sizeof(*seg->state));
-	seg->peer_len = calloc(bufs, sizeof(*seg->peer_len));
-	if (!seg->state || !seg->peer_len) {
-		rc = moirai__err(-ENOMEM, "shm %s: no memory for buffer states", name);
-		goto err_free_state;
-	}
-	rc = moirai__shm_local_init(seg);
-	if (rc)
-		goto err_free_state;
-	return 0;
-
-err_free_state:
-	free(seg->state);
-	free(seg->peer_len);
-	seg->state = NULL;
-	seg->peer_len = NULL;
-	return rc;
+	ring_ends_init(seg);
+	return moirai__shm_local_init(seg);
 }
 
 int64_t moirai__shm_index(const struct moirai_shm *seg, const struct moirai_shm_msg *msg)
@@ -253,60 +171,37 @@ int64_t moirai__shm_index(const struct moirai_shm *seg, const struct moirai_shm_
 	return (int64_t)(off / seg->slot_size);
 }
 
-/* ---- create ----------------------------------------------------------- */
-
-/* A leftover segment whose server and client are both dead may go. */
-static bool segment_is_stale(int fd)
+/* Everything attach validates, from this process's own layout. */
+static void hdr_write_geometry(struct moirai_shm *seg)
 {
-	struct stat st;
-	struct shm_hdr *h;
-	bool stale;
+	struct shm_hdr *h = seg->hdr;
+	const struct shm_layout *l = &seg->layout;
 
-	if (fstat(fd, &st) != 0)
-		return false;
-	/* Too short: a creator between shm_open and ftruncate, or one that
-	 * died there.  They look alike, so leave it (never delete what is
-	 * not proven dead); the -EEXIST message says how to remove it. */
-	if ((size_t)st.st_size < sizeof(*h))
-		return false;
-	h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
-	if (h == MAP_FAILED)
-		return false;
-	if (atomic_load_explicit(&h->magic, memory_order_acquire) != MOIRAI__SHM_MAGIC)
-		stale = false; /* not ours, or still being created: leave it */
-	else
-		stale = !moirai__shm_side_alive(&h->side[0]) &&
-			!moirai__shm_side_alive(&h->side[1]);
-	munmap(h, sizeof(*h));
-	return stale;
+	h->version = MOIRAI__SHM_VERSION;
+	h->hdr_size = sizeof(*h);
+	h->seg_size = l->seg_size;
+	h->buf_size = seg->buf_size;
+	h->bufs = seg->bufs_per_side;
+	h->slot_size = l->slot_size;
+	h->ring_size = l->ring_size;
+	h->ring_bytes = l->ring_bytes;
+	memcpy(h->ring_off, l->ring_off, sizeof(h->ring_off));
+	h->buf_off = l->buf_off;
 }
 
-static int open_exclusive(const char *name, const char *path)
+/* ---- create ----------------------------------------------------------- */
+
+static int check_opts(const char *who, const char *name, const struct moirai_shm_opts *o)
 {
-	for (int attempt = 0; attempt < 2; attempt++) {
-		int fd = shm_open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-
-		if (fd >= 0)
-			return fd;
-		if (errno != EEXIST)
-			return moirai__err(-errno, "shm %s: shm_open: %s", name,
-					   moirai_strerror(errno));
-		fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-		if (fd < 0)
-			continue; /* vanished meanwhile: try again */
-		bool stale = segment_is_stale(fd);
-
-		close(fd);
-		if (!stale)
-			break;
-		moirai__log(MOIRAI_LOG_INFO,
-			    "shm %s: reclaiming a segment whose processes are dead", name);
-		shm_unlink(path);
-	}
-	return moirai__err(-EEXIST,
-			   "shm %s: /dev/shm%s exists and is in use, still being created, or not a "
-			   "moirai segment (remove it if no process uses it)",
-			   name, path);
+	if (o->flags & ~KNOWN_FLAGS)
+		return moirai__err(-EINVAL, "shm %s: %s: unknown flags %#x", name, who,
+				   o->flags & ~KNOWN_FLAGS);
+	if ((o->flags & MOIRAI_SHM_F_SHARED) && ((o->mode & ~0666u) || (o->mode & 0600u) != 0600u))
+		return moirai__err(-EINVAL,
+				   "shm %s: %s: shared mode %04o must include 0600 and stay within "
+				   "0666",
+				   name, who, o->mode);
+	return 0;
 }
 
 int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts, struct moirai_shm **out)
@@ -315,18 +210,21 @@ int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts, stru
 	struct shm_layout l;
 	struct moirai_shm *seg;
 	struct shm_hdr *h;
-	char path[MOIRAI_SHM_NAME_MAX + 16];
+	struct stat st = { 0 };
 	void *map;
-	int fd, rc;
+	int fd, rc, node = -1;
 
 	if (!out)
-		return moirai__err(-EINVAL, "shm: NULL output pointer");
+		return moirai__err(-EINVAL, "shm: create: NULL output pointer");
 	*out = NULL;
-	rc = check_name(name);
+	rc = moirai__shm_check_name(name);
 	if (rc)
 		return rc;
 	if (opts)
 		o = *opts;
+	rc = check_opts("create", name, &o);
+	if (rc)
+		return rc;
 	if (!o.buf_size)
 		o.buf_size = DEFAULT_BUF_SIZE;
 	if (!o.bufs)
@@ -335,78 +233,71 @@ int moirai_shm_create(const char *name, const struct moirai_shm_opts *opts, stru
 		return moirai__err(
 			-EINVAL, "shm %s: buffer size %u (1..%u) or count %u (1..%u) out of range",
 			name, o.buf_size, MOIRAI_SHM_BUF_MAX, o.bufs, MOIRAI_SHM_BUFS_MAX);
-	if (o.bind_node && o.node != MOIRAI_NODE_ANY && !moirai_numa_node_is_allowed(o.node))
-		return moirai__err(-EINVAL, "shm %s: node %d is not allowed", name, o.node);
+	if (o.flags & MOIRAI_SHM_F_BIND_NODE) {
+		node = moirai_numa_node_resolve(o.node);
+		if (node < 0)
+			return node; /* -EINVAL, -ENODEV, -EPERM with its message */
+	}
 	seg = calloc(1, sizeof(*seg));
 	if (!seg)
 		return moirai__err(-ENOMEM, "shm %s: no memory for the handle", name);
-
-	shm_path(name, path, sizeof(path));
-	fd = open_exclusive(name, path);
-	if (fd < 0) {
-		rc = fd;
+	rc = moirai__shm_create_file(name, &o, &fd);
+	if (rc)
 		goto err_free_seg;
-	}
-	if (ftruncate(fd, (off_t)l.seg_size) != 0) {
-		rc = moirai__err(-errno, "shm %s: cannot size to %llu bytes: %s", name,
-				 (unsigned long long)l.seg_size, moirai_strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		rc = moirai__err(-errno, "shm %s: fstat: %s", name, moirai_strerror(errno));
 		goto err_unlink;
 	}
+	rc = moirai__shm_check_space(name, fd, l.seg_size);
+	if (rc)
+		goto err_unlink;
+	/* Mapped before the file has its size, so that the NUMA policy is in
+	 * place when the reservation allocates the pages. */
 	map = mmap(NULL, l.seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		rc = moirai__err(-ENOMEM, "shm %s: mmap of %llu bytes: %s", name,
 				 (unsigned long long)l.seg_size, moirai_strerror(errno));
 		goto err_unlink;
 	}
-	if (o.bind_node) {
-		int node = o.node == MOIRAI_NODE_ANY ? moirai_numa_current_node() : o.node;
-
-		/* Before first touch, so every page lands on the node. */
-		rc = moirai_numa_bind_range(map, l.seg_size, node < 0 ? 0 : node);
-		if (rc)
-			goto err_unmap;
-	}
-	h = map;
-	h->version = MOIRAI__SHM_VERSION;
-	h->hdr_size = sizeof(*h);
-	h->seg_size = l.seg_size;
-	h->buf_size = o.buf_size;
-	h->bufs = o.bufs;
-	h->slot_size = l.slot_size;
-	h->ring_slots = o.bufs;
-	h->ring_memsize = l.ring_memsize;
-	memcpy(h->ring_off, l.ring_off, sizeof(h->ring_off));
-	h->buf_off = l.buf_off;
-	for (int i = 0; i < SHM_RINGS; i++) {
-		char rname[RTE_RING_NAMESIZE];
-
-		snprintf(rname, sizeof(rname), "shm%d", i);
-		/* HTS at both ends: each end is shared by one process's threads
-		 * only, and a preempted thread cannot convoy the others. */
-		rc = rte_ring_init((struct rte_ring *)((char *)map + l.ring_off[i]), rname, o.bufs,
-				   RING_F_MP_HTS_ENQ | RING_F_MC_HTS_DEQ | RING_F_EXACT_SZ);
-		if (rc) {
-			rc = moirai__err(rc < 0 ? rc : -EINVAL, "shm %s: rte_ring_init: %s", name,
-					 moirai_strerror(rc));
-			goto err_unmap;
-		}
-	}
-	side_claim(&h->side[0]);
-	/* Release pairs with the acquire in moirai__shm_side_alive(). */
-	atomic_store_explicit(&h->side[0].state, SHM_SIDE_ATTACHED, memory_order_release);
-	atomic_store_explicit(&h->side[1].state, SHM_SIDE_EMPTY, memory_order_relaxed);
-	rc = handle_init(seg, name, fd, map, l.seg_size, 0, &l, o.bufs, o.buf_size);
+	rc = moirai__shm_guard_add(map, l.seg_size, &seg->guard);
 	if (rc)
 		goto err_unmap;
-	/* Release pairs with the acquire in attach: the header is complete. */
+	if (node >= 0) {
+		/* A shared mapping's policy is the file's: the pages the
+		 * reservation allocates next land on the node. */
+		rc = moirai_numa_bind_range(map, l.seg_size, node);
+		if (rc)
+			goto err_unguard;
+	}
+	rc = moirai__shm_reserve(name, fd, l.seg_size);
+	if (rc)
+		goto err_unguard;
+	rc = handle_init(seg, name, fd, &st, map, 0, &l, o.bufs, o.buf_size);
+	if (rc)
+		goto err_unguard;
+	h = map;
+	hdr_write_geometry(seg);
+	moirai__shm_side_claim(&h->side[0]);
+	atomic_store_explicit(&h->side[0].state, SHM_SIDE_ATTACHED, memory_order_relaxed);
+	atomic_store_explicit(&h->side[1].state, SHM_SIDE_EMPTY, memory_order_relaxed);
+	/* Release pairs with the acquire in validate_header(): the header
+	 * and the zeroed rings are complete once the magic is seen. */
 	atomic_store_explicit(&h->magic, MOIRAI__SHM_MAGIC, memory_order_release);
+	if (moirai__shm_faulted(seg)) {
+		rc = moirai__err(-EFAULT, "shm %s: the file was truncated while being created",
+				 name);
+		moirai__shm_local_fini(seg);
+		goto err_unguard;
+	}
 	*out = seg;
 	return 0;
 
+err_unguard:
+	moirai__shm_guard_del(seg->guard);
 err_unmap:
 	munmap(map, l.seg_size);
 err_unlink:
-	shm_unlink(path);
+	moirai__shm_unlink_if_same(name, fd, st.st_dev, st.st_ino);
 	close(fd);
 err_free_seg:
 	free(seg);
@@ -414,20 +305,6 @@ err_free_seg:
 }
 
 /* ---- attach ------------------------------------------------------------ */
-
-/*
- * An rte_ring header in the segment must have exactly the geometry this
- * process would give it: the peer could otherwise make our enqueue or
- * dequeue index far outside the mapping.
- */
-static bool ring_hdr_ok(const struct rte_ring *r, uint32_t bufs)
-{
-	uint32_t size = rte_align32pow2(bufs + 1);
-
-	return r->size == size && r->mask == size - 1 && r->capacity == bufs &&
-	       r->prod.sync_type == RTE_RING_SYNC_MT_HTS &&
-	       r->cons.sync_type == RTE_RING_SYNC_MT_HTS;
-}
 
 /*
  * Validate the header from one snapshot of its geometry (bufs, buf_size
@@ -457,13 +334,9 @@ static int validate_header(const char *name, const struct shm_hdr *h, size_t fil
 		return moirai__err(
 			-EBADMSG, "shm %s: header geometry out of range (buffer size %u, count %u)",
 			name, bs, nb);
-	if (h->ring_memsize != l->ring_memsize)
-		return moirai__err(
-			-EPROTO,
-			"shm %s: ring size %llu differs from this DPDK's %llu (rte_ring ABI)", name,
-			(unsigned long long)h->ring_memsize, (unsigned long long)l->ring_memsize);
 	if (h->seg_size != l->seg_size || h->slot_size != l->slot_size ||
-	    h->buf_off != l->buf_off || h->ring_slots != nb ||
+	    h->buf_off != l->buf_off || h->ring_size != l->ring_size ||
+	    h->ring_bytes != l->ring_bytes ||
 	    memcmp(h->ring_off, l->ring_off, sizeof(l->ring_off)) != 0)
 		return moirai__err(-EBADMSG,
 				   "shm %s: sizes or offsets in the header are inconsistent", name);
@@ -471,96 +344,142 @@ static int validate_header(const char *name, const struct shm_hdr *h, size_t fil
 		return moirai__err(-EBADMSG,
 				   "shm %s: file is %zu bytes, header says %llu (truncated?)", name,
 				   file_size, (unsigned long long)l->seg_size);
-	for (int i = 0; i < SHM_RINGS; i++)
-		if (!ring_hdr_ok((const struct rte_ring *)((const char *)h + l->ring_off[i]), nb))
-			return moirai__err(-EBADMSG,
-					   "shm %s: ring %d header has the wrong geometry or mode",
-					   name, i);
 	*bufs = nb;
 	*buf_size = bs;
 	return 0;
 }
 
-int moirai_shm_attach(const char *name, struct moirai_shm **out)
+/*
+ * A slot left by create or recover has every ring's producer at most
+ * capacity ahead of its consumer.  A previous client that scribbled and
+ * left between two of the server's looks at its lock can break that; the
+ * next client would inherit its positions, so it refuses the slot.  (It
+ * cannot detect leftovers that look consistent: see docs/shm.md.)
+ */
+static bool rings_consistent(const struct shm_hdr *h, const struct shm_layout *l, uint32_t cap)
 {
-	char path[MOIRAI_SHM_NAME_MAX + 16];
+	for (int i = 0; i < SHM_RINGS; i++) {
+		const struct shm_ring_pub *pub =
+			(const struct shm_ring_pub *)((const char *)h + l->ring_off[i]);
+		uint32_t d = atomic_load_explicit(&pub->prod, memory_order_relaxed) -
+			     atomic_load_explicit(&pub->cons, memory_order_relaxed);
+
+		if (d > cap)
+			return false;
+	}
+	return true;
+}
+
+int moirai_shm_attach(const char *name, const struct moirai_shm_opts *opts, struct moirai_shm **out)
+{
+	struct moirai_shm_opts o = { 0 };
 	struct moirai_shm *seg;
 	struct shm_hdr *h;
 	struct stat st;
 	struct shm_layout l;
-	uint32_t empty = SHM_SIDE_EMPTY, nbufs = 0, bsize = 0;
+	struct shm_guard *guard;
+	uint32_t nbufs = 0, bsize = 0, state;
+	size_t map_len;
 	void *map;
 	int fd, rc;
 
 	if (!out)
-		return moirai__err(-EINVAL, "shm: NULL output pointer");
+		return moirai__err(-EINVAL, "shm: attach: NULL output pointer");
 	*out = NULL;
-	rc = check_name(name);
+	rc = moirai__shm_check_name(name);
 	if (rc)
 		return rc;
-	shm_path(name, path, sizeof(path));
-	fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-	if (fd < 0)
-		return moirai__err(-errno, "shm %s: cannot open /dev/shm%s: %s", name, path,
-				   moirai_strerror(errno));
-	if (fstat(fd, &st) != 0) {
-		rc = moirai__err(-errno, "shm %s: fstat: %s", name, moirai_strerror(errno));
-		goto err_close;
-	}
-	if ((size_t)st.st_size < sizeof(*h)) {
+	if (opts)
+		o = *opts;
+	rc = check_opts("attach", name, &o);
+	if (rc)
+		return rc;
+	rc = moirai__shm_open_file(name, &o, &fd, &st);
+	if (rc)
+		return rc;
+	if ((uint64_t)st.st_size < sizeof(*h)) {
 		rc = moirai__err(-EBADMSG,
 				 "shm %s: file is %lld bytes, shorter than the header (truncated)",
 				 name, (long long)st.st_size);
 		goto err_close;
 	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	map_len = (size_t)st.st_size;
+	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED) {
 		rc = moirai__err(-ENOMEM, "shm %s: mmap: %s", name, moirai_strerror(errno));
 		goto err_close;
 	}
-	h = map;
-	rc = validate_header(name, h, (size_t)st.st_size, &l, &nbufs, &bsize);
+	/* Guarded before the first read: the file may shrink at any time. */
+	rc = moirai__shm_guard_add(map, map_len, &guard);
 	if (rc)
 		goto err_unmap;
-	if (!moirai__shm_side_alive(&h->side[0])) {
+	h = map;
+	rc = validate_header(name, h, map_len, &l, &nbufs, &bsize);
+	if (rc)
+		goto err_unguard;
+	if (!moirai__shm_lock_held(fd, SHM_LOCK_SIDE0) ||
+	    atomic_load_explicit(&h->side[0].state, memory_order_acquire) == SHM_SIDE_DETACHED) {
 		rc = moirai__err(-ECONNREFUSED, "shm %s: the server is gone", name);
-		goto err_unmap;
+		goto err_unguard;
 	}
-	/* Claim the client slot as ATTACHING, so that nobody reads our pid
-	 * before it is written: a server that saw ATTACHED with the old pid
-	 * would take us for dead.  acq_rel pairs with recover's release store
-	 * of EMPTY (the rings were reset before the slot reopened). */
-	if (!atomic_compare_exchange_strong_explicit(&h->side[1].state, &empty, SHM_SIDE_ATTACHING,
-						     memory_order_acq_rel, memory_order_acquire)) {
-		rc = moirai__err(
-			-EBUSY, "shm %s: %s", name,
-			empty == SHM_SIDE_ATTACHING ? "a client is attaching"
-			: empty == SHM_SIDE_ATTACHED && moirai__shm_side_alive(&h->side[1])
-				? "a client is attached"
-				: "the previous client left; the server must recover first");
-		goto err_unmap;
+	/* The client lock makes us the only client: a live one holds it, and
+	 * the server holds it while it recovers the slot. */
+	rc = moirai__shm_lock_try(fd, SHM_LOCK_SIDE1);
+	if (rc) {
+		rc = moirai__err(rc == -EAGAIN ? -EBUSY : rc, "shm %s: %s", name,
+				 rc == -EAGAIN
+					 ? "a client is attached (or the server is recovering)"
+					 : "cannot lock the client slot");
+		goto err_unguard;
 	}
-	side_claim(&h->side[1]);
-	/* Release pairs with the acquire in moirai__shm_side_alive(): the
-	 * peer sees our pid and start time once it sees ATTACHED. */
+	/* Acquire pairs with the release store of EMPTY by create/recover:
+	 * the reset rings are visible. */
+	state = atomic_load_explicit(&h->side[1].state, memory_order_acquire);
+	if (state != SHM_SIDE_EMPTY) {
+		rc = moirai__err(-EBUSY,
+				 "shm %s: the previous client left; the server must recover "
+				 "first",
+				 name);
+		goto err_unlock;
+	}
+	if (!rings_consistent(h, &l, nbufs)) {
+		rc = moirai__err(-EBUSY,
+				 "shm %s: the client slot's ring positions are inconsistent (a "
+				 "client left without the server noticing); the server must "
+				 "recover first",
+				 name);
+		goto err_unlock;
+	}
+	moirai__shm_side_claim(&h->side[1]);
 	atomic_store_explicit(&h->side[1].state, SHM_SIDE_ATTACHED, memory_order_release);
 	seg = calloc(1, sizeof(*seg));
 	if (!seg) {
 		rc = moirai__err(-ENOMEM, "shm %s: no memory for the handle", name);
 		goto err_release_slot;
 	}
-	rc = handle_init(seg, name, fd, map, (size_t)st.st_size, 1, &l, nbufs, bsize);
+	seg->guard = guard;
+	rc = handle_init(seg, name, fd, &st, map, 1, &l, nbufs, bsize);
 	if (rc) {
 		free(seg);
 		goto err_release_slot;
+	}
+	if (moirai__shm_faulted(seg)) {
+		moirai__shm_local_fini(seg);
+		free(seg);
+		rc = moirai__err(-EFAULT, "shm %s: the file was truncated during attach", name);
+		goto err_unlock;
 	}
 	*out = seg;
 	return 0;
 
 err_release_slot:
 	atomic_store_explicit(&h->side[1].state, SHM_SIDE_DETACHED, memory_order_release);
+err_unlock:
+	moirai__shm_unlock(fd, SHM_LOCK_SIDE1);
+err_unguard:
+	moirai__shm_guard_del(guard);
 err_unmap:
-	munmap(map, (size_t)st.st_size);
+	munmap(map, map_len);
 err_close:
 	close(fd);
 	return rc;
@@ -572,14 +491,18 @@ void moirai_shm_detach(struct moirai_shm *seg)
 {
 	if (!seg)
 		return;
-	/* Release pairs with the acquire of the state in the peer's
-	 * liveness check; the wake-up makes a blocked receive re-check. */
-	atomic_store_explicit(&seg->hdr->side[seg->me].state, SHM_SIDE_DETACHED,
-			      memory_order_release);
-	moirai__shm_wake(seg, seg->peer);
+	if (!moirai__shm_faulted(seg)) {
+		/* (D) Release, after every publish of ours: pairs with the
+		 * acquire (D') in the peer's moirai__shm_peer_gone().  The
+		 * wake-up makes a blocked receive see it now. */
+		atomic_store_explicit(&seg->hdr->side[seg->me].state, SHM_SIDE_DETACHED,
+				      memory_order_release);
+		moirai__waitq_notify(&seg->hdr->wake[seg->peer].wq, INT_MAX, MOIRAI__WAITQ_SHARED);
+	}
+	/* Explicitly: a forked child may share the open file (and the lock). */
+	moirai__shm_unlock(seg->fd, SHM_LOCK_SIDE0 + seg->me);
+	moirai__shm_guard_del(seg->guard);
 	moirai__shm_local_fini(seg);
-	free(seg->state);
-	free(seg->peer_len);
 	munmap(seg->hdr, seg->map_len);
 	close(seg->fd);
 	free(seg);
@@ -587,81 +510,72 @@ void moirai_shm_detach(struct moirai_shm *seg)
 
 void moirai_shm_destroy(struct moirai_shm *seg)
 {
-	char path[MOIRAI_SHM_NAME_MAX + 16];
-	struct stat st;
-	int fd;
-
 	if (!seg)
 		return;
-	shm_path(seg->name, path, sizeof(path));
-	/* Unlink only if the name still refers to our segment: a new server
-	 * may have reclaimed the name meanwhile. */
-	fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd >= 0) {
-		if (fstat(fd, &st) == 0 && st.st_dev == seg->dev && st.st_ino == seg->ino)
-			shm_unlink(path);
-		close(fd);
-	}
+	/* Only if the name still refers to our segment: a new server may
+	 * have reclaimed it.  No open of the path, so a FIFO put under the
+	 * name cannot block us. */
+	moirai__shm_unlink_if_same(seg->name, seg->fd, seg->dev, seg->ino);
 	moirai_shm_detach(seg);
 }
 
 int moirai_shm_recover(struct moirai_shm *seg)
 {
 	struct shm_hdr *h;
-	uint32_t own = 0, side;
+	int rc;
 
 	if (!seg)
-		return moirai__err(-EINVAL, "shm: NULL segment");
+		return moirai__err(-EINVAL, "shm: recover: NULL segment");
 	h = seg->hdr;
 	if (seg->me != 0)
 		return moirai__err(
 			-EINVAL,
 			"shm %s: only the server recovers; a client tears down with destroy",
 			seg->name);
-	/* Acquire pairs with the attacher's claim and ATTACHED stores. */
-	side = atomic_load_explicit(&h->side[1].state, memory_order_acquire);
-	if (side == SHM_SIDE_EMPTY)
-		return 0; /* nobody to recover from; a client may be claiming it */
-	if (moirai__shm_side_alive(&h->side[1]))
-		return moirai__err(-EBUSY, "shm %s: the client is alive", seg->name);
-	if (attaching_alive(&h->side[1]))
-		return moirai__err(-EBUSY, "shm %s: a client is attaching", seg->name);
+	if (moirai__shm_faulted(seg))
+		return moirai__err(-EFAULT, "shm %s: the segment was truncated: destroy it",
+				   seg->name);
 	if (atomic_load_explicit(&seg->held_peer, memory_order_relaxed))
 		return moirai__err(-EBUSY, "shm %s: %u received messages not freed yet", seg->name,
 				   atomic_load_explicit(&seg->held_peer, memory_order_relaxed));
+	/* Holding the client's lock: no client is alive, and none can attach
+	 * until the slot is reset and the lock released. */
+	rc = moirai__shm_lock_try(seg->fd, SHM_LOCK_SIDE1);
+	if (rc)
+		return moirai__err(rc == -EAGAIN ? -EBUSY : rc, "shm %s: %s", seg->name,
+				   rc == -EAGAIN ? "the client is alive (it holds its lock)"
+						 : "cannot lock the client slot");
 	/*
-	 * Take the slot from the exact state judged dead, so no new client can
-	 * claim it while the rings are reset under it (attach only claims
-	 * EMPTY).  acq_rel pairs with the attacher's CAS.
+	 * The old client could have written anything anywhere: rewrite all
+	 * that attach validates or starts from, from our own copies.
 	 */
-	if (!atomic_compare_exchange_strong_explicit(&h->side[1].state, &side, SHM_SIDE_RECOVERING,
-						     memory_order_acq_rel, memory_order_acquire))
-		return moirai__err(-EBUSY, "shm %s: the client slot changed during recovery",
-				   seg->name);
-	/* Our own ring pointers, never offsets re-read from the segment. */
-	rte_ring_reset(seg->rx);
-	rte_ring_reset(seg->tx);
-	rte_ring_reset(seg->ret_rx);
-	rte_ring_reset(seg->ret_tx);
-	/* Our buffers that were with the client, queued or returned, are ours
-	 * again; buffers the server holds stay held. */
-	for (uint32_t i = 0; i < seg->bufs_per_side; i++) {
-		uint8_t st = atomic_load_explicit(&seg->state[own + i], memory_order_relaxed);
-
-		if (st == SHM_BUF_SENT) {
-			uint32_t idx = own + i;
-
-			atomic_store_explicit(&seg->state[idx], SHM_BUF_FREE, memory_order_relaxed);
-			rte_ring_enqueue_bulk_elem(seg->free_local, &idx, sizeof(idx), 1, NULL);
-		}
-	}
-	for (uint32_t i = 0; i < seg->bufs_per_side; i++)
-		atomic_store_explicit(&seg->state[seg->bufs_per_side + i], SHM_BUF_FREE,
-				      memory_order_relaxed);
+	hdr_write_geometry(seg);
+	moirai__shm_side_claim(&h->side[0]);
+	atomic_store_explicit(&h->side[0].state, SHM_SIDE_ATTACHED, memory_order_relaxed);
 	atomic_store_explicit(&h->side[1].pid, 0, memory_order_relaxed);
-	/* Release pairs with the acq_rel claim in attach: a new client sees
-	 * empty rings. */
+	atomic_store_explicit(&h->side[1].start_time, 0, memory_order_relaxed);
+	for (int d = 0; d < 2; d++)
+		moirai__waitq_init(&h->wake[d].wq);
+	for (int i = 0; i < SHM_RINGS; i++) {
+		struct shm_ring_pub *pub =
+			(struct shm_ring_pub *)((char *)h + seg->layout.ring_off[i]);
+
+		atomic_store_explicit(&pub->prod, 0, memory_order_relaxed);
+		atomic_store_explicit(&pub->cons, 0, memory_order_relaxed);
+	}
+	atomic_store_explicit(&seg->tx.pos, 0, memory_order_relaxed);
+	atomic_store_explicit(&seg->rx.pos, 0, memory_order_relaxed);
+	atomic_store_explicit(&seg->ret_tx.pos, 0, memory_order_relaxed);
+	atomic_store_explicit(&seg->ret_rx.pos, 0, memory_order_relaxed);
+	moirai__shm_local_reset(seg);
+	atomic_store_explicit(&seg->peer_seen, false, memory_order_relaxed);
+	atomic_store_explicit(&h->magic, MOIRAI__SHM_MAGIC, memory_order_relaxed);
+	/* Release pairs with the attacher's acquire load of the state. */
 	atomic_store_explicit(&h->side[1].state, SHM_SIDE_EMPTY, memory_order_release);
+	moirai__shm_unlock(seg->fd, SHM_LOCK_SIDE1);
+	if (moirai__shm_faulted(seg))
+		return moirai__err(-EFAULT, "shm %s: the segment was truncated: destroy it",
+				   seg->name);
 	return 0;
 }
 

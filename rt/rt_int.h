@@ -69,7 +69,7 @@ struct rt_task {
 	int16_t node_idx; /* strict node (plan node index), -1 none */
 	uint16_t pad;
 	int32_t status;
-	uint64_t t_submit; /* for the queue-wait histogram and FIFO turns */
+	uint64_t t_submit;	  /* for the queue-wait histogram and FIFO turns */
 	struct moirai__list link; /* local FIFO lists, overflow */
 	const char *name;
 	/* Line 1: completion. */
@@ -117,9 +117,9 @@ static inline struct rt_task *rt_task_of(const struct moirai_task *h, uint16_t *
  * discarded, because its CAS fails) read.
  */
 struct rt_deque {
-	alignas(64) _Atomic int64_t top;     /* thieves (and FIFO turns) CAS it */
-	alignas(64) _Atomic int64_t bottom;  /* owner only writes it */
-	_Atomic(struct rt_task *) *slots;    /* capacity entries, on the owner's node */
+	alignas(64) _Atomic int64_t top;    /* thieves (and FIFO turns) CAS it */
+	alignas(64) _Atomic int64_t bottom; /* owner only writes it */
+	_Atomic(struct rt_task *) *slots;   /* capacity entries, on the owner's node */
 	int64_t mask;
 };
 
@@ -150,6 +150,17 @@ struct rt_task *rt_deque_take(struct rt_deque *d);
  * (*lost set: try again). */
 struct rt_task *rt_deque_steal(struct rt_deque *d, bool *lost);
 
+/* The owner's next take, without taking it (for prefetching: a racy peek
+ * whose result may be stale, which only costs a wasted prefetch). */
+static inline struct rt_task *rt_deque_peek(const struct rt_deque *d)
+{
+	int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+	int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
+
+	return b > t ? atomic_load_explicit(&d->slots[(b - 1) & d->mask], memory_order_relaxed)
+		     : NULL;
+}
+
 /* Tasks in the deque now (a snapshot; may be off by the ones in flight). */
 static inline int64_t rt_deque_size(const struct rt_deque *d)
 {
@@ -171,6 +182,7 @@ struct rt_node {
 struct moirai_group {
 	struct moirai_rt *rt;
 	_Atomic int64_t pending;
+	_Atomic uint32_t in_done; /* finishers still touching the group */
 	_Atomic int32_t first_error;
 	uint32_t magic;
 	struct moirai__waitq wq;
@@ -236,34 +248,35 @@ struct rt_worker {
 	_Atomic uint32_t run_state;	 /* enum rt_worker_run_state */
 	_Atomic int32_t cur_level;	 /* level of the running task, RT_LEVELS when idle */
 	_Atomic uint32_t block_depth;	 /* inside moirai_rt_block_begin() */
-	_Atomic uint64_t running_since;	 /* start of the innermost running task, 0 idle */
+	_Atomic uint64_t running_since;	 /* start (ticks) of the innermost running task, 0 idle */
 	const char *_Atomic cur_name;	 /* its name, for stuck reports */
-	_Atomic uint32_t claimed;	 /* woken by rt_notify_one(): counts as searching */
 	uint32_t reported_stuck;	 /* housekeeping only */
+	uint64_t logged_stuck_at;	 /* housekeeping only */
 
 	/* Identity, read-only after start. */
 	alignas(64) struct moirai_rt *rt;
 	int idx;
-	int pu, node;		  /* live placement */
-	int plan_pu, plan_node;	  /* the plan's */
-	int node_idx, l3, core;	  /* plan topology indexes */
+	int pu, node;		/* live placement */
+	int plan_pu, plan_node; /* the plan's */
+	int node_idx, l3, core; /* plan topology indexes */
 	bool critical_only;
+	bool prefetch; /* !(config.flags & MOIRAI_RT_F_NO_PREFETCH) */
 	int nsteal;
-	int *steal_order;	 /* victims nearest first */
-	uint8_t *steal_class;	 /* class of each victim */
-	struct rt_node *home;	 /* node pool for local spawns */
+	int *steal_order;		 /* victims nearest first */
+	uint8_t *steal_class;		 /* class of each victim */
+	struct rt_node *home;		 /* node pool for local spawns */
 	struct moirai_pool_cache *cache; /* of home->pool */
 
 	/* Run queues (owner side). */
 	struct rt_deque dq[RT_LEVELS];
 	struct moirai__list fifo[RT_LEVELS]; /* strict tasks and continuations */
 	unsigned fifo_len[RT_LEVELS];
-	unsigned lifo_run[RT_LEVELS];	   /* consecutive newest-first pops */
-	unsigned fifo_toggle[RT_LEVELS];   /* FIFO turns alternate deque top / list */
-	unsigned age_count[RT_LEVELS];	   /* higher-level dispatches while waiting */
-	uint64_t served_at[RT_LEVELS];	   /* last dispatch (or last seen empty) */
-	unsigned help_depth;		   /* nested dispatch inside join */
-	bool searching;			   /* counted in rt->searching */
+	unsigned lifo_run[RT_LEVELS];	 /* consecutive newest-first pops */
+	unsigned fifo_toggle[RT_LEVELS]; /* FIFO turns alternate deque top / list */
+	unsigned age_count[RT_LEVELS];	 /* higher-level dispatches while waiting */
+	uint64_t served_at[RT_LEVELS];	 /* last dispatch (or last seen empty) */
+	unsigned help_depth;		 /* nested dispatch inside join */
+	bool searching;			 /* counted in rt->searching */
 
 	/* Mailboxes: any thread enqueues. */
 	struct moirai_ring *mbox[RT_LEVELS]; /* stealable submissions */
@@ -275,6 +288,9 @@ struct rt_worker {
 	bool walking_pollers;
 	struct moirai_timer **timers; /* binary min-heap on expiry */
 	unsigned ntimers, timer_cap;
+
+	/* Set by submitters after a mailbox enqueue, cleared by the drain. */
+	alignas(64) _Atomic uint32_t mbox_hint;
 
 	/* Idle. */
 	alignas(64) struct moirai__waitq wq;
@@ -307,9 +323,9 @@ struct rt_deferred;
 enum rt_state {
 	RS_STARTING = 0,
 	RS_RUNNING = 1,
-	RS_DRAINING = 2, /* stop(DRAIN): no external spawns, run the rest */
+	RS_DRAINING = 2,   /* stop(DRAIN): no external spawns, run the rest */
 	RS_CANCELLING = 3, /* stop(NOW): cancel what is queued */
-	RS_EXITING = 4,	 /* quiescent: workers leave */
+	RS_EXITING = 4,	   /* quiescent: workers leave */
 };
 
 struct moirai_rt {
@@ -324,25 +340,29 @@ struct moirai_rt {
 	bool virtual_placement;
 	bool manual; /* tests: no threads, the caller steps workers */
 	uint64_t (*clock)(void);
+	uint64_t budget_ticks, stuck_ticks; /* the config's, in moirai__ticks() */
+	uint64_t lone_grace_ticks;	    /* rt_sched.c steal_deque() */
 	unsigned id;
-	void *qsbr; /* struct rte_rcu_qsbr */
+	void *qsbr;		   /* struct rte_rcu_qsbr */
+	pthread_mutex_t qsbr_lock; /* every rte_rcu_qsbr_check (rt_qsbr.c) */
 	struct moirai_plan *plan;
 	struct rt_start *starts;
 	pthread_t *threads;
 	bool *thread_ok, *joined;
 
 	/* Shared, written rarely. */
-	alignas(64) _Atomic uint32_t state;	  /* enum rt_state */
-	_Atomic uint32_t started;	  /* workers that finished starting */
+	alignas(64) _Atomic uint32_t state; /* enum rt_state */
+	_Atomic uint32_t started;	    /* workers that finished starting */
 	_Atomic int32_t start_error;
 	_Atomic uint64_t ext_spawned;	  /* accepted from foreign threads */
 	_Atomic uint64_t ext_refused;	  /* counted in ext_spawned, then refused */
 	_Atomic uint64_t refused;	  /* -EAGAIN / no descriptor */
 	_Atomic uint64_t cancelled_total; /* by stop(NOW) */
 	_Atomic uint64_t spills;
-	_Atomic uint32_t rr;		  /* round robin for foreign submissions */
-	bool stop_called;
+	_Atomic uint32_t rr; /* round robin for foreign submissions */
+	_Atomic bool stop_called;
 	pthread_mutex_t stop_lock;
+	pthread_mutex_t join_lock; /* joining the worker threads (rt_worker.c) */
 
 	/* Idle workers: a bitmap, and how many are searching for work. */
 	alignas(64) _Atomic uint64_t idle[RT_IDLE_WORDS];
@@ -358,6 +378,7 @@ struct moirai_rt {
 	bool hk_started;
 	struct moirai__waitq hk_wq;
 	_Atomic uint32_t hk_stop;
+	_Atomic uint32_t hk_long; /* every worker parked: hk sleeps until one wakes */
 	/* Deferred frees: a lock-free stack pushed by anyone, popped by hk. */
 	_Atomic(struct rt_deferred *) deferred;
 	struct rt_deferred *deferred_wait; /* housekeeping only */
@@ -375,8 +396,9 @@ static inline struct rt_worker *rt_current_worker(const struct moirai_rt *rt)
 }
 
 /* Relaxed owner-only counter bump, race-free for readers. */
-#define RT_COUNT(field, n) \
-	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), __ATOMIC_RELAXED)
+#define RT_COUNT(field, n)                                                            \
+	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), \
+			 __ATOMIC_RELAXED)
 #define RT_READ(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
 /* ---- shared between the rt/ files ------------------------------------ */
@@ -394,6 +416,8 @@ void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_st
 bool rt_help_one(struct rt_worker *w);
 /* Queue a task on @w from @w itself (local push, spill on overflow). */
 void rt_push_local(struct rt_worker *w, struct rt_task *t);
+/* Whether @w's stealable queues or mailboxes hold work (a snapshot). */
+bool rt_work_queued(const struct rt_worker *w);
 /* Whether any queue a dry worker could take from holds work. */
 bool rt_work_visible(struct rt_worker *w);
 /* Wake one parked worker if nobody is searching (after a push). */
@@ -407,7 +431,8 @@ void rt_search_begin(struct rt_worker *w);
 void rt_search_end(struct rt_worker *w);
 
 /* rt_task.c */
-void rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now);
+/* Run @t, started at @now; returns the time it ended (the next start). */
+uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now);
 /* From a worker: run other tasks until @done(ctx) (non-zero) or the
  * deadline (0: none); 0 or -ETIMEDOUT. */
 int rt_help_until(struct rt_worker *w, int (*done)(void *ctx), void *ctx, uint64_t deadline);

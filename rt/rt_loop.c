@@ -12,8 +12,8 @@
 
 #include "rt_int.h"
 
-#define MAX_SPLITS   64
-#define STACK_ACC    64 /* accumulators up to this size live on the stack */
+#define MAX_SPLITS 64
+#define STACK_ACC  64 /* accumulators up to this size live on the stack */
 
 struct loop {
 	struct moirai_rt *rt;
@@ -95,6 +95,14 @@ static int loop_common(struct loop *lp, size_t begin, size_t end,
 	struct moirai_task *h;
 	int rc, n = moirai_rt_worker_count(lp->rt);
 
+	/* Checked here too: from a worker the root runs inline, and a bad
+	 * option would only make every split fail and the loop run serially. */
+	if (opts && moirai_prio_index(opts->prio) < 0)
+		return moirai__err(-EINVAL, "parallel loop: %d is not a priority", opts->prio);
+	if (opts &&
+	    (opts->flags & ~(MOIRAI_SPAWN_F_WORKER | MOIRAI_SPAWN_F_NODE | MOIRAI_SPAWN_F_STRICT)))
+		return moirai__err(-EINVAL, "parallel loop: unknown spawn flags 0x%x", opts->flags);
+
 	if (lp->grain == 0) {
 		lp->grain = (end - begin) / (8u * (unsigned)(n > 0 ? n : 1));
 		if (lp->grain == 0)
@@ -105,8 +113,8 @@ static int loop_common(struct loop *lp, size_t begin, size_t end,
 		return 0;
 	/* From one of the runtime's workers without a placement wish: take
 	 * part directly.  Otherwise start the root where asked and wait. */
-	if (rt_current_worker(lp->rt) && (!opts || !(opts->flags & (MOIRAI_SPAWN_F_NODE |
-								    MOIRAI_SPAWN_F_WORKER)))) {
+	if (rt_current_worker(lp->rt) &&
+	    (!opts || !(opts->flags & (MOIRAI_SPAWN_F_NODE | MOIRAI_SPAWN_F_WORKER)))) {
 		split_and_run(lp, begin, end, acc);
 		return 0;
 	}

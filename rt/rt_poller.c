@@ -18,7 +18,8 @@
 
 #define POLLER_MAGIC 0x706f6c6cu /* "poll" */
 
-enum { TIMER_IDLE = 0, TIMER_PENDING = 1, TIMER_INIT = 0x74696d72u /* "timr" */ };
+/* Non-zero states, so a zeroed (never initialised) timer is refused. */
+enum { TIMER_IDLE = 0x74696d72u /* "timr" */, TIMER_PENDING = 0x74696d70u /* "timp" */ };
 
 /* ---- pollers -------------------------------------------------------- */
 
@@ -56,12 +57,10 @@ static void poller_remove(struct moirai_poller *p)
 	poller_free(p);
 }
 
-/* A request carried out on the worker, waited for by another thread. */
+/* A request carried out on the poller's worker, joined by the caller. */
 struct poller_req {
 	struct moirai_poller *p;
 	bool add;
-	_Atomic uint32_t done;
-	struct moirai__waitq wq;
 };
 
 static int poller_req_run(void *arg)
@@ -72,43 +71,40 @@ static int poller_req_run(void *arg)
 		poller_link(r->p->w, r->p);
 	else
 		poller_remove(r->p);
-	/* Release: the list change before the requester returns. */
-	atomic_store_explicit(&r->done, 1, memory_order_release);
-	moirai__waitq_notify(&r->wq, INT_MAX, 0);
 	return 0;
 }
 
-static int req_done(void *arg)
-{
-	return atomic_load_explicit(&((struct poller_req *)arg)->done, memory_order_acquire) != 0;
-}
-
-/* Carry out @add / remove of @p on its worker; from another thread, wait. */
+/*
+ * Carry out @add / remove of @p on its worker; from another thread, as a
+ * strict task that the caller joins: a stop that cancels the task before it
+ * runs shows up as -ESHUTDOWN instead of a wait that never ends.
+ */
 static int poller_request(struct moirai_poller *p, bool add)
 {
 	struct rt_worker *w = p->w;
 	struct poller_req r = { .p = p, .add = add };
-	struct moirai__wait wait = { .attempt = req_done, .ctx = &r, .wq = &r.wq,
-				     .spin_ns = 2000, .yield_after_ns = 1000 };
-	int rc;
+	struct moirai_spawn_opts o = { .prio = MOIRAI_PRIO_CRITICAL,
+				       .flags = MOIRAI_SPAWN_F_WORKER | MOIRAI_SPAWN_F_STRICT,
+				       .worker = w->idx,
+				       .name = "poller-request" };
+	struct moirai_task *h;
+	int rc, status = 0;
 
 	if (rt_self_worker == w) {
-		if (add)
-			poller_link(w, p);
-		else
-			poller_remove(p);
+		poller_req_run(&r);
 		return 0;
 	}
-	atomic_init(&r.done, 0);
-	moirai__waitq_init(&r.wq);
-	rc = moirai_rt_send(w->rt, w->idx, MOIRAI_PRIO_CRITICAL, poller_req_run, &r);
+	rc = moirai_rt_spawn(w->rt, poller_req_run, &r, &o, &h);
 	if (rc)
 		return rc;
-	return moirai__wait(&wait, 0) > 0 ? 0 : -EIO;
+	rc = moirai_task_join(h, MOIRAI_TIMEOUT_FOREVER, &status);
+	if (rc)
+		return rc;
+	return status;
 }
 
-int moirai_poller_register(struct moirai_rt *rt, int worker, const char *name,
-			   moirai_poller_fn fn, void *arg, uint64_t period_ns, unsigned flags,
+int moirai_poller_register(struct moirai_rt *rt, int worker, const char *name, moirai_poller_fn fn,
+			   void *arg, uint64_t period_ns, unsigned flags,
 			   struct moirai_poller **out)
 {
 	struct moirai_poller *p;
@@ -129,7 +125,7 @@ int moirai_poller_register(struct moirai_rt *rt, int worker, const char *name,
 		return moirai__err(-ERANGE, "poller '%s': worker %d out of range (%d workers)",
 				   name, worker, rt->nworkers);
 	if (atomic_load(&rt->state) >= RS_CANCELLING)
-		return -ESHUTDOWN;
+		return moirai__err(-ESHUTDOWN, "poller '%s': the runtime is stopping", name);
 	p = moirai_malloc_node_flags(sizeof(*p), MOIRAI_CACHE_LINE, rt->w[worker]->node,
 				     MOIRAI_ALLOC_F_PREFERRED);
 	if (!p)
@@ -223,7 +219,7 @@ void rt_pollers_run(struct rt_worker *w, uint64_t now, struct rt_step *out)
 			RT_COUNT(w->c.poll_idle_ns, end - now);
 		}
 		now = end;
-next:
+	next:
 		it = it->next;
 		if (p->dead) {
 			poller_unlink(w, p);
@@ -239,8 +235,7 @@ void rt_pollers_fini(struct rt_worker *w)
 
 	if (!w->pollers.next)
 		return;
-	moirai__list_foreach_safe(it, tmp, &w->pollers)
-	{
+	moirai__list_foreach_safe(it, tmp, &w->pollers) {
 		struct moirai_poller *p = moirai__list_entry(it, struct moirai_poller, link);
 
 		poller_unlink(w, p);
@@ -299,8 +294,8 @@ static int heap_push(struct rt_worker *w, struct moirai_timer *t)
 {
 	if (w->ntimers == w->timer_cap) {
 		unsigned cap = w->timer_cap ? 2 * w->timer_cap : 64;
-		struct moirai_timer **nt = moirai_malloc_node_flags(
-			cap * sizeof(*nt), 0, w->node, MOIRAI_ALLOC_F_PREFERRED);
+		struct moirai_timer **nt = moirai_malloc_node_flags(cap * sizeof(*nt), 0, w->node,
+								    MOIRAI_ALLOC_F_PREFERRED);
 
 		if (!nt)
 			return moirai__err(-ENOMEM, "timer: heap of worker %d cannot grow", w->idx);
@@ -336,13 +331,13 @@ int moirai_timer_init(struct moirai_timer *t, moirai_timer_fn fn, void *arg)
 	memset(t, 0, sizeof(*t));
 	t->fn = fn;
 	t->arg = arg;
-	__atomic_store_n(&t->state, TIMER_INIT, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->state, TIMER_IDLE, __ATOMIC_RELAXED);
 	return 0;
 }
 
 static bool timer_pending(const struct moirai_timer *t)
 {
-	return t->owner && __atomic_load_n(&t->state, __ATOMIC_RELAXED) == TIMER_PENDING;
+	return __atomic_load_n(&t->state, __ATOMIC_RELAXED) == TIMER_PENDING;
 }
 
 int moirai_timer_start(struct moirai_timer *t, uint64_t delay_ns, uint64_t period_ns)
@@ -352,20 +347,18 @@ int moirai_timer_start(struct moirai_timer *t, uint64_t delay_ns, uint64_t perio
 	int rc;
 
 	if (!t || !w)
-		return moirai__err(-EINVAL, "timer start: %s", t ? "not called from a worker"
-								     : "NULL timer");
+		return moirai__err(-EINVAL, "timer start: %s",
+				   t ? "not called from a worker" : "NULL timer");
 	st = __atomic_load_n(&t->state, __ATOMIC_RELAXED);
-	if (st != TIMER_INIT && st != TIMER_PENDING && st != TIMER_IDLE)
-		return moirai__err(-EINVAL, "timer start: timer %p was not initialised",
-				   (void *)t);
-	if (st == TIMER_PENDING && t->owner != w)
-		return moirai__err(-EBUSY, "timer start: pending on worker %d",
-				   ((struct rt_worker *)t->owner)->idx);
+	if (st != TIMER_PENDING && st != TIMER_IDLE)
+		return moirai__err(-EINVAL, "timer start: timer %p was not initialised", (void *)t);
+	if (st == TIMER_PENDING && __atomic_load_n(&t->owner, __ATOMIC_RELAXED) != w)
+		return moirai__err(-EBUSY, "timer start: pending on another worker");
 	if (st == TIMER_PENDING)
 		heap_remove(w, t);
 	t->expiry_ns = w->rt->clock() + delay_ns;
 	t->period_ns = period_ns;
-	t->owner = w;
+	__atomic_store_n(&t->owner, w, __ATOMIC_RELAXED);
 	rc = heap_push(w, t);
 	__atomic_store_n(&t->state, rc ? TIMER_IDLE : TIMER_PENDING, __ATOMIC_RELAXED);
 	return rc;
@@ -379,7 +372,7 @@ int moirai_timer_cancel(struct moirai_timer *t)
 		return moirai__err(-EINVAL, "timer cancel: NULL timer");
 	if (!timer_pending(t))
 		return -EALREADY;
-	if (t->owner != w)
+	if (__atomic_load_n(&t->owner, __ATOMIC_RELAXED) != w)
 		return moirai__err(-EINVAL, "timer cancel: not called from the timer's worker");
 	heap_remove(w, t);
 	__atomic_store_n(&t->state, TIMER_IDLE, __ATOMIC_RELAXED);

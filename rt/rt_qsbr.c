@@ -8,8 +8,17 @@
  * moirai_rt_defer_free() pushes (object, token) on a lock-free stack; the
  * housekeeping thread takes the whole stack, frees what every worker has
  * passed, and keeps the rest on a list only it touches.
+ *
+ * Every rte_rcu_qsbr_check() goes through one mutex: its fast path reads
+ * v->acked_token, which another checker may have stored (relaxed) after
+ * its own acquire loads of the readers' counters.  Without the lock a
+ * checker could free on the strength of that plain read, with no
+ * happens-before edge from the readers' last accesses (TSan reports it,
+ * rightly, for the C11 model); under the lock the edge runs readers ->
+ * first checker -> mutex -> second checker.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 
@@ -43,11 +52,15 @@ int rt_qsbr_init(struct moirai_rt *rt)
 		return moirai__err(-EINVAL, "rt: rte_rcu_qsbr_init(%d) failed", rt->nworkers);
 	}
 	rt->qsbr = mem;
+	pthread_mutex_init(&rt->qsbr_lock, NULL);
 	return 0;
 }
 
 void rt_qsbr_fini(struct moirai_rt *rt)
 {
+	if (!rt->qsbr)
+		return;
+	pthread_mutex_destroy(&rt->qsbr_lock);
 	moirai_free(rt->qsbr);
 	rt->qsbr = NULL;
 }
@@ -55,7 +68,7 @@ void rt_qsbr_fini(struct moirai_rt *rt)
 void rt_qsbr_register(struct rt_worker *w)
 {
 	rte_rcu_qsbr_thread_register(qv(w->rt), (unsigned)w->idx);
-	rte_rcu_qsbr_thread_online(qv(w->rt), (unsigned)w->idx);
+	rt_qsbr_online(w);
 }
 
 void rt_qsbr_quiescent(struct rt_worker *w)
@@ -70,7 +83,22 @@ void rt_qsbr_offline(struct rt_worker *w)
 
 void rt_qsbr_online(struct rt_worker *w)
 {
-	rte_rcu_qsbr_thread_online(qv(w->rt), (unsigned)w->idx);
+	struct rte_rcu_qsbr *v = qv(w->rt);
+
+	/*
+	 * rte_rcu_qsbr_thread_online(), but publishing the counter with a
+	 * release store where DPDK 22.11 uses a relaxed one.  A checker that
+	 * reads the counter and frees must be ordered after everything this
+	 * worker read before it went offline: in C11 the release sequence of
+	 * the offline store gives that; under C++20 rules, which TSan checks
+	 * (and TSan does not model the fence below), only a release store
+	 * does.  Same cost on x86; the fence keeps DPDK's other half: the
+	 * token is loaded before any later read of protected data.
+	 */
+	uint64_t t = __atomic_load_n(&v->token, __ATOMIC_RELAXED);
+
+	__atomic_store_n(&v->qsbr_cnt[w->idx].cnt, t, __ATOMIC_RELEASE);
+	moirai__full_fence();
 }
 
 static void default_free(void *p, void *arg)
@@ -109,6 +137,16 @@ int moirai_rt_defer_free(struct moirai_rt *rt, void *p, void (*free_fn)(void *p,
 	return 0;
 }
 
+static int check(struct moirai_rt *rt, uint64_t token)
+{
+	int done;
+
+	pthread_mutex_lock(&rt->qsbr_lock);
+	done = rte_rcu_qsbr_check(qv(rt), token, false);
+	pthread_mutex_unlock(&rt->qsbr_lock);
+	return done;
+}
+
 /* Housekeeping only (or destroy, with every worker gone: @all). */
 void rt_deferred_collect(struct moirai_rt *rt, bool all)
 {
@@ -123,7 +161,7 @@ void rt_deferred_collect(struct moirai_rt *rt, bool all)
 	for (struct rt_deferred **pp = &rt->deferred_wait; *pp;) {
 		struct rt_deferred *e = *pp;
 
-		if (!all && rte_rcu_qsbr_check(qv(rt), e->token, false) != 1) {
+		if (!all && check(rt, e->token) != 1) {
 			pp = &e->next;
 			continue;
 		}
@@ -151,7 +189,7 @@ int moirai_rt_synchronize(struct moirai_rt *rt, int64_t timeout_ns)
 	self = rt_current_worker(rt);
 	if (self)
 		rte_rcu_qsbr_quiescent(qv(rt), (unsigned)self->idx);
-	while (rte_rcu_qsbr_check(qv(rt), token, false) != 1) {
+	while (check(rt, token) != 1) {
 		if (timeout_ns == 0 || (deadline && moirai_now_ns() >= deadline))
 			return -ETIMEDOUT;
 		if (++spins % 16 == 0)

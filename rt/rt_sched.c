@@ -68,9 +68,9 @@ static bool claim_and_wake(struct moirai_rt *rt, int node_idx)
 				continue;
 			/* Count it as searching before it can run (and leave). */
 			atomic_fetch_add_explicit(&rt->searching, 1, memory_order_relaxed);
-			if (!atomic_compare_exchange_strong_explicit(&v->run_state, &parked,
-								     WS_CLAIMED, memory_order_acq_rel,
-								     memory_order_relaxed)) {
+			if (!atomic_compare_exchange_strong_explicit(
+				    &v->run_state, &parked, WS_CLAIMED, memory_order_acq_rel,
+				    memory_order_relaxed)) {
 				atomic_fetch_sub_explicit(&rt->searching, 1, memory_order_relaxed);
 				continue;
 			}
@@ -85,6 +85,8 @@ static bool claim_and_wake(struct moirai_rt *rt, int node_idx)
 
 void rt_notify_one(struct moirai_rt *rt)
 {
+	if (rt->nworkers == 1)
+		return; /* nobody else to wake */
 	/* F1 of the park protocol: our push before the loads below; pairs
 	 * with the fence a parking worker issues after setting its idle bit
 	 * (rt_worker.c), so either it sees our work or we see its bit. */
@@ -160,7 +162,7 @@ void rt_push_local(struct rt_worker *w, struct rt_task *t)
 
 	if (moirai_unlikely(t->flags & TF_STRICT_WORKER)) {
 		moirai__list_add_tail(&w->fifo[l], &t->link);
-		w->fifo_len[l]++;
+		RT_COUNT(w->fifo_len[l], 1);
 		return;
 	}
 	if (moirai_likely(rt_deque_push(&w->dq[l], t)))
@@ -170,27 +172,54 @@ void rt_push_local(struct rt_worker *w, struct rt_task *t)
 		/* Thieves refilled nothing: the deque cannot be full after a
 		 * spill of half, unless capacity is 1; keep it locally. */
 		moirai__list_add_tail(&w->fifo[l], &t->link);
-		w->fifo_len[l]++;
+		RT_COUNT(w->fifo_len[l], 1);
 	}
 }
 
+/*
+ * Move mailbox submissions into the run queues.  Submitters raise
+ * mbox_hint after their enqueue, so an empty drain (the common case inside
+ * joins and loops) is one load of a word on the worker's first line, not
+ * five ring operations.  Acquire on the exchange pairs with their release
+ * store of the hint: every enqueue before it is visible to the dequeues.
+ */
 static void drain_mailboxes(struct rt_worker *w)
 {
 	void *buf[RT_DRAIN_BATCH];
-	unsigned n;
+	unsigned n, more = 0;
 
+	if (!atomic_load_explicit(&w->mbox_hint, memory_order_relaxed))
+		return;
+	atomic_exchange_explicit(&w->mbox_hint, 0, memory_order_acquire);
 	n = moirai_ring_dequeue_burst(w->strict_mbox, buf, RT_DRAIN_BATCH, NULL);
+	more |= n == RT_DRAIN_BATCH;
 	for (unsigned i = 0; i < n; i++) {
 		struct rt_task *t = buf[i];
 
+		/* Acquire pairs with the submitter's release store of QUEUED
+		 * (mailbox_put): its fields are visible whatever the ring's own
+		 * ordering (TSan does not see the RTS ring bodies). */
+		(void)atomic_load_explicit(&t->state, memory_order_acquire);
 		moirai__list_add_tail(&w->fifo[t->level], &t->link);
-		w->fifo_len[t->level]++;
+		RT_COUNT(w->fifo_len[t->level], 1);
 	}
 	for (unsigned l = 0; l < level_limit(w); l++) {
 		n = moirai_ring_dequeue_burst(w->mbox[l], buf, RT_DRAIN_BATCH, NULL);
-		for (unsigned i = 0; i < n; i++)
+		more |= n == RT_DRAIN_BATCH;
+		/* The whole burst's descriptors are in flight from other cores'
+		 * caches: ask for them all before touching the first. */
+		if (w->prefetch)
+			for (unsigned i = 0; i < n; i++)
+				moirai_prefetch_w(buf[i]);
+		for (unsigned i = 0; i < n; i++) {
+			(void)atomic_load_explicit(&((struct rt_task *)buf[i])->state,
+						   memory_order_acquire);
 			rt_push_local(w, buf[i]);
+		}
 	}
+	/* A full batch may have left more behind: look again next time. */
+	if (more)
+		atomic_store_explicit(&w->mbox_hint, 1, memory_order_relaxed);
 }
 
 static struct rt_task *fifo_pop(struct rt_worker *w, int l)
@@ -199,7 +228,7 @@ static struct rt_task *fifo_pop(struct rt_worker *w, int l)
 
 	if (t) {
 		moirai__list_del(&t->link);
-		w->fifo_len[l]--;
+		RT_COUNT(w->fifo_len[l], (unsigned)-1);
 	}
 	return t;
 }
@@ -242,8 +271,8 @@ static struct rt_task *pop_level(struct rt_worker *w, int l, bool fifo_turn)
 		if (!t)
 			t = fifo_pop(w, l);
 	}
-	if (!t && moirai_ring_dequeue_burst(pnode_ring(w->rt, w->node_idx, l), (void **)&t, 1,
-					    NULL) == 0)
+	if (!t &&
+	    moirai_ring_dequeue_burst(pnode_ring(w->rt, w->node_idx, l), (void **)&t, 1, NULL) == 0)
 		t = NULL;
 	return t;
 }
@@ -300,6 +329,24 @@ static struct rt_task *steal_deque(struct rt_worker *w, struct rt_worker *v, int
 
 	if (avail <= 0)
 		return NULL;
+	/*
+	 * A lone task of a worker that is running a task is usually the child
+	 * it is about to join (fork-join): taking it would turn a function
+	 * call into a cross-core hand-off.  Leave it to the owner for a short
+	 * grace period (a racy peek at the top slot is fine: descriptors are
+	 * type-stable, and a wrong guess only delays or hastens one steal).
+	 */
+	if (avail == 1 && atomic_load_explicit(&v->run_state, memory_order_relaxed) == WS_RUNNING) {
+		struct rt_task *t = atomic_load_explicit(
+			&v->dq[l].slots[atomic_load_explicit(&v->dq[l].top, memory_order_relaxed) &
+					v->dq[l].mask],
+			memory_order_relaxed);
+		uint64_t now = moirai__ticks();
+
+		if (t &&
+		    now - __atomic_load_n(&t->t_submit, __ATOMIC_RELAXED) < w->rt->lone_grace_ticks)
+			return NULL;
+	}
 	if (want > (int64_t)RT_STEAL_BATCH)
 		want = RT_STEAL_BATCH;
 	room = w->dq[l].mask + 1 - rt_deque_size(&w->dq[l]);
@@ -390,6 +437,16 @@ static struct rt_task *steal(struct rt_worker *w)
 	return NULL;
 }
 
+bool rt_work_queued(const struct rt_worker *w)
+{
+	if (moirai_ring_count(w->strict_mbox))
+		return true;
+	for (unsigned l = 0; l < RT_LEVELS; l++)
+		if (rt_deque_size(&w->dq[l]) > 0 || moirai_ring_count(w->mbox[l]))
+			return true;
+	return false;
+}
+
 bool rt_work_visible(struct rt_worker *w)
 {
 	struct moirai_rt *rt = w->rt;
@@ -456,8 +513,6 @@ static struct rt_task *help_task(struct rt_worker *w, bool may_steal)
 
 void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_step *out)
 {
-	struct moirai_rt *rt = w->rt;
-
 	memset(out, 0, sizeof(*out));
 	out->can_park = w->no_park_pollers == 0;
 	if (w->ntimers)
@@ -466,13 +521,24 @@ void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_st
 		rt_pollers_run(w, now, out);
 	drain_mailboxes(w);
 	for (unsigned i = 0; i < max_tasks; i++) {
-		struct rt_task *t = next_task(w, now);
+		struct rt_task *t;
 
+		/* A submitter flagged more urgent work for us: fetch it before
+		 * choosing, or a yielding task would be picked right again. */
+		if (i && __atomic_load_n(&w->yield_word, __ATOMIC_RELAXED))
+			drain_mailboxes(w);
+		t = next_task(w, now);
 		if (!t)
 			break;
-		rt_task_run(w, t, now);
+		/* The next task's descriptor, while this one runs. */
+		if (w->prefetch) {
+			struct rt_task *nx = rt_deque_peek(&w->dq[t->level]);
+
+			if (nx)
+				moirai_prefetch_w(nx);
+		}
+		now = rt_task_run(w, t, now);
 		out->ran++;
-		now = rt->clock();
 	}
 	if (w->help_depth == 0)
 		rt_qsbr_quiescent(w);
@@ -489,8 +555,10 @@ bool rt_help_one(struct rt_worker *w)
 	w->help_depth++;
 	drain_mailboxes(w);
 	t = help_task(w, w->help_depth <= RT_MAX_HELP_DEPTH);
-	if (t)
+	if (t) {
+		rt_search_end(w);
 		rt_task_run(w, t, w->rt->clock());
+	}
 	w->help_depth--;
 	return t != NULL;
 }

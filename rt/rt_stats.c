@@ -89,7 +89,8 @@ int moirai_rt_latency_get(const struct moirai_rt *rt, int worker, enum moirai_pr
 	if (worker >= rt->nworkers)
 		return moirai__err(-ERANGE, "rt latency: worker %d out of range", worker);
 	for (int i = worker < 0 ? 0 : worker; i < (worker < 0 ? rt->nworkers : worker + 1); i++)
-		moirai_hist_merge(out, &rt->w[i]->lat[(kind == MOIRAI_RT_LAT_RUN ? RT_LEVELS : 0) + l]);
+		moirai_hist_merge(out,
+				  &rt->w[i]->lat[(kind == MOIRAI_RT_LAT_RUN ? RT_LEVELS : 0) + l]);
 	return 0;
 }
 
@@ -99,8 +100,9 @@ static void print_text(const struct moirai_rt *rt, FILE *f)
 	char buf[256];
 
 	moirai_rt_stats_get(rt, &s);
-	fprintf(f, "runtime: %d workers%s, %" PRIu64 " tasks spawned, %" PRIu64
-		   " refused, %" PRIu64 " spilled\n",
+	fprintf(f,
+		"runtime: %d workers%s, %" PRIu64 " tasks spawned, %" PRIu64 " refused, %" PRIu64
+		" spilled\n",
 		s.workers, s.virtual_placement ? " (virtual placement)" : "", s.spawned, s.refused,
 		s.overflow_spills);
 	fprintf(f, "%-6s %4s %4s %12s %12s %12s %12s %10s %8s %8s %8s\n", "worker", "pu", "node",
@@ -148,18 +150,21 @@ static void print_json(const struct moirai_rt *rt, FILE *f)
 		struct moirai_rt_worker_stats w;
 
 		moirai_rt_worker_stats_get(rt, i, &w);
-		fprintf(f, "%s{\"worker\": %d, \"pu\": %d, \"node\": %d, \"tasks_run\": {", i ? ", " : "",
-			i, rt->w[i]->pu, rt->w[i]->node);
+		fprintf(f, "%s{\"worker\": %d, \"pu\": %d, \"node\": %d, \"tasks_run\": {",
+			i ? ", " : "", i, rt->w[i]->pu, rt->w[i]->node);
 		for (int l = 0; l < RT_LEVELS; l++)
-			fprintf(f, "%s\"%s\": %" PRIu64, l ? ", " : "", prio_names[l], w.tasks_run[l]);
+			fprintf(f, "%s\"%s\": %" PRIu64, l ? ", " : "", prio_names[l],
+				w.tasks_run[l]);
 		fprintf(f, "}, \"steals\": {");
 		for (int c = 0; c < MOIRAI_RT_STEAL_CLASSES; c++)
-			fprintf(f, "%s\"%s\": %" PRIu64, c ? ", " : "", steal_names[c], w.steals[c]);
+			fprintf(f, "%s\"%s\": %" PRIu64, c ? ", " : "", steal_names[c],
+				w.steals[c]);
 		fprintf(f,
-			"}, \"stolen_from\": %" PRIu64 ", \"parks\": %" PRIu64 ", \"wakeups\": %" PRIu64
-			", \"mailbox_full\": %" PRIu64 ", \"polls_busy\": %" PRIu64
-			", \"polls_idle\": %" PRIu64 ", \"busy_ns\": %" PRIu64
-			", \"stuck_reports\": %" PRIu64 ", \"cancelled\": %" PRIu64 "}",
+			"}, \"stolen_from\": %" PRIu64 ", \"parks\": %" PRIu64
+			", \"wakeups\": %" PRIu64 ", \"mailbox_full\": %" PRIu64
+			", \"polls_busy\": %" PRIu64 ", \"polls_idle\": %" PRIu64
+			", \"busy_ns\": %" PRIu64 ", \"stuck_reports\": %" PRIu64
+			", \"cancelled\": %" PRIu64 "}",
 			w.stolen_from, w.parks, w.wakeups, w.mailbox_full, w.polls_busy,
 			w.polls_idle, w.busy_ns, w.stuck_reports, w.cancelled);
 	}

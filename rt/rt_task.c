@@ -76,18 +76,27 @@ static int disown(struct rt_worker *self, struct rt_task *t, uint32_t bit, int g
 
 #define GROUP_MAGIC 0x67727570u /* "grup" */
 
+/*
+ * One task of @g is done.  The group may be destroyed as soon as a waiter
+ * sees pending reach 0, which happens before this function's last touch
+ * of @g (the wake-up): so finishers are counted in in_done, and
+ * moirai_group_destroy() waits for that count to drain.
+ */
 static void group_done(struct moirai_group *g, int status)
 {
 	int32_t none = 0;
 
 	if (!g)
 		return;
+	atomic_fetch_add_explicit(&g->in_done, 1, memory_order_relaxed);
 	if (status != 0)
 		atomic_compare_exchange_strong_explicit(&g->first_error, &none, status,
 							memory_order_relaxed, memory_order_relaxed);
 	/* Release: the task's effects before a waiter's acquire of 0. */
 	if (atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel) == 1)
 		moirai__waitq_notify(&g->wq, INT_MAX, 0);
+	/* Release: our last access to g before destroy's acquire of 0. */
+	atomic_fetch_sub_explicit(&g->in_done, 1, memory_order_release);
 }
 
 int moirai_group_create(struct moirai_rt *rt, struct moirai_group **out)
@@ -101,6 +110,7 @@ int moirai_group_create(struct moirai_rt *rt, struct moirai_group **out)
 		return moirai__err(-ENOMEM, "group: out of memory");
 	g->rt = rt;
 	atomic_init(&g->pending, 0);
+	atomic_init(&g->in_done, 0);
 	atomic_init(&g->first_error, 0);
 	g->magic = GROUP_MAGIC;
 	moirai__waitq_init(&g->wq);
@@ -122,7 +132,8 @@ int moirai_group_destroy(struct moirai_group *g)
 	if (g->magic != GROUP_MAGIC)
 		return moirai__err(-EINVAL, "group: %p is not a live group", (void *)g);
 	if (atomic_load_explicit(&g->pending, memory_order_acquire) > 0)
-		return moirai__err(-EBUSY, "group: %u tasks still pending", moirai_group_pending(g));
+		return moirai__err(-EBUSY, "group: %u tasks still pending",
+				   moirai_group_pending(g));
 	g->magic = 0;
 	moirai_free(g);
 	return 0;
@@ -130,16 +141,35 @@ int moirai_group_destroy(struct moirai_group *g)
 
 /* ---- running one task -------------------------------------------- */
 
+/* The last owner of @t lets go: bump the generation, back to the pool. */
+static void release_last(struct rt_worker *w, struct rt_task *t)
+{
+	uint32_t own = atomic_load_explicit(&t->own, memory_order_relaxed);
+
+	atomic_store_explicit(&t->own, (uint32_t)(uint16_t)(OWN_GEN(own) + 1) << 16,
+			      memory_order_relaxed);
+	task_free(w, t);
+}
+
 static void finish(struct rt_worker *w, struct rt_task *t, uint32_t state, int status)
 {
 	t->status = status;
-	/* Release: status (and the task's effects) before DONE; pairs with
-	 * the joiner's acquire load of the state. */
-	atomic_store_explicit(&t->state, state, memory_order_release);
 	group_done(t->group, status);
-	if (t->flags & TF_HANDLE)
-		moirai__waitq_notify(&t->done_wq, INT_MAX, 0);
 	RT_COUNT(w->c.done, 1);
+	if (!(t->flags & TF_HANDLE)) {
+		/* Detached: nobody else can hold it, no one to wake, no CAS. */
+		atomic_store_explicit(&t->state, state, memory_order_relaxed);
+		release_last(w, t);
+		return;
+	}
+	/* Release: status (and the task's effects) before DONE; pairs with
+	 * the joiner's acquire load of the state.  Seq_cst exchange, then the
+	 * waiter count: the store-fence-load half of lib/waitq.h in one
+	 * locked instruction (a joiner adds itself, fences, then loads the
+	 * state). */
+	atomic_exchange(&t->state, state);
+	if (atomic_load(&t->done_wq.waiters))
+		moirai__waitq_wake(&t->done_wq, INT_MAX, 0);
 	disown(w, t, OWN_RT, -1);
 }
 
@@ -159,40 +189,56 @@ void rt_task_cancel_queued(struct rt_worker *w, struct rt_task *t, int status)
 	finish(w, t, TS_SHUTDOWN, -ESHUTDOWN);
 }
 
-void rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
+/*
+ * Claim @t for running: QUEUED (or YIELDED) -> RUNNING.  A task with a
+ * handle may be cancelled concurrently, so that is a CAS; a detached one
+ * has nobody but the worker that took it, so a plain store will do.
+ * Either way the acquire pairs with the submitter's release (ring, deque
+ * or mailbox_put).  Returns the state found when the claim failed.
+ */
+static bool claim(struct rt_task *t, uint32_t *st)
+{
+	*st = atomic_load_explicit(&t->state, memory_order_acquire);
+	if (*st == TS_CANCELLED || *st == TS_SHUTDOWN)
+		return false;
+	if (!(t->flags & TF_HANDLE)) {
+		atomic_store_explicit(&t->state, TS_RUNNING, memory_order_relaxed);
+		return true;
+	}
+	return atomic_compare_exchange_strong_explicit(&t->state, st, TS_RUNNING,
+						       memory_order_acquire, memory_order_relaxed);
+}
+
+uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 {
 	struct moirai_rt *rt = w->rt;
-	uint32_t st = atomic_load_explicit(&t->state, memory_order_acquire);
 	int l = t->level, prev_level, rc;
-	uint64_t prev_since, end;
+	uint64_t prev_since, start, end;
 	const char *prev_name;
+	uint32_t st;
 
-	if (st == TS_CANCELLED || st == TS_SHUTDOWN) {
-		discard(w, t);
-		return;
-	}
 	if (moirai_unlikely(atomic_load_explicit(&rt->state, memory_order_relaxed) ==
 			    RS_CANCELLING)) {
-		if (atomic_compare_exchange_strong_explicit(&t->state, &st, TS_RUNNING,
-							    memory_order_acquire,
-							    memory_order_relaxed))
+		if (claim(t, &st))
 			rt_task_cancel_queued(w, t, -ESHUTDOWN);
 		else
 			discard(w, t);
-		return;
+		return now;
 	}
-	/* Acquire pairs with the submitter's release (the ring or deque). */
-	if (!atomic_compare_exchange_strong_explicit(&t->state, &st, TS_RUNNING,
-						     memory_order_acquire, memory_order_relaxed)) {
+	if (!claim(t, &st)) {
 		discard(w, t); /* a canceller won the race */
-		return;
+		return now;
 	}
-	moirai_hist_record(&w->lat[l], now > t->t_submit ? now - t->t_submit : 0);
+	/* Ticks (the TSC) for the three per-task timestamps; @now (the
+	 * scheduling clock) only moves by what the task took. */
+	start = moirai__ticks();
+	moirai_hist_record(&w->lat[l],
+			   start > t->t_submit ? moirai__ticks_to_ns(start - t->t_submit) : 0);
 	prev_level = atomic_load_explicit(&w->cur_level, memory_order_relaxed);
 	prev_since = atomic_load_explicit(&w->running_since, memory_order_relaxed);
 	prev_name = atomic_load_explicit(&w->cur_name, memory_order_relaxed);
 	atomic_store_explicit(&w->cur_level, l, memory_order_relaxed);
-	atomic_store_explicit(&w->running_since, now, memory_order_relaxed);
+	atomic_store_explicit(&w->running_since, start, memory_order_relaxed);
 	atomic_store_explicit(&w->cur_name, t->name, memory_order_relaxed);
 	__atomic_store_n(&w->yield_word, 0, __ATOMIC_RELAXED);
 	if (w->help_depth == 0)
@@ -200,9 +246,10 @@ void rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 
 	rc = t->fn(t->arg);
 
-	end = rt->clock();
-	moirai_hist_record(&w->lat[RT_LEVELS + l], end - now);
-	RT_COUNT(w->c.busy_ns, end - now);
+	end = moirai__ticks();
+	moirai_hist_record(&w->lat[RT_LEVELS + l], moirai__ticks_to_ns(end - start));
+	now += moirai__ticks_to_ns(end - start);
+	RT_COUNT(w->c.busy_ns, moirai__ticks_to_ns(end - start));
 	RT_COUNT(w->c.tasks_run[l], 1);
 	atomic_store_explicit(&w->cur_level, prev_level, memory_order_relaxed);
 	atomic_store_explicit(&w->running_since, prev_since ? end : 0, memory_order_relaxed);
@@ -213,17 +260,62 @@ void rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 	if (rc == MOIRAI_TASK_CONTINUE) {
 		if (atomic_load_explicit(&rt->state, memory_order_relaxed) == RS_CANCELLING) {
 			rt_task_cancel_queued(w, t, -ESHUTDOWN);
-			return;
+			return now;
 		}
 		RT_COUNT(w->c.continuations[l], 1);
-		t->t_submit = end;
+		__atomic_store_n(&t->t_submit, end, __ATOMIC_RELAXED);
 		atomic_store_explicit(&t->state, TS_YIELDED, memory_order_release);
 		/* Behind what already waits at its level, on this worker. */
 		moirai__list_add_tail(&w->fifo[l], &t->link);
-		w->fifo_len[l]++;
-		return;
+		RT_COUNT(w->fifo_len[l], 1);
+		return now;
 	}
 	finish(w, t, TS_DONE, rc);
+	return now;
+}
+
+/*
+ * A join of a task that still sits at the bottom of the joiner's own deque
+ * (fork-join: spawn a child, do the other half, join the child): take it
+ * and call it right here, as a plain function call.  Both owners are the
+ * caller, so there is nobody to wake and no ownership CAS; it is counted
+ * as run but not timed (its latency is the parent's business).  Returns
+ * true with *status set when it ran to completion.
+ */
+static bool join_inline(struct rt_worker *w, struct rt_task *t, int *status)
+{
+	struct rt_deque *d = &w->dq[t->level];
+	uint32_t st;
+	int rc;
+
+	if (rt_deque_peek(d) != t ||
+	    atomic_load_explicit(&w->rt->state, memory_order_relaxed) >= RS_CANCELLING)
+		return false;
+	if (rt_deque_take(d) != t)
+		return false; /* a thief took it (it was the last one) */
+	if (!claim(t, &st)) {
+		/* Cancelled while queued: only the runtime's part is left. */
+		discard(w, t);
+		return false;
+	}
+	rc = t->fn(t->arg);
+	RT_COUNT(w->c.tasks_run[t->level], 1);
+	if (rc == MOIRAI_TASK_CONTINUE) {
+		/* Wants another turn: the scheduler's, like any continuation. */
+		RT_COUNT(w->c.continuations[t->level], 1);
+		/* Relaxed atomic: thieves peek at it racily (rt_sched.c steal_deque). */
+		__atomic_store_n(&t->t_submit, moirai__ticks(), __ATOMIC_RELAXED);
+		atomic_store_explicit(&t->state, TS_YIELDED, memory_order_release);
+		moirai__list_add_tail(&w->fifo[t->level], &t->link);
+		RT_COUNT(w->fifo_len[t->level], 1);
+		return false;
+	}
+	t->status = rc;
+	group_done(t->group, rc);
+	RT_COUNT(w->c.done, 1);
+	*status = rc;
+	release_last(w, t);
+	return true;
 }
 
 /* ---- where a task goes ---------------------------------------------- */
@@ -275,21 +367,35 @@ static void nudge(struct rt_worker *v, int level)
 	/* A more urgent task now waits for it: ask the running one to yield. */
 	if (atomic_load_explicit(&v->cur_level, memory_order_relaxed) > level)
 		__atomic_store_n(&v->yield_word, 1, __ATOMIC_RELAXED);
+	/* Busy in a task: an idle sibling may take the work from its mailbox
+	 * sooner (it need not, so only if nobody is searching already). */
+	if (atomic_load_explicit(&v->run_state, memory_order_relaxed) == WS_RUNNING)
+		rt_notify_one(v->rt);
 	rt_wake_worker(v);
 }
 
 /* Enqueue on @v's mailbox (or its strict mailbox).  0 or -EAGAIN. */
 static int mailbox_put(struct rt_worker *v, struct rt_task *t)
 {
-	struct moirai_ring *r = (t->flags & TF_STRICT_WORKER) ? v->strict_mbox : v->mbox[t->level];
+	int level = t->level;
+	struct moirai_ring *r = (t->flags & TF_STRICT_WORKER) ? v->strict_mbox : v->mbox[level];
 
-	/* Release: the descriptor before it is visible in the ring. */
+	/* Release: the descriptor before it is visible in the ring; pairs
+	 * with the acquire load of the state where it is taken out. */
 	atomic_store_explicit(&t->state, TS_QUEUED, memory_order_release);
 	if (moirai_ring_enqueue_bulk(r, (void **)&t, 1, NULL) != 1) {
 		atomic_fetch_add_explicit(&v->rc.mailbox_full, 1, memory_order_relaxed);
 		return -EAGAIN;
 	}
-	nudge(v, t->level);
+	/* Release pairs with the drain's acquire exchange of the hint: either
+	 * the drain that clears it sees this enqueue, or the hint stays set
+	 * for the next one.  (Skipping the store when it looks set would race
+	 * with that exchange and strand the task.)  Its own line, so the
+	 * stores do not disturb the worker's reads of its first line. */
+	atomic_store_explicit(&v->mbox_hint, 1, memory_order_release);
+	/* From here on t is the worker's: it may already have run and been
+	 * reused, so only what was copied out above is used. */
+	nudge(v, level);
 	return 0;
 }
 
@@ -310,11 +416,13 @@ int rt_submit(struct moirai_rt *rt, struct rt_worker *self, struct rt_task *t)
 		return mailbox_put(v, t);
 	}
 	if (t->flags & TF_STRICT_NODE) {
+		int node_idx = t->node_idx;
+
 		atomic_store_explicit(&t->state, TS_QUEUED, memory_order_release);
-		if (moirai_ring_enqueue_bulk(rt->pnode_mbox[t->node_idx * RT_LEVELS + level],
+		if (moirai_ring_enqueue_bulk(rt->pnode_mbox[node_idx * RT_LEVELS + level],
 					     (void **)&t, 1, NULL) != 1)
 			return -EAGAIN;
-		rt_notify_node(rt, t->node_idx);
+		rt_notify_node(rt, node_idx); /* t is no longer ours to read */
 		return 0;
 	}
 	if (t->worker >= 0 && eligible(rt->w[t->worker], level, -1)) {
@@ -406,7 +514,8 @@ static void task_fill(struct rt_task *t, struct moirai_rt *rt, moirai_task_fn fn
 	t->worker = (int16_t)worker;
 	t->node_idx = (int16_t)node_idx;
 	t->status = 0;
-	t->t_submit = rt->clock();
+	/* Relaxed atomic: thieves peek at it racily (rt_sched.c steal_deque). */
+	__atomic_store_n(&t->t_submit, moirai__ticks(), __ATOMIC_RELAXED);
 	moirai__list_init(&t->link);
 	t->name = name;
 	t->group = group;
@@ -611,8 +720,9 @@ static int wait_done(struct moirai_rt *rt, struct moirai__waitq *wq, int (*done)
 		return -EAGAIN;
 	if (self)
 		return rt_help_until(self, done, ctx, deadline);
-	struct moirai__wait w = { .attempt = done, .ctx = ctx, .wq = wq, .spin_ns = 2000,
-				  .yield_after_ns = 1000 };
+	struct moirai__wait w = {
+		.attempt = done, .ctx = ctx, .wq = wq, .spin_ns = 2000, .yield_after_ns = 1000
+	};
 
 	rc = moirai__wait(&w, deadline);
 	return rc > 0 ? 0 : rc;
@@ -620,20 +730,29 @@ static int wait_done(struct moirai_rt *rt, struct moirai__waitq *wq, int (*done)
 
 int moirai_task_join(struct moirai_task *h, int64_t timeout_ns, int *status)
 {
-	int gen, rc;
+	int gen, rc, st_inline;
 	struct rt_task *t = handle_task(h, "join", &gen);
+	struct rt_worker *self;
 	struct join_wait j;
 	uint32_t st;
 
 	if (!t)
 		return -EINVAL;
+	self = rt_current_worker(t->rt);
+	if (self && timeout_ns >= MOIRAI_TIMEOUT_FOREVER && join_inline(self, t, &st_inline)) {
+		if (status)
+			*status = st_inline;
+		return 0;
+	}
 	j.t = t;
 	rc = wait_done(t->rt, &t->done_wq, join_attempt, &j, timeout_ns, "join");
 	if (rc)
 		return rc;
 	st = atomic_load_explicit(&t->state, memory_order_acquire);
 	if (status)
-		*status = st == TS_CANCELLED ? -ECANCELED : st == TS_SHUTDOWN ? -ESHUTDOWN : t->status;
+		*status = st == TS_CANCELLED  ? -ECANCELED
+			  : st == TS_SHUTDOWN ? -ESHUTDOWN
+					      : t->status;
 	if (disown(rt_current_worker(t->rt), t, OWN_HANDLE, gen))
 		return moirai__err(-EINVAL, "join: task handle %p was already given back",
 				   (void *)h);
@@ -689,8 +808,8 @@ bool moirai_task_is_done(const struct moirai_task *h)
 
 static int group_attempt(void *ctx)
 {
-	return atomic_load_explicit(&((struct moirai_group *)ctx)->pending,
-				    memory_order_acquire) <= 0;
+	return atomic_load_explicit(&((struct moirai_group *)ctx)->pending, memory_order_acquire) <=
+	       0;
 }
 
 int moirai_group_wait(struct moirai_group *g, int64_t timeout_ns, int *first_error)

@@ -22,14 +22,10 @@
 #include "moirai/numa.h"
 #include "rt_int.h"
 
-#define DEF_MAILBOX	     1024u
-#define DEF_TASKS	     65536u
 #define DEF_DEQUE	     4096u
 #define DEF_AGING_DISPATCHES 32u
 #define DEF_AGING_NS	     (2u * 1000u * 1000u)
 #define DEF_LIFO_LIMIT	     16u
-#define DEF_BUDGET_NS	     (200u * 1000u)
-#define DEF_STUCK_NS	     (10ull * 1000u * 1000u)
 #define DEF_STOP_TIMEOUT_NS  (10ull * 1000u * 1000u * 1000u)
 #define WORKER_STACK	     (8u << 20)
 #define STEP_TASKS	     64u
@@ -53,7 +49,7 @@ bool moirai_rt_budget_spent(void)
 		return false;
 	moirai_rt_tls.yield_checks = 0;
 	since = atomic_load_explicit(&w->running_since, memory_order_relaxed);
-	return since && w->rt->clock() - since >= w->rt->cfg.task_budget_ns;
+	return since && moirai__ticks() - since >= w->rt->budget_ticks;
 }
 
 static void bind_thread(struct rt_worker *w)
@@ -66,12 +62,13 @@ static void bind_thread(struct rt_worker *w)
 
 /* ---- configuration ---------------------------------------------------- */
 
+/* Zero fields take the options table (MOIRAI_RT_* and friends). */
 static int fill_defaults(struct moirai_rt_config *c)
 {
 	if (!c->mailbox_size)
-		c->mailbox_size = DEF_MAILBOX;
+		c->mailbox_size = (unsigned)moirai_option_get(MOIRAI_OPT_RT_MAILBOX);
 	if (!c->tasks_per_node)
-		c->tasks_per_node = DEF_TASKS;
+		c->tasks_per_node = (unsigned)moirai_option_get(MOIRAI_OPT_RT_TASKS);
 	if (!c->deque_size)
 		c->deque_size = DEF_DEQUE;
 	if (!c->aging_dispatches)
@@ -81,13 +78,23 @@ static int fill_defaults(struct moirai_rt_config *c)
 	if (!c->lifo_limit)
 		c->lifo_limit = DEF_LIFO_LIMIT;
 	if (!c->task_budget_ns)
-		c->task_budget_ns = DEF_BUDGET_NS;
-	if (!c->stuck_ns)
-		c->stuck_ns = DEF_STUCK_NS;
+		c->task_budget_ns = (uint64_t)moirai_option_get(MOIRAI_OPT_RT_BUDGET_US) * 1000u;
+	if (!c->stuck_ns) {
+		long ms = moirai_option_get(MOIRAI_OPT_RT_STUCK_MS);
+
+		c->stuck_ns = ms ? (uint64_t)ms * 1000000u : UINT64_MAX;
+	}
 	if (!c->stop_timeout_ns)
 		c->stop_timeout_ns = DEF_STOP_TIMEOUT_NS;
 	if (!c->spin_ns)
 		c->spin_ns = (uint64_t)moirai_option_get(MOIRAI_OPT_SPIN_NS);
+	if (c->idle == MOIRAI_RT_IDLE_PARK &&
+	    strcmp(moirai_option_get_str(MOIRAI_OPT_RT_IDLE), "spin") == 0)
+		c->idle = MOIRAI_RT_IDLE_SPIN;
+	if (!(c->flags & MOIRAI_RT_F_NO_PREFETCH) && !moirai_option_get(MOIRAI_OPT_RT_PREFETCH))
+		c->flags |= MOIRAI_RT_F_NO_PREFETCH;
+	if (c->flags & ~MOIRAI_RT_F_NO_PREFETCH)
+		return moirai__err(-EINVAL, "rt: unknown flags 0x%x", c->flags);
 	if (c->idle != MOIRAI_RT_IDLE_PARK && c->idle != MOIRAI_RT_IDLE_SPIN)
 		return moirai__err(-EINVAL, "rt: unknown idle policy %d", (int)c->idle);
 	if (!moirai__is_pow2(c->mailbox_size) || c->mailbox_size > (1u << 20))
@@ -160,6 +167,7 @@ static int worker_init(const struct rt_start *a, struct rt_worker **out)
 	w->l3 = a->l3;
 	w->core = a->core;
 	w->critical_only = (unsigned)a->idx < c->critical_workers;
+	w->prefetch = !(c->flags & MOIRAI_RT_F_NO_PREFETCH);
 	w->home = a->home;
 	atomic_init(&w->run_state, WS_STARTING);
 	atomic_init(&w->cur_level, RT_LEVELS);
@@ -250,14 +258,18 @@ static void park(struct rt_worker *w, uint64_t deadline)
 	atomic_fetch_or_explicit(word, bit, memory_order_relaxed);
 	/* F2 of the park protocol (rt_notify_one() has F1). */
 	moirai__full_fence();
-	if (!rt_work_visible(w) && atomic_load(&rt->state) < RS_DRAINING) {
+	if (!rt_work_visible(w) && atomic_load(&rt->state) != RS_EXITING) {
 		RT_COUNT(w->c.parks, 1);
 		w->parked_at = rt->clock();
 		moirai__waitq_park(&w->wq, key, deadline, 0);
 	}
 	moirai__waitq_finish(&w->wq);
 	atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed);
-	prev = atomic_exchange_explicit(&w->run_state, WS_SPINNING, memory_order_acq_rel);
+	/* Seq_cst, then the hk_long load: pairs with housekeeping's store of
+	 * hk_long before it checks that everyone is parked. */
+	prev = atomic_exchange(&w->run_state, WS_SPINNING);
+	if (atomic_load(&rt->hk_long) && atomic_exchange(&rt->hk_long, 0))
+		moirai__waitq_wake(&rt->hk_wq, 1, 0);
 	/* Claimed by rt_notify_one(): it counted us as searching. */
 	if (prev == WS_CLAIMED)
 		w->searching = true;
@@ -318,7 +330,7 @@ static void worker_loop(struct rt_worker *w)
 		if (!idle_since)
 			idle_since = now;
 		if (rt->cfg.idle == MOIRAI_RT_IDLE_SPIN || !st.can_park ||
-		    now - idle_since < w->spin_cur || s >= RS_DRAINING) {
+		    now - idle_since < w->spin_cur) {
 			moirai__cpu_relax();
 			continue;
 		}
@@ -377,66 +389,94 @@ static void *worker_main(void *arg)
 
 /* ---- housekeeping --------------------------------------------------- */
 
-static void check_workers(struct moirai_rt *rt, uint64_t now, bool *busy)
+/* Worker run times are in ticks (rt_task_run): compare in ticks. */
+static void check_workers(struct moirai_rt *rt, bool *busy)
 {
 	const struct moirai_rt_config *c = &rt->cfg;
+	uint64_t now = moirai__ticks();
 
 	*busy = false;
 	for (int i = 0; i < rt->nworkers; i++) {
 		struct rt_worker *w = rt->w[i];
 		uint64_t since = atomic_load_explicit(&w->running_since, memory_order_relaxed);
 
-		if (!since)
+		if (!since || since >= now)
 			continue;
 		*busy = true;
-		if (now - since >= c->task_budget_ns)
+		if (now - since >= rt->budget_ticks)
 			__atomic_store_n(&w->yield_word, 1, __ATOMIC_RELAXED);
-		if (c->stuck_ns != UINT64_MAX && now - since >= c->stuck_ns &&
+		/* Long in one task with work queued behind it: make sure a
+		 * sibling is looking (cheap when one already is). */
+		if (c->stuck_ns != UINT64_MAX && now - since >= rt->stuck_ticks &&
+		    rt_work_queued(w))
+			rt_notify_one(rt);
+		if (c->stuck_ns != UINT64_MAX && now - since >= rt->stuck_ticks &&
 		    w->reported_stuck != (uint32_t)since) {
 			const char *name = atomic_load_explicit(&w->cur_name, memory_order_relaxed);
 
 			w->reported_stuck = (uint32_t)since;
 			atomic_fetch_add_explicit(&w->rc.stuck_reports, 1, memory_order_relaxed);
-			moirai__log(MOIRAI_LOG_WARN,
-				    "rt: worker %d (moirai-w%d): task '%s' has run for %llu ms "
-				    "(stuck-task threshold %llu ms); its queued work can be stolen",
-				    i, i, name ? name : "?",
-				    (unsigned long long)((now - since) / 1000000u),
-				    (unsigned long long)(c->stuck_ns / 1000000u));
-			/* A parked sibling may take what waits behind it. */
-			rt_notify_one(rt);
+			/* Every report is counted; the log says it once a second
+			 * per worker, so a preempted box does not flood stderr. */
+			if (w->logged_stuck_at &&
+			    now - w->logged_stuck_at < moirai__ns_to_ticks(1000000000u))
+				continue;
+			w->logged_stuck_at = now;
+			moirai__log(
+				MOIRAI_LOG_WARN,
+				"rt: worker %d (moirai-w%d): task '%s' has run for %llu ms "
+				"(stuck-task threshold %llu ms); its queued work can be stolen",
+				i, i, name ? name : "?",
+				(unsigned long long)(moirai__ticks_to_ns(now - since) / 1000000u),
+				(unsigned long long)(c->stuck_ns / 1000000u));
 		}
 	}
 }
 
+static bool all_parked(const struct moirai_rt *rt)
+{
+	for (int i = 0; i < rt->nworkers; i++) {
+		uint32_t s = atomic_load(&rt->w[i]->run_state);
+
+		if (s != WS_PARKED && s != WS_EXITED)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Checks every worker each period (stuck_ns / 4, at least 1 ms) while any
+ * may be running; when every worker is parked it sleeps until one wakes
+ * (the worker wakes it: see park()), so an idle runtime costs nothing.
+ */
 static void *hk_main(void *arg)
 {
 	struct moirai_rt *rt = arg;
 	const struct moirai_rt_config *c = &rt->cfg;
-	uint64_t period = c->stuck_ns == UINT64_MAX ? 0 : c->stuck_ns / 4;
+	uint64_t period = c->stuck_ns == UINT64_MAX ? 10u * 1000u * 1000u : c->stuck_ns / 4;
 
 	pthread_setname_np(pthread_self(), "moirai-hk");
-	if (period && period < 1000000u)
+	if (period < 1000000u)
 		period = 1000000u;
 	while (!atomic_load(&rt->hk_stop)) {
-		uint64_t now = rt->clock(), until;
+		uint64_t now = rt->clock(), until = now + period;
 		uint32_t key;
 		bool busy = false;
 
-		if (period)
-			check_workers(rt, now, &busy);
+		if (c->stuck_ns != UINT64_MAX || c->task_budget_ns)
+			check_workers(rt, &busy);
 		rt_deferred_collect(rt, false);
-		/* Idle runtime: wake rarely (deferred frees are re-checked on
-		 * every defer_free, which wakes us). */
-		until = busy ? now + period : now + 100u * 1000u * 1000u;
-		if (!period && !atomic_load(&rt->deferred_pending))
-			until = 0;
-		else if (!period)
-			until = now + 10u * 1000u * 1000u;
 		key = moirai__waitq_prepare(&rt->hk_wq);
+		/* Store hk_long, then look: pairs with park()'s exchange. */
+		atomic_store(&rt->hk_long, 1);
+		if (all_parked(rt) && !atomic_load(&rt->deferred_pending))
+			until = 0; /* until a worker wakes, or a defer_free */
+		else
+			atomic_store(&rt->hk_long, 0);
 		if (!atomic_load(&rt->hk_stop))
 			moirai__waitq_park(&rt->hk_wq, key, until, 0);
 		moirai__waitq_finish(&rt->hk_wq);
+		atomic_store(&rt->hk_long, 0);
 	}
 	return NULL;
 }
@@ -459,12 +499,11 @@ static int live_cpus(int **pus, int **nodes, int *n)
 	}
 	for (int i = 0; i < count; i++) {
 		struct moirai_topo_pu pu;
-		struct moirai_topo_node nd;
 
 		if (moirai_topo_pu(live, i, &pu) || !pu.online || !pu.allowed)
 			continue;
 		(*pus)[k] = pu.os_index;
-		(*nodes)[k] = pu.node >= 0 && moirai_topo_node(live, pu.node, &nd) == 0 ? nd.os_index : 0;
+		(*nodes)[k] = pu.node >= 0 ? pu.node : 0;
 		k++;
 	}
 	moirai_topo_destroy(live);
@@ -515,6 +554,7 @@ static void rt_free(struct moirai_rt *rt)
 	free(rt->thread_ok);
 	free(rt->joined);
 	pthread_mutex_destroy(&rt->stop_lock);
+	pthread_mutex_destroy(&rt->join_lock);
 	pthread_mutex_destroy(&rt->ovf_lock);
 	free(rt);
 }
@@ -540,6 +580,7 @@ static int rt_build(const struct moirai_rt_config *config, struct moirai_rt **ou
 	rt->id = atomic_fetch_add(&rt_ids, 1);
 	rt->clock = moirai_now_ns;
 	pthread_mutex_init(&rt->stop_lock, NULL);
+	pthread_mutex_init(&rt->join_lock, NULL);
 	pthread_mutex_init(&rt->ovf_lock, NULL);
 	for (int l = 0; l < RT_LEVELS; l++)
 		moirai__list_init(&rt->ovf[l]);
@@ -547,6 +588,11 @@ static int rt_build(const struct moirai_rt_config *config, struct moirai_rt **ou
 	rc = fill_defaults(&rt->cfg);
 	if (rc)
 		goto err;
+	moirai__ticks_init();
+	rt->budget_ticks = moirai__ns_to_ticks(rt->cfg.task_budget_ns);
+	rt->lone_grace_ticks = moirai__ns_to_ticks(20000u);
+	rt->stuck_ticks =
+		rt->cfg.stuck_ns == UINT64_MAX ? UINT64_MAX : moirai__ns_to_ticks(rt->cfg.stuck_ns);
 
 	topo = config && config->topo ? config->topo : NULL;
 	if (!topo) {
@@ -578,18 +624,21 @@ static int rt_build(const struct moirai_rt_config *config, struct moirai_rt **ou
 		goto err;
 	}
 	if (rt->cfg.critical_workers >= (unsigned)rt->nworkers) {
-		rc = moirai__err(-EINVAL, "rt: critical_workers %u leaves no worker of the %d for "
-				 "other work", rt->cfg.critical_workers, rt->nworkers);
+		rc = moirai__err(-EINVAL,
+				 "rt: critical_workers %u leaves no worker of the %d for "
+				 "other work",
+				 rt->cfg.critical_workers, rt->nworkers);
 		goto err;
 	}
 	if (rt->virtual_placement) {
 		rc = live_cpus(&lpus, &lnodes, &nlive);
 		if (rc)
 			goto err;
-		moirai__log(MOIRAI_LOG_WARN,
-			    "rt: virtual placement: a plan of %d workers on a foreign topology runs "
-			    "on %d live CPUs",
-			    rt->nworkers, nlive);
+		moirai__log(
+			MOIRAI_LOG_WARN,
+			"rt: virtual placement: a plan of %d workers on a foreign topology runs "
+			"on %d live CPUs",
+			rt->nworkers, nlive);
 	}
 	rt->nplan_nodes = moirai_topo_node_count(topo);
 	rt->w = calloc((size_t)rt->nworkers, sizeof(*rt->w));
@@ -599,8 +648,8 @@ static int rt_build(const struct moirai_rt_config *config, struct moirai_rt **ou
 	rt->joined = calloc((size_t)rt->nworkers, sizeof(*rt->joined));
 	rt->thread_ok = calloc((size_t)rt->nworkers, sizeof(*rt->thread_ok));
 	rt->pnode_mbox = calloc((size_t)rt->nplan_nodes * RT_LEVELS, sizeof(*rt->pnode_mbox));
-	if (!rt->w || !rt->nodes || !rt->starts || !rt->threads || !rt->joined ||
-	    !rt->thread_ok || !rt->pnode_mbox) {
+	if (!rt->w || !rt->nodes || !rt->starts || !rt->threads || !rt->joined || !rt->thread_ok ||
+	    !rt->pnode_mbox) {
 		rc = moirai__err(-ENOMEM, "rt: out of memory");
 		goto err;
 	}
@@ -658,48 +707,93 @@ err:
 	return rc;
 }
 
+static int join_workers_locked(struct moirai_rt *rt, uint64_t deadline);
+
+/*
+ * Join every worker thread by @deadline (0: wait forever).  Waiting stops,
+ * moirai_rt_wait() and destroy may run at once on several threads: one
+ * lock makes each thread be joined exactly once.
+ */
 static int join_workers(struct moirai_rt *rt, uint64_t deadline)
 {
-	int rc = 0;
+	int rc;
+
+	if (!deadline) {
+		pthread_mutex_lock(&rt->join_lock);
+	} else {
+		struct timespec ts;
+		uint64_t now = moirai_now_ns(), left = deadline > now ? deadline - now : 0;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(left / 1000000000u);
+		ts.tv_nsec += (long)(left % 1000000000u);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (pthread_mutex_timedlock(&rt->join_lock, &ts) != 0)
+			return moirai__err(-ETIMEDOUT,
+					   "rt: stop timed out waiting for another thread's join");
+	}
+	rc = join_workers_locked(rt, deadline);
+	pthread_mutex_unlock(&rt->join_lock);
+	return rc;
+}
+
+static int join_workers_locked(struct moirai_rt *rt, uint64_t deadline)
+{
+	char stuck[256] = "";
+	size_t used = 0;
+	int late = 0;
 
 	for (int i = 0; i < rt->nworkers; i++) {
+		struct timespec ts;
+		uint64_t now, left;
+
 		if (!rt->thread_ok[i] || rt->joined[i])
 			continue;
-		if (deadline) {
-			struct timespec ts;
-			uint64_t now = moirai_now_ns(), left = deadline > now ? deadline - now : 0;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += (time_t)(left / 1000000000u);
-			ts.tv_nsec += (long)(left % 1000000000u);
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			if (pthread_timedjoin_np(rt->threads[i], NULL, &ts) != 0) {
-				struct rt_worker *w = rt->w[i];
-				const char *name = w ? atomic_load(&w->cur_name) : NULL;
-				uint64_t since = w ? atomic_load(&w->running_since) : 0;
-
-				moirai__log(MOIRAI_LOG_ERROR,
-					    "rt: worker %d (moirai-w%d) has not stopped: running task "
-					    "'%s' for %llu ms",
-					    i, i, name ? name : "?",
-					    since ? (unsigned long long)((moirai_now_ns() - since) /
-									 1000000u)
-						  : 0ull);
-				rc = moirai__err(-ETIMEDOUT,
-						 "rt: worker %d (moirai-w%d) is still running task "
-						 "'%s'",
-						 i, i, name ? name : "?");
-				continue;
-			}
-		} else {
+		if (!deadline) {
 			pthread_join(rt->threads[i], NULL);
+			rt->joined[i] = true;
+			continue;
 		}
-		rt->joined[i] = true;
+		now = moirai_now_ns();
+		left = deadline > now ? deadline - now : 0;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(left / 1000000000u);
+		ts.tv_nsec += (long)(left % 1000000000u);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(rt->threads[i], NULL, &ts) == 0) {
+			rt->joined[i] = true;
+			continue;
+		}
+		late++;
+		/* Name the workers that hold the stop up: those inside a task
+		 * (the others only wait for them). */
+		struct rt_worker *w = rt->w[i];
+		uint64_t since = w ? atomic_load(&w->running_since) : 0;
+
+		if (since && used < sizeof(stuck)) {
+			const char *name = atomic_load(&w->cur_name);
+			int k = snprintf(
+				stuck + used, sizeof(stuck) - used,
+				"%sworker %d (moirai-w%d) in task '%s' for %llu ms",
+				used ? ", " : "", i, i, name ? name : "?",
+				(unsigned long long)((moirai_now_ns() - since) / 1000000u));
+
+			if (k > 0)
+				used += (size_t)k;
+		}
 	}
-	return rc;
+	if (!late)
+		return 0;
+	moirai__log(MOIRAI_LOG_ERROR, "rt: stop timed out: %d workers still running%s%s", late,
+		    used ? ": " : "", stuck);
+	return moirai__err(-ETIMEDOUT, "rt: stop timed out: %d workers still running%s%s", late,
+			   used ? ": " : "", stuck);
 }
 
 static void stop_hk(struct moirai_rt *rt)

@@ -3,11 +3,15 @@
  * @brief NUMA-aware general-purpose allocator: node arenas, size-class
  * heaps, bounded per-thread caches, lock-free remote free, statistics.
  *
- * Design: one arena per NUMA node reserves address space once and commits
- * it in chunks (MOIRAI_ARENA_CHUNK) bound to the node with mbind before
- * first touch, backed by 2 MiB hugetlb pages, transparent huge pages or
- * 4 KiB pages (MOIRAI_HUGEPAGES = auto|hugetlb|thp|none; auto falls back in
- * that order and the stats show which was used).  Every thread gets one
+ * Design: one arena per NUMA node reserves address space (its slice of
+ * a window taken at start, MOIRAI_ARENA_RESERVE per node; under an
+ * RLIMIT_AS limit a quarter of the free address space, so that threads and
+ * libraries keep room) and grows by further reservations when that is
+ * full, giving them back when they empty.  It commits in chunks
+ * (MOIRAI_ARENA_CHUNK) bound to the node with mbind before first touch,
+ * backed by 2 MiB hugetlb pages, transparent huge pages or 4 KiB pages
+ * (MOIRAI_HUGEPAGES = auto|hugetlb|thp|none; auto falls back in that order
+ * and the stats show which was used).  Every thread gets one
  * heap per node it allocates on; a heap cuts 2 MiB segments into 64 KiB
  * slabs of one size class (16 B .. 32 KiB, 8 classes per power of two) and
  * keeps a bounded cache of free blocks per class (MOIRAI_TCACHE_MAX blocks,
@@ -45,9 +49,10 @@ extern "C" {
 /**
  * Allocate @p size bytes on the calling thread's NUMA node (the node it
  * ran on at its first allocation or its last cache refill), aligned to 16.
- * @param size bytes, > 0.
+ * @param size bytes, > 0, at most MOIRAI_ARENA_RESERVE / 2.
  * @return the block; NULL with errno EINVAL (size 0) or ENOMEM (too large,
- *         or the node is out of memory). Thread-safe.
+ *         the node is out of memory, or the address-space limit is
+ *         reached). Thread-safe.
  */
 MOIRAI_API void *moirai_malloc(size_t size);
 
@@ -78,6 +83,8 @@ MOIRAI_API void *moirai_malloc_node_flags(size_t size, size_t align, int node, u
 
 /**
  * Allocate a zeroed array of @p n elements of @p size bytes.
+ * @param n element count, > 0.
+ * @param size bytes per element, > 0.
  * @return the block; NULL with errno EINVAL (a zero count or size) or
  *         ENOMEM (n * size overflows, or out of memory). Thread-safe.
  */
@@ -114,12 +121,15 @@ MOIRAI_API void moirai_free(void *p);
 
 /**
  * Bytes usable in the block at @p p (at least what was asked).
- * @return the size; 0 for NULL or a foreign pointer. Thread-safe.
+ * @param p a block from this allocator.
+ * @return the size; 0 for NULL, or for a foreign or interior pointer (which
+ *         is recorded for moirai_last_error()). Thread-safe.
  */
 MOIRAI_API size_t moirai_usable_size(const void *p);
 
 /**
  * NUMA node whose arena holds @p p.
+ * @param p a block from this allocator (any address inside it).
  * @return the OS node index; -EINVAL when @p p is not from this allocator.
  *         Thread-safe.
  */
@@ -129,15 +139,18 @@ MOIRAI_API int moirai_alloc_ptr_node(const void *p);
  * Whether the allocator can place memory on @p node: it exists, the cgroup
  * allows it, and binding to it has not failed.  Decided at the first
  * allocator use (a later mbind failure turns a node unavailable).
- * @return true when usable. Thread-safe.
+ * @param node OS node index.
+ * @return true when usable; false otherwise, also for a node out of range.
+ *         Thread-safe.
  */
 MOIRAI_API bool moirai_alloc_node_is_available(int node);
 
 /**
  * Give the calling thread's cached blocks back to its slabs and collect
  * blocks other threads freed to it, then release empty slabs and segments
- * (as thread exit does).  Useful before reading stats.
- * Thread-safe (acts on the caller's heaps only).
+ * (as thread exit does).  Also collects the heaps exited threads left
+ * behind, which hold blocks freed to them after their owner exited.
+ * Useful before reading stats.  Thread-safe.
  */
 MOIRAI_API void moirai_alloc_thread_flush(void);
 
@@ -146,7 +159,7 @@ struct moirai_alloc_stats {
 	int node;		      /**< OS node index */
 	bool available;		      /**< memory can be placed on the node */
 	const char *page_mode;	      /**< current mode: "hugetlb", "thp", "none" */
-	uint64_t reserved;	      /**< address space reserved */
+	uint64_t reserved;	      /**< address space reserved (window slice and extents) */
 	uint64_t committed;	      /**< bytes committed (mapped RW, bound) */
 	uint64_t committed_hugetlb;   /**< of which 2 MiB hugetlb pages */
 	uint64_t committed_thp;	      /**< of which advised for THP */
@@ -168,7 +181,8 @@ struct moirai_alloc_stats {
  * Read the statistics of node @p node's arena and all its heaps.
  * @param node OS node index, or MOIRAI_NODE_ANY for the sum of all nodes.
  * @param[out] out filled on success.
- * @return 0; -EINVAL NULL @p out or no such node; -ENOMEM when the
+ * @return 0; -EINVAL NULL @p out or a negative node other than
+ *         MOIRAI_NODE_ANY; -ENODEV no such node; -ENOMEM when the
  *         allocator could not start. Thread-safe (values are a racy
  *         snapshot while other threads allocate).
  */
@@ -179,14 +193,19 @@ MOIRAI_API int moirai_alloc_stats_get(int node, struct moirai_alloc_stats *out);
  * local/remote frees, and committed = bytes of slabs the heap holds; the
  * other fields (reserved, committed by page kind, huge, fallbacks, heaps)
  * describe the node.
- * @return 0; -EINVAL bad arguments; -ENOENT the thread has no heap there.
- *         Thread-safe.
+ * @param node OS node index.
+ * @param[out] out filled on success.
+ * @return 0; -EINVAL NULL @p out or a negative node; -ENODEV no such node;
+ *         -ENOENT the thread has no heap there; -ENOMEM the allocator could
+ *         not start.  Thread-safe.
  */
 MOIRAI_API int moirai_alloc_heap_stats_get(int node, struct moirai_alloc_stats *out);
 
 /**
  * Print one aligned line per node (and a total) to @p f.
- * @return 0; -EINVAL NULL @p f; -EIO write error. Thread-safe.
+ * @param f the stream.
+ * @return 0; -EINVAL NULL @p f; -EIO write error; -ENOMEM the allocator
+ *         could not start. Thread-safe.
  */
 MOIRAI_API int moirai_alloc_stats_print(FILE *f);
 

@@ -6,7 +6,7 @@
  * Design: every action returns 0 or a negative errno value; the detail of
  * the last failure on the calling thread is kept as text and read with
  * moirai_last_error().  Tunables live in one table (enum moirai_option),
- * each with a default and a MOIRAI_<NAME> environment override that is
+ * each with a default and a `MOIRAI_<NAME>` environment override that is
  * read once, the first time any option is read.
  *
  * One vocabulary across modules:
@@ -23,7 +23,7 @@
  *   positive value waits at most that long (-ETIMEDOUT); anything below -1
  *   is -EINVAL, checked before anything else happens.
  * - Name limits are *_NAME_MAX characters, not counting the NUL.
- * - Flags are MOIRAI_<MODULE>_F_<NAME>.
+ * - Flags are `MOIRAI_<MODULE>_F_<NAME>`.
  */
 #ifndef MOIRAI_BASE_H
 #define MOIRAI_BASE_H
@@ -53,7 +53,9 @@ extern "C" {
 /** timeout_ns: wait as long as it takes. */
 #define MOIRAI_TIMEOUT_FOREVER ((int64_t)-1)
 
-#define moirai_likely(x)   __builtin_expect(!!(x), 1)
+/** Branch hint: @p x is expected true (the fast path); evaluates to !!(x). */
+#define moirai_likely(x) __builtin_expect(!!(x), 1)
+/** Branch hint: @p x is expected false (an error or slow path); evaluates to !!(x). */
 #define moirai_unlikely(x) __builtin_expect(!!(x), 0)
 
 /** Prefetch the cache line at @p p for reading into all cache levels. */
@@ -106,7 +108,13 @@ enum moirai_option {
 	MOIRAI_OPT_ARENA_CHUNK, /**< MOIRAI_ARENA_CHUNK: commit granule of an arena, bytes */
 	MOIRAI_OPT_DECOMMIT_THRESHOLD, /**< MOIRAI_DECOMMIT_THRESHOLD: free bytes a heap keeps before returning pages */
 	MOIRAI_OPT_TCACHE_MAX, /**< MOIRAI_TCACHE_MAX: blocks per size class in a thread cache (small classes: at least 64 KiB worth, at most 1024) */
-	MOIRAI_OPT_SPIN_NS, /**< MOIRAI_SPIN_NS: how long a waiting channel endpoint spins before yielding */
+	MOIRAI_OPT_SPIN_NS, /**< MOIRAI_SPIN_NS: how long a waiting channel endpoint (or an idle runtime worker) spins before sleeping */
+	MOIRAI_OPT_RT_IDLE, /**< MOIRAI_RT_IDLE: what an idle runtime worker does after spinning: "park" or "spin" */
+	MOIRAI_OPT_RT_MAILBOX, /**< MOIRAI_RT_MAILBOX: slots of each runtime mailbox ring (power of two) */
+	MOIRAI_OPT_RT_TASKS,	/**< MOIRAI_RT_TASKS: task descriptors per NUMA node */
+	MOIRAI_OPT_RT_STUCK_MS, /**< MOIRAI_RT_STUCK_MS: stuck-task threshold in ms, 0 = no detector */
+	MOIRAI_OPT_RT_BUDGET_US, /**< MOIRAI_RT_BUDGET_US: task run time after which moirai_rt_should_yield() is true, us */
+	MOIRAI_OPT_RT_PREFETCH, /**< MOIRAI_RT_PREFETCH: 1 = prefetch the next task descriptor before running one, 0 = off */
 	MOIRAI_OPT__COUNT
 };
 
@@ -144,14 +152,17 @@ MOIRAI_API int moirai_option_set(enum moirai_option opt, long value);
  * @param value the new value (copied).
  * @return 0; -EINVAL for an unknown option, an unparsable or out-of-range
  *         value, or a string not among the option's values (hugepages:
- *         auto, hugetlb, thp, none); -ENOMEM.  Not safe concurrently with
+ *         auto, hugetlb, thp, none; rt_idle:
+ *         park, spin); -ENOMEM.  Not safe concurrently with
  *         readers of the same option.
  */
 MOIRAI_API int moirai_option_set_str(enum moirai_option opt, const char *value);
 
 /**
- * Name of an option ("topology"), or NULL for an unknown one.
- * @param opt the option. Thread-safe.
+ * Name of an option ("topology"): its row in the options table, the
+ * environment variable without the MOIRAI_ prefix, in lower case.
+ * @param opt the option.
+ * @return a static string; NULL for an unknown option. Thread-safe.
  */
 MOIRAI_API const char *moirai_option_name(enum moirai_option opt);
 

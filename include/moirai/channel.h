@@ -73,8 +73,9 @@ MOIRAI_API int moirai_chan_create(const char *name, unsigned elem_size, unsigned
 				  unsigned flags, struct moirai_chan **out);
 
 /**
- * Destroy a channel and its ring.  NULL is a no-op.  Not safe while any
- * thread is inside a call on the channel (close it and join them first).
+ * Destroy a channel and its ring.  Not safe while any thread is inside a
+ * call on the channel (close it and join them first).
+ * @param ch the channel; NULL is a no-op.
  */
 MOIRAI_API void moirai_chan_destroy(struct moirai_chan *ch);
 
@@ -111,28 +112,45 @@ MOIRAI_API int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max
 /**
  * Close the channel: later sends fail with -EPIPE, receivers drain what is
  * left and then get -EPIPE; every parked sender and receiver is woken.
+ * @param ch the channel.
  * @return 0; -EALREADY already closed; -EINVAL NULL.  Thread-safe.
  */
 MOIRAI_API int moirai_chan_close(struct moirai_chan *ch);
 
-/** @return true once moirai_chan_close() was called.  Thread-safe. */
+/**
+ * Whether the channel is closed.
+ * @param ch the channel.
+ * @return true once moirai_chan_close() was called; false for NULL.
+ *         Thread-safe.
+ */
 MOIRAI_API bool moirai_chan_is_closed(const struct moirai_chan *ch);
 
-/** @return the message size in bytes.  Thread-safe. */
+/**
+ * Message size of the channel.
+ * @param ch the channel.
+ * @return the message size in bytes; 0 for NULL.  Thread-safe.
+ */
 MOIRAI_API unsigned moirai_chan_elem_size(const struct moirai_chan *ch);
 
-/** @return messages waiting now (a snapshot).  Thread-safe. */
+/**
+ * Messages in the channel's ring.
+ * @param ch the channel.
+ * @return messages waiting now (a snapshot); 0 for NULL.  Thread-safe.
+ */
 MOIRAI_API unsigned moirai_chan_count(const struct moirai_chan *ch);
 
 /**
  * The ring under the channel (for stats and moirai_ring_info; sending on it
  * directly bypasses wake-ups and close).
- * @return the ring.  Thread-safe.
+ * @param ch the channel.
+ * @return the ring, owned by the channel; NULL for NULL.  Thread-safe.
  */
 MOIRAI_API struct moirai_ring *moirai_chan_ring(struct moirai_chan *ch);
 
 /**
  * Read the slow-path counters.
+ * @param ch the channel.
+ * @param[out] out the counters.
  * @return 0; -EINVAL NULL argument.  Thread-safe (relaxed snapshots).
  */
 MOIRAI_API int moirai_chan_stats(const struct moirai_chan *ch, struct moirai_chan_stats *out);

@@ -61,7 +61,9 @@ typedef int (*moirai_poller_fn)(void *arg);
  * @param flags MOIRAI_POLLER_F_*.
  * @param[out] out the poller.
  * @return 0; -EINVAL NULL, empty or too long name, unknown flags;
- *         -ERANGE bad worker; -ENOMEM; -ESHUTDOWN stopping.  Thread-safe.
+ *         -ERANGE bad worker; -ENOMEM; -ESHUTDOWN stopping; from another
+ *         thread also the errors of moirai_rt_send() to @p worker (-EAGAIN
+ *         mailbox full or no descriptor left).  Thread-safe.
  */
 MOIRAI_API int moirai_poller_register(struct moirai_rt *rt, int worker, const char *name,
 				      moirai_poller_fn fn, void *arg, uint64_t period_ns,
@@ -71,13 +73,21 @@ MOIRAI_API int moirai_poller_register(struct moirai_rt *rt, int worker, const ch
  * Unregister and free a poller.  Safe from inside the poller itself (it
  * is not called again and is freed after it returns), from another task
  * or poller of the worker, or from another thread (the call waits until
- * the worker is not running it).  NULL is a no-op.
+ * the worker is not running it).
+ * @param p the poller; NULL is a no-op (returns 0).
  * @return 0; -EINVAL a poller already unregistered (detected while its
- *         memory is still the runtime's).  Thread-safe.
+ *         memory is still the runtime's); from another thread, the errors
+ *         of moirai_rt_send() to the poller's worker (-EAGAIN, -ESHUTDOWN:
+ *         the poller stays registered).  Thread-safe.
  */
 MOIRAI_API int moirai_poller_unregister(struct moirai_poller *p);
 
-/** Name of a poller (as registered); "" for NULL. */
+/**
+ * Name of a poller.
+ * @param p the poller.
+ * @return the name as registered, valid while the poller is; "" for NULL
+ *         or an unregistered poller.  Thread-safe.
+ */
 MOIRAI_API const char *moirai_poller_name(const struct moirai_poller *p);
 
 /** Counters of one poller (a snapshot). */
@@ -88,7 +98,13 @@ struct moirai_poller_stats {
 	uint64_t idle_ns; /**< time in idle runs */
 };
 
-/** Read a poller's counters.  @return 0; -EINVAL NULL. */
+/**
+ * Read a poller's counters.
+ * @param p the poller.
+ * @param[out] out the counters (relaxed snapshots).
+ * @return 0; -EINVAL NULL argument or an unregistered poller.
+ *         Thread-safe while @p p is registered.
+ */
 MOIRAI_API int moirai_poller_stats_get(const struct moirai_poller *p,
 				       struct moirai_poller_stats *out);
 
@@ -105,18 +121,22 @@ typedef void (*moirai_timer_fn)(struct moirai_timer *timer, void *arg);
  * valid while started (until it fires for the last time or is cancelled).
  */
 struct moirai_timer {
-	uint64_t expiry_ns;	/**< absolute CLOCK_MONOTONIC ns */
-	uint64_t period_ns;	/**< 0 = one-shot */
-	moirai_timer_fn fn;	/**< callback */
-	void *arg;		/**< its argument */
-	void *owner;		/**< worker it is started on, or NULL */
-	uint32_t heap_idx;	/**< position in the worker's timer heap */
-	uint32_t state;		/**< private */
-	uint64_t fired;		/**< times fired */
+	uint64_t expiry_ns; /**< absolute CLOCK_MONOTONIC ns */
+	uint64_t period_ns; /**< 0 = one-shot */
+	moirai_timer_fn fn; /**< callback */
+	void *arg;	    /**< its argument */
+	void *owner;	    /**< worker it is started on, or NULL */
+	uint32_t heap_idx;  /**< position in the worker's timer heap */
+	uint32_t state;	    /**< private */
+	uint64_t fired;	    /**< times fired */
 };
 
 /**
- * Prepare a timer.  Must not be called on a started timer.
+ * Prepare a timer.  Must not be called on a started timer, nor
+ * concurrently with any other call on @p t.
+ * @param t the timer (caller-owned memory).
+ * @param fn the callback.
+ * @param arg passed to @p fn.
  * @return 0; -EINVAL NULL timer or fn.
  */
 MOIRAI_API int moirai_timer_init(struct moirai_timer *t, moirai_timer_fn fn, void *arg);
@@ -126,21 +146,29 @@ MOIRAI_API int moirai_timer_init(struct moirai_timer *t, moirai_timer_fn fn, voi
  * @p delay_ns, then every @p period_ns (0 = one-shot).  Worker only: from a
  * foreign thread, send a task to the worker that starts it.  A callback
  * may restart or cancel its own timer.
+ * @param t the timer, prepared with moirai_timer_init().
+ * @param delay_ns time to the first expiry, from the worker's clock now.
+ * @param period_ns 0 for a one-shot, else the period.
  * @return 0; -EINVAL NULL, not initialised, or not called from a worker;
  *         -EBUSY started on another worker (cancel it there first);
  *         -ENOMEM the worker's timer heap cannot grow.
  */
-MOIRAI_API int moirai_timer_start(struct moirai_timer *t, uint64_t delay_ns,
-				  uint64_t period_ns);
+MOIRAI_API int moirai_timer_start(struct moirai_timer *t, uint64_t delay_ns, uint64_t period_ns);
 
 /**
  * Cancel a timer on the worker it runs on (worker only).
+ * @param t the timer.
  * @return 0 cancelled; -EALREADY not started, or a one-shot that already
- *         fired; -EINVAL NULL or called from another worker.
+ *         fired (checked first, so from any thread); -EINVAL NULL, or
+ *         called from another worker or thread while it is pending.
  */
 MOIRAI_API int moirai_timer_cancel(struct moirai_timer *t);
 
-/** @return whether the timer is started (pending).  Thread-safe snapshot. */
+/**
+ * Whether the timer is started (pending).
+ * @param t the timer.
+ * @return true while it is pending; false for NULL.  Thread-safe snapshot.
+ */
 MOIRAI_API bool moirai_timer_is_pending(const struct moirai_timer *t);
 
 #ifdef __cplusplus

@@ -107,8 +107,7 @@ MOIRAI_API void moirai_pool_destroy(struct moirai_pool *pool);
 /**
  * Create a cache of nominal size @p size: gets refill it to @p size from
  * the ring, puts flush it back to @p size once it holds 2 * @p size.  The
- * cache memory is allocated by the caller's thread (first touch: the
- * caller's node).
+ * cache memory comes from the caller's node arena (moirai_aligned_alloc).
  * @param pool the pool.
  * @param size 1..MOIRAI_POOL_CACHE_MAX objects.
  * @param[out] out the new cache.
@@ -151,29 +150,46 @@ MOIRAI_API int moirai_pool_thread_cache(struct moirai_pool *pool, struct moirai_
  * Objects available: in the ring plus in every cache of the pool.  Exact
  * when no get/put is in flight.
  * @param pool the pool.
- * @return the count; 0 for NULL. Thread-safe.
+ * @return the count; 0 for NULL (recorded for moirai_last_error()).
+ *         Thread-safe.
  */
 MOIRAI_API unsigned moirai_pool_avail_count(const struct moirai_pool *pool);
 
 /**
  * Objects handed out: n_objs - moirai_pool_avail_count().
- * @return the count; 0 for NULL. Thread-safe.
+ * @param pool the pool.
+ * @return the count; 0 for NULL (recorded). Thread-safe.
  */
 MOIRAI_API unsigned moirai_pool_in_use_count(const struct moirai_pool *pool);
 
-/** @return the number of objects the pool was created with; 0 for NULL. */
+/**
+ * @param pool the pool.
+ * @return the number of objects the pool was created with; 0 for NULL
+ *         (recorded). Thread-safe.
+ */
 MOIRAI_API unsigned moirai_pool_size(const struct moirai_pool *pool);
 
-/** @return the usable size of each object (>= the requested size). */
+/**
+ * @param pool the pool.
+ * @return the usable size of each object (>= the requested size); 0 for
+ *         NULL (recorded). Thread-safe.
+ */
 MOIRAI_API size_t moirai_pool_obj_size(const struct moirai_pool *pool);
 
-/** @return the OS NUMA node the pool's memory is bound to; -1 for NULL. */
+/**
+ * @param pool the pool.
+ * @return the OS NUMA node the pool's memory is bound to; -EINVAL for NULL
+ *         (recorded). Thread-safe.
+ */
 MOIRAI_API int moirai_pool_node(const struct moirai_pool *pool);
 
 /**
  * Whether @p ptr is the start of one of the pool's objects (in use or
  * not).
- * @return true or false (false for NULL arguments). Thread-safe.
+ * @param pool the pool.
+ * @param ptr any pointer.
+ * @return true or false (false for NULL arguments; a NULL pool is
+ *         recorded). Thread-safe.
  */
 MOIRAI_API bool moirai_pool_contains(const struct moirai_pool *pool, const void *ptr);
 

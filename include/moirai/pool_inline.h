@@ -21,8 +21,13 @@ extern "C" {
 #endif
 
 /**
- * A LIFO stack of free objects owned by one thread at a time.  The layout
- * is public only so that get/put can inline; treat every field as private.
+ * A LIFO stack of free objects owned by one thread at a time.  Only what
+ * the inline get/put touch is here, and the @c cap slots follow the struct
+ * in the same allocation (moirai__pool_cache_slots(): a constant offset,
+ * so the fast path costs what a flexible array member would, without one:
+ * ISO C++ has none).  The library's own bookkeeping (pool, nominal size,
+ * list links) sits in front of it, on the same cache line.  The layout is
+ * public only so that get/put can inline; treat every field as private.
  */
 struct moirai_pool_cache {
 	/** Objects held now.  Only the owner writes it; other threads read it
@@ -30,17 +35,18 @@ struct moirai_pool_cache {
 	 *   no get/put is in flight, so no ordering is needed.  Accessed with
 	 *   the __atomic builtins rather than C11 _Atomic so that this header
 	 *   also compiles as C++ (no _Atomic before C++23); they compile to
-	 *   the same plain loads and stores. */
-	alignas(MOIRAI_CACHE_LINE) uint32_t len;
-	uint32_t size;			/**< nominal size (refill/flush target) */
-	uint32_t cap;			/**< 2 * size: flush threshold, objs[] capacity */
-	bool debug;			/**< every op takes the checked slow path */
-	bool thread_cache;		/**< made by moirai_pool_thread_cache() */
-	struct moirai_pool *pool;	/**< owning pool */
-	struct moirai_pool_cache *next; /**< pool's list of caches */
-	struct moirai_pool_cache *prev;
-	void *objs[]; /**< cap slots; [0, len) hold objects */
+	 *   the same plain loads and stores.  Aligned like a pointer so that
+	 *   the slots behind the struct are. */
+	alignas(void *) uint32_t len;
+	uint32_t cap; /**< 2 * nominal size: flush threshold, number of slots */
+	bool debug;   /**< every op takes the checked slow path */
 };
+
+/** The cap slots behind @p c; [0, len) hold objects.  Internal. */
+static inline void **moirai__pool_cache_slots(struct moirai_pool_cache *c)
+{
+	return (void **)(void *)(c + 1);
+}
 
 /**
  * Take @p n objects: all of them, or none.
@@ -62,7 +68,7 @@ static inline int moirai_pool_get_bulk(struct moirai_pool *pool, struct moirai_p
 		uint32_t len = __atomic_load_n(&cache->len, __ATOMIC_RELAXED);
 
 		if (moirai_likely(n <= len)) {
-			void **top = &cache->objs[len];
+			void **top = moirai__pool_cache_slots(cache) + len;
 
 			for (unsigned i = 0; i < n; i++)
 				objs[i] = *--top;
@@ -92,7 +98,7 @@ static inline int moirai_pool_put_bulk(struct moirai_pool *pool, struct moirai_p
 		uint32_t len = __atomic_load_n(&cache->len, __ATOMIC_RELAXED);
 
 		if (moirai_likely(n <= cache->cap - len)) {
-			void **top = &cache->objs[len];
+			void **top = moirai__pool_cache_slots(cache) + len;
 
 			for (unsigned i = 0; i < n; i++)
 				top[i] = objs[i];

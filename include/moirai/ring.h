@@ -107,7 +107,7 @@ struct moirai_ring;
 
 /** Single producer and single consumer. */
 #define MOIRAI_RING_F_SPSC (MOIRAI_RING_F_SP_ENQ | MOIRAI_RING_F_SC_DEQ)
-/** Classic MP/MC, for pinned workers only (see the @file block). */
+/** Classic MP/MC, for pinned workers only (see the design block at the top of this file). */
 #define MOIRAI_RING_F_MPMC_PINNED (MOIRAI_RING_F_MP_ENQ | MOIRAI_RING_F_MC_DEQ)
 
 /** Longest ring name, not counting the NUL (DPDK's RTE_RING_NAMESIZE - 1). */
@@ -132,7 +132,8 @@ struct moirai_ring_info {
  * Bytes of memory a ring needs, for moirai_ring_init().
  * @param esize element size in bytes: a non-zero multiple of 4
  *        (sizeof(void *) for a ring of pointers).
- * @param count requested count (see the @file block for the rules).
+ * @param count requested count (the rules are under Capacity in the design
+ *        block at the top of this file).
  * @param flags MOIRAI_RING_F_* flags (MOIRAI_RING_F_EXACT_SZ changes the size).
  * @return the size in bytes; -EINVAL bad esize, bad flags, count 0, or
  *         count 1 or not a power of two without MOIRAI_RING_F_EXACT_SZ;
@@ -194,17 +195,19 @@ MOIRAI_API int moirai_ring_init(void *mem, size_t len, const char *name, unsigne
 
 /**
  * Remove a ring set up by moirai_ring_init() from the registry; the caller
- * then frees the memory.  NULL is a no-op.
- * @return 0; -EINVAL the ring came from moirai_ring_create() or is not
- *         registered.  Not safe while other threads use the ring.
+ * then frees the memory.
+ * @param r the ring; NULL is a no-op (returns 0).
+ * @return 0; -EINVAL @p r is not a live ring, came from
+ *         moirai_ring_create() or is not registered.  Not safe while other
+ *         threads use the ring.
  */
 MOIRAI_API int moirai_ring_fini(struct moirai_ring *r);
 
 /**
  * Destroy a ring from moirai_ring_create(): unregister it and release its
- * memory.  NULL is a no-op.  A ring from moirai_ring_init() is only
- * unregistered (as moirai_ring_fini()).
- * Not safe while other threads use the ring.
+ * memory.  A ring from moirai_ring_init() is only unregistered (as
+ * moirai_ring_fini()).  Not safe while other threads use the ring.
+ * @param r the ring; NULL, or a pointer that is not a live ring, is a no-op.
  */
 MOIRAI_API void moirai_ring_destroy(struct moirai_ring *r);
 
@@ -220,6 +223,8 @@ MOIRAI_API struct moirai_ring *moirai_ring_lookup(const char *name);
  * Call @p fn for every registered ring, in creation order, until it returns
  * non-zero.  @p fn runs under the registry lock: it must not create,
  * destroy or look up rings.
+ * @param fn called with each ring and @p arg; non-zero stops the walk.
+ * @param arg passed to @p fn.
  * @return 0 when every ring was visited, else what @p fn returned;
  *         -EINVAL NULL @p fn.  Thread-safe.
  */
@@ -235,8 +240,9 @@ MOIRAI_API int moirai_ring_info(const struct moirai_ring *r, struct moirai_ring_
 
 /**
  * Name of a ring.
+ * @param r the ring.
  * @return the registry name, valid until the ring is destroyed; "" for NULL.
- * Thread-safe.
+ *         Thread-safe.
  */
 MOIRAI_API const char *moirai_ring_name(const struct moirai_ring *r);
 

@@ -97,6 +97,7 @@ enum moirai_prio {
 
 /**
  * Array index of a priority, most urgent first (critical 0 .. background 3).
+ * @param prio an enum moirai_prio value.
  * @return the index; -1 for a value that is not a priority.  Thread-safe.
  */
 static inline int moirai_prio_index(int prio)
@@ -106,7 +107,13 @@ static inline int moirai_prio_index(int prio)
 		       : -1;
 }
 
-/** The priority at array index @p idx (0 = critical); see moirai_prio_index(). */
+/**
+ * The priority at array index @p idx (0 = critical); the inverse of
+ * moirai_prio_index().
+ * @param idx 0..MOIRAI_PRIO_LEVELS-1 (not checked).
+ * @return the priority; for an index out of range, a value that is not a
+ *         priority.  Thread-safe.
+ */
 static inline enum moirai_prio moirai_prio_from_index(int idx)
 {
 	return (enum moirai_prio)(MOIRAI_PRIO_CRITICAL - idx);
@@ -128,7 +135,17 @@ enum moirai_rt_stop_mode {
 	MOIRAI_RT_STOP_NOW = 1,
 };
 
-/** Runtime configuration.  Zero-initialised means defaults everywhere. */
+/** Config flag: do not prefetch the next task descriptor (to measure it). */
+#define MOIRAI_RT_F_NO_PREFETCH 0x1u
+
+/**
+ * Runtime configuration.  Zero-initialised means defaults everywhere; the
+ * defaults of workers, idle, spin_ns, mailbox_size, tasks_per_node,
+ * task_budget_ns, stuck_ns and prefetching come from the options table
+ * (MOIRAI_WORKERS, MOIRAI_RT_IDLE, MOIRAI_SPIN_NS, MOIRAI_RT_MAILBOX,
+ * MOIRAI_RT_TASKS, MOIRAI_RT_BUDGET_US, MOIRAI_RT_STUCK_MS,
+ * MOIRAI_RT_PREFETCH), the rest are constants stated per field.
+ */
 struct moirai_rt_config {
 	/** Topology to plan on; NULL loads one with moirai_topo_load()
 	 *  (MOIRAI_TOPOLOGY or the live machine).  Borrowed during create. */
@@ -137,17 +154,19 @@ struct moirai_rt_config {
 	 *  NULL means defaults.  plan.workers == 0 takes MOIRAI_WORKERS, and 0
 	 *  there means one worker per usable core. */
 	const struct moirai_plan_opts *plan;
-	/** Run a foreign topology's plan on the live CPUs (see @file). */
+	/** Run a foreign topology's plan on the live CPUs (see Placement in
+	 *  the design block at the top of this file). */
 	bool virtual_placement;
 	/** Reserve the first K workers for critical tasks only (0: none). */
 	unsigned critical_workers;
-	/** Idle policy; default MOIRAI_RT_IDLE_PARK. */
+	/** Idle policy; default MOIRAI_RT_IDLE_PARK (or MOIRAI_RT_IDLE=spin). */
 	enum moirai_rt_idle idle;
 	/** Longest idle spin before parking, ns; 0 = MOIRAI_SPIN_NS. */
 	uint64_t spin_ns;
-	/** Slots of each mailbox ring per worker and level; 0 = 1024. */
+	/** Slots of each mailbox ring per worker and level (a power of two);
+	 *  0 = MOIRAI_RT_MAILBOX (1024). */
 	unsigned mailbox_size;
-	/** Task descriptors per NUMA node; 0 = 65536. */
+	/** Task descriptors per NUMA node; 0 = MOIRAI_RT_TASKS (65536). */
 	unsigned tasks_per_node;
 	/** Run queue (deque) slots per worker and level; 0 = 4096.  A full
 	 *  deque spills its oldest half to a shared overflow list. */
@@ -160,13 +179,15 @@ struct moirai_rt_config {
 	/** Most consecutive newest-first pops at one level; 0 = 16. */
 	unsigned lifo_limit;
 	/** Run time after which moirai_rt_should_yield() turns true, ns;
-	 *  0 = 200 us. */
+	 *  0 = MOIRAI_RT_BUDGET_US (200 us). */
 	uint64_t task_budget_ns;
-	/** Stuck-task threshold, ns; 0 = 10 ms; UINT64_MAX disables the
-	 *  detector (and its housekeeping wake-ups). */
+	/** Stuck-task threshold, ns; 0 = MOIRAI_RT_STUCK_MS (10 ms);
+	 *  UINT64_MAX disables the detector. */
 	uint64_t stuck_ns;
 	/** Timeout of the stop inside moirai_rt_destroy(), ns; 0 = 10 s. */
 	uint64_t stop_timeout_ns;
+	/** MOIRAI_RT_F_* flags. */
+	unsigned flags;
 };
 
 /**
@@ -204,40 +225,54 @@ MOIRAI_API int moirai_rt_stop(struct moirai_rt *rt, enum moirai_rt_stop_mode mod
 
 /**
  * Wait until a stopped runtime's workers have all exited and been joined.
- * @return 0; -ETIMEDOUT; -EINVAL NULL, called from a worker, or stop was
- *         never called.
+ * Not safe concurrently with another moirai_rt_wait(), a waiting
+ * moirai_rt_stop() or moirai_rt_destroy() on @p rt: each joins the worker
+ * threads, unlocked.
+ * @param rt the runtime.
+ * @param timeout_ns MOIRAI_TIMEOUT_FOREVER, or at most that many ns
+ *        (MOIRAI_TIMEOUT_TRY checks once).
+ * @return 0; -ETIMEDOUT workers still running at the deadline (also for
+ *         MOIRAI_TIMEOUT_TRY; call again); -EINVAL NULL, called from a
+ *         worker, a timeout below -1, or stop was never called.
  */
 MOIRAI_API int moirai_rt_wait(struct moirai_rt *rt, int64_t timeout_ns);
 
 /**
  * Stop (drain, up to config.stop_timeout_ns) if not stopped yet, join
- * every thread, release every pool, ring and per-worker state.  NULL is a
- * no-op returning 0.
+ * every thread, release every pool, ring and per-worker state.
+ * @param rt the runtime; NULL is a no-op returning 0.
  * @return 0; -EBUSY a worker is still running a task after the timeout
  *         (nothing is freed: call again later); -EINVAL called from a
  *         worker of @p rt.  Not safe concurrently with other calls on @p rt.
  */
 MOIRAI_API int moirai_rt_destroy(struct moirai_rt *rt);
 
-/** @return the number of workers; 0 for NULL. */
+/**
+ * Workers of a runtime.
+ * @param rt the runtime.
+ * @return the number of workers; 0 for NULL.  Thread-safe.
+ */
 MOIRAI_API int moirai_rt_worker_count(const struct moirai_rt *rt);
 
 /** Where a worker runs. */
 struct moirai_rt_worker_info {
-	int worker;	   /**< index, 0..count-1 */
-	int pu;		   /**< OS CPU it is pinned to (live) */
-	int node;	   /**< OS node its memory is on (live) */
-	int plan_pu;	   /**< OS CPU of the plan (differs under virtual placement) */
-	int plan_node;	   /**< OS node of the plan */
-	int node_idx;	   /**< logical node index in the plan's topology */
-	int l3;		   /**< logical L3 index in the plan's topology, -1 if none */
-	bool critical_only; /**< part of the critical lane */
+	int worker;		/**< index, 0..count-1 */
+	int pu;			/**< OS CPU it is pinned to (live) */
+	int node;		/**< OS node its memory is on (live) */
+	int plan_pu;		/**< OS CPU of the plan (differs under virtual placement) */
+	int plan_node;		/**< OS node of the plan */
+	int node_idx;		/**< logical node index in the plan's topology */
+	int l3;			/**< logical L3 index in the plan's topology, -1 if none */
+	bool critical_only;	/**< part of the critical lane */
 	bool virtual_placement; /**< the plan came from a foreign topology */
 };
 
 /**
  * Describe worker @p idx.
- * @return 0; -EINVAL NULL; -ERANGE bad index.
+ * @param rt the runtime.
+ * @param idx worker index, 0..worker_count-1.
+ * @param[out] out the description.
+ * @return 0; -EINVAL NULL @p rt or @p out; -ERANGE bad index.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_worker_info(const struct moirai_rt *rt, int idx,
 				     struct moirai_rt_worker_info *out);
@@ -290,8 +325,15 @@ MOIRAI_API int moirai_rt_defer_free(struct moirai_rt *rt, void *p,
 /**
  * Wait for a grace period: every worker has passed a quiescent state since
  * the call began.  From a worker, the caller's own worker counts as
- * quiescent (it is between reads by contract).
- * @return 0; -ETIMEDOUT; -EINVAL NULL or bad timeout.  Thread-safe.
+ * quiescent (it is between reads by contract).  The wait spins and yields
+ * the CPU; it never sleeps on a futex, and from a worker it runs no other
+ * tasks meanwhile.
+ * @param rt the runtime.
+ * @param timeout_ns MOIRAI_TIMEOUT_TRY checks once, MOIRAI_TIMEOUT_FOREVER,
+ *        or at most that many ns.
+ * @return 0; -ETIMEDOUT no grace period yet at the deadline (also for
+ *         MOIRAI_TIMEOUT_TRY, which does not return -EAGAIN); -EINVAL NULL
+ *         or a timeout below -1.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_synchronize(struct moirai_rt *rt, int64_t timeout_ns);
 
@@ -311,47 +353,53 @@ enum moirai_rt_steal_class {
 /** Counters of one worker (a snapshot: other threads keep counting). */
 struct moirai_rt_worker_stats {
 	/* Per-level arrays are indexed by moirai_prio_index(): critical first. */
-	uint64_t tasks_run[MOIRAI_PRIO_LEVELS];	     /**< tasks run, per level */
-	uint64_t continuations[MOIRAI_PRIO_LEVELS];  /**< MOIRAI_TASK_CONTINUE re-queues */
+	uint64_t tasks_run[MOIRAI_PRIO_LEVELS];	      /**< tasks run, per level */
+	uint64_t continuations[MOIRAI_PRIO_LEVELS];   /**< MOIRAI_TASK_CONTINUE re-queues */
 	uint64_t aged_dispatches[MOIRAI_PRIO_LEVELS]; /**< dispatches forced by aging */
-	uint64_t queue_depth[MOIRAI_PRIO_LEVELS];    /**< queued now, per level */
-	uint64_t steals[MOIRAI_RT_STEAL_CLASSES];    /**< tasks stolen by this worker */
-	uint64_t steal_attempts;		     /**< victim visits */
-	uint64_t stolen_from;			     /**< tasks others took from it */
-	uint64_t mailbox_full;			     /**< submissions refused (-EAGAIN) */
-	uint64_t parks;				     /**< times it slept */
-	uint64_t wakeups;			     /**< futex wake-ups sent to it */
-	uint64_t polls_busy;			     /**< poller runs that found work */
-	uint64_t polls_idle;			     /**< poller runs that found none */
-	uint64_t poll_busy_ns;			     /**< time in busy poller runs */
-	uint64_t poll_idle_ns;			     /**< time in idle poller runs */
-	uint64_t timers_fired;			     /**< timer callbacks run */
-	uint64_t busy_ns;			     /**< time in tasks */
-	uint64_t stuck_reports;			     /**< tasks reported stuck here */
-	uint64_t cancelled;			     /**< queued tasks cancelled */
+	uint64_t queue_depth[MOIRAI_PRIO_LEVELS];     /**< queued now, per level */
+	uint64_t steals[MOIRAI_RT_STEAL_CLASSES];     /**< tasks stolen by this worker */
+	uint64_t steal_attempts;		      /**< victim visits */
+	uint64_t stolen_from;			      /**< tasks others took from it */
+	uint64_t mailbox_full;			      /**< submissions refused (-EAGAIN) */
+	uint64_t parks;				      /**< times it slept */
+	uint64_t wakeups;			      /**< futex wake-ups sent to it */
+	uint64_t polls_busy;			      /**< poller runs that found work */
+	uint64_t polls_idle;			      /**< poller runs that found none */
+	uint64_t poll_busy_ns;			      /**< time in busy poller runs */
+	uint64_t poll_idle_ns;			      /**< time in idle poller runs */
+	uint64_t timers_fired;			      /**< timer callbacks run */
+	uint64_t busy_ns;			      /**< time in tasks */
+	uint64_t stuck_reports;			      /**< tasks reported stuck here */
+	uint64_t cancelled;			      /**< queued tasks cancelled */
 };
 
 /** Runtime-wide state and counters. */
 struct moirai_rt_stats {
-	int workers;		     /**< worker count */
-	bool virtual_placement;	     /**< plan from a foreign topology */
-	bool stopping;		     /**< stop was called */
-	uint64_t spawned;	     /**< tasks submitted and accepted */
-	uint64_t refused;	     /**< submissions refused (full, no descriptor) */
-	uint64_t deferred_pending;   /**< defer_free objects not yet freed */
-	uint64_t deferred_freed;     /**< defer_free objects freed */
-	uint64_t overflow_spills;    /**< tasks spilled from full deques */
+	int workers;		   /**< worker count */
+	bool virtual_placement;	   /**< plan from a foreign topology */
+	bool stopping;		   /**< stop was called */
+	uint64_t spawned;	   /**< tasks submitted and accepted */
+	uint64_t refused;	   /**< submissions refused (full, no descriptor) */
+	uint64_t deferred_pending; /**< defer_free objects not yet freed */
+	uint64_t deferred_freed;   /**< defer_free objects freed */
+	uint64_t overflow_spills;  /**< tasks spilled from full deques */
 };
 
 /**
  * Read the runtime-wide counters.
- * @return 0; -EINVAL NULL argument.
+ * @param rt the runtime.
+ * @param[out] out the counters (relaxed snapshots, not one consistent cut).
+ * @return 0; -EINVAL NULL argument.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_stats_get(const struct moirai_rt *rt, struct moirai_rt_stats *out);
 
 /**
  * Read one worker's counters.
- * @return 0; -EINVAL NULL argument; -ERANGE bad index.
+ * @param rt the runtime.
+ * @param worker worker index, 0..worker_count-1.
+ * @param[out] out the counters (relaxed snapshots; queue_depth is
+ *        approximate).
+ * @return 0; -EINVAL NULL argument; -ERANGE bad index.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_worker_stats_get(const struct moirai_rt *rt, int worker,
 					  struct moirai_rt_worker_stats *out);
@@ -366,7 +414,14 @@ enum moirai_rt_latency {
  * Merge the latency histogram of level @p prio over all workers (or one
  * worker when @p worker >= 0) into @p out (which the caller zeroes first
  * for a fresh snapshot).  Relative error of percentiles: see moirai/hist.h.
- * @return 0; -EINVAL NULL, bad level or kind; -ERANGE bad worker.
+ * @param rt the runtime.
+ * @param worker worker index, or any negative value for all workers.
+ * @param prio the level.
+ * @param kind queueing delay or run time.
+ * @param[out] out the histogram merged into; the calling thread acts as
+ *        its only writer (moirai_hist_merge()).
+ * @return 0; -EINVAL NULL, bad level or kind; -ERANGE @p worker >= the
+ *         worker count.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_latency_get(const struct moirai_rt *rt, int worker, enum moirai_prio prio,
 				     enum moirai_rt_latency kind, struct moirai_hist *out);
@@ -375,11 +430,20 @@ MOIRAI_API int moirai_rt_latency_get(const struct moirai_rt *rt, int worker, enu
  * Print the runtime's stats: aligned text for people, or one JSON
  * document (@p json) with "workers" (array of per-worker objects) and
  * "latency_ns" (per level: wait and run p50/p99/p999).
- * @return 0; -EINVAL NULL; -EIO write error.
+ * @param rt the runtime.
+ * @param f the stream to write to.
+ * @param json true for JSON, false for text.
+ * @return 0; -EINVAL NULL argument; -EIO the stream's error indicator is
+ *         set after writing.  Thread-safe (the counters are snapshots).
  */
 MOIRAI_API int moirai_rt_stats_print(const struct moirai_rt *rt, FILE *f, bool json);
 
-/** @return the level's name ("critical", "high", "normal", "background"), NULL if bad. */
+/**
+ * Name of a priority level.
+ * @param prio the level.
+ * @return a static string ("critical", "high", "normal", "background");
+ *         NULL for a value that is not a priority.  Thread-safe.
+ */
 MOIRAI_API const char *moirai_prio_name(enum moirai_prio prio);
 
 #ifdef __cplusplus

@@ -85,13 +85,15 @@ struct moirai_spawn_opts {
  * @param arg its argument.
  * @param opts options, NULL for defaults.
  * @param[out] task the handle, or NULL to detach the task.
- * @return 0; -EINVAL NULL rt or fn, bad priority, flags or worker index,
- *         both WORKER and NODE, a group of another runtime; -ENODEV,
- *         -EPERM bad node (as moirai_numa_node_resolve()), or no worker on
- *         it may run the task; -EAGAIN the target mailbox is full or no
+ * @return 0; -EINVAL NULL rt or fn, bad priority or flags, both WORKER
+ *         and NODE, a group of another runtime; -ERANGE bad worker index;
+ *         -EINVAL a negative node other than MOIRAI_NODE_ANY; -ENODEV no
+ *         worker of the runtime is on that node (a node of the plan's
+ *         topology, which under virtual placement is the foreign one), or
+ *         none may run the task; -EAGAIN the target mailbox is full or no
  *         task descriptor is left (counted in the stats, nothing queued:
- *         retry later); -ESHUTDOWN the runtime is stopping (spawns from its
- *         own tasks are still accepted while it drains).  Thread-safe.
+ *         retry later); -ESHUTDOWN the runtime is stopping (spawns from
+ *         its own tasks are still accepted while it drains).  Thread-safe.
  */
 MOIRAI_API int moirai_rt_spawn(struct moirai_rt *rt, moirai_task_fn fn, void *arg,
 			       const struct moirai_spawn_opts *opts, struct moirai_task **task);
@@ -103,14 +105,22 @@ MOIRAI_API int moirai_rt_spawn(struct moirai_rt *rt, moirai_task_fn fn, void *ar
  * enqueue into the worker's strict mailbox (a moirai ring), plus a futex
  * wake-up only if that worker sleeps; from the worker itself, one local
  * push.
- * @return as moirai_rt_spawn(); -ERANGE bad worker.  Thread-safe.
+ * @param rt the runtime.
+ * @param worker worker index, 0..worker_count-1.
+ * @param prio enum moirai_prio.
+ * @param fn the body (not NULL).
+ * @param arg its argument.
+ * @return as moirai_rt_spawn(); -ERANGE bad worker; -EINVAL also for a
+ *         priority other than MOIRAI_PRIO_CRITICAL to a worker of the
+ *         critical lane.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_send(struct moirai_rt *rt, int worker, int prio, moirai_task_fn fn,
 			      void *arg);
 
 /**
  * Wait for a task and give its handle back.  From a worker the wait runs
- * other tasks meanwhile (see @file); from another thread it sleeps.
+ * other tasks meanwhile (see the design block at the top of this file);
+ * from another thread it sleeps.
  * @param task the handle from moirai_rt_spawn().
  * @param timeout_ns MOIRAI_TIMEOUT_TRY, MOIRAI_TIMEOUT_FOREVER, or ns.
  * @param[out] status the task's return value, -ECANCELED if it was
@@ -125,13 +135,18 @@ MOIRAI_API int moirai_task_join(struct moirai_task *task, int64_t timeout_ns, in
 
 /**
  * moirai_task_join() with timeout MOIRAI_TIMEOUT_TRY.
- * @return 0 done (handle released); -EAGAIN not done; -EINVAL.
+ * @param task the handle from moirai_rt_spawn().
+ * @param[out] status as for moirai_task_join() (may be NULL).
+ * @return 0 done (handle released); -EAGAIN not done (the handle stays
+ *         valid); -EINVAL NULL or a handle already given back.
+ *         Thread-safe (one joiner per handle).
  */
 MOIRAI_API int moirai_task_try_join(struct moirai_task *task, int *status);
 
 /**
  * Give a handle back without waiting: the task runs (or stays cancelled)
  * and the runtime frees it when it ends.
+ * @param task the handle from moirai_rt_spawn().
  * @return 0; -EINVAL NULL or a handle already given back.  Thread-safe.
  */
 MOIRAI_API int moirai_task_detach(struct moirai_task *task);
@@ -139,6 +154,7 @@ MOIRAI_API int moirai_task_detach(struct moirai_task *task);
 /**
  * Cancel a task that has not started.  The handle stays valid: join it to
  * give it back (its status is -ECANCELED).
+ * @param task the handle from moirai_rt_spawn().
  * @return 0 cancelled (it will never run); -EBUSY it is running (or is a
  *         continuation between runs); -EALREADY it has finished or was
  *         cancelled already; -EINVAL NULL or a handle already given back.
@@ -148,6 +164,7 @@ MOIRAI_API int moirai_task_cancel(struct moirai_task *task);
 
 /**
  * Whether the task has finished (or was cancelled).
+ * @param task the handle from moirai_rt_spawn().
  * @return true or false (false for an invalid handle).  Thread-safe.
  */
 MOIRAI_API bool moirai_task_is_done(const struct moirai_task *task);
@@ -158,6 +175,8 @@ MOIRAI_API bool moirai_task_is_done(const struct moirai_task *task);
  * Create a group: tasks spawned with opts.group = the group are counted,
  * and moirai_group_wait() waits for all of them and reports the first
  * error.  Tasks of a group may spawn more tasks into it.
+ * @param rt the runtime whose tasks the group counts.
+ * @param[out] out the group.
  * @return 0; -EINVAL NULL; -ENOMEM.  Thread-safe.
  */
 MOIRAI_API int moirai_group_create(struct moirai_rt *rt, struct moirai_group **out);
@@ -172,18 +191,21 @@ MOIRAI_API int moirai_group_create(struct moirai_rt *rt, struct moirai_group **o
  * @return 0 all done; -EAGAIN / -ETIMEDOUT some still pending; -EINVAL.
  *         Thread-safe.
  */
-MOIRAI_API int moirai_group_wait(struct moirai_group *group, int64_t timeout_ns,
-				 int *first_error);
+MOIRAI_API int moirai_group_wait(struct moirai_group *group, int64_t timeout_ns, int *first_error);
 
 /**
  * Tasks of the group that have not finished (a snapshot).
- * @return the count; 0 for NULL.
+ * @param group the group.
+ * @return the count; 0 for NULL.  Thread-safe.
  */
 MOIRAI_API unsigned moirai_group_pending(const struct moirai_group *group);
 
 /**
- * Free a group.  NULL is a no-op.
- * @return 0; -EBUSY tasks of the group are still pending (nothing freed).
+ * Free a group.  Not safe concurrently with spawns into the group or with
+ * moirai_group_wait() on it.
+ * @param group the group; NULL is a no-op (returns 0).
+ * @return 0; -EBUSY tasks of the group are still pending (nothing freed);
+ *         -EINVAL not a live group.
  */
 MOIRAI_API int moirai_group_destroy(struct moirai_group *group);
 
@@ -217,24 +239,32 @@ MOIRAI_API int moirai_parallel_for(struct moirai_rt *rt, size_t begin, size_t en
 
 /** How moirai_parallel_reduce() builds, fills and combines partial results. */
 struct moirai_reduce_ops {
-	size_t acc_size;						   /**< bytes of one accumulator */
-	void (*init)(void *acc, void *arg);				   /**< identity value */
-	void (*body)(size_t begin, size_t end, void *acc, void *arg);	   /**< fold a chunk in */
-	void (*combine)(void *into, const void *from, void *arg);	   /**< into = into (+) from */
+	size_t acc_size;		    /**< bytes of one accumulator */
+	void (*init)(void *acc, void *arg); /**< identity value */
+	void (*body)(size_t begin, size_t end, void *acc, void *arg); /**< fold a chunk in */
+	void (*combine)(void *into, const void *from, void *arg);     /**< into = into (+) from */
 };
 
 /**
  * Fold [@p begin, @p end) into @p result with @p ops, in parallel, split as
  * moirai_parallel_for().  @p ops->combine must be associative; the result
  * equals the serial left-to-right fold when it is (chunks are combined in
- * index order).
+ * index order).  Partial results above 64 bytes are allocated; without
+ * memory for them a split folds its range serially instead of failing.
+ * @param rt the runtime.
+ * @param begin first index.
+ * @param end one past the last index (begin == end leaves the identity).
+ * @param grain largest chunk (0: the range over 8 x workers).
+ * @param ops the accumulator size and the init, body and combine
+ *        functions (none NULL).
+ * @param arg passed to every function of @p ops.
  * @param result acc_size bytes, overwritten with the result.
+ * @param opts priority and affinity of the loop's tasks (NULL: defaults).
  * @return 0; -EINVAL NULL argument, acc_size 0 or above 4096, begin > end;
- *         -ENOMEM; the errors of moirai_rt_spawn().  Thread-safe.
+ *         the errors of moirai_rt_spawn() for the first chunk.  Thread-safe.
  */
-MOIRAI_API int moirai_parallel_reduce(struct moirai_rt *rt, size_t begin, size_t end,
-				      size_t grain, const struct moirai_reduce_ops *ops,
-				      void *arg, void *result,
+MOIRAI_API int moirai_parallel_reduce(struct moirai_rt *rt, size_t begin, size_t end, size_t grain,
+				      const struct moirai_reduce_ops *ops, void *arg, void *result,
 				      const struct moirai_spawn_opts *opts);
 
 #ifdef __cplusplus

@@ -232,6 +232,7 @@ static void test_negative(void **state)
 	errno = 0;
 	assert_null(moirai_malloc(0));
 	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "zero size"));
 	errno = 0;
 	assert_null(moirai_malloc(SIZE_MAX));
 	assert_int_equal(errno, ENOMEM);
@@ -273,7 +274,9 @@ static void test_negative(void **state)
 	moirai_free(libc);
 	free(libc);
 	assert_int_equal(moirai_usable_size(NULL), 0);
+	moirai_clear_error();
 	assert_int_equal(moirai_usable_size(&x), 0);
+	assert_non_null(strstr(moirai_last_error(), "not from moirai_malloc"));
 	assert_int_equal(moirai_alloc_ptr_node(&x), -EINVAL);
 	errno = 0;
 	assert_null(moirai_realloc(&x, 10));
@@ -282,8 +285,19 @@ static void test_negative(void **state)
 	struct moirai_alloc_stats st;
 
 	assert_int_equal(moirai_alloc_stats_get(-5, &st), -EINVAL);
-	assert_int_equal(moirai_alloc_stats_get(100000, &st), -EINVAL);
+	assert_int_equal(moirai_alloc_stats_get(100000, &st), -ENODEV);
+	assert_non_null(strstr(moirai_last_error(), "does not exist"));
+	assert_int_equal(moirai_alloc_heap_stats_get(100000, &st), -ENODEV);
+	assert_int_equal(moirai_alloc_heap_stats_get(-3, &st), -EINVAL);
 	assert_int_equal(moirai_alloc_stats_print(NULL), -EINVAL);
+	/* A stream that refuses writes: -EIO, with the reason. */
+	FILE *ro = fopen("/dev/null", "r");
+
+	assert_non_null(ro);
+	moirai_clear_error();
+	assert_int_equal(moirai_alloc_stats_print(ro), -EIO);
+	assert_non_null(strstr(moirai_last_error(), "cannot write"));
+	fclose(ro);
 	assert_false(moirai_alloc_node_is_available(-1));
 	assert_false(moirai_alloc_node_is_available(100000));
 }

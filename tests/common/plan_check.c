@@ -91,7 +91,8 @@ int check_plan(const struct moirai_topo *t, const struct moirai_plan_opts *opts)
 		pu_used[w[i].pu] = true;
 		assert_int_equal(w[i].core, pu.core);
 		assert_int_equal(w[i].l3, pu.l3);
-		assert_int_equal(w[i].node_idx, pu.node);
+		assert_int_equal(w[i].node_idx, pu.node_idx);
+		assert_int_equal(w[i].node, pu.node);
 		if (!opts->smt) {
 			assert_false(core_used[pu.core]);
 			core_used[pu.core] = true;

@@ -6,9 +6,12 @@
  * strings) that must give errors, never crashes.
  */
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <moirai/numa.h>
@@ -69,6 +72,7 @@ static void test_syn_smt_multi_node(void **state)
 		assert_int_equal(pu.os_index, i);
 		assert_int_equal(pu.core, i / 2);
 		assert_int_equal(pu.smt_rank, i % 2);
+		assert_int_equal(pu.node_idx, i / 8);
 		assert_int_equal(pu.node, i / 8);
 		assert_int_equal(pu.l3, i / 8);
 		assert_int_equal(pu.package, i / 16);
@@ -115,6 +119,7 @@ static void test_syn_missing_levels(void **state)
 		assert_int_equal(moirai_topo_pu(t, i, &pu), 0);
 		assert_int_equal(pu.l3, -1);
 		assert_int_equal(pu.package, -1);
+		assert_int_equal(pu.node_idx, i / 4);
 		assert_int_equal(pu.node, i / 4);
 	}
 	plan_all_ways(t);
@@ -330,8 +335,10 @@ static void test_shared_nic(void **state)
 	if (!t)
 		skip();
 	assert_int_equal(moirai_topo_device_node(t, "eth0"), 1);
+	assert_int_equal(moirai_topo_device_node_idx(t, "eth0"), 1);
 	assert_int_equal(moirai_topo_device_node(t, "mlx5_0"), 1);
 	assert_int_equal(moirai_topo_device_node(t, "eth9"), -ENODEV);
+	assert_int_equal(moirai_topo_device_node_idx(t, "eth9"), -ENODEV);
 	assert_non_null(strstr(moirai_last_error(), "eth9"));
 	assert_int_equal(moirai_plan_create(t, &o, &p), 0);
 	for (int i = 0; i < 8; i++) {
@@ -542,6 +549,232 @@ static void test_xml_corrupt(void **state)
 	unlink(cut);
 }
 
+/* ---- issue #8 reproductions and the checks behind them ---------------- */
+
+/* An lstopo export of @desc with the first @from replaced by @to. */
+static void export_edited(const char *desc, const char *from, const char *to, char *path)
+{
+	char cmd[1024];
+
+	strcpy(path, "/tmp/moirai-edit-XXXXXX");
+	close(mkstemp(path));
+	snprintf(
+		cmd, sizeof(cmd),
+		"lstopo-no-graphics -f -i '%s' --of xml - 2>/dev/null | sed '0,/%s/s//%s/' > '%s'; "
+		"echo $?",
+		desc, from, to, path);
+	assert_int_equal(test_command_long("%s", cmd), 0);
+}
+
+/* One word changed (Package -> Core): hwloc counted -1 cores, plan overflowed. */
+static void test_repro_core_at_two_depths(void **state)
+{
+	struct moirai_topo *t = NULL;
+	char path[64];
+
+	(void)state;
+	export_edited("pack:2 numa:2 core:2 pu:2", "type=\"Package\"", "type=\"Core\"", path);
+	assert_int_equal(moirai_topo_load_xml(path, &t), -EINVAL);
+	assert_null(t);
+	assert_non_null(strstr(moirai_last_error(), "Core object inside another Core"));
+	/* Through MOIRAI_TOPOLOGY, as any linked program would load it. */
+	assert_int_equal(moirai_option_set_str(MOIRAI_OPT_TOPOLOGY, path), 0);
+	assert_int_equal(moirai_topo_load(&t), -EINVAL);
+	assert_int_equal(moirai_option_set_str(MOIRAI_OPT_TOPOLOGY, ""), 0);
+	unlink(path);
+}
+
+/* Two PUs called 0: the plan pinned two workers to one CPU. */
+static void test_repro_duplicate_pu(void **state)
+{
+	struct moirai_topo *t = NULL;
+	char path[64];
+
+	(void)state;
+	export_edited("pack:2 numa:2 core:2 pu:2", "type=\"PU\" os_index=\"1\"",
+		      "type=\"PU\" os_index=\"0\"", path);
+	assert_int_equal(moirai_topo_load_xml(path, &t), -EINVAL);
+	assert_null(t);
+	assert_non_null(strstr(moirai_last_error(), "PU P#0"));
+	unlink(path);
+}
+
+/*
+ * The checks after hwloc, on hand-broken models: each broken invariant is
+ * refused with -EINVAL and says what is wrong.
+ */
+static void test_topo_check_invariants(void **state)
+{
+	struct moirai_topo *t = load_syn("pack:2 numa:2 core:2 pu:2");
+
+	(void)state;
+	assert_int_equal(moirai__topo_check(t, "test"), 0);
+	t->pus[1].os_index = 0;
+	assert_int_equal(moirai__topo_check(t, "test"), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "same OS index"));
+	t->pus[1].os_index = 1;
+	t->pus[3].core = -1;
+	assert_int_equal(moirai__topo_check(t, "test"), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "core index"));
+	t->pus[3].core = t->cores;
+	assert_int_equal(moirai__topo_check(t, "test"), -EINVAL);
+	t->pus[3].core = 1;
+	t->pus[3].node_idx = 3; /* core 1's other PU is on node 0 */
+	assert_int_equal(moirai__topo_check(t, "test"), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "different NUMA nodes"));
+	t->pus[3].node_idx = 0;
+	t->cores = -1;
+	assert_int_equal(moirai__topo_check(t, "test"), -EINVAL);
+	t->cores = 8;
+	t->nodes[2].os_index = 1;
+	assert_int_equal(moirai__topo_check(t, "test"), -EINVAL);
+	t->nodes[2].os_index = 2;
+	assert_int_equal(moirai__topo_check(t, "test"), 0);
+	moirai_topo_destroy(t);
+}
+
+/*
+ * A model that slipped past the checks (two PUs with one OS index): the
+ * planner's own invariant check refuses the plan, in release builds with
+ * -EINVAL (the library is built without DEBUG by `make check`), in DEBUG
+ * builds (sanitizers) with an assertion.
+ */
+static void plan_duplicate_child(void *arg)
+{
+	struct moirai_topo *t = arg;
+	struct moirai_plan *p = NULL;
+	int rc = moirai_plan_create(t, &(struct moirai_plan_opts){ .smt = true }, &p);
+
+	_exit(rc == -EINVAL && !p && strstr(moirai_last_error(), "two workers on one PU") ? 0 : 1);
+}
+
+static void test_plan_refuses_broken_model(void **state)
+{
+	struct moirai_topo *t = load_syn("pack:1 core:2 pu:2");
+	int status;
+
+	(void)state;
+	t->pus[1].os_index = 0;
+	status = test_run_in_child(plan_duplicate_child, t);
+	assert_true((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+		    (WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT));
+	t->pus[1].os_index = 1;
+	moirai_topo_destroy(t);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Sizes: refused at once above the caps; the largest accepted plans fast. */
+static void test_caps(void **state)
+{
+	static const struct {
+		const char *desc, *says;
+	} big[] = {
+		{ "pack:65536 pu:1", "children per parent" },
+		{ "pack:1025 pu:1", "children per parent" },
+		{ "pack:64 core:64 pu:2", "more than the 4096" },
+		{ "pack:16 numa:128 pu:2", "NUMA nodes" },
+		{ "pack:2 pu:2(indexes=0,1,2,9000)", "indexes beyond" },
+		{ "core:99999999999999999999 pu:1", "children per parent" },
+	};
+	struct moirai_topo *t = NULL;
+	struct moirai_plan *p = NULL;
+	double t0;
+
+	(void)state;
+	for (size_t i = 0; i < MOIRAI_ARRAY_SIZE(big); i++) {
+		t0 = now_s();
+		assert_int_equal(moirai_topo_load_synthetic(big[i].desc, &t), -EINVAL);
+		assert_true(now_s() - t0 < 0.1);
+		if (!strstr(moirai_last_error(), big[i].says))
+			fail_msg("'%s': %s", big[i].desc, moirai_last_error());
+	}
+	/* The largest accepted machine: 4096 PUs, as wide as allowed. */
+	t0 = now_s();
+	assert_int_equal(moirai_topo_load_synthetic("pack:4 core:1024 pu:1", &t), 0);
+	print_message("  4096-PU load %.2fs\n", now_s() - t0);
+	assert_int_equal(moirai_topo_pu_count(t), MOIRAI_TOPO_MAX_PUS);
+	for (int pol = 0; pol < 2; pol++) {
+		t0 = now_s();
+		assert_int_equal(
+			moirai_plan_create(t, &(struct moirai_plan_opts){ .policy = pol }, &p), 0);
+		print_message("  4096-worker %s plan %.2fs\n", pol ? "spread" : "compact",
+			      now_s() - t0);
+		/* Well under a second on a quiet core; generous for sanitizers. */
+		assert_true(now_s() - t0 < 10.0);
+		assert_int_equal(moirai_plan_worker_count(p), 4096);
+		moirai_plan_destroy(p);
+	}
+	moirai_topo_destroy(t);
+}
+
+/* Files that are not regular, empty, or too large: refused without reading. */
+static void test_xml_not_a_file(void **state)
+{
+	char fifo[] = "/tmp/moirai-fifo-XXXXXX", big[] = "/tmp/moirai-big-XXXXXX";
+	struct moirai_topo *t = NULL;
+	int fd;
+
+	(void)state;
+	close(mkstemp(fifo));
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* A FIFO with no writer would block a plain open() forever. */
+	assert_int_equal(moirai_topo_load_xml(fifo, &t), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "not a regular file"));
+	unlink(fifo);
+	assert_int_equal(moirai_topo_load_xml("/tmp", &t), -EINVAL);
+	fd = mkstemp(big);
+	assert_true(fd >= 0);
+	assert_int_equal(moirai_topo_load_xml(big, &t), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "empty"));
+	assert_int_equal(ftruncate(fd, (off_t)MOIRAI__XML_MAX_BYTES + 1), 0);
+	close(fd);
+	assert_int_equal(moirai_topo_load_xml(big, &t), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "larger than"));
+	unlink(big);
+	assert_null(t);
+}
+
+/* What the validator refuses, each with its line and reason. */
+static void test_xml_validator_messages(void **state)
+{
+	static const struct {
+		const char *from, *to, *says;
+	} edits[] = {
+		{ " complete_cpuset=\"0x000000ff\"", "", "lacks one of" },
+		{ "cpuset=\"0x00000003\"", "cpuset=\"0x00000003\" cpuset=\"0x00000003\"", "twice" },
+		{ "<object type=\"Package\"", "<!-- x --><object type=\"Package\"", "comments" },
+		{ "cpuset=\"0x00000003\"", "cpuset=\"0xf...f\"", "bad cpuset" },
+		{ "type=\"NUMANode\" os_index=\"0\"", "type=\"NUMANode\" os_index=\"4096\"",
+		  "NUMANode" },
+		{ "type=\"Core\"", "type=\"Corr\"", "unknown object type" },
+		{ "gp_index=\"2\"", "gp_index=\"3\"", "gp_index 3 used twice" },
+		{ "<topology version=\"2.0\">", "<topology>", "hwloc 1.x" },
+		{ "type=\"PU\" os_index=\"0\"", "type=\"PU\" os_index=\"8192\"", "below 8192" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < MOIRAI_ARRAY_SIZE(edits); i++) {
+		struct moirai_topo *t = NULL;
+		char path[64];
+
+		export_edited("pack:2 numa:2 core:2 pu:2", edits[i].from, edits[i].to, path);
+		assert_int_equal(moirai_topo_load_xml(path, &t), -EINVAL);
+		assert_null(t);
+		if (!strstr(moirai_last_error(), edits[i].says) ||
+		    !strstr(moirai_last_error(), "topology: '"))
+			fail_msg("edit %zu: %s", i, moirai_last_error());
+		unlink(path);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -558,9 +791,14 @@ int main(void)
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_synthetic_garbage),
 		cmocka_unit_test(test_xml_corrupt),
+		cmocka_unit_test(test_repro_core_at_two_depths),
+		cmocka_unit_test(test_repro_duplicate_pu),
+		cmocka_unit_test(test_topo_check_invariants),
+		cmocka_unit_test(test_plan_refuses_broken_model),
+		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_xml_not_a_file),
+		cmocka_unit_test(test_xml_validator_messages),
 	};
 
-	/* hwloc prints XML parser complaints on stderr; keep the log readable. */
-	setenv("HWLOC_XML_VERBOSE", "0", 1);
 	return cmocka_run_group_tests_name("topo", tests, NULL, NULL);
 }

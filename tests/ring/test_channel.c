@@ -511,6 +511,14 @@ static void test_close_race_hts(void **state)
 		       scaled(300000), 0.5);
 }
 
+/* Classic MP/MC (pinned workers' mode): checked under TSan too, with the
+ * DPDK body's report suppressed (tests/tsan.supp says why). */
+static void test_close_race_mpmc(void **state)
+{
+	(void)state;
+	run_close_race("chr_mpmc", MOIRAI_RING_F_MPMC_PINNED, 2, 2, scaled(300000), 0.6);
+}
+
 static void test_close_race_spsc(void **state)
 {
 	(void)state;
@@ -610,6 +618,7 @@ int main(void)
 		cmocka_unit_test(test_close_race_rts),
 		cmocka_unit_test(test_close_race_hts),
 		cmocka_unit_test(test_close_race_spsc),
+		cmocka_unit_test(test_close_race_mpmc),
 		cmocka_unit_test(test_full_delivery_mpmc),
 	};
 	const struct CMUnitTest negative_tests[] = {

@@ -222,13 +222,14 @@ static void test_thread_cache_exit(void **state)
 		assert_null(ret);
 		/* Flushed into the ring and unregistered. */
 		assert_int_equal(rte_ring_count(p->ring), 300);
-		assert_null(p->caches);
+		assert_true(moirai__list_empty(&p->caches));
 	}
 	/* Another thread cannot destroy this thread's cache. */
 	assert_int_equal(moirai_pool_thread_cache(p, &mine), 0);
 	assert_int_equal(pthread_create(&th, NULL, destroy_foreign, mine), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_ptr_equal(p->caches, mine);
+	assert_ptr_equal(p->caches.next, &moirai__pool_cache_of(mine)->link);
+	assert_ptr_equal(p->caches.next->next, &p->caches);
 	assert_int_equal(moirai_pool_thread_cache(p, &again), 0);
 	assert_ptr_equal(again, mine);
 	moirai_pool_destroy(p);
@@ -465,7 +466,7 @@ static void test_node_placement(void **state)
 
 static void test_negative(void **state)
 {
-	struct moirai_pool *p, *q;
+	struct moirai_pool *p, *q, *q2;
 	struct moirai_pool_cache *c;
 	void *obj;
 
@@ -515,12 +516,25 @@ static void test_negative(void **state)
 	assert_int_equal(moirai_pool_avail_count(p), 10);
 	moirai_pool_cache_destroy(c);
 
+	/* NULL pools: the documented value, and a message naming the call. */
+	moirai_clear_error();
 	assert_false(moirai_pool_contains(NULL, &obj));
+	assert_non_null(strstr(moirai_last_error(), "moirai_pool_contains"));
 	assert_false(moirai_pool_contains(p, NULL));
 	assert_int_equal(moirai_pool_avail_count(NULL), 0);
+	assert_non_null(strstr(moirai_last_error(), "moirai_pool_avail_count"));
 	assert_int_equal(moirai_pool_in_use_count(NULL), 0);
+	assert_non_null(strstr(moirai_last_error(), "moirai_pool_in_use_count"));
 	assert_int_equal(moirai_pool_size(NULL), 0);
-	assert_int_equal(moirai_pool_node(NULL), -1);
+	assert_non_null(strstr(moirai_last_error(), "moirai_pool_size"));
+	assert_int_equal(moirai_pool_obj_size(NULL), 0);
+	assert_non_null(strstr(moirai_last_error(), "moirai_pool_obj_size"));
+	assert_int_equal(moirai_pool_node(NULL), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "moirai_pool_node"));
+	/* Node vocabulary: no such node, and a bad node number. */
+	assert_int_equal(moirai_pool_create("z", 8, 10, 100000, 0, &q2), -ENODEV);
+	assert_non_null(strstr(moirai_last_error(), "does not exist"));
+	assert_int_equal(moirai_pool_create("z", 8, 10, -5, 0, &q2), -EINVAL);
 	moirai_pool_cache_flush(NULL);
 	moirai_pool_cache_destroy(NULL);
 	moirai_pool_destroy(NULL);

@@ -353,18 +353,6 @@ static void test_spsc_elem_generic(void **state)
 static void test_mpmc_pinned(void **state)
 {
 	(void)state;
-	if (TEST_UNDER_TSAN) {
-		/*
-		 * DPDK 22.11's C11 classic MP/MC body waits for the earlier
-		 * thread's tail with a relaxed load before its own release
-		 * store, so TSan sees no happens-before edge from an earlier
-		 * producer's slot writes to the consumer (correct on x86/TSO,
-		 * a formal race in the C11 model).  RTS and HTS are checked.
-		 */
-		print_message("classic MP/MC race skipped under TSan (DPDK 22.11 C11 body)\n");
-		total_items += 4000000L * test_scale() / TEST_SAN_DIVISOR;
-		skip();
-	}
 	/* Classic MP/MC: 2 threads, one per core, both enqueue and dequeue. */
 	run_race("race_mpmc_pinned", MOIRAI_RING_F_MPMC_PINNED, 8, SIDE_MP, SIDE_MP, 0, 0, 2,
 		 4000000, 256);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Shared-memory transport (moirai/shm.h): exchange between forked
  * processes in both directions (order, exactly once, checksums), header
@@ -20,6 +21,7 @@
 #include "moirai/numa.h"
 #include "moirai/shm.h"
 #include "shm_int.h"
+#include "shm_ring.h"
 #include "testutil.h"
 
 #define SEC 1000000000LL
@@ -112,6 +114,17 @@ static int recv_one(struct moirai_shm *seg, uint64_t expect)
 	return rc;
 }
 
+/* A lying peer: put any index on the data ring, as a buggy sender would. */
+static int forge_send(struct moirai_shm *from, uint32_t idx)
+{
+	int ok;
+
+	shm_lock(&from->tx.lock);
+	ok = shm_ring_enqueue_bulk(&from->tx, &idx, 1) == 1;
+	shm_unlock(&from->tx.lock);
+	return ok ? 0 : -ENOBUFS;
+}
+
 /* ---- in-process basics ------------------------------------------------ */
 
 static void test_local_pair(void **state)
@@ -126,7 +139,7 @@ static void test_local_pair(void **state)
 	assert_true(seg_file_exists(name));
 	assert_int_equal(moirai_shm_side(srv), 0);
 	assert_false(moirai_shm_peer_alive(srv));
-	assert_int_equal(moirai_shm_attach(name, &cli), 0);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
 	assert_int_equal(moirai_shm_side(cli), 1);
 	assert_true(moirai_shm_peer_alive(srv));
 	assert_true(moirai_shm_peer_alive(cli));
@@ -181,10 +194,10 @@ static void test_local_pair(void **state)
 	assert_int_equal(moirai_shm_alloc(srv, 1, &m), 0);
 	assert_int_equal(moirai_shm_send(srv, m), -EPIPE);
 	assert_int_equal(moirai_shm_free(srv, m), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli), -EBUSY);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EBUSY);
 	assert_int_equal(moirai_shm_recover(srv), 0);
 	assert_int_equal(moirai_shm_free_count(srv), 8);
-	assert_int_equal(moirai_shm_attach(name, &cli), 0);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
 	assert_int_equal(moirai_shm_free_count(cli), 8);
 	assert_int_equal(moirai_shm_recv(cli, &m2, 0), -EAGAIN);
 	moirai_shm_detach(cli);
@@ -207,7 +220,7 @@ static void exchange_child(void *arg)
 	long n = exchange_count();
 
 	alarm(60);
-	if (moirai_shm_attach(name, &cli) != 0)
+	if (moirai_shm_attach(name, NULL, &cli) != 0)
 		_exit(10);
 	for (long i = 0; i < n; i++) {
 		int rc = recv_one(cli, (uint64_t)i);
@@ -276,13 +289,13 @@ static void test_burst_local(void **state)
 
 	(void)state;
 	assert_int_equal(moirai_shm_create(name, &o, &srv), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli), 0);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
 	for (int i = 0; i < 5; i++) {
 		assert_int_equal(moirai_shm_alloc(cli, 4, &m[i]), 0);
 		memcpy(moirai_shm_msg_data(m[i]), &i, 4);
 	}
-	assert_int_equal(moirai_shm_send_burst(cli, m, 0), 0);
-	assert_int_equal(moirai_shm_send_burst(cli, m, 5), 0);
+	assert_int_equal(moirai_shm_send_bulk(cli, m, 0), 0);
+	assert_int_equal(moirai_shm_send_bulk(cli, m, 5), 0);
 	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, SEC), 5);
 	for (int i = 0; i < 5; i++) {
 		int v;
@@ -297,14 +310,14 @@ static void test_burst_local(void **state)
 	assert_int_equal(moirai_shm_alloc(cli, 1, &m[0]), 0);
 	assert_int_equal(moirai_shm_alloc(cli, 1, &m[1]), 0);
 	m[2] = m[0];
-	assert_int_equal(moirai_shm_send_burst(cli, m, 3), -EINVAL);
+	assert_int_equal(moirai_shm_send_bulk(cli, m, 3), -EINVAL);
 	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, 0), -EAGAIN);
 	assert_int_equal(moirai_shm_send(cli, m[1]), 0);
-	assert_int_equal(moirai_shm_send_burst(cli, m, 2), -EINVAL);
+	assert_int_equal(moirai_shm_send_bulk(cli, m, 2), -EINVAL);
 	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, 0), 1);
 	assert_int_equal(msg_off(srv, r[0]), msg_off(cli, m[1]));
 	assert_int_equal(moirai_shm_free(srv, r[0]), 0);
-	assert_int_equal(moirai_shm_send_burst(cli, m, 1), 0); /* m[0] still held */
+	assert_int_equal(moirai_shm_send_bulk(cli, m, 1), 0); /* m[0] still held */
 	assert_int_equal(moirai_shm_recv_burst(srv, r, 1, 0), 1);
 	assert_int_equal(moirai_shm_free(srv, r[0]), 0);
 
@@ -313,7 +326,7 @@ static void test_burst_local(void **state)
 
 	assert_int_equal(moirai_shm_alloc(cli, 1, &m[0]), 0);
 	assert_int_equal(moirai_shm_send(cli, m[0]), 0);
-	assert_int_equal(rte_ring_enqueue_elem(cli->tx, &bogus, sizeof(bogus)), 0);
+	assert_int_equal(forge_send(cli, bogus), 0);
 	assert_int_equal(moirai_shm_alloc(cli, 1, &m[1]), 0);
 	assert_int_equal(moirai_shm_send(cli, m[1]), 0);
 	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, 0), 2);
@@ -321,13 +334,13 @@ static void test_burst_local(void **state)
 	assert_int_equal(msg_off(srv, r[1]), msg_off(cli, m[1]));
 	assert_int_equal(moirai_shm_free(srv, r[0]), 0);
 	assert_int_equal(moirai_shm_free(srv, r[1]), 0);
-	assert_int_equal(rte_ring_enqueue_elem(cli->tx, &bogus, sizeof(bogus)), 0);
+	assert_int_equal(forge_send(cli, bogus), 0);
 	assert_int_equal(moirai_shm_recv_burst(srv, r, 16, 0), -EBADMSG);
 
 	/* Limits. */
-	assert_int_equal(moirai_shm_send_burst(cli, m, MOIRAI_SHM_BURST_MAX + 1), -EINVAL);
-	assert_int_equal(moirai_shm_send_burst(cli, NULL, 1), -EINVAL);
-	assert_int_equal(moirai_shm_send_burst(NULL, m, 1), -EINVAL);
+	assert_int_equal(moirai_shm_send_bulk(cli, m, MOIRAI_SHM_BURST_MAX + 1), -EINVAL);
+	assert_int_equal(moirai_shm_send_bulk(cli, NULL, 1), -EINVAL);
+	assert_int_equal(moirai_shm_send_bulk(NULL, m, 1), -EINVAL);
 	assert_int_equal(moirai_shm_recv_burst(srv, r, 0, 0), -EINVAL);
 	assert_int_equal(moirai_shm_recv_burst(srv, r, MOIRAI_SHM_BURST_MAX + 1, 0), -EINVAL);
 	assert_int_equal(moirai_shm_recv_burst(srv, NULL, 1, 0), -EINVAL);
@@ -345,7 +358,7 @@ static void burst_child(void *arg)
 	long n = exchange_count(), got = 0;
 
 	alarm(60);
-	if (moirai_shm_attach(name, &cli) != 0)
+	if (moirai_shm_attach(name, NULL, &cli) != 0)
 		_exit(10);
 	while (got < n) {
 		int k = moirai_shm_recv_burst(cli, r, 32, 10 * SEC);
@@ -392,7 +405,7 @@ static void test_fork_burst(void **state)
 			usleep(50);
 			continue;
 		}
-		assert_int_equal(moirai_shm_send_burst(srv, m, k), 0);
+		assert_int_equal(moirai_shm_send_bulk(srv, m, k), 0);
 		sent += k;
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -437,37 +450,35 @@ static void test_corrupt_header(void **state)
 	memcpy(&good, srv->hdr, sizeof(good));
 
 	assert_int_equal(patch(name, offsetof(struct shm_hdr, magic), &bad64, 8), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli), -EPROTO);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EPROTO);
 	assert_non_null(strstr(moirai_last_error(), "magic"));
 	assert_int_equal(patch(name, 0, &good, sizeof(good)), 0);
 
 	assert_int_equal(patch(name, offsetof(struct shm_hdr, version), &bad32, 4), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli), -EPROTO);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EPROTO);
 	assert_non_null(strstr(moirai_last_error(), "version 99"));
 	assert_int_equal(patch(name, 0, &good, sizeof(good)), 0);
 
 	assert_int_equal(patch(name, offsetof(struct shm_hdr, ring_off[2]), &bad64, 8), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli), -EBADMSG);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EBADMSG);
 	assert_non_null(strstr(moirai_last_error(), "inconsistent"));
 	assert_int_equal(patch(name, 0, &good, sizeof(good)), 0);
 
 	bad32 = 0;
 	assert_int_equal(patch(name, offsetof(struct shm_hdr, bufs), &bad32, 4), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli), -EBADMSG);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EBADMSG);
 	assert_int_equal(patch(name, 0, &good, sizeof(good)), 0);
 
-	/* The rte_ring headers inside the segment: a forged mask would index
-	 * the attacher's enqueues and dequeues outside the mapping. */
+	/* The ring geometry is checked like the rest (and only at attach:
+	 * after that the attacher's own copy is what it uses). */
 	{
-		uint32_t mask, forged = 0xffffffffu;
-		size_t off = good.ring_off[SHM_RING_DATA1] + offsetof(struct rte_ring, mask);
+		uint32_t forged = good.ring_size * 2;
 
-		memcpy(&mask, (char *)srv->hdr + off, 4);
-		assert_int_equal(patch(name, off, &forged, 4), 0);
-		assert_int_equal(moirai_shm_attach(name, &cli), -EBADMSG);
-		assert_non_null(strstr(moirai_last_error(), "ring 1 header"));
-		assert_int_equal(patch(name, off, &mask, 4), 0);
-		assert_int_equal(moirai_shm_attach(name, &cli), 0);
+		assert_int_equal(patch(name, offsetof(struct shm_hdr, ring_size), &forged, 4), 0);
+		assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EBADMSG);
+		assert_non_null(strstr(moirai_last_error(), "inconsistent"));
+		assert_int_equal(patch(name, 0, &good, sizeof(good)), 0);
+		assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
 		moirai_shm_detach(cli);
 		assert_int_equal(moirai_shm_recover(srv), 0);
 	}
@@ -475,10 +486,10 @@ static void test_corrupt_header(void **state)
 	/* Truncated: shorter than the header says, then than the header. */
 	snprintf(path, sizeof(path), "/dev/shm/moirai.%s", name);
 	assert_int_equal(truncate(path, (off_t)good.seg_size - 4096), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli), -EBADMSG);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EBADMSG);
 	assert_non_null(strstr(moirai_last_error(), "truncated"));
 	assert_int_equal(truncate(path, 10), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli), -EBADMSG);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EBADMSG);
 	assert_non_null(strstr(moirai_last_error(), "truncated"));
 	/* The server's mapping is now partly beyond EOF: drop it unused. */
 	moirai_shm_destroy(srv);
@@ -490,7 +501,7 @@ static void test_corrupt_header(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 65536), 0);
 	close(fd);
-	assert_int_equal(moirai_shm_attach(name, &cli), -EPROTO);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EPROTO);
 	/* create does not clobber a file it does not recognise. */
 	assert_int_equal(moirai_shm_create(name, NULL, &srv), -EEXIST);
 	unlink(path);
@@ -506,7 +517,7 @@ static void killed_child(void *arg)
 	struct moirai_shm_msg *m;
 
 	alarm(60);
-	if (moirai_shm_attach(name, &cli) != 0)
+	if (moirai_shm_attach(name, NULL, &cli) != 0)
 		_exit(10);
 	for (int i = 0; i < 3; i++)
 		if (moirai_shm_recv(cli, &m, 10 * SEC) != 0) /* held forever */
@@ -571,7 +582,7 @@ static void test_killed_client(void **state)
 	assert_true(WIFSIGNALED(status));
 
 	/* A new client works on the recovered segment. */
-	assert_int_equal(moirai_shm_attach(name, &cli), 0);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
 	assert_int_equal(send_one(srv, 7), 0);
 	assert_int_equal(recv_one(cli, 7), 0);
 	assert_int_equal(send_one(cli, 8), 0);
@@ -612,7 +623,7 @@ static void test_killed_server(void **state)
 	alarm(60);
 	close(pfd[1]); /* a child that fails closes the pipe: read sees EOF */
 	assert_int_equal(read(pfd[0], &c, 1), 1);
-	assert_int_equal(moirai_shm_attach(name, &cli), 0);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
 	assert_true(moirai_shm_peer_alive(cli));
 	assert_int_equal(recv_one(cli, 0), 0);
 	assert_int_equal(kill(pid, SIGKILL), 0);
@@ -652,42 +663,86 @@ static void test_stale_reclaim(void **state)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_true(seg_file_exists(name));
-	assert_int_equal(moirai_shm_attach(name, &cli), -ECONNREFUSED);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -ECONNREFUSED);
 	assert_int_equal(moirai_shm_create(name, NULL, &srv), 0);
 	assert_int_equal(moirai_shm_create(name, NULL, &cli), -EEXIST);
 	moirai_shm_destroy(srv);
 	assert_false(seg_file_exists(name));
 }
 
-/* A client caught between claiming the slot and publishing its pid. */
-static void test_attaching_window(void **state)
+/* Start time of @pid (/proc/PID/stat field 22), as the old format kept it. */
+static uint64_t proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+/*
+ * Liveness is the client's lock, not the words in its side block: a slot
+ * forged to say "attached by pid 1, started at pid 1's start time" (which
+ * used to look alive forever, so recover never succeeded) is a dead
+ * client; a process that holds the lock is alive whatever the words say.
+ */
+static void test_liveness_lock(void **state)
 {
 	struct moirai_shm *srv, *cli;
 	struct moirai_shm_msg *m;
-	const char *name = seg_name("attaching");
+	const char *name = seg_name("live");
 	struct shm_side *side;
-	pid_t dead;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1 };
+	char path[128];
+	int fd;
 
 	(void)state;
 	assert_int_equal(moirai_shm_create(name, NULL, &srv), 0);
 	side = &srv->hdr->side[1];
-	atomic_store(&side->state, SHM_SIDE_ATTACHING);
-	/* Arriving: not gone for receivers, the slot is busy, no recovery. */
+	atomic_store(&side->pid, 1);
+	atomic_store(&side->start_time, proc_start_time(1));
+	atomic_store(&side->state, SHM_SIDE_ATTACHED);
 	assert_false(moirai_shm_peer_alive(srv));
-	assert_int_equal(moirai_shm_recv(srv, &m, 30000000), -ETIMEDOUT);
-	assert_int_equal(moirai_shm_attach(name, &cli), -EBUSY);
-	assert_non_null(strstr(moirai_last_error(), "attaching"));
-	assert_int_equal(moirai_shm_recover(srv), -EBUSY);
-	/* The attacher died after writing its pid: recovery may proceed. */
-	dead = fork();
-	assert_true(dead >= 0);
-	if (dead == 0)
-		_exit(0);
-	assert_int_equal(waitpid(dead, NULL, 0), dead);
-	atomic_store(&side->pid, dead);
+	/* Gone once the receive looks at the lock (after one silent slice). */
+	assert_int_equal(moirai_shm_recv(srv, &m, 2 * SEC), -EPIPE);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EBUSY);
+	assert_non_null(strstr(moirai_last_error(), "recover"));
 	assert_int_equal(moirai_shm_recover(srv), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli), 0);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
 	assert_true(moirai_shm_peer_alive(srv));
+	assert_true(moirai_shm_peer_alive(cli));
+	/* A live client that scribbles EMPTY or DETACHED over its words: the
+	 * lock still says alive, so recover refuses. */
+	atomic_store(&side->state, SHM_SIDE_EMPTY);
+	assert_true(moirai_shm_peer_alive(srv));
+	assert_int_equal(moirai_shm_recover(srv), -EBUSY);
+	assert_non_null(strstr(moirai_last_error(), "lock"));
+	moirai_shm_detach(cli);
+	assert_false(moirai_shm_peer_alive(srv));
+
+	/* Someone holding the client's byte (another open of the file) is a
+	 * client as far as the segment is concerned. */
+	assert_int_equal(moirai_shm_recover(srv), 0);
+	snprintf(path, sizeof(path), "/dev/shm/moirai.%s", name);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	assert_true(moirai_shm_peer_alive(srv));
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), -EBUSY);
+	assert_int_equal(moirai_shm_recover(srv), -EBUSY);
+	close(fd); /* as a death would */
+	assert_false(moirai_shm_peer_alive(srv));
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
 	moirai_shm_detach(cli);
 	moirai_shm_destroy(srv);
 	assert_false(seg_file_exists(name));
@@ -710,29 +765,40 @@ static void test_negative(void **state)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(moirai_shm_create(bad[i], NULL, &srv), -EINVAL);
-		assert_int_equal(moirai_shm_attach(bad[i], &cli), -EINVAL);
+		assert_int_equal(moirai_shm_attach(bad[i], NULL, &cli), -EINVAL);
 	}
 	assert_int_equal(moirai_shm_create(NULL, NULL, &srv), -EINVAL);
 	assert_int_equal(moirai_shm_create(name, NULL, NULL), -EINVAL);
-	assert_int_equal(moirai_shm_attach(NULL, &cli), -EINVAL);
-	assert_int_equal(moirai_shm_attach(name, NULL), -EINVAL);
-	assert_int_equal(moirai_shm_attach("no-such-segment-xyz", &cli), -ENOENT);
+	assert_int_equal(moirai_shm_attach(NULL, NULL, &cli), -EINVAL);
+	assert_int_equal(moirai_shm_attach(name, NULL, NULL), -EINVAL);
+	assert_int_equal(moirai_shm_attach("no-such-segment-xyz", NULL, &cli), -ENOENT);
 	o.buf_size = MOIRAI_SHM_BUF_MAX + 1;
 	assert_int_equal(moirai_shm_create(name, &o, &srv), -EINVAL);
 	o.buf_size = 64;
 	o.bufs = MOIRAI_SHM_BUFS_MAX + 1;
 	assert_int_equal(moirai_shm_create(name, &o, &srv), -EINVAL);
 	o.bufs = 4;
-	o.bind_node = true;
+	o.flags = MOIRAI_SHM_F_BIND_NODE;
 	o.node = 4096;
+	assert_int_equal(moirai_shm_create(name, &o, &srv), -ENODEV);
+	o.node = -5;
 	assert_int_equal(moirai_shm_create(name, &o, &srv), -EINVAL);
-	o.bind_node = false;
+	o.flags = 1u << 7;
+	assert_int_equal(moirai_shm_create(name, &o, &srv), -EINVAL);
+	assert_int_equal(moirai_shm_attach(name, &o, &cli), -EINVAL);
+	o.flags = MOIRAI_SHM_F_SHARED;
+	o.mode = 0606 | 0111;
+	assert_int_equal(moirai_shm_create(name, &o, &srv), -EINVAL);
+	o.mode = 0066;
+	assert_int_equal(moirai_shm_create(name, &o, &srv), -EINVAL);
+	o.flags = 0;
+	o.mode = 0;
 	assert_false(seg_file_exists(name));
 
 	assert_int_equal(moirai_shm_create(name, &o, &srv), 0);
 	assert_int_equal(moirai_shm_create(name, &o, &cli), -EEXIST);
-	assert_int_equal(moirai_shm_attach(name, &cli), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli2), -EBUSY);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli2), -EBUSY);
 	assert_non_null(strstr(moirai_last_error(), "attached"));
 	assert_int_equal(moirai_shm_recover(srv), -EBUSY);
 	assert_int_equal(moirai_shm_recover(NULL), -EINVAL);
@@ -760,10 +826,20 @@ static void test_negative(void **state)
 	assert_false(moirai_shm_peer_alive(NULL));
 	assert_int_equal(moirai_shm_free_count(NULL), 0);
 
+	/* A timeout below -1 is refused before anything moves, even with a
+	 * message waiting. */
+	assert_int_equal(moirai_shm_alloc(cli, 1, &m), 0);
+	assert_int_equal(moirai_shm_send(cli, m), 0);
+	assert_int_equal(moirai_shm_recv(srv, &m, -2), -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "below -1"));
+	assert_int_equal(moirai_shm_recv_burst(srv, &m, 1, INT64_MIN), -EINVAL);
+	assert_int_equal(moirai_shm_recv(srv, &m, MOIRAI_TIMEOUT_TRY), 0);
+	assert_int_equal(moirai_shm_free(srv, m), 0);
+
 	/* A lying peer: an index outside its half, a length too long. */
 	uint32_t idx = 0; /* a server buffer, "sent" by the client */
 
-	assert_int_equal(rte_ring_enqueue_elem(cli->tx, &idx, sizeof(idx)), 0);
+	assert_int_equal(forge_send(cli, idx), 0);
 	assert_int_equal(moirai_shm_recv(srv, &m, 0), -EBADMSG);
 	assert_non_null(strstr(moirai_last_error(), "not one of its own"));
 	assert_int_equal(moirai_shm_alloc(cli, 1, &m), 0);
@@ -859,7 +935,7 @@ static void test_threads(void **state)
 
 	(void)state;
 	assert_int_equal(moirai_shm_create(name, &o, &srv), 0);
-	assert_int_equal(moirai_shm_attach(name, &cli), 0);
+	assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
 	mt.tx = cli;
 	mt.rx = srv;
 	mt.per_thread = 20000 * test_scale();
@@ -897,7 +973,7 @@ static void test_node_binding(void **state)
 	(void)state;
 	for (int node = 0; node < moirai_numa_node_count(); node++) {
 		struct moirai_shm_opts o = {
-			.buf_size = 4096, .bufs = 16, .bind_node = true, .node = node
+			.buf_size = 4096, .bufs = 16, .node = node, .flags = MOIRAI_SHM_F_BIND_NODE
 		};
 		struct moirai_shm *srv, *cli;
 		struct moirai_shm_msg *m;
@@ -906,7 +982,7 @@ static void test_node_binding(void **state)
 		if (!moirai_numa_node_is_allowed(node))
 			continue;
 		assert_int_equal(moirai_shm_create(name, &o, &srv), 0);
-		assert_int_equal(moirai_shm_attach(name, &cli), 0);
+		assert_int_equal(moirai_shm_attach(name, NULL, &cli), 0);
 		assert_int_equal(moirai_numa_page_node(srv->hdr), node);
 		/* A client buffer too: the whole segment is bound. */
 		assert_int_equal(moirai_shm_alloc(cli, 4096, &m), 0);
@@ -933,7 +1009,7 @@ int main(void)
 		cmocka_unit_test(test_killed_client),
 		cmocka_unit_test(test_killed_server),
 		cmocka_unit_test(test_stale_reclaim),
-		cmocka_unit_test(test_attaching_window),
+		cmocka_unit_test(test_liveness_lock),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_node_binding),
 	};

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # moirai-shm-demo end to end: the forked run agrees on checksums, serve and
 # send talk as two separate processes, bad usage exits 2, and no segment
 # file is left behind.

@@ -113,11 +113,11 @@ static int flood_task(void *arg)
 	if (run_n < LOG_MAX)
 		run_log[run_n++] = 0;
 	if (--flood_left > 0)
-		assert_int_equal(moirai_rt_spawn(moirai_rt_current(), flood_task, arg,
-						 &(struct moirai_spawn_opts){
-							 .prio = MOIRAI_PRIO_CRITICAL },
-						 NULL),
-				 0);
+		assert_int_equal(
+			moirai_rt_spawn(moirai_rt_current(), flood_task, arg,
+					&(struct moirai_spawn_opts){ .prio = MOIRAI_PRIO_CRITICAL },
+					NULL),
+			0);
 	return 0;
 }
 
@@ -337,7 +337,14 @@ static void test_timers(void **state)
 	assert_int_equal(nfired, 6);
 	assert_int_equal(periodic.expiry_ns, start + 100000);
 	assert_int_equal(moirai_timer_cancel(&periodic), 0);
-	/* Misuse. */
+	/* Misuse: a zeroed timer was never initialised (it would call NULL). */
+	{
+		struct moirai_timer z;
+
+		memset(&z, 0, sizeof(z));
+		assert_int_equal(moirai_timer_start(&z, 1000, 0), -EINVAL);
+		assert_false(moirai_timer_is_pending(&z));
+	}
 	moirai__rt_bind_thread(NULL, -1);
 	assert_int_equal(moirai_timer_start(&periodic, 1, 0), -EINVAL);
 	assert_int_equal(moirai_timer_init(NULL, timer_cb, NULL), -EINVAL);
@@ -460,7 +467,7 @@ static void test_steal_nearest_first(void **state)
 	}
 	step(rt, 0, 1, NULL);
 	assert_int_equal(run_n, 1);
-	assert_true(run_log[0] >= 2000); /* from the near victim */
+	assert_true(run_log[0] >= 2000);    /* from the near victim */
 	assert_int_equal(run_log[0], 2000); /* its oldest: thieves take the top */
 	/* Half of the near victim's 20 went in that one visit. */
 	assert_int_equal(rt_deque_size(&rt->w[near]->dq[2]), 10);

@@ -57,6 +57,38 @@ expect_status 2 "junk argument" "$TOPO" extra
 expect_status 2 "both sources" "$TOPO" --input a.xml --synthetic pu:1
 expect_status 2 "bad reserve" "$TOPO" --synthetic pu:2 --reserve -1
 
+# Issue #8: corrupt or hostile input is one stderr line and exit 2, fast.
+CORPUS=tests/numa/corpus
+expect_status 2 "Core at two depths" "$TOPO" --input "$CORPUS/repro-core-at-two-depths.xml" --plan all
+grep -q "Core object inside another Core" "$tmp/err" || { echo "FAIL: names the nested Core"; fails=$((fails + 1)); }
+expect_status 2 "duplicate PU os_index" "$TOPO" --input "$CORPUS/repro-duplicate-pu-os-index.xml" --plan all --smt
+expect_status 2 "out-of-order siblings (was hwloc's 9-line banner)" "$TOPO" --input "$CORPUS/out-of-order-pus.xml"
+for f in "$CORPUS"/*seed*.xml; do
+	"$TOPO" --input "$f" --plan all >"$tmp/out" 2>"$tmp/err"
+	got=$?
+	if [ "$got" -ne 0 ] && { [ "$got" -ne 2 ] || [ "$(wc -l <"$tmp/err")" -ne 1 ]; }; then
+		echo "FAIL: $f: exit $got"; cat "$tmp/err"; fails=$((fails + 1))
+	fi
+done
+expect_status 2 "65536 packages" timeout 10 "$TOPO" --synthetic "pack:65536 pu:1"
+expect_status 2 "8192 PUs" timeout 10 "$TOPO" --synthetic "pack:64 core:64 pu:2"
+grep -q "4096" "$tmp/err" || { echo "FAIL: says the cap"; fails=$((fails + 1)); }
+mkfifo "$tmp/fifo"
+expect_status 2 "a FIFO is not waited on" timeout 10 "$TOPO" --input "$tmp/fifo"
+expect_status 2 "a directory" "$TOPO" --input "$tmp"
+lstopo-no-graphics -f -i "pack:2 numa:2 core:2 pu:2" --of xml "$tmp/ok.xml" 2>/dev/null
+expect_status 0 "synthetic export" "$TOPO" --input "$tmp/ok.xml"
+# Without libxml2 hwloc would use its minimal parser: refused, one line, runtime failure.
+HWLOC_LIBXML_IMPORT=0 "$TOPO" --input "$tmp/ok.xml" >"$tmp/out" 2>"$tmp/err"
+if [ $? -ne 1 ] || [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q libhwloc-plugins "$tmp/err"; then
+	echo "FAIL: minimal parser refused with one line naming libhwloc-plugins"; cat "$tmp/err"; fails=$((fails + 1))
+fi
+# Human output says which numbers are OS numbers and which are logical.
+"$TOPO" --input "$tmp/ok.xml" --plan 2 >"$tmp/out" 2>&1
+for label in "NUMA node os 0 (idx 0" "core idx 0" "PU os 0" "pu os" "node os" "l3 idx"; do
+	grep -qF "$label" "$tmp/out" || { echo "FAIL: human output lacks '$label'"; fails=$((fails + 1)); }
+done
+
 # MOIRAI_TOPOLOGY chooses the source.
 MOIRAI_TOPOLOGY="pack:3 core:1 pu:1" "$TOPO" --json >"$tmp/out" 2>/dev/null
 json_check "env synthetic" "d['source']=='synthetic' and d['pus']==3"

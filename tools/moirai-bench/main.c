@@ -174,6 +174,8 @@ static void usage(FILE *f)
 		"  --case     run only cases whose name contains SUBSTR\n"
 		"  --impl     run only implementation NAME (or NAME,NAME,...)\n"
 		"  --list     list the cases of SUITE and exit\n"
+		"  -V, --version  print the version and exit\n"
+		"  -h, --help     print this help and exit\n"
 		"Prints one row per case and one column per implementation: the median\n"
 		"ns/op with its [min-max] over the repeats, and each peer's median divided\n"
 		"by moirai's (above 1 = moirai faster); '~' marks a ratio whose two\n"
@@ -382,7 +384,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
+		} else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
 			printf("moirai-bench %s\n", moirai_version());
 			return 0;
 		} else if (argv[i][0] == '-' || suite) {

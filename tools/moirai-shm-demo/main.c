@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-shm-demo: two processes talking through a moirai shared-memory
  * segment (moirai/shm.h).
@@ -56,11 +57,13 @@ static void usage(FILE *f)
 		"  run    fork both sides on a private segment (default N %ld) and\n"
 		"         check that their checksums agree\n"
 		"  --burst K  serve/send/run move up to K messages per call\n"
-		"         (moirai_shm_send_burst / moirai_shm_recv_burst), default 1\n"
+		"         (moirai_shm_send_bulk / moirai_shm_recv_burst), default 1\n"
 		"  pingpong fork both sides; the client sends a 64-byte message and\n"
 		"         waits for the echo, N times (default 100000); prints the\n"
 		"         round-trip time percentiles (sides pinned to the first two\n"
-		"         allowed CPUs when there are two)\n",
+		"         allowed CPUs when there are two)\n"
+		"  -V, --version  print the version and exit\n"
+		"  -h, --help     print this help and exit\n",
 		DEFAULT_N);
 }
 
@@ -164,7 +167,7 @@ static int do_send(const char *name, long n, long size, struct stats *st)
 	/* The server may still be starting (no file, not sized, no magic yet):
 	 * retry for 5 s. */
 	for (int i = 0; i < 500; i++) {
-		rc = moirai_shm_attach(name, &seg);
+		rc = moirai_shm_attach(name, NULL, &seg);
 		if (rc != -ENOENT && rc != -EPROTO && rc != -EBADMSG)
 			break;
 		usleep(10000);
@@ -207,7 +210,7 @@ static int do_send(const char *name, long n, long size, struct stats *st)
 			k++;
 		}
 		if (k > 0)
-			rc = moirai_shm_send_burst(seg, ms, k);
+			rc = moirai_shm_send_bulk(seg, ms, k);
 		if (rc || k == 0) {
 			fprintf(stderr, "moirai-shm-demo: send %ld failed: %s\n", i,
 				moirai_strerror(rc ? rc : -EPIPE));
@@ -351,7 +354,7 @@ static int do_pingpong(long n, bool json)
 	if (nth_cpu(1) >= 0)
 		moirai_numa_pin_thread(nth_cpu(0));
 	close(pfd[1]);
-	if (read(pfd[0], &c, 1) != 1 || c != 'r' || moirai_shm_attach(name, &seg) != 0) {
+	if (read(pfd[0], &c, 1) != 1 || c != 'r' || moirai_shm_attach(name, NULL, &seg) != 0) {
 		fprintf(stderr, "moirai-shm-demo: %s\n", moirai_last_error());
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -410,7 +413,7 @@ int main(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
+		} else if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
 			printf("moirai-shm-demo %s\n", moirai_version());
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {

@@ -1,7 +1,7 @@
 /*
  * moirai-topo: print the machine as moirai sees it and, with --plan, the
  * pinning plan.  For people first (a tree and a worker table), for scripts
- * second (--json: one document, the contract in ARCHITECTURE.md).
+ * second (--json: one document, the contract in docs/architecture.md).
  * Exit status: 0 success, 1 runtime failure, 2 bad input or usage.
  */
 #include <errno.h>
@@ -51,7 +51,8 @@ static void usage(FILE *f)
 		"                    each) and print its arenas: availability, page mode\n"
 		"                    (hugetlb/thp/none), reserved, committed and in-use bytes\n"
 		"  --json            one JSON document on stdout\n"
-		"  --version, --help\n"
+		"  -V, --version     print the version and exit\n"
+		"  -h, --help        print this help and exit\n"
 		"Exit status: 0 ok, 1 runtime failure, 2 bad input.\n");
 }
 
@@ -86,7 +87,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 	*a = (struct args){ .workers = -1 };
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i': a->input = optarg; break;
 		case 's': a->synthetic = optarg; break;
@@ -258,14 +259,11 @@ static void print_json(const struct moirai_topo *t, const struct moirai_plan *p,
 	printf("  \"devices\": [");
 	for (int i = 0; i < moirai_topo_device_count(t); i++) {
 		struct moirai_topo_device d;
-		struct moirai_topo_node nd = { .os_index = -1 };
 
 		moirai_topo_device(t, i, &d);
-		if (d.node >= 0)
-			moirai_topo_node(t, d.node, &nd);
 		printf("%s\n    { \"name\": ", i ? "," : "");
 		json_str(d.name);
-		printf(", \"kind\": \"%s\", \"node\": %d }", d.kind, nd.os_index);
+		printf(", \"kind\": \"%s\", \"node\": %d }", d.kind, d.node);
 	}
 	printf("%s]", moirai_topo_device_count(t) ? "\n  " : "");
 	if (a->alloc_stats)
@@ -306,6 +304,8 @@ static void print_tree(const struct moirai_topo *t)
 	       source_name(moirai_topo_source(t)), moirai_topo_package_count(t), nn,
 	       moirai_topo_l3_count(t), moirai_topo_core_count(t), npu,
 	       moirai_topo_allowed_pu_count(t));
+	printf("  (os = OS number, as taskset and numactl take it; idx = moirai's logical "
+	       "index)\n");
 	/* n == nn collects PUs that no NUMA node claims (partial XML exports). */
 	for (int n = 0; n <= nn; n++) {
 		struct moirai_topo_node nd;
@@ -317,16 +317,16 @@ static void print_tree(const struct moirai_topo *t)
 				struct moirai_topo_pu pu;
 
 				moirai_topo_pu(t, i, &pu);
-				orphans |= pu.node < 0;
+				orphans |= pu.node_idx < 0;
 			}
 			if (!orphans)
 				break;
 			printf("  PUs without a NUMA node\n");
 		} else {
 			moirai_topo_node(t, n, &nd);
-			printf("  NUMA node %d (OS %d", n, nd.os_index);
+			printf("  NUMA node os %d (idx %d", nd.os_index, n);
 			if (nd.package >= 0)
-				printf(", package %d", nd.package);
+				printf(", package idx %d", nd.package);
 			printf("): ");
 			print_size(nd.memory_bytes);
 			if (!nd.mem_allowed)
@@ -343,18 +343,19 @@ static void print_tree(const struct moirai_topo *t)
 			struct moirai_topo_pu pu;
 
 			moirai_topo_pu(t, i, &pu);
-			if (pu.node != (n == nn ? -1 : n))
+			if (pu.node_idx != (n == nn ? -1 : n))
 				continue;
 			if (pu.l3 != last_l3) {
 				if (last_core >= 0)
 					printf("\n");
 				if (pu.l3 >= 0)
-					printf("    L3 %d\n", pu.l3);
+					printf("    L3 idx %d\n", pu.l3);
 				last_l3 = pu.l3;
 				last_core = -1;
 			}
 			if (pu.core != last_core) {
-				printf("%s      core %-4d PU", last_core >= 0 ? "\n" : "", pu.core);
+				printf("%s      core idx %-4d PU os", last_core >= 0 ? "\n" : "",
+				       pu.core);
 				last_core = pu.core;
 			}
 			printf(" %d%s%s", pu.os_index, pu.allowed ? "" : "(not usable)",
@@ -364,12 +365,19 @@ static void print_tree(const struct moirai_topo *t)
 			printf("\n");
 	}
 	if (moirai_topo_has_distances(t)) {
-		printf("  Distances (NUMA node logical index):\n      ");
-		for (int j = 0; j < nn; j++)
-			printf("%5d", j);
+		printf("  Distances (rows and columns: NUMA node os numbers):\n      ");
+		for (int j = 0; j < nn; j++) {
+			struct moirai_topo_node nd;
+
+			moirai_topo_node(t, j, &nd);
+			printf("%5d", nd.os_index);
+		}
 		printf("\n");
 		for (int i = 0; i < nn; i++) {
-			printf("  %3d ", i);
+			struct moirai_topo_node nd;
+
+			moirai_topo_node(t, i, &nd);
+			printf("  %3d ", nd.os_index);
 			for (int j = 0; j < nn; j++)
 				printf("%5d", moirai_topo_distance(t, i, j));
 			printf("\n");
@@ -379,7 +387,11 @@ static void print_tree(const struct moirai_topo *t)
 		struct moirai_topo_device d;
 
 		moirai_topo_device(t, i, &d);
-		printf("  Device %-10s %-12s node %d\n", d.name, d.kind, d.node);
+		if (d.node >= 0)
+			printf("  Device %-10s %-12s node os %d (idx %d)\n", d.name, d.kind, d.node,
+			       d.node_idx);
+		else
+			printf("  Device %-10s %-12s node unknown\n", d.name, d.kind);
 	}
 	if (moirai_topo_cpu_quota_milli(t) >= 0)
 		printf("  cgroup CPU quota: %.2f CPUs\n",
@@ -391,13 +403,13 @@ static void print_plan(const struct moirai_plan *p, const struct args *a)
 	printf("\nPlan: %d workers, policy %s, %s\n", moirai_plan_worker_count(p),
 	       moirai_plan_policy_name(a->policy),
 	       a->smt ? "SMT siblings allowed" : "one per physical core");
-	printf("  %-6s %-5s %-5s %-5s %-4s  %s\n", "worker", "pu", "core", "node", "l3",
-	       "steal order");
+	printf("  %-6s %-6s %-9s %-8s %-7s  %s\n", "worker", "pu os", "core idx", "node os",
+	       "l3 idx", "steal order (workers)");
 	for (int w = 0; w < moirai_plan_worker_count(p); w++) {
 		struct moirai_plan_worker pw;
 
 		moirai_plan_worker(p, w, &pw);
-		printf("  %-6d %-5d %-5d %-5d %-4d ", pw.worker, pw.pu, pw.core, pw.node, pw.l3);
+		printf("  %-6d %-6d %-9d %-8d %-7d ", pw.worker, pw.pu, pw.core, pw.node, pw.l3);
 		for (int k = 0; k < pw.steal_count && k < 16; k++)
 			printf(" %d", pw.steal_order[k]);
 		if (pw.steal_count > 16)
@@ -425,7 +437,10 @@ int main(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "moirai-topo: %s\n",
 			*moirai_last_error() ? moirai_last_error() : moirai_strerror(rc));
-		/* A bad file or description is bad input; anything else is ours. */
+		/*
+		 * A bad file or description is bad input; a missing hwloc plugin
+		 * (-ENOTSUP) or anything else is a runtime failure.
+		 */
 		return (rc == -EINVAL || rc == -ENOENT) ? 2 : 1;
 	}
 	if (a.workers >= 0) {
