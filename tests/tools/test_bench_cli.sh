@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+#
 # moirai-bench's contract (docs/bench.md), not its numbers: exit 0/1/2,
 # one stderr line on bad usage, suites without cases refused, and JSON
 # with every documented field.  Each run is a tiny --quick slice (a few

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-bench framework.  A suite file registers its suite once with
  * BENCH_SUITE(name, "what it compares") and its cases with

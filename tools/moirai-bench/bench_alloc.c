@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-bench alloc: moirai_malloc/moirai_free against glibc, jemalloc,
  * mimalloc and tcmalloc on five workloads: single-thread small

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Suite "alloc", object pools: moirai_pool get/put through a cache against
  * malloc/free of the same size (impl "glibc") and a mutex-protected

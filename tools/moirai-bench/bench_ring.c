@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-bench suite "ring": moirai rings and channels against their peers,
  * measured in one run.

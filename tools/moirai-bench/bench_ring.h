@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The ring suite's shared harness, for its two translation units:
  * bench_ring.c (built with MOIRAI_RING_INLINE: moirai's inline fast paths

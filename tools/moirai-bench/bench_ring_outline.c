@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-bench ring, impl "moirai_outline": the ring fast paths as every
  * program calls them by default, out of line (an exported function per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What moirai-bench says about the machine and the run in its JSON
  * "machine" object (docs/bench.md): enough to tell, months later, whether

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-bench output: the table for people and the JSON document for
  * scripts (docs/bench.md describes both).
