@@ -1,9 +1,11 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Suite "alloc", object pools: moirai_pool get/put through a cache against
  * malloc/free of the same size (impl "glibc") and a mutex-protected
  * free-list pool (impl "fifo_pool").  Every implementation writes one byte
  * into each object so that no allocation can be optimised away, and reports
- * ns per object for one get plus one put: the median of REPS timed runs.
+ * ns per object for one get plus one put.  One call is one timed run; the
+ * framework repeats them (main.c).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -20,9 +22,7 @@
 #define OBJ_SIZE  64
 #define BULK	  32
 #define POOL_OBJS 4096
-#define ITERS	  2000000L /* get+put pairs per thread */
-
-#define REPS 5 /* timed repetitions per case; the median is reported */
+#define ITERS	  400000L /* get+put pairs per thread and run */
 
 /* ---- fifo_pool: the simple baseline a programmer would write ---------- */
 
@@ -154,16 +154,10 @@ static void *run_thread(void *arg)
 	return NULL;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* One timed run: @threads threads, each doing its share of get+put. */
 static int run_once(const struct bench_ctx *ctx, enum impl impl, unsigned batch, int threads,
-		    bool no_cache, struct moirai_pool *pool, struct fifo_pool *fifo, double *ns)
+		    bool no_cache, struct moirai_pool *pool, struct fifo_pool *fifo,
+		    struct bench_result *out)
 {
 	struct run runs[2];
 	pthread_t th[2];
@@ -174,7 +168,7 @@ static int run_once(const struct bench_ctx *ctx, enum impl impl, unsigned batch,
 		runs[i] = (struct run){ .impl = impl,
 					.batch = batch,
 					.no_cache = no_cache,
-					.iters = bench_iters(ctx, ITERS) / REPS,
+					.iters = bench_iters(ctx, ITERS),
 					.cpu = i ? ctx->cpu_b : ctx->cpu_a,
 					.pool = pool,
 					.fifo = fifo };
@@ -188,7 +182,8 @@ static int run_once(const struct bench_ctx *ctx, enum impl impl, unsigned batch,
 		if (runs[i].rc)
 			rc = runs[i].rc;
 	/* Wall time per object per thread: what one thread's get+put costs. */
-	*ns = (double)(t1 - t0) / (double)(runs[0].iters / batch * batch);
+	out->ops = runs[0].iters / batch * batch;
+	out->ns_per_op = (double)(t1 - t0) / (double)out->ops;
 	return rc;
 }
 
@@ -197,7 +192,6 @@ static int run_case(const struct bench_ctx *ctx, struct bench_result *out, enum 
 {
 	struct fifo_pool fifo;
 	struct moirai_pool *pool = NULL;
-	double ns[REPS];
 	int rc = 0;
 
 	if (impl == IMPL_MOIRAI) {
@@ -209,10 +203,7 @@ static int run_case(const struct bench_ctx *ctx, struct bench_result *out, enum 
 	} else if (impl == IMPL_FIFO && (rc = fifo_pool_init(&fifo, POOL_OBJS, OBJ_SIZE)) != 0) {
 		return rc;
 	}
-	for (int i = 0; i < REPS && !rc; i++)
-		rc = run_once(ctx, impl, batch, threads, no_cache, pool, &fifo, &ns[i]);
-	qsort(ns, REPS, sizeof(ns[0]), cmp_double);
-	out->ns_per_op = ns[REPS / 2];
+	rc = run_once(ctx, impl, batch, threads, no_cache, pool, &fifo, out);
 	if (pool) {
 		if (!rc && moirai_pool_in_use_count(pool) != 0)
 			rc = -EIO;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-bench suite "ring": moirai rings and channels against their peers,
  * measured in one run.
@@ -24,7 +25,13 @@
  * bounded queue, a pipe and an eventfd (a counter, so it moves counts).
  *
  * The moirai rows use the inline fast paths (MOIRAI_RING_INLINE), so the
- * ratio to rte_ring is the wrapper's own cost.
+ * ratio to rte_ring is the wrapper's own cost.  The moirai_outline rows
+ * (single_thread and spsc) call the exported out-of-line fast paths that
+ * programs get by default, from bench_ring_outline.c, so their ratio to
+ * moirai is what the call costs.
+ *
+ * Each call of a case function is one measurement; the framework repeats
+ * and interleaves them (main.c).
  */
 #define MOIRAI_RING_INLINE 1
 #include <errno.h>
@@ -45,14 +52,16 @@
 #include <rte_pause.h>
 
 #include "bench.h"
+#include "bench_ring.h"
 
 #define QCAP	    1024u
 #define MAXT	    8
-#define SENTINEL    ((void *)(uintptr_t)1)
+#define SENTINEL    BENCH_RING_SENTINEL
 #define CAP_FULL_S  10 /* a throughput run stops producing after this */
 #define CAP_QUICK_S 1
 
-enum impl { I_MOIRAI, I_RTE, I_CK, I_MUTEX, I_PIPE, I_EVENTFD };
+/* I_OUTLINE: a moirai ring driven through the out-of-line calls. */
+enum impl { I_MOIRAI, I_OUTLINE, I_RTE, I_CK, I_MUTEX, I_PIPE, I_EVENTFD };
 
 /* ---- mutex + condvar bounded queue --------------------------------- */
 
@@ -164,7 +173,8 @@ static int q_create(struct q *q, enum impl impl, unsigned flags, bool mpmc, cons
 	q->impl = impl;
 	q->flags = flags;
 	switch (impl) {
-	case I_MOIRAI: return moirai_ring_create(name, QCAP, MOIRAI_NODE_ANY, flags, &q->mr);
+	case I_MOIRAI:
+	case I_OUTLINE: return moirai_ring_create(name, QCAP, MOIRAI_NODE_ANY, flags, &q->mr);
 	case I_RTE: {
 		ssize_t sz = rte_ring_get_memsize(QCAP);
 
@@ -210,7 +220,8 @@ static int q_create(struct q *q, enum impl impl, unsigned flags, bool mpmc, cons
 static void q_destroy(struct q *q)
 {
 	switch (q->impl) {
-	case I_MOIRAI: moirai_ring_destroy(q->mr); break;
+	case I_MOIRAI:
+	case I_OUTLINE: moirai_ring_destroy(q->mr); break;
 	case I_RTE: moirai_free(q->rr_mem); break;
 	case I_CK: free(q->ckbuf); break;
 	case I_MUTEX: mq_fini(&q->mq); break;
@@ -294,29 +305,7 @@ static inline __attribute__((always_inline)) unsigned ring_deq(struct q *q, enum
 
 /* ---- throughput harness ------------------------------------------- */
 
-struct tput {
-	struct q q;
-	enum mode mode;
-	unsigned burst;
-	long per_producer;
-	int nprod, ncons;
-	atomic_int ready;
-	atomic_int stop; /* time cap reached: producers stop early */
-	atomic_int go;
-	atomic_long consumed; /* eventfd only */
-	atomic_int done;      /* eventfd only */
-	long bad;	      /* items that made no sense */
-};
-
-struct tthread {
-	struct tput *t;
-	int id;
-	int cpu;  /* -1 = unpinned */
-	long got; /* consumer: items received; producer: sent */
-	pthread_t tid;
-};
-
-static void t_start(struct tput *t, int cpu)
+void bench__ring_start(struct tput *t, int cpu)
 {
 	if (cpu >= 0)
 		bench_pin(cpu);
@@ -325,73 +314,19 @@ static void t_start(struct tput *t, int cpu)
 		rte_pause();
 }
 
-static inline void backoff(unsigned *fails)
-{
-	if (++*fails >= 64) {
-		*fails = 0;
-		sched_yield();
-	} else {
-		rte_pause();
-	}
-}
-
 /* Ring producers/consumers: one instance per (impl, mode) pair. */
-#define RING_WORKERS(NAME, IMPL, MODE)                                                  \
-	static void *NAME##_prod(void *arg)                                             \
-	{                                                                               \
-		struct tthread *w = arg;                                                \
-		struct tput *t = w->t;                                                  \
-		void *buf[32];                                                          \
-		unsigned fails = 0;                                                     \
-		long sent = 0;                                                          \
-                                                                                        \
-		t_start(t, w->cpu);                                                     \
-		while (sent < t->per_producer &&                                        \
-		       !atomic_load_explicit(&t->stop, memory_order_relaxed)) {         \
-			unsigned n = t->burst, put;                                     \
-                                                                                        \
-			if ((long)n > t->per_producer - sent)                           \
-				n = (unsigned)(t->per_producer - sent);                 \
-			for (unsigned i = 0; i < n; i++)                                \
-				buf[i] = (void *)(uintptr_t)(16 + sent + i);            \
-			put = ring_enq(&t->q, IMPL, MODE, buf, n);                      \
-			sent += put;                                                    \
-			if (!put)                                                       \
-				backoff(&fails);                                        \
-		}                                                                       \
-		w->got = sent;                                                          \
-		return NULL;                                                            \
-	}                                                                               \
-	static void *NAME##_cons(void *arg)                                             \
-	{                                                                               \
-		struct tthread *w = arg;                                                \
-		struct tput *t = w->t;                                                  \
-		void *buf[32];                                                          \
-		unsigned fails = 0;                                                     \
-                                                                                        \
-		t_start(t, w->cpu);                                                     \
-		for (;;) {                                                              \
-			unsigned got = ring_deq(&t->q, IMPL, MODE, buf, t->burst);      \
-			if (!got) {                                                     \
-				backoff(&fails);                                        \
-				continue;                                               \
-			}                                                               \
-			/* Sentinels come last; pass extras back on. */                 \
-			if (buf[got - 1] == SENTINEL) {                                 \
-				unsigned s = 0;                                         \
-				while (s < got && buf[got - 1 - s] == SENTINEL)         \
-					s++;                                            \
-				w->got += got - s;                                      \
-				for (unsigned i = 0; i < s - 1; i++)                    \
-					buf[i] = SENTINEL;                              \
-				for (unsigned back = 0; back < s - 1;)                  \
-					back += ring_enq(&t->q, IMPL, MODE, buf + back, \
-							 s - 1 - back);                 \
-				return NULL;                                            \
-			}                                                               \
-			w->got += got;                                                  \
-		}                                                                       \
-	}
+#define RING_WORKERS(NAME, IMPL, MODE)                                                             \
+	static inline __attribute__((always_inline)) unsigned NAME##_enq(                          \
+		struct tput *t, void *const *o, unsigned n)                                        \
+	{                                                                                          \
+		return ring_enq(t->q, IMPL, MODE, o, n);                                           \
+	}                                                                                          \
+	static inline __attribute__((always_inline)) unsigned NAME##_deq(struct tput *t, void **o, \
+									 unsigned n)               \
+	{                                                                                          \
+		return ring_deq(t->q, IMPL, MODE, o, n);                                           \
+	}                                                                                          \
+	BENCH_RING_WORKERS(NAME, NAME##_enq, NAME##_deq)
 
 RING_WORKERS(moirai_spsc, I_MOIRAI, M_SPSC)
 RING_WORKERS(moirai_rts, I_MOIRAI, M_RTS)
@@ -411,7 +346,7 @@ static void *mutex_prod(void *arg)
 	void *buf[32];
 	long sent = 0;
 
-	t_start(t, w->cpu);
+	bench__ring_start(t, w->cpu);
 	while (sent < t->per_producer && !atomic_load_explicit(&t->stop, memory_order_relaxed)) {
 		unsigned n = t->burst;
 
@@ -419,7 +354,7 @@ static void *mutex_prod(void *arg)
 			n = (unsigned)(t->per_producer - sent);
 		for (unsigned i = 0; i < n; i++)
 			buf[i] = (void *)(uintptr_t)(16 + sent + i);
-		sent += mq_enq(&t->q.mq, buf, n);
+		sent += mq_enq(&t->q->mq, buf, n);
 	}
 	w->got = sent;
 	return NULL;
@@ -432,8 +367,8 @@ static void *mutex_cons(void *arg)
 	void *buf[32];
 	unsigned got;
 
-	t_start(t, w->cpu);
-	while ((got = mq_deq(&t->q.mq, buf, t->burst)) > 0)
+	bench__ring_start(t, w->cpu);
+	while ((got = mq_deq(&t->q->mq, buf, t->burst)) > 0)
 		w->got += got;
 	return NULL;
 }
@@ -445,7 +380,7 @@ static void *pipe_prod(void *arg)
 	uint64_t buf[32];
 	long sent = 0;
 
-	t_start(t, w->cpu);
+	bench__ring_start(t, w->cpu);
 	while (sent < t->per_producer && !atomic_load_explicit(&t->stop, memory_order_relaxed)) {
 		unsigned n = t->burst;
 
@@ -454,7 +389,7 @@ static void *pipe_prod(void *arg)
 		for (unsigned i = 0; i < n; i++)
 			buf[i] = (uint64_t)(16 + sent + i);
 		/* Writes up to PIPE_BUF are atomic: whole items only. */
-		ssize_t put = write(t->q.fd[1], buf, n * sizeof(uint64_t));
+		ssize_t put = write(t->q->fd[1], buf, n * sizeof(uint64_t));
 
 		if (put < 0 || put % 8) {
 			t->bad++;
@@ -473,9 +408,9 @@ static void *pipe_cons(void *arg)
 	uint64_t buf[32];
 	ssize_t got;
 
-	t_start(t, w->cpu);
+	bench__ring_start(t, w->cpu);
 	/* Every write is a multiple of 8 bytes, so reads are too. */
-	while ((got = read(t->q.fd[0], buf, t->burst * sizeof(uint64_t))) > 0)
+	while ((got = read(t->q->fd[0], buf, t->burst * sizeof(uint64_t))) > 0)
 		w->got += got / 8;
 	return NULL;
 }
@@ -486,14 +421,14 @@ static void *efd_prod(void *arg)
 	struct tput *t = w->t;
 	long sent = 0;
 
-	t_start(t, w->cpu);
+	bench__ring_start(t, w->cpu);
 	/* No early stop: consumers count up to the full total. */
 	while (sent < t->per_producer) {
 		uint64_t n = t->burst;
 
 		if ((long)n > t->per_producer - sent)
 			n = (uint64_t)(t->per_producer - sent);
-		if (write(t->q.fd[0], &n, sizeof(n)) != sizeof(n)) {
+		if (write(t->q->fd[0], &n, sizeof(n)) != sizeof(n)) {
 			t->bad++;
 			return NULL;
 		}
@@ -510,13 +445,13 @@ static void *efd_cons(void *arg)
 	long total = t->per_producer * t->nprod;
 	uint64_t v, one = 1;
 
-	t_start(t, w->cpu);
+	bench__ring_start(t, w->cpu);
 	for (;;) {
-		if (read(t->q.fd[0], &v, sizeof(v)) != sizeof(v))
+		if (read(t->q->fd[0], &v, sizeof(v)) != sizeof(v))
 			break;
 		if (atomic_load_explicit(&t->done, memory_order_acquire)) {
 			/* A wake-up token: pass it to the next sleeper. */
-			if (write(t->q.fd[0], &one, sizeof(one)) < 0)
+			if (write(t->q->fd[0], &one, sizeof(one)) < 0)
 				t->bad++;
 			break;
 		}
@@ -525,7 +460,7 @@ static void *efd_cons(void *arg)
 			    (long)v >=
 		    total) {
 			atomic_store_explicit(&t->done, 1, memory_order_release);
-			if (write(t->q.fd[0], &one, sizeof(one)) < 0)
+			if (write(t->q->fd[0], &one, sizeof(one)) < 0)
 				t->bad++;
 			break;
 		}
@@ -551,6 +486,8 @@ static struct workers workers_for(enum impl impl, enum mode m)
 		       : m == M_RTS ? (struct workers){ rte_rts_prod, rte_rts_cons }
 		       : m == M_HTS ? (struct workers){ rte_hts_prod, rte_hts_cons }
 				    : (struct workers){ rte_mpmc_prod, rte_mpmc_cons };
+	case I_OUTLINE: /* SPSC only */
+		return (struct workers){ bench__outline_spsc_prod, bench__outline_spsc_cons };
 	case I_CK:
 		return m == M_SPSC ? (struct workers){ ck_spsc_prod, ck_spsc_cons }
 				   : (struct workers){ ck_mpmc_prod, ck_mpmc_cons };
@@ -576,31 +513,42 @@ static void end_stream(struct tput *t)
 {
 	void *s[MAXT];
 
-	switch (t->q.impl) {
+	switch (t->q->impl) {
 	case I_MOIRAI:
+	case I_OUTLINE:
 	case I_RTE:
 	case I_CK:
 		for (int i = 0; i < t->ncons; i++)
 			s[i] = SENTINEL;
 		/* Producers are joined, so even an SP ring may be fed here. */
 		for (int put = 0; put < t->ncons;)
-			put += (int)ring_enq(&t->q, t->q.impl, t->mode, s + put,
+			put += (int)ring_enq(t->q, t->q->impl == I_OUTLINE ? I_MOIRAI : t->q->impl,
+					     (enum mode)t->mode, s + put,
 					     (unsigned)(t->ncons - put));
 		break;
-	case I_MUTEX: mq_close(&t->q.mq); break;
+	case I_MUTEX: mq_close(&t->q->mq); break;
 	case I_PIPE:
-		close(t->q.fd[1]);
-		t->q.fd[1] = -1;
+		close(t->q->fd[1]);
+		t->q->fd[1] = -1;
 		break;
 	case I_EVENTFD: break; /* consumers count to the total themselves */
 	}
 }
 
-static int run_tput_once(const struct bench_ctx *ctx, struct bench_result *out, enum impl impl,
-			 enum mode mode, unsigned burst, int nprod, int ncons, bool same_core,
-			 bool pinned, long items)
+/*
+ * One throughput run.  Oversubscribed rows are repeated like the others: a
+ * convoy is the rare, long event they exist to show, and it stays visible
+ * as the max of the spread (a best-of would hide it).
+ */
+static int run_tput(const struct bench_ctx *ctx, struct bench_result *out, enum impl impl,
+		    enum mode mode, unsigned burst, int nprod, int ncons, bool same_core,
+		    bool pinned, long items)
 {
 	static atomic_int serial;
+	struct run {
+		struct tput t;
+		struct q q;
+	} * run;
 	struct tput *t;
 	struct tthread th[MAXT];
 	struct workers wk = workers_for(impl, mode);
@@ -610,16 +558,19 @@ static int run_tput_once(const struct bench_ctx *ctx, struct bench_result *out, 
 	int rc, nt = nprod + ncons;
 	bool capped = false;
 
-	t = calloc(1, sizeof(*t));
-	if (!t)
+	run = calloc(1, sizeof(*run));
+	if (!run)
 		return -ENOMEM;
+	t = &run->t;
+	t->q = &run->q;
 	snprintf(name, sizeof(name), "bench%d",
 		 atomic_fetch_add_explicit(&serial, 1, memory_order_relaxed));
-	rc = q_create(&t->q, impl, flags_for(mode), mode != M_SPSC, name, out->note);
+	rc = q_create(t->q, impl, flags_for(mode), mode != M_SPSC, name, out->note);
 	if (rc) {
-		free(t);
+		free(run);
 		return rc;
 	}
+	t->mr = t->q->mr;
 	t->mode = mode;
 	t->burst = burst;
 	t->nprod = nprod;
@@ -674,45 +625,15 @@ static int run_tput_once(const struct bench_ctx *ctx, struct bench_result *out, 
 			 ctx->quick ? CAP_QUICK_S : CAP_FULL_S, total);
 		fprintf(stderr, "    %s\n", out->note);
 	}
-	q_destroy(&t->q);
+	q_destroy(t->q);
 	if (got != total || t->bad) {
 		snprintf(out->note, sizeof(out->note), "lost items: %ld of %ld", got, total);
-		free(t);
+		free(run);
 		return -EIO;
 	}
 	out->ns_per_op = (double)(t1 - t0) / (double)total;
-	free(t);
-	return 0;
-}
-
-/*
- * Best of REPEATS runs (1 with --quick): this box is shared and noisy, and
- * the minimum is the run least disturbed by others.  Every implementation
- * gets the same treatment.
- */
-#define REPEATS 3
-
-static int run_tput(const struct bench_ctx *ctx, struct bench_result *out, enum impl impl,
-		    enum mode mode, unsigned burst, int nprod, int ncons, bool same_core,
-		    bool pinned, long items)
-{
-	/*
-	 * Oversubscribed runs are not repeated: a convoy is the rare, long
-	 * event they exist to show, and a best-of would hide it.
-	 */
-	int reps = ctx->quick || !pinned ? 1 : REPEATS;
-	double best = -1;
-
-	for (int r = 0; r < reps; r++) {
-		int rc = run_tput_once(ctx, out, impl, mode, burst, nprod, ncons, same_core, pinned,
-				       items);
-
-		if (rc)
-			return rc;
-		if (best < 0 || out->ns_per_op < best)
-			best = out->ns_per_op;
-	}
-	out->ns_per_op = best;
+	out->ops = total;
+	free(run);
 	return 0;
 }
 
@@ -735,7 +656,8 @@ static inline bool pp_send(struct pp *p, int dir, uint64_t v)
 	void *o = (void *)(uintptr_t)v;
 
 	switch (p->impl) {
-	case I_MOIRAI: return moirai_chan_send(p->ch[dir], &v, 1, MOIRAI_TIMEOUT_FOREVER) == 1;
+	case I_MOIRAI:
+	case I_OUTLINE: return moirai_chan_send(p->ch[dir], &v, 1, MOIRAI_TIMEOUT_FOREVER) == 1;
 	case I_RTE:
 		while (!rte_ring_sp_enqueue_burst(q->rr, &o, 1, NULL))
 			rte_pause();
@@ -757,7 +679,8 @@ static inline bool pp_recv(struct pp *p, int dir, uint64_t *v)
 	void *o;
 
 	switch (p->impl) {
-	case I_MOIRAI: return moirai_chan_recv(p->ch[dir], v, 1, MOIRAI_TIMEOUT_FOREVER) == 1;
+	case I_MOIRAI:
+	case I_OUTLINE: return moirai_chan_recv(p->ch[dir], v, 1, MOIRAI_TIMEOUT_FOREVER) == 1;
 	case I_RTE:
 		while (!rte_ring_sc_dequeue_burst(q->rr, &o, 1, NULL))
 			rte_pause();
@@ -798,7 +721,8 @@ static int run_pingpong(const struct bench_ctx *ctx, struct bench_result *out, e
 {
 	static atomic_int serial;
 	struct pp *p = calloc(1, sizeof(*p));
-	uint64_t *lat, v, sum = 0;
+	struct moirai_hist *lat;
+	uint64_t v, sum = 0;
 	pthread_t tid;
 	long spin_saved = moirai_option_get(MOIRAI_OPT_SPIN_NS);
 	int rc = 0, made = 0;
@@ -809,7 +733,8 @@ static int run_pingpong(const struct bench_ctx *ctx, struct bench_result *out, e
 	p->parked = parked;
 	p->rounds = bench_iters(ctx, rounds);
 	p->cpu = ctx->cpu_b;
-	lat = calloc((size_t)p->rounds, sizeof(*lat));
+	/* The project's one histogram: percentiles within 1/64 (moirai/hist.h). */
+	lat = calloc(1, sizeof(*lat));
 	if (!lat) {
 		free(p);
 		return -ENOMEM;
@@ -840,16 +765,25 @@ static int run_pingpong(const struct bench_ctx *ctx, struct bench_result *out, e
 
 		if (!pp_send(p, 0, (uint64_t)i + 16) || !pp_recv(p, 1, &v) || v != (uint64_t)i + 17)
 			p->bad++;
-		lat[i] = moirai_now_ns() - t0;
-		sum += lat[i];
+		uint64_t dt = moirai_now_ns() - t0;
+
+		moirai_hist_record(lat, dt);
+		sum += dt;
 	}
 	pthread_join(tid, NULL);
 	if (p->bad) {
 		snprintf(out->note, sizeof(out->note), "%ld bad round trips", p->bad);
 		rc = -EIO;
 	} else {
+		static const double qs[3] = { 50, 99, 99.9 };
+		uint64_t pc[3];
+
+		moirai_hist_percentiles(lat, qs, 3, pc);
 		out->ns_per_op = (double)sum / (double)p->rounds;
-		bench_percentiles(lat, (size_t)p->rounds, out);
+		out->ops = p->rounds;
+		out->p50_ns = (double)pc[0];
+		out->p99_ns = (double)pc[1];
+		out->p999_ns = (double)pc[2];
 	}
 out_free:
 	moirai_option_set(MOIRAI_OPT_SPIN_NS, spin_saved);
@@ -866,93 +800,85 @@ out_free:
 
 /* ---- single thread: the wrapper's cost without cross-core noise ---- */
 
-#define ST_CASE_BODY(IMPL)                                                           \
-	do {                                                                         \
-		struct q q;                                                          \
-		void *in[32], *o[32];                                                \
-		long n = bench_iters(ctx, ST_OPS) / burst;                           \
-		uint64_t t0, t1;                                                     \
-		unsigned moved = 0;                                                  \
-		char name[32];                                                       \
-		int rc;                                                              \
-                                                                                     \
-		snprintf(name, sizeof(name), "st_%d_%u", (int)(IMPL), burst);        \
-		rc = q_create(&q, IMPL, MOIRAI_RING_F_SPSC, false, name, out->note); \
-		if (rc)                                                              \
-			return rc;                                                   \
-		for (unsigned i = 0; i < 32; i++)                                    \
-			in[i] = (void *)(uintptr_t)(i + 16);                         \
-		bench_pin(ctx->cpu_a);                                               \
-		t0 = moirai_now_ns();                                                \
-		for (long k = 0; k < n; k++) {                                       \
-			moved += ring_enq(&q, IMPL, M_SPSC, in, burst);              \
-			moved += ring_deq(&q, IMPL, M_SPSC, o, burst);               \
-		}                                                                    \
-		t1 = moirai_now_ns();                                                \
-		q_destroy(&q);                                                       \
-		if (moved != 2u * (unsigned)(n * burst)) {                           \
-			snprintf(out->note, sizeof(out->note), "moved %u", moved);   \
-			return -EIO;                                                 \
-		}                                                                    \
-		/* One op = one item enqueued and dequeued. */                       \
-		out->ns_per_op = (double)(t1 - t0) / (double)(n * burst);            \
-		return 0;                                                            \
-	} while (0)
+unsigned st_loop_moirai(struct q *q, void *const *in, void **o, long n, unsigned burst);
+unsigned st_loop_rte_ring(struct q *q, void *const *in, void **o, long n, unsigned burst);
+unsigned st_loop_ck_ring(struct q *q, void *const *in, void **o, long n, unsigned burst);
 
-#define ST_OPS	   30000000L
-#define ST_REPEATS 9
+#define ST_ENQ_MOIRAI(q, o, n) ring_enq(q, I_MOIRAI, M_SPSC, o, n)
+#define ST_DEQ_MOIRAI(q, o, n) ring_deq(q, I_MOIRAI, M_SPSC, o, n)
+#define ST_ENQ_RTE(q, o, n)    ring_enq(q, I_RTE, M_SPSC, o, n)
+#define ST_DEQ_RTE(q, o, n)    ring_deq(q, I_RTE, M_SPSC, o, n)
+#define ST_ENQ_CK(q, o, n)     ring_enq(q, I_CK, M_SPSC, o, n)
+#define ST_DEQ_CK(q, o, n)     ring_deq(q, I_CK, M_SPSC, o, n)
 
-static int st_moirai(const struct bench_ctx *ctx, struct bench_result *out, unsigned burst)
+BENCH_RING_ST_LOOP(st_loop_moirai, struct q *, ST_ENQ_MOIRAI, ST_DEQ_MOIRAI)
+BENCH_RING_ST_LOOP(st_loop_rte_ring, struct q *, ST_ENQ_RTE, ST_DEQ_RTE)
+BENCH_RING_ST_LOOP(st_loop_ck_ring, struct q *, ST_ENQ_CK, ST_DEQ_CK)
+
+#define ST_OPS 30000000L
+
+static int run_st(const struct bench_ctx *ctx, struct bench_result *out, enum impl impl,
+		  unsigned burst)
 {
-	ST_CASE_BODY(I_MOIRAI);
-}
+	static atomic_int serial;
+	/* A run-time burst for every impl, as in the threaded loops. */
+	volatile unsigned vburst = burst;
+	unsigned b = vburst, moved = 0;
+	long n = bench_iters(ctx, ST_OPS) / b;
+	void *in[32], *o[32];
+	uint64_t t0, t1;
+	char name[32];
+	struct q q;
+	int rc;
 
-static int st_rte(const struct bench_ctx *ctx, struct bench_result *out, unsigned burst)
-{
-	ST_CASE_BODY(I_RTE);
-}
-
-static int st_ck(const struct bench_ctx *ctx, struct bench_result *out, unsigned burst)
-{
-	ST_CASE_BODY(I_CK);
-}
-
-/* Best of ST_REPEATS short runs: the minimum is the undisturbed one. */
-static int st_best(const struct bench_ctx *ctx, struct bench_result *out, unsigned burst,
-		   int (*fn)(const struct bench_ctx *, struct bench_result *, unsigned))
-{
-	double best = -1;
-
-	for (int r = 0; r < (ctx->quick ? 1 : ST_REPEATS); r++) {
-		int rc = fn(ctx, out, burst);
-
-		if (rc)
-			return rc;
-		if (best < 0 || out->ns_per_op < best)
-			best = out->ns_per_op;
+	snprintf(name, sizeof(name), "st%d_%u",
+		 atomic_fetch_add_explicit(&serial, 1, memory_order_relaxed), b);
+	rc = q_create(&q, impl, MOIRAI_RING_F_SPSC, false, name, out->note);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < 32; i++)
+		in[i] = (void *)(uintptr_t)(i + 16);
+	bench_pin(ctx->cpu_a);
+	t0 = moirai_now_ns();
+	switch (impl) {
+	case I_MOIRAI: moved = st_loop_moirai(&q, in, o, n, b); break;
+	case I_OUTLINE: moved = st_loop_moirai_outline(q.mr, in, o, n, b); break;
+	case I_RTE: moved = st_loop_rte_ring(&q, in, o, n, b); break;
+	case I_CK: moved = st_loop_ck_ring(&q, in, o, n, b); break;
+	default: break;
 	}
-	out->ns_per_op = best;
+	t1 = moirai_now_ns();
+	q_destroy(&q);
+	if (moved != 2u * (unsigned)(n * b)) {
+		snprintf(out->note, sizeof(out->note), "moved %u", moved);
+		return -EIO;
+	}
+	/* One op = one item enqueued and dequeued. */
+	out->ns_per_op = (double)(t1 - t0) / (double)(n * b);
+	out->ops = n * b;
 	return 0;
 }
 
-#define ST_CASE(B, FN, INAME)                                                           \
-	static int st_##B##_##FN(const struct bench_ctx *ctx, struct bench_result *out) \
-	{                                                                               \
-		return st_best(ctx, out, B, FN);                                        \
-	}                                                                               \
-	BENCH_CASE("ring", "single_thread_b" #B, INAME, st_##B##_##FN)
+#define ST_CASE(B, IMPL, TAG, INAME)                                                     \
+	static int st_##B##_##TAG(const struct bench_ctx *ctx, struct bench_result *out) \
+	{                                                                                \
+		return run_st(ctx, out, IMPL, B);                                        \
+	}                                                                                \
+	BENCH_CASE("ring", "single_thread_b" #B, INAME, st_##B##_##TAG)
 
-ST_CASE(1, st_moirai, "moirai")
-ST_CASE(1, st_rte, "rte_ring")
-ST_CASE(1, st_ck, "ck_ring")
-ST_CASE(8, st_moirai, "moirai")
-ST_CASE(8, st_rte, "rte_ring")
-ST_CASE(8, st_ck, "ck_ring")
-ST_CASE(32, st_moirai, "moirai")
-ST_CASE(32, st_rte, "rte_ring")
-ST_CASE(32, st_ck, "ck_ring")
+#define ST_ALL(B)                                        \
+	ST_CASE(B, I_MOIRAI, moirai, "moirai")           \
+	ST_CASE(B, I_OUTLINE, outline, "moirai_outline") \
+	ST_CASE(B, I_RTE, rte, "rte_ring")               \
+	ST_CASE(B, I_CK, ck, "ck_ring")
+
+ST_ALL(1)
+ST_ALL(8)
+ST_ALL(32)
 
 /* ---- case table ---------------------------------------------------- */
+
+BENCH_SUITE(ring, "rings and channels: rte_ring, ck_ring, mutex queue, pipe, eventfd")
 
 #define SPSC_ITEMS    20000000L
 #define MPMC_ITEMS    4000000L
@@ -985,12 +911,13 @@ static long items_for(enum impl impl, long n)
 	}                                                                  \
 	BENCH_CASE("ring", "mpmc_b" #B "_" #WHERE, INAME, mpmc_##B##_##WHERE##_##TAG)
 
-#define SPSC_ALL(B, WHERE, SAME)                                 \
-	SPSC_CASE(B, WHERE, SAME, I_MOIRAI, moirai, "moirai")    \
-	SPSC_CASE(B, WHERE, SAME, I_RTE, rte, "rte_ring")        \
-	SPSC_CASE(B, WHERE, SAME, I_CK, ck, "ck_ring")           \
-	SPSC_CASE(B, WHERE, SAME, I_MUTEX, mutex, "mutex_queue") \
-	SPSC_CASE(B, WHERE, SAME, I_PIPE, pipe, "pipe")          \
+#define SPSC_ALL(B, WHERE, SAME)                                        \
+	SPSC_CASE(B, WHERE, SAME, I_MOIRAI, moirai, "moirai")           \
+	SPSC_CASE(B, WHERE, SAME, I_OUTLINE, outline, "moirai_outline") \
+	SPSC_CASE(B, WHERE, SAME, I_RTE, rte, "rte_ring")               \
+	SPSC_CASE(B, WHERE, SAME, I_CK, ck, "ck_ring")                  \
+	SPSC_CASE(B, WHERE, SAME, I_MUTEX, mutex, "mutex_queue")        \
+	SPSC_CASE(B, WHERE, SAME, I_PIPE, pipe, "pipe")                 \
 	SPSC_CASE(B, WHERE, SAME, I_EVENTFD, efd, "eventfd")
 
 #define MPMC_ALL(B, WHERE, SAME)                                         \

@@ -1,10 +1,17 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-bench: side-by-side comparisons of moirai with its peers.
  *
- *   moirai-bench SUITE [--json] [--quick] [--case SUBSTR] [--impl NAME]
+ *   moirai-bench SUITE [--json] [--quick] [--repeats N] [--case SUBSTR]
+ *                [--impl NAME[,NAME...]] [--list]
  *
- * Every case is measured in the same run as its peers so ratios, not
- * absolute numbers, carry the claim: this box is shared and noisy.
+ * Every case is measured in the same run as its peers, R times, with the
+ * implementations interleaved within each repeat (A1 B1 C1, B2 C2 A2, ...)
+ * so that the slow drifts of a shared box hit all of them alike; the
+ * report carries each figure's spread, not one number (docs/bench.md).
+ *
+ * This file owns the suite and case registries, the command line and the
+ * run loop; report.c prints, machine.c describes the machine.
  */
 #include <errno.h>
 #include <sched.h>
@@ -19,9 +26,22 @@
 
 #include "bench.h"
 
-#define MAX_ROWS 256
-
 static struct bench_case *cases;
+static struct bench_suite *suites;
+
+/*
+ * Suites that --help names before they have cases, and why they have none.
+ * A suite file that registers itself (BENCH_SUITE) takes precedence, so
+ * adding bench_sched.c needs no edit here; its row can go then.
+ */
+static const struct {
+	const char *name, *what, *missing;
+} planned[] = {
+	{ "sched", "runtime scheduler: spawn, fib, pfor, flood",
+	  "the runtime's benchmarks (bench_sched.c) are not written" },
+	{ "net", "channels across hosts (UCX) against ucx_perftest and TCP",
+	  "the net/ layer is not built" },
+};
 
 void bench__register(struct bench_case *c)
 {
@@ -34,33 +54,45 @@ void bench__register(struct bench_case *c)
 	*p = c;
 }
 
+void bench__register_suite(struct bench_suite *s)
+{
+	/* Sorted by name: constructor order is link order, not a promise. */
+	struct bench_suite **p = &suites;
+
+	while (*p && strcmp((*p)->name, s->name) < 0)
+		p = &(*p)->next;
+	s->next = *p;
+	*p = s;
+}
+
+static const struct bench_suite *suite_find(const char *name)
+{
+	for (const struct bench_suite *s = suites; s; s = s->next)
+		if (!strcmp(s->name, name))
+			return s;
+	return NULL;
+}
+
+static bool suite_has_cases(const char *name)
+{
+	for (const struct bench_case *c = cases; c; c = c->next)
+		if (!strcmp(c->suite, name))
+			return true;
+	return false;
+}
+
 long bench_iters(const struct bench_ctx *ctx, long full)
 {
-	long n = ctx->quick ? full / 10 : full;
+	long n = ctx->quick ? full / BENCH_QUICK_DIV : full;
 
-	return n < 1000 ? 1000 : n;
+	n = n < 1000 ? 1000 : n;
+	/* A warm-up needs to touch the paths, not to be timed. */
+	return ctx->warmup ? n / 10 : n;
 }
 
 int bench_pin(int cpu)
 {
 	return moirai_numa_pin_thread(cpu);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-void bench_percentiles(uint64_t *samples, size_t n, struct bench_result *out)
-{
-	if (n == 0)
-		return;
-	qsort(samples, n, sizeof(*samples), cmp_u64);
-	out->p50_ns = (double)samples[n / 2];
-	out->p99_ns = (double)samples[(size_t)((double)n * 0.99)];
-	out->p999_ns = (double)samples[(size_t)((double)n * 0.999)];
 }
 
 long bench_peak_rss_kb(void)
@@ -82,166 +114,107 @@ int bench_run_isolated(const struct bench_ctx *ctx, const char *suite, const cha
 {
 	char cmd[1024], line[512];
 	FILE *f;
-	int st, got = 0;
+	int st, got = 0, skip = 0, fail = 0, n;
 
 	if (preload && access(preload, R_OK) != 0) {
 		snprintf(out->note, sizeof(out->note), "%s not found", preload);
 		return -ENOTSUP;
 	}
+	/* Case and impl names are ours (no quotes in them): safe to quote. */
 	snprintf(cmd, sizeof(cmd),
-		 "MOIRAI_BENCH_CHILD=1 %s%s /proc/%d/exe %s --case '%s' --impl '%s' %s",
+		 "MOIRAI_BENCH_CHILD=1 %s%s /proc/%d/exe %s --case '%s' --impl '%s' "
+		 "--repeats 1 %s",
 		 preload ? "LD_PRELOAD=" : "", preload ? preload : "", (int)getpid(), suite, name,
 		 impl, ctx->quick ? "--quick" : "");
 	f = popen(cmd, "r");
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "RESULT %lf %lf %lf %lf %ld", &out->ns_per_op, &out->p50_ns,
-			   &out->p99_ns, &out->p999_ns, &out->peak_rss_kb) == 5)
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "RESULT %lf %lf %lf %lf %ld %ld", &out->ns_per_op, &out->p50_ns,
+			   &out->p99_ns, &out->p999_ns, &out->peak_rss_kb, &out->ops) == 6) {
 			got = 1;
+		} else if (!strncmp(line, "SKIP ", 5)) {
+			skip = 1;
+			snprintf(out->note, sizeof(out->note), "%.95s", line + 5);
+		} else if (sscanf(line, "FAIL %d %n", &fail, &n) == 1) {
+			snprintf(out->note, sizeof(out->note), "%.95s", line + n);
+		}
 	}
 	st = pclose(f);
-	if (!got || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		snprintf(out->note, sizeof(out->note), "isolated run failed");
+	if (got && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (skip)
 		return -ENOTSUP;
-	}
-	return 0;
+	/* A child that crashed or failed is a failure of the run, never a skip. */
+	if (!out->note[0] && WIFSIGNALED(st))
+		snprintf(out->note, sizeof(out->note), "child killed by signal %d", WTERMSIG(st));
+	else if (!out->note[0])
+		snprintf(out->note, sizeof(out->note), "child exit status %d",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return fail < 0 ? fail : -EIO;
 }
-
-struct row {
-	const struct bench_case *c;
-	struct bench_result r;
-	int rc;
-};
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: moirai-bench SUITE [--json] [--quick] [--case SUBSTR] [--impl NAME] "
-		   "[--list]\n"
-		   "  SUITE    ring, alloc, sched or all\n"
-		   "  --json   one JSON document on stdout\n"
-		   "  --quick  short iteration counts (whole suite under 30 s)\n"
-		   "  --case   run only cases whose name contains SUBSTR\n"
-		   "  --impl   run only implementation NAME\n"
-		   "  --list   list the cases of SUITE and exit\n"
-		   "  -V, --version  print the version and exit\n"
-		   "  -h, --help     print this help and exit\n"
-		   "Prints one row per case, one column per implementation (ns/op) and\n"
-		   "each peer's time divided by moirai's (above 1 = moirai faster).\n");
+	fprintf(f, "usage: moirai-bench SUITE [--json] [--quick] [--repeats N] [--case SUBSTR]\n"
+		   "                    [--impl NAME[,NAME...]] [--list]\n"
+		   "  SUITE      one of:\n");
+	for (const struct bench_suite *s = suites; s; s = s->next)
+		fprintf(f, "    %-8s %s\n", s->name, s->what);
+	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
+		if (!suite_find(planned[i].name))
+			fprintf(f, "    %-8s %s (no cases yet: %s)\n", planned[i].name,
+				planned[i].what, planned[i].missing);
+	fprintf(f,
+		"    all      every suite that has cases\n"
+		"  --json     one JSON document on stdout (docs/bench.md)\n"
+		"  --quick    iterations / %d (each suite under 30 s)\n"
+		"  --repeats  measured runs per case and implementation, 1..%d\n"
+		"             (default 5, 3 with --quick); implementations interleaved\n"
+		"  --case     run only cases whose name contains SUBSTR\n"
+		"  --impl     run only implementation NAME (or NAME,NAME,...)\n"
+		"  --list     list the cases of SUITE and exit\n"
+		"  -V, --version  print the version and exit\n"
+		"  -h, --help     print this help and exit\n"
+		"Prints one row per case and one column per implementation: the median\n"
+		"ns/op with its [min-max] over the repeats, and each peer's median divided\n"
+		"by moirai's (above 1 = moirai faster); '~' marks a ratio whose two\n"
+		"[min-max] ranges overlap (not significant).\n",
+		BENCH_QUICK_DIV, BENCH_MAX_REPEATS);
 }
 
-static bool suite_known(const char *s)
+/* 0 when @suite may run; otherwise prints why and returns 2. */
+static int check_suite(const char *suite)
 {
-	return !strcmp(s, "all") || !strcmp(s, "ring") || !strcmp(s, "alloc") ||
-	       !strcmp(s, "sched");
-}
-
-static void json_num(const char *key, double v, bool comma)
-{
-	if (v < 0)
-		return;
-	printf("%s\"%s\": %.1f", comma ? ", " : "", key, v);
-}
-
-static void print_json(const char *suite, const struct bench_ctx *ctx, const struct row *rows,
-		       int n)
-{
-	bool first = true;
-
-	printf("{ \"suite\": \"%s\", \"machine\": { \"cpus\": %d, \"numa_nodes\": %d },\n"
-	       "  \"results\": [",
-	       suite, ctx->cpus, moirai_numa_node_count());
-	for (int i = 0; i < n; i++) {
-		if (rows[i].rc)
-			continue;
-		printf("%s\n    { \"case\": \"%s\", \"impl\": \"%s\"", first ? "" : ",",
-		       rows[i].c->name, rows[i].c->impl);
-		json_num("ns_per_op", rows[i].r.ns_per_op, true);
-		json_num("p50_ns", rows[i].r.p50_ns, true);
-		json_num("p99_ns", rows[i].r.p99_ns, true);
-		json_num("p999_ns", rows[i].r.p999_ns, true);
-		if (rows[i].r.peak_rss_kb >= 0)
-			printf(", \"peak_rss_kb\": %ld", rows[i].r.peak_rss_kb);
-		printf(" }");
-		first = false;
+	if (!strcmp(suite, "all"))
+		return 0;
+	if (suite_find(suite)) {
+		if (suite_has_cases(suite))
+			return 0;
+		fprintf(stderr, "moirai-bench: suite '%s' has no cases\n", suite);
+		return 2;
 	}
-	printf("\n  ] }\n");
-}
-
-static void print_table(const char *suite, const struct row *rows, int n)
-{
-	const char *impls[32];
-	int nimpl = 0;
-
-	/* Columns: implementations in order of first appearance. */
-	for (int i = 0; i < n; i++) {
-		bool seen = false;
-
-		for (int j = 0; j < nimpl; j++)
-			seen |= !strcmp(impls[j], rows[i].c->impl);
-		if (!seen && nimpl < 32)
-			impls[nimpl++] = rows[i].c->impl;
-	}
-	printf("moirai-bench %s: ns/op per implementation; (x) = peer/moirai, above 1 = moirai "
-	       "faster\n\n",
-	       suite);
-	printf("%-34s", "case");
-	for (int j = 0; j < nimpl; j++)
-		printf(" %18s", impls[j]);
-	printf("\n");
-	for (int i = 0; i < n; i++) {
-		bool done = false;
-		double base = -1;
-
-		for (int k = 0; k < i; k++)
-			done |= !strcmp(rows[k].c->name, rows[i].c->name);
-		if (done)
-			continue;
-		for (int k = i; k < n; k++)
-			if (!strcmp(rows[k].c->name, rows[i].c->name) &&
-			    !strcmp(rows[k].c->impl, "moirai") && !rows[k].rc)
-				base = rows[k].r.ns_per_op;
-		printf("%-34s", rows[i].c->name);
-		for (int j = 0; j < nimpl; j++) {
-			char cell[64] = "-";
-
-			for (int k = i; k < n; k++) {
-				const struct row *r = &rows[k];
-
-				if (strcmp(r->c->name, rows[i].c->name) ||
-				    strcmp(r->c->impl, impls[j]))
-					continue;
-				if (r->rc)
-					snprintf(cell, sizeof(cell), "n/a");
-				else if (base > 0 && strcmp(impls[j], "moirai"))
-					snprintf(cell, sizeof(cell), "%.1f (%.2fx)", r->r.ns_per_op,
-						 r->r.ns_per_op / base);
-				else
-					snprintf(cell, sizeof(cell), "%.1f", r->r.ns_per_op);
-			}
-			printf(" %18s", cell);
+	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
+		if (!strcmp(suite, planned[i].name)) {
+			fprintf(stderr, "moirai-bench: suite '%s' has no cases yet: %s\n", suite,
+				planned[i].missing);
+			return 2;
 		}
-		printf("\n");
-	}
-	/* Latency and RSS where measured, then why anything was skipped. */
-	for (int i = 0; i < n; i++) {
-		const struct row *r = &rows[i];
+	fprintf(stderr, "moirai-bench: unknown suite '%s' (see --help)\n", suite);
+	return 2;
+}
 
-		if (!r->rc && r->r.p50_ns >= 0)
-			printf("  latency %-28s %-12s p50 %.0f ns  p99 %.0f ns  p99.9 %.0f ns\n",
-			       r->c->name, r->c->impl, r->r.p50_ns, r->r.p99_ns, r->r.p999_ns);
-	}
-	for (int i = 0; i < n; i++) {
-		const struct row *r = &rows[i];
-
-		if (!r->rc && r->r.peak_rss_kb >= 0)
-			printf("  peak RSS %-27s %-12s %ld KiB\n", r->c->name, r->c->impl,
-			       r->r.peak_rss_kb);
-	}
-	for (int i = 0; i < n; i++)
-		if (rows[i].rc)
-			printf("  skipped %s/%s: %s\n", rows[i].c->name, rows[i].c->impl,
-			       rows[i].r.note[0] ? rows[i].r.note : "unavailable");
+/* A registry mistake is the program's own bug: say so before running. */
+static int check_registry(void)
+{
+	for (const struct bench_case *c = cases; c; c = c->next)
+		if (!suite_find(c->suite)) {
+			fprintf(stderr, "moirai-bench: case '%s' names unregistered suite '%s'\n",
+				c->name, c->suite);
+			return 1;
+		}
+	return 0;
 }
 
 static void init_ctx(struct bench_ctx *ctx)
@@ -267,25 +240,148 @@ static void init_ctx(struct bench_ctx *ctx)
 		ctx->cpu_b = ctx->cpu_a;
 }
 
+/* Whether @name is one of the comma-separated names in @list. */
+static bool in_list(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',') {
+		if (strcspn(p, ",") == len && !strncmp(p, name, len))
+			return true;
+	}
+	return false;
+}
+
+static bool selected(const struct bench_case *c, const char *suite, const char *case_filter,
+		     const char *impl_filter, bool exact)
+{
+	if (strcmp(suite, "all") && strcmp(suite, c->suite))
+		return false;
+	if (case_filter && (exact ? strcmp(c->name, case_filter) : !strstr(c->name, case_filter)))
+		return false;
+	return !impl_filter || in_list(impl_filter, c->impl);
+}
+
+static bool same_case(const struct bench_case *a, const struct bench_case *b)
+{
+	return !strcmp(a->suite, b->suite) && !strcmp(a->name, b->name);
+}
+
+static void run_one(const struct bench_ctx *ctx, struct bench_row *row)
+{
+	struct bench_ctx warm = *ctx;
+	struct bench_result *r = &row->r[row->n];
+	int rc;
+
+	/*
+	 * An untimed run at a tenth of the iterations first: page faults,
+	 * lazy binding and cold caches belong to no implementation.
+	 */
+	warm.warmup = true;
+	*r = (struct bench_result){ .p50_ns = -1, .p99_ns = -1, .p999_ns = -1, .peak_rss_kb = -1 };
+	rc = row->c->fn(&warm, r);
+	if (!rc) {
+		*r = (struct bench_result){
+			.p50_ns = -1, .p99_ns = -1, .p999_ns = -1, .peak_rss_kb = -1
+		};
+		rc = row->c->fn(ctx, r);
+	}
+	if (r->note[0])
+		snprintf(row->note, sizeof(row->note), "%s", r->note);
+	if (rc) {
+		row->rc = rc;
+		return;
+	}
+	row->n++;
+}
+
+/*
+ * Rows first..last-1 are one case's implementations.  Repeat k runs them
+ * starting at implementation k (mod count), so that no implementation is
+ * always the first after a change of case or always follows the same peer.
+ */
+static void run_group(const struct bench_ctx *ctx, struct bench_row *rows, int first, int last,
+		      bool progress)
+{
+	int m = last - first;
+
+	if (progress)
+		fprintf(stderr, "  %s / %s: %d impl%s x %d repeat%s\n", rows[first].c->suite,
+			rows[first].c->name, m, m == 1 ? "" : "s", ctx->repeats,
+			ctx->repeats == 1 ? "" : "s");
+	for (int k = 0; k < ctx->repeats; k++)
+		for (int j = 0; j < m; j++) {
+			struct bench_row *row = &rows[first + (j + k) % m];
+
+			if (!row->rc)
+				run_one(ctx, row);
+		}
+}
+
+/* The child side of bench_run_isolated(): one measured run, one line. */
+static int run_child(const struct bench_ctx *ctx, struct bench_row *rows, int n)
+{
+	const struct bench_result *r = &rows[0].r[0];
+
+	if (n != 1)
+		return 1;
+	run_one(ctx, &rows[0]);
+	if (rows[0].rc == -ENOTSUP) {
+		printf("SKIP %s\n", rows[0].note[0] ? rows[0].note : "unavailable");
+		return 1;
+	}
+	if (rows[0].rc) {
+		printf("FAIL %d %s\n", rows[0].rc,
+		       rows[0].note[0] ? rows[0].note : moirai_strerror(rows[0].rc));
+		return 1;
+	}
+	printf("RESULT %f %f %f %f %ld %ld\n", r->ns_per_op, r->p50_ns, r->p99_ns, r->p999_ns,
+	       r->peak_rss_kb, r->ops);
+	return 0;
+}
+
+static int parse_repeats(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > BENCH_MAX_REPEATS)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_ctx ctx = { 0 };
+	struct bench_machine machine = { 0 };
 	const char *suite = NULL, *case_filter = NULL, *impl_filter = NULL;
-	bool json = false, list = false;
-	static struct row rows[MAX_ROWS];
-	int n = 0;
+	bool json = false, list = false, child = bench_is_isolated_child(), failed = false;
+	struct bench_row *rows;
+	uint64_t t0 = moirai_now_ns();
+	int n = 0, rc;
 
 	for (int i = 1; i < argc; i++) {
+		bool has_arg = i + 1 < argc;
+
 		if (!strcmp(argv[i], "--json")) {
 			json = true;
 		} else if (!strcmp(argv[i], "--quick")) {
 			ctx.quick = true;
 		} else if (!strcmp(argv[i], "--list")) {
 			list = true;
-		} else if (!strcmp(argv[i], "--case") && i + 1 < argc) {
+		} else if (!strcmp(argv[i], "--case") && has_arg) {
 			case_filter = argv[++i];
-		} else if (!strcmp(argv[i], "--impl") && i + 1 < argc) {
+		} else if (!strcmp(argv[i], "--impl") && has_arg) {
 			impl_filter = argv[++i];
+		} else if (!strcmp(argv[i], "--repeats") && has_arg) {
+			if (parse_repeats(argv[++i], &ctx.repeats)) {
+				fprintf(stderr, "moirai-bench: --repeats wants 1..%d, not '%s'\n",
+					BENCH_MAX_REPEATS, argv[i]);
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -300,54 +396,77 @@ int main(int argc, char **argv)
 			suite = argv[i];
 		}
 	}
+	if (check_registry())
+		return 1;
 	if (!suite) {
-		fprintf(stderr, "moirai-bench: missing SUITE (ring, alloc, sched or all)\n");
+		fprintf(stderr, "moirai-bench: missing SUITE (see --help)\n");
 		return 2;
 	}
-	if (!suite_known(suite)) {
-		fprintf(stderr, "moirai-bench: unknown suite '%s' (ring, alloc, sched or all)\n",
-			suite);
-		return 2;
-	}
+	if ((rc = check_suite(suite)) != 0)
+		return rc;
+	if (!ctx.repeats)
+		ctx.repeats = ctx.quick ? 3 : 5;
 	init_ctx(&ctx);
+	if (!child && json)
+		bench__machine_probe(&machine);
+
+	/* Rows grouped by case, in registration order of each case's first row. */
+	int total = 0;
+
+	for (struct bench_case *c = cases; c; c = c->next)
+		total++;
+	rows = calloc((size_t)(total ? total : 1), sizeof(*rows));
+	if (!rows) {
+		fprintf(stderr, "moirai-bench: out of memory\n");
+		return 1;
+	}
 	for (struct bench_case *c = cases; c; c = c->next) {
-		if (strcmp(suite, "all") && strcmp(suite, c->suite))
+		bool seen = false;
+
+		if (!selected(c, suite, case_filter, impl_filter, child))
 			continue;
-		if (case_filter && !strstr(c->name, case_filter))
+		for (int k = 0; k < n && !seen; k++)
+			seen = same_case(rows[k].c, c);
+		if (seen)
 			continue;
-		if (impl_filter && strcmp(impl_filter, c->impl))
-			continue;
-		if (list) {
-			printf("%-6s %-34s %s\n", c->suite, c->name, c->impl);
-			continue;
-		}
-		if (n == MAX_ROWS)
-			break;
-		rows[n].c = c;
-		rows[n].r = (struct bench_result){
-			.p50_ns = -1, .p99_ns = -1, .p999_ns = -1, .peak_rss_kb = -1
-		};
-		if (!json && !bench_is_isolated_child())
-			fprintf(stderr, "  running %s / %s ...\n", c->name, c->impl);
-		rows[n].rc = c->fn(&ctx, &rows[n].r);
-		n++;
+		/* The first of its case: bring the whole group, in file order. */
+		for (struct bench_case *d = c; d; d = d->next)
+			if (same_case(c, d) && selected(d, suite, case_filter, impl_filter, child))
+				rows[n++].c = d;
 	}
-	if (list)
-		return 0;
-	if (bench_is_isolated_child()) {
-		if (n != 1 || rows[0].rc)
-			return 1;
-		printf("RESULT %f %f %f %f %ld\n", rows[0].r.ns_per_op, rows[0].r.p50_ns,
-		       rows[0].r.p99_ns, rows[0].r.p999_ns, rows[0].r.peak_rss_kb);
-		return 0;
-	}
-	if (n == 0 && (case_filter || impl_filter)) {
+	if (n == 0 && !child) {
 		fprintf(stderr, "moirai-bench: no case of suite '%s' matches the filter\n", suite);
+		free(rows);
 		return 2;
 	}
-	if (json)
-		print_json(suite, &ctx, rows, n);
-	else
-		print_table(suite, rows, n);
-	return 0;
+	if (list) {
+		for (int i = 0; i < n; i++)
+			printf("%-6s %-34s %s\n", rows[i].c->suite, rows[i].c->name,
+			       rows[i].c->impl);
+		free(rows);
+		return 0;
+	}
+	if (child) {
+		rc = run_child(&ctx, rows, n);
+		free(rows);
+		return rc;
+	}
+	for (int i = 0; i < n;) {
+		int j = i + 1;
+
+		while (j < n && same_case(rows[i].c, rows[j].c))
+			j++;
+		run_group(&ctx, rows, i, j, !json);
+		i = j;
+	}
+	for (int i = 0; i < n; i++)
+		failed |= rows[i].rc && rows[i].rc != -ENOTSUP;
+	if (json) {
+		bench__machine_finish(&machine, t0);
+		bench__print_json(suite, &ctx, &machine, rows, n);
+	} else {
+		bench__print_table(suite, &ctx, rows, n);
+	}
+	free(rows);
+	return failed ? 1 : 0;
 }
