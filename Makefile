@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # moirai — GNU make build.
 #
 #   make                 libmoirai.a, libmoirai.so and the tools in build/
@@ -142,6 +143,14 @@ $(SHARED_LIB): $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(LDFLAGS) -o $@ $^ $(LDLIBS_DEPS)
 	ln -sf libmoirai.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf libmoirai.so.$(VERSION) $(BUILD)/libmoirai.so
+
+# moirai-bench records the commit it was built from (docs/bench.md).
+MOIRAI_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null; [ $$? -eq 1 ] && echo -dirty)
+$(BUILD)/obj/tools/moirai-bench/machine.o: CPPFLAGS += -DMOIRAI_COMMIT='"$(MOIRAI_COMMIT)"'
+$(BUILD)/obj/tools/moirai-bench/machine.o: $(BUILD)/commit.stamp
+$(BUILD)/commit.stamp: FORCE
+	@mkdir -p $(@D); echo '$(MOIRAI_COMMIT)' | cmp -s - $@ || echo '$(MOIRAI_COMMIT)' > $@
+.PHONY: FORCE
 
 # Tools use the public API only; they link the static library so that they
 # run from the build tree and install as single files.

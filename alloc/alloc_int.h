@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Private layout of the allocator, shared by the alloc/ sources and the tests.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Sanitizer switch of the allocator, kept out of the .c files (STYLE 13).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Node arenas: one per NUMA node, each owning a list of extents (a fixed
  * slice of the window, or parts of the window it carved, then extents of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Debug mode of the allocator (MOIRAI_DEBUG=1, read when the allocator
  * starts).  Every block gets DEBUG_EXTRA more bytes: a canary (0xCA bytes)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Address space of the allocator: how much to reserve, where, and how a
  * pointer is found again.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Heaps: one per thread and per node.  A heap owns small segments taken
  * from its node's arena, cuts them in 64 KiB slabs of one size class (or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The malloc-like entry points: size classes, the cache fast paths of
  * malloc and free, and the generic path that validates arguments, picks

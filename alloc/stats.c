@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Allocator statistics: per node (the arena plus every heap of the node)
  * and per heap, read from relaxed counters that their single writers keep

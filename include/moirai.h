@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai.h
  * @brief Umbrella header: includes every public moirai module.

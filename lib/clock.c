@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Clocks.  CLOCK_MONOTONIC goes through the vDSO (no system call), so an
  * out-of-line wrapper costs a call, not a kernel entry: ~25 ns on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Error codes and messages.  Functions return 0 or a negative errno value;
  * the human detail of the most recent failure is kept per thread so that a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The latency histogram's read side: percentiles, merge, reset and the text
  * and JSON summaries.  Recording is inline in moirai/hist.h; this file holds

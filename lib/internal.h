@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Internal plumbing shared by every module of the library: error recording,
  * logging, debug assertions and small compile-time helpers.  This is the one

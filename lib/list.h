@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Intrusive doubly linked list with a sentinel head (the kernel's
  * list_head shape): O(1) insert and unlink without a search, no allocation,

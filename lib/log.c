@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Logging.  The library logs only what an operator needs (warnings about
  * fallbacks, option values at debug level) and never on a fast path.

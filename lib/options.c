@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The options table: one row per tunable with its type, default, range and
  * documentation.  Environment overrides (MOIRAI_<NAME>) are read once, the

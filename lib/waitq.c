@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Futex wait/wake and the shared spin, yield, park loop (see waitq.h for
  * the protocol).  Out of line: only slow paths come here.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The one futex wait/wake of the library (an event count): channels, the
  * shared-memory transport and the runtime's parked workers all sleep on it,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * CPU and memory binding on the live machine: thread pinning, mbind of a
  * range before first touch, the page -> node query (move_pages with NULL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Private to numa/: the flattened topology model.  topo_hwloc.c is the one
  * seam to hwloc (it fills this struct from a live, XML or synthetic hwloc

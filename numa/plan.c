@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The pinning planner: turns a topology snapshot into a worker -> PU plan
  * and, per worker, a steal order (nearest victims first).

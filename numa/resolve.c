@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The one place a node argument is checked and MOIRAI_NODE_ANY is turned
  * into a node, so that every module (allocator, rings, pools, shm, the

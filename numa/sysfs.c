@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Live-machine facts that hwloc does not report: isolated and nohz_full CPU
  * lists, hugepages per node, the transparent hugepage mode, the kernel's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Topology loading and queries.  Loading picks the source (MOIRAI_TOPOLOGY,
  * an XML file, a synthetic description or the live machine) and hands off

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The hwloc seam: load a live, XML or synthetic hwloc topology and flatten
  * it into struct moirai_topo (numa_int.h).  Nothing outside this file sees

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The gate in front of hwloc's XML importer.  hwloc 2.9 trusts its input:
  * an object without complete_cpuset, a duplicated attribute, a NULL set

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Channels: a moirai element ring plus waiting (spin, yield, futex park),
  * backpressure on a full ring, and close with drain.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Fixed-size object pools: creation, destruction, counts, membership and
  * the one place pool memory comes from.  A pool is one mapping bound to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Object pool caches and the out-of-line halves of get/put.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Private layout of the object pool, shared by ring/pool.c (create,
  * destroy, counts, memory) and ring/pool_cache.c (caches, slow paths,

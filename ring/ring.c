@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Rings: creation, caller-owned initialisation, sizing and teardown of
  * moirai rings on top of rte_ring.  This file validates input (every bad

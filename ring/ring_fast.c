@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The ring fast paths compiled out of line: what programs call unless
  * they define MOIRAI_RING_INLINE.  One text serves both (ring_inline.h);

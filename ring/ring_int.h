@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Private to ring/: the moirai header that sits in front of every rte_ring,
  * the memory seam, and the name registry.  Never installed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Ring registry: the process-wide list of rings by name, so that tools and
  * stats can find a ring (moirai_ring_lookup) or walk them all

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The work-stealing deque of each worker and level (Chase-Lev, in the C11
  * form of Le, Pop, Cohen and Zappa Nardelli, "Correct and efficient

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Private to rt/: the runtime, worker and task structures and the
  * functions the rt/ files share.  Prefixed rt_ so that -Irt can never

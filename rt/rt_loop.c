@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Data-parallel loops by recursive halving (Cilk/TBB style): a range
  * bigger than the grain keeps its left half and spawns its right half,

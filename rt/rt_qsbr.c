@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Quiescent-state based reclamation on DPDK's rte_rcu_qsbr (its core
  * needs no EAL; its defer queue, rte_rcu_qsbr_dq_create, does, so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The step function: every scheduling decision of a worker, in one place
  * that takes the clock as an argument (SPDK's spdk_thread_poll), so that

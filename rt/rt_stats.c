@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Runtime stats: snapshots of the per-worker counters (written by their
  * owners with relaxed stores, so reads here are race-free but not a

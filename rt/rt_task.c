@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Tasks: descriptors from node pools, spawn and send (choosing where a
  * task is queued), running one task (state, latency, continuation,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The runtime's lifecycle and threads: create (topology, plan, placement,
  * pools, rings), the pinned worker thread that loops around the step

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Runs each test binary given on the command line with a watchdog, then
 # every public header compiled alone (the urcu test_build idea) and
 # checked for leaked macros, and

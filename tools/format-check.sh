@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Fails when any C file differs from what clang-format (.clang-format) makes
 # of it; prints the files.  `make format` fixes them.
 set -u

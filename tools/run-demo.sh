@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # `make run`: the main job.  Shows this machine as moirai sees it and the
 # pinning plan its workers would get, the same planner on a foreign 4-node
 # machine (so the NUMA decisions are visible even on a 1-node box), the

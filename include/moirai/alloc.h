@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/alloc.h
  * @brief NUMA-aware general-purpose allocator: node arenas, size-class

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/base.h
  * @brief Plumbing shared by every moirai module: export macro, error codes

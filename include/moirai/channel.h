@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/channel.h
  * @brief Channels: a moirai ring of fixed-size messages plus waiting,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/hist.h
  * @brief The log-linear latency histogram every moirai layer and tool uses

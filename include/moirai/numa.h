@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/numa.h
  * @brief Machine topology, the pinning planner, and CPU/memory binding.

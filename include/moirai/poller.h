@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/poller.h
  * @brief Run-to-completion pollers and caller-owned timers on runtime

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/pool.h
  * @brief Fixed-size object pools bound to a NUMA node, with per-thread or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/pool_inline.h
  * @brief Inline fast paths of the object pool.  Include moirai/pool.h

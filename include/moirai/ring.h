@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/ring.h
  * @brief Bounded lock-free rings of pointers or fixed-size elements, placed
@@ -21,7 +22,7 @@
  * libdpdk); the same names then become static inline functions
  * (moirai/ring_inline.h), which bakes DPDK's ring layout into the program
  * (see docs/abi.md).  What the call costs is measured by moirai-bench ring
- * (impl moirai vs moirai_inline vs rte_ring).
+ * (impl moirai_outline, the default, vs moirai, inlined, vs rte_ring).
  *
  * Synchronisation modes and how the flags map to DPDK:
  *

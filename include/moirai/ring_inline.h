@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/ring_inline.h
  * @brief The ring fast paths as static inline functions over DPDK's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/rt.h
  * @brief The runtime: pinned workers from a plan, priority run queues,

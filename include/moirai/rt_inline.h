@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/rt_inline.h
  * @brief Worker-context fast paths of the runtime: which worker am I,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /**
  * @file moirai/task.h
  * @brief Tasks on the runtime: spawn with a priority and an affinity,

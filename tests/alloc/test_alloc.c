@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai/alloc.h: size classes, alignment, realloc, calloc, usable size,
  * negative input, cross-thread free storms with content checks, thread

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai/alloc.h debug mode and sanitizer hooks.  Debug mode is read when
  * the allocator starts, so this binary never allocates in the parent:

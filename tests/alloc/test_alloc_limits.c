@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai/alloc.h under an address-space limit (RLIMIT_AS).  The allocator
  * reads the limit when it starts, so every case runs in a forked child of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai/alloc.h page modes.  The MOIRAI_HUGEPAGES option is read when the
  * allocator starts, so each mode runs in a forked child of a parent that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai/alloc.h placement on the live machine: for every node the cgroup
  * allows, every page of a sample of small, large and huge blocks (touched

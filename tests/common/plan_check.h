@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Plan invariants shared by the topology and planner tests: every worker on
  * a distinct usable PU, no SMT siblings without smt, spread visits every

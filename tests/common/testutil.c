@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Shared test helpers; see testutil.h. */
 #include <fcntl.h>
 #include <sys/wait.h>

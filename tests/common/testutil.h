@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Helpers shared by the cmocka tests: the stress scale, a child-process
  * runner for death tests, the shared topologies directory, and hwloc-calc as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Plumbing: error text, last-error detail, the options table and sizes. */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The latency histogram (moirai/hist.h).  Every figure is checked against
  * an oracle computed here from the raw data: exact nearest-rank percentiles

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The live machine: the probe's counts against sysfs and the affinity mask,
  * and the binding helpers' error paths.  (Per-node placement and pinning on

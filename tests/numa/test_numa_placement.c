@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Placement on the live machine: memory bound to a node is reported on that
  * node by the kernel (move_pages), a pinned thread runs on the CPU it was

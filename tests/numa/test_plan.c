@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Pinning planner: worker counts, over-subscription errors that say how
  * many are usable, housekeeping reservations, isolated CPUs, bad options.

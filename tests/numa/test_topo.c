@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Topology probe: synthetic topologies of our own (SMT on/off, several
  * packages, several nodes per package, missing levels), the real machines

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Corrupt XML must never take the process down.  Many seeds, many source
  * files (synthetic exports made here with lstopo, and the real machines in

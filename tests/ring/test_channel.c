@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai/channel.h: send/receive by value, try/timeout/forever, parking and
  * wake-up (a lost wake-up hangs, and the watchdog turns the hang into a

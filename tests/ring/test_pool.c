@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Object pool (moirai/pool.h): exact counts, all-or-nothing bulk, alignment,
  * caches and flush, debug detection of foreign and double puts, a

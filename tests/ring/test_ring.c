@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai/ring.h: every sync mode, bulk vs burst semantics, pointer and
  * element rings, counts, the name registry, caller-owned memory, placement

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Multi-producer / multi-consumer races on moirai rings: every sync mode,
  * pointer and element rings, with each item tagged (producer, sequence).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The runtime with real threads: lifecycle and placement, spawn/join from
  * foreign threads and from tasks, fork-join (fib, quicksort), handles

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The runtime's NUMA behaviour on the live machine (one node on the host;
  * four in the qemu guest of make check-numa, whose distances are 20 within

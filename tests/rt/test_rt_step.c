@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The runtime's step function, single-threaded with a fake clock: a
  * runtime in manual mode has its workers' state but no threads, and the

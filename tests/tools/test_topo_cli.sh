@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # moirai-topo's contract: exit 0/1/2, one clear stderr line on bad input,
 # valid JSON with the documented fields, plans that match the library.
 set -u

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # Memcheck over the tools, where a sanitizer build is not what users run:
 # no invalid access and no definite leak in the release binaries, on the
 # live machine, a foreign XML, bad input and the two-process shm demo.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # make check-numa: run the tests in tests/vm/tests.list inside a qemu guest
 # with 4 NUMA nodes (one vCPU and 256 MiB each) and a non-uniform distance
 # matrix, booted from the Debian kernel and a busybox initramfs.

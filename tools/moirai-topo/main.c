@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-topo: print the machine as moirai sees it and, with --plan, the
  * pinning plan.  For people first (a tree and a worker table), for scripts
