@@ -417,6 +417,8 @@ void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_st
 bool rt_help_one(struct rt_worker *w);
 /* Queue a task on @w from @w itself (local push, spill on overflow). */
 void rt_push_local(struct rt_worker *w, struct rt_task *t);
+/* Whether @w holds queued work more urgent than @level. */
+bool rt_urgent_waiting(const struct rt_worker *w, int level);
 /* Whether @w's stealable queues or mailboxes hold work (a snapshot). */
 bool rt_work_queued(const struct rt_worker *w);
 /* Whether any queue a dry worker could take from holds work. */

@@ -445,6 +445,14 @@ static struct rt_task *steal(struct rt_worker *w)
 	return NULL;
 }
 
+bool rt_urgent_waiting(const struct rt_worker *w, int level)
+{
+	for (int l = 0; l < level; l++)
+		if (level_has_work(w, l))
+			return true;
+	return false;
+}
+
 bool rt_work_queued(const struct rt_worker *w)
 {
 	if (moirai_ring_count(w->strict_mbox))
@@ -521,6 +529,8 @@ static struct rt_task *help_task(struct rt_worker *w, bool may_steal)
 
 void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_step *out)
 {
+	int level;
+
 	memset(out, 0, sizeof(*out));
 	out->can_park = w->no_park_pollers == 0;
 	if (w->ntimers)
@@ -545,7 +555,12 @@ void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_st
 			if (nx)
 				moirai_prefetch_w(nx);
 		}
+		level = t->level;
 		now = rt_task_run(w, t, now);
+		/* The level was being served while the task ran: its wait for
+		 * aging starts when the task ends, or a long task would make
+		 * its own level look starved at the very next decision. */
+		w->served_at[level] = now;
 		out->ran++;
 	}
 	if (w->help_depth == 0)

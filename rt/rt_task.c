@@ -241,7 +241,9 @@ uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 	atomic_store_explicit(&w->cur_level, l, memory_order_relaxed);
 	atomic_store_explicit(&w->running_since, start, memory_order_relaxed);
 	atomic_store_explicit(&w->cur_name, t->name, memory_order_relaxed);
-	__atomic_store_n(&w->yield_word, 0, __ATOMIC_RELAXED);
+	/* A task that starts while more urgent work waits here (an aged turn,
+	 * a continuation) is asked to yield at once; otherwise clear. */
+	__atomic_store_n(&w->yield_word, l > 0 && rt_urgent_waiting(w, l), __ATOMIC_RELAXED);
 	if (w->help_depth == 0)
 		atomic_store_explicit(&w->run_state, WS_RUNNING, memory_order_relaxed);
 
@@ -249,7 +251,9 @@ uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 
 	end = moirai__ticks();
 	moirai_hist_record(&w->lat[RT_LEVELS + l], moirai__ticks_to_ns(end - start));
-	now += moirai__ticks_to_ns(end - start);
+	/* Threaded: the scheduling clock moves by what the task took (no
+	 * clock read).  Manual (tests): the caller's clock says how long. */
+	now = rt->manual ? rt->clock() : now + moirai__ticks_to_ns(end - start);
 	RT_COUNT(w->c.busy_ns, moirai__ticks_to_ns(end - start));
 	RT_COUNT(w->c.tasks_run[l], 1);
 	atomic_store_explicit(&w->cur_level, prev_level, memory_order_relaxed);

@@ -185,6 +185,55 @@ static void test_aging_time_bound(void **state)
 	destroy(rt);
 }
 
+/* A task that takes 10 ms and spawns a critical task and a successor at
+ * its own (background) level, as a long job cut into continuations does. */
+static struct moirai_rt *long_rt;
+
+static int long_bg(void *arg)
+{
+	fake_now += 10000000; /* it ran for 10 ms of the fake clock */
+	if (run_n < LOG_MAX)
+		run_log[run_n++] = (int)(intptr_t)arg;
+	if ((intptr_t)arg == 3) {
+		moirai__rt_bind_thread(long_rt, 0);
+		assert_int_equal(
+			moirai_rt_spawn(long_rt, log_task, (void *)0,
+					&(struct moirai_spawn_opts){ .prio = MOIRAI_PRIO_CRITICAL },
+					NULL),
+			0);
+		assert_int_equal(moirai_rt_spawn(long_rt, log_task, (void *)4,
+						 &(struct moirai_spawn_opts){
+							 .prio = MOIRAI_PRIO_BACKGROUND },
+						 NULL),
+				 0);
+	}
+	return 0;
+}
+
+/*
+ * Time spent running a level's task is not time that level waited: after a
+ * 10 ms background task (five times aging_ns), the critical task it queued
+ * runs next, not the next background one.  (Found under load: a yielding
+ * long task was re-picked by "aging" over the critical task it yielded to.)
+ */
+static void test_aging_not_by_own_run(void **state)
+{
+	struct moirai_rt_config cfg = { .aging_ns = 2000000 };
+	struct moirai_rt *rt = manual_rt("pack:1 core:1 pu:1", &cfg);
+
+	(void)state;
+	long_rt = rt;
+	spawn_on(rt, 0, long_bg, 3, MOIRAI_PRIO_BACKGROUND);
+	step(rt, 0, 1, NULL);
+	step(rt, 0, 1, NULL);
+	step(rt, 0, 1, NULL);
+	assert_int_equal(run_n, 3);
+	assert_int_equal(run_log[0], 3);
+	assert_int_equal(run_log[1], 0); /* the critical one */
+	assert_int_equal(run_log[2], 4);
+	destroy(rt);
+}
+
 /* ---- the newest-first bound ------------------------------------------------ */
 
 static int ping(void *arg);
@@ -527,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_strict_priority),
 		cmocka_unit_test(test_aging_dispatch_bound),
 		cmocka_unit_test(test_aging_time_bound),
+		cmocka_unit_test(test_aging_not_by_own_run),
 		cmocka_unit_test(test_lifo_bound),
 		cmocka_unit_test(test_continuation),
 		cmocka_unit_test(test_timers),
