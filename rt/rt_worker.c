@@ -783,7 +783,8 @@ static int join_workers_locked(struct moirai_rt *rt, uint64_t deadline)
 				stuck + used, sizeof(stuck) - used,
 				"%sworker %d (moirai-w%d) in task '%s' for %llu ms",
 				used ? ", " : "", i, i, name ? name : "?",
-				(unsigned long long)((moirai_now_ns() - since) / 1000000u));
+				(unsigned long long)(moirai__ticks_to_ns(moirai__ticks() - since) /
+						     1000000u));
 
 			if (k > 0)
 				used += (size_t)k;

@@ -668,9 +668,12 @@ static void test_critical_lane(void **state)
 
 /* ---- blocking and stuck tasks ------------------------------------------------ */
 
+static atomic_int blocker_in;
+
 static int blocking_task(void *arg)
 {
 	(void)arg;
+	atomic_store(&blocker_in, 1);
 	assert_int_equal(moirai_rt_block_begin(), 0);
 	while (!atomic_load(&gate))
 		sleep_ms(1);
@@ -681,6 +684,7 @@ static int blocking_task(void *arg)
 static int stuck_task(void *arg)
 {
 	(void)arg;
+	atomic_store(&blocker_in, 1);
 	while (!atomic_load(&gate))
 		sleep_ms(1); /* no blocking region: the detector must notice */
 	return 0;
@@ -706,7 +710,11 @@ static void stuck_or_blocked(moirai_task_fn fn, bool expect_report)
 	atomic_store(&gate, 0);
 	atomic_store(&counter, 0);
 	assert_int_equal(moirai_group_create(rt, &g), 0);
+	atomic_store(&blocker_in, 0);
 	moirai_rt_send(rt, 0, MOIRAI_PRIO_NORMAL, fn, NULL);
+	/* Queue behind it only once it runs (worker 0 must not run them). */
+	while (!atomic_load(&blocker_in))
+		sleep_ms(1);
 	sleep_ms(30);
 	/* Queued behind it, on its own mailbox (a hint, not strict). */
 	for (long i = 0; i < n; i++)
