@@ -314,6 +314,7 @@ struct rt_start {
 };
 
 struct rt_deferred;
+struct rt_pub;
 
 /* ---- the runtime ----------------------------------------------------- */
 
@@ -377,6 +378,9 @@ struct moirai_rt {
 	_Atomic(struct rt_deferred *) deferred;
 	struct rt_deferred *deferred_wait; /* housekeeping only */
 	_Atomic uint64_t deferred_pending, deferred_freed;
+
+	/* moirai-top: the stats segment, or NULL (rt_pub.c; housekeeping only). */
+	struct rt_pub *pub;
 };
 
 /* The calling thread's worker (or NULL), and its runtime. */
