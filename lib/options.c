@@ -84,6 +84,9 @@ static const struct option_row rows[MOIRAI_OPT__COUNT] = {
 				  NULL },
 	[MOIRAI_OPT_RT_STATS_MS] = { "rt_stats_ms", OPT_LONG, 100, NULL, 1, 60000,
 				     "how often the runtime publishes its stats, ms", NULL },
+	[MOIRAI_OPT_RT_STATS_DIR] = { "rt_stats_dir", OPT_STR, 0, "", 0, 0,
+				      "directory of the runtime stats segments (\"\" = /dev/shm)",
+				      NULL },
 };
 
 static long values[MOIRAI_OPT__COUNT];

@@ -40,7 +40,7 @@
 struct moirai_rt_monitor {
 	int fd;
 	char name[MOIRAI_RT_STATS_NAME_MAX + 1];
-	char path[128];
+	char path[RT_PUB_PATH_MAX];
 	struct stat st;	       /* as opened: device, inode, size */
 	struct rt_pub_hdr id;  /* as opened: what every read must match up to seq */
 	unsigned char *buf;    /* one copy of the whole file */
@@ -67,9 +67,16 @@ bool rt_pub_name_ok(const char *name)
 	return true;
 }
 
+const char *rt_pub_dir(void)
+{
+	const char *d = moirai_option_get_str(MOIRAI_OPT_RT_STATS_DIR);
+
+	return *d ? d : MOIRAI_RT_STATS_DEFAULT_DIR;
+}
+
 int rt_pub_path(const char *name, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "%s/%s%s", MOIRAI_RT_STATS_DIR, MOIRAI_RT_STATS_PREFIX, name);
+	int n = snprintf(buf, len, "%s/%s%s", rt_pub_dir(), MOIRAI_RT_STATS_PREFIX, name);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
@@ -277,8 +284,8 @@ static ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
 	return (ssize_t)done;
 }
 
-int rt_pub_open_checked(const char *path, long uid, struct stat *st, struct rt_pub_hdr *h,
-			char *why, size_t len)
+int rt_pub_open_checked(const char *path, const char *name, long uid, struct stat *st,
+			struct rt_pub_hdr *h, char *why, size_t len)
 {
 	ssize_t n;
 	int fd, rc;
@@ -336,6 +343,13 @@ int rt_pub_open_checked(const char *path, long uid, struct stat *st, struct rt_p
 		rc = -EBADMSG;
 		goto err_close;
 	}
+	h->name[sizeof(h->name) - 1] = '\0';
+	if (name && strcmp(h->name, name) != 0) {
+		rt_pub_sanitize(h->name, sizeof(h->name));
+		snprintf(why, len, "its header names segment '%.64s'", h->name);
+		rc = -EBADMSG;
+		goto err_close;
+	}
 	return fd;
 
 err_close:
@@ -348,7 +362,7 @@ err_close:
 int rt_pub_reap(const char *path, dev_t dev, ino_t ino)
 {
 	static _Atomic unsigned reaps;
-	char tmp[160];
+	char tmp[RT_PUB_PATH_MAX + 32];
 	struct stat st;
 
 	/*
@@ -357,7 +371,7 @@ int rt_pub_reap(const char *path, dev_t dev, ino_t ino)
 	 * Renaming is atomic, so: move whatever the name holds aside, and
 	 * remove it only if it is the file we checked.
 	 */
-	snprintf(tmp, sizeof(tmp), "%s/%s%d.%u", MOIRAI_RT_STATS_DIR, RT_PUB_REAP_PREFIX, (int)getpid(),
+	snprintf(tmp, sizeof(tmp), "%s/%s%d.%u", rt_pub_dir(), RT_PUB_REAP_PREFIX, (int)getpid(),
 		 atomic_fetch_add_explicit(&reaps, 1, memory_order_relaxed));
 	if (rename(path, tmp) != 0)
 		return -errno;
@@ -375,7 +389,7 @@ int rt_pub_reap(const char *path, dev_t dev, ino_t ino)
 int moirai_rt_monitor_open(const char *name, long uid, struct moirai_rt_monitor **out)
 {
 	struct moirai_rt_monitor *mon;
-	char why[192], path[128];
+	char why[192], path[RT_PUB_PATH_MAX];
 	struct rt_pub_hdr h;
 	struct stat st;
 	int fd, rc;
@@ -392,16 +406,11 @@ int moirai_rt_monitor_open(const char *name, long uid, struct moirai_rt_monitor 
 		return moirai__err(-EINVAL, "rt monitor: bad uid %ld", uid);
 	if (uid == MOIRAI_RT_MONITOR_UID_SELF)
 		uid = (long)geteuid();
-	rt_pub_path(name, path, sizeof(path));
-	fd = rt_pub_open_checked(path, uid, &st, &h, why, sizeof(why));
+	if (rt_pub_path(name, path, sizeof(path)))
+		return moirai__err(-ENAMETOOLONG, "rt monitor: the stats directory path is too long");
+	fd = rt_pub_open_checked(path, name, uid, &st, &h, why, sizeof(why));
 	if (fd < 0)
 		return moirai__err(fd, "rt monitor: %s: %s", path, why);
-	h.name[sizeof(h.name) - 1] = '\0';
-	if (strcmp(h.name, name) != 0) {
-		rc = moirai__err(-EBADMSG, "rt monitor: %s: its header names segment '%.64s'", path,
-				 h.name);
-		goto err_close;
-	}
 	mon = calloc(1, sizeof(*mon));
 	if (mon)
 		mon->buf = malloc(h.seg_size);
@@ -708,7 +717,7 @@ int moirai_rt_snapshot_latency(const struct moirai_rt_snapshot *prev,
 
 int moirai_rt_monitor_stat(const char *name, struct moirai_rt_segment *out)
 {
-	char path[128];
+	char path[RT_PUB_PATH_MAX];
 	struct rt_pub_hdr h;
 	struct stat st;
 	int fd;
@@ -717,7 +726,8 @@ int moirai_rt_monitor_stat(const char *name, struct moirai_rt_segment *out)
 		return moirai__err(-EINVAL, "rt monitor stat: NULL or bad segment name");
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", name);
-	rt_pub_path(name, path, sizeof(path));
+	if (rt_pub_path(name, path, sizeof(path)))
+		return moirai__err(-ENAMETOOLONG, "rt monitor: the stats directory path is too long");
 	if (lstat(path, &st) != 0) {
 		int e = -errno;
 
@@ -725,7 +735,7 @@ int moirai_rt_monitor_stat(const char *name, struct moirai_rt_segment *out)
 				   e == -ENOENT ? "no such segment" : moirai_strerror(e));
 	}
 	out->uid = (long)st.st_uid;
-	fd = rt_pub_open_checked(path, ANY_UID, &st, &h, out->detail, sizeof(out->detail));
+	fd = rt_pub_open_checked(path, name, ANY_UID, &st, &h, out->detail, sizeof(out->detail));
 	if (fd == -ENOENT)
 		return moirai__err(-ENOENT, "rt monitor: %s: no such segment", path);
 	if (fd < 0) {
@@ -756,11 +766,11 @@ int moirai_rt_monitor_list(struct moirai_rt_segment *out, int max)
 
 	if (max < 0 || (max > 0 && !out))
 		return moirai__err(-EINVAL, "rt monitor list: NULL or negative output");
-	d = opendir(MOIRAI_RT_STATS_DIR);
+	d = opendir(rt_pub_dir());
 	if (!d) {
 		int e = -errno;
 
-		return moirai__err(e, "rt monitor: cannot list %s: %s", MOIRAI_RT_STATS_DIR,
+		return moirai__err(e, "rt monitor: cannot list %s: %s", rt_pub_dir(),
 				   moirai_strerror(e));
 	}
 	names = calloc(LIST_SCAN_MAX, sizeof(*names));
@@ -790,14 +800,15 @@ int moirai_rt_monitor_list(struct moirai_rt_segment *out, int max)
 
 int moirai_rt_monitor_clean(const char *name)
 {
-	char path[128], why[192];
+	char path[RT_PUB_PATH_MAX], why[192];
 	struct rt_pub_hdr h;
 	struct stat st;
 	int fd, rc;
 
 	if (!rt_pub_name_ok(name))
 		return moirai__err(-EINVAL, "rt monitor clean: bad segment name");
-	rt_pub_path(name, path, sizeof(path));
+	if (rt_pub_path(name, path, sizeof(path)))
+		return moirai__err(-ENAMETOOLONG, "rt monitor: the stats directory path is too long");
 	if (lstat(path, &st) != 0) {
 		int e = -errno;
 
@@ -808,7 +819,7 @@ int moirai_rt_monitor_clean(const char *name)
 		return moirai__err(-EPERM,
 				   "rt monitor: %s is owned by uid %ld: only its owner removes it",
 				   path, (long)st.st_uid);
-	fd = rt_pub_open_checked(path, (long)geteuid(), &st, &h, why, sizeof(why));
+	fd = rt_pub_open_checked(path, name, (long)geteuid(), &st, &h, why, sizeof(why));
 	if (fd < 0)
 		return moirai__err(fd == -ENOENT ? -ENOENT : -EPROTO,
 				   "rt monitor: %s: %s; left alone", path, why);

@@ -47,13 +47,15 @@ struct rt_pub {
 	struct rt_pub_hdr *seg; /* the shared mapping (this thread writes, others pread) */
 	size_t size;
 	char name[MOIRAI_RT_STATS_NAME_MAX + 1];
-	char path[128];
+	char path[RT_PUB_PATH_MAX];
 	dev_t dev;
 	ino_t ino;
 	int pid; /* the creator: a forked child never unlinks the parent's file */
 	uint64_t period_ns, next_ns;
 	uint64_t seq;
-	bool idle_published;
+	bool idle_published; /* the last publish saw every worker parked */
+	bool sleeping;	     /* housekeeping was told to sleep until a worker wakes */
+	bool pending;	     /* it woke since: something ran that no publish shows */
 	/* Shadows built privately, then copied into the segment. */
 	struct rt_pub_hdr hdr;
 	struct rt_pub_worker *workers;		/* [nworkers] */
@@ -214,6 +216,15 @@ static void publish(struct moirai_rt *rt, struct rt_pub *p)
 	p->idle_published = idle;
 }
 
+/*
+ * @until 0 means every worker is parked and housekeeping would sleep until
+ * one wakes.  Then one more publish shows the final counters and the idle
+ * state (readers know why no more snapshots come), and none follows until
+ * a worker wakes.  A wake from that sleep means something ran: it is
+ * published too, but never more often than once per period (a worker that
+ * wakes every millisecond must not turn into a publish every millisecond),
+ * so housekeeping is then asked to wake at the next due time instead.
+ */
 uint64_t rt_pub_tick(struct moirai_rt *rt, uint64_t until)
 {
 	struct rt_pub *p = rt->pub;
@@ -221,21 +232,23 @@ uint64_t rt_pub_tick(struct moirai_rt *rt, uint64_t until)
 
 	if (!p)
 		return until;
-	if (until == 0) {
-		/* Every worker parked: housekeeping sleeps until one wakes.
-		 * Publish that state once, so that readers see the last
-		 * counters and know why no more snapshots come. */
-		if (!p->idle_published)
-			publish(rt, p);
-		return 0;
-	}
+	if (p->sleeping)
+		p->pending = true;
+	p->sleeping = false;
 	now = moirai_now_ns();
-	if (now >= p->next_ns) {
+	if (now >= p->next_ns && (until || p->pending || !p->idle_published)) {
 		publish(rt, p);
+		p->pending = false;
 		/* On the period's grid; after a long gap, from now. */
 		p->next_ns = p->next_ns && p->next_ns + p->period_ns > now
 				     ? p->next_ns + p->period_ns
 				     : now + p->period_ns;
+	}
+	if (until == 0) {
+		if (p->pending || !p->idle_published)
+			return p->next_ns; /* one more publish is due then */
+		p->sleeping = true;
+		return 0;
 	}
 	return p->next_ns < until ? p->next_ns : until;
 }
@@ -253,12 +266,13 @@ static void sweep(void)
 	int scanned = 0, removed = 0;
 	uid_t me = geteuid();
 	struct dirent *e;
-	DIR *d = opendir(MOIRAI_RT_STATS_DIR);
+	const char *dir = rt_pub_dir();
+	DIR *d = opendir(dir);
 
 	if (!d)
 		return;
 	while (scanned++ < SWEEP_SCAN_MAX && removed < SWEEP_REMOVE_MAX && (e = readdir(d))) {
-		char path[160], why[192];
+		char path[RT_PUB_PATH_MAX], why[192];
 		struct rt_pub_hdr h;
 		struct stat st;
 		int fd;
@@ -266,12 +280,12 @@ static void sweep(void)
 		if (strncmp(e->d_name, MOIRAI_RT_STATS_PREFIX, plen) != 0 &&
 		    strncmp(e->d_name, RT_PUB_REAP_PREFIX, rlen) != 0)
 			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", MOIRAI_RT_STATS_DIR, e->d_name) >=
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >=
 		    (int)sizeof(path))
 			continue;
 		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != me)
 			continue;
-		fd = rt_pub_open_checked(path, (long)me, &st, &h, why, sizeof(why));
+		fd = rt_pub_open_checked(path, NULL, (long)me, &st, &h, why, sizeof(why));
 		if (fd < 0)
 			continue;
 		close(fd);
@@ -292,7 +306,8 @@ static void sweep(void)
  * process creates one file at a time), so is any file of ours that is not
  * a valid segment: a leftover of an earlier process with our pid.
  */
-static bool reclaim(const char *path, bool own_pid_name, char *why, size_t len)
+static bool reclaim(const char *path, const char *name, bool own_pid_name, char *why,
+		    size_t len)
 {
 	struct rt_pub_hdr h;
 	struct stat st;
@@ -305,7 +320,7 @@ static bool reclaim(const char *path, bool own_pid_name, char *why, size_t len)
 								  : "owned by another user");
 		return false;
 	}
-	fd = rt_pub_open_checked(path, (long)geteuid(), &st, &h, why, len);
+	fd = rt_pub_open_checked(path, name, (long)geteuid(), &st, &h, why, len);
 	if (fd >= 0) {
 		enum moirai_rt_segment_state state;
 
@@ -316,6 +331,10 @@ static bool reclaim(const char *path, bool own_pid_name, char *why, size_t len)
 		if (state != MOIRAI_RT_SEGMENT_STALE)
 			return false;
 	} else if (!own_pid_name) {
+		char reason[160];
+
+		snprintf(reason, sizeof(reason), "%s", why);
+		snprintf(why, len, "not a valid stats segment (%.160s)", reason);
 		return false;
 	}
 	fd = rt_pub_reap(path, st.st_dev, st.st_ino);
@@ -340,7 +359,7 @@ static int create_file(const char *name, bool own_pid_name, char *path, size_t p
 			return moirai__err(e, "rt: cannot create stats segment %s: %s", path,
 					   moirai_strerror(e));
 		}
-		if (!reclaim(path, own_pid_name, why, sizeof(why)))
+		if (!reclaim(path, name, own_pid_name, why, sizeof(why)))
 			break;
 	}
 	return moirai__err(-EEXIST, "rt: stats segment %s exists: %s", path,

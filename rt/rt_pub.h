@@ -5,7 +5,7 @@
  * header checks, and removal of a stale file.  docs/top.md describes the
  * format for people; the static_asserts below freeze it.
  *
- * The file is MOIRAI_RT_STATS_DIR/moirai-stats.NAME:
+ * The file is DIR/moirai-stats.NAME, DIR from rt_pub_dir():
  *
  *   [struct rt_pub_hdr, 4096 bytes: layout, identity, seq, runtime body]
  *   [struct rt_pub_worker x nworkers, 384 bytes each]
@@ -20,6 +20,7 @@
 #ifndef MOIRAI_RT_PUB_H
 #define MOIRAI_RT_PUB_H
 
+#include <assert.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -155,7 +156,11 @@ void rt_pub_fini(struct moirai_rt *rt);
 /* Whether @name is 1..MOIRAI_RT_STATS_NAME_MAX of [A-Za-z0-9._-], not
  * starting with '.'. */
 bool rt_pub_name_ok(const char *name);
-/* MOIRAI_RT_STATS_DIR "/" MOIRAI_RT_STATS_PREFIX @name into @buf. */
+/* Longest path of a segment file this code builds. */
+#define RT_PUB_PATH_MAX 512
+/* The directory: the MOIRAI_RT_STATS_DIR option, or the default. */
+const char *rt_pub_dir(void);
+/* rt_pub_dir() "/" MOIRAI_RT_STATS_PREFIX @name into @buf: 0 or -ENAMETOOLONG. */
 int rt_pub_path(const char *name, char *buf, size_t len);
 
 /* Who a process is, so that a reused pid or another boot is told apart. */
@@ -176,10 +181,11 @@ int rt_pub_check_layout(const struct rt_pub_hdr *h, uint64_t file_size, char *wh
 enum moirai_rt_segment_state rt_pub_liveness(const struct rt_pub_hdr *h, char *why, size_t len);
 
 /* Open @path as a reader must (O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC),
- * fstat it into @st and read its header.  With @uid >= 0 the owner must be
- * @uid.  Returns the fd (>= 0) or -errno, with the reason in @why. */
-int rt_pub_open_checked(const char *path, long uid, struct stat *st, struct rt_pub_hdr *h,
-			char *why, size_t len);
+ * fstat it into @st and read and check its header.  With @uid >= 0 the
+ * owner must be @uid; with @name the header must name that segment.
+ * Returns the fd (>= 0) or -errno, with the reason in @why. */
+int rt_pub_open_checked(const char *path, const char *name, long uid, struct stat *st,
+			struct rt_pub_hdr *h, char *why, size_t len);
 
 /* Remove @path if it still is the file (@dev, @ino) that was checked:
  * renamed aside first, compared, then unlinked (or renamed back).  0, or

@@ -422,7 +422,8 @@ MOIRAI_API const char *moirai_prio_name(enum moirai_prio prio);
 /*
  * A runtime created with MOIRAI_RT_F_STATS, a stats_name, or the
  * MOIRAI_RT_STATS option publishes its stats in a read-only shared-memory
- * segment, the file MOIRAI_RT_STATS_DIR "/moirai-stats.NAME" (mode 0644),
+ * segment, the file DIR/moirai-stats.NAME (mode 0644, DIR the
+ * MOIRAI_RT_STATS_DIR option, by default MOIRAI_RT_STATS_DEFAULT_DIR),
  * rewritten by the housekeeping thread every stats_period_ms (default 100)
  * from the counters above, and removed by moirai_rt_destroy().  NAME is the
  * process id ("4242"; "4242.1", "4242.2", ... for further runtimes of the
@@ -436,8 +437,9 @@ MOIRAI_API const char *moirai_prio_name(enum moirai_prio prio);
  * returned.  Reader and writer must share a pid namespace for liveness.
  */
 
-/** Directory of the stats segments. */
-#define MOIRAI_RT_STATS_DIR "/dev/shm"
+/** Directory of the stats segments unless the MOIRAI_RT_STATS_DIR option
+ *  names another (writers and readers of one machine must agree). */
+#define MOIRAI_RT_STATS_DEFAULT_DIR "/dev/shm"
 /** File name prefix of a stats segment (the name follows it). */
 #define MOIRAI_RT_STATS_PREFIX "moirai-stats."
 /** Longest stats segment name, not counting the NUL. */
@@ -601,7 +603,8 @@ struct moirai_rt_segment {
 MOIRAI_API int moirai_rt_monitor_stat(const char *name, struct moirai_rt_segment *out);
 
 /**
- * List the stats segments in MOIRAI_RT_STATS_DIR, sorted by name.  Bounded:
+ * List the stats segments in the stats directory (the MOIRAI_RT_STATS_DIR
+ * option, by default MOIRAI_RT_STATS_DEFAULT_DIR), sorted by name.  Bounded:
  * looks at no more than 4096 directory entries.
  * @param[out] out receives up to @p max entries (may be NULL when @p max is 0).
  * @param max capacity of @p out.
