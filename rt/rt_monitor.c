@@ -41,9 +41,9 @@ struct moirai_rt_monitor {
 	int fd;
 	char name[MOIRAI_RT_STATS_NAME_MAX + 1];
 	char path[RT_PUB_PATH_MAX];
-	struct stat st;	       /* as opened: device, inode, size */
-	struct rt_pub_hdr id;  /* as opened: what every read must match up to seq */
-	unsigned char *buf;    /* one copy of the whole file */
+	struct stat st;	      /* as opened: device, inode, size */
+	struct rt_pub_hdr id; /* as opened: what every read must match up to seq */
+	unsigned char *buf;   /* one copy of the whole file */
 	size_t size;
 };
 
@@ -156,8 +156,7 @@ static void host_load(void)
 {
 	struct stat st;
 
-	host.rc = read_small("/proc/sys/kernel/random/boot_id", host.boot_id,
-			     sizeof(host.boot_id));
+	host.rc = read_small("/proc/sys/kernel/random/boot_id", host.boot_id, sizeof(host.boot_id));
 	host.pidns = stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
@@ -192,7 +191,8 @@ enum moirai_rt_segment_state rt_pub_liveness(const struct rt_pub_hdr *h, char *w
 		return MOIRAI_RT_SEGMENT_STALE;
 	}
 	if (host.pidns && h->pidns != host.pidns) {
-		snprintf(why, len, "written in another pid namespace: cannot tell whether pid %d runs",
+		snprintf(why, len,
+			 "written in another pid namespace: cannot tell whether pid %d runs",
 			 (int)h->pid);
 		return MOIRAI_RT_SEGMENT_UNKNOWN;
 	}
@@ -218,8 +218,8 @@ enum moirai_rt_segment_state rt_pub_liveness(const struct rt_pub_hdr *h, char *w
 int rt_pub_check_layout(const struct rt_pub_hdr *h, uint64_t file_size, char *why, size_t len)
 {
 	if (file_size < sizeof(*h)) {
-		snprintf(why, len, "truncated: %" PRIu64 " bytes, the header alone is %u", file_size,
-			 RT_PUB_HDR_SIZE);
+		snprintf(why, len, "truncated: %" PRIu64 " bytes, the header alone is %u",
+			 file_size, RT_PUB_HDR_SIZE);
 		return -EBADMSG;
 	}
 	if (h->magic != RT_PUB_MAGIC) {
@@ -407,7 +407,8 @@ int moirai_rt_monitor_open(const char *name, long uid, struct moirai_rt_monitor 
 	if (uid == MOIRAI_RT_MONITOR_UID_SELF)
 		uid = (long)geteuid();
 	if (rt_pub_path(name, path, sizeof(path)))
-		return moirai__err(-ENAMETOOLONG, "rt monitor: the stats directory path is too long");
+		return moirai__err(-ENAMETOOLONG,
+				   "rt monitor: the stats directory path is too long");
 	fd = rt_pub_open_checked(path, name, uid, &st, &h, why, sizeof(why));
 	if (fd < 0)
 		return moirai__err(fd, "rt monitor: %s: %s", path, why);
@@ -605,7 +606,8 @@ int moirai_rt_monitor_read(struct moirai_rt_monitor *mon, struct moirai_rt_snaps
 	if (rc)
 		return moirai__err(rc, "rt monitor: %s: %s", mon->path, why);
 	if (memcmp(h, &mon->id, offsetof(struct rt_pub_hdr, seq)) != 0)
-		return moirai__err(-EBADMSG, "rt monitor: %s: layout or identity changed while open",
+		return moirai__err(-EBADMSG,
+				   "rt monitor: %s: layout or identity changed while open",
 				   mon->path);
 	n = (int)h->nworkers; /* checked: 1..RT_PUB_MAX_WORKERS, == open's */
 	s = calloc(1, sizeof(*s) + (size_t)n * sizeof(s->worker[0]));
@@ -658,8 +660,7 @@ int moirai_rt_monitor_check(const struct moirai_rt_monitor *mon)
 
 	if (!mon)
 		return moirai__err(-EINVAL, "rt monitor check: NULL argument");
-	if (stat(mon->path, &st) != 0 || st.st_dev != mon->st.st_dev ||
-	    st.st_ino != mon->st.st_ino)
+	if (stat(mon->path, &st) != 0 || st.st_dev != mon->st.st_dev || st.st_ino != mon->st.st_ino)
 		return -ENOENT;
 	switch (rt_pub_liveness(&mon->id, why, sizeof(why))) {
 	case MOIRAI_RT_SEGMENT_LIVE: return 0;
@@ -678,7 +679,8 @@ int moirai_rt_snapshot_latency(const struct moirai_rt_snapshot *prev,
 	uint64_t count = 0, sum = 0;
 
 	if (!cur || !out || l < 0 || (kind != MOIRAI_RT_LAT_WAIT && kind != MOIRAI_RT_LAT_RUN))
-		return moirai__err(-EINVAL, "rt snapshot latency: NULL argument, bad level or kind");
+		return moirai__err(-EINVAL,
+				   "rt snapshot latency: NULL argument, bad level or kind");
 	if (prev && (prev->pid != cur->pid || prev->start_time != cur->start_time ||
 		     strcmp(prev->name, cur->name) != 0 || prev->seq > cur->seq))
 		return moirai__err(-EINVAL, "rt snapshot latency: snapshots of different runtimes "
@@ -727,7 +729,8 @@ int moirai_rt_monitor_stat(const char *name, struct moirai_rt_segment *out)
 	memset(out, 0, sizeof(*out));
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	if (rt_pub_path(name, path, sizeof(path)))
-		return moirai__err(-ENAMETOOLONG, "rt monitor: the stats directory path is too long");
+		return moirai__err(-ENAMETOOLONG,
+				   "rt monitor: the stats directory path is too long");
 	if (lstat(path, &st) != 0) {
 		int e = -errno;
 
@@ -808,7 +811,8 @@ int moirai_rt_monitor_clean(const char *name)
 	if (!rt_pub_name_ok(name))
 		return moirai__err(-EINVAL, "rt monitor clean: bad segment name");
 	if (rt_pub_path(name, path, sizeof(path)))
-		return moirai__err(-ENAMETOOLONG, "rt monitor: the stats directory path is too long");
+		return moirai__err(-ENAMETOOLONG,
+				   "rt monitor: the stats directory path is too long");
 	if (lstat(path, &st) != 0) {
 		int e = -errno;
 
@@ -826,8 +830,7 @@ int moirai_rt_monitor_clean(const char *name)
 	close(fd);
 	switch (rt_pub_liveness(&h, why, sizeof(why))) {
 	case MOIRAI_RT_SEGMENT_LIVE:
-		return moirai__err(-EBUSY, "rt monitor: %s: process %d is alive", path,
-				   (int)h.pid);
+		return moirai__err(-EBUSY, "rt monitor: %s: process %d is alive", path, (int)h.pid);
 	case MOIRAI_RT_SEGMENT_STALE: break;
 	default: return moirai__err(-EBUSY, "rt monitor: %s: %s", path, why);
 	}

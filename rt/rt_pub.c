@@ -58,10 +58,11 @@ struct rt_pub {
 	bool pending;	     /* it woke since: something ran that no publish shows */
 	/* Shadows built privately, then copied into the segment. */
 	struct rt_pub_hdr hdr;
-	struct rt_pub_worker *workers;		/* [nworkers] */
-	struct moirai_hist *merged;		/* [RT_PUB_HISTS] */
-	uint64_t merged_src[RT_PUB_HISTS];	/* the workers' count sum when merged */
-	bool dirty[RT_PUB_HISTS];		/* merged since the last copy */
+	struct rt_pub_worker *workers;		     /* [nworkers] */
+	struct moirai_hist *merged;		     /* [RT_PUB_HISTS] */
+	uint64_t merged_src[RT_PUB_HISTS];	     /* the workers' count sum when merged */
+	unsigned lo[RT_PUB_HISTS], hi[RT_PUB_HISTS]; /* buckets ever used, or lo > hi */
+	bool dirty[RT_PUB_HISTS];		     /* merged since the last copy */
 };
 
 /* Runtimes of this process choose names and create files one at a time. */
@@ -81,6 +82,42 @@ static uint32_t worker_state(uint32_t ws)
 	case WS_EXITED: return MOIRAI_RT_WORKER_EXITED;
 	default: return MOIRAI_RT_WORKER_STARTING;
 	}
+}
+
+/*
+ * moirai_hist_merge() of @src into the private @dst, walking only the
+ * buckets that can hold a counted record: a record writes min, max and its
+ * bucket before it publishes count (release), so with count read first
+ * (acquire) every counted record lies between the buckets of the min and
+ * max read after it.  Latencies span a few octaves, so this reads a
+ * fraction of the 1920 buckets (15 KiB) of every worker's histogram.
+ * Widens [*lo, *hi] to the buckets walked.
+ */
+static void merge_range(struct moirai_hist *dst, const struct moirai_hist *src, unsigned *lo,
+			unsigned *hi)
+{
+	uint64_t n = __atomic_load_n(&src->count, __ATOMIC_ACQUIRE), mn, mx, s;
+	unsigned a = 0, b = MOIRAI_HIST_BUCKETS - 1;
+
+	if (!n)
+		return;
+	mn = ~__atomic_load_n(&src->min_inv, __ATOMIC_RELAXED);
+	mx = __atomic_load_n(&src->max, __ATOMIC_RELAXED);
+	if (mn <= mx) { /* else a reset runs: walk everything */
+		a = moirai_hist_bucket_index(mn);
+		b = moirai_hist_bucket_index(mx);
+	}
+	for (unsigned i = a; i <= b; i++)
+		dst->buckets[i] += __atomic_load_n(&src->buckets[i], __ATOMIC_RELAXED);
+	s = __atomic_load_n(&src->sum, __ATOMIC_RELAXED);
+	dst->sum = __builtin_add_overflow(dst->sum, s, &s) ? UINT64_MAX : s;
+	if (~mn > dst->min_inv)
+		dst->min_inv = ~mn;
+	if (mx > dst->max)
+		dst->max = mx;
+	dst->count += n;
+	*lo = a < *lo ? a : *lo;
+	*hi = b > *hi ? b : *hi;
 }
 
 /* Read the runtime's counters into the shadows; returns whether every
@@ -152,10 +189,14 @@ static bool gather(struct moirai_rt *rt, struct rt_pub *p, uint64_t now)
 				sum += moirai_hist_count(&rt->w[i]->lat[k]);
 		if (sum == p->merged_src[k])
 			continue;
-		moirai_hist_init(m);
+		/* Cumulative counts: the buckets in use only ever widen. */
+		m->count = m->sum = m->min_inv = m->max = 0;
+		if (p->lo[k] <= p->hi[k])
+			memset(&m->buckets[p->lo[k]], 0,
+			       (p->hi[k] - p->lo[k] + 1) * sizeof(m->buckets[0]));
 		for (int i = 0; i < rt->nworkers; i++)
 			if (rt->w[i])
-				moirai_hist_merge(m, &rt->w[i]->lat[k]);
+				merge_range(m, &rt->w[i]->lat[k], &p->lo[k], &p->hi[k]);
 		p->merged_src[k] = sum;
 		p->dirty[k] = true;
 		moirai_hist_percentiles(m, pub_qs, 3, q);
@@ -196,11 +237,17 @@ static void publish(struct moirai_rt *rt, struct rt_pub *p)
 	store_words((char *)seg + RT_PUB_HDR_SIZE, p->workers,
 		    (size_t)rt->nworkers * RT_PUB_WORKER_SIZE);
 	for (unsigned k = 0; k < RT_PUB_HISTS; k++) {
+		struct moirai_hist *dst =
+			(void *)((char *)seg + rt_pub_hists_off((uint32_t)rt->nworkers) +
+				 k * sizeof(struct moirai_hist));
+
 		if (!p->dirty[k])
 			continue;
-		store_words((char *)seg + rt_pub_hists_off((uint32_t)rt->nworkers) +
-				    k * sizeof(struct moirai_hist),
-			    &p->merged[k], sizeof(struct moirai_hist));
+		/* The totals, and the buckets ever used (the rest stay 0). */
+		store_words(dst, &p->merged[k], offsetof(struct moirai_hist, buckets));
+		if (p->lo[k] <= p->hi[k])
+			store_words(&dst->buckets[p->lo[k]], &p->merged[k].buckets[p->lo[k]],
+				    (p->hi[k] - p->lo[k] + 1) * sizeof(dst->buckets[0]));
 		p->dirty[k] = false;
 	}
 	took = moirai_now_ns() - t0;
@@ -280,8 +327,7 @@ static void sweep(void)
 		if (strncmp(e->d_name, MOIRAI_RT_STATS_PREFIX, plen) != 0 &&
 		    strncmp(e->d_name, RT_PUB_REAP_PREFIX, rlen) != 0)
 			continue;
-		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >=
-		    (int)sizeof(path))
+		if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
 			continue;
 		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != me)
 			continue;
@@ -306,8 +352,7 @@ static void sweep(void)
  * process creates one file at a time), so is any file of ours that is not
  * a valid segment: a leftover of an earlier process with our pid.
  */
-static bool reclaim(const char *path, const char *name, bool own_pid_name, char *why,
-		    size_t len)
+static bool reclaim(const char *path, const char *name, bool own_pid_name, char *why, size_t len)
 {
 	struct rt_pub_hdr h;
 	struct stat st;
@@ -316,8 +361,8 @@ static bool reclaim(const char *path, const char *name, bool own_pid_name, char 
 	if (lstat(path, &st) != 0)
 		return errno == ENOENT; /* gone meanwhile */
 	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-		snprintf(why, len, "it is %s", !S_ISREG(st.st_mode) ? "not a regular file"
-								  : "owned by another user");
+		snprintf(why, len, "it is %s",
+			 !S_ISREG(st.st_mode) ? "not a regular file" : "owned by another user");
 		return false;
 	}
 	fd = rt_pub_open_checked(path, name, (long)geteuid(), &st, &h, why, len);
@@ -450,6 +495,8 @@ static int pub_create(struct moirai_rt *rt, const char *name, unsigned period_ms
 	p->size = rt_pub_seg_size((uint32_t)rt->nworkers);
 	p->workers = calloc((size_t)rt->nworkers, sizeof(*p->workers));
 	p->merged = calloc(RT_PUB_HISTS, sizeof(*p->merged));
+	for (unsigned k = 0; k < RT_PUB_HISTS; k++)
+		p->lo[k] = MOIRAI_HIST_BUCKETS; /* none used yet */
 	if (!p->workers || !p->merged) {
 		rc = moirai__err(-ENOMEM, "rt: no memory for the stats segment");
 		goto err_free;
@@ -502,8 +549,7 @@ static int pub_create(struct moirai_rt *rt, const char *name, unsigned period_ms
 	 * (the file is zero before: a bad magic to any reader). */
 	__atomic_store_n(&p->seg->magic, RT_PUB_MAGIC, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&create_lock);
-	moirai__log(MOIRAI_LOG_INFO, "rt: publishing stats in %s every %u ms", p->path,
-		    period_ms);
+	moirai__log(MOIRAI_LOG_INFO, "rt: publishing stats in %s every %u ms", p->path, period_ms);
 	*out = p;
 	return 0;
 

@@ -469,10 +469,10 @@ enum moirai_rt_worker_state {
 
 /** One worker in a snapshot. */
 struct moirai_rt_snapshot_worker {
-	struct moirai_rt_worker_info info;    /**< placement (as moirai_rt_worker_info()) */
-	enum moirai_rt_worker_state state;    /**< what it was doing */
-	int level;			      /**< level index of its running task, -1 none */
-	uint64_t running_ns;		      /**< how long that task had run, 0 none */
+	struct moirai_rt_worker_info info;   /**< placement (as moirai_rt_worker_info()) */
+	enum moirai_rt_worker_state state;   /**< what it was doing */
+	int level;			     /**< level index of its running task, -1 none */
+	uint64_t running_ns;		     /**< how long that task had run, 0 none */
 	struct moirai_rt_worker_stats stats; /**< its counters */
 };
 
@@ -486,14 +486,14 @@ struct moirai_rt_snapshot {
 	char comm[16];				 /**< the process's name (printable ASCII) */
 	int pid;				 /**< the writer's process id */
 	long uid;				 /**< its effective uid (the file's owner) */
-	uint64_t start_time; /**< process start, clock ticks after boot (/proc/PID/stat 22) */
-	unsigned period_ms;  /**< publish period */
-	uint64_t seq;	     /**< publish sequence number (even, grows by 2 per publish) */
-	uint64_t publishes;  /**< snapshots published so far */
-	uint64_t time_ns;    /**< CLOCK_MONOTONIC when the counters were read */
-	uint64_t publish_ns; /**< how long the last publish took on the housekeeping thread */
-	uint64_t publish_max_ns; /**< the longest publish so far */
-	bool idle;		 /**< every worker was parked (no publishes until one wakes) */
+	uint64_t start_time;	   /**< process start, clock ticks after boot (/proc/PID/stat 22) */
+	unsigned period_ms;	   /**< publish period */
+	uint64_t seq;		   /**< publish sequence number (even, grows by 2 per publish) */
+	uint64_t publishes;	   /**< snapshots published so far */
+	uint64_t time_ns;	   /**< CLOCK_MONOTONIC when the counters were read */
+	uint64_t publish_ns;	   /**< how long the last publish took on the housekeeping thread */
+	uint64_t publish_max_ns;   /**< the longest publish so far */
+	bool idle;		   /**< every worker was parked (no publishes until one wakes) */
 	struct moirai_rt_stats rt; /**< runtime-wide counters */
 	int workers;		   /**< entries in @c worker (== rt.workers) */
 	struct moirai_rt_snapshot_worker *worker; /**< per worker, index order */

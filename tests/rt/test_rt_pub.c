@@ -221,18 +221,29 @@ static void test_exact_counts(void **state)
 			assert_int_equal(moirai_rt_worker_stats_get(rt, i, &ws), 0);
 			/* Per worker, the segment holds what the runtime holds. */
 			assert_int_equal(s1->worker[i].stats.tasks_run[l], ws.tasks_run[l]);
-			sum += s1->worker[i].stats.tasks_run[l] - base->worker[i].stats.tasks_run[l];
+			sum += s1->worker[i].stats.tasks_run[l] -
+			       base->worker[i].stats.tasks_run[l];
 		}
 		assert_int_equal(sum, n);
 		for (int k = 0; k < 2; k++) {
 			struct moirai_hist d;
 
-			assert_int_equal(moirai_rt_snapshot_latency(base, s1, moirai_prio_from_index(l),
-								    k, &d),
+			assert_int_equal(moirai_rt_snapshot_latency(
+						 base, s1, moirai_prio_from_index(l), k, &d),
 					 0);
 			assert_int_equal(moirai_hist_count(&d), n);
 			assert_int_equal(moirai_hist_count(&s1->latency[k][l]),
 					 moirai_hist_count(&base->latency[k][l]) + n);
+			/* Bucket for bucket what the in-process merge gives. */
+			memset(&d, 0, sizeof(d));
+			assert_int_equal(
+				moirai_rt_latency_get(rt, -1, moirai_prio_from_index(l), k, &d), 0);
+			assert_int_equal(moirai_hist_count(&d),
+					 moirai_hist_count(&s1->latency[k][l]));
+			assert_int_equal(moirai_hist_min(&d), moirai_hist_min(&s1->latency[k][l]));
+			assert_int_equal(moirai_hist_max(&d), moirai_hist_max(&s1->latency[k][l]));
+			assert_memory_equal(d.buckets, s1->latency[k][l].buckets,
+					    sizeof(d.buckets));
 		}
 	}
 	for (int i = 0; i < workers; i++) {
@@ -258,15 +269,16 @@ static void test_exact_counts(void **state)
 			struct moirai_hist d;
 			uint64_t want_n = moirai_prio_from_index(l) == MOIRAI_PRIO_NORMAL ? m : 0;
 
-			assert_int_equal(moirai_rt_snapshot_latency(s1, s2, moirai_prio_from_index(l),
-								    k, &d),
+			assert_int_equal(moirai_rt_snapshot_latency(
+						 s1, s2, moirai_prio_from_index(l), k, &d),
 					 0);
 			assert_int_equal(moirai_hist_count(&d), want_n);
 			/* The difference's percentiles lie inside its own range. */
 			if (want_n) {
 				uint64_t p99 = moirai_hist_percentile(&d, 99);
 
-				assert_true(p99 >= moirai_hist_min(&d) && p99 <= moirai_hist_max(&d));
+				assert_true(p99 >= moirai_hist_min(&d) &&
+					    p99 <= moirai_hist_max(&d));
 			}
 		}
 	}
@@ -348,7 +360,7 @@ static void test_names(void **state)
 
 static void test_bad_config(void **state)
 {
-	static const char *const bad_names[] = { "",	 ".hidden", "a/b", "x y",
+	static const char *const bad_names[] = { "",	 ".hidden", "a/b",  "x y",
 						 "n\n1", "star*",   "../up" };
 	char long_name[80], name[80];
 	struct moirai_rt_config cfg = { 0 };
@@ -532,8 +544,7 @@ static void write_image(const char *name, const void *buf, size_t size, mode_t m
 	seg_path(name, p, sizeof(p));
 	unlink(p);
 	fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0600);
-	if (fd < 0 || fchmod(fd, mode) != 0 ||
-	    (size && write(fd, buf, size) != (ssize_t)size))
+	if (fd < 0 || fchmod(fd, mode) != 0 || (size && write(fd, buf, size) != (ssize_t)size))
 		_exit(99);
 	close(fd);
 }
@@ -1103,7 +1114,8 @@ struct pub_child {
  * pid), alive until killed. */
 static void start_publisher(struct pub_child *c, const char *name)
 {
-	struct moirai_rt_config cfg = { .flags = MOIRAI_RT_F_STATS, .stats_name = name,
+	struct moirai_rt_config cfg = { .flags = MOIRAI_RT_F_STATS,
+					.stats_name = name,
 					.stats_period_ms = 5 };
 	int p[2];
 
@@ -1476,12 +1488,12 @@ static void remove_dir(void)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exact_counts),	   cmocka_unit_test(test_names),
-		cmocka_unit_test(test_bad_config),	   cmocka_unit_test(test_idle_and_stopping),
-		cmocka_unit_test(test_hostile_files),	   cmocka_unit_test(test_hostile_file_types),
-		cmocka_unit_test(test_hostile_body),	   cmocka_unit_test(test_hostile_fuzz),
-		cmocka_unit_test(test_hostile_live),	   cmocka_unit_test(test_stale_killed),
-		cmocka_unit_test(test_stale_swept),	   cmocka_unit_test(test_stale_identity),
+		cmocka_unit_test(test_exact_counts),  cmocka_unit_test(test_names),
+		cmocka_unit_test(test_bad_config),    cmocka_unit_test(test_idle_and_stopping),
+		cmocka_unit_test(test_hostile_files), cmocka_unit_test(test_hostile_file_types),
+		cmocka_unit_test(test_hostile_body),  cmocka_unit_test(test_hostile_fuzz),
+		cmocka_unit_test(test_hostile_live),  cmocka_unit_test(test_stale_killed),
+		cmocka_unit_test(test_stale_swept),   cmocka_unit_test(test_stale_identity),
 		cmocka_unit_test(test_negative),
 	};
 	int rc;

@@ -47,31 +47,30 @@ static bool tty_raw;
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: moirai-top [PID | NAME] [-d SECONDS] [-n COUNT] [--once [--json]]\n"
-		"       moirai-top [--json]\n"
-		"       moirai-top --clean [PID | NAME]\n"
-		"\n"
-		"Shows a moirai runtime's workers live, from the stats segment it publishes\n"
-		"(/dev/shm/moirai-stats.NAME; start the program with MOIRAI_RT_STATS=1).\n"
-		"Without a target, lists the processes that publish and stale segments.\n"
-		"The directory is MOIRAI_RT_STATS_DIR when set (writers must agree).\n"
-		"\n"
-		"  PID               the process (its segment is named after it)\n"
-		"  NAME              a segment name (MOIRAI_RT_STATS=NAME, or PID.N for a\n"
-		"                    process's second runtime)\n"
-		"  -d, --delay S     refresh every S seconds (default 1; 0.01..3600)\n"
-		"  -n, --iterations N  stop after N refreshes\n"
-		"  --once            print one report (two snapshots S seconds apart) and exit\n"
-		"  --json            with --once: one JSON document; without a target: the\n"
-		"                    list as JSON\n"
-		"  --clean           remove stale segments (dead processes) owned by you, or\n"
-		"                    only the one named\n"
-		"  -V, --version     print the version and exit\n"
-		"  -h, --help        print this help and exit\n"
-		"Keys (on a terminal): q quits.\n"
-		"Exit status: 0 ok, 1 runtime failure (unreadable or stale segment), 2 bad\n"
-		"usage or no such process or segment.\n");
+	fprintf(f, "usage: moirai-top [PID | NAME] [-d SECONDS] [-n COUNT] [--once [--json]]\n"
+		   "       moirai-top [--json]\n"
+		   "       moirai-top --clean [PID | NAME]\n"
+		   "\n"
+		   "Shows a moirai runtime's workers live, from the stats segment it publishes\n"
+		   "(/dev/shm/moirai-stats.NAME; start the program with MOIRAI_RT_STATS=1).\n"
+		   "Without a target, lists the processes that publish and stale segments.\n"
+		   "The directory is MOIRAI_RT_STATS_DIR when set (writers must agree).\n"
+		   "\n"
+		   "  PID               the process (its segment is named after it)\n"
+		   "  NAME              a segment name (MOIRAI_RT_STATS=NAME, or PID.N for a\n"
+		   "                    process's second runtime)\n"
+		   "  -d, --delay S     refresh every S seconds (default 1; 0.01..3600)\n"
+		   "  -n, --iterations N  stop after N refreshes\n"
+		   "  --once            print one report (two snapshots S seconds apart) and exit\n"
+		   "  --json            with --once: one JSON document; without a target: the\n"
+		   "                    list as JSON\n"
+		   "  --clean           remove stale segments (dead processes) owned by you, or\n"
+		   "                    only the one named\n"
+		   "  -V, --version     print the version and exit\n"
+		   "  -h, --help        print this help and exit\n"
+		   "Keys (on a terminal): q quits.\n"
+		   "Exit status: 0 ok, 1 runtime failure (unreadable or stale segment), 2 bad\n"
+		   "usage or no such process or segment.\n");
 }
 
 static int bad(const char *fmt, const char *what)
@@ -246,8 +245,9 @@ static double interval(const struct moirai_rt_snapshot *p, const struct moirai_r
 	return p && c->time_ns > p->time_ns ? (double)(c->time_ns - p->time_ns) / 1e9 : 0;
 }
 
-static const struct moirai_rt_snapshot_worker *
-prev_worker(const struct moirai_rt_snapshot *p, const struct moirai_rt_snapshot *c, int i)
+static const struct moirai_rt_snapshot_worker *prev_worker(const struct moirai_rt_snapshot *p,
+							   const struct moirai_rt_snapshot *c,
+							   int i)
 {
 	static const struct moirai_rt_snapshot_worker zero;
 
@@ -312,8 +312,8 @@ static void print_text(const struct moirai_rt_snapshot *p, const struct moirai_r
 	       fmt_rate(per_s(delta(c->rt.refused, p ? p->rt.refused : 0), secs), r[1], 16),
 	       fmt_rate(per_s(delta(c->rt.overflow_spills, p ? p->rt.overflow_spills : 0), secs),
 			r[2], 16),
-	       c->rt.deferred_pending, c->period_ms, (double)age / 1e6,
-	       (double)c->publish_ns / 1e3, (double)c->publish_max_ns / 1e3);
+	       c->rt.deferred_pending, c->period_ms, (double)age / 1e6, (double)c->publish_ns / 1e3,
+	       (double)c->publish_max_ns / 1e3);
 	printf("\n%4s %4s %4s %-5s %6s %7s %7s %7s %7s %7s %7s %7s %6s %5s %5s\n", "W", "PU",
 	       "NODE", "STATE", "LOAD%", "CRIT/s", "HIGH/s", "NORM/s", "BKGD/s", "STEAL/s",
 	       "PARK/s", "WAKE/s", "QUEUE", "MBXF", "STUCK");
@@ -324,15 +324,14 @@ static void print_text(const struct moirai_rt_snapshot *p, const struct moirai_r
 		for (int l = 0; l < MOIRAI_PRIO_LEVELS; l++)
 			fmt_rate(per_s(delta(cw->stats.tasks_run[l], pw->stats.tasks_run[l]), secs),
 				 r[l], 16);
-		printf("%4d %4d %4d %-5s %6.1f %7s %7s %7s %7s %7s %7s %7s %6" PRIu64
-		       " %5" PRIu64 " %5" PRIu64 "%s\n",
+		printf("%4d %4d %4d %-5s %6.1f %7s %7s %7s %7s %7s %7s %7s %6" PRIu64 " %5" PRIu64
+		       " %5" PRIu64 "%s\n",
 		       i, cw->info.pu, cw->info.node, state_name(cw->state), load_of(pw, cw, secs),
 		       r[0], r[1], r[2], r[3],
 		       fmt_rate(per_s(delta(steals_of(&cw->stats), steals_of(&pw->stats)), secs),
 				r[4], 16),
 		       fmt_rate(per_s(delta(cw->stats.parks, pw->stats.parks), secs), r[5], 16),
-		       fmt_rate(per_s(delta(cw->stats.wakeups, pw->stats.wakeups), secs), r[6],
-				16),
+		       fmt_rate(per_s(delta(cw->stats.wakeups, pw->stats.wakeups), secs), r[6], 16),
 		       queued_of(&cw->stats), cw->stats.mailbox_full, cw->stats.stuck_reports,
 		       cw->info.critical_only ? "  critical lane" : "");
 	}
@@ -380,7 +379,8 @@ static void json_lat(const struct moirai_rt_snapshot *p, const struct moirai_rt_
 			moirai_rt_snapshot_latency(p, c, prio, (enum moirai_rt_latency)k, &h);
 			lat_figures(&h, f);
 			printf("%s\"%s\": {\"count\": %" PRIu64 ", \"p50\": %" PRIu64
-			       ", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64 ", \"max\": %" PRIu64 "}",
+			       ", \"p99\": %" PRIu64 ", \"p999\": %" PRIu64 ", \"max\": %" PRIu64
+			       "}",
 			       k ? ", " : "", k ? "run" : "wait", f[0], f[1], f[2], f[3], f[4]);
 		}
 		printf("}");
@@ -412,7 +412,8 @@ static void print_json(const struct moirai_rt_snapshot *p, const struct moirai_r
 		const struct moirai_rt_snapshot_worker *pw = prev_worker(p, c, i);
 		const struct moirai_rt_worker_stats *s = &cw->stats;
 
-		printf("%s{\"worker\": %d, \"pu\": %d, \"node\": %d, \"plan_pu\": %d, \"plan_node\": "
+		printf("%s{\"worker\": %d, \"pu\": %d, \"node\": %d, \"plan_pu\": %d, "
+		       "\"plan_node\": "
 		       "%d, \"critical_only\": %s, \"state\": \"%s\", \"level\": %d"
 		       ", \"running_ns\": %" PRIu64 ", \"load\": %.2f",
 		       i ? ", " : "", i, cw->info.pu, cw->info.node, cw->info.plan_pu,
@@ -436,10 +437,11 @@ static void print_json(const struct moirai_rt_snapshot *p, const struct moirai_r
 		       ", \"stolen_from\": %" PRIu64 ", \"mailbox_full\": %" PRIu64
 		       ", \"stuck_reports\": %" PRIu64 ", \"busy_ns\": %" PRIu64
 		       ", \"poll_busy_ns\": %" PRIu64 ", \"cancelled\": %" PRIu64 "}",
-		       steals_of(s), per_s(delta(steals_of(s), steals_of(&pw->stats)), secs), s->parks,
-		       per_s(delta(s->parks, pw->stats.parks), secs), s->wakeups,
+		       steals_of(s), per_s(delta(steals_of(s), steals_of(&pw->stats)), secs),
+		       s->parks, per_s(delta(s->parks, pw->stats.parks), secs), s->wakeups,
 		       per_s(delta(s->wakeups, pw->stats.wakeups), secs), s->stolen_from,
-		       s->mailbox_full, s->stuck_reports, s->busy_ns, s->poll_busy_ns, s->cancelled);
+		       s->mailbox_full, s->stuck_reports, s->busy_ns, s->poll_busy_ns,
+		       s->cancelled);
 	}
 	printf("], \"latency_ns\": {");
 	json_lat(p, c);
@@ -655,7 +657,8 @@ static int attach(const struct args *a, struct moirai_rt_monitor **mon)
 		return 1;
 	}
 	if (seg.state == MOIRAI_RT_SEGMENT_STALE) {
-		fprintf(stderr, "moirai-top: segment %s is stale: %s (moirai-top --clean removes it)\n",
+		fprintf(stderr,
+			"moirai-top: segment %s is stale: %s (moirai-top --clean removes it)\n",
 			a->name, seg.detail);
 		return 1;
 	}
