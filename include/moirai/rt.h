@@ -543,6 +543,7 @@ MOIRAI_API int moirai_rt_monitor_read(struct moirai_rt_monitor *mon,
 
 /**
  * Whether the segment's writer is still there.
+ * @param mon the handle.
  * @return 0 the process lives and the segment still has its name;
  *         -ENOENT the name is gone or names another file (the runtime was
  *         destroyed); -ESRCH the process is dead (a stale segment);
@@ -551,10 +552,16 @@ MOIRAI_API int moirai_rt_monitor_read(struct moirai_rt_monitor *mon,
  */
 MOIRAI_API int moirai_rt_monitor_check(const struct moirai_rt_monitor *mon);
 
-/** Close a handle.  NULL is a no-op. */
+/**
+ * Close a handle.  Not safe concurrently with other calls on @p mon.
+ * @param mon the handle; NULL is a no-op.
+ */
 MOIRAI_API void moirai_rt_monitor_close(struct moirai_rt_monitor *mon);
 
-/** Free a snapshot from moirai_rt_monitor_read().  NULL is a no-op. */
+/**
+ * Free a snapshot from moirai_rt_monitor_read().
+ * @param snap the snapshot; NULL is a no-op.
+ */
 MOIRAI_API void moirai_rt_snapshot_free(struct moirai_rt_snapshot *snap);
 
 /**
@@ -597,6 +604,8 @@ struct moirai_rt_segment {
 /**
  * Describe stats segment @p name (read with the checks of
  * moirai_rt_monitor_open(), owner not required to be the caller).
+ * @param name the segment name.
+ * @param[out] out its description.
  * @return 0 (see @p out->state); -EINVAL bad name or NULL; -ENOENT no such
  *         segment.  Thread-safe.
  */
@@ -619,6 +628,7 @@ MOIRAI_API int moirai_rt_monitor_list(struct moirai_rt_segment *out, int max);
  * effective uid (a live, unknown or invalid one is never removed).  Safe
  * against a new runtime reusing the name meanwhile: only the file that was
  * checked is removed.
+ * @param name the segment name.
  * @return 0 removed; -EINVAL bad name; -ENOENT no such segment; -EBUSY its
  *         process is alive (or in another pid namespace); -EPERM owned by
  *         another uid; -EPROTO not a valid stats segment (left alone);
