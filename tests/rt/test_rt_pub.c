@@ -171,6 +171,7 @@ static void test_exact_counts(void **state)
 	struct moirai_rt *rt;
 	char name[MOIRAI_RT_STATS_NAME_MAX + 1], want[64];
 	long refused = 0;
+	uint64_t seq;
 	int workers;
 
 	(void)state;
@@ -261,8 +262,9 @@ static void test_exact_counts(void **state)
 	refused = spawn_n(rt, MOIRAI_PRIO_NORMAL, m, h);
 	join_n(h, m);
 	s2 = snap_of(mon);
+	seq = s2->seq;
 	moirai_rt_snapshot_free(s2);
-	s2 = snap_after(mon, s2->seq + 4);
+	s2 = snap_after(mon, seq + 4);
 	assert_true(s2->time_ns > s1->time_ns);
 	for (int l = 0; l < MOIRAI_PRIO_LEVELS; l++) {
 		for (int k = 0; k < 2; k++) {
@@ -425,7 +427,7 @@ static void test_idle_and_stopping(void **state)
 	struct moirai_task *h;
 	struct moirai_rt *rt;
 	char name[80];
-	uint64_t end, seq;
+	uint64_t end, seq, before = 0, after = 0;
 	bool exited;
 
 	(void)state;
@@ -448,10 +450,38 @@ static void test_idle_and_stopping(void **state)
 	if (!TEST_UNDER_TSAN) /* TSan's own threads may wake a worker */
 		assert_int_equal(t->seq, seq);
 	moirai_rt_snapshot_free(t);
-	/* Work wakes it, and publishing resumes. */
-	assert_int_equal(moirai_rt_spawn(rt, quick_task, NULL, NULL, &h), 0);
-	assert_int_equal(moirai_task_join(h, MOIRAI_TIMEOUT_FOREVER, NULL), 0);
-	t = snap_after(mon, s->seq + 2);
+	/* Work wakes it and publishing resumes; idle snapshots may come
+	 * between the tasks, but once every worker parked for good the last
+	 * one holds all of the work (within a few periods), and then
+	 * publishing stops again. */
+	for (int i = 0; i < s->workers; i++)
+		before += s->worker[i].stats.tasks_run[1];
+	for (int i = 0; i < 50; i++) {
+		struct moirai_spawn_opts o = { .prio = MOIRAI_PRIO_HIGH };
+
+		assert_int_equal(moirai_rt_spawn(rt, quick_task, NULL, &o, &h), 0);
+		assert_int_equal(moirai_task_join(h, MOIRAI_TIMEOUT_FOREVER, NULL), 0);
+	}
+	end = moirai_now_ns() + 5000 * MS;
+	for (;;) {
+		t = snap_of(mon);
+		after = 0;
+		for (int i = 0; i < t->workers; i++)
+			after += t->worker[i].stats.tasks_run[1];
+		assert_true(after - before <= 50);
+		if ((t->idle && after - before == 50) || moirai_now_ns() > end)
+			break;
+		moirai_rt_snapshot_free(t);
+		sleep_ms(2);
+	}
+	assert_true(t->idle && t->seq > seq);
+	assert_int_equal(after - before, 50);
+	seq = t->seq;
+	moirai_rt_snapshot_free(t);
+	sleep_ms(40);
+	t = snap_of(mon);
+	if (!TEST_UNDER_TSAN)
+		assert_int_equal(t->seq, seq);
 	moirai_rt_snapshot_free(t);
 	moirai_rt_snapshot_free(s);
 	s = NULL;
