@@ -232,7 +232,7 @@ static void publish(struct moirai_rt *rt, struct rt_pub *p)
 	 * below (pairs with the reader's re-read of seq after its copy). */
 	p->seq++;
 	__atomic_store_n(&seg->seq, p->seq, __ATOMIC_RELAXED);
-	atomic_thread_fence(memory_order_release);
+	rt_pub_release_fence();
 	store_words((char *)seg + body, (char *)&p->hdr + body, body_len);
 	store_words((char *)seg + RT_PUB_HDR_SIZE, p->workers,
 		    (size_t)rt->nworkers * RT_PUB_WORKER_SIZE);

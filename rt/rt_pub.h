@@ -22,6 +22,7 @@
 
 #include <assert.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -122,6 +123,27 @@ static_assert(offsetof(struct rt_pub_hdr, reserved) == 720, "header body ends at
 static_assert(sizeof(struct rt_pub_worker) == RT_PUB_WORKER_SIZE, "worker record is 384 bytes");
 static_assert(offsetof(struct rt_pub_worker, reserved) == 312, "worker fields end at 312");
 static_assert(sizeof(struct moirai_hist) == 15392, "histogram layout as moirai/hist.h");
+
+/*
+ * W1's release fence (rt_pub.c).  GCC rejects atomic_thread_fence under
+ * -fsanitize=thread (-Wtsan: TSan does not model fences); the loads this
+ * fence orders against are another process's, which TSan cannot see
+ * anyway, so only that warning is silenced, only here (as lib/waitq.h).
+ */
+#if defined(__SANITIZE_THREAD__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wtsan"
+static inline void rt_pub_release_fence(void)
+{
+	atomic_thread_fence(memory_order_release);
+}
+#pragma GCC diagnostic pop
+#else
+static inline void rt_pub_release_fence(void)
+{
+	atomic_thread_fence(memory_order_release);
+}
+#endif
 
 /* Offsets and size of a segment of @nworkers workers. */
 static inline uint64_t rt_pub_hists_off(uint32_t nworkers)

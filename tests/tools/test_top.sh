@@ -156,6 +156,23 @@ kill -TERM "$pub"
 wait "$pub" 2>/dev/null
 [ -e "$D/moirai-stats.$pub" ] && fail "a publisher that exited cleanly left its segment"
 
+# A segment named like a PID but written by another process is not that
+# PID's (MOIRAI_RT_STATS=NUMBER): refused, by name it is fine.
+dead=$(sh -c 'echo $$')
+MOIRAI_RT_STATS=$dead "$PUB" --publish 0 >"$tmp/fake" 2>/dev/null &
+fake=$!
+pids="$pids $fake"
+i=0
+while [ ! -s "$tmp/fake" ] && [ "$i" -lt 200 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+[ "$(cat "$tmp/fake")" = "$dead" ] || fail "MOIRAI_RT_STATS=$dead named the segment '$(cat "$tmp/fake")'"
+expect_status 1 "a PID's segment written by another process" "$TOP" --once -d 0.1 "$dead"
+expect_err "a PID's segment written by another process" "written by process $fake, not $dead"
+kill -TERM "$fake"
+wait "$fake" 2>/dev/null
+
 # The live view ends when the process does, with exit 0 and a note.
 start_pub 1
 expect_status 0 "watched process exits" timeout 20 "$TOP" -d 0.2 "$pub"

@@ -618,14 +618,16 @@ static const char *stats_dir(void)
 	return *d ? d : MOIRAI_RT_STATS_DEFAULT_DIR;
 }
 
-/* The uid the target's file must have: its process's, else ours. */
-static long expected_uid(const struct args *a)
+/* The uid the segment's file must have: that of the process it names (so
+ * that nobody can pass a file of theirs off as another user's process),
+ * else ours. */
+static long expected_uid(long pid)
 {
 	char path[64];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "/proc/%ld", a->pid);
-	if (a->pid > 0 && stat(path, &st) == 0)
+	snprintf(path, sizeof(path), "/proc/%ld", pid);
+	if (pid > 0 && stat(path, &st) == 0)
 		return (long)st.st_uid;
 	return MOIRAI_RT_MONITOR_UID_SELF;
 }
@@ -666,7 +668,12 @@ static int attach(const struct args *a, struct moirai_rt_monitor **mon)
 		fprintf(stderr, "moirai-top: segment %s: %s\n", a->name, seg.detail);
 		return 1;
 	}
-	if (moirai_rt_monitor_open(a->name, expected_uid(a), mon)) {
+	if (a->pid > 0 && seg.pid != a->pid) {
+		fprintf(stderr, "moirai-top: segment %s was written by process %d, not %ld\n",
+			a->name, seg.pid, a->pid);
+		return 1;
+	}
+	if (moirai_rt_monitor_open(a->name, expected_uid(seg.pid), mon)) {
 		fprintf(stderr, "moirai-top: %s\n", moirai_last_error());
 		return 1;
 	}
