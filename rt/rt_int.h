@@ -379,7 +379,8 @@ struct moirai_rt {
 	struct rt_deferred *deferred_wait; /* housekeeping only */
 	_Atomic uint64_t deferred_pending, deferred_freed;
 
-	/* moirai-top: the stats segment, or NULL (rt_pub.c; housekeeping only). */
+	/* moirai-top: the stats segment, or NULL (rt_pub.c): set at create
+	 * before the threads start, used by housekeeping, freed at destroy. */
 	struct rt_pub *pub;
 };
 
