@@ -79,6 +79,15 @@ static const struct option_row rows[MOIRAI_OPT__COUNT] = {
 				      "run time after which a task should yield, us", NULL },
 	[MOIRAI_OPT_RT_PREFETCH] = { "rt_prefetch", OPT_LONG, 1, NULL, 0, 1,
 				     "1 = prefetch the next task descriptor, 0 = off", NULL },
+	[MOIRAI_OPT_RT_STATS] = { "rt_stats", OPT_STR, 0, "", 0, 0,
+				  "publish runtime stats for moirai-top: \"\" or 0 off, "
+				  "1 a segment named after the process, else its name",
+				  NULL },
+	[MOIRAI_OPT_RT_STATS_MS] = { "rt_stats_ms", OPT_LONG, 100, NULL, 1, 60000,
+				     "how often the runtime publishes its stats, ms", NULL },
+	[MOIRAI_OPT_RT_STATS_DIR] = { "rt_stats_dir", OPT_STR, 0, "", 0, 0,
+				      "directory of the runtime stats segments (\"\" = /dev/shm)",
+				      NULL },
 };
 
 static long values[MOIRAI_OPT__COUNT];

@@ -318,6 +318,7 @@ struct rt_start {
 };
 
 struct rt_deferred;
+struct rt_pub;
 
 /* ---- the runtime ----------------------------------------------------- */
 
@@ -384,6 +385,10 @@ struct moirai_rt {
 	_Atomic(struct rt_deferred *) deferred;
 	struct rt_deferred *deferred_wait; /* housekeeping only */
 	_Atomic uint64_t deferred_pending, deferred_freed;
+
+	/* moirai-top: the stats segment, or NULL (rt_pub.c): set at create
+	 * before the threads start, used by housekeeping, freed at destroy. */
+	struct rt_pub *pub;
 };
 
 /* The calling thread's worker (or NULL), and its runtime. */

@@ -22,6 +22,7 @@
 
 #include "moirai/numa.h"
 #include "rt_int.h"
+#include "rt_pub.h"
 
 #define DEF_DEQUE	     4096u
 #define DEF_AGING_DISPATCHES 32u
@@ -94,7 +95,7 @@ static int fill_defaults(struct moirai_rt_config *c)
 		c->idle = MOIRAI_RT_IDLE_SPIN;
 	if (!(c->flags & MOIRAI_RT_F_NO_PREFETCH) && !moirai_option_get(MOIRAI_OPT_RT_PREFETCH))
 		c->flags |= MOIRAI_RT_F_NO_PREFETCH;
-	if (c->flags & ~MOIRAI_RT_F_NO_PREFETCH)
+	if (c->flags & ~(MOIRAI_RT_F_NO_PREFETCH | MOIRAI_RT_F_STATS))
 		return moirai__err(-EINVAL, "rt: unknown flags 0x%x", c->flags);
 	if (c->idle != MOIRAI_RT_IDLE_PARK && c->idle != MOIRAI_RT_IDLE_SPIN)
 		return moirai__err(-EINVAL, "rt: unknown idle policy %d", (int)c->idle);
@@ -474,6 +475,8 @@ static void *hk_main(void *arg)
 			until = 0; /* until a worker wakes, or a defer_free */
 		else
 			atomic_store(&rt->hk_long, 0);
+		/* moirai-top: publish the stats when due (rt_pub.c). */
+		until = rt_pub_tick(rt, until);
 		if (!atomic_load(&rt->hk_stop))
 			moirai__waitq_park(&rt->hk_wq, key, until, 0);
 		moirai__waitq_finish(&rt->hk_wq);
@@ -535,6 +538,7 @@ static int node_pool(struct moirai_rt *rt, int node, struct rt_node **out)
 
 static void rt_free(struct moirai_rt *rt)
 {
+	rt_pub_fini(rt); /* moirai-top: unlink the stats segment (rt_pub.c) */
 	if (rt->w) {
 		for (int i = 0; i < rt->nworkers; i++)
 			worker_free(rt->w[i]);
@@ -820,6 +824,13 @@ int moirai_rt_create(const struct moirai_rt_config *config, struct moirai_rt **o
 	rc = rt_build(config, &rt);
 	if (rc)
 		return rc;
+	/* moirai-top: the stats segment, when asked for (rt_pub.c). */
+	rc = rt_pub_init(rt);
+	if (rc) {
+		moirai_plan_destroy(rt->plan);
+		rt_free(rt);
+		return rc;
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
 	for (int i = 0; i < rt->nworkers; i++) {

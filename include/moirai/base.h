@@ -116,6 +116,9 @@ enum moirai_option {
 	MOIRAI_OPT_RT_STUCK_MS, /**< MOIRAI_RT_STUCK_MS: stuck-task threshold in ms, 0 = no detector */
 	MOIRAI_OPT_RT_BUDGET_US, /**< MOIRAI_RT_BUDGET_US: task run time after which moirai_rt_should_yield() is true, us */
 	MOIRAI_OPT_RT_PREFETCH, /**< MOIRAI_RT_PREFETCH: 1 = prefetch the next task descriptor before running one, 0 = off */
+	MOIRAI_OPT_RT_STATS, /**< MOIRAI_RT_STATS: publish runtime stats for moirai-top: "" or "0" off, "1" a segment named after the process, else the segment name */
+	MOIRAI_OPT_RT_STATS_MS, /**< MOIRAI_RT_STATS_MS: how often the runtime publishes its stats, ms */
+	MOIRAI_OPT_RT_STATS_DIR, /**< MOIRAI_RT_STATS_DIR: directory of the stats segments ("" = /dev/shm) */
 	MOIRAI_OPT__COUNT
 };
 

@@ -57,6 +57,11 @@
  * live node of that CPU.  The runtime logs that at warning level and says
  * so in its stats.
  *
+ * Stats: counters per worker and latency histograms per level, read in
+ * process (moirai_rt_stats_get() and friends) or, for moirai-top and other
+ * processes, published in a read-only shared-memory segment (the
+ * "Published stats" section below, docs/top.md).
+ *
  * Threads and safety: every function here is thread-safe unless it says
  * otherwise.  Functions marked "worker only" must be called from inside a
  * task, poller or timer callback of the runtime.
@@ -138,6 +143,8 @@ enum moirai_rt_stop_mode {
 
 /** Config flag: do not prefetch the next task descriptor (to measure it). */
 #define MOIRAI_RT_F_NO_PREFETCH 0x1u
+/** Config flag: publish the stats for moirai-top (see "Published stats"). */
+#define MOIRAI_RT_F_STATS 0x2u
 
 /**
  * Runtime configuration.  Zero-initialised means defaults everywhere; the
@@ -145,7 +152,8 @@ enum moirai_rt_stop_mode {
  * task_budget_ns, stuck_ns and prefetching come from the options table
  * (MOIRAI_WORKERS, MOIRAI_RT_IDLE, MOIRAI_SPIN_NS, MOIRAI_RT_MAILBOX,
  * MOIRAI_RT_TASKS, MOIRAI_RT_BUDGET_US, MOIRAI_RT_STUCK_MS,
- * MOIRAI_RT_PREFETCH), the rest are constants stated per field.
+ * MOIRAI_RT_PREFETCH, MOIRAI_RT_STATS, MOIRAI_RT_STATS_MS), the rest are
+ * constants stated per field.
  */
 struct moirai_rt_config {
 	/** Topology to plan on; NULL loads one with moirai_topo_load()
@@ -189,6 +197,14 @@ struct moirai_rt_config {
 	uint64_t stop_timeout_ns;
 	/** MOIRAI_RT_F_* flags. */
 	unsigned flags;
+	/** Publish the stats under this segment name (see "Published stats";
+	 *  copied).  NULL: with MOIRAI_RT_F_STATS, the name the MOIRAI_RT_STATS
+	 *  option gives, else one after the process id; without the flag the
+	 *  option alone decides ("" or "0" off, "1" a segment named after the
+	 *  process, anything else the segment name). */
+	const char *stats_name;
+	/** Publish period, ms, 1..60000; 0 = MOIRAI_RT_STATS_MS (100). */
+	unsigned stats_period_ms;
 };
 
 /**
@@ -200,8 +216,14 @@ struct moirai_rt_config {
  *         virtual_placement, critical_workers >= workers, sizes out of
  *         range); -ERANGE more workers than usable cores (from the
  *         planner); -ENODEV, -EPERM node problems; -ENOMEM; -EAGAIN a
- *         thread could not be started (everything started is joined).
- *         moirai_last_error() says which.  Thread-safe.
+ *         thread could not be started (everything started is joined);
+ *         with stats publishing asked for in @p config (flag or name):
+ *         -EINVAL a bad stats name or period, -EEXIST a live segment (or a
+ *         file that is not a stale segment of this user) has the name,
+ *         other -errno from creating it (-EACCES, -ENOSPC, ...).  Publishing
+ *         asked for only by the MOIRAI_RT_STATS option never fails create:
+ *         a problem is logged at warning level and the runtime runs
+ *         without it.  moirai_last_error() says which.  Thread-safe.
  */
 MOIRAI_API int moirai_rt_create(const struct moirai_rt_config *config, struct moirai_rt **out);
 
@@ -446,6 +468,225 @@ MOIRAI_API int moirai_rt_stats_print(const struct moirai_rt *rt, FILE *f, bool j
  *         NULL for a value that is not a priority.  Thread-safe.
  */
 MOIRAI_API const char *moirai_prio_name(enum moirai_prio prio);
+
+/* ---- Published stats (moirai-top) -------------------------------------- */
+
+/*
+ * A runtime created with MOIRAI_RT_F_STATS, a stats_name, or the
+ * MOIRAI_RT_STATS option publishes its stats in a read-only shared-memory
+ * segment, the file DIR/moirai-stats.NAME (mode 0644, DIR the
+ * MOIRAI_RT_STATS_DIR option, by default MOIRAI_RT_STATS_DEFAULT_DIR),
+ * rewritten by the housekeeping thread every stats_period_ms (default 100)
+ * from the counters above, and removed by moirai_rt_destroy().  NAME is the
+ * process id ("4242"; "4242.1", "4242.2", ... for further runtimes of the
+ * same process) unless a name is given.  The format, the seqlock that keeps
+ * a reader's copy consistent and what a reader checks are in docs/top.md.
+ *
+ * Readers (moirai-top, or any program) use the moirai_rt_monitor_*()
+ * functions below: they never write the segment, never block its writer,
+ * and never trust it: every snapshot is copied into local memory, checked
+ * (magic, version, sizes, identity, sequence) and clamped before it is
+ * returned.  Reader and writer must share a pid namespace for liveness.
+ */
+
+/** Directory of the stats segments unless the MOIRAI_RT_STATS_DIR option
+ *  names another (writers and readers of one machine must agree). */
+#define MOIRAI_RT_STATS_DEFAULT_DIR "/dev/shm"
+/** File name prefix of a stats segment (the name follows it). */
+#define MOIRAI_RT_STATS_PREFIX "moirai-stats."
+/** Longest stats segment name, not counting the NUL. */
+#define MOIRAI_RT_STATS_NAME_MAX 64
+
+/**
+ * The name this runtime publishes its stats under.
+ * @param rt the runtime.
+ * @param[out] buf receives the name (not the path), NUL-terminated.
+ * @param len size of @p buf (MOIRAI_RT_STATS_NAME_MAX + 1 always suffices).
+ * @return 0; -EINVAL NULL argument or @p len 0; -ENOENT the runtime does not
+ *         publish; -ENOSPC the name did not fit.  Thread-safe.
+ */
+MOIRAI_API int moirai_rt_stats_name(const struct moirai_rt *rt, char *buf, size_t len);
+
+/** Opaque reader handle on one stats segment. */
+struct moirai_rt_monitor;
+
+/** What a worker was doing when its snapshot was taken. */
+enum moirai_rt_worker_state {
+	MOIRAI_RT_WORKER_STARTING = 0, /**< not running its loop yet */
+	MOIRAI_RT_WORKER_RUNNING = 1,  /**< inside a task */
+	MOIRAI_RT_WORKER_SPINNING = 2, /**< awake, looking for work */
+	MOIRAI_RT_WORKER_PARKED = 3,   /**< asleep */
+	MOIRAI_RT_WORKER_EXITED = 4,   /**< left its loop (runtime stopping) */
+};
+
+/** One worker in a snapshot. */
+struct moirai_rt_snapshot_worker {
+	struct moirai_rt_worker_info info;   /**< placement (as moirai_rt_worker_info()) */
+	enum moirai_rt_worker_state state;   /**< what it was doing */
+	int level;			     /**< level index of its running task, -1 none */
+	uint64_t running_ns;		     /**< how long that task had run, 0 none */
+	struct moirai_rt_worker_stats stats; /**< its counters */
+};
+
+/**
+ * A consistent copy of one published snapshot, in the reader's memory.
+ * Counters are as published (cumulative since the runtime started); rates
+ * come from two snapshots (difference over @c time_ns).
+ */
+struct moirai_rt_snapshot {
+	char name[MOIRAI_RT_STATS_NAME_MAX + 1]; /**< segment name */
+	char comm[16];				 /**< the process's name (printable ASCII) */
+	int pid;				 /**< the writer's process id */
+	long uid;				 /**< its effective uid (the file's owner) */
+	uint64_t start_time;	   /**< process start, clock ticks after boot (/proc/PID/stat 22) */
+	unsigned period_ms;	   /**< publish period */
+	uint64_t seq;		   /**< publish sequence number (even, grows by 2 per publish) */
+	uint64_t publishes;	   /**< snapshots published so far */
+	uint64_t time_ns;	   /**< CLOCK_MONOTONIC when the counters were read */
+	uint64_t publish_ns;	   /**< how long the last publish took on the housekeeping thread */
+	uint64_t publish_max_ns;   /**< the longest publish so far */
+	bool idle;		   /**< every worker was parked (no publishes until one wakes) */
+	struct moirai_rt_stats rt; /**< runtime-wide counters */
+	int workers;		   /**< entries in @c worker (== rt.workers) */
+	struct moirai_rt_snapshot_worker *worker; /**< per worker, index order */
+	/** Latency per kind (enum moirai_rt_latency) and level index, merged over
+	 *  the workers, cumulative.  Query with the moirai/hist.h functions. */
+	struct moirai_hist latency[2][MOIRAI_PRIO_LEVELS];
+};
+
+/** Flag for @c uid of moirai_rt_monitor_open(): the caller's effective uid. */
+#define MOIRAI_RT_MONITOR_UID_SELF (-1L)
+
+/**
+ * Open stats segment @p name for reading: O_RDONLY | O_NOFOLLOW |
+ * O_NONBLOCK, then checked to be a regular file owned by @p uid, writable
+ * by nobody else, of the exact size its header states, with our magic and
+ * layout version.  Nothing is mapped: every read copies the file with
+ * pread() (a truncated file gives an error, never SIGBUS).
+ * @param name 1..MOIRAI_RT_STATS_NAME_MAX characters of [A-Za-z0-9._-],
+ *        not starting with '.' (a pid, or the name the runtime was given).
+ * @param uid the owner the file must have; MOIRAI_RT_MONITOR_UID_SELF for
+ *        the caller's effective uid.
+ * @param[out] out the handle.
+ * @return 0; -EINVAL bad name or NULL @p out; -ENOENT no such segment;
+ *         -EPERM a symbolic link, not a regular file, owned by another uid,
+ *         or writable by group or others; -EACCES not readable; -EPROTO
+ *         not a moirai stats segment (magic) or another layout version;
+ *         -EBADMSG truncated, or sizes that do not add up; -ENOMEM.
+ *         moirai_last_error() says which check failed.  Thread-safe.
+ */
+MOIRAI_API int moirai_rt_monitor_open(const char *name, long uid, struct moirai_rt_monitor **out);
+
+/**
+ * Copy the latest snapshot.  Retries a bounded number of times (for at
+ * most about 100 ms) while the writer is in the middle of a publish; the
+ * copy is then checked again as on open (identity and sizes must not have
+ * changed) and every field is clamped to its range before it is returned.
+ * @param mon the handle.
+ * @param[out] out a new snapshot; free it with moirai_rt_snapshot_free().
+ * @return 0; -EAGAIN the writer kept the segment busy (sequence odd or
+ *         changing) through every retry: a stuck, dying or hostile writer;
+ *         -EBADMSG truncated, resized or changed identity; -EPROTO magic or
+ *         version changed; -EINVAL NULL argument; -ENOMEM; -EIO read error.
+ *         Not safe concurrently with other calls on @p mon.
+ */
+MOIRAI_API int moirai_rt_monitor_read(struct moirai_rt_monitor *mon,
+				      struct moirai_rt_snapshot **out);
+
+/**
+ * Whether the segment's writer is still there.
+ * @param mon the handle.
+ * @return 0 the process lives and the segment still has its name;
+ *         -ENOENT the name is gone or names another file (the runtime was
+ *         destroyed); -ESRCH the process is dead (a stale segment);
+ *         -EXDEV another pid namespace: cannot tell; -EINVAL NULL.
+ *         Thread-safe.
+ */
+MOIRAI_API int moirai_rt_monitor_check(const struct moirai_rt_monitor *mon);
+
+/**
+ * Close a handle.  Not safe concurrently with other calls on @p mon.
+ * @param mon the handle; NULL is a no-op.
+ */
+MOIRAI_API void moirai_rt_monitor_close(struct moirai_rt_monitor *mon);
+
+/**
+ * Free a snapshot from moirai_rt_monitor_read().
+ * @param snap the snapshot; NULL is a no-op.
+ */
+MOIRAI_API void moirai_rt_snapshot_free(struct moirai_rt_snapshot *snap);
+
+/**
+ * The latency records published between two snapshots of one runtime:
+ * @p cur's histogram minus @p prev's, bucket by bucket (percentiles within
+ * the bounds of moirai/hist.h; min and max are bucket bounds).
+ * @param prev the earlier snapshot, or NULL for everything since start.
+ * @param cur the later one.
+ * @param prio the level.
+ * @param kind wait or run time.
+ * @param[out] out overwritten with the difference.
+ * @return 0; -EINVAL NULL @p cur or @p out, bad level or kind, or
+ *         snapshots of different runtimes or in the wrong order.
+ *         Thread-safe.
+ */
+MOIRAI_API int moirai_rt_snapshot_latency(const struct moirai_rt_snapshot *prev,
+					  const struct moirai_rt_snapshot *cur,
+					  enum moirai_prio prio, enum moirai_rt_latency kind,
+					  struct moirai_hist *out);
+
+/** What a stats segment found on the system is. */
+enum moirai_rt_segment_state {
+	MOIRAI_RT_SEGMENT_LIVE = 0,    /**< its process runs */
+	MOIRAI_RT_SEGMENT_STALE = 1,   /**< its process is gone (also: pid reused, rebooted) */
+	MOIRAI_RT_SEGMENT_UNKNOWN = 2, /**< written in another pid namespace: cannot tell */
+	MOIRAI_RT_SEGMENT_INVALID = 3, /**< not a readable segment (see @c detail) */
+};
+
+/** One stats segment found on the system. */
+struct moirai_rt_segment {
+	char name[MOIRAI_RT_STATS_NAME_MAX + 1]; /**< segment name */
+	enum moirai_rt_segment_state state;	 /**< live, stale, ... */
+	int pid;				 /**< its writer (0 when invalid) */
+	long uid;				 /**< the file's owner */
+	int workers;				 /**< worker count (0 when invalid) */
+	char comm[16];				 /**< the process's name */
+	char detail[128]; /**< why it is stale or invalid, for people ("" when live) */
+};
+
+/**
+ * Describe stats segment @p name (read with the checks of
+ * moirai_rt_monitor_open(), owner not required to be the caller).
+ * @param name the segment name.
+ * @param[out] out its description.
+ * @return 0 (see @p out->state); -EINVAL bad name or NULL; -ENOENT no such
+ *         segment.  Thread-safe.
+ */
+MOIRAI_API int moirai_rt_monitor_stat(const char *name, struct moirai_rt_segment *out);
+
+/**
+ * List the stats segments in the stats directory (the MOIRAI_RT_STATS_DIR
+ * option, by default MOIRAI_RT_STATS_DEFAULT_DIR), sorted by name.  Bounded:
+ * looks at no more than 4096 directory entries.
+ * @param[out] out receives up to @p max entries (may be NULL when @p max is 0).
+ * @param max capacity of @p out.
+ * @return the number of segments found (may exceed @p max: call again with
+ *         more room); -EINVAL NULL @p out with @p max > 0; other -errno
+ *         from opendir.  Thread-safe.
+ */
+MOIRAI_API int moirai_rt_monitor_list(struct moirai_rt_segment *out, int max);
+
+/**
+ * Remove stats segment @p name if it is stale and owned by the caller's
+ * effective uid (a live, unknown or invalid one is never removed).  Safe
+ * against a new runtime reusing the name meanwhile: only the file that was
+ * checked is removed.
+ * @param name the segment name.
+ * @return 0 removed; -EINVAL bad name; -ENOENT no such segment; -EBUSY its
+ *         process is alive (or in another pid namespace); -EPERM owned by
+ *         another uid; -EPROTO not a valid stats segment (left alone);
+ *         other -errno from rename/unlink.  Thread-safe.
+ */
+MOIRAI_API int moirai_rt_monitor_clean(const char *name);
 
 #ifdef __cplusplus
 }
