@@ -57,11 +57,15 @@ int moirai_rt_worker_stats_get(const struct moirai_rt *rt, int worker,
 		out->tasks_run[l] = RT_READ(w->c.tasks_run[l]);
 		out->continuations[l] = RT_READ(w->c.continuations[l]);
 		out->aged_dispatches[l] = RT_READ(w->c.aged[l]);
-		/* Approximate: the owner's local lists are read racily. */
+		/* Approximate: the owner's local lists are read racily.  Work
+		 * in the strict mailbox (not drained yet) has no level until it
+		 * is: it is counted as normal below. */
 		out->queue_depth[l] = (uint64_t)rt_deque_size(&w->dq[l]) +
 				      moirai_ring_count(w->mbox[l]) +
 				      __atomic_load_n(&w->fifo_len[l], __ATOMIC_RELAXED);
 	}
+	out->queue_depth[moirai_prio_index(MOIRAI_PRIO_NORMAL)] +=
+		moirai_ring_count(w->strict_mbox);
 	for (int c = 0; c < MOIRAI_RT_STEAL_CLASSES; c++)
 		out->steals[c] = RT_READ(w->c.steals[c]);
 	out->steal_attempts = RT_READ(w->c.steal_attempts);

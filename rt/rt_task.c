@@ -254,7 +254,10 @@ uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 	/* Threaded: the scheduling clock moves by what the task took (no
 	 * clock read).  Manual (tests): the caller's clock says how long. */
 	now = rt->manual ? rt->clock() : now + moirai__ticks_to_ns(end - start);
-	RT_COUNT(w->c.busy_ns, moirai__ticks_to_ns(end - start));
+	/* Busy time counts outer tasks only: a task run inside a join is part
+	 * of the joiner's time already. */
+	if (w->help_depth == 0)
+		RT_COUNT(w->c.busy_ns, moirai__ticks_to_ns(end - start));
 	RT_COUNT(w->c.tasks_run[l], 1);
 	atomic_store_explicit(&w->cur_level, prev_level, memory_order_relaxed);
 	atomic_store_explicit(&w->running_since, prev_since ? end : 0, memory_order_relaxed);

@@ -218,19 +218,6 @@ static inline void remove_dir(void)
 	rmdir(dir);
 }
 
-/*
- * Under TSan, no descriptor prefetch: the dispatcher's prefetch reads the
- * next task's level before the acquire that orders the submitter's writes
- * (rt/rt_sched.c, rt_step; TSan reports it on main too, tests/rt/test_rt.c
- * shows it).  These tests are about publishing; the runtime's own tests
- * keep catching that race.
- */
-static inline void no_prefetch_under_tsan(void)
-{
-	if (TEST_UNDER_TSAN)
-		moirai_option_set(MOIRAI_OPT_RT_PREFETCH, 0);
-}
-
 /* Create the private stats directory and point the library at it. */
 static inline int setup_dir(const char *tag)
 {
@@ -242,7 +229,6 @@ static inline int setup_dir(const char *tag)
 	test_pid = getpid();
 	moirai_option_set_str(MOIRAI_OPT_RT_STATS_DIR, dir);
 	moirai_option_set_str(MOIRAI_OPT_RT_STATS, "");
-	no_prefetch_under_tsan();
 	return 0;
 }
 
