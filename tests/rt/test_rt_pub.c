@@ -813,10 +813,8 @@ int main(int argc, char **argv)
 	};
 	int rc;
 
-	if (argc == 3 && strcmp(argv[1], "--publish") == 0) {
-		no_prefetch_under_tsan();
+	if (argc == 3 && strcmp(argv[1], "--publish") == 0)
 		return publish_main(atof(argv[2]));
-	}
 	if (setup_dir("pub"))
 		return 1;
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
