@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The reader side of the stats segment (moirai/rt.h, "Published stats";
  * docs/top.md): open, read a consistent snapshot, check liveness, list and

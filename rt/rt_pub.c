@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The writer of the stats segment moirai-top reads (moirai/rt.h,
  * "Published stats"; layout in rt_pub.h; docs/top.md): created at

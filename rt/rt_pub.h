@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Private to rt/: the stats segment moirai-top reads (layout version 1),
  * the writer's hooks into the runtime (rt_pub.c), and what writer and

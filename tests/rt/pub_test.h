@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the stats segment tests share (test_rt_pub.c, test_rt_pub_hostile.c):
  * a private stats directory, forked children that die with the test,

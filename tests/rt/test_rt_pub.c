@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The published stats segment (moirai/rt.h "Published stats", rt/rt_pub.c,
  * rt/rt_monitor.c), read with the same reader moirai-top uses:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The stats segment's reader against hostile writers (forked children):
  * wrong magic, version, record sizes, worker counts, offsets and sizes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * moirai-top: a live view of a moirai runtime's workers, from the stats
  * segment the runtime publishes (MOIRAI_RT_STATS=1; moirai/rt.h,
