@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "alloc_int.h"
 #include "moirai/numa.h"
 
@@ -438,6 +439,11 @@ err_unavailable:
 /* Make segments [s, s+n) of @e committed; called with the lock held. */
 static int commit_segs(struct arena *a, struct extent *e, size_t s, size_t n)
 {
+	/* Injected (MOIRAI_FAULT arena_commit): fails before touching state,
+	 * as a refused mmap or populate would. */
+	if (moirai__fault_hit(MOIRAI_FAULT_ARENA_COMMIT))
+		return moirai__err(-ENOMEM, "alloc: cannot commit %zu bytes on node %d (injected)",
+				   n * SEG_SIZE, a->node);
 	for (size_t g = s / e->granule_segs; g <= (s + n - 1) / e->granule_segs; g++) {
 		if (bit_get(e->setup, g))
 			continue;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault.h"
 #include "internal.h"
 
 enum opt_type { OPT_LONG, OPT_SIZE, OPT_STR };
@@ -25,6 +26,32 @@ struct option_row {
 	const char *doc;
 	const char *choices; /* OPT_STR: "a|b|c" = the only values accepted */
 };
+
+/*
+ * String options with a syntax of their own: check validates a value (0,
+ * or -EINVAL with the reason in why, recording and logging nothing), apply
+ * acts on it once it is stored.
+ */
+struct option_hooks {
+	int (*check)(const char *text, char *why, size_t why_len);
+	void (*apply)(const char *text);
+};
+
+static int fault_check(const char *text, char *why, size_t why_len)
+{
+	uint64_t period[MOIRAI_FAULT__COUNT];
+
+	return moirai__fault_parse(text, period, why, why_len);
+}
+
+static void fault_apply(const char *text)
+{
+	uint64_t period[MOIRAI_FAULT__COUNT];
+	char why[160];
+
+	if (moirai__fault_parse(text, period, why, sizeof(why)) == 0)
+		moirai__fault_arm(period);
+}
 
 static const struct option_row rows[MOIRAI_OPT__COUNT] = {
 	[MOIRAI_OPT_TOPOLOGY] = { "topology", OPT_STR, 0, "", 0, 0,
@@ -88,6 +115,14 @@ static const struct option_row rows[MOIRAI_OPT__COUNT] = {
 	[MOIRAI_OPT_RT_STATS_DIR] = { "rt_stats_dir", OPT_STR, 0, "", 0, 0,
 				      "directory of the runtime stats segments (\"\" = /dev/shm)",
 				      NULL },
+	[MOIRAI_OPT_FAULT] = { "fault", OPT_STR, 0, "", 0, 0,
+			       "fault injection: \"\" off, or SITE=N,... (arena_commit, pool_get, "
+			       "ring_enqueue) to fail every Nth call of each",
+			       NULL },
+};
+
+static const struct option_hooks hooks[MOIRAI_OPT__COUNT] = {
+	[MOIRAI_OPT_FAULT] = { fault_check, fault_apply },
 };
 
 static long values[MOIRAI_OPT__COUNT];
@@ -203,6 +238,7 @@ static void env_name(enum moirai_option opt, char *buf, size_t len)
 static void load_options(void)
 {
 	bool bad[MOIRAI_OPT__COUNT] = { false };
+	static char why[MOIRAI_OPT__COUNT][160];
 	char env[64];
 
 	for (int i = 0; i < MOIRAI_OPT__COUNT; i++) {
@@ -212,12 +248,16 @@ static void load_options(void)
 		env_name(i, env, sizeof(env));
 		e = getenv(env);
 		if (rows[i].type == OPT_STR) {
-			if (e && !is_choice(rows[i].choices, e)) {
+			if (e &&
+			    (!is_choice(rows[i].choices, e) ||
+			     (hooks[i].check && hooks[i].check(e, why[i], sizeof(why[i])) != 0))) {
 				bad[i] = true;
 				e = NULL;
 			}
 			strings[i] = strdup(e ? e : rows[i].def_str);
 			is_set[i] = e != NULL;
+			if (e && hooks[i].apply)
+				hooks[i].apply(e);
 			continue;
 		}
 		if (e && parse_value(i, e, &values[i]) != 0) {
@@ -230,7 +270,10 @@ static void load_options(void)
 		env_name(i, env, sizeof(env));
 		/* A typo in an env var must not silently change behaviour. */
 		if (bad[i] && values[MOIRAI_OPT_LOG_LEVEL] >= MOIRAI_LOG_WARN) {
-			if (rows[i].type == OPT_STR)
+			if (rows[i].type == OPT_STR && hooks[i].check)
+				fprintf(stderr, "moirai warn: ignoring %s='%s': %s\n", env,
+					getenv(env), why[i]);
+			else if (rows[i].type == OPT_STR)
 				fprintf(stderr,
 					"moirai warn: ignoring %s='%s': expected one of %s\n", env,
 					getenv(env), rows[i].choices);
@@ -309,6 +352,13 @@ int moirai_option_set_str(enum moirai_option opt, const char *value)
 	if (!is_choice(rows[opt].choices, value))
 		return moirai__err(-EINVAL, "options: '%s' is not a value of %s (one of %s)", value,
 				   rows[opt].name, rows[opt].choices);
+	if (hooks[opt].check) {
+		char why[160];
+
+		if (hooks[opt].check(value, why, sizeof(why)) != 0)
+			return moirai__err(-EINVAL, "options: %s='%.60s': %s", rows[opt].name,
+					   value, why);
+	}
 	struct retired *old = malloc(sizeof(*old));
 	char *copy = strdup(value);
 
@@ -326,6 +376,8 @@ int moirai_option_set_str(enum moirai_option opt, const char *value)
 	retired_list = old;
 	strings[opt] = copy;
 	is_set[opt] = true;
+	if (hooks[opt].apply)
+		hooks[opt].apply(copy);
 	return 0;
 }
 

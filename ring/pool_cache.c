@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault.h"
 #include "moirai/alloc.h"
 #include "pool_int.h"
 
@@ -72,7 +73,9 @@ static int cache_alloc(struct moirai_pool *pool, unsigned size, bool thread,
 				   pool->name, size, moirai_last_error());
 	memset(pc, 0, sizeof(*pc));
 	pc->pub.cap = 2 * size;
-	pc->pub.debug = pool->debug;
+	/* Injected pool_get faults must see cache hits too: the flag sends
+	 * every call of this cache to the out-of-line path. */
+	pc->pub.debug = pool->debug || moirai__fault_on(MOIRAI_FAULT_POOL_GET);
 	pc->size = size;
 	pc->thread_cache = thread;
 	pc->pool = pool;
@@ -305,6 +308,9 @@ int moirai_pool_get_generic(struct moirai_pool *pool, struct moirai_pool_cache *
 
 	if (rc || n == 0)
 		return rc;
+	/* Injected (MOIRAI_FAULT pool_get): the "empty" outcome, nothing taken. */
+	if (moirai__fault_hit(MOIRAI_FAULT_POOL_GET))
+		return -ENOENT;
 	rc = get_raw(pool, c, objs, n);
 	if (rc == 0 && pool->debug)
 		moirai__pool_debug_mark_taken(pool, objs, n);

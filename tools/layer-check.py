@@ -38,8 +38,9 @@ LAYERS = [
 ]
 # Private headers every module may include: the plumbing of lib/ that the
 # other layers share (error recording and logging, the futex event count,
-# intrusive lists).  Any other private header stays inside its module.
-SHARED_PRIVATE = {"lib/internal.h", "lib/waitq.h", "lib/list.h"}
+# intrusive lists, fault injection).  Any other private header stays inside
+# its module.
+SHARED_PRIVATE = {"lib/internal.h", "lib/waitq.h", "lib/list.h", "lib/fault.h"}
 UMBRELLA = "include/moirai.h"  # includes every layer: for tools and users
 # Directories that hold C sources but are not modules.
 NOT_MODULES = {"include", "tools", "tests", "docs", "man", ".git"}

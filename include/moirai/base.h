@@ -119,6 +119,7 @@ enum moirai_option {
 	MOIRAI_OPT_RT_STATS, /**< MOIRAI_RT_STATS: publish runtime stats for moirai-top: "" or "0" off, "1" a segment named after the process, else the segment name */
 	MOIRAI_OPT_RT_STATS_MS, /**< MOIRAI_RT_STATS_MS: how often the runtime publishes its stats, ms */
 	MOIRAI_OPT_RT_STATS_DIR, /**< MOIRAI_RT_STATS_DIR: directory of the stats segments ("" = /dev/shm) */
+	MOIRAI_OPT_FAULT, /**< MOIRAI_FAULT: fault injection, "" off or "SITE=N,..." (enum moirai_fault_site) */
 	MOIRAI_OPT__COUNT
 };
 
@@ -157,7 +158,8 @@ MOIRAI_API int moirai_option_set(enum moirai_option opt, long value);
  * @return 0; -EINVAL for an unknown option, an unparsable or out-of-range
  *         value, or a string not among the option's values (hugepages:
  *         auto, hugetlb, thp, none; rt_idle:
- *         park, spin); -ENOMEM.  Not safe concurrently with
+ *         park, spin), or a fault specification that does not parse
+ *         (moirai_last_error() says why); -ENOMEM.  Not safe concurrently with
  *         readers of the same option.
  */
 MOIRAI_API int moirai_option_set_str(enum moirai_option opt, const char *value);
@@ -169,6 +171,47 @@ MOIRAI_API int moirai_option_set_str(enum moirai_option opt, const char *value);
  * @return a static string; NULL for an unknown option. Thread-safe.
  */
 MOIRAI_API const char *moirai_option_name(enum moirai_option opt);
+
+/**
+ * Fault-injection sites.  The MOIRAI_FAULT option ("" = off) arms them:
+ * "arena_commit=N,pool_get=N,ring_enqueue=N", any subset, makes every Nth
+ * call of each named site (counted over all threads from the moment the
+ * option is read or set) fail the way the real failure does, so that the
+ * callers' own error paths run (moirai-stress uses it; docs/stress.md).
+ * Set it before creating the objects it should affect.  When off, each
+ * site costs one test of a global word.
+ */
+enum moirai_fault_site {
+	/** A node arena commit fails with -ENOMEM: the allocation that needed
+	 *  it returns NULL with errno ENOMEM (or its create -ENOMEM). */
+	MOIRAI_FAULT_ARENA_COMMIT = 0,
+	/** A pool get fails with -ENOENT, as from an empty pool (caches made
+	 *  while it is armed send every get and put through the out-of-line
+	 *  path, so cache hits count too). */
+	MOIRAI_FAULT_POOL_GET = 1,
+	/** A ring enqueue through the exported (out-of-line) ring calls moves
+	 *  nothing, as into a full ring.  Not the library's own rings (channels,
+	 *  pools, runtime mailboxes) nor fast paths a program inlines with
+	 *  MOIRAI_RING_INLINE. */
+	MOIRAI_FAULT_RING_ENQUEUE = 2,
+	MOIRAI_FAULT__COUNT /**< number of sites */
+};
+
+/**
+ * Faults injected at @p site since the process started (cumulative across
+ * changes of MOIRAI_FAULT).
+ * @param site the site.
+ * @return the count; 0 for a value that is not a site.  Thread-safe.
+ */
+MOIRAI_API uint64_t moirai_fault_injected(enum moirai_fault_site site);
+
+/**
+ * Name of a fault site, as MOIRAI_FAULT spells it ("arena_commit").
+ * @param site the site.
+ * @return a static string; NULL for a value that is not a site.
+ *         Thread-safe.
+ */
+MOIRAI_API const char *moirai_fault_site_name(enum moirai_fault_site site);
 
 /**
  * Monotonic clock in nanoseconds (CLOCK_MONOTONIC, through the vDSO).

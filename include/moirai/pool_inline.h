@@ -40,7 +40,7 @@ struct moirai_pool_cache {
 	 *   the slots behind the struct are. */
 	alignas(void *) uint32_t len;
 	uint32_t cap; /**< 2 * nominal size: flush threshold, number of slots */
-	bool debug;   /**< every op takes the checked slow path */
+	bool debug;   /**< every op takes the out-of-line path (debug checks, fault injection) */
 };
 
 /** The cap slots behind @p c; [0, len) hold objects.  Internal. */

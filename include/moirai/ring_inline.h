@@ -37,6 +37,16 @@ extern "C" {
 #define MOIRAI__RING_FN static inline __attribute__((always_inline))
 #endif
 
+/*
+ * Fault injection (MOIRAI_FAULT ring_enqueue) in the exported copies only:
+ * ring/ring_fast.c defines this to the library's check, which may fail the
+ * call as a full ring would (nothing moved, *free_space set).  Inlined into
+ * a program, or into the library's own users of rings, it is nothing.
+ */
+#ifndef MOIRAI__RING_ENQ_FAULT
+#define MOIRAI__RING_ENQ_FAULT(r, free_space) 0
+#endif
+
 /** Bytes of moirai header in front of the rte_ring (private layout). */
 #define MOIRAI__RING_HDR_SIZE 128
 
@@ -100,6 +110,8 @@ MOIRAI__RING_FN bool moirai_ring_empty(const struct moirai_ring *r)
 MOIRAI__RING_FN unsigned moirai_ring_sp_enqueue_bulk(struct moirai_ring *r, void *const *objs,
 						     unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_sp_enqueue_bulk(moirai__ring_rte(r), objs, n, free_space);
 }
 
@@ -107,12 +119,16 @@ MOIRAI__RING_FN unsigned moirai_ring_sp_enqueue_bulk_elem(struct moirai_ring *r,
 							  unsigned esize, unsigned n,
 							  unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_sp_enqueue_bulk_elem(moirai__ring_rte(r), objs, esize, n, free_space);
 }
 
 MOIRAI__RING_FN unsigned moirai_ring_mp_enqueue_bulk(struct moirai_ring *r, void *const *objs,
 						     unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_enqueue_bulk(moirai__ring_rte(r), objs, n, free_space);
 }
 
@@ -120,12 +136,16 @@ MOIRAI__RING_FN unsigned moirai_ring_mp_enqueue_bulk_elem(struct moirai_ring *r,
 							  unsigned esize, unsigned n,
 							  unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_enqueue_bulk_elem(moirai__ring_rte(r), objs, esize, n, free_space);
 }
 
 MOIRAI__RING_FN unsigned moirai_ring_mp_rts_enqueue_bulk(struct moirai_ring *r, void *const *objs,
 							 unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_rts_enqueue_bulk(moirai__ring_rte(r), objs, n, free_space);
 }
 
@@ -133,12 +153,16 @@ MOIRAI__RING_FN unsigned moirai_ring_mp_rts_enqueue_bulk_elem(struct moirai_ring
 							      const void *objs, unsigned esize,
 							      unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_rts_enqueue_bulk_elem(moirai__ring_rte(r), objs, esize, n, free_space);
 }
 
 MOIRAI__RING_FN unsigned moirai_ring_mp_hts_enqueue_bulk(struct moirai_ring *r, void *const *objs,
 							 unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_hts_enqueue_bulk(moirai__ring_rte(r), objs, n, free_space);
 }
 
@@ -146,12 +170,16 @@ MOIRAI__RING_FN unsigned moirai_ring_mp_hts_enqueue_bulk_elem(struct moirai_ring
 							      const void *objs, unsigned esize,
 							      unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_hts_enqueue_bulk_elem(moirai__ring_rte(r), objs, esize, n, free_space);
 }
 
 MOIRAI__RING_FN unsigned moirai_ring_enqueue_bulk(struct moirai_ring *r, void *const *objs,
 						  unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_enqueue_bulk(moirai__ring_rte(r), objs, n, free_space);
 }
 
@@ -159,6 +187,8 @@ MOIRAI__RING_FN unsigned moirai_ring_enqueue_bulk_elem(struct moirai_ring *r, co
 						       unsigned esize, unsigned n,
 						       unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_enqueue_bulk_elem(moirai__ring_rte(r), objs, esize, n, free_space);
 }
 
@@ -230,6 +260,8 @@ MOIRAI__RING_FN unsigned moirai_ring_dequeue_bulk_elem(struct moirai_ring *r, vo
 MOIRAI__RING_FN unsigned moirai_ring_sp_enqueue_burst(struct moirai_ring *r, void *const *objs,
 						      unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_sp_enqueue_burst(moirai__ring_rte(r), objs, n, free_space);
 }
 
@@ -237,12 +269,16 @@ MOIRAI__RING_FN unsigned moirai_ring_sp_enqueue_burst_elem(struct moirai_ring *r
 							   unsigned esize, unsigned n,
 							   unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_sp_enqueue_burst_elem(moirai__ring_rte(r), objs, esize, n, free_space);
 }
 
 MOIRAI__RING_FN unsigned moirai_ring_mp_enqueue_burst(struct moirai_ring *r, void *const *objs,
 						      unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_enqueue_burst(moirai__ring_rte(r), objs, n, free_space);
 }
 
@@ -250,12 +286,16 @@ MOIRAI__RING_FN unsigned moirai_ring_mp_enqueue_burst_elem(struct moirai_ring *r
 							   unsigned esize, unsigned n,
 							   unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_enqueue_burst_elem(moirai__ring_rte(r), objs, esize, n, free_space);
 }
 
 MOIRAI__RING_FN unsigned moirai_ring_mp_rts_enqueue_burst(struct moirai_ring *r, void *const *objs,
 							  unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_rts_enqueue_burst(moirai__ring_rte(r), objs, n, free_space);
 }
 
@@ -263,12 +303,16 @@ MOIRAI__RING_FN unsigned moirai_ring_mp_rts_enqueue_burst_elem(struct moirai_rin
 							       const void *objs, unsigned esize,
 							       unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_rts_enqueue_burst_elem(moirai__ring_rte(r), objs, esize, n, free_space);
 }
 
 MOIRAI__RING_FN unsigned moirai_ring_mp_hts_enqueue_burst(struct moirai_ring *r, void *const *objs,
 							  unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_hts_enqueue_burst(moirai__ring_rte(r), objs, n, free_space);
 }
 
@@ -276,12 +320,16 @@ MOIRAI__RING_FN unsigned moirai_ring_mp_hts_enqueue_burst_elem(struct moirai_rin
 							       const void *objs, unsigned esize,
 							       unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_mp_hts_enqueue_burst_elem(moirai__ring_rte(r), objs, esize, n, free_space);
 }
 
 MOIRAI__RING_FN unsigned moirai_ring_enqueue_burst(struct moirai_ring *r, void *const *objs,
 						   unsigned n, unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_enqueue_burst(moirai__ring_rte(r), objs, n, free_space);
 }
 
@@ -289,6 +337,8 @@ MOIRAI__RING_FN unsigned moirai_ring_enqueue_burst_elem(struct moirai_ring *r, c
 							unsigned esize, unsigned n,
 							unsigned *free_space)
 {
+	if (MOIRAI__RING_ENQ_FAULT(r, free_space))
+		return 0;
 	return rte_ring_enqueue_burst_elem(moirai__ring_rte(r), objs, esize, n, free_space);
 }
 
