@@ -3,7 +3,9 @@
 #
 #   make                 libmoirai.a, libmoirai.so and the tools in build/
 #   make check           build and run every test (bounded, a few minutes)
-#   make stress          the same tests scaled up (MOIRAI_TEST_SCALE=20)
+#   make stress          every moirai-stress scenario (also with faults) and the
+#                        topology fuzz at thousands of inputs
+#   make stress-tests    every test scaled up (MOIRAI_TEST_SCALE=20)
 #   make check-numa      tests under a 4-node NUMA VM (qemu)
 #   make run             the main job (demo)
 #   make bench           moirai-bench all --quick
@@ -99,7 +101,7 @@ HEADERS     := $(sort $(wildcard include/moirai/*.h)) include/moirai.h
 DEPS_OK     := $(BUILD)/.deps-ok
 DEPS_TEST_OK := $(BUILD)/.deps-test-ok
 
-.PHONY: all check stress check-numa run bench install uninstall clean deps \
+.PHONY: all check stress stress-tests check-numa run bench install uninstall clean deps \
         format format-check
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -118,7 +120,7 @@ $(DEPS_TEST_OK): tools/install-deps | $(DEPS_OK)
 	@tools/install-deps --check test 2>/dev/null || tools/install-deps test
 	@mkdir -p $(@D) && touch $@
 
-check stress check-numa bench doc: | $(DEPS_TEST_OK)
+check stress stress-tests check-numa bench doc: | $(DEPS_TEST_OK)
 
 deps:
 	tools/install-deps
@@ -167,7 +169,22 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(STATIC_LIB)
 check: all $(TESTS)
 	@MOIRAI_BUILD=$(BUILD) CC=$(CC) SAN=$(SAN) SANFLAGS="$(SANFLAGS)" tests/run-tests.sh $(TESTS) $(SCRIPT_TESTS)
 
-stress: all $(TESTS)
+# Every moirai-stress scenario for STRESS_SECS seconds, once clean and
+# once with faults injected at every site (STRESS_FAULT), then the
+# corrupt-topology fuzz at STRESS_FUZZ_COUNT seeds per source and parser:
+# thousands of inputs where make check runs hundreds (docs/stress.md).
+STRESS_SECS ?= 3
+STRESS_FAULT_SECS ?= 1
+STRESS_FAULT ?= arena_commit=7,pool_get=13,ring_enqueue=11
+STRESS_FUZZ_COUNT ?= 200
+stress: all $(BUILD)/tests/numa/test_topo_fuzz
+	$(BUILD)/bin/moirai-stress all --duration $(STRESS_SECS)
+	$(BUILD)/bin/moirai-stress all --duration $(STRESS_FAULT_SECS) --fault $(STRESS_FAULT)
+	@MOIRAI_BUILD=$(BUILD) MOIRAI_FUZZ_COUNT=$(STRESS_FUZZ_COUNT) \
+		tests/run-tests.sh $(BUILD)/tests/numa/test_topo_fuzz
+
+# Every test with its loop counts x20.
+stress-tests: all $(TESTS)
 	@MOIRAI_BUILD=$(BUILD) CC=$(CC) MOIRAI_TEST_SCALE=20 tests/run-tests.sh $(TESTS)
 
 check-numa: all $(TESTS)
