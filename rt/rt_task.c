@@ -135,6 +135,11 @@ int moirai_group_destroy(struct moirai_group *g)
 	if (atomic_load_explicit(&g->pending, memory_order_acquire) > 0)
 		return moirai__err(-EBUSY, "group: %u tasks still pending",
 				   moirai_group_pending(g));
+	/* A finisher that made pending 0 may still be in group_done() (its
+	 * wake-up); its in_done count is visible to us through the acquire
+	 * of pending above.  It is a few instructions from its last touch. */
+	while (atomic_load_explicit(&g->in_done, memory_order_acquire) > 0)
+		sched_yield();
 	g->magic = 0;
 	moirai_free(g);
 	return 0;

@@ -379,6 +379,64 @@ static void test_groups(void **state)
 	assert_int_equal(moirai_rt_destroy(rt), 0);
 }
 
+/*
+ * Destroy right after the wait: the last finisher may still be inside its
+ * wake-up of the group (CI's ASan run caught a write to the freed group
+ * from the task-finish path).  Many short rounds so the window is hit.
+ */
+/* Long enough that the waiter parks, so the finisher's wake-up is a futex call. */
+static int group_napper(void *arg)
+{
+	struct timespec ts = { 0, 200000 };
+
+	nanosleep(&ts, NULL);
+	return group_child(arg);
+}
+
+static void test_group_destroy_race(void **state)
+{
+	struct moirai_rt *rt = make_rt(NULL);
+	struct moirai_rt_worker_info wi;
+	cpu_set_t one, saved;
+	long rounds = 2000 * test_scale() / TEST_SAN_DIVISOR;
+
+	(void)state;
+	/* The waiter shares worker 0's CPU, so the finisher's futex wake-up
+	 * can switch straight to it: destroy then runs while the finisher is
+	 * between its wake-up and its last touch of the group. */
+	assert_int_equal(moirai_rt_worker_info(rt, 0, &wi), 0);
+	assert_int_equal(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
+	CPU_ZERO(&one);
+	CPU_SET(wi.pu, &one);
+	assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof(one), &one), 0);
+	atomic_store(&counter, 0);
+	for (long r = 0; r < rounds; r++) {
+		struct moirai_group *g;
+		int first = -1;
+
+		assert_int_equal(moirai_group_create(rt, &g), 0);
+		for (int k = 0; k < 2; k++)
+			assert_int_equal(moirai_rt_spawn(rt, (r & 1) ? group_child : group_napper,
+							 (void *)(intptr_t)k,
+							 &(struct moirai_spawn_opts){
+								 .flags = MOIRAI_SPAWN_F_WORKER |
+									  MOIRAI_SPAWN_F_STRICT,
+								 .worker = 0,
+								 .group = g },
+							 NULL),
+					 0);
+		assert_int_equal(moirai_group_wait(g, MOIRAI_TIMEOUT_FOREVER, &first), 0);
+		assert_int_equal(first, 0);
+		assert_int_equal(moirai_group_destroy(g), 0);
+		/* Let a preempted finisher run now, while the freed group is
+		 * still poisoned (the next create would reuse the block). */
+		sched_yield();
+	}
+	assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
+	assert_int_equal(atomic_load(&counter), 2 * rounds);
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+}
+
 /* ---- affinity and mailboxes ----------------------------------------------------- */
 
 static int self_task(void *arg)
@@ -1097,23 +1155,15 @@ static void test_stats_print(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lifecycle),
-		cmocka_unit_test(test_spawn_join_foreign),
-		cmocka_unit_test(test_fork_join),
-		cmocka_unit_test(test_handles),
-		cmocka_unit_test(test_groups),
-		cmocka_unit_test(test_affinity),
-		cmocka_unit_test(test_mailbox_full),
-		cmocka_unit_test(test_loops),
-		cmocka_unit_test(test_should_yield),
-		cmocka_unit_test(test_critical_lane),
-		cmocka_unit_test(test_stuck_task),
-		cmocka_unit_test(test_blocking_region),
-		cmocka_unit_test(test_qsbr),
-		cmocka_unit_test(test_idle_cpu),
-		cmocka_unit_test(test_shutdown_under_load),
-		cmocka_unit_test(test_stop_timeout),
-		cmocka_unit_test(test_stats_print),
+		cmocka_unit_test(test_lifecycle),	cmocka_unit_test(test_spawn_join_foreign),
+		cmocka_unit_test(test_fork_join),	cmocka_unit_test(test_handles),
+		cmocka_unit_test(test_groups),		cmocka_unit_test(test_group_destroy_race),
+		cmocka_unit_test(test_affinity),	cmocka_unit_test(test_mailbox_full),
+		cmocka_unit_test(test_loops),		cmocka_unit_test(test_should_yield),
+		cmocka_unit_test(test_critical_lane),	cmocka_unit_test(test_stuck_task),
+		cmocka_unit_test(test_blocking_region), cmocka_unit_test(test_qsbr),
+		cmocka_unit_test(test_idle_cpu),	cmocka_unit_test(test_shutdown_under_load),
+		cmocka_unit_test(test_stop_timeout),	cmocka_unit_test(test_stats_print),
 	};
 	const struct CMUnitTest negative[] = {
 		cmocka_unit_test(test_negative),
