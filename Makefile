@@ -157,6 +157,7 @@ $(BUILD)/commit.stamp: FORCE
 # Tools use the public API only; they link the static library so that they
 # run from the build tree and install as single files.
 TOOL_LIBS_moirai-bench := -lck -ldl
+TOOL_LIBS_moirai-pipeline := -lpcap
 .SECONDEXPANSION:
 $(BUILD)/bin/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tools/$$*/*.c))) $(STATIC_LIB)
 	@mkdir -p $(@D)
