@@ -29,7 +29,7 @@
 
 #include "stress.h"
 
-#define BIT(s) (1u << (s))
+#define BIT(s)	       (1u << (s))
 #define SCENARIO_NAMES "alloc, ring, chan, pool"
 
 struct scenario {
@@ -55,14 +55,13 @@ static const struct scenario scenarios[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: moirai-stress SCENARIO [-d SECONDS] [-s SEED] [-t THREADS]\n"
-		"                     [--fault SPEC] [--json] [-v]\n"
-		"\n"
-		"Runs a stress scenario against the library and checks that nothing was lost,\n"
-		"duplicated or leaked and that every thread was joined.\n"
-		"\n"
-		"  SCENARIO          one of:\n");
+	fprintf(f, "usage: moirai-stress SCENARIO [-d SECONDS] [-s SEED] [-t THREADS]\n"
+		   "                     [--fault SPEC] [--json] [-v]\n"
+		   "\n"
+		   "Runs a stress scenario against the library and checks that nothing was lost,\n"
+		   "duplicated or leaked and that every thread was joined.\n"
+		   "\n"
+		   "  SCENARIO          one of:\n");
 	for (int i = 0; i < NSCENARIOS; i++)
 		fprintf(f, "    %-8s        %s\n", scenarios[i].name, scenarios[i].what);
 	fprintf(f,
@@ -222,8 +221,7 @@ static int find_nodes(struct stress_ctx *ctx)
 	int n = moirai_numa_node_count();
 
 	ctx->nnodes = 0;
-	for (int node = 0; node < 4096 && ctx->nnodes < n && ctx->nnodes < STRESS_MAX_NODES;
-	     node++)
+	for (int node = 0; node < 4096 && ctx->nnodes < n && ctx->nnodes < STRESS_MAX_NODES; node++)
 		if (moirai_alloc_node_is_available(node))
 			ctx->nodes[ctx->nnodes++] = node;
 	return ctx->nnodes > 0 ? 0 : -ENODEV;
@@ -266,7 +264,8 @@ static void run_one(const struct stress_ctx *ctx, const struct scenario *sc,
 	r->mem_in_use = after;
 	r->mem_delta = (int64_t)(after - before);
 	if (r->mem_delta != 0)
-		stress_violation(r, "allocator: %" PRId64 " bytes still in use (was %" PRIu64
+		stress_violation(r,
+				 "allocator: %" PRId64 " bytes still in use (was %" PRIu64
 				 ", now %" PRIu64 ")",
 				 r->mem_delta, before, after);
 }
@@ -287,8 +286,8 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static void report_text(const struct stress_ctx *ctx, const char *fault,
-			struct stress_result *res, int n)
+static void report_text(const struct stress_ctx *ctx, const char *fault, struct stress_result *res,
+			int n)
 {
 	uint64_t total = 0;
 
@@ -304,26 +303,29 @@ static void report_text(const struct stress_ctx *ctx, const char *fault,
 
 		for (int s = 0; s < MOIRAI_FAULT__COUNT; s++)
 			if (r->injected[s] || r->seen[s])
-				p += snprintf(p, sizeof(f) - (size_t)(p - f), "%s%s %" PRIu64 "/%" PRIu64,
-					      p == f ? "" : " ", s == 0   ? "commit"
-								 : s == 1 ? "get"
-									  : "enq",
+				p += snprintf(p, sizeof(f) - (size_t)(p - f),
+					      "%s%s %" PRIu64 "/%" PRIu64, p == f ? "" : " ",
+					      s == 0   ? "commit"
+					      : s == 1 ? "get"
+						       : "enq",
 					      r->injected[s], (uint64_t)r->seen[s]);
-		printf("%-8s %12" PRIu64 " %7" PRIu64 " %10" PRIu64 " %-34s %10" PRIu64 " B %7.2f\n",
+		printf("%-8s %12" PRIu64 " %7" PRIu64 " %10" PRIu64 " %-34s %10" PRIu64
+		       " B %7.2f\n",
 		       r->name, (uint64_t)r->ops, (uint64_t)r->rounds, (uint64_t)r->violations,
 		       *f ? f : "-", r->mem_in_use, r->seconds);
 		for (int d = 0; d < r->ndetail; d++)
 			printf("  violation: %s\n", r->detail[d]);
 		if (r->violations > (uint64_t)r->ndetail)
-			printf("  ... and %" PRIu64 " more\n", (uint64_t)r->violations - r->ndetail);
+			printf("  ... and %" PRIu64 " more\n",
+			       (uint64_t)r->violations - r->ndetail);
 		total += r->violations;
 	}
 	printf("%s: %" PRIu64 " violation%s (rerun: moirai-stress ... --seed %" PRIu64 ")\n",
 	       total ? "FAIL" : "OK", total, total == 1 ? "" : "s", ctx->seed);
 }
 
-static void report_json(const struct stress_ctx *ctx, const char *fault,
-			struct stress_result *res, int n)
+static void report_json(const struct stress_ctx *ctx, const char *fault, struct stress_result *res,
+			int n)
 {
 	uint64_t total = 0;
 
@@ -434,8 +436,7 @@ int main(int argc, char **argv)
 		if (strcmp(which, "all") == 0 || strcmp(which, scenarios[i].name) == 0)
 			run[n++] = i;
 	if (n == 0)
-		return bad("unknown scenario '%.40s' (" SCENARIO_NAMES " or all)",
-			   which);
+		return bad("unknown scenario '%.40s' (" SCENARIO_NAMES " or all)", which);
 	if (fault && moirai_option_set_str(MOIRAI_OPT_FAULT, fault) != 0)
 		return bad("--fault: %s", moirai_last_error());
 	fault = moirai_option_get_str(MOIRAI_OPT_FAULT); /* or MOIRAI_FAULT's */

@@ -86,8 +86,9 @@ static bool verify(struct athread *t, struct blk *b)
 
 	if (atomic_load_explicit(&b->magic, memory_order_acquire) != MAGIC ||
 	    b->check != blk_check(b)) {
-		stress_violation(t->r, "alloc: block %p has a broken stamp (freed twice? "
-				       "overwritten?)",
+		stress_violation(t->r,
+				 "alloc: block %p has a broken stamp (freed twice? "
+				 "overwritten?)",
 				 (void *)b);
 		return false;
 	}
@@ -102,8 +103,9 @@ static bool verify(struct athread *t, struct blk *b)
 		stress_violation(t->r, "alloc: block %" PRIx64 " usable size %zu < %zu", b->id,
 				 moirai_usable_size(b), n);
 	if (b->node >= 0 && moirai_alloc_ptr_node(b) != b->node)
-		stress_violation(t->r, "alloc: block %" PRIx64 " asked on node %" PRId64
-				       " is in node %d's arena",
+		stress_violation(t->r,
+				 "alloc: block %" PRIx64 " asked on node %" PRId64
+				 " is in node %d's arena",
 				 b->id, b->node, moirai_alloc_ptr_node(b));
 	return true;
 corrupt:
@@ -171,8 +173,9 @@ static struct blk *make(struct athread *t, uint64_t id)
 		if (errno == ENOMEM)
 			stress_count(&t->r->seen[MOIRAI_FAULT_ARENA_COMMIT], 1);
 		else
-			stress_violation(t->r, "alloc: %zu bytes on node %" PRId64
-					       " failed with errno %d: %s",
+			stress_violation(t->r,
+					 "alloc: %zu bytes on node %" PRId64
+					 " failed with errno %d: %s",
 					 size, node, errno, moirai_last_error());
 		return NULL;
 	}
@@ -205,7 +208,8 @@ static void *athread_main(void *arg)
 	struct blk *keep[16];
 	int nkeep = 0;
 
-	while (stress_now() < rd->deadline) {
+	/* At least one pass, however late the thread got the CPU. */
+	do {
 		for (int k = 0; k < 8; k++) {
 			uint64_t id = ((uint64_t)t->idx << 48) | seq++;
 			struct blk *b = make(t, id);
@@ -228,7 +232,7 @@ static void *athread_main(void *arg)
 		drain(t);
 		while (nkeep > 8)
 			consume(t, keep[--nkeep]);
-	}
+	} while (stress_now() < rd->deadline);
 	while (nkeep > 0)
 		consume(t, keep[--nkeep]);
 	/* Nobody sends once everyone is here; then drain for good. */
@@ -278,7 +282,8 @@ void stress_alloc(const struct stress_ctx *ctx, struct stress_result *r)
 							  .r = r,
 							  .round = &rd,
 							  .idx = i,
-							  .rng = rng_seed(ctx, 1, round_no, i + 1) };
+							  .rng = rng_seed(ctx, 1, round_no,
+									  i + 1) };
 			started = stress_start(tids, rd.n, athread_main, ts, sizeof(ts[0]));
 			if (started < rd.n) {
 				/* The barrier would wait for threads that never came. */

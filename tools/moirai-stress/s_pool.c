@@ -66,8 +66,8 @@ static void take(struct pthread_arg *t, void *obj)
 	old = atomic_exchange_explicit(w, stamp_of(rd, t->idx), memory_order_relaxed);
 	if ((old & 0xffffffff00000000ull) == rd->tag)
 		stress_violation(rd->r,
-				 "pool: object %p handed to thread %d while thread %d held it",
-				 obj, t->idx, (int)(old & 0xffffffffu) - 1);
+				 "pool: object %p handed to thread %d while thread %d held it", obj,
+				 t->idx, (int)(old & 0xffffffffu) - 1);
 	t->held[t->nheld++] = obj;
 }
 
@@ -120,7 +120,7 @@ static void *pthread_main(void *arg)
 		else if (rc0)
 			stress_violation(rd->r, "pool: thread cache: %s", moirai_strerror(rc0));
 	}
-	while (stress_now() < rd->deadline) {
+	do {
 		for (int k = 0; k < 32; k++) {
 			unsigned n = 1 + (unsigned)rng_below(&t->rng, BULK_MAX);
 			int rc;
@@ -148,23 +148,24 @@ static void *pthread_main(void *arg)
 			case 2:
 				if (t->nheld)
 					put_some(t, 1 + (unsigned)rng_below(&t->rng,
-									   (uint64_t)t->nheld));
+									    (uint64_t)t->nheld));
 				break;
 			default:
 				/* Hand the newest few to another thread. */
 				if (t->nheld) {
 					int to = (int)rng_below(&t->rng, (uint64_t)rd->n);
-					unsigned m = 1 + (unsigned)rng_below(
-								 &t->rng, t->nheld < 8 ? (uint64_t)t->nheld
-										      : 8),
+					unsigned m = 1 +
+						     (unsigned)rng_below(
+							     &t->rng,
+							     t->nheld < 8 ? (uint64_t)t->nheld : 8),
 						 sent;
 
-					sent = moirai_ring_enqueue_burst(rd->inbox[to],
-									 &t->held[t->nheld - (int)m],
-									 m, NULL);
+					sent = moirai_ring_enqueue_burst(
+						rd->inbox[to], &t->held[t->nheld - (int)m], m,
+						NULL);
 					if (sent < m)
-						stress_count(&rd->r->seen[MOIRAI_FAULT_RING_ENQUEUE],
-							     1);
+						stress_count(
+							&rd->r->seen[MOIRAI_FAULT_RING_ENQUEUE], 1);
 					/* enqueue_burst takes the first `sent` of the m. */
 					memmove(&t->held[t->nheld - (int)m],
 						&t->held[t->nheld - (int)m + (int)sent],
@@ -175,7 +176,7 @@ static void *pthread_main(void *arg)
 			}
 		}
 		drain_inbox(t);
-	}
+	} while (stress_now() < rd->deadline);
 	/* Nobody hands anything on once everyone is here. */
 	stress_barrier_wait(&rd->bar);
 	do {
@@ -209,10 +210,9 @@ static void check_all_back(struct pround *rd, uint64_t round_no)
 	if (!all)
 		return;
 	if (moirai_pool_in_use_count(pool) != 0 || moirai_pool_avail_count(pool) != n)
-		stress_violation(rd->r,
-				 "pool: round %" PRIu64 ": %u in use, %u available of %u at the end",
-				 round_no, moirai_pool_in_use_count(pool),
-				 moirai_pool_avail_count(pool), n);
+		stress_violation(
+			rd->r, "pool: round %" PRIu64 ": %u in use, %u available of %u at the end",
+			round_no, moirai_pool_in_use_count(pool), moirai_pool_avail_count(pool), n);
 	/* Injected pool_get faults fail every Nth try: a few tries get through. */
 	for (int tries = 0; tries < 64 && rc == -ENOENT; tries++) {
 		rc = moirai_pool_get_bulk(pool, NULL, all, n);
@@ -220,7 +220,8 @@ static void check_all_back(struct pround *rd, uint64_t round_no)
 			stress_count(&rd->r->seen[MOIRAI_FAULT_POOL_GET], 1);
 	}
 	if (rc) {
-		stress_violation(rd->r, "pool: round %" PRIu64 ": cannot get all %u objects back: %s",
+		stress_violation(rd->r,
+				 "pool: round %" PRIu64 ": cannot get all %u objects back: %s",
 				 round_no, n, moirai_strerror(rc));
 		free(all);
 		return;
@@ -248,7 +249,8 @@ void stress_pool(const struct stress_ctx *ctx, struct stress_result *r)
 		pthread_t tids[STRESS_MAX_THREADS];
 		static const unsigned pflags[] = { 0, MOIRAI_POOL_F_RING_HTS,
 						   MOIRAI_POOL_F_RING_MPMC, MOIRAI_POOL_F_DEBUG,
-						   MOIRAI_POOL_F_CACHE_ALIGN | MOIRAI_POOL_F_NO_DEBUG };
+						   MOIRAI_POOL_F_CACHE_ALIGN |
+							   MOIRAI_POOL_F_NO_DEBUG };
 		unsigned flags = pflags[rng_below(&rng, 5)];
 		int rc, rings = 0, started;
 

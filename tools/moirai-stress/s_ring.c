@@ -169,7 +169,8 @@ static void *producer_main(void *arg)
 	struct item items[BURST_MAX];
 	void *ptrs[BURST_MAX];
 
-	while (stress_now() < rd->deadline) {
+	/* At least one pass, however late the thread got the CPU. */
+	do {
 		for (int k = 0; k < 16; k++) {
 			unsigned n = 1 + (unsigned)rng_below(&t->rng, BURST_MAX), done;
 
@@ -188,7 +189,7 @@ static void *producer_main(void *arg)
 			seq += done;
 			stress_count(&rd->r->ops, done);
 		}
-	}
+	} while (stress_now() < rd->deadline);
 	rd->produced[t->idx] = seq;
 	/* Release: the consumers' acquire of 0 sees every item enqueued. */
 	atomic_fetch_sub_explicit(&rd->producing, 1, memory_order_release);
@@ -201,8 +202,8 @@ static void got(struct rthread *t, int64_t *last, uint32_t producer, uint64_t se
 	struct rround *rd = t->rd;
 
 	if ((int)producer >= rd->producers || (elem && check != item_check(producer, seq))) {
-		stress_violation(rd->r, "ring %s: torn or foreign item (producer %u seq %" PRIu64
-					")",
+		stress_violation(rd->r,
+				 "ring %s: torn or foreign item (producer %u seq %" PRIu64 ")",
 				 mode_names[rd->mode], producer, seq);
 		return;
 	}
@@ -233,8 +234,8 @@ static void *consumer_main(void *arg)
 		bool done = atomic_load_explicit(&rd->producing, memory_order_acquire) == 0;
 		unsigned want = 1 + (unsigned)rng_below(&t->rng, BURST_MAX);
 		/* Bulk never takes a tail shorter than its request: burst at the end. */
-		unsigned n = deq(rd, rd->elem ? (void *)items : (void *)ptrs, want,
-				 rd->bulk && !done);
+		unsigned n =
+			deq(rd, rd->elem ? (void *)items : (void *)ptrs, want, rd->bulk && !done);
 
 		if (n > want || (rd->bulk && !done && n != 0 && n != want))
 			stress_violation(rd->r, "ring %s: dequeue of %u returned %u",
@@ -266,10 +267,10 @@ void stress_ring(const struct stress_ctx *ctx, struct stress_result *r)
 		struct rround *rd = calloc(1, sizeof(*rd));
 		struct rthread ts[STRESS_MAX_THREADS];
 		pthread_t tids[STRESS_MAX_THREADS];
-		static const unsigned mflags[M_COUNT] = { 0, MOIRAI_RING_F_MP_HTS_ENQ |
-								     MOIRAI_RING_F_MC_HTS_DEQ,
-							  MOIRAI_RING_F_MPMC_PINNED,
-							  MOIRAI_RING_F_SPSC };
+		static const unsigned mflags[M_COUNT] = {
+			0, MOIRAI_RING_F_MP_HTS_ENQ | MOIRAI_RING_F_MC_HTS_DEQ,
+			MOIRAI_RING_F_MPMC_PINNED, MOIRAI_RING_F_SPSC
+		};
 		unsigned count;
 		int rc, node, n, started;
 
@@ -291,7 +292,7 @@ void stress_ring(const struct stress_ctx *ctx, struct stress_result *r)
 		count = 64u << rng_below(&rng, 7);
 		node = ctx->nodes[rng_below(&rng, (uint64_t)ctx->nnodes)];
 		rc = rd->elem ? moirai_ring_create_elem("stress-ring", 16, count, node,
-							 mflags[rd->mode], &rd->ring)
+							mflags[rd->mode], &rd->ring)
 			      : moirai_ring_create("stress-ring", count, node, mflags[rd->mode],
 						   &rd->ring);
 		if (rc == -ENOMEM) {
@@ -331,8 +332,8 @@ void stress_ring(const struct stress_ctx *ctx, struct stress_result *r)
 						 ", want %" PRIu64 ")",
 						 mode_names[rd->mode], rd->elem ? " elem" : "",
 						 rd->bulk ? " bulk" : " burst", p, np,
-						 (uint64_t)rd->got_count[p], (uint64_t)rd->got_sum[p],
-						 want);
+						 (uint64_t)rd->got_count[p],
+						 (uint64_t)rd->got_sum[p], want);
 		}
 		if (!moirai_ring_empty(rd->ring))
 			stress_violation(r, "ring: %u items left after the drain",
@@ -353,6 +354,7 @@ struct cround {
 	uint64_t accepted[STRESS_MAX_THREADS];
 	_Atomic uint64_t got_count[STRESS_MAX_THREADS];
 	_Atomic uint64_t got_sum[STRESS_MAX_THREADS];
+	_Atomic uint64_t sent;
 	_Atomic bool dropped;
 };
 
@@ -398,6 +400,7 @@ static void *sender_main(void *arg)
 		}
 		seq += (unsigned)rc;
 		stress_count(&rd->r->ops, (unsigned)rc);
+		stress_count(&rd->sent, (unsigned)rc);
 	}
 	rd->accepted[t->idx] = seq;
 	return NULL;
@@ -498,8 +501,11 @@ void stress_chan(const struct stress_ctx *ctx, struct stress_result *r)
 			fprintf(stderr, "moirai-stress: chan: cannot start threads\n");
 			abort();
 		}
-		/* Close while everyone is busy. */
+		/* Close while everyone is busy (and once something was sent,
+		 * however loaded the machine). */
 		stress_sleep_ns((uint64_t)(slice * 1e9));
+		for (int w = 0; w < 10000 && atomic_load(&rd->sent) == 0; w++)
+			stress_sleep_ns(1000000);
 		rc = moirai_chan_close(rd->ch);
 		if (rc)
 			stress_violation(r, "chan: close: %d", rc);

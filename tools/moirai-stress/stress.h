@@ -21,11 +21,11 @@
 #define STRESS_MAX_DETAIL  6
 
 struct stress_ctx {
-	double duration;	   /* seconds per scenario */
-	uint64_t seed;		   /* the run's seed; scenarios derive theirs */
-	int threads;		   /* threads a scenario starts per round */
-	bool violate;		   /* --self-test-violation: drop one item on purpose */
-	bool verbose;		   /* progress on stderr */
+	double duration;	     /* seconds per scenario */
+	uint64_t seed;		     /* the run's seed; scenarios derive theirs */
+	int threads;		     /* threads a scenario starts per round */
+	bool violate;		     /* --self-test-violation: drop one item on purpose */
+	bool verbose;		     /* progress on stderr */
 	int nodes[STRESS_MAX_NODES]; /* nodes the allocator can use */
 	int nnodes;
 	const char *argv0; /* for the shm scenario's peers (not used: fork) */
