@@ -30,7 +30,7 @@
 #include "stress.h"
 
 #define BIT(s)	       (1u << (s))
-#define SCENARIO_NAMES "alloc, ring, chan, pool"
+#define SCENARIO_NAMES "alloc, ring, chan, pool, sched"
 
 struct scenario {
 	const char *name;
@@ -50,6 +50,8 @@ static const struct scenario scenarios[] = {
 	  0 },
 	{ "pool", stress_pool, "pools on every node: caches, bulk, hand-offs between threads",
 	  BIT(MOIRAI_FAULT_POOL_GET) | BIT(MOIRAI_FAULT_RING_ENQUEUE) },
+	{ "sched", stress_sched,
+	  "runtime: spawn/steal/cancel/join/groups/timers, random stops and restarts", 0 },
 };
 #define NSCENARIOS (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 
