@@ -349,8 +349,9 @@ static void round_run(struct sround *rd, uint64_t *rng, double deadline)
 				rc = moirai_task_try_join(hs[i].h, &st);
 				if (rc == 0) {
 					if (rd->slots[hs[i].id].cancelled && st != -ECANCELED)
-						stress_violation(rd->r, "sched: cancelled task "
-									"joined with %d",
+						stress_violation(rd->r,
+								 "sched: cancelled task "
+								 "joined with %d",
 								 st);
 					check_join(rd, hs[i].id, st);
 					hs[i] = hs[--nh];
@@ -415,8 +416,7 @@ static void round_run(struct sround *rd, uint64_t *rng, double deadline)
 		}
 	}
 	if (!from_task) {
-		rc = moirai_rt_stop(rd->rt, (enum moirai_rt_stop_mode)rd->mode,
-				    30 * 1000000000LL);
+		rc = moirai_rt_stop(rd->rt, (enum moirai_rt_stop_mode)rd->mode, 30 * 1000000000LL);
 		if (rc < 0)
 			stress_violation(rd->r, "sched: stop: %d (%s)", rc, moirai_strerror(rc));
 		if (rd->mode == MOIRAI_RT_STOP_DRAIN && rc > 0)
@@ -462,7 +462,8 @@ static void round_run(struct sround *rd, uint64_t *rng, double deadline)
 
 		if (!s->accepted) {
 			if (s->invocations)
-				stress_violation(rd->r, "sched: task %u ran but its spawn failed", id);
+				stress_violation(rd->r, "sched: task %u ran but its spawn failed",
+						 id);
 			continue;
 		}
 		accepted++;
@@ -485,15 +486,16 @@ static void round_run(struct sround *rd, uint64_t *rng, double deadline)
 		uint32_t f = rd->timer_fires[i];
 
 		if ((!rd->timer_periodic[i] && f > 1) || f > 3 || f != rd->timers[i].fired)
-			stress_violation(rd->r, "sched: timer %u fired %u times (%" PRIu64
-						" by its count, %s)",
+			stress_violation(rd->r,
+					 "sched: timer %u fired %u times (%" PRIu64
+					 " by its count, %s)",
 					 i, f, rd->timers[i].fired,
 					 rd->timer_periodic[i] ? "periodic" : "one-shot");
 	}
 	if (rd->deferred != rd->defer_freed)
-		stress_violation(rd->r, "sched: %" PRIu64 " objects deferred, %" PRIu64
-					" freed by destroy",
-				 (uint64_t)rd->deferred, (uint64_t)rd->defer_freed);
+		stress_violation(
+			rd->r, "sched: %" PRIu64 " objects deferred, %" PRIu64 " freed by destroy",
+			(uint64_t)rd->deferred, (uint64_t)rd->defer_freed);
 	free(hs);
 }
 
@@ -530,7 +532,8 @@ void stress_sched(const struct stress_ctx *ctx, struct stress_result *r)
 		} else if (rc == -ENOMEM || rc == -EAGAIN) {
 			stress_count(&r->seen[MOIRAI_FAULT_ARENA_COMMIT], 1);
 		} else {
-			stress_violation(r, "sched: runtime create: %d (%s)", rc, moirai_last_error());
+			stress_violation(r, "sched: runtime create: %d (%s)", rc,
+					 moirai_last_error());
 			free(rd->slots);
 			free(rd);
 			break;
