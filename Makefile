@@ -88,6 +88,15 @@ STATIC_LIB  := $(BUILD)/libmoirai.a
 SHARED_LIB  := $(BUILD)/libmoirai.so.$(VERSION)
 SONAME      := libmoirai.so.$(SOVERSION)
 
+# The malloc drop-in (alloc/override/, docs/alloc.md): the whole library
+# plus malloc/free/new/delete in one preloadable .so, and the override
+# object alone as a static archive to link whole in front of libmoirai.a.
+DROPIN_SRCS := $(sort $(wildcard alloc/override/*.c))
+DROPIN_OBJS := $(DROPIN_SRCS:%.c=$(BUILD)/obj/%.o)
+DROPIN_SO   := $(BUILD)/libmoirai-malloc.so.$(VERSION)
+DROPIN_SONAME := libmoirai-malloc.so.$(SOVERSION)
+DROPIN_A    := $(BUILD)/libmoirai-malloc.a
+
 TOOL_DIRS   := $(sort $(dir $(wildcard tools/*/*.c)))
 TOOLS       := $(patsubst tools/%/,$(BUILD)/bin/%,$(TOOL_DIRS))
 
@@ -106,7 +115,7 @@ DEPS_TEST_OK := $(BUILD)/.deps-test-ok
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(STATIC_LIB) $(SHARED_LIB) $(TOOLS)
+all: $(STATIC_LIB) $(SHARED_LIB) $(DROPIN_SO) $(DROPIN_A) $(TOOLS)
 
 # The dependency script is the one list of packages; it runs only when a
 # package is missing, so a fresh Debian 12 machine needs no other step.
@@ -145,6 +154,24 @@ $(SHARED_LIB): $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(LDFLAGS) -o $@ $^ $(LDLIBS_DEPS)
 	ln -sf libmoirai.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf libmoirai.so.$(VERSION) $(BUILD)/libmoirai.so
+
+# C++ exceptions (std::bad_alloc from operator new) unwind through it.
+$(DROPIN_OBJS): CPPFLAGS += $(LIB_CPPFLAGS) -Ialloc
+$(DROPIN_OBJS): CFLAGS += -fexceptions
+
+# -Bsymbolic-functions: the library's own calls stay inside it even in a
+# program that links libmoirai.a itself (two copies then, see docs/alloc.md).
+$(DROPIN_SO): $(LIB_OBJS) $(DROPIN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(DROPIN_SONAME) -Wl,--no-undefined -Wl,-Bsymbolic-functions \
+		$(LDFLAGS) -o $@ $^ $(LDLIBS_DEPS)
+	ln -sf libmoirai-malloc.so.$(VERSION) $(BUILD)/$(DROPIN_SONAME)
+	ln -sf libmoirai-malloc.so.$(VERSION) $(BUILD)/libmoirai-malloc.so
+
+$(DROPIN_A): $(DROPIN_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
 
 # moirai-bench records the commit it was built from (docs/bench.md).
 MOIRAI_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null; [ $$? -eq 1 ] && echo -dirty)
@@ -206,6 +233,10 @@ install: all
 	install -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libmoirai.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf libmoirai.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmoirai.so
+	install -m 644 $(DROPIN_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(DROPIN_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libmoirai-malloc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(DROPIN_SONAME)
+	ln -sf libmoirai-malloc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmoirai-malloc.so
 	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
@@ -215,6 +246,7 @@ uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/moirai.h
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/moirai
 	rm -f $(DESTDIR)$(LIBDIR)/libmoirai.a $(DESTDIR)$(LIBDIR)/libmoirai.so*
+	rm -f $(DESTDIR)$(LIBDIR)/libmoirai-malloc.a $(DESTDIR)$(LIBDIR)/libmoirai-malloc.so*
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/moirai.pc
 	rm -f $(patsubst $(BUILD)/bin/%,$(DESTDIR)$(BINDIR)/%,$(TOOLS))
 
@@ -251,4 +283,4 @@ format-check:
 clean:
 	rm -rf build build-*
 
--include $(LIB_OBJS:.o=.d) $(TEST_COMMON_OBJS:.o=.d) $(wildcard $(BUILD)/obj/tools/*/*.d) $(wildcard $(BUILD)/obj/tests/*/*.d)
+-include $(LIB_OBJS:.o=.d) $(DROPIN_OBJS:.o=.d) $(TEST_COMMON_OBJS:.o=.d) $(wildcard $(BUILD)/obj/tools/*/*.d) $(wildcard $(BUILD)/obj/tests/*/*.d)

@@ -308,8 +308,45 @@ struct tld {
 	bool out_used;			   /* some outbox may hold blocks */
 	unsigned slow_count;		   /* re-check the node now and then */
 	bool registered;		   /* exit destructor armed */
+	bool exiting;			   /* the exit destructor ran: frees go out at once */
+	/*
+	 * Nonzero while the thread is inside an allocation slow path.  The
+	 * malloc drop-in (alloc/override/) serves a malloc made from in there
+	 * (libc, libnuma and pthread calls of the slow path) from glibc instead
+	 * of re-entering the allocator, whose start lock and pthread_once
+	 * initialisers are not recursive.
+	 */
+	unsigned busy;
 };
 extern __thread MOIRAI_HIDDEN struct tld moirai__tld __attribute__((tls_model("initial-exec")));
+
+/* ---- malloc.c ---- */
+/*
+ * The generic allocation path of every malloc flavour (checks, node,
+ * kind, debug hooks), with moirai__tld.busy raised around it.  NULL with
+ * errno and a message on failure.
+ */
+void *moirai__alloc_generic(int node, size_t size, size_t align, unsigned flags);
+/* What moirai__free_slow() did with a pointer. */
+enum moirai__free_result {
+	MOIRAI__FREED,	 /* freed (or a bad pointer inside the arenas, reported) */
+	MOIRAI__FOREIGN, /* outside every range this allocator holds: not touched */
+};
+/* Every free the inline fast cases did not take; NULL is FREED. */
+enum moirai__free_result moirai__free_slow(void *p);
+/*
+ * Whether @p lies in address space this allocator holds (the window, or
+ * an extra extent), whether or not a live block is there.
+ */
+bool moirai__alloc_owns_range(const void *p);
+
+/*
+ * Defined (nonzero) only by the malloc drop-in: the arenas then default to
+ * 4 KiB pages unless MOIRAI_HUGEPAGES is set, because every process the
+ * drop-in is preloaded into would otherwise pay a 2 MiB huge page per heap
+ * (alloc/override/).  Weak: libmoirai alone leaves it undefined.
+ */
+extern const int moirai__malloc_dropin __attribute__((weak, visibility("hidden")));
 
 /* ---- extent.c ---- */
 /*
@@ -443,6 +480,62 @@ static inline void moirai__block_set_next(void *b, void *next)
 	moirai__san_unpoison(b, sizeof(void *));
 	*(void **)b = next;
 	moirai__san_poison(b, sizeof(void *));
+}
+
+/*
+ * The fast path of every malloc flavour: pop the thread cache of the size
+ * class, or NULL (no heap yet, large or zero size, empty bin) to take the
+ * generic path.  size - 1 wraps for 0, which therefore goes generic.
+ */
+static inline void *moirai__bin_pop(struct heap *h, size_t size)
+{
+	if (moirai_likely(h != NULL && size - 1 < SMALL_MAX)) {
+		struct bin *b = &h->bins[moirai__size_class(size)];
+		void *p = b->head;
+
+		if (moirai_likely(p != NULL)) {
+			b->head = *(void **)p;
+			b->count--;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The fast cases of free for a block of segment @seg: a small block of one
+ * of this thread's heaps with room in its bin, or a small block of another
+ * thread's heap (sent to its owner).  Returns false for everything else.
+ */
+static inline __attribute__((always_inline)) bool moirai__free_fast(struct segment *seg, void *p)
+{
+	if (moirai_likely(seg->kind == SEG_SMALL)) {
+		struct heap *h = seg->heap;
+
+		if (moirai_likely(moirai__tld.heaps[seg->node] == h)) {
+			unsigned c = seg->slab_cls[((uintptr_t)p - (uintptr_t)seg) >> SLAB_SHIFT];
+			struct bin *b = &h->bins[c < NUM_CLASSES ? c : 0];
+
+			if (moirai_likely(c != SLAB_CLS_NONE && b->count < b->max)) {
+				*(void **)p = b->head;
+				b->head = p;
+				b->count++;
+				/* Single writer: a plain increment, read by stats. */
+				atomic_store_explicit(
+					&b->frees,
+					atomic_load_explicit(&b->frees, memory_order_relaxed) + 1,
+					memory_order_relaxed);
+				return true;
+			}
+		} else if (moirai_likely(!moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
+					 seg->magic == SEG_MAGIC &&
+					 seg->gen == moirai__alloc_gen)) {
+			/* Another thread's block: the owner checks it at drain. */
+			moirai__heap_free_remote(h, p);
+			return true;
+		}
+	}
+	return false;
 }
 
 #endif /* MOIRAI_ALLOC_INT_H */

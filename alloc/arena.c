@@ -81,6 +81,11 @@ static int arena_create(int node, size_t slice_segs, size_t granule_segs, struct
 	const char *opt = moirai_option_get_str(MOIRAI_OPT_HUGEPAGES);
 	struct arena *a = moirai__meta_alloc(sizeof(*a));
 
+	/* The drop-in: 4 KiB pages unless asked (alloc_int.h). */
+	if (&moirai__malloc_dropin != NULL && moirai__malloc_dropin &&
+	    !moirai__option_is_set(MOIRAI_OPT_HUGEPAGES))
+		opt = "none";
+
 	if (!a)
 		return -ENOMEM;
 	moirai__list_init(&a->extents);

@@ -501,6 +501,11 @@ static void remote_free(struct tld *t, struct heap *h, void *p)
 	/* Heaps are page-aligned mappings: the bits above 12 tell them apart. */
 	struct outbox *o = &t->out[((uintptr_t)h >> 12) % OUTBOX_WAYS];
 
+	/* After the exit destructor nothing would send a batch: go now. */
+	if (moirai_unlikely(t->exiting)) {
+		remote_push(h, p, p);
+		return;
+	}
 	if (o->heap != h) {
 		outbox_send(o);
 		o->heap = h;
@@ -637,8 +642,10 @@ static void tld_destroy(void *arg)
 	struct tld *t = &moirai__tld;
 
 	(void)arg;
+	t->busy++;
 	t->local = NULL;
 	t->registered = false;
+	t->exiting = true;
 	outbox_flush_all(t);
 	for (int n = 0; n < MAX_NODES_TLS; n++) {
 		struct heap *h = t->heaps[n];
@@ -649,6 +656,7 @@ static void tld_destroy(void *arg)
 		heap_collect(h);
 		moirai__arena_abandon(h->arena, h);
 	}
+	t->busy--;
 }
 
 static void key_init(void)

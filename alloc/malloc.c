@@ -196,56 +196,46 @@ static void *alloc_generic(int node, size_t size, size_t align, unsigned flags)
 	return p;
 }
 
-/*
- * The fast path of every malloc flavour: pop the thread cache of the size
- * class, or NULL (no heap yet, large or zero size, empty bin) to take the
- * generic path.  size - 1 wraps for 0, which therefore goes generic (EINVAL).
- */
-static inline void *bin_pop(struct heap *h, size_t size)
+void *moirai__alloc_generic(int node, size_t size, size_t align, unsigned flags)
 {
-	if (moirai_likely(h != NULL && size - 1 < SMALL_MAX)) {
-		struct bin *b = &h->bins[moirai__size_class(size)];
-		void *p = b->head;
+	void *p;
 
-		if (moirai_likely(p != NULL)) {
-			b->head = *(void **)p;
-			b->count--;
-			return p;
-		}
-	}
-	return NULL;
+	moirai__tld.busy++;
+	p = alloc_generic(node, size, align, flags);
+	moirai__tld.busy--;
+	return p;
 }
 
 void *moirai_malloc(size_t size)
 {
-	void *p = bin_pop(moirai__tld.local, size);
+	void *p = moirai__bin_pop(moirai__tld.local, size);
 
-	return moirai_likely(p != NULL) ? p : alloc_generic(MOIRAI_NODE_ANY, size, 0, 0);
+	return moirai_likely(p != NULL) ? p : moirai__alloc_generic(MOIRAI_NODE_ANY, size, 0, 0);
 }
 
 void *moirai_malloc_node(size_t size, int node)
 {
 	if (moirai_likely((unsigned)node < MAX_NODES_TLS)) {
-		void *p = bin_pop(moirai__tld.heaps[node], size);
+		void *p = moirai__bin_pop(moirai__tld.heaps[node], size);
 
 		if (moirai_likely(p != NULL))
 			return p;
 	}
-	return alloc_generic(node, size, 0, 0);
+	return moirai__alloc_generic(node, size, 0, 0);
 }
 
 void *moirai_malloc_node_flags(size_t size, size_t align, int node, unsigned flags)
 {
 	if (flags & ~MOIRAI_ALLOC_F_PREFERRED)
 		return fail(EINVAL, "alloc: unknown flags %#x", flags & ~MOIRAI_ALLOC_F_PREFERRED);
-	return alloc_generic(node, size, align, flags);
+	return moirai__alloc_generic(node, size, align, flags);
 }
 
 void *moirai_aligned_alloc(size_t align, size_t size)
 {
 	if (align == 0)
 		return fail(EINVAL, "alloc: alignment 0 is not a power of two");
-	return alloc_generic(MOIRAI_NODE_ANY, size, align, 0);
+	return moirai__alloc_generic(MOIRAI_NODE_ANY, size, align, 0);
 }
 
 void *moirai_calloc(size_t n, size_t size)
@@ -271,26 +261,42 @@ static void bad_free(const void *p, const char *why)
 	moirai__err(-EINVAL, "free: %s %p ignored", why, p);
 }
 
-/* Checks, sanitizer and debug hooks, then the owner's free path. */
-static __attribute__((noinline)) void free_generic(void *p)
+bool moirai__alloc_owns_range(const void *p)
+{
+	return (uintptr_t)p - (uintptr_t)moirai__alloc_base < moirai__alloc_size ||
+	       moirai__seg_of_extent(p) != NULL;
+}
+
+/*
+ * Checks, sanitizer and debug hooks, then the owner's free path.  A
+ * pointer with no segment is reported when it lies in the window (a block
+ * freed twice, a stray pointer), and left to the caller otherwise.
+ */
+static __attribute__((noinline)) enum moirai__free_result free_generic(void *p)
 {
 	struct segment *seg;
 
 	if (!p)
-		return;
+		return MOIRAI__FREED;
 	seg = moirai__seg_of(p);
-	if (!seg || seg->magic != SEG_MAGIC)
-		return bad_free(p, "free of a foreign pointer");
+	if (!seg || seg->magic != SEG_MAGIC) {
+		if (!moirai__alloc_owns_range(p))
+			return MOIRAI__FOREIGN;
+		bad_free(p, "free of a foreign pointer");
+		return MOIRAI__FREED;
+	}
 	/* A fork child never writes to the parent's hugetlb pages (SIGBUS). */
 	if (moirai_unlikely(seg->gen != moirai__alloc_gen) && seg->mode == MODE_HUGETLB)
-		return;
+		return MOIRAI__FREED;
 	if (seg->kind == SEG_HUGE) {
-		if (p != seg->user)
-			return bad_free(p, "free of an interior pointer");
+		if (p != seg->user) {
+			bad_free(p, "free of an interior pointer");
+			return MOIRAI__FREED;
+		}
 		if (moirai__alloc_debug)
 			moirai__debug_huge_on_free(seg, p);
 		moirai__heap_free(seg, p);
-		return;
+		return MOIRAI__FREED;
 	}
 	/*
 	 * A remote free in release mode reads nothing the owner writes (the
@@ -299,8 +305,10 @@ static __attribute__((noinline)) void free_generic(void *p)
 	if (moirai__tld.heaps[seg->node] == seg->heap || moirai__alloc_debug || MOIRAI__SAN_ASAN) {
 		struct slab *s = moirai__slab_of(seg, p);
 
-		if (s->kind == SLAB_FREE || (char *)p < s->start || (char *)p >= s->end)
-			return bad_free(p, "free of a pointer to no live block");
+		if (s->kind == SLAB_FREE || (char *)p < s->start || (char *)p >= s->end) {
+			bad_free(p, "free of a pointer to no live block");
+			return MOIRAI__FREED;
+		}
 		char *block = moirai__block_of(s, p);
 
 		if (moirai__alloc_debug)
@@ -310,42 +318,7 @@ static __attribute__((noinline)) void free_generic(void *p)
 			moirai__san_poison(block, s->block_size);
 	}
 	moirai__heap_free(seg, p);
-}
-
-/*
- * The fast cases of free for a block of segment @seg: a small block of one
- * of this thread's heaps with room in its bin, or a small block of another
- * thread's heap (sent to its owner).  Returns false for everything else.
- */
-static inline __attribute__((always_inline)) bool free_fast(struct segment *seg, void *p)
-{
-	if (moirai_likely(seg->kind == SEG_SMALL)) {
-		struct heap *h = seg->heap;
-
-		if (moirai_likely(moirai__tld.heaps[seg->node] == h)) {
-			unsigned c = seg->slab_cls[((uintptr_t)p - (uintptr_t)seg) >> SLAB_SHIFT];
-			struct bin *b = &h->bins[c < NUM_CLASSES ? c : 0];
-
-			if (moirai_likely(c != SLAB_CLS_NONE && b->count < b->max)) {
-				*(void **)p = b->head;
-				b->head = p;
-				b->count++;
-				/* Single writer: a plain increment, read by stats. */
-				atomic_store_explicit(
-					&b->frees,
-					atomic_load_explicit(&b->frees, memory_order_relaxed) + 1,
-					memory_order_relaxed);
-				return true;
-			}
-		} else if (moirai_likely(!moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
-					 seg->magic == SEG_MAGIC &&
-					 seg->gen == moirai__alloc_gen)) {
-			/* Another thread's block: the owner checks it at drain. */
-			moirai__heap_free_remote(h, p);
-			return true;
-		}
-	}
-	return false;
+	return MOIRAI__FREED;
 }
 
 /*
@@ -353,13 +326,16 @@ static inline __attribute__((always_inline)) bool free_fast(struct segment *seg,
  * an arena past its window) gets the same fast cases after the extent
  * lookup; NULL and foreign pointers go on to the generic path.
  */
-static __attribute__((noinline)) void free_outside_window(void *p)
+enum moirai__free_result moirai__free_slow(void *p)
 {
-	struct segment *seg = moirai__seg_of_extent(p);
+	struct segment *seg = moirai__seg_of_window(p);
 
-	if (seg && free_fast(seg, p))
-		return;
-	free_generic(p);
+	if (!seg) {
+		seg = moirai__seg_of_extent(p);
+		if (seg && moirai__free_fast(seg, p))
+			return MOIRAI__FREED;
+	}
+	return free_generic(p);
 }
 
 void moirai_free(void *p)
@@ -367,13 +343,10 @@ void moirai_free(void *p)
 	/* One range check and one load: the window's segment map. */
 	struct segment *seg = moirai__seg_of_window(p);
 
-	if (moirai_unlikely(seg == NULL)) {
-		free_outside_window(p);
+	if (moirai_likely(seg != NULL && moirai__free_fast(seg, p)))
 		return;
-	}
-	if (moirai_likely(free_fast(seg, p)))
-		return;
-	free_generic(p);
+	if (moirai__free_slow(p) == MOIRAI__FOREIGN)
+		bad_free(p, "free of a foreign pointer");
 }
 
 size_t moirai_usable_size(const void *p)
@@ -427,7 +400,7 @@ void *moirai_realloc(void *p, size_t size)
 	if (!moirai__alloc_debug && size <= old && size >= old / 2)
 		return p;
 	node = moirai__seg_of(p)->node;
-	q = alloc_generic(node, size, 0, MOIRAI_ALLOC_F_PREFERRED);
+	q = moirai__alloc_generic(node, size, 0, MOIRAI_ALLOC_F_PREFERRED);
 	if (!q)
 		return NULL;
 	memcpy(q, p, old < size ? old : size);

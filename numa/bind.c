@@ -70,12 +70,22 @@ static void warn_if_foreign(const char *what, int num)
 static int node_count_cached;
 static pthread_once_t node_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The highest online node + 1, from sysfs with plain reads.  Not libnuma:
+ * the allocator asks at its start, which under the malloc drop-in can be
+ * the first malloc of the process, made from inside libnuma's own
+ * constructor before it has set its node counts (numa_max_node() would say
+ * -1 and be cached).  A kernel without NUMA has no node list: one node.
+ */
 static void node_count_init(void)
 {
+	bool online[MAX_NODES] = { false };
 	int max = -1;
 
-	if (numa_available() >= 0)
-		max = numa_max_node();
+	if (moirai__sysfs_cpulist("/sys/devices/system/node/online", online, MAX_NODES) > 0)
+		for (int i = 0; i < MAX_NODES; i++)
+			if (online[i])
+				max = i;
 	node_count_cached = max >= 0 ? max + 1 : 1;
 }
 

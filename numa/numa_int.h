@@ -105,6 +105,10 @@ int moirai__topo_check(const struct moirai_topo *t, const char *what);
 
 /* Live-machine facts that hwloc does not give: sysfs and cgroup files. */
 int moirai__sysfs_cpulist(const char *path, bool *set, int nset);
+/* A CPU or node list in text ("0-3,8"): entries set, or -EINVAL. */
+int moirai__list_parse(const char *text, bool *set, int nset);
+/* The cpuset's memory nodes (/proc/self/status): entries set, or -errno. */
+int moirai__proc_mems_allowed(bool *set, int nset);
 int64_t moirai__sysfs_hugepages_free(int node_os, long page_kb);
 long moirai__cgroup_cpu_quota_milli(void);
 

@@ -5,7 +5,6 @@
  * runtime) gives the same answer and the same error code for the same
  * node: -ENODEV when it does not exist, -EPERM when the cgroup forbids it.
  */
-#include <numa.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,27 +27,36 @@
 static int8_t node_state[STATE_NODES]; /* 0 usable, -ENODEV, -EPERM */
 static pthread_once_t state_once = PTHREAD_ONCE_INIT;
 
+/*
+ * From sysfs and /proc with plain reads, not libnuma (whose queries need
+ * its constructor to have run: the allocator's start, which asks here, can
+ * be the process's first malloc, called from inside that constructor under
+ * the malloc drop-in).  A node is usable when it is online, has memory
+ * (has_memory: N_MEMORY, what numa_node_size64() > 0 said) and is in the
+ * cpuset's Mems_allowed_list.  Without the node files (a kernel without
+ * NUMA) node 0 is the one usable node; without Mems_allowed_list every
+ * node is allowed.
+ */
 static void state_init(void)
 {
+	static bool mem[STATE_NODES], allowed[STATE_NODES];
 	int n = moirai_numa_node_count();
-	struct bitmask *allowed = numa_available() >= 0 ? numa_get_mems_allowed() : NULL;
+	bool have_mem =
+		moirai__sysfs_cpulist("/sys/devices/system/node/has_memory", mem, STATE_NODES) > 0;
+	bool have_allowed = moirai__proc_mems_allowed(allowed, STATE_NODES) > 0;
 
 	for (int i = 0; i < STATE_NODES; i++) {
-		long long free_bytes;
-
 		if (i >= n)
 			node_state[i] = -ENODEV;
-		else if (numa_available() < 0)
+		else if (!have_mem)
 			node_state[i] = i == 0 ? 0 : -ENODEV;
-		else if (numa_node_size64(i, &free_bytes) <= 0)
+		else if (!mem[i])
 			node_state[i] = -ENODEV;
-		else if (!allowed || !numa_bitmask_isbitset(allowed, (unsigned)i))
+		else if (have_allowed && !allowed[i])
 			node_state[i] = -EPERM;
 		else
 			node_state[i] = 0;
 	}
-	if (allowed)
-		numa_bitmask_free(allowed);
 }
 
 int moirai__numa_node_state(int node)

@@ -20,25 +20,15 @@
 #include "numa_int.h"
 
 /*
- * Parse a kernel CPU list ("0-3,8,10-11") from @path and set the listed
- * entries of @set.  Returns the number set, or -errno when unreadable,
- * -EINVAL on malformed text.
+ * Parse a kernel CPU or node list ("0-3,8,10-11") in @text, ending at NUL
+ * or a newline, and set the listed entries of @set.  Returns the number
+ * set, or -EINVAL on malformed text.
  */
-int moirai__sysfs_cpulist(const char *path, bool *set, int nset)
+int moirai__list_parse(const char *text, bool *set, int nset)
 {
-	char buf[4096];
-	FILE *f = fopen(path, "r");
+	const char *p = text;
 	int count = 0;
-	char *p;
 
-	if (!f)
-		return -errno;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return 0;
-	}
-	fclose(f);
-	p = buf;
 	while (*p && *p != '\n') {
 		char *end;
 		long a = strtol(p, &end, 10), b;
@@ -59,8 +49,52 @@ int moirai__sysfs_cpulist(const char *path, bool *set, int nset)
 		}
 		if (*p == ',')
 			p++;
+		else if (*p && *p != '\n')
+			return -EINVAL;
 	}
 	return count;
+}
+
+static int read_small(const char *path, char *buf, size_t len);
+
+/*
+ * Parse a kernel CPU list ("0-3,8,10-11") from @path and set the listed
+ * entries of @set.  Returns the number set, or -errno when unreadable,
+ * -EINVAL on malformed text.  Plain open/read: the allocator's start calls
+ * this through the node probe, before libc's stdio (or libnuma's
+ * constructor) may be used from inside malloc.
+ */
+int moirai__sysfs_cpulist(const char *path, bool *set, int nset)
+{
+	char buf[4096];
+	int rc = read_small(path, buf, sizeof(buf));
+
+	if (rc)
+		return rc;
+	return moirai__list_parse(buf, set, nset);
+}
+
+/*
+ * The node list of "Mems_allowed_list:" in /proc/self/status (the cpuset's
+ * memory nodes), into @set.  Returns the number set or -errno (-ENOENT when
+ * the kernel does not report it).
+ */
+int moirai__proc_mems_allowed(bool *set, int nset)
+{
+	static const char key[] = "\nMems_allowed_list:";
+	char buf[8192];
+	int rc = read_small("/proc/self/status", buf, sizeof(buf));
+	const char *p;
+
+	if (rc)
+		return rc;
+	p = strstr(buf, key);
+	if (!p)
+		return -ENOENT;
+	p += sizeof(key) - 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return moirai__list_parse(p, set, nset);
 }
 
 /* Read a small sysfs file into @buf (NUL-terminated); -errno on failure. */
