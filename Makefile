@@ -184,7 +184,9 @@ $(BUILD)/commit.stamp: FORCE
 # Tools use the public API only; they link the static library so that they
 # run from the build tree and install as single files.
 TOOL_LIBS_moirai-bench := -lck -ldl
-TOOL_LIBS_moirai-pipeline := -lpcap
+# AF_XDP (tools/moirai-pipeline/xsk.c): libxdp and the libbpf it loads with.
+XDP_LIBS    := -lxdp -lbpf
+TOOL_LIBS_moirai-pipeline := -lpcap $(XDP_LIBS)
 .SECONDEXPANSION:
 $(BUILD)/bin/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tools/$$*/*.c))) $(STATIC_LIB)
 	@mkdir -p $(@D)
@@ -192,7 +194,11 @@ $(BUILD)/bin/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tools/$$*/
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) -lcmocka -lck $(LDLIBS_DEPS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) -lcmocka -lck $(TEST_LIBS) $(LDLIBS_DEPS)
+
+# The AF_XDP wrapper of moirai-pipeline, tested on its own.
+$(BUILD)/tests/xdp/test_xsk: $(BUILD)/obj/tools/moirai-pipeline/xsk.o
+$(BUILD)/tests/xdp/test_xsk: TEST_LIBS := $(XDP_LIBS)
 
 check: all $(TESTS)
 	@MOIRAI_BUILD=$(BUILD) CC=$(CC) SAN=$(SAN) SANFLAGS="$(SANFLAGS)" tests/run-tests.sh $(TESTS) $(SCRIPT_TESTS)
