@@ -106,8 +106,8 @@ static void open_as_nobody(void *arg)
 	int rc;
 
 	(void)arg;
-	if (geteuid() == 0 && (setgroups(0, NULL) || setresgid(gid, gid, gid) ||
-			       setresuid(uid, uid, uid)))
+	if (geteuid() == 0 &&
+	    (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid)))
 		_exit(3);
 	c.mode = AFXDP_MODE_SKB;
 	rc = afxdp_open(&c, &s, err, sizeof(err));
@@ -304,9 +304,10 @@ out:
 
 static int usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, "test_xsk: %s '%s' (usage: test_xsk [--reflect IF --expect N "
-			"[--mode auto|zerocopy|driver|skb] [--ports LO-HI] [--queues N] "
-			"[--node N] [--timeout S] [--linger S]])\n",
+	fprintf(stderr,
+		"test_xsk: %s '%s' (usage: test_xsk [--reflect IF --expect N "
+		"[--mode auto|zerocopy|driver|skb] [--ports LO-HI] [--queues N] "
+		"[--node N] [--timeout S] [--linger S]])\n",
 		what, arg ? arg : "");
 	return 2;
 }
@@ -385,10 +386,8 @@ int main(int argc, char **argv)
 	}
 
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bad_config),
-		cmocka_unit_test(test_no_such_interface),
-		cmocka_unit_test(test_queue_out_of_range),
-		cmocka_unit_test(test_not_root),
+		cmocka_unit_test(test_bad_config),	   cmocka_unit_test(test_no_such_interface),
+		cmocka_unit_test(test_queue_out_of_range), cmocka_unit_test(test_not_root),
 		cmocka_unit_test(test_mode_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

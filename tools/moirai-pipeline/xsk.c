@@ -41,8 +41,7 @@
  * relaxed, so a live read is a racy snapshot but never a data race. */
 struct counters {
 	_Atomic uint64_t rx_packets, rx_bytes, rx_wakeups;
-	_Atomic uint64_t tx_packets, tx_bytes, tx_completed, tx_no_frame, tx_kicks,
-		tx_kick_errors;
+	_Atomic uint64_t tx_packets, tx_bytes, tx_completed, tx_no_frame, tx_kicks, tx_kick_errors;
 };
 
 struct afxdp_sock {
@@ -236,8 +235,7 @@ static int fill_frames(struct afxdp_sock *s)
 		if (xsk_ring_prod__reserve(&s->fill, s->rx_frames, &idx) != s->rx_frames)
 			return -EIO;
 		for (uint32_t i = 0; i < s->rx_frames; i++)
-			*xsk_ring_prod__fill_addr(&s->fill, idx + i) =
-				(uint64_t)i * s->frame_size;
+			*xsk_ring_prod__fill_addr(&s->fill, idx + i) = (uint64_t)i * s->frame_size;
 		xsk_ring_prod__submit(&s->fill, s->rx_frames);
 	}
 	for (uint32_t i = 0; i < s->tx_frames; i++)
@@ -275,12 +273,11 @@ int afxdp_open(const struct afxdp_config *cfg, struct afxdp_sock **out, char *er
 		return fail(err, errlen, -EINVAL, "%s: AF_XDP socket with neither RX nor TX",
 			    cfg->ifname);
 	if (!is_pow2(frames) || frames < 64 || frames > 65536)
-		return fail(err, errlen, -EINVAL,
-			    "%s: %u frames (a power of two from 64 to 65536)", cfg->ifname,
-			    frames);
+		return fail(err, errlen, -EINVAL, "%s: %u frames (a power of two from 64 to 65536)",
+			    cfg->ifname, frames);
 	if (fsize != 2048 && fsize != 4096)
-		return fail(err, errlen, -EINVAL, "%s: frame size %u (2048 or 4096)",
-			    cfg->ifname, fsize);
+		return fail(err, errlen, -EINVAL, "%s: frame size %u (2048 or 4096)", cfg->ifname,
+			    fsize);
 	if ((unsigned)cfg->mode > AFXDP_MODE_SKB)
 		return fail(err, errlen, -EINVAL, "%s: unknown XDP mode %d", cfg->ifname,
 			    (int)cfg->mode);

@@ -25,10 +25,10 @@
 
 /** How the socket is attached; AFXDP_MODE_AUTO tries them in this order. */
 enum afxdp_mode {
-	AFXDP_MODE_AUTO = 0,   /**< zero-copy, then driver copy, then SKB copy */
-	AFXDP_MODE_ZEROCOPY,   /**< native XDP in the driver, UMEM shared with the NIC */
-	AFXDP_MODE_DRIVER,     /**< native XDP in the driver, frames copied */
-	AFXDP_MODE_SKB,	       /**< generic XDP on the SKB path, frames copied */
+	AFXDP_MODE_AUTO = 0, /**< zero-copy, then driver copy, then SKB copy */
+	AFXDP_MODE_ZEROCOPY, /**< native XDP in the driver, UMEM shared with the NIC */
+	AFXDP_MODE_DRIVER,   /**< native XDP in the driver, frames copied */
+	AFXDP_MODE_SKB,	     /**< generic XDP on the SKB path, frames copied */
 };
 
 /** Default frames per direction and frame size. */
