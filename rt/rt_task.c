@@ -734,12 +734,15 @@ static int wait_done(struct moirai_rt *rt, struct moirai__waitq *wq, int (*done)
 {
 	struct rt_worker *self = rt_current_worker(rt);
 	uint64_t deadline;
-	int rc = moirai__timeout_deadline(who, timeout_ns, &deadline);
+	int rc;
 
+	/* Done already (the common case of a join in fork-join code): no
+	 * clock read for a deadline that is never needed. */
+	if (timeout_ns >= MOIRAI_TIMEOUT_FOREVER && done(ctx))
+		return 0;
+	rc = moirai__timeout_deadline(who, timeout_ns, &deadline);
 	if (rc)
 		return rc;
-	if (done(ctx))
-		return 0;
 	if (timeout_ns == 0)
 		return -EAGAIN;
 	if (self)
