@@ -181,14 +181,29 @@ $(BUILD)/commit.stamp: FORCE
 	@mkdir -p $(@D); echo '$(MOIRAI_COMMIT)' | cmp -s - $@ || echo '$(MOIRAI_COMMIT)' > $@
 .PHONY: FORCE
 
+# moirai-bench's sched suite has two peers that need more than C: OpenMP
+# (bench_sched_omp.c, the only file built with -fopenmp; libgomp with gcc,
+# libomp-dev with clang) and oneTBB (bench_sched_tbb.cpp, C++17 with the C++
+# compiler that matches CC, linked with -ltbb; libtbb-dev is in the build
+# class, like libck-dev, because make builds moirai-bench).
+ifneq ($(findstring clang,$(CC)),)
+  CXX := $(subst clang,clang++,$(CC))
+endif
+CXXFLAGS_ALL = -std=c++17 $(filter-out -std=c11 -Wstrict-prototypes -Wmissing-prototypes,$(CFLAGS))
+$(BUILD)/obj/%.o: %.cpp $(HEADERS) | $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS_ALL) $(CXXFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/obj/tools/moirai-bench/bench_sched_omp.o: CFLAGS += -fopenmp
+TOOL_OBJS_EXTRA_moirai-bench := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tools/moirai-bench/*.cpp))
+
 # Tools use the public API only; they link the static library so that they
 # run from the build tree and install as single files.
-TOOL_LIBS_moirai-bench := -lck -ldl
+TOOL_LIBS_moirai-bench := -lck -ldl -ltbb -fopenmp -lstdc++
 # AF_XDP (tools/moirai-pipeline/xsk.c): libxdp and the libbpf it loads with.
 XDP_LIBS    := -lxdp -lbpf
 TOOL_LIBS_moirai-pipeline := -lpcap $(XDP_LIBS)
 .SECONDEXPANSION:
-$(BUILD)/bin/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tools/$$*/*.c))) $(STATIC_LIB)
+$(BUILD)/bin/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tools/$$*/*.c))) $$(TOOL_OBJS_EXTRA_$$*) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(TOOL_LIBS_$*) $(LDLIBS_DEPS)
 
@@ -281,7 +296,7 @@ check-fresh:
 	tests/fresh/fresh-root.sh
 
 format:
-	clang-format -i $$(git ls-files "*.c" "*.h")
+	clang-format -i $$(git ls-files "*.c" "*.h" "*.cpp")
 
 format-check:
 	@tools/format-check.sh

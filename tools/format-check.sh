@@ -4,7 +4,7 @@
 # of it; prints the files.  `make format` fixes them.
 set -u
 bad=0
-for f in $(git ls-files '*.c' '*.h'); do
+for f in $(git ls-files '*.c' '*.h' '*.cpp'); do
 	if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
 		echo "not formatted: $f"
 		bad=1

@@ -20,7 +20,7 @@ HEAD_LINES=5 # "near the top": the tag must be within the first lines
 # comment_style FILE: c, hash, roff, or nothing for a file that is not checked.
 comment_style() {
 	case "$1" in
-	*.c | *.h) echo c ;;
+	*.c | *.h | *.cpp) echo c ;;
 	*.[1-9]) echo roff ;;
 	Makefile | */Makefile | *.mk | *.sh | *.py | *.pc.in | Doxyfile | */Doxyfile) echo hash ;;
 	*.md | *.txt | *.xml | *.json | *.list | *.supp | LICENSE | .gitignore | */.gitignore | .clang-format) ;;

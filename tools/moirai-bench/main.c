@@ -37,8 +37,6 @@ static struct bench_suite *suites;
 static const struct {
 	const char *name, *what, *missing;
 } planned[] = {
-	{ "sched", "runtime scheduler: spawn, fib, pfor, flood",
-	  "the runtime's benchmarks (bench_sched.c) are not written" },
 	{ "net", "channels across hosts (UCX) against ucx_perftest and TCP",
 	  "the net/ layer is not built" },
 };
