@@ -88,9 +88,9 @@ STATIC_LIB  := $(BUILD)/libmoirai.a
 SHARED_LIB  := $(BUILD)/libmoirai.so.$(VERSION)
 SONAME      := libmoirai.so.$(SOVERSION)
 
-# The malloc drop-in (alloc/override/, docs/alloc.md): the whole library
-# plus malloc/free/new/delete in one preloadable .so, and the override
-# object alone as a static archive to link whole in front of libmoirai.a.
+# The malloc drop-in (alloc/override/, docs/alloc.md): the allocator plus
+# malloc/free/new/delete in one preloadable .so, and the override object
+# alone as a static archive to link whole in front of libmoirai.a.
 DROPIN_SRCS := $(sort $(wildcard alloc/override/*.c))
 DROPIN_OBJS := $(DROPIN_SRCS:%.c=$(BUILD)/obj/%.o)
 DROPIN_SO   := $(BUILD)/libmoirai-malloc.so.$(VERSION)
@@ -159,12 +159,18 @@ $(SHARED_LIB): $(LIB_OBJS)
 $(DROPIN_OBJS): CPPFLAGS += $(LIB_CPPFLAGS) -Ialloc
 $(DROPIN_OBJS): CFLAGS += -fexceptions
 
-# -Bsymbolic-functions: the library's own calls stay inside it even in a
-# program that links libmoirai.a itself (two copies then, see docs/alloc.md).
-$(DROPIN_SO): $(LIB_OBJS) $(DROPIN_OBJS)
+# Lean: the plumbing, the node binding and the allocator only (libc and
+# libnuma, no hwloc or DPDK loaded into every preloaded process: each
+# costs RSS and start-up), and only the allocation API exported (the map).
+# -Bsymbolic-functions: its own calls stay inside it even in a program that
+# links libmoirai.a itself (two copies then, see docs/alloc.md).
+DROPIN_LIB_OBJS := $(filter $(BUILD)/obj/lib/% $(BUILD)/obj/alloc/%,$(LIB_OBJS)) \
+	$(addprefix $(BUILD)/obj/numa/,bind.o resolve.o sysfs.o)
+DROPIN_MAP  := alloc/override/libmoirai-malloc.map
+$(DROPIN_SO): $(DROPIN_LIB_OBJS) $(DROPIN_OBJS) $(DROPIN_MAP)
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,$(DROPIN_SONAME) -Wl,--no-undefined -Wl,-Bsymbolic-functions \
-		$(LDFLAGS) -o $@ $^ $(LDLIBS_DEPS)
+		-Wl,--version-script=$(DROPIN_MAP) $(LDFLAGS) -o $@ $(filter %.o,$^) -lnuma -lpthread
 	ln -sf libmoirai-malloc.so.$(VERSION) $(BUILD)/$(DROPIN_SONAME)
 	ln -sf libmoirai-malloc.so.$(VERSION) $(BUILD)/libmoirai-malloc.so
 
