@@ -150,7 +150,7 @@ static int out_open(struct pl_port *port, const struct pl_port_conf *conf, char 
 		snprintf(err, errlen, "%s", pcap_geterr(s->pc));
 		pcap_close(s->pc);
 		free(s);
-		return -EIO;
+		return -EINVAL; /* a path that cannot be written: bad input */
 	}
 	port->priv = s;
 	return 0;

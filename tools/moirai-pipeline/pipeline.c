@@ -28,9 +28,11 @@
 #include "packet.h"
 #include "pipeline.h"
 
-#define NCLASS	 2	/* 0 critical, 1 normal (rings in priority mode) */
-#define TX_RING	 16384u /* per worker */
-#define TX_BURST 64
+#define NCLASS	  2	 /* 0 critical, 1 normal (rings in priority mode) */
+#define TX_RING	  16384u /* per worker */
+#define TX_BURST  64
+#define RX_ROUNDS 16 /* bursts per RX poll, at most */
+#define TX_ROUNDS 32 /* bursts per TX poll, at most */
 
 struct pl_bufs {
 	struct moirai_pool *pool[PL_MAX_NODES]; /* by OS node */
@@ -300,18 +302,13 @@ static bool pay_owed(struct ctx *c, int cls)
 	return true;
 }
 
-static int rx_poll(void *arg)
+/* One burst from the source: how many packets came (-1 at its end). */
+static int rx_once(struct ctx *c)
 {
-	struct ctx *c = arg;
 	struct pl_stats *s = my_stats(c);
 	struct pl_pkt *pkts[PL_BURST_MAX];
-	int n, busy = 0;
+	int n;
 
-	for (int cls = 0; cls < NCLASS; cls++)
-		if (c->owed[cls] && !pay_owed(c, cls))
-			return MOIRAI_POLL_BUSY;
-	if (c->src_done_local)
-		return busy;
 	if (__atomic_load_n(&interrupted, __ATOMIC_RELAXED))
 		n = -ENODATA;
 	else
@@ -322,7 +319,7 @@ static int rx_poll(void *arg)
 		/* Release: everything this worker counted is visible to the
 		 * thread that acquires src_done. */
 		__atomic_store_n(&c->src_done, true, __ATOMIC_RELEASE);
-		return MOIRAI_POLL_IDLE;
+		return -1;
 	}
 	for (int i = 0; i < n; i++) {
 		struct pl_pkt *p = pkts[i];
@@ -343,12 +340,36 @@ static int rx_poll(void *arg)
 			continue;
 		}
 		c->owed[cls]++;
-		busy = 1;
 	}
 	for (int cls = 0; cls < NCLASS; cls++)
 		if (c->owed[cls])
 			pay_owed(c, cls);
-	return busy || n > 0 ? MOIRAI_POLL_BUSY : MOIRAI_POLL_IDLE;
+	return n;
+}
+
+/*
+ * The RX poller: bursts until the source has nothing more due, at most
+ * RX_ROUNDS of them, so that a backlog (after this worker ran a slow task,
+ * or was preempted) moves into the class rings, where the scheduler can
+ * order it, instead of waiting in the source in arrival order.
+ */
+static int rx_poll(void *arg)
+{
+	struct ctx *c = arg;
+	int busy = MOIRAI_POLL_IDLE;
+
+	for (int cls = 0; cls < NCLASS; cls++)
+		if (c->owed[cls] && !pay_owed(c, cls))
+			return MOIRAI_POLL_BUSY;
+	for (int round = 0; round < RX_ROUNDS && !c->src_done_local; round++) {
+		int n = rx_once(c);
+
+		if (n > 0)
+			busy = MOIRAI_POLL_BUSY;
+		if (n < PL_BURST_MAX)
+			break;
+	}
+	return busy;
 }
 
 /* ---- TX --------------------------------------------------------------------- */
@@ -387,9 +408,9 @@ static void count_flow(struct ctx *c, const struct pl_pkt *p)
 	}
 }
 
-static int tx_poll(void *arg)
+/* One burst to the sink: how many packets went (or were dropped). */
+static unsigned tx_once(struct ctx *c)
 {
-	struct ctx *c = arg;
 	struct pl_stats *s = my_stats(c);
 	struct pl_pkt *pkts[TX_BURST];
 	unsigned n = 0;
@@ -405,7 +426,7 @@ static int tx_poll(void *arg)
 	}
 	c->tx_next = (c->tx_next + 1) % c->nworkers;
 	if (n == 0)
-		return MOIRAI_POLL_IDLE;
+		return 0;
 	sent = c->sink.ops->tx_burst(&c->sink, pkts, (int)n);
 	if (sent < 0)
 		sent = 0;
@@ -428,7 +449,24 @@ static int tx_poll(void *arg)
 			count_flow(c, p);
 		pl_pkt_free(p);
 	}
-	return MOIRAI_POLL_BUSY;
+	return n;
+}
+
+/* The TX poller: bursts until the rings are empty, at most TX_ROUNDS. */
+static int tx_poll(void *arg)
+{
+	struct ctx *c = arg;
+	int busy = MOIRAI_POLL_IDLE;
+
+	for (int round = 0; round < TX_ROUNDS; round++) {
+		unsigned n = tx_once(c);
+
+		if (n)
+			busy = MOIRAI_POLL_BUSY;
+		if (n < TX_BURST)
+			break;
+	}
+	return busy;
 }
 
 /* ---- control thread: route replacement ----------------------------------- */
