@@ -7,7 +7,7 @@
 #                        topology fuzz at thousands of inputs
 #   make stress-tests    every test scaled up (MOIRAI_TEST_SCALE=20)
 #   make check-numa      tests under a 4-node NUMA VM (qemu)
-#   make run             the main job (demo)
+#   make run             the main job: moirai-topo, then moirai-pipeline --compare
 #   make bench           moirai-bench all --quick
 #   make SAN=address     everything with -fsanitize=address (or thread, undefined),
 #                        with the DEBUG invariant walkers on (also: make DEBUG=1)

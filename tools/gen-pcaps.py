@@ -21,10 +21,11 @@ Bad files (each must give a clear error, never a crash):
   claiming 2^31 bytes), bad-linktype.pcap (802.11)
 pl-expected.json holds, per good file and route table, what the pipeline
 must report: packets and bytes in/out, drops by reason, per-flow counts and
-the content checksums (sum of FNV-1a 64 of each frame, mod 2^64) of what
+the content checksums (sum of pl_frame_hash() of each frame, mod 2^64) of what
 comes in and of what goes out after the rewrite (TTL - 1, MACs, IPv4
 checksum), computed here independently of the C code.  pl-routes.txt is
-the route table of the "routes" case.
+the route table of the "routes" case.  The frames of pl-mixed.pcap also
+seed the parser's regression corpus, tests/pipeline/corpus/REASON-*.bin.
 """
 import json
 import os
@@ -81,8 +82,14 @@ def frame(src, dst, sport, dport, size, dscp=0, ttl=64, options=b"", proto=17, f
 
 
 def fnv(data):
+    """pl_frame_hash(): FNV-1a 64 over little-endian 64-bit words, then the
+    tail bytes."""
     h = 0xcbf29ce484222325
-    for b in data:
+    n = len(data) // 8 * 8
+    for (w,) in struct.iter_unpack("<Q", data[:n]):
+        h ^= w
+        h = (h * 0x100000001b3) & MASK64
+    for b in data[n:]:
         h ^= b
         h = (h * 0x100000001b3) & MASK64
     return h
@@ -311,6 +318,16 @@ def main():
         "pl-nsec-be.pcap": expect(nsec, default),
         "pl-basic.pcap+routes": expect(basic, routes),
     }
+    # Seeds of the parser's regression corpus (tests/pipeline/corpus): each
+    # frame of pl-mixed.pcap, named after what the parser must say.
+    corpus = os.path.join(here, "..", "tests", "pipeline", "corpus")
+    os.makedirs(corpus, exist_ok=True)
+    for i, (data, _) in enumerate(mixed):
+        if len(data) > BUF:
+            continue
+        reason = parse(data)[0] or "ok"
+        with open(os.path.join(corpus, "%s-mixed-%02d.bin" % (reason, i)), "wb") as f:
+            f.write(data)
     with open(os.path.join(outdir, "pl-expected.json"), "w") as f:
         json.dump(expected, f, indent=1, sort_keys=True)
         f.write("\n")

@@ -1,25 +1,20 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # `make run`: the main job.  Shows this machine as moirai sees it and the
-# pinning plan its workers would get, the same planner on a foreign 4-node
-# machine (so the NUMA decisions are visible even on a 1-node box), the
-# allocator's per-node arenas, and two processes talking through the
-# shared-memory transport.
+# pinning plan its workers get, then runs the packet pipeline
+# (moirai-pipeline, docs/pipeline.md) on the built-in generator twice on
+# the same seeded traffic, with the priority runtime and with the FIFO
+# baseline on the same cores, and ends with the side-by-side latency table
+# of the critical flow.  MOIRAI_RUN_ARGS replaces the pipeline's options.
 set -eu
 BUILD=${1:-build}
 BIN=$BUILD/bin
+ARGS=${MOIRAI_RUN_ARGS:---compare --duration 3 --rate 100000 --slow-share 0.02 --slow-factor 100 --critical-share 0.01}
 
 echo "== This machine (moirai-topo --plan all)"
 "$BIN/moirai-topo" --plan all
 echo
-echo "== A 2-package, 4-node machine with SMT, spread policy, 4 workers"
-echo "   (moirai-topo --synthetic 'pack:2 numa:2 l3:1 core:4 pu:2' --plan 4 --policy spread)"
-"$BIN/moirai-topo" --synthetic 'pack:2 numa:2 l3:1 core:4 pu:2' --plan 4 --policy spread |
-	sed -n '/^Plan:/,$p'
-echo
-echo "== The allocator's node arenas after one probe per node (moirai-topo --alloc-stats)"
-"$BIN/moirai-topo" --alloc-stats | sed -n '/^Allocator/,$p'
-echo
-echo "== Two processes exchanging 200000 x 64 B zero-copy messages over shared memory"
-echo "   (moirai-shm-demo run 200000 64 --burst 32; equal checksums = exactly once, in order)"
-"$BIN/moirai-shm-demo" run 200000 64 --burst 32
+echo "== The pipeline: generator -> RX -> classify -> process -> TX, priority runtime vs FIFO"
+echo "   (moirai-pipeline $ARGS)"
+# shellcheck disable=SC2086
+"$BIN/moirai-pipeline" $ARGS

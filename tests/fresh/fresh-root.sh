@@ -193,11 +193,13 @@ if [ "${1:-}" = "--inner" ]; then
 		moirai-topo --synthetic "pack:2 numa:2 core:2 pu:1" --plan 4 --policy spread
 		moirai-topo --alloc-stats
 		moirai-shm-demo run 20000 64 --burst 8
+		moirai-pipeline --duration 0.2 --rate 20000 --quiet
 		printf "<?xml version=\"1.0\"?>\n<topology><object type=\"Mach" >/tmp/cut.xml
 		rc=0; moirai-topo --input /tmp/cut.xml 2>/tmp/err || rc=$?
 		cat /tmp/err; test "$rc" -eq 2
 		! ldd /usr/local/lib/libmoirai.so | grep "not found"
-		! ldd /usr/local/bin/moirai-topo /usr/local/bin/moirai-shm-demo | grep "not found"'
+		! ldd /usr/local/bin/moirai-topo /usr/local/bin/moirai-shm-demo \
+			/usr/local/bin/moirai-pipeline | grep "not found"'
 	say "all steps passed ($(elapsed "$t0") in the namespace)"
 	exit 0
 fi

@@ -9,6 +9,8 @@
 
 #include "port.h"
 
+#define PL_GEN_BLOCK 4096 /* bytes of seeded payload material */
+
 struct pl_gen {
 	uint64_t seed, arrival_rng;
 	double rate, critical_share, slow_share;
@@ -16,6 +18,8 @@ struct pl_gen {
 	uint64_t duration_ns, start_ns;
 	uint64_t next_ns; /* offset of the next arrival from start */
 	uint64_t seq;	  /* index of the next packet */
+	uint8_t block[PL_GEN_BLOCK];
+	uint64_t prefix[PL_GEN_BLOCK / 2 + 1]; /* sums of its first k 16-bit words */
 };
 
 void pl_gen_init(struct pl_gen *g, const struct pl_port_conf *c);

@@ -47,7 +47,8 @@ static void usage(FILE *f)
 		"                       [--slow-share F] [--slow-factor X] [--flows N]\n"
 		"                       [--critical-flows N] [--critical-dscp LIST]\n"
 		"                       [--critical-flow ADDR[:PORT]] [--routes FILE]\n"
-		"                       [--route-period MS] [--pool N] [--ring N] [--drain S]\n"
+		"                       [--route-period MS] [--batch N] [--pool N] [--ring N]\n"
+		"                       [--drain S]\n"
 		"                       [--per-flow] [--quiet] [--json]\n"
 		"\n"
 		"Runs packets RX -> classify -> process -> TX across the pinned workers of a\n"
@@ -87,6 +88,8 @@ static void usage(FILE *f)
 		"  --reserve K         keep the first K usable cores free\n"
 		"  --sched S           priority (default) or fifo (every packet one level)\n"
 		"  --compare           run priority, then fifo, on the same traffic; side by side\n"
+		"  --batch N           packets per process task, at most (default 1); a task\n"
+		"                      yields between packets to more urgent work\n"
 		"  --pool N            packet buffers per node (default 32768)\n"
 		"  --ring N            slots of each classify -> process ring (default 16384)\n"
 		"  --drain S           wait at most S seconds for packets in flight after the\n"
@@ -204,6 +207,7 @@ enum {
 	O_RESERVE,
 	O_SCHED,
 	O_COMPARE,
+	O_BATCH,
 	O_POOL,
 	O_RING,
 	O_DRAIN,
@@ -237,6 +241,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "reserve", required_argument, NULL, O_RESERVE },
 		{ "sched", required_argument, NULL, O_SCHED },
 		{ "compare", no_argument, NULL, O_COMPARE },
+		{ "batch", required_argument, NULL, O_BATCH },
 		{ "pool", required_argument, NULL, O_POOL },
 		{ "ring", required_argument, NULL, O_RING },
 		{ "drain", required_argument, NULL, O_DRAIN },
@@ -262,6 +267,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	c->crit_dscp = 1ull << 46;
 	c->pool_size = 32768;
 	c->ring_size = 16384;
+	c->batch = 1;
 	c->drain_s = 5;
 	a->slow_factor = 100;
 	opterr = 0;
@@ -353,6 +359,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 			sched_set = true;
 			break;
 		case O_COMPARE: a->compare = true; break;
+		case O_BATCH:
+			if (num("--batch", optarg, 1, 4096, &v))
+				return 2;
+			c->batch = (unsigned)v;
+			break;
 		case O_POOL:
 			if (num("--pool", optarg, 64, 1 << 22, &v))
 				return 2;
@@ -470,8 +481,9 @@ static void print_text(const struct args *a, const struct pl_result *r)
 	}
 	printf("rate      %.0f packets/s over %.3f s (run %.3f s)\n", r->pps, r->active_s,
 	       r->elapsed_s);
-	printf("classes   critical %" PRIu64 ", slow path %" PRIu64 "\n", r->critical_in,
-	       r->slow_packets);
+	printf("classes   critical %" PRIu64 ", slow path %" PRIu64
+	       "; process tasks yielded to more urgent work %" PRIu64 " times\n",
+	       r->critical_in, r->slow_packets, r->yields);
 	printf("latency   arrival -> TX %10s %10s %10s %10s %10s\n", "packets", "p50", "p99",
 	       "p99.9", "max");
 	for (int l = 0; l < MOIRAI_PRIO_LEVELS; l++) {
@@ -486,6 +498,16 @@ static void print_text(const struct args *a, const struct pl_result *r)
 		       moirai_prio_name(moirai_prio_from_index(l)), moirai_hist_count(h),
 		       fmt_ns(p[0], b1, sizeof(b1)), fmt_ns(p[1], b2, sizeof(b2)),
 		       fmt_ns(p[2], b3, sizeof(b3)), fmt_ns(moirai_hist_max(h), b4, sizeof(b4)));
+	}
+	if (moirai_hist_count(&r->rx_lag)) {
+		const double qs[3] = { 50, 99, 99.9 };
+		uint64_t p[3];
+
+		moirai_hist_percentiles(&r->rx_lag, qs, 3, p);
+		printf("  %-22s %10" PRIu64 " %10s %10s %10s %10s\n", "(arrival -> RX poll)",
+		       moirai_hist_count(&r->rx_lag), fmt_ns(p[0], b1, sizeof(b1)),
+		       fmt_ns(p[1], b2, sizeof(b2)), fmt_ns(p[2], b3, sizeof(b3)),
+		       fmt_ns(moirai_hist_max(&r->rx_lag), b4, sizeof(b4)));
 	}
 	printf("workers   %6s %4s %5s %6s %10s %10s %8s %8s\n", "worker", "pu", "node", "load",
 	       "packets", "tasks", "steals", "stolen");
@@ -555,8 +577,9 @@ static void print_json_run(const struct args *a, const struct pl_result *r, cons
 	printf(" },\n");
 	printf("%s  \"pps\": %.1f, \"active_s\": %.6f, \"elapsed_s\": %.6f,\n", indent, r->pps,
 	       r->active_s, r->elapsed_s);
-	printf("%s  \"critical_in\": %" PRIu64 ", \"slow_path\": %" PRIu64 ",\n", indent,
-	       r->critical_in, r->slow_packets);
+	printf("%s  \"critical_in\": %" PRIu64 ", \"slow_path\": %" PRIu64 ", \"yields\": %" PRIu64
+	       ",\n",
+	       indent, r->critical_in, r->slow_packets, r->yields);
 	printf("%s  \"checksum_in\": \"0x%016" PRIx64 "\", \"checksum_out\": \"0x%016" PRIx64
 	       "\",\n",
 	       indent, r->checksum_in, r->checksum_out);
@@ -566,7 +589,9 @@ static void print_json_run(const struct args *a, const struct pl_result *r, cons
 		       moirai_prio_name(moirai_prio_from_index(l)));
 		json_lat(&r->lat[l]);
 	}
-	printf(" },\n");
+	printf(" },\n%s  \"rx_wait_ns\": ", indent);
+	json_lat(&r->rx_lag);
+	printf(",\n");
 	printf("%s  \"workers\": [", indent);
 	for (int w = 0; w < r->nworkers; w++)
 		printf("%s\n%s    { \"worker\": %d, \"pu\": %d, \"node\": %d, \"load\": %.4f, "

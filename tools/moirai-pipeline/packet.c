@@ -5,6 +5,7 @@
  * frame before it reads, in the order the headers nest, and names the
  * first thing wrong as the drop reason.
  */
+#include <endian.h>
 #include <string.h>
 
 #include <nmmintrin.h>
@@ -31,8 +32,14 @@ uint32_t pl_csum_add(uint32_t sum, const uint8_t *p, size_t len)
 {
 	uint64_t s = sum;
 
-	/* 16-bit big-endian words; a 64-bit accumulator cannot overflow for
-	 * any frame (2^48 words). */
+	/* 32-bit big-endian words (two 16-bit words each: one's complement
+	 * addition is associative, so folding the 32-bit sums later gives the
+	 * same result); a 64-bit accumulator cannot overflow for any frame. */
+	while (len >= 4) {
+		s += rd32(p);
+		p += 4;
+		len -= 4;
+	}
 	while (len >= 2) {
 		s += rd16(p);
 		p += 2;
@@ -187,8 +194,18 @@ void pl_rewrite(uint8_t *f, const struct pl_hdrs *h, const uint8_t dmac[6], cons
 uint64_t pl_frame_hash(const uint8_t *f, uint32_t len)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
+	uint32_t i = 0;
 
-	for (uint32_t i = 0; i < len; i++) {
+	/* FNV-1a over little-endian 64-bit words, then the tail bytes: a
+	 * multiply per 8 bytes instead of per byte. */
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, f + i, 8);
+		h ^= le64toh(w);
+		h *= 0x100000001b3ull;
+	}
+	for (; i < len; i++) {
 		h ^= f[i];
 		h *= 0x100000001b3ull;
 	}

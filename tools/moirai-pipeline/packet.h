@@ -67,7 +67,9 @@ uint16_t pl_udp_csum(uint32_t src, uint32_t dst, const uint8_t *udp, uint32_t ud
 void pl_rewrite(uint8_t *frame, const struct pl_hdrs *h, const uint8_t dmac[6],
 		const uint8_t smac[6]);
 
-/* Order-independent content checksum: FNV-1a 64 of the frame. */
+/* Content hash of a frame: FNV-1a 64 over its little-endian 64-bit words,
+ * then its last len % 8 bytes one by one.  Summed over packets (mod 2^64)
+ * it is the order-independent checksum of a run. */
 uint64_t pl_frame_hash(const uint8_t *frame, uint32_t len);
 
 /* The slow path's extra work: @iters rounds of CRC32C over the frame

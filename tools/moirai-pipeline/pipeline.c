@@ -45,7 +45,7 @@ struct pl_stats {
 	uint64_t tx_pkts, tx_bytes, checksum_out;
 	uint64_t drops[PL_DROP_REASONS];
 	uint64_t drop_bytes;
-	uint64_t processed, slow, slow_digest, empty_tasks;
+	uint64_t processed, slow, slow_digest, empty_tasks, yields;
 };
 
 struct ctx {
@@ -60,13 +60,14 @@ struct ctx {
 	struct pl_stats *st;		  /* [nworkers] */
 	struct pl_stats foreign;	  /* drops counted off the workers (never used live) */
 	/* RX poller state (worker 0 only) */
-	uint64_t owed[NCLASS]; /* packets queued whose task could not be spawned yet */
+	uint64_t owed[NCLASS]; /* process tasks due whose spawn was refused so far */
 	bool src_done_local;
 	/* shared flags */
 	bool src_done; /* release: the RX worker's counters are final */
 	uint64_t first_ns, end_ns;
 	/* TX poller state (last worker only) */
 	struct moirai_hist lat[MOIRAI_PRIO_LEVELS];
+	struct moirai_hist rx_lag; /* RX poller only: arrival -> RX */
 	struct pl_flow_count *flows;
 	int nflows;
 	bool flows_truncated;
@@ -248,25 +249,26 @@ static int process_one(const struct pl_config *cfg, const struct pl_routes *rt, 
 	return PL_PARSE_OK;
 }
 
-static int process_task(void *arg)
+/* One packet through the process stage; false when the ring was empty. */
+static bool process_next(struct ctx *c, struct moirai_ring *ring, struct pl_stats *s)
 {
-	struct moirai_ring *ring = arg;
-	struct ctx *c = cur_ctx;
-	struct pl_stats *s = my_stats(c);
 	const struct pl_routes *rt;
 	struct pl_pkt *p;
 	uint32_t digest = 0;
 	int r;
 
-	if (moirai_ring_mc_dequeue_burst(ring, (void **)&p, 1, NULL) != 1) {
-		ADD(s->empty_tasks, 1);
-		return 0;
-	}
+	if (moirai_ring_mc_dequeue_burst(ring, (void **)&p, 1, NULL) != 1)
+		return false;
 	/* Acquire pairs with the control thread's release exchange: the
 	 * table's contents are visible.  QSBR keeps it alive until this task
 	 * has returned. */
 	rt = __atomic_load_n(&c->routes, __ATOMIC_ACQUIRE);
+	/* The content checksums are computed here, in parallel, rather than
+	 * by the RX and TX pollers: those two are serial stages. */
+	ADD(s->checksum_in, pl_frame_hash(p->data, p->len));
 	r = process_one(c->cfg, rt, p, &digest);
+	if (r == PL_PARSE_OK)
+		p->hash = pl_frame_hash(p->data, p->len);
 	ADD(s->processed, 1);
 	if (p->flags & PL_PKT_F_SLOW) {
 		ADD(s->slow, 1);
@@ -274,11 +276,45 @@ static int process_task(void *arg)
 	}
 	if (r != PL_PARSE_OK) {
 		drop_pkt(s, p, r);
-		return 0;
+		return true;
 	}
 	if (moirai_ring_sp_enqueue_burst(c->tx_ring[moirai_rt_self()], (void *const *)&p, 1,
 					 NULL) != 1)
 		drop_pkt(s, p, PL_DROP_TX_FULL);
+	return true;
+}
+
+/*
+ * A process task: up to cfg->batch packets (default 1) from its class
+ * ring, oldest first.  Batches cost the RX and TX workers: their pollers
+ * run between tasks, at most 64 tasks apart, so a batch of B delays RX and
+ * TX there by up to 64 x B packets.  Between packets it asks the runtime whether more urgent work
+ * waits for this worker (or its time budget is spent) and if so returns
+ * MOIRAI_TASK_CONTINUE: it goes behind the work waiting at its level and
+ * resumes later, so a critical packet waits for at most one packet of a
+ * background batch.  The RX poller spawns ceil(k / batch) tasks for k
+ * packets queued, so the ring never holds more than batch x the tasks not
+ * yet started (a task that resumes starts a new batch): no packet is left
+ * without a task.
+ */
+static int process_task(void *arg)
+{
+	struct moirai_ring *ring = arg;
+	struct ctx *c = cur_ctx;
+	struct pl_stats *s = my_stats(c);
+	unsigned batch = c->cfg->batch ? c->cfg->batch : 1;
+
+	for (unsigned k = 0; k < batch; k++) {
+		if (k > 0 && moirai_rt_should_yield()) {
+			ADD(s->yields, 1);
+			return MOIRAI_TASK_CONTINUE;
+		}
+		if (!process_next(c, ring, s)) {
+			if (k == 0)
+				ADD(s->empty_tasks, 1);
+			break;
+		}
+	}
 	return 0;
 }
 
@@ -307,12 +343,14 @@ static int rx_once(struct ctx *c)
 {
 	struct pl_stats *s = my_stats(c);
 	struct pl_pkt *pkts[PL_BURST_MAX];
+	uint64_t now = moirai_now_ns();
+	unsigned queued[NCLASS] = { 0 }, batch = c->cfg->batch ? c->cfg->batch : 1;
 	int n;
 
 	if (__atomic_load_n(&interrupted, __ATOMIC_RELAXED))
 		n = -ENODATA;
 	else
-		n = c->src.ops->rx_burst(&c->src, pkts, PL_BURST_MAX, moirai_now_ns());
+		n = c->src.ops->rx_burst(&c->src, pkts, PL_BURST_MAX, now);
 	if (n < 0) {
 		c->src_done_local = true;
 		__atomic_store_n(&c->end_ns, moirai_now_ns(), __ATOMIC_RELAXED);
@@ -328,22 +366,25 @@ static int rx_once(struct ctx *c)
 
 		if (!c->first_ns)
 			__atomic_store_n(&c->first_ns, p->arrival_ns, __ATOMIC_RELAXED);
+		moirai_hist_record(&c->rx_lag, now > p->arrival_ns ? now - p->arrival_ns : 0);
 		ADD(s->rx_pkts, 1);
 		ADD(s->rx_bytes, p->len);
-		ADD(s->checksum_in, pl_frame_hash(p->data, p->len));
 		if (crit) {
 			p->flags |= PL_PKT_F_CRITICAL;
 			ADD(s->critical_in, 1);
 		}
 		if (moirai_ring_sp_enqueue_burst(c->ring[cls], (void *const *)&p, 1, NULL) != 1) {
+			ADD(s->checksum_in, pl_frame_hash(p->data, p->len));
 			drop_pkt(s, p, PL_DROP_QUEUE_FULL);
 			continue;
 		}
-		c->owed[cls]++;
+		queued[cls]++;
 	}
-	for (int cls = 0; cls < NCLASS; cls++)
+	for (int cls = 0; cls < NCLASS; cls++) {
+		c->owed[cls] += (queued[cls] + batch - 1) / batch;
 		if (c->owed[cls])
 			pay_owed(c, cls);
+	}
 	return n;
 }
 
@@ -444,7 +485,7 @@ static unsigned tx_once(struct ctx *c)
 				   now > p->arrival_ns ? now - p->arrival_ns : 0);
 		ADD(s->tx_pkts, 1);
 		ADD(s->tx_bytes, p->len);
-		ADD(s->checksum_out, pl_frame_hash(p->data, p->len));
+		ADD(s->checksum_out, p->hash);
 		if (c->flows)
 			count_flow(c, p);
 		pl_pkt_free(p);
@@ -530,6 +571,7 @@ static void sum_stats(const struct ctx *c, struct pl_stats *t)
 		t->processed += GET(s->processed);
 		t->slow += GET(s->slow);
 		t->empty_tasks += GET(s->empty_tasks);
+		t->yields += GET(s->yields);
 	}
 }
 
@@ -573,6 +615,30 @@ static void progress(struct ctx *c, uint64_t t0, uint64_t now, uint64_t *last_rx
 	*last_t = now;
 }
 
+/*
+ * Touch every buffer once before the run: the pool's memory is bound to
+ * its node, and faulting its pages in (the kernel zeroing 66 MB) inside the
+ * RX poller cost a third of that worker's time in the first seconds.
+ */
+static int prefault(struct moirai_pool *pool)
+{
+	unsigned n = moirai_pool_size(pool);
+	void **objs = malloc(n * sizeof(*objs));
+	int rc;
+
+	if (!objs)
+		return -ENOMEM;
+	rc = moirai_pool_get_bulk(pool, NULL, objs, n);
+	if (rc == 0) {
+		for (unsigned i = 0; i < n; i++)
+			for (size_t b = 0; b < sizeof(struct pl_pkt); b += 4096)
+				((volatile uint8_t *)objs[i])[b] = 0;
+		moirai_pool_put_bulk(pool, NULL, objs, n);
+	}
+	free(objs);
+	return rc;
+}
+
 static int setup_pools(struct ctx *c, char *err, size_t errlen)
 {
 	for (int w = 0; w < c->nworkers; w++) {
@@ -593,6 +659,12 @@ static int setup_pools(struct ctx *c, char *err, size_t errlen)
 			if (rc) {
 				snprintf(err, errlen, "packet pool on node %d: %s", node,
 					 moirai_last_error());
+				return rc;
+			}
+			rc = prefault(c->bufs.pool[node]);
+			if (rc) {
+				snprintf(err, errlen,
+					 "packet pool on node %d: cannot take its buffers", node);
 				return rc;
 			}
 		}
@@ -653,6 +725,7 @@ static void fill_result(struct ctx *c, struct pl_result *out, uint64_t t0, uint6
 	out->checksum_out = t.checksum_out;
 	out->critical_in = t.critical_in;
 	out->slow_packets = t.slow;
+	out->yields = t.yields;
 	out->elapsed_s = (double)(t_end - t0) / 1e9;
 	uint64_t first = __atomic_load_n(&c->first_ns, __ATOMIC_RELAXED);
 	uint64_t end = __atomic_load_n(&c->end_ns, __ATOMIC_RELAXED);
@@ -664,6 +737,8 @@ static void fill_result(struct ctx *c, struct pl_result *out, uint64_t t0, uint6
 		moirai_hist_init(&out->lat[l]);
 		moirai_hist_merge(&out->lat[l], &c->lat[l]);
 	}
+	moirai_hist_init(&out->rx_lag);
+	moirai_hist_merge(&out->rx_lag, &c->rx_lag);
 	out->nworkers = c->nworkers;
 	for (int w = 0; w < c->nworkers && w < PL_MAX_WORKERS; w++) {
 		struct moirai_rt_worker_stats ws;

@@ -11,8 +11,9 @@
  * class's ring and spawns one process task for it at the class's priority
  * (--sched priority), or at one priority for every packet (--sched fifo:
  * one ring, every task normal; same workers, same work).  A process task
- * takes the oldest packet of its ring, so packets of one class are
- * processed in arrival order whichever task runs first.  The TX poller
+ * takes up to --batch packets, oldest first, from its ring, so packets of
+ * one class are processed in arrival order whichever task runs first, and
+ * yields between packets when more urgent work waits.  The TX poller
  * (last worker) sends to the sink, records arrival -> TX latency per
  * class and frees the buffers to their pools.
  */
@@ -57,6 +58,7 @@ struct pl_config {
 	unsigned slow_iters;	  /* CRC32C rounds of the slow path */
 	unsigned pool_size;	  /* buffers per node */
 	unsigned ring_size;	  /* slots of each classify -> process ring */
+	unsigned batch;		  /* packets per process task, at most */
 	double drain_s;		  /* wait this long for in-flight packets after the source ends */
 	bool progress;		  /* live line on stderr */
 	bool per_flow;		  /* count per flow at TX */
@@ -91,11 +93,13 @@ struct pl_result {
 	int64_t lost; /* in - out - drops (0 unless the drain timed out) */
 	uint64_t checksum_in, checksum_out;
 	uint64_t critical_in, slow_packets;
-	uint64_t buffers_leaked;		    /* pool objects not back at the end */
-	double active_s;			    /* first arrival to source end */
-	double elapsed_s;			    /* whole run */
-	double pps;				    /* packets_in / active_s */
+	uint64_t yields;	 /* process tasks that yielded to more urgent work */
+	uint64_t buffers_leaked; /* pool objects not back at the end */
+	double active_s;	 /* first arrival to source end */
+	double elapsed_s;	 /* whole run */
+	double pps;		 /* packets_in / active_s */
 	struct moirai_hist lat[MOIRAI_PRIO_LEVELS]; /* arrival -> TX, by class */
+	struct moirai_hist rx_lag;		    /* arrival -> taken by the RX poller */
 	int nworkers;
 	struct pl_worker_result w[PL_MAX_WORKERS];
 	int nnodes;

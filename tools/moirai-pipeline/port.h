@@ -74,7 +74,9 @@ struct pl_pkt {
 	uint16_t flags;		  /* PL_PKT_F_* */
 	uint16_t port;		  /* output port chosen by the route (0: the TX port) */
 	uint32_t flow;		  /* generator: flow index; else 0 */
-	uint32_t pad_[7];
+	uint32_t pad_;
+	uint64_t hash; /* content hash of the frame as forwarded (process stage) */
+	uint64_t pad2_[2];
 	alignas(64) uint8_t data[PL_PKT_DATA];
 };
 
