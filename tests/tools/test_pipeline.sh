@@ -54,7 +54,8 @@ json "critical packets reach TX on the critical level" \
 	"d['latency_ns']['critical']['count'] == d['critical_in'] > 0 and d['latency_ns']['normal']['count'] == d['packets_out'] - d['critical_in']"
 json "slow-path packets were generated" "d['slow_path'] > 0"
 ref_in=$($PY -c "import json; d=json.load(open('$tmp/ref.json')); print(d['packets_in'], d['bytes_in'], d['checksum_in'], d['checksum_out'], d['critical_in'], d['slow_path'])")
-for variant in "--workers 2" "--workers 2 --sched fifo" "--sched priority --route-period 1"; do
+for variant in "--workers 2" "--workers 2 --sched fifo" "--sched priority --route-period 1" \
+	"--fast-ns 3000 --batch 8"; do
 	expect_status 0 "generator run $variant" "$PL" $GEN $variant
 	got=$($PY -c "import json; d=json.load(open('$tmp/out')); print(d['packets_in'], d['bytes_in'], d['checksum_in'], d['checksum_out'], d['critical_in'], d['slow_path'])")
 	[ "$got" = "$ref_in" ] || fail "$variant: counts/checksums '$got', want '$ref_in' (same seed)"
@@ -83,6 +84,8 @@ expect_status 2 "compare with sched" "$PL" --compare --sched fifo
 expect_status 2 "bad dscp" "$PL" --critical-dscp 64
 expect_status 2 "bad flow" "$PL" --critical-flow 10.0.0.300
 expect_status 2 "extra argument" "$PL" extra
+expect_status 2 "rate and load" "$PL" --rate 10 --load 0.5
+expect_status 2 "bad batch" "$PL" --batch 0
 expect_status 2 "missing route file" "$PL" --routes "$tmp/none"
 printf '10.0.0.0/8 02:00:00:00:00:02\n10.1.2.3/8 drop\n' >"$tmp/routes"
 expect_status 2 "route with host bits" "$PL" --routes "$tmp/routes"

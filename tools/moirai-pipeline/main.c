@@ -31,6 +31,8 @@ struct args {
 	struct pl_config cfg;
 	const char *pcap, *iface, *tx_iface, *write, *routes_file;
 	double slow_factor; /* slow path ~ this many fast paths */
+	double fast_target; /* --fast-ns */
+	double load;	    /* --load: rate from the calibration */
 	bool compare, json, rate_set, quiet;
 	struct pl_route *routes;
 	int nroutes;
@@ -40,11 +42,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: moirai-pipeline [--pcap FILE | --iface IF] [--write FILE | --tx-iface IF]\n"
-		"                       [--duration S] [--rate PPS] [--seed N]\n"
+		"                       [--duration S] [--rate PPS | --load F] [--seed N]\n"
 		"                       [--workers N] [--policy compact|spread] [--smt] [--reserve "
 		"K]\n"
 		"                       [--sched priority|fifo | --compare] [--critical-share F]\n"
-		"                       [--slow-share F] [--slow-factor X] [--flows N]\n"
+		"                       [--slow-share F] [--slow-factor X] [--fast-ns NS]\n"
+		"                       [--flows N]\n"
 		"                       [--critical-flows N] [--critical-dscp LIST]\n"
 		"                       [--critical-flow ADDR[:PORT]] [--routes FILE]\n"
 		"                       [--route-period MS] [--batch N] [--pool N] [--ring N]\n"
@@ -67,6 +70,9 @@ static void usage(FILE *f)
 		"Generator:\n"
 		"  --duration S        arrivals for S seconds (default 2)\n"
 		"  --rate PPS          mean arrival rate (default 100000)\n"
+		"  --load F            instead, the rate that should keep the workers busy a\n"
+		"                      share F of the time (estimated from the calibrated\n"
+		"                      per-packet cost plus 500 ns of RX/TX/task overhead)\n"
 		"  --seed N            traffic seed (default 1): same seed, same packets\n"
 		"  --flows N           background flows (default 64)\n"
 		"  --critical-flows N  critical flows, DSCP EF (default 4)\n"
@@ -75,6 +81,8 @@ static void usage(FILE *f)
 		"                      (default 0.005)\n"
 		"Processing:\n"
 		"  --slow-factor X     slow path costs about X fast paths (default 100)\n"
+		"  --fast-ns NS        make the fast path cost about NS ns per packet with\n"
+		"                      payload inspection rounds (default: parsing work only)\n"
 		"  --critical-dscp LIST  comma-separated DSCP values classified critical\n"
 		"                      (default 46, EF; 'none' for none)\n"
 		"  --critical-flow ADDR[:PORT]  also critical: this destination (repeatable)\n"
@@ -191,12 +199,14 @@ enum {
 	O_WRITE,
 	O_DURATION,
 	O_RATE,
+	O_LOAD,
 	O_SEED,
 	O_FLOWS,
 	O_CRIT_FLOWS,
 	O_CRIT_SHARE,
 	O_SLOW_SHARE,
 	O_SLOW_FACTOR,
+	O_FAST_NS,
 	O_CRIT_DSCP,
 	O_CRIT_FLOW,
 	O_ROUTES,
@@ -225,12 +235,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "write", required_argument, NULL, O_WRITE },
 		{ "duration", required_argument, NULL, O_DURATION },
 		{ "rate", required_argument, NULL, O_RATE },
+		{ "load", required_argument, NULL, O_LOAD },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "flows", required_argument, NULL, O_FLOWS },
 		{ "critical-flows", required_argument, NULL, O_CRIT_FLOWS },
 		{ "critical-share", required_argument, NULL, O_CRIT_SHARE },
 		{ "slow-share", required_argument, NULL, O_SLOW_SHARE },
 		{ "slow-factor", required_argument, NULL, O_SLOW_FACTOR },
+		{ "fast-ns", required_argument, NULL, O_FAST_NS },
 		{ "critical-dscp", required_argument, NULL, O_CRIT_DSCP },
 		{ "critical-flow", required_argument, NULL, O_CRIT_FLOW },
 		{ "routes", required_argument, NULL, O_ROUTES },
@@ -286,6 +298,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return 2;
 			a->rate_set = true;
 			break;
+		case O_LOAD:
+			if (num("--load", optarg, 0.01, 10, &a->load))
+				return 2;
+			break;
 		case O_SEED:
 			if (num("--seed", optarg, 0, 9007199254740992.0, &v) || v != floor(v))
 				return v != floor(v)
@@ -313,6 +329,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_SLOW_FACTOR:
 			if (num("--slow-factor", optarg, 0, 100000, &a->slow_factor))
+				return 2;
+			break;
+		case O_FAST_NS:
+			if (num("--fast-ns", optarg, 0, 1e7, &a->fast_target))
 				return 2;
 			break;
 		case O_CRIT_DSCP:
@@ -401,6 +421,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			   a->iface ? "--iface" : "--tx-iface");
 	if (a->compare && sched_set)
 		return bad("%s", "--compare runs both schedulers: drop --sched");
+	if (a->load > 0 && a->rate_set)
+		return bad("%s", "--rate and --load are exclusive");
 	if (a->compare && a->write)
 		return bad("%s", "--compare runs twice: --write would keep only the second run");
 	c->route_period_ns = (uint64_t)(period_ms * 1e6);
@@ -663,6 +685,23 @@ static void print_compare(const struct pl_result *pr, const struct pl_result *fi
 	}
 }
 
+/* Workers the runtime will have (for --load): the plan's count. */
+static int plan_workers(const struct moirai_plan_opts *opts)
+{
+	struct moirai_topo *t;
+	struct moirai_plan *p;
+	int n = opts->workers > 0 ? opts->workers : 1;
+
+	if (opts->workers > 0 || moirai_topo_load(&t) != 0)
+		return n;
+	if (moirai_plan_create(t, opts, &p) == 0) {
+		n = moirai_plan_worker_count(p);
+		moirai_plan_destroy(p);
+	}
+	moirai_topo_destroy(t);
+	return n;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -699,14 +738,27 @@ int main(int argc, char **argv)
 
 	/* The slow path costs slow_factor fast paths, measured here. */
 	pl_calibrate(&a.cfg, &fast_ns, &iter_ns);
+	if (a.fast_target > fast_ns) {
+		/* --fast-ns: heavier per-packet work, made of inspection rounds. */
+		a.cfg.fast_iters = (unsigned)round((a.fast_target - fast_ns) / iter_ns);
+		fast_ns += a.cfg.fast_iters * iter_ns;
+	}
 	a.cfg.slow_iters = (unsigned)fmax(1, round(a.slow_factor * fast_ns / iter_ns));
+	if (a.load > 0) {
+		double per_pkt = fast_ns + a.cfg.src.slow_share * a.cfg.slow_iters * iter_ns + 500;
+		int workers = plan_workers(&a.cfg.plan);
+
+		a.cfg.src.rate_pps = fmax(1, a.load * workers * 1e9 / per_pkt);
+	}
 	if (!a.json && !a.pcap)
 		printf("moirai-pipeline %s: generator seed %" PRIu64 ", %.0f packets/s Poisson for "
 		       "%g s, critical %.2f%%, slow path %.2f%%\n"
-		       "calibrated: fast path %.0f ns/packet, slow path %u CRC rounds (~%.0fx)\n",
+		       "calibrated: fast path %.0f ns/packet (%u inspection rounds), slow path %u "
+		       "more "
+		       "CRC rounds (~%.0fx)\n",
 		       moirai_version(), a.cfg.src.seed, a.cfg.src.rate_pps, a.cfg.src.duration_s,
 		       a.cfg.src.critical_share * 100, a.cfg.src.slow_share * 100, fast_ns,
-		       a.cfg.slow_iters,
+		       a.cfg.fast_iters, a.cfg.slow_iters,
 		       fast_ns > 0 ? (fast_ns + a.cfg.slow_iters * iter_ns) / fast_ns : 0);
 
 	signal(SIGINT, on_signal);
@@ -738,10 +790,11 @@ int main(int argc, char **argv)
 		printf(",\n  \"source\": \"%s\", \"sink\": \"%s\", \"seed\": %" PRIu64
 		       ", \"rate_pps\": %.1f, \"duration_s\": %g,\n"
 		       "  \"critical_share\": %g, \"slow_share\": %g, \"slow_iters\": %u, "
+		       "\"fast_iters\": %u, "
 		       "\"fast_path_ns\": %.1f\n}\n",
 		       src_name(&a), sink_name(&a), a.cfg.src.seed, a.cfg.src.rate_pps,
 		       a.cfg.src.duration_s, a.cfg.src.critical_share, a.cfg.src.slow_share,
-		       a.cfg.slow_iters, fast_ns);
+		       a.cfg.slow_iters, a.cfg.fast_iters, fast_ns);
 	} else {
 		for (int i = 0; i < nruns; i++)
 			print_text(&a, &res[i]);

@@ -236,6 +236,8 @@ static int process_one(const struct pl_config *cfg, const struct pl_routes *rt, 
 		return r;
 	if (h.ttl <= 1)
 		return PL_DROP_TTL_EXPIRED;
+	if (cfg->fast_iters) /* per-packet inspection (--fast-ns) */
+		*digest += pl_slow_work(p->data, p->len, cfg->fast_iters);
 	if (h.options) {
 		/* The slow path: options to look at, and deep inspection. */
 		p->flags |= PL_PKT_F_SLOW;

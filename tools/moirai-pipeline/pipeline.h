@@ -56,6 +56,7 @@ struct pl_config {
 	uint8_t port_mac[6];	  /* source MAC of forwarded frames */
 	uint64_t route_period_ns; /* control thread replaces the table this often; 0 never */
 	unsigned slow_iters;	  /* CRC32C rounds of the slow path */
+	unsigned fast_iters;	  /* CRC32C rounds every packet takes (--fast-ns) */
 	unsigned pool_size;	  /* buffers per node */
 	unsigned ring_size;	  /* slots of each classify -> process ring */
 	unsigned batch;		  /* packets per process task, at most */
@@ -123,7 +124,8 @@ void pl_result_fini(struct pl_result *r);
 void pl_interrupt(void);
 
 /* Calibrate: mean fast-path processing time per packet (ns) over
- * generated traffic, and the time of one slow-path CRC round over it. */
+ * generated traffic (with cfg->fast_iters rounds of inspection), and the
+ * time of one CRC round over it. */
 void pl_calibrate(const struct pl_config *cfg, double *fast_ns, double *iter_ns);
 
 #endif /* PL_PIPELINE_H */
