@@ -538,7 +538,20 @@ static __attribute__((noinline)) int recv_wait(struct moirai_shm *seg, struct mo
 	if (rc)
 		return rc;
 	w.window = moirai_now_ns();
-	return moirai__wait(&wait, w.deadline);
+	rc = moirai__wait(&wait, w.deadline);
+	/*
+	 * A wait shorter than a slice ends before its first look at the
+	 * peer's lock: look now, rate-limited as a try is, or a caller that
+	 * polls with short timeouts never learns of a death (-ETIMEDOUT for
+	 * ever instead of -EPIPE).
+	 */
+	if (rc == -ETIMEDOUT) {
+		int end = recv_empty(seg, msgs, max);
+
+		if (end != -EAGAIN)
+			return end;
+	}
+	return rc;
 }
 
 /* Receive 1..max messages; the count or -errno (see moirai_shm_recv). */

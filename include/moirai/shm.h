@@ -254,7 +254,9 @@ MOIRAI_API int moirai_shm_recv_burst(struct moirai_shm *seg, struct moirai_shm_m
  *        this many nanoseconds; below -1 is -EINVAL, checked first.
  * @return 0; -EAGAIN nothing and MOIRAI_TIMEOUT_TRY; -ETIMEDOUT; -EPIPE
  *         nothing left and the peer has detached or died (a try notices a
- *         death within 10 ms, a blocked receive within one 10 ms slice);
+ *         death within 10 ms, a blocked receive within one 10 ms slice,
+ *         and one whose timeout ends sooner looks when it ends, at most
+ *         every 10 ms, so a loop of short waits notices it too);
  *         -EBADMSG the peer sent a bad buffer index or length (the message
  *         is dropped); -EFAULT the segment was truncated (destroy the
  *         handle); -EINVAL NULL argument or timeout below -1. MT-safe.

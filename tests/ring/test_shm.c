@@ -593,6 +593,65 @@ static void test_killed_client(void **state)
 	assert_false(seg_file_exists(name));
 }
 
+/*
+ * A survivor that polls with timeouts shorter than the 10 ms liveness
+ * slice must still see a death: before the fix every such wait timed out
+ * before its first look at the peer's lock, and the loop got -ETIMEDOUT
+ * for ever (found by moirai-stress shm).
+ */
+static void test_killed_short_timeouts(void **state)
+{
+	struct moirai_shm_opts o = { .buf_size = 128, .bufs = 32 };
+	struct moirai_shm *srv;
+	struct moirai_shm_msg *m;
+	char name[64];
+	uint64_t t0;
+	pid_t pid;
+	int rc = 0, status, pfd[2];
+
+	(void)state;
+	snprintf(name, sizeof(name), "%s", seg_name("shortto"));
+	assert_int_equal(moirai_shm_create(name, &o, &srv), 0);
+	assert_int_equal(pipe(pfd), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct moirai_shm *cli;
+
+		if (moirai_shm_attach(name, NULL, &cli) != 0)
+			_exit(10);
+		if (send_one(cli, 0) != 0)
+			_exit(11);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(12);
+		pause(); /* killed here, still attached */
+		_exit(13);
+	}
+	{
+		char c;
+
+		assert_int_equal(read(pfd[0], &c, 1), 1);
+	}
+	assert_int_equal(recv_one(srv, 0), 0);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	/* 1 ms and 5 ms timeouts, for up to 5 s: -EPIPE must come. */
+	t0 = moirai_now_ns();
+	for (int i = 0; moirai_now_ns() - t0 < 5 * SEC; i++) {
+		rc = moirai_shm_recv(srv, &m, (i % 2 ? 1 : 5) * 1000000LL);
+		if (rc != -ETIMEDOUT)
+			break;
+	}
+	assert_int_equal(rc, -EPIPE);
+	assert_int_equal(moirai_shm_recover(srv), 0);
+	assert_int_equal(moirai_shm_free_count(srv), 32);
+	close(pfd[0]);
+	close(pfd[1]);
+	moirai_shm_destroy(srv);
+	assert_false(seg_file_exists(name));
+}
+
 /* Child server: create, signal readiness through a pipe, wait to die. */
 static void test_killed_server(void **state)
 {
@@ -1008,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_header),
 		cmocka_unit_test(test_killed_client),
 		cmocka_unit_test(test_killed_server),
+		cmocka_unit_test(test_killed_short_timeouts),
 		cmocka_unit_test(test_stale_reclaim),
 		cmocka_unit_test(test_liveness_lock),
 		cmocka_unit_test(test_threads),
