@@ -30,7 +30,7 @@
 #include "stress.h"
 
 #define BIT(s)	       (1u << (s))
-#define SCENARIO_NAMES "alloc, ring, chan, pool, sched"
+#define SCENARIO_NAMES "alloc, ring, chan, pool, sched, shm"
 
 struct scenario {
 	const char *name;
@@ -52,6 +52,7 @@ static const struct scenario scenarios[] = {
 	  BIT(MOIRAI_FAULT_POOL_GET) | BIT(MOIRAI_FAULT_RING_ENQUEUE) },
 	{ "sched", stress_sched,
 	  "runtime: spawn/steal/cancel/join/groups/timers, random stops and restarts", 0 },
+	{ "shm", stress_shm, "shared-memory peers SIGKILLed at random points", 0 },
 };
 #define NSCENARIOS (int)(sizeof(scenarios) / sizeof(scenarios[0]))
 
