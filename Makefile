@@ -8,7 +8,7 @@
 #   make stress-tests    every test scaled up (MOIRAI_TEST_SCALE=20)
 #   make check-numa      tests under a 4-node NUMA VM (qemu)
 #   make run             the main job: moirai-topo, then moirai-pipeline --compare
-#   make bench           moirai-bench all --quick
+#   make bench           moirai-bench all --quick, tables and plots in build/bench
 #   make SAN=address     everything with -fsanitize=address (or thread, undefined),
 #                        with the DEBUG invariant walkers on (also: make DEBUG=1)
 #   make install PREFIX=/usr/local DESTDIR=...   (also the man pages, MANDIR)
@@ -249,7 +249,7 @@ run: all
 	@tools/run-demo.sh $(BUILD)
 
 bench: all
-	$(BUILD)/bin/moirai-bench all --quick
+	$(BUILD)/bin/moirai-bench all --quick --out $(BUILD)/bench --plot $(BUILD)/bench
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* The commit the binary was built from; the Makefile may pass it. */
 #ifndef MOIRAI_COMMIT
@@ -50,6 +51,10 @@ struct bench_ctx {
 /* --quick divides every iteration count by this. */
 #define BENCH_QUICK_DIV 10
 
+/* The quantiles (percent) of a latency CDF (bench_result.cdf_ns). */
+#define BENCH_CDF_N 21
+extern const double bench_cdf_q[BENCH_CDF_N];
+
 /* One measurement: what a case function fills in. */
 struct bench_result {
 	double ns_per_op; /* required */
@@ -59,7 +64,17 @@ struct bench_result {
 	long peak_rss_kb; /* < 0 when not measured */
 	long ops;	  /* operations timed; 0 when not said */
 	char note[96];	  /* why a case was skipped, or a remark */
+	/* Latency at each quantile of bench_cdf_q (for --plot); a point
+	 * < 0 is not known.  All 0 (the default): no CDF. */
+	double cdf_ns[BENCH_CDF_N];
 };
+
+/* Fill @r's percentiles, CDF and mean from a histogram (moirai/hist.h). */
+struct moirai_hist;
+void bench_result_from_hist(struct bench_result *r, const struct moirai_hist *h);
+
+/* The directory moirai-bench's own executable is in (for sibling tools). */
+int bench_exe_dir(char *buf, size_t len);
 
 typedef int (*bench_fn)(const struct bench_ctx *ctx, struct bench_result *out);
 
@@ -157,7 +172,14 @@ void bench__machine_finish(struct bench_machine *m, uint64_t t0_ns);
 
 void bench__print_table(const char *suite, const struct bench_ctx *ctx,
 			const struct bench_row *rows, int n);
-void bench__print_json(const char *suite, const struct bench_ctx *ctx,
+void bench__print_json(FILE *f, const char *suite, const struct bench_ctx *ctx,
 		       const struct bench_machine *m, const struct bench_row *rows, int n);
+void bench__print_markdown(FILE *f, const char *suite, const struct bench_ctx *ctx,
+			   const struct bench_machine *m, const struct bench_row *rows, int n);
+/* The measurement of @row with the median p99 among those with a CDF. */
+const struct bench_result *bench__median_cdf(const struct bench_row *row);
+/* SVG plots into @dir with gnuplot: latency CDFs (sched flood, pipeline)
+ * and one throughput bar chart per suite.  0 or -errno (message printed). */
+int bench__plot(const char *dir, const struct bench_row *rows, int n);
 
 #endif

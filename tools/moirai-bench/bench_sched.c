@@ -139,11 +139,7 @@ void sched_latency_result(struct bench_result *out, const uint64_t *lat, long n)
 	moirai_hist_init(h);
 	for (long i = 0; i < n; i++)
 		moirai_hist_record(h, lat[i]);
-	out->p50_ns = (double)moirai_hist_percentile(h, 50.0);
-	out->p99_ns = (double)moirai_hist_percentile(h, 99.0);
-	out->p999_ns = (double)moirai_hist_percentile(h, 99.9);
-	out->ns_per_op = moirai_hist_mean(h);
-	out->ops = n;
+	bench_result_from_hist(out, h);
 	free(h);
 }
 

@@ -2,7 +2,8 @@
 /*
  * moirai-bench: side-by-side comparisons of moirai with its peers.
  *
- *   moirai-bench SUITE [--json] [--quick] [--repeats N] [--case SUBSTR]
+ *   moirai-bench SUITE [--json] [--quick] [--repeats N] [--case SUBSTR[,...]]
+ *                [--out DIR] [--plot DIR]
  *                [--impl NAME[,NAME...]] [--list]
  *
  * Every case is measured in the same run as its peers, R times, with the
@@ -19,12 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <moirai.h>
 
 #include "bench.h"
+
+/* The affinity the process started with; restored after every run. */
+static cpu_set_t start_affinity;
+static bool have_start_affinity;
 
 static struct bench_case *cases;
 static struct bench_suite *suites;
@@ -155,9 +161,10 @@ int bench_run_isolated(const struct bench_ctx *ctx, const char *suite, const cha
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: moirai-bench SUITE [--json] [--quick] [--repeats N] [--case SUBSTR]\n"
-		   "                    [--impl NAME[,NAME...]] [--list]\n"
-		   "  SUITE      one of:\n");
+	fprintf(f,
+		"usage: moirai-bench SUITE [--json] [--quick] [--repeats N] [--case SUBSTR[,...]]\n"
+		"                    [--impl NAME[,NAME...]] [--out DIR] [--plot DIR] [--list]\n"
+		"  SUITE      one of:\n");
 	for (const struct bench_suite *s = suites; s; s = s->next)
 		fprintf(f, "    %-8s %s\n", s->name, s->what);
 	for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
@@ -170,8 +177,11 @@ static void usage(FILE *f)
 		"  --quick    iterations / %d (each suite under 30 s)\n"
 		"  --repeats  measured runs per case and implementation, 1..%d\n"
 		"             (default 5, 3 with --quick); implementations interleaved\n"
-		"  --case     run only cases whose name contains SUBSTR\n"
+		"  --case     run only cases whose name contains SUBSTR (or one of SUBSTR,...)\n"
 		"  --impl     run only implementation NAME (or NAME,NAME,...)\n"
+		"  --out      also write DIR/bench.md (Markdown tables) and DIR/bench.json\n"
+		"  --plot     draw SVG plots into DIR with gnuplot: latency CDFs and\n"
+		"             throughput bars\n"
 		"  --list     list the cases of SUITE and exit\n"
 		"  -V, --version  print the version and exit\n"
 		"  -h, --help     print this help and exit\n"
@@ -222,6 +232,8 @@ static void init_ctx(struct bench_ctx *ctx)
 	ctx->cpus = 0;
 	ctx->cpu_a = ctx->cpu_b = -1;
 	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		start_affinity = set;
+		have_start_affinity = true;
 		for (int c = 0; c < CPU_SETSIZE; c++) {
 			if (!CPU_ISSET(c, &set))
 				continue;
@@ -250,12 +262,30 @@ static bool in_list(const char *list, const char *name)
 	return false;
 }
 
+/* Whether one of the comma-separated substrings in @list occurs in @name. */
+static bool any_substr(const char *list, const char *name)
+{
+	for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',') {
+		size_t len = strcspn(p, ",");
+		char part[128];
+
+		if (len == 0 || len >= sizeof(part))
+			continue;
+		memcpy(part, p, len);
+		part[len] = '\0';
+		if (strstr(name, part))
+			return true;
+	}
+	return false;
+}
+
 static bool selected(const struct bench_case *c, const char *suite, const char *case_filter,
 		     const char *impl_filter, bool exact)
 {
 	if (strcmp(suite, "all") && strcmp(suite, c->suite))
 		return false;
-	if (case_filter && (exact ? strcmp(c->name, case_filter) : !strstr(c->name, case_filter)))
+	if (case_filter &&
+	    (exact ? strcmp(c->name, case_filter) : !any_substr(case_filter, c->name)))
 		return false;
 	return !impl_filter || in_list(impl_filter, c->impl);
 }
@@ -284,6 +314,12 @@ static void run_one(const struct bench_ctx *ctx, struct bench_row *row)
 		};
 		rc = row->c->fn(ctx, r);
 	}
+	/* A case that pinned the calling thread (the ring suite's single-thread
+	 * rows) must not narrow what later cases see: thread pools and
+	 * runtimes created afterwards inherit the mask, and a topology probe
+	 * counts only the CPUs in it. */
+	if (have_start_affinity)
+		sched_setaffinity(0, sizeof(start_affinity), &start_affinity);
 	if (r->note[0])
 		snprintf(row->note, sizeof(row->note), "%s", r->note);
 	if (rc) {
@@ -338,6 +374,76 @@ static int run_child(const struct bench_ctx *ctx, struct bench_row *rows, int n)
 	return 0;
 }
 
+/* mkdir -p for one level (the parent must exist); 0 or -errno. */
+static int make_dir(const char *d)
+{
+	struct stat st;
+
+	if (mkdir(d, 0755) == 0 || (errno == EEXIST && stat(d, &st) == 0 && S_ISDIR(st.st_mode)))
+		return 0;
+	return errno == EEXIST ? -ENOTDIR : -errno;
+}
+
+static bool gnuplot_found(void)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;
+	     p += strcspn(p, ":"), p += *p == ':') {
+		int len = (int)strcspn(p, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/gnuplot", len, p);
+		if (len && access(buf, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* DIR/bench.md and DIR/bench.json; 0 or -errno (message printed). */
+static int write_reports(const char *dir, const char *suite, const struct bench_ctx *ctx,
+			 const struct bench_machine *m, const struct bench_row *rows, int n)
+{
+	for (int k = 0; k < 2; k++) {
+		char path[4096];
+		FILE *f;
+		int bad;
+
+		snprintf(path, sizeof(path), "%s/bench.%s", dir, k ? "json" : "md");
+		f = fopen(path, "w");
+		if (!f) {
+			fprintf(stderr, "moirai-bench: cannot write %s: %s\n", path,
+				strerror(errno));
+			return -errno;
+		}
+		if (k)
+			bench__print_json(f, suite, ctx, m, rows, n);
+		else
+			bench__print_markdown(f, suite, ctx, m, rows, n);
+		bad = ferror(f);
+		if (fclose(f) != 0 || bad) {
+			fprintf(stderr, "moirai-bench: error writing %s\n", path);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+int bench_exe_dir(char *buf, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -errno;
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = '\0';
+	return 0;
+}
+
 static int parse_repeats(const char *s, int *out)
 {
 	char *end;
@@ -357,6 +463,7 @@ int main(int argc, char **argv)
 	struct bench_machine machine = { 0 };
 	const char *suite = NULL, *case_filter = NULL, *impl_filter = NULL;
 	bool json = false, list = false, child = bench_is_isolated_child(), failed = false;
+	const char *out_dir = NULL, *plot_dir = NULL;
 	struct bench_row *rows;
 	uint64_t t0 = moirai_now_ns();
 	int n = 0, rc;
@@ -372,6 +479,10 @@ int main(int argc, char **argv)
 			list = true;
 		} else if (!strcmp(argv[i], "--case") && has_arg) {
 			case_filter = argv[++i];
+		} else if (!strcmp(argv[i], "--out") && has_arg) {
+			out_dir = argv[++i];
+		} else if (!strcmp(argv[i], "--plot") && has_arg) {
+			plot_dir = argv[++i];
 		} else if (!strcmp(argv[i], "--impl") && has_arg) {
 			impl_filter = argv[++i];
 		} else if (!strcmp(argv[i], "--repeats") && has_arg) {
@@ -405,7 +516,20 @@ int main(int argc, char **argv)
 	if (!ctx.repeats)
 		ctx.repeats = ctx.quick ? 3 : 5;
 	init_ctx(&ctx);
-	if (!child && json)
+	for (int k = 0; k < 2; k++) {
+		const char *d = k ? plot_dir : out_dir;
+
+		if (d && !child && (rc = make_dir(d)) != 0) {
+			fprintf(stderr, "moirai-bench: cannot create directory '%s': %s\n", d,
+				strerror(-rc));
+			return 2;
+		}
+	}
+	if (plot_dir && !child && !gnuplot_found()) {
+		fprintf(stderr, "moirai-bench: --plot needs gnuplot (tools/install-deps test)\n");
+		return 2;
+	}
+	if (!child && (json || out_dir))
 		bench__machine_probe(&machine);
 
 	/* Rows grouped by case, in registration order of each case's first row. */
@@ -459,12 +583,16 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < n; i++)
 		failed |= rows[i].rc && rows[i].rc != -ENOTSUP;
-	if (json) {
+	if (json || out_dir)
 		bench__machine_finish(&machine, t0);
-		bench__print_json(suite, &ctx, &machine, rows, n);
-	} else {
+	if (json)
+		bench__print_json(stdout, suite, &ctx, &machine, rows, n);
+	else
 		bench__print_table(suite, &ctx, rows, n);
-	}
+	if (out_dir && (rc = write_reports(out_dir, suite, &ctx, &machine, rows, n)) != 0)
+		failed = true;
+	if (plot_dir && bench__plot(plot_dir, rows, n) != 0)
+		failed = true;
 	free(rows);
 	return failed ? 1 : 0;
 }

@@ -80,6 +80,55 @@ static bool stat_of(const struct bench_row *row, enum metric m, struct stat3 *s)
 	return true;
 }
 
+const double bench_cdf_q[BENCH_CDF_N] = { 0,  1,  5,  10, 20, 30,   40,	  50,	 60,	70, 80,
+					  90, 95, 97, 98, 99, 99.5, 99.9, 99.95, 99.99, 100 };
+
+void bench_result_from_hist(struct bench_result *r, const struct moirai_hist *h)
+{
+	uint64_t v[BENCH_CDF_N];
+
+	moirai_hist_percentiles(h, bench_cdf_q, BENCH_CDF_N, v);
+	for (int i = 0; i < BENCH_CDF_N; i++)
+		r->cdf_ns[i] = (double)v[i];
+	r->p50_ns = (double)moirai_hist_percentile(h, 50.0);
+	r->p99_ns = (double)moirai_hist_percentile(h, 99.0);
+	r->p999_ns = (double)moirai_hist_percentile(h, 99.9);
+	r->ns_per_op = moirai_hist_mean(h);
+	r->ops = (long)moirai_hist_count(h);
+}
+
+/* Whether @r carries a CDF (any point measured). */
+static bool has_cdf(const struct bench_result *r)
+{
+	for (int i = 0; i < BENCH_CDF_N; i++)
+		if (r->cdf_ns[i] > 0)
+			return true;
+	return false;
+}
+
+/* The measurement of @row whose p99 is the median one, if it has a CDF. */
+const struct bench_result *bench__median_cdf(const struct bench_row *row)
+{
+	int idx[BENCH_MAX_REPEATS], n = 0;
+
+	if (row->rc)
+		return NULL;
+	for (int i = 0; i < row->n; i++)
+		if (has_cdf(&row->r[i]))
+			idx[n++] = i;
+	if (n == 0)
+		return NULL;
+	/* Insertion sort by p99: n <= 50. */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && row->r[idx[j]].p99_ns < row->r[idx[j - 1]].p99_ns; j--) {
+			int t = idx[j];
+
+			idx[j] = idx[j - 1];
+			idx[j - 1] = t;
+		}
+	return &row->r[idx[n / 2]];
+}
+
 static bool overlap(const struct stat3 *a, const struct stat3 *b)
 {
 	return !(a->max < b->min || b->max < a->min);
@@ -289,25 +338,28 @@ void bench__print_table(const char *suite, const struct bench_ctx *ctx,
 
 /* ---- JSON ----------------------------------------------------------------- */
 
+/* Where the JSON goes (bench__print_json's @f). */
+static FILE *jf;
+
 static void json_str(const char *s)
 {
-	putchar('"');
+	fputc('"', jf);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\')
-			printf("\\%c", c);
+			fprintf(jf, "\\%c", c);
 		else if (c < 0x20)
-			printf("\\u%04x", c);
+			fprintf(jf, "\\u%04x", c);
 		else
-			putchar(c);
+			fputc(c, jf);
 	}
-	putchar('"');
+	fputc('"', jf);
 }
 
 static void json_key_str(const char *key, const char *val)
 {
-	printf("\"%s\": ", key);
+	fprintf(jf, "\"%s\": ", key);
 	json_str(val);
 }
 
@@ -319,41 +371,44 @@ static void json_metric(const struct bench_row *row, enum metric m)
 	if (!stat_of(row, m, &s))
 		return;
 	if (m == M_RSS)
-		printf(",\n      \"%s\": %.0f, \"%s_min\": %.0f, \"%s_max\": %.0f", metrics[m].json,
-		       s.med, metrics[m].json, s.min, metrics[m].json, s.max);
+		fprintf(jf, ",\n      \"%s\": %.0f, \"%s_min\": %.0f, \"%s_max\": %.0f",
+			metrics[m].json, s.med, metrics[m].json, s.min, metrics[m].json, s.max);
 	else
-		printf(",\n      \"%s\": %.2f, \"%s_min\": %.2f, \"%s_max\": %.2f", metrics[m].json,
-		       s.med, metrics[m].json, s.min, metrics[m].json, s.max);
+		fprintf(jf, ",\n      \"%s\": %.2f, \"%s_min\": %.2f, \"%s_max\": %.2f",
+			metrics[m].json, s.med, metrics[m].json, s.min, metrics[m].json, s.max);
 }
 
 static void json_machine(const struct bench_ctx *ctx, const struct bench_machine *m)
 {
-	printf("  \"machine\": {\n    ");
+	fprintf(jf, "  \"machine\": {\n    ");
 	json_key_str("moirai_version", moirai_version());
-	printf(",\n    ");
+	fprintf(jf, ",\n    ");
 	json_key_str("commit", m->commit);
-	printf(", ");
+	fprintf(jf, ", ");
 	json_key_str("commit_source", m->commit_source);
-	printf(",\n    ");
+	fprintf(jf, ",\n    ");
 	json_key_str("cpu_model", m->cpu_model);
-	printf(",\n    \"cpus\": %d, \"cpus_online\": %d, \"cpus_usable\": %d, \"numa_nodes\": %d",
-	       ctx->cpus, m->cpus_online, ctx->cpus, m->numa_nodes);
-	printf(",\n    ");
+	fprintf(jf,
+		",\n    \"cpus\": %d, \"cpus_online\": %d, \"cpus_usable\": %d, \"numa_nodes\": %d",
+		ctx->cpus, m->cpus_online, ctx->cpus, m->numa_nodes);
+	fprintf(jf, ",\n    ");
 	json_key_str("kernel", m->kernel);
-	printf(",\n    ");
+	fprintf(jf, ",\n    ");
 	json_key_str("thp", m->thp);
-	printf(", ");
+	fprintf(jf, ", ");
 	json_key_str("compiler", BENCH_COMPILER);
-	printf(",\n    \"quick\": %s, \"iteration_divisor\": %d, \"repeats\": %d, "
-	       "\"warmup\": true, \"order\": \"interleaved\"",
-	       ctx->quick ? "true" : "false", ctx->quick ? BENCH_QUICK_DIV : 1, ctx->repeats);
-	printf(",\n    ");
+	fprintf(jf,
+		",\n    \"quick\": %s, \"iteration_divisor\": %d, \"repeats\": %d, "
+		"\"warmup\": true, \"order\": \"interleaved\"",
+		ctx->quick ? "true" : "false", ctx->quick ? BENCH_QUICK_DIV : 1, ctx->repeats);
+	fprintf(jf, ",\n    ");
 	json_key_str("started", m->started);
-	printf(", \"duration_s\": %.1f", m->duration_s);
-	printf(",\n    \"loadavg_start\": [%.2f, %.2f, %.2f], \"loadavg_end\": [%.2f, %.2f, %.2f]",
-	       m->load_start[0], m->load_start[1], m->load_start[2], m->load_end[0], m->load_end[1],
-	       m->load_end[2]);
-	printf(",\n    \"cpu_a\": %d, \"cpu_b\": %d\n  }", ctx->cpu_a, ctx->cpu_b);
+	fprintf(jf, ", \"duration_s\": %.1f", m->duration_s);
+	fprintf(jf,
+		",\n    \"loadavg_start\": [%.2f, %.2f, %.2f], \"loadavg_end\": [%.2f, %.2f, %.2f]",
+		m->load_start[0], m->load_start[1], m->load_start[2], m->load_end[0],
+		m->load_end[1], m->load_end[2]);
+	fprintf(jf, ",\n    \"cpu_a\": %d, \"cpu_b\": %d\n  }", ctx->cpu_a, ctx->cpu_b);
 }
 
 /*
@@ -373,9 +428,26 @@ static void json_paired(const struct bench_row *row, const struct bench_row *bas
 	for (int k = 0; k < n; k++)
 		v[k] = base->r[k].ns_per_op > 0 ? row->r[k].ns_per_op / base->r[k].ns_per_op : 0;
 	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
-	printf(",\n      \"paired_ratio\": %.4f, \"paired_ratio_min\": %.4f, "
-	       "\"paired_ratio_max\": %.4f",
-	       n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[0], v[n - 1]);
+	fprintf(jf,
+		",\n      \"paired_ratio\": %.4f, \"paired_ratio_min\": %.4f, "
+		"\"paired_ratio_max\": %.4f",
+		n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v[0], v[n - 1]);
+}
+
+/* The CDF of the run with the median p99 ("cdf_q", "cdf_ns"), if any. */
+static void json_cdf(const struct bench_row *row)
+{
+	const struct bench_result *r = bench__median_cdf(row);
+
+	if (!r)
+		return;
+	fprintf(jf, ",\n      \"cdf_q\": [");
+	for (int i = 0; i < BENCH_CDF_N; i++)
+		fprintf(jf, "%s%g", i ? ", " : "", bench_cdf_q[i]);
+	fprintf(jf, "],\n      \"cdf_ns\": [");
+	for (int i = 0; i < BENCH_CDF_N; i++)
+		fprintf(jf, "%s%.0f", i ? ", " : "", r->cdf_ns[i]);
+	fprintf(jf, "]");
 }
 
 static void json_result(const struct bench_row *rows, int n, const struct bench_row *row)
@@ -383,74 +455,218 @@ static void json_result(const struct bench_row *rows, int n, const struct bench_
 	const struct bench_row *base = base_of(rows, n, row);
 	struct stat3 s, b;
 
-	printf("    { ");
+	fprintf(jf, "    { ");
 	json_key_str("suite", row->c->suite);
-	printf(", ");
+	fprintf(jf, ", ");
 	json_key_str("case", row->c->name);
-	printf(", ");
+	fprintf(jf, ", ");
 	json_key_str("impl", row->c->impl);
-	printf(",\n      \"repeats\": %d, \"ops\": %ld", row->n, row->r[0].ops);
+	fprintf(jf, ",\n      \"repeats\": %d, \"ops\": %ld", row->n, row->r[0].ops);
 	for (int m = 0; m < M__COUNT; m++)
 		json_metric(row, (enum metric)m);
-	printf(",\n      \"ns_per_op_samples\": [");
+	fprintf(jf, ",\n      \"ns_per_op_samples\": [");
 	for (int i = 0; i < row->n; i++)
-		printf("%s%.2f", i ? ", " : "", row->r[i].ns_per_op);
-	printf("]");
+		fprintf(jf, "%s%.2f", i ? ", " : "", row->r[i].ns_per_op);
+	fprintf(jf, "]");
 	if (base && base != row && stat_of(base, M_NS, &b) && b.med > 0 && stat_of(row, M_NS, &s)) {
-		printf(",\n      \"ratio\": %.4f, \"ratio_significant\": %s", s.med / b.med,
-		       s.n >= 3 && b.n >= 3 && !overlap(&s, &b) ? "true" : "false");
+		fprintf(jf, ",\n      \"ratio\": %.4f, \"ratio_significant\": %s", s.med / b.med,
+			s.n >= 3 && b.n >= 3 && !overlap(&s, &b) ? "true" : "false");
 		json_paired(row, base);
 	}
+	json_cdf(row);
 	if (row->note[0]) {
-		printf(",\n      ");
+		fprintf(jf, ",\n      ");
 		json_key_str("note", row->note);
 	}
-	printf(" }");
+	fprintf(jf, " }");
 }
 
 static void json_not_run(const struct bench_row *rows, int n, const char *key, bool failed)
 {
 	bool first = true;
 
-	printf(",\n  \"%s\": [", key);
+	fprintf(jf, ",\n  \"%s\": [", key);
 	for (int i = 0; i < n; i++) {
 		const struct bench_row *r = &rows[i];
 
 		if (!r->rc || (r->rc == -ENOTSUP) == failed)
 			continue;
-		printf("%s\n    { ", first ? "" : ",");
+		fprintf(jf, "%s\n    { ", first ? "" : ",");
 		json_key_str("suite", r->c->suite);
-		printf(", ");
+		fprintf(jf, ", ");
 		json_key_str("case", r->c->name);
-		printf(", ");
+		fprintf(jf, ", ");
 		json_key_str("impl", r->c->impl);
-		printf(", ");
+		fprintf(jf, ", ");
 		json_key_str("reason", why(r));
-		printf(" }");
+		fprintf(jf, " }");
 		first = false;
 	}
-	printf("%s]", first ? "" : "\n  ");
+	fprintf(jf, "%s]", first ? "" : "\n  ");
 }
 
-void bench__print_json(const char *suite, const struct bench_ctx *ctx,
+void bench__print_json(FILE *f, const char *suite, const struct bench_ctx *ctx,
 		       const struct bench_machine *m, const struct bench_row *rows, int n)
 {
 	bool first = true;
 
-	printf("{ ");
+	jf = f;
+	fprintf(jf, "{ ");
 	json_key_str("suite", suite);
-	printf(",\n");
+	fprintf(jf, ",\n");
 	json_machine(ctx, m);
-	printf(",\n  \"results\": [");
+	fprintf(jf, ",\n  \"results\": [");
 	for (int i = 0; i < n; i++) {
 		if (rows[i].rc)
 			continue;
-		printf("%s\n", first ? "" : ",");
+		fprintf(jf, "%s\n", first ? "" : ",");
 		json_result(rows, n, &rows[i]);
 		first = false;
 	}
-	printf("\n  ]");
+	fprintf(jf, "\n  ]");
 	json_not_run(rows, n, "skipped", false);
 	json_not_run(rows, n, "failed", true);
-	printf("\n}\n");
+	fprintf(jf, "\n}\n");
+}
+
+/* ---- Markdown ------------------------------------------------------------- */
+
+/* Paired ratios of @row to @base over the rounds: min, median, max. */
+static bool paired_of(const struct bench_row *row, const struct bench_row *base, double *lo,
+		      double *med, double *hi)
+{
+	double v[BENCH_MAX_REPEATS];
+	int n = row->n;
+
+	if (!base || base == row || row->rc || base->rc || n != base->n || n == 0)
+		return false;
+	for (int k = 0; k < n; k++)
+		v[k] = base->r[k].ns_per_op > 0 ? row->r[k].ns_per_op / base->r[k].ns_per_op : 0;
+	qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+	*lo = v[0];
+	*hi = v[n - 1];
+	*med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return true;
+}
+
+/* @s with '~' and '|' escaped for a Markdown table cell. */
+static void md_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '~' || *s == '|' || *s == '*' || *s == '_')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+}
+
+static void md_grid(FILE *f, const struct bench_row *rows, int n, int lo, int hi, enum metric m)
+{
+	const char *impls[32];
+	int nimpl = 0;
+	bool any = false;
+	struct stat3 s;
+
+	for (int i = lo; i < hi; i++) {
+		bool seen = false;
+
+		if (!stat_of(&rows[i], m, &s) && m != M_NS)
+			continue;
+		any = true;
+		for (int j = 0; j < nimpl; j++)
+			seen |= !strcmp(impls[j], rows[i].c->impl);
+		if (!seen && nimpl < 32)
+			impls[nimpl++] = rows[i].c->impl;
+	}
+	if (!any)
+		return;
+	fprintf(f, "\n**%s**\n\n| case |", metrics[m].title);
+	for (int j = 0; j < nimpl; j++)
+		fprintf(f, " %s |", impls[j]);
+	fprintf(f, "\n|---|");
+	for (int j = 0; j < nimpl; j++)
+		fprintf(f, "---:|");
+	fprintf(f, "\n");
+	for (int i = lo; i < hi; i++) {
+		char top[64], bot[64];
+		bool has = false;
+
+		if (i > lo && !strcmp(rows[i - 1].c->name, rows[i].c->name))
+			continue;
+		for (int j = 0; j < nimpl; j++) {
+			const struct bench_row *r =
+				find_row(rows, lo, hi, rows[i].c->name, impls[j]);
+
+			cell(rows, n, r, m, top, bot, sizeof(top));
+			has |= bot[0] != '\0';
+		}
+		if (!has && m != M_NS)
+			continue;
+		fprintf(f, "| `%s` |", rows[i].c->name);
+		for (int j = 0; j < nimpl; j++) {
+			const struct bench_row *r =
+				find_row(rows, lo, hi, rows[i].c->name, impls[j]);
+			double plo, pmed, phi;
+
+			cell(rows, n, r, m, top, bot, sizeof(top));
+			/* Trailing blanks of the table's alignment are not wanted here. */
+			for (size_t k = strlen(top); k > 0 && top[k - 1] == ' '; k--)
+				top[k - 1] = '\0';
+			fputc(' ', f);
+			md_text(f, top);
+			if (bot[0]) {
+				fputc(' ', f);
+				md_text(f, bot);
+			}
+			if (m == M_NS && r && paired_of(r, base_of(rows, n, r), &plo, &pmed, &phi))
+				fprintf(f, " (paired %.2f-%.2f)", plo, phi);
+			fprintf(f, " |");
+		}
+		fprintf(f, "\n");
+	}
+}
+
+void bench__print_markdown(FILE *f, const char *suite, const struct bench_ctx *ctx,
+			   const struct bench_machine *m, const struct bench_row *rows, int n)
+{
+	fprintf(f, "# moirai-bench %s\n\n", suite);
+	fprintf(f, "| machine and run | |\n|---|---|\n");
+	fprintf(f, "| moirai version | %s |\n", moirai_version());
+	fprintf(f, "| commit | %s (%s) |\n", m->commit, m->commit_source);
+	fprintf(f, "| CPU model | ");
+	md_text(f, m->cpu_model);
+	fprintf(f, " |\n| CPUs usable / online | %d / %d |\n", ctx->cpus, m->cpus_online);
+	fprintf(f, "| NUMA nodes | %d |\n", m->numa_nodes);
+	fprintf(f, "| kernel | ");
+	md_text(f, m->kernel);
+	fprintf(f, " |\n| compiler | %s |\n", BENCH_COMPILER);
+	fprintf(f,
+		"| run | %s (iterations / %d), %d repeats, implementations interleaved, warm-up "
+		"before each |\n",
+		ctx->quick ? "quick" : "full", ctx->quick ? BENCH_QUICK_DIV : 1, ctx->repeats);
+	fprintf(f, "| started | %s, %.1f s |\n", m->started, m->duration_s);
+	fprintf(f,
+		"| load average (1, 5, 15 min) | %.2f %.2f %.2f at the start, %.2f %.2f %.2f "
+		"at the end |\n",
+		m->load_start[0], m->load_start[1], m->load_start[2], m->load_end[0],
+		m->load_end[1], m->load_end[2]);
+	fprintf(f, "\nEach cell: the median over the repeats, its [min-max], and for a peer "
+		   "its median / moirai's (above 1: moirai faster or lower; `~`: the two "
+		   "[min-max] overlap; `?`: under 3 repeats) with the min-max of the ratios "
+		   "paired per repeat.\n");
+	for (int lo = 0; lo < n;) {
+		int hi = lo + 1;
+
+		while (hi < n && !strcmp(rows[hi].c->suite, rows[lo].c->suite))
+			hi++;
+		fprintf(f, "\n## %s\n", rows[lo].c->suite);
+		for (int k = 0; k < M__COUNT; k++)
+			md_grid(f, rows, n, lo, hi, (enum metric)k);
+		for (int i = lo; i < hi; i++)
+			if (rows[i].rc)
+				fprintf(f, "%s- %s %s / %s: %s\n",
+					i == lo || !rows[i - 1].rc ? "\n" : "",
+					rows[i].rc == -ENOTSUP ? "skipped" : "FAILED",
+					rows[i].c->name, rows[i].c->impl, why(&rows[i]));
+		lo = hi;
+	}
 }
