@@ -202,6 +202,9 @@ struct moirai_poller {
 	uint32_t magic;
 	bool dead;    /* unregistered while running: free after it returns */
 	bool running; /* inside fn */
+	int wake_fd;  /* moirai_poller_set_wake(): readable when there is work, or -1 */
+	moirai_poller_arm_fn arm;
+	void *arm_arg;
 	char name[MOIRAI_POLLER_NAME_MAX + 1];
 	/* Counters: written by the worker, read by anyone (relaxed). */
 	uint64_t runs, busy, busy_ns, idle_ns;
@@ -286,6 +289,7 @@ struct rt_worker {
 	/* Pollers and timers (owner only). */
 	struct moirai__list pollers;
 	unsigned npollers, no_park_pollers;
+	unsigned wake_pollers; /* pollers with a wake fd (moirai_poller_set_wake) */
 	bool walking_pollers;
 	struct moirai_timer **timers; /* binary min-heap on expiry */
 	unsigned ntimers, timer_cap;
@@ -297,6 +301,11 @@ struct rt_worker {
 	alignas(64) struct moirai__waitq wq;
 	uint64_t spin_cur; /* adaptive spin window */
 	uint64_t parked_at;
+	/* Set (for good) by the worker once a poller has a wake fd: from then
+	 * on it sleeps in ppoll() on those fds and on @efd instead of on the
+	 * futex, and every waker also writes @efd (rt_worker_wake). */
+	_Atomic uint32_t fd_sleep;
+	int efd; /* eventfd, -1 until the first wake fd */
 
 	alignas(64) struct rt_counters c;
 	alignas(64) struct rt_remote_counters rc;
@@ -452,6 +461,17 @@ struct rt_task *rt_task_alloc(struct moirai_rt *rt, struct rt_worker *self, stru
 void rt_timers_run(struct rt_worker *w, uint64_t now, struct rt_step *out);
 void rt_pollers_run(struct rt_worker *w, uint64_t now, struct rt_step *out);
 void rt_pollers_fini(struct rt_worker *w);
+/* Wake @w's sleep (up to @n sleepers of its waitq): the futex, and its
+ * eventfd once it sleeps in ppoll (fd_sleep).  Every wake of a worker's
+ * waitq goes through here. */
+void rt_worker_wake(struct rt_worker *w, int n);
+/* Before a park: arm every poller that has a wake fd; false when one says
+ * it has work (then the worker must not sleep). */
+bool rt_pollers_arm(struct rt_worker *w);
+/* The park's sleep once fd_sleep is set: ppoll on the wake fds and the
+ * eventfd until one is readable, the waitq moved past @key, or @deadline
+ * (absolute ns, 0 none). */
+void rt_pollers_sleep(struct rt_worker *w, uint32_t key, uint64_t deadline);
 
 /* rt_qsbr.c */
 int rt_qsbr_init(struct moirai_rt *rt);

@@ -9,11 +9,24 @@
  * runs (by itself, or by a task it triggers) is only marked; the walk
  * frees it after it returns.
  *
+ * A poller may name a wake fd and an arm callback (an event source such
+ * as a UCX worker): before its worker parks, the worker arms every such
+ * poller and, once any has a wake fd, sleeps in ppoll() on those fds plus
+ * its own eventfd instead of on the futex; every waker of the worker then
+ * also writes that eventfd (rt_worker_wake).  The lost-wake-up argument is
+ * the futex's (lib/waitq.h): fd_sleep is set before the parking worker's
+ * fence F2 and read after the waker's fence F1, so a waker that finds the
+ * worker announced on its waitq also finds fd_sleep.
+ *
  * Timers are caller-owned structs in a binary min-heap per worker, keyed
  * by expiry; each timer keeps its heap index, so cancel is O(log n).
  */
 #include <limits.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "rt_int.h"
 
@@ -44,6 +57,8 @@ static void poller_unlink(struct rt_worker *w, struct moirai_poller *p)
 	w->npollers--;
 	if (p->flags & MOIRAI_POLLER_F_NO_PARK)
 		w->no_park_pollers--;
+	if (p->wake_fd >= 0)
+		w->wake_pollers--;
 }
 
 /* On the poller's worker: unregister now, or, while the worker walks its
@@ -139,6 +154,7 @@ int moirai_poller_register(struct moirai_rt *rt, int worker, const char *name, m
 	p->period_ns = period_ns;
 	p->next_ns = rt->clock() + period_ns;
 	p->flags = flags;
+	p->wake_fd = -1;
 	p->magic = POLLER_MAGIC;
 	memcpy(p->name, name, len + 1);
 	rc = poller_request(p, true);
@@ -157,6 +173,103 @@ int moirai_poller_unregister(struct moirai_poller *p)
 	if (p->magic != POLLER_MAGIC || p->dead)
 		return moirai__err(-EINVAL, "poller: %p is not a registered poller", (void *)p);
 	return poller_request(p, false);
+}
+
+int moirai_poller_set_wake(struct moirai_poller *p, int fd, moirai_poller_arm_fn arm, void *arg)
+{
+	struct rt_worker *w;
+
+	if (!p || p->magic != POLLER_MAGIC || p->dead)
+		return moirai__err(-EINVAL, "poller wake fd: NULL or unregistered poller");
+	w = p->w;
+	if (rt_self_worker != w)
+		return moirai__err(-EINVAL, "poller '%s' wake fd: not called from its worker",
+				   p->name);
+	if (fd >= 0 && !arm)
+		return moirai__err(-EINVAL, "poller '%s' wake fd: NULL arm callback", p->name);
+	if (fd < 0) {
+		if (p->wake_fd >= 0)
+			w->wake_pollers--;
+		p->wake_fd = -1;
+		p->arm = NULL;
+		return 0;
+	}
+	if (p->wake_fd < 0 && w->wake_pollers >= MOIRAI_POLLER_WAKE_MAX)
+		return moirai__err(-ENOSPC, "poller '%s' wake fd: worker %d has %d already",
+				   p->name, w->idx, MOIRAI_POLLER_WAKE_MAX);
+	if (w->efd < 0) {
+		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (w->efd < 0)
+			return moirai__err(-errno, "poller '%s' wake fd: eventfd: %s", p->name,
+					   strerror(errno));
+	}
+	if (p->wake_fd < 0)
+		w->wake_pollers++;
+	p->wake_fd = fd;
+	p->arm = arm;
+	p->arm_arg = arg;
+	/* For good: a stale flag costs a waker one write, a missing one a
+	 * lost wake-up. */
+	atomic_store_explicit(&w->fd_sleep, 1, memory_order_relaxed);
+	return 0;
+}
+
+void rt_worker_wake(struct rt_worker *w, int n)
+{
+	moirai__waitq_wake(&w->wq, n, 0);
+	if (atomic_load_explicit(&w->fd_sleep, memory_order_relaxed)) {
+		uint64_t one = 1;
+
+		/* EAGAIN: the counter is full, so the worker wakes anyway. */
+		if (write(w->efd, &one, sizeof(one)) < 0) {
+		}
+	}
+}
+
+bool rt_pollers_arm(struct rt_worker *w)
+{
+	struct moirai__list *it;
+
+	moirai__list_foreach(it, &w->pollers) {
+		struct moirai_poller *p = moirai__list_entry(it, struct moirai_poller, link);
+
+		if (!p->dead && p->wake_fd >= 0 && p->arm(p->arm_arg) != 0)
+			return false;
+	}
+	return true;
+}
+
+void rt_pollers_sleep(struct rt_worker *w, uint32_t key, uint64_t deadline)
+{
+	struct pollfd fds[MOIRAI_POLLER_WAKE_MAX + 1];
+	struct moirai__list *it;
+	struct timespec ts, *tsp = NULL;
+	nfds_t n = 0;
+	uint64_t drain;
+
+	fds[n++] = (struct pollfd){ .fd = w->efd, .events = POLLIN };
+	moirai__list_foreach(it, &w->pollers) {
+		struct moirai_poller *p = moirai__list_entry(it, struct moirai_poller, link);
+
+		if (!p->dead && p->wake_fd >= 0 && n < MOIRAI_POLLER_WAKE_MAX + 1)
+			fds[n++] = (struct pollfd){ .fd = p->wake_fd, .events = POLLIN };
+	}
+	/* A wake between prepare and here moved seq (and wrote efd too). */
+	if (atomic_load_explicit(&w->wq.seq, memory_order_acquire) != key)
+		goto out;
+	if (deadline) {
+		uint64_t now = moirai_now_ns(), left = deadline > now ? deadline - now : 0;
+
+		ts.tv_sec = (time_t)(left / 1000000000u);
+		ts.tv_nsec = (long)(left % 1000000000u);
+		tsp = &ts;
+	}
+	/* EINTR, a timeout or a readable fd all mean: look again. */
+	(void)ppoll(fds, n, tsp, NULL);
+out:
+	if (read(w->efd, &drain, sizeof(drain)) < 0) {
+		/* EAGAIN: nobody wrote it */
+	}
 }
 
 const char *moirai_poller_name(const struct moirai_poller *p)

@@ -44,8 +44,11 @@ void rt_search_end(struct rt_worker *w)
 
 void rt_wake_worker(struct rt_worker *w)
 {
-	if (moirai__waitq_notify(&w->wq, 1, 0))
-		atomic_fetch_add_explicit(&w->rc.wakeups, 1, memory_order_relaxed);
+	moirai__full_fence();
+	if (!moirai__waitq_has_waiters(&w->wq))
+		return;
+	rt_worker_wake(w, 1);
+	atomic_fetch_add_explicit(&w->rc.wakeups, 1, memory_order_relaxed);
 }
 
 /*
@@ -76,7 +79,7 @@ static bool claim_and_wake(struct moirai_rt *rt, int node_idx)
 				continue;
 			}
 			atomic_fetch_and_explicit(&rt->idle[i], ~(1ull << b), memory_order_relaxed);
-			moirai__waitq_wake(&v->wq, 1, 0);
+			rt_worker_wake(v, 1);
 			atomic_fetch_add_explicit(&v->rc.wakeups, 1, memory_order_relaxed);
 			return true;
 		}

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "moirai/numa.h"
 #include "rt_int.h"
@@ -130,6 +131,8 @@ static void worker_free(struct rt_worker *w)
 	if (!w)
 		return;
 	rt_pollers_fini(w);
+	if (w->efd >= 0)
+		close(w->efd);
 	for (int l = 0; l < RT_LEVELS; l++) {
 		if (w->dq[l].slots)
 			rt_deque_fini(&w->dq[l]);
@@ -176,6 +179,8 @@ static int worker_init(const struct rt_start *a, struct rt_worker **out)
 	atomic_init(&w->running_since, 0);
 	atomic_init(&w->cur_name, NULL);
 	moirai__waitq_init(&w->wq);
+	atomic_init(&w->fd_sleep, 0);
+	w->efd = -1;
 	moirai__list_init(&w->pollers);
 	w->spin_cur = c->spin_ns;
 	for (int l = 0; l < RT_LEVELS; l++) {
@@ -238,7 +243,7 @@ static void wake_all(struct moirai_rt *rt)
 {
 	for (int i = 0; i < rt->nworkers; i++)
 		if (rt->w[i])
-			moirai__waitq_wake(&rt->w[i]->wq, INT_MAX, 0);
+			rt_worker_wake(rt->w[i], INT_MAX);
 }
 
 static void park(struct rt_worker *w, uint64_t deadline)
@@ -261,9 +266,17 @@ static void park(struct rt_worker *w, uint64_t deadline)
 	/* F2 of the park protocol (rt_notify_one() has F1). */
 	moirai__full_fence();
 	if (!rt_work_visible(w) && atomic_load(&rt->state) != RS_EXITING) {
-		RT_COUNT(w->c.parks, 1);
-		w->parked_at = rt->clock();
-		moirai__waitq_park(&w->wq, key, deadline, 0);
+		bool fds = atomic_load_explicit(&w->fd_sleep, memory_order_relaxed);
+
+		/* A poller with a wake fd that still has work keeps us up. */
+		if (!fds || rt_pollers_arm(w)) {
+			RT_COUNT(w->c.parks, 1);
+			w->parked_at = rt->clock();
+			if (fds)
+				rt_pollers_sleep(w, key, deadline);
+			else
+				moirai__waitq_park(&w->wq, key, deadline, 0);
+		}
 	}
 	moirai__waitq_finish(&w->wq);
 	atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed);
@@ -872,7 +885,7 @@ int moirai_rt_create(const struct moirai_rt_config *config, struct moirai_rt **o
 			}
 		for (int i = 0; i < rt->nworkers; i++)
 			if (rt->w[i])
-				moirai__waitq_wake(&rt->w[i]->wq, INT_MAX, 0);
+				rt_worker_wake(rt->w[i], INT_MAX);
 		join_workers(rt, 0);
 		stop_hk(rt);
 		moirai_plan_destroy(rt->plan);

@@ -11,6 +11,12 @@
  * parked it wakes up for the next timed poller or timer that is due.
  * Pollers run on their worker only, between tasks, in registration order.
  *
+ * Event sources that signal through a file descriptor (a UCX worker, a
+ * socket, an eventfd) give their poller a wake fd and an arm callback
+ * (moirai_poller_set_wake()): before the worker parks it calls every arm
+ * callback and then sleeps until a wake fd is readable, work is submitted
+ * to it, or its next timer is due, so an arriving event wakes it.
+ *
  * A timer is a caller-owned struct moirai_timer (no allocation), one-shot
  * or periodic, started on a worker and fired there by the step function
  * at or after its expiry (microsecond resolution: the step reads the clock
@@ -82,6 +88,38 @@ MOIRAI_API int moirai_poller_register(struct moirai_rt *rt, int worker, const ch
  *         the poller stays registered).  Thread-safe.
  */
 MOIRAI_API int moirai_poller_unregister(struct moirai_poller *p);
+
+/** Most pollers with a wake fd on one worker. */
+#define MOIRAI_POLLER_WAKE_MAX 8
+
+/**
+ * An arm callback (moirai_poller_set_wake()): called on the poller's
+ * worker right before it parks, after every poller reported idle.
+ * @param arg the argument given with the callback.
+ * @return 0 armed: the wake fd will turn readable when there is work, so
+ *         the worker may sleep; non-zero: work is already pending (the
+ *         worker does not sleep and runs its pollers again).
+ */
+typedef int (*moirai_poller_arm_fn)(void *arg);
+
+/**
+ * Give a poller a wake fd: when its worker is about to park it calls
+ * @p arm, and while parked it also wakes when @p fd is readable (ppoll).
+ * The poller itself must consume what makes @p fd readable (or its arm
+ * callback must then return non-zero), else the worker spins.  The fd
+ * stays the caller's: unset it (@p fd < 0) or unregister the poller
+ * before closing it.  Worker only: from the poller's own worker.
+ * @param p the poller.
+ * @param fd the file descriptor, or -1 to remove the wake fd.
+ * @param arm the arm callback (may be NULL only when @p fd < 0).
+ * @param arg passed to @p arm.
+ * @return 0; -EINVAL NULL or unregistered poller, NULL @p arm, or not
+ *         called from the poller's worker; -ENOSPC the worker has
+ *         MOIRAI_POLLER_WAKE_MAX wake fds already; -EMFILE, -ENFILE,
+ *         -ENOMEM the worker's eventfd could not be made.
+ */
+MOIRAI_API int moirai_poller_set_wake(struct moirai_poller *p, int fd, moirai_poller_arm_fn arm,
+				      void *arg);
 
 /**
  * Name of a poller.
