@@ -17,7 +17,7 @@
 #
 # Sources are found by directory, so adding a module file, a test or a tool
 # never needs a Makefile edit:
-#   lib/*.c numa/*.c alloc/*.c ring/*.c rt/*.c -> libmoirai
+#   lib/*.c numa/*.c alloc/*.c ring/*.c rt/*.c net/*.c -> libmoirai
 #   tests/<mod>/test_*.c                      -> build/tests/<mod>/test_*
 #   tools/<name>/*.c                          -> build/bin/<name>
 
@@ -46,7 +46,8 @@ CFLAGS      += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread \
 # Of DPDK the library calls librte_ring (ring/) and librte_rcu (rt/, QSBR)
 # and nothing of the EAL (nm -u build/libmoirai.so.*): both bring
 # librte_eal.so themselves, so no -lrte_eal.
-LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lrte_rcu -lpthread -lm
+# UCX (net/): libucp and libucs, its status strings.
+LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lrte_rcu -lucp -lucs -lpthread -lm
 
 # Inside the library the ring fast paths are inlined (ring/ring_fast.c
 # compiles the exported out-of-line copies that applications call by
@@ -80,9 +81,9 @@ ifneq ($(SAN),)
 endif
 
 # Tests always carry the internal invariant walkers (STYLE 14).
-TEST_CFLAGS := -DDEBUG -Itests/common -Ilib -Inuma -Ialloc -Iring -Irt
+TEST_CFLAGS := -DDEBUG -Itests/common -Ilib -Inuma -Ialloc -Iring -Irt -Inet
 
-LIB_SRCS    := $(sort $(wildcard lib/*.c numa/*.c alloc/*.c ring/*.c rt/*.c))
+LIB_SRCS    := $(sort $(wildcard lib/*.c numa/*.c alloc/*.c ring/*.c rt/*.c net/*.c))
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 STATIC_LIB  := $(BUILD)/libmoirai.a
 SHARED_LIB  := $(BUILD)/libmoirai.so.$(VERSION)

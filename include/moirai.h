@@ -16,5 +16,6 @@
 #include "moirai/shm.h"
 #include "moirai/hist.h"
 #include "moirai/rt.h"
+#include "moirai/net.h"
 
 #endif /* MOIRAI_H */

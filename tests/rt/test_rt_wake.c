@@ -23,12 +23,12 @@
 struct src {
 	int fd;
 	struct moirai_poller *p;
-	_Atomic uint64_t seen;	 /* events the poller consumed */
-	_Atomic uint64_t arms;	 /* arm calls */
-	_Atomic int busy_arms;	 /* arm calls left that report work */
-	_Atomic int set_rc;	 /* moirai_poller_set_wake() on the worker */
-	_Atomic int foreign_rc;	 /* the same from the test thread */
-	_Atomic int flag;	 /* set by a plain task */
+	_Atomic uint64_t seen;	/* events the poller consumed */
+	_Atomic uint64_t arms;	/* arm calls */
+	_Atomic int busy_arms;	/* arm calls left that report work */
+	_Atomic int set_rc;	/* moirai_poller_set_wake() on the worker */
+	_Atomic int foreign_rc; /* the same from the test thread */
+	_Atomic int flag;	/* set by a plain task */
 };
 
 static int src_poll(void *arg)
@@ -230,9 +230,8 @@ static void test_limits(void **state)
 	m.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	assert_true(m.fd >= 0);
 	for (int i = 0; i <= MOIRAI_POLLER_WAKE_MAX; i++)
-		assert_int_equal(moirai_poller_register(rt, 0, "idle", idle_poll, NULL, 0, 0,
-							&m.p[i]),
-				 0);
+		assert_int_equal(
+			moirai_poller_register(rt, 0, "idle", idle_poll, NULL, 0, 0, &m.p[i]), 0);
 	assert_int_equal(moirai_rt_send(rt, 0, MOIRAI_PRIO_NORMAL, many_task, &m), 0);
 	while (!atomic_load(&m.done))
 		sleep_us(100);

@@ -1,0 +1,717 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Network channels over loopback in one network namespace (whatever
+ * transport UCX picks for 127.0.0.1, and TCP alone): a stream with
+ * exact-once and order checks in bursts, variable-length messages, the
+ * close / drain / end-of-stream contract both ways, flow control (a full
+ * window is -EAGAIN / -ETIMEDOUT, exactly `window` messages in flight), bad
+ * addresses and options, refused handshakes (message size, protocol
+ * version), a dead peer (a forked child killed mid-stream: -ECONNRESET
+ * after everything it sent was received) and reconnecting, and a net
+ * owned by a runtime worker whose progress poller wakes the parked worker.
+ * Every wait is bounded; counts scale with MOIRAI_TEST_SCALE.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "moirai.h"
+#include "net_int.h"
+#include "testutil.h"
+
+#define SEC (1000ll * 1000 * 1000)
+#define WAIT (20 * SEC)
+
+struct msg {
+	uint64_t seq;
+	uint64_t check;
+};
+
+static uint64_t check_of(uint64_t seq)
+{
+	return seq * 0x9e3779b97f4a7c15ull ^ 0x5bd1e995u;
+}
+
+/* Transports of a test run: NULL (UCX's choice) or "tcp". */
+static const char *tls;
+
+static struct moirai_net *net_new(void)
+{
+	struct moirai_net_config c = { .transports = tls };
+	struct moirai_net *net = NULL;
+	int rc = moirai_net_create(&c, &net);
+
+	if (rc)
+		fail_msg("moirai_net_create: %d (%s)", rc, moirai_last_error());
+	return net;
+}
+
+static char *addr_of(char *buf, size_t n, int port)
+{
+	snprintf(buf, n, "tcp://127.0.0.1:%d", port);
+	return buf;
+}
+
+/* ---- a server thread -------------------------------------------------- */
+
+struct server {
+	struct moirai_net_chan_opts opts;
+	_Atomic int port;     /* set once listening */
+	_Atomic int go;	      /* flow control: start reading */
+	long n;		      /* messages expected */
+	int mode;	      /* what the server does */
+	/* results */
+	long got;
+	int end_rc;
+	int fail_line;
+	uint64_t refused;
+	struct moirai_net_chan_stats st;
+};
+
+enum { SRV_STREAM, SRV_ECHO_VAR, SRV_HOLD, SRV_REFUSE };
+
+#define SCHECK(c)                                   \
+	do {                                        \
+		if (!(c)) {                         \
+			s->fail_line = __LINE__;    \
+			goto out;                   \
+		}                                   \
+	} while (0)
+
+static void *server_main(void *arg)
+{
+	struct server *s = arg;
+	struct moirai_net *net = net_new();
+	struct moirai_net_listener *l = NULL;
+	struct moirai_net_chan *ch = NULL;
+	struct msg buf[64];
+	int rc;
+
+	SCHECK(moirai_net_listen(net, "tcp://127.0.0.1:0", &s->opts, &l) == 0);
+	atomic_store(&s->port, moirai_net_listener_port(l));
+	if (s->mode == SRV_REFUSE) {
+		/* Refusals are not handed out: accept times out. */
+		rc = moirai_net_accept(l, 3 * SEC, &ch);
+		SCHECK(rc == -ETIMEDOUT);
+		s->refused = moirai_net_listener_refused(l);
+		goto out;
+	}
+	SCHECK(moirai_net_accept(l, WAIT, &ch) == 0);
+	if (s->mode == SRV_STREAM) {
+		while (s->got < s->n) {
+			rc = moirai_net_recv(ch, buf, 1 + (unsigned)(s->got % 64), WAIT);
+			SCHECK(rc > 0);
+			for (int i = 0; i < rc; i++, s->got++)
+				SCHECK(buf[i].seq == (uint64_t)s->got &&
+				       buf[i].check == check_of(buf[i].seq));
+		}
+		s->end_rc = moirai_net_recv(ch, buf, 64, WAIT);
+		/* After the end of stream, sends fail too. */
+		SCHECK(moirai_net_send(ch, buf, 1, 0) == -EPIPE);
+		SCHECK(moirai_net_close(ch) == -EALREADY);
+	} else if (s->mode == SRV_ECHO_VAR) {
+		static unsigned char data[64][4096];
+		struct moirai_net_msg m[64];
+
+		for (;;) {
+			for (int i = 0; i < 64; i++)
+				m[i] = (struct moirai_net_msg){ data[i], sizeof(data[i]) };
+			rc = moirai_net_recvv(ch, m, 64, WAIT);
+			if (rc < 0) {
+				s->end_rc = rc;
+				break;
+			}
+			s->got += rc;
+			for (int off = 0; off < rc;) {
+				int k = moirai_net_sendv(ch, m + off, (unsigned)(rc - off), WAIT);
+
+				SCHECK(k > 0);
+				off += k;
+			}
+		}
+	} else if (s->mode == SRV_HOLD) {
+		for (uint64_t end = moirai_now_ns() + (uint64_t)WAIT; !atomic_load(&s->go);) {
+			moirai_net_progress(net);
+			SCHECK(moirai_now_ns() < end);
+		}
+		SCHECK(moirai_net_count(ch) == s->opts.window);
+		while (s->got < s->n) {
+			rc = moirai_net_recv(ch, buf, 64, WAIT);
+			SCHECK(rc > 0);
+			for (int i = 0; i < rc; i++, s->got++)
+				SCHECK(buf[i].seq == (uint64_t)s->got);
+		}
+		s->end_rc = moirai_net_recv(ch, buf, 64, WAIT);
+	}
+	moirai_net_chan_stats(ch, &s->st);
+out:
+	moirai_net_chan_destroy(ch);
+	moirai_net_listener_destroy(l);
+	moirai_net_destroy(net);
+	return NULL;
+}
+
+static void server_start(struct server *s, pthread_t *t)
+{
+	assert_int_equal(pthread_create(t, NULL, server_main, s), 0);
+	for (uint64_t end = moirai_now_ns() + (uint64_t)WAIT; !atomic_load(&s->port);) {
+		assert_true(moirai_now_ns() < end);
+		usleep(1000);
+	}
+}
+
+static void server_join(struct server *s, pthread_t t)
+{
+	assert_int_equal(pthread_join(t, NULL), 0);
+	if (s->fail_line)
+		fail_msg("server failed at line %d (got %ld)", s->fail_line, s->got);
+}
+
+static struct moirai_net_chan *connect_to(struct moirai_net *net, int port,
+					  const struct moirai_net_chan_opts *o)
+{
+	char a[64];
+	struct moirai_net_chan *ch = NULL;
+	int rc = moirai_net_connect(net, addr_of(a, sizeof(a), port), o, WAIT, &ch);
+
+	if (rc)
+		fail_msg("connect %s: %d (%s)", a, rc, moirai_last_error());
+	return ch;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void test_stream(void **state)
+{
+	long n = 200000 * test_scale() / TEST_SAN_DIVISOR;
+	struct server s = { .opts = { .elem_size = sizeof(struct msg) }, .n = n };
+	struct moirai_net *net = net_new();
+	struct moirai_net_chan *ch;
+	struct moirai_net_chan_stats st;
+	struct msg buf[32];
+	pthread_t t;
+	long sent = 0;
+
+	server_start(&s, &t);
+	ch = connect_to(net, s.port, &s.opts);
+	assert_int_equal(moirai_net_elem_size(ch), sizeof(struct msg));
+	while (sent < n) {
+		unsigned b = 1 + (unsigned)(sent % 32), k;
+		int rc;
+
+		if (b > n - sent)
+			b = (unsigned)(n - sent);
+		for (k = 0; k < b; k++)
+			buf[k] = (struct msg){ (uint64_t)(sent + k), check_of((uint64_t)(sent + k)) };
+		rc = moirai_net_send(ch, buf, b, WAIT);
+		assert_true(rc > 0 && (unsigned)rc <= b);
+		sent += rc;
+		/* A partial burst: the rest goes in the next call, in order. */
+		if ((unsigned)rc < b)
+			memmove(buf, buf + rc, (b - (unsigned)rc) * sizeof(buf[0]));
+	}
+	assert_int_equal(moirai_net_chan_stats(ch, &st), 0);
+	assert_int_equal(st.msgs_sent, (uint64_t)n);
+	/* Bursts were coalesced: far fewer active messages than messages. */
+	assert_true(st.ams_sent < (uint64_t)n / 4);
+	assert_int_equal(moirai_net_close(ch), 0);
+	assert_int_equal(moirai_net_close(ch), -EALREADY);
+	assert_true(moirai_net_is_closed(ch));
+	assert_int_equal(moirai_net_send(ch, buf, 1, 0), -EPIPE);
+	/* The closer's receive: nothing came, end of stream once acknowledged. */
+	assert_int_equal(moirai_net_recv(ch, buf, 32, WAIT), -EPIPE);
+	server_join(&s, t);
+	assert_int_equal(s.got, n);
+	assert_int_equal(s.end_rc, -EPIPE);
+	assert_int_equal(s.st.msgs_received, (uint64_t)n);
+	moirai_net_chan_destroy(ch);
+	moirai_net_destroy(net);
+}
+
+static void test_variable_echo(void **state)
+{
+	struct server s = { .opts = { .elem_size = 0, .max_msg = 4000, .window = 256 },
+			    .mode = SRV_ECHO_VAR };
+	struct moirai_net *net = net_new();
+	struct moirai_net_chan *ch;
+	static unsigned char out[32][4000], in[32][4000];
+	struct moirai_net_msg m[32], r[32];
+	long rounds = 300 * test_scale(), echoed = 0;
+	pthread_t t;
+	unsigned seed = 1;
+
+	server_start(&s, &t);
+	ch = connect_to(net, s.port, &s.opts);
+	assert_int_equal(moirai_net_elem_size(ch), 0);
+	/* Oversize: nothing sent, a clear error. */
+	m[0] = (struct moirai_net_msg){ out[0], 4001 };
+	assert_int_equal(moirai_net_sendv(ch, m, 1, 0), -EMSGSIZE);
+	assert_non_null(strstr(moirai_last_error(), "4001"));
+	assert_int_equal(moirai_net_send(ch, out, 1, 0), -EINVAL); /* fixed-size call */
+	for (long round = 0; round < rounds; round++) {
+		unsigned b = 1 + (unsigned)(round % 32);
+
+		for (unsigned i = 0; i < b; i++) {
+			size_t len = (seed = seed * 1103515245u + 12345u) % 4001;
+
+			if (round % 7 == 0)
+				len = i % 2 ? 0 : 4000; /* the edges */
+			for (size_t j = 0; j < len; j++)
+				out[i][j] = (unsigned char)(round + i + j);
+			m[i] = (struct moirai_net_msg){ out[i], len };
+		}
+		for (unsigned off = 0; off < b;) {
+			int k = moirai_net_sendv(ch, m + off, b - off, WAIT);
+
+			assert_true(k > 0);
+			off += (unsigned)k;
+		}
+		for (unsigned got = 0; got < b;) {
+			int k;
+
+			for (unsigned i = got; i < b; i++)
+				r[i] = (struct moirai_net_msg){ in[i], sizeof(in[i]) };
+			if (round == 3 && got == 0 && m[0].len > 1) {
+				/* A buffer too small: -EMSGSIZE, the message stays. */
+				r[0].len = 1;
+				assert_int_equal(moirai_net_recvv(ch, r, 1, WAIT), -EMSGSIZE);
+				assert_int_equal(r[0].len, m[0].len);
+				r[0].len = sizeof(in[0]);
+			}
+			k = moirai_net_recvv(ch, r + got, b - got, WAIT);
+			assert_true(k > 0);
+			for (unsigned i = got; i < got + (unsigned)k; i++) {
+				assert_int_equal(r[i].len, m[i].len);
+				assert_memory_equal(r[i].base, m[i].base, m[i].len);
+			}
+			got += (unsigned)k;
+			echoed += k;
+		}
+	}
+	assert_int_equal(moirai_net_close(ch), 0);
+	assert_int_equal(moirai_net_recvv(ch, r, 1, WAIT), -EPIPE);
+	server_join(&s, t);
+	assert_int_equal(s.got, echoed);
+	assert_int_equal(s.end_rc, -EPIPE);
+	moirai_net_chan_destroy(ch);
+	moirai_net_destroy(net);
+}
+
+static void test_flow_control(void **state)
+{
+	struct server s = { .opts = { .elem_size = sizeof(struct msg), .window = 64 },
+			    .mode = SRV_HOLD };
+	struct moirai_net *net = net_new();
+	struct moirai_net_chan *ch;
+	struct moirai_net_chan_stats st;
+	struct msg buf[16];
+	long sent = 0, total = 64 + 1000;
+	uint64_t t0;
+	pthread_t t;
+	int rc;
+
+	s.n = total;
+	server_start(&s, &t);
+	ch = connect_to(net, s.port, &s.opts);
+	/* The peer reads nothing: exactly its window goes, then -EAGAIN. */
+	for (;;) {
+		for (int i = 0; i < 16; i++)
+			buf[i] = (struct msg){ (uint64_t)(sent + i), 0 };
+		rc = moirai_net_send(ch, buf, 16, 0);
+		if (rc == -EAGAIN)
+			break;
+		assert_true(rc > 0);
+		sent += rc;
+		assert_true(sent <= 64);
+	}
+	assert_int_equal(sent, 64);
+	t0 = moirai_now_ns();
+	assert_int_equal(moirai_net_send(ch, buf, 1, 50 * 1000 * 1000), -ETIMEDOUT);
+	assert_true(moirai_now_ns() - t0 >= 50 * 1000 * 1000);
+	assert_int_equal(moirai_net_send(ch, buf, 1, -2), -EINVAL);
+	assert_int_equal(moirai_net_chan_stats(ch, &st), 0);
+	assert_true(st.window_full >= 2);
+	assert_int_equal(st.msgs_sent, 64);
+	atomic_store(&s.go, 1);
+	/* Credits come back as the peer reads: the rest goes through. */
+	while (sent < total) {
+		unsigned b = total - sent < 16 ? (unsigned)(total - sent) : 16;
+
+		for (unsigned i = 0; i < b; i++)
+			buf[i] = (struct msg){ (uint64_t)(sent + i), 0 };
+		rc = moirai_net_send(ch, buf, b, WAIT);
+		assert_true(rc > 0);
+		sent += rc;
+	}
+	moirai_net_chan_destroy(ch); /* closes: the peer sees end of stream */
+	server_join(&s, t);
+	assert_int_equal(s.got, total);
+	assert_int_equal(s.end_rc, -EPIPE);
+	moirai_net_destroy(net);
+}
+
+static void test_bad_input(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"tcp://",
+		"udp://127.0.0.1:5",
+		"tcp://127.0.0.1",
+		"tcp://127.0.0.1:",
+		"tcp://127.0.0.1:99999",
+		"tcp://127.0.0.1:0",
+		"tcp://127.0.0.1:12x",
+		"tcp://[::1:5",
+		"tcp://::1:5",
+		"tcp://:5",
+	};
+	struct moirai_net *net = net_new();
+	struct moirai_net_chan *ch = NULL;
+	struct moirai_net_listener *l = NULL;
+	struct moirai_net_chan_opts o = { .elem_size = 6 };
+	char a[64];
+	int rc;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rc = moirai_net_connect(net, bad[i], NULL, SEC, &ch);
+		if (rc != -EINVAL)
+			fail_msg("'%s': %d, not -EINVAL", bad[i], rc);
+		assert_null(ch);
+		assert_non_null(strstr(moirai_last_error(), "address"));
+	}
+	assert_int_equal(moirai_net_connect(net, "tcp://no-such-host.invalid:5", NULL, SEC, &ch),
+			 -EADDRNOTAVAIL);
+	assert_int_equal(moirai_net_listen(net, "tcp://127.0.0.1:x", NULL, &l), -EINVAL);
+	assert_int_equal(moirai_net_connect(net, "tcp://127.0.0.1:5", &o, SEC, &ch), -EINVAL);
+	o = (struct moirai_net_chan_opts){ .max_msg = MOIRAI_NET_MSG_MAX + 1 };
+	assert_int_equal(moirai_net_connect(net, "tcp://127.0.0.1:5", &o, SEC, &ch), -EINVAL);
+	o = (struct moirai_net_chan_opts){ .window = MOIRAI_NET_WINDOW_MAX + 1 };
+	assert_int_equal(moirai_net_connect(net, "tcp://127.0.0.1:5", &o, SEC, &ch), -EINVAL);
+	assert_int_equal(moirai_net_connect(net, "tcp://127.0.0.1:5", NULL, 0, &ch), -EINVAL);
+	assert_int_equal(moirai_net_connect(net, "tcp://127.0.0.1:5", NULL, -2, &ch), -EINVAL);
+	assert_int_equal(moirai_net_connect(NULL, "tcp://127.0.0.1:5", NULL, SEC, &ch), -EINVAL);
+	assert_int_equal(moirai_net_send(NULL, a, 1, 0), -EINVAL);
+	assert_int_equal(moirai_net_recv(NULL, a, 1, 0), -EINVAL);
+	assert_int_equal(moirai_net_close(NULL), -EINVAL);
+	assert_false(moirai_net_is_closed(NULL));
+
+	/* Nobody listens: refused, in bounded time. */
+	assert_int_equal(moirai_net_listen(net, "tcp://127.0.0.1:0", NULL, &l), 0);
+	int port = moirai_net_listener_port(l);
+
+	moirai_net_listener_destroy(l);
+	rc = moirai_net_connect(net, addr_of(a, sizeof(a), port), NULL, 10 * SEC, &ch);
+	if (rc != -ECONNREFUSED && rc != -ETIMEDOUT)
+		fail_msg("connect to a closed port: %d (%s)", rc, moirai_last_error());
+	assert_null(ch);
+	/* Listening twice on one port. */
+	assert_int_equal(moirai_net_listen(net, "tcp://127.0.0.1:0", NULL, &l), 0);
+	struct moirai_net_listener *l2 = NULL;
+
+	rc = moirai_net_listen(net, addr_of(a, sizeof(a), moirai_net_listener_port(l)), NULL, &l2);
+	assert_true(rc < 0);
+	assert_null(l2);
+	moirai_net_listener_destroy(l);
+	moirai_net_destroy(net);
+}
+
+static void test_refused_handshakes(void **state)
+{
+	struct server s = { .opts = { .elem_size = 16 }, .mode = SRV_REFUSE };
+	struct moirai_net *net = net_new();
+	struct moirai_net_chan_opts o = { .elem_size = 32 };
+	struct moirai_net_chan *ch = NULL;
+	char a[64];
+	pthread_t t;
+	int rc;
+
+	server_start(&s, &t);
+	addr_of(a, sizeof(a), s.port);
+	rc = moirai_net_connect(net, a, &o, WAIT, &ch);
+	assert_int_equal(rc, -EINVAL);
+	assert_non_null(strstr(moirai_last_error(), "message size"));
+	assert_null(ch);
+	o.elem_size = 16;
+	moirai__net_hello_version = MOIRAI_NET_PROTO_VERSION + 1;
+	rc = moirai_net_connect(net, a, &o, WAIT, &ch);
+	moirai__net_hello_version = MOIRAI_NET_PROTO_VERSION;
+	assert_int_equal(rc, -EPROTONOSUPPORT);
+	assert_non_null(strstr(moirai_last_error(), "version"));
+	assert_null(ch);
+	server_join(&s, t);
+	assert_int_equal(s.refused, 2);
+	moirai_net_destroy(net);
+}
+
+/* ---- a peer that dies ------------------------------------------------- */
+
+/* The child waits for the port on @fd: it is forked before the parent
+ * starts UCX (UCX's threads and hooks do not survive a fork). */
+static void child_sender(int fd, long k, bool kill_after_ack)
+{
+	struct moirai_net *net;
+	struct moirai_net_chan *ch = NULL;
+	struct moirai_net_chan_opts o = { .elem_size = sizeof(struct msg) };
+	struct msg m[8];
+	char a[64];
+	long sent = 0;
+	int port;
+
+	alarm(60); /* never outlive the test */
+	if (read(fd, &port, sizeof(port)) != sizeof(port))
+		_exit(2);
+	if (moirai_net_create(&(struct moirai_net_config){ .transports = tls }, &net) ||
+	    moirai_net_connect(net, addr_of(a, sizeof(a), port), &o, WAIT, &ch))
+		_exit(3);
+	while (sent < k) {
+		unsigned b = k - sent < 8 ? (unsigned)(k - sent) : 8;
+		int rc;
+
+		for (unsigned i = 0; i < b; i++)
+			m[i] = (struct msg){ (uint64_t)(sent + i), check_of((uint64_t)(sent + i)) };
+		rc = moirai_net_send(ch, m, b, WAIT);
+		if (rc <= 0)
+			_exit(4);
+		sent += rc;
+	}
+	if (kill_after_ack && moirai_net_recv(ch, m, 1, WAIT) != 1)
+		_exit(5);
+	raise(SIGKILL); /* no close, no destroy: as if killed */
+	_exit(6);
+}
+
+#define ROUNDS 3
+
+static void test_dead_peer_and_reconnect(void **state)
+{
+	struct moirai_net *net;
+	struct moirai_net_listener *l = NULL;
+	struct moirai_net_chan *ch = NULL;
+	struct moirai_net_chan_opts o = { .elem_size = sizeof(struct msg) };
+	struct msg m[16];
+	long k = 5000;
+	int status, fds[ROUNDS][2], port;
+	pid_t pids[ROUNDS];
+
+	/* Round 1 is killed mid-stream, rounds 0 and 2 after an ack. */
+	for (int r = 0; r < ROUNDS; r++) {
+		assert_int_equal(pipe(fds[r]), 0);
+		pids[r] = fork();
+		assert_true(pids[r] >= 0);
+		if (pids[r] == 0)
+			child_sender(fds[r][0], k, r != 1);
+		close(fds[r][0]);
+	}
+	net = net_new();
+	assert_int_equal(moirai_net_listen(net, "tcp://127.0.0.1:0", &o, &l), 0);
+	port = moirai_net_listener_port(l);
+	for (int round = 0; round < ROUNDS; round++) {
+		bool acked = round != 1;
+		long got = 0;
+		int rc;
+
+		assert_int_equal(write(fds[round][1], &port, sizeof(port)), sizeof(port));
+		assert_int_equal(moirai_net_accept(l, WAIT, &ch), 0);
+		for (;;) {
+			rc = moirai_net_recv(ch, m, 16, WAIT);
+			if (rc <= 0)
+				break;
+			for (int i = 0; i < rc; i++, got++) {
+				assert_int_equal(m[i].seq, (uint64_t)got);
+				assert_int_equal(m[i].check, check_of((uint64_t)got));
+			}
+			if (acked && got == k)
+				assert_int_equal(moirai_net_send(ch, m, 1, WAIT), 1);
+		}
+		/* Killed: an error, never a hang; what arrived before was kept. */
+		assert_int_equal(rc, -ECONNRESET);
+		if (acked)
+			assert_int_equal(got, k);
+		assert_true(got <= k);
+		assert_int_equal(moirai_net_recv(ch, m, 16, 0), -ECONNRESET);
+		rc = moirai_net_send(ch, m, 1, WAIT);
+		assert_int_equal(rc, -ECONNRESET);
+		assert_true(moirai_net_is_closed(ch));
+		assert_int_equal(waitpid(pids[round], &status, 0), pids[round]);
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+			fail_msg("child %d: status 0x%x", round, status);
+		/* The listener keeps accepting: the next round reconnects. */
+		moirai_net_chan_destroy(ch);
+		ch = NULL;
+		close(fds[round][1]);
+	}
+	moirai_net_listener_destroy(l);
+	moirai_net_destroy(net);
+}
+
+/* ---- a net owned by a runtime worker ------------------------------- */
+
+struct rtsrv {
+	struct moirai_net *net;
+	struct moirai_net_listener *l;
+	struct moirai_net_chan *ch;
+	struct moirai_poller *app;
+	_Atomic int port, rc;
+	_Atomic long got;
+	_Atomic int eos;
+	long bad;
+};
+
+static int app_poll(void *arg)
+{
+	struct rtsrv *s = arg;
+	struct msg m[32];
+	int rc;
+
+	if (!s->ch) {
+		if (moirai_net_accept(s->l, 0, &s->ch) != 0)
+			return MOIRAI_POLL_IDLE;
+	}
+	rc = moirai_net_recv(s->ch, m, 32, 0);
+	if (rc == -EPIPE) {
+		atomic_store(&s->eos, 1);
+		return MOIRAI_POLL_IDLE;
+	}
+	if (rc <= 0)
+		return MOIRAI_POLL_IDLE;
+	for (int i = 0; i < rc; i++)
+		if (m[i].seq != (uint64_t)atomic_load(&s->got) + (uint64_t)i)
+			s->bad++;
+	atomic_fetch_add(&s->got, rc);
+	return MOIRAI_POLL_BUSY;
+}
+
+static int rt_setup(void *arg)
+{
+	struct rtsrv *s = arg;
+	struct moirai_net_config c = { .rt = moirai_rt_current(), .transports = tls };
+	struct moirai_net_chan_opts o = { .elem_size = sizeof(struct msg) };
+	int rc = moirai_net_create(&c, &s->net);
+
+	if (!rc)
+		rc = moirai_net_listen(s->net, "tcp://127.0.0.1:0", &o, &s->l);
+	if (!rc)
+		rc = moirai_poller_register(moirai_rt_current(), moirai_rt_self(), "app", app_poll,
+					    s, 0, 0, &s->app);
+	if (!rc)
+		atomic_store(&s->port, moirai_net_listener_port(s->l));
+	atomic_store(&s->rc, rc ? rc : 1);
+	return 0;
+}
+
+static int rt_teardown(void *arg)
+{
+	struct rtsrv *s = arg;
+
+	moirai_poller_unregister(s->app);
+	moirai_net_chan_destroy(s->ch);
+	moirai_net_listener_destroy(s->l);
+	moirai_net_destroy(s->net);
+	atomic_store(&s->rc, 2);
+	return 0;
+}
+
+static void test_runtime_poller(void **state)
+{
+	struct moirai_plan_opts po = { .workers = 1 };
+	struct moirai_rt_config cfg = { .plan = &po, .spin_ns = 20000 };
+	struct moirai_rt *rt = NULL;
+	struct moirai_rt_worker_stats ws0, ws1;
+	static struct rtsrv s;
+	struct moirai_net *net = net_new();
+	struct moirai_net_chan *ch;
+	struct moirai_net_chan_opts o = { .elem_size = sizeof(struct msg) };
+	struct msg m = { 0 };
+	long n = 50;
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(moirai_rt_create(&cfg, &rt), 0);
+	assert_int_equal(moirai_rt_send(rt, 0, MOIRAI_PRIO_NORMAL, rt_setup, &s), 0);
+	for (uint64_t end = moirai_now_ns() + (uint64_t)WAIT; !atomic_load(&s.rc);)
+		assert_true(moirai_now_ns() < end);
+	assert_int_equal(atomic_load(&s.rc), 1);
+	ch = connect_to(net, s.port, &o);
+	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws0), 0);
+	for (long i = 0; i < n; i++) {
+		m.seq = (uint64_t)i;
+		assert_int_equal(moirai_net_send(ch, &m, 1, WAIT), 1);
+		/* Let the worker park between messages: each one must wake it. */
+		for (uint64_t end = moirai_now_ns() + (uint64_t)WAIT; atomic_load(&s.got) <= i;) {
+			moirai_net_progress(net);
+			assert_true(moirai_now_ns() < end);
+		}
+		usleep(2000);
+	}
+	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws1), 0);
+	/* It slept (parks) and messages still arrived: the UCX fd woke it. */
+	assert_true(ws1.parks > ws0.parks);
+	assert_true(ws1.polls_busy > ws0.polls_busy);
+	assert_int_equal(s.bad, 0);
+	moirai_net_chan_destroy(ch);
+	for (uint64_t end = moirai_now_ns() + (uint64_t)WAIT; !atomic_load(&s.eos);)
+		assert_true(moirai_now_ns() < end);
+	atomic_store(&s.rc, 0);
+	assert_int_equal(moirai_rt_send(rt, 0, MOIRAI_PRIO_NORMAL, rt_teardown, &s), 0);
+	for (uint64_t end = moirai_now_ns() + (uint64_t)WAIT; atomic_load(&s.rc) != 2;)
+		assert_true(moirai_now_ns() < end);
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+	moirai_net_destroy(net);
+}
+
+static void test_create_errors(void **state)
+{
+	struct moirai_plan_opts po = { .workers = 1 };
+	struct moirai_rt_config cfg = { .plan = &po };
+	struct moirai_rt *rt = NULL;
+	struct moirai_net *net = NULL;
+	struct moirai_net_config c;
+
+	assert_int_equal(moirai_net_create(NULL, NULL), -EINVAL);
+	assert_int_equal(moirai_rt_create(&cfg, &rt), 0);
+	c = (struct moirai_net_config){ .rt = rt };
+	/* Not from a worker of rt. */
+	assert_int_equal(moirai_net_create(&c, &net), -EINVAL);
+	assert_null(net);
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+	c = (struct moirai_net_config){ .transports = "no-such-transport" };
+	assert_true(moirai_net_create(&c, &net) < 0);
+	assert_null(net);
+	moirai_net_destroy(NULL);
+	moirai_net_chan_destroy(NULL);
+	moirai_net_listener_destroy(NULL);
+}
+
+static int setup_tcp(void **state)
+{
+	tls = "tcp";
+	return 0;
+}
+
+static int setup_any(void **state)
+{
+	tls = NULL;
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_stream, setup_any),
+		cmocka_unit_test_setup(test_stream, setup_tcp),
+		cmocka_unit_test_setup(test_variable_echo, setup_tcp),
+		cmocka_unit_test_setup(test_flow_control, setup_tcp),
+		cmocka_unit_test_setup(test_bad_input, setup_tcp),
+		cmocka_unit_test_setup(test_refused_handshakes, setup_tcp),
+		cmocka_unit_test_setup(test_dead_peer_and_reconnect, setup_tcp),
+		cmocka_unit_test_setup(test_runtime_poller, setup_tcp),
+		cmocka_unit_test_setup(test_create_errors, setup_tcp),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
