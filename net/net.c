@@ -417,12 +417,14 @@ static ucs_status_t on_hello(void *arg, const void *header, size_t header_length
 static ucs_status_t on_ack(void *arg, const void *header, size_t header_length, void *data,
 			   size_t length, const ucp_am_recv_param_t *param)
 {
-	const struct net_hdr *hd = header;
+	struct net_hdr hdr_copy, *hd = &hdr_copy;
 	struct moirai_net_chan *ch;
 	struct net_hello h;
 
+	/* UCX does not align the header: copy it. */
 	if (header_length != sizeof(*hd))
 		return UCS_OK;
+	memcpy(hd, header, sizeof(*hd));
 	ch = lookup(arg, hd->dst_id, hd->dst_gen);
 	if (!ch || ch->state != CS_CONNECTING || ch->connect_rc)
 		return UCS_OK;
@@ -473,13 +475,15 @@ static void proto_error(struct moirai_net_chan *ch, const char *what)
 static ucs_status_t on_data(void *arg, const void *header, size_t header_length, void *data,
 			    size_t length, const ucp_am_recv_param_t *param)
 {
-	const struct net_hdr *hd = header;
+	struct net_hdr hdr_copy, *hd = &hdr_copy;
 	struct moirai_net_chan *ch;
 	const unsigned char *p = data, *end = p + length;
 	unsigned n, tail;
 
+	/* UCX does not align the header: copy it. */
 	if (header_length != sizeof(*hd))
 		return UCS_OK;
+	memcpy(hd, header, sizeof(*hd));
 	ch = lookup(arg, hd->dst_id, hd->dst_gen);
 	if (!ch || ch->state != CS_READY || ch->err)
 		return UCS_OK;
@@ -541,11 +545,13 @@ static ucs_status_t on_data(void *arg, const void *header, size_t header_length,
 static ucs_status_t on_ctl(void *arg, const void *header, size_t header_length, void *data,
 			   size_t length, const ucp_am_recv_param_t *param, unsigned id)
 {
-	const struct net_hdr *hd = header;
+	struct net_hdr hdr_copy, *hd = &hdr_copy;
 	struct moirai_net_chan *ch;
 
+	/* UCX does not align the header: copy it. */
 	if (header_length != sizeof(*hd))
 		return UCS_OK;
+	memcpy(hd, header, sizeof(*hd));
 	ch = lookup(arg, hd->dst_id, hd->dst_gen);
 	if (!ch || ch->state != CS_READY || ch->err)
 		return UCS_OK;
