@@ -46,8 +46,8 @@ CFLAGS      += -std=c11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -pthread \
 # Of DPDK the library calls librte_ring (ring/) and librte_rcu (rt/, QSBR)
 # and nothing of the EAL (nm -u build/libmoirai.so.*): both bring
 # librte_eal.so themselves, so no -lrte_eal.
-# UCX (net/): libucp and libucs, its status strings.
-LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lrte_rcu -lucp -lucs -lpthread -lm
+# UCX (net/) is not linked: net/net_ucx.c loads it on first use (-ldl).
+LDLIBS_DEPS := -lhwloc -lnuma -lrte_ring -lrte_rcu -ldl -lpthread -lm
 
 # Inside the library the ring fast paths are inlined (ring/ring_fast.c
 # compiles the exported out-of-line copies that applications call by

@@ -50,28 +50,20 @@ uint32_t moirai__net_hello_version = MOIRAI_NET_PROTO_VERSION;
 static int status_errno(ucs_status_t s)
 {
 	switch (s) {
-	case UCS_OK:
-		return 0;
-	case UCS_ERR_NO_MEMORY:
-		return -ENOMEM;
-	case UCS_ERR_INVALID_PARAM:
-		return -EINVAL;
-	case UCS_ERR_BUSY:
-		return -EADDRINUSE;
+	case UCS_OK: return 0;
+	case UCS_ERR_NO_MEMORY: return -ENOMEM;
+	case UCS_ERR_INVALID_PARAM: return -EINVAL;
+	case UCS_ERR_BUSY: return -EADDRINUSE;
 	case UCS_ERR_NO_DEVICE:
-	case UCS_ERR_UNSUPPORTED:
-		return -ENODEV;
-	case UCS_ERR_TIMED_OUT:
-		return -ETIMEDOUT;
+	case UCS_ERR_UNSUPPORTED: return -ENODEV;
+	case UCS_ERR_TIMED_OUT: return -ETIMEDOUT;
 	case UCS_ERR_UNREACHABLE:
 	case UCS_ERR_REJECTED:
 	case UCS_ERR_NOT_CONNECTED:
 	case UCS_ERR_CONNECTION_RESET:
 	case UCS_ERR_ENDPOINT_TIMEOUT:
-	case UCS_ERR_CANCELED:
-		return -ECONNRESET;
-	default:
-		return -EIO;
+	case UCS_ERR_CANCELED: return -ECONNRESET;
+	default: return -EIO;
 	}
 }
 
@@ -114,9 +106,10 @@ static int opts_check(const struct moirai_net_chan_opts *o, struct moirai_net_ch
 {
 	*out = o ? *o : (struct moirai_net_chan_opts){ 0 };
 	if (out->elem_size % 4 || out->elem_size > MOIRAI_NET_MSG_MAX)
-		return moirai__err(-EINVAL,
-				   "net: element size %u is not a multiple of 4 up to %u (0: variable)",
-				   out->elem_size, MOIRAI_NET_MSG_MAX);
+		return moirai__err(
+			-EINVAL,
+			"net: element size %u is not a multiple of 4 up to %u (0: variable)",
+			out->elem_size, MOIRAI_NET_MSG_MAX);
 	if (out->elem_size)
 		out->max_msg = out->elem_size;
 	else if (!out->max_msg)
@@ -132,8 +125,8 @@ static int opts_check(const struct moirai_net_chan_opts *o, struct moirai_net_ch
 	return 0;
 }
 
-static struct moirai_net_chan *chan_new(struct moirai_net *net, const struct moirai_net_chan_opts *o,
-					enum chan_state state)
+static struct moirai_net_chan *chan_new(struct moirai_net *net,
+					const struct moirai_net_chan_opts *o, enum chan_state state)
 {
 	struct moirai_net_chan *ch = calloc(1, sizeof(*ch));
 
@@ -287,8 +280,8 @@ static int am_send(struct moirai_net_chan *ch, unsigned id, const struct net_hdr
 	if (len)
 		memcpy(s->data, data, len);
 	memset(&p, 0, sizeof(p));
-	p.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_CALLBACK |
-			 UCP_OP_ATTR_FIELD_USER_DATA;
+	p.op_attr_mask =
+		UCP_OP_ATTR_FIELD_FLAGS | UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
 	p.flags = UCP_AM_SEND_FLAG_EAGER | flags;
 	p.cb.send = send_done;
 	p.user_data = s;
@@ -299,7 +292,8 @@ static int am_send(struct moirai_net_chan *ch, unsigned id, const struct net_hdr
 	}
 	if (UCS_PTR_IS_ERR(r)) {
 		slot_put(ch, s);
-		chan_fail(ch, status_errno(UCS_PTR_STATUS(r)), ucs_status_string(UCS_PTR_STATUS(r)));
+		chan_fail(ch, status_errno(UCS_PTR_STATUS(r)),
+			  ucs_status_string(UCS_PTR_STATUS(r)));
 		return ch->err;
 	}
 	ch->inflight++;
@@ -397,11 +391,12 @@ static ucs_status_t on_hello(void *arg, const void *header, size_t header_length
 		static const char *const why[] = { "", "another protocol version",
 						   "another message size", "no moirai hello" };
 
-		moirai__log(MOIRAI_LOG_WARN,
-			    "net: refused a connection on port %d: %s (peer version %u, size %u/%u; "
-			    "here version %u, size %u/%u)",
-			    ch->l->port, why[st], h.version, h.elem_size, h.max_msg,
-			    MOIRAI_NET_PROTO_VERSION, ch->elem_size, ch->max_msg);
+		moirai__log(
+			MOIRAI_LOG_WARN,
+			"net: refused a connection on port %d: %s (peer version %u, size %u/%u; "
+			"here version %u, size %u/%u)",
+			ch->l->port, why[st], h.version, h.elem_size, h.max_msg,
+			MOIRAI_NET_PROTO_VERSION, ch->elem_size, ch->max_msg);
 		ch->l->refused++;
 		ch->state = CS_REFUSED;
 		net->reap = true;
@@ -435,22 +430,24 @@ static ucs_status_t on_ack(void *arg, const void *header, size_t header_length, 
 	}
 	memcpy(&h, data, sizeof(h));
 	if (h.magic != NET_MAGIC)
-		ch->connect_rc = moirai__err(-EPROTO, "net: connect: the peer is not a moirai "
-						      "listener (bad magic 0x%08x)",
+		ch->connect_rc = moirai__err(-EPROTO,
+					     "net: connect: the peer is not a moirai "
+					     "listener (bad magic 0x%08x)",
 					     h.magic);
 	else if (h.status == ST_VERSION || h.version != moirai__net_hello_version)
 		ch->connect_rc = moirai__err(
 			-EPROTONOSUPPORT,
-			"net: connect: the peer speaks protocol version %u, this side %u", h.version,
-			moirai__net_hello_version);
+			"net: connect: the peer speaks protocol version %u, this side %u",
+			h.version, moirai__net_hello_version);
 	else if (h.status == ST_SIZE)
-		ch->connect_rc = moirai__err(
-			-EINVAL,
-			"net: connect: the peer's channel has message size %u (max %u), this one %u "
-			"(max %u; 0 = variable)",
-			h.elem_size, h.max_msg, ch->elem_size, ch->max_msg);
+		ch->connect_rc = moirai__err(-EINVAL,
+					     "net: connect: the peer's channel has message size %u "
+					     "(max %u), this one %u "
+					     "(max %u; 0 = variable)",
+					     h.elem_size, h.max_msg, ch->elem_size, ch->max_msg);
 	else if (h.status != ST_OK || h.window == 0)
-		ch->connect_rc = moirai__err(-EPROTO, "net: connect: refused (status %u)", h.status);
+		ch->connect_rc =
+			moirai__err(-EPROTO, "net: connect: refused (status %u)", h.status);
 	else {
 		ch->peer_id = h.src_id;
 		ch->peer_gen = h.src_gen;
@@ -726,6 +723,9 @@ int moirai_net_create(const struct moirai_net_config *config, struct moirai_net 
 	if (c.rt && moirai_rt_current() != c.rt)
 		return moirai__err(-EINVAL, "net: config.rt is set but the caller is not one of "
 					    "its workers");
+	rc = net_ucx_load();
+	if (rc)
+		return rc;
 	net = calloc(1, sizeof(*net));
 	if (!net)
 		return moirai__err(-ENOMEM, "net: out of memory");
@@ -750,7 +750,7 @@ int moirai_net_create(const struct moirai_net_config *config, struct moirai_net 
 	up.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
 	up.features = UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
 	up.mt_workers_shared = 0;
-	s = ucp_init(&up, uc, &net->ctx);
+	s = net_ucp_init(&up, uc, &net->ctx);
 	ucp_config_release(uc);
 	if (s != UCS_OK) {
 		rc = moirai__err(status_errno(s), "net: ucp_init: %s", ucs_status_string(s));
@@ -1279,11 +1279,12 @@ int moirai_net_sendv(struct moirai_net_chan *ch, const struct moirai_net_msg *ms
 		if (!msgs[i].base && msgs[i].len)
 			return moirai__err(-EINVAL, "net sendv: message %u has no buffer", i);
 		if (ch->var ? msgs[i].len > ch->max_msg : msgs[i].len != ch->elem_size)
-			return moirai__err(-EMSGSIZE,
-					   "net sendv: message %u has %zu bytes; the channel takes %s "
-					   "%u",
-					   i, msgs[i].len, ch->var ? "at most" : "exactly",
-					   ch->var ? ch->max_msg : ch->elem_size);
+			return moirai__err(
+				-EMSGSIZE,
+				"net sendv: message %u has %zu bytes; the channel takes %s "
+				"%u",
+				i, msgs[i].len, ch->var ? "at most" : "exactly",
+				ch->var ? ch->max_msg : ch->elem_size);
 	}
 	return send_common(&c, timeout_ns);
 }
@@ -1353,8 +1354,7 @@ static int recv_some(struct recv_ctx *c)
 				}
 				break;
 			}
-			memcpy(c->msgs[i].base, ch->rx + (size_t)ch->rx_head * ch->slot_size,
-			       len);
+			memcpy(c->msgs[i].base, ch->rx + (size_t)ch->rx_head * ch->slot_size, len);
 			c->msgs[i].len = len;
 			if (++ch->rx_head == ch->window)
 				ch->rx_head = 0;

@@ -27,27 +27,28 @@ int net_parse_addr(const char *addr, bool listen, struct sockaddr_storage *ss, s
 		return moirai__err(-EINVAL, "net: address longer than %d characters",
 				   MOIRAI_NET_ADDR_MAX);
 	if (strncmp(addr, scheme, sizeof(scheme) - 1) != 0)
-		return moirai__err(-EINVAL, "net: cannot parse address '%s': expected tcp://HOST:PORT",
-				   addr);
+		return moirai__err(
+			-EINVAL, "net: cannot parse address '%s': expected tcp://HOST:PORT", addr);
 	h = addr + sizeof(scheme) - 1;
 	if (*h == '[') {
 		end = strchr(h, ']');
 		if (!end || end[1] != ':')
-			return moirai__err(-EINVAL,
-					   "net: cannot parse address '%s': expected tcp://[IPv6]:PORT",
-					   addr);
+			return moirai__err(
+				-EINVAL,
+				"net: cannot parse address '%s': expected tcp://[IPv6]:PORT", addr);
 		colon = end + 1;
 		h++;
 		hl = (size_t)(end - h);
 	} else {
 		colon = strrchr(h, ':');
 		if (!colon)
-			return moirai__err(-EINVAL, "net: cannot parse address '%s': no :PORT", addr);
+			return moirai__err(-EINVAL, "net: cannot parse address '%s': no :PORT",
+					   addr);
 		hl = (size_t)(colon - h);
 		if (memchr(h, ':', hl))
-			return moirai__err(-EINVAL,
-					   "net: cannot parse address '%s': an IPv6 host goes in []",
-					   addr);
+			return moirai__err(
+				-EINVAL, "net: cannot parse address '%s': an IPv6 host goes in []",
+				addr);
 	}
 	if (hl == 0)
 		return moirai__err(-EINVAL, "net: cannot parse address '%s': empty host", addr);
@@ -65,8 +66,8 @@ int net_parse_addr(const char *addr, bool listen, struct sockaddr_storage *ss, s
 	hints.ai_flags = AI_NUMERICSERV | (listen ? AI_PASSIVE : 0);
 	rc = getaddrinfo(host, colon + 1, &hints, &res);
 	if (rc || !res)
-		return moirai__err(-EADDRNOTAVAIL, "net: host '%s' of '%s' does not resolve: %s", host,
-				   addr, gai_strerror(rc));
+		return moirai__err(-EADDRNOTAVAIL, "net: host '%s' of '%s' does not resolve: %s",
+				   host, addr, gai_strerror(rc));
 	memset(ss, 0, sizeof(*ss));
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	*len = res->ai_addrlen;

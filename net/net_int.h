@@ -26,12 +26,12 @@
 
 /* Active message ids (small: UCX indexes a table by them). */
 enum net_am {
-	AM_HELLO = 1,	 /* client -> server: struct net_hello, reply ep */
-	AM_ACK = 2,	 /* server -> client: struct net_hello with the status */
-	AM_DATA = 3,	 /* messages; hdr.count of them, hdr.arg the first's sequence */
-	AM_CREDIT = 4,	 /* hdr.count credits back to the sender */
-	AM_FIN = 5,	 /* close: the sender sends nothing more */
-	AM_FIN_ACK = 6,	 /* answer to FIN: nothing more from this side either */
+	AM_HELLO = 1,	/* client -> server: struct net_hello, reply ep */
+	AM_ACK = 2,	/* server -> client: struct net_hello with the status */
+	AM_DATA = 3,	/* messages; hdr.count of them, hdr.arg the first's sequence */
+	AM_CREDIT = 4,	/* hdr.count credits back to the sender */
+	AM_FIN = 5,	/* close: the sender sends nothing more */
+	AM_FIN_ACK = 6, /* answer to FIN: nothing more from this side either */
 	AM_COUNT = 7,
 };
 
@@ -85,8 +85,8 @@ struct tx_slot {
 
 struct moirai_net_chan {
 	struct moirai_net *net;
-	struct moirai__list link; /* net->chans */
-	struct moirai__list qlink; /* listener's accept queue */
+	struct moirai__list link;      /* net->chans */
+	struct moirai__list qlink;     /* listener's accept queue */
 	struct moirai_net_listener *l; /* server side, until accepted */
 	ucp_ep_h ep;
 	uint32_t id, gen, peer_id, peer_gen;
@@ -143,10 +143,68 @@ struct moirai_net {
 	struct moirai_net_chan **tab; /* id - 1 -> endpoint */
 	unsigned tab_cap;
 	uint32_t next_gen;
-	unsigned ctl_owed; /* endpoints with owed control messages */
-	bool reap;	   /* refused or failed pending endpoints to free */
+	unsigned ctl_owed;	/* endpoints with owed control messages */
+	bool reap;		/* refused or failed pending endpoints to free */
 	unsigned char *scratch; /* packing buffer of MOIRAI_NET_AM_MAX + 8 */
 };
+
+/* net_ucx.c: UCX, loaded on first use (see there).  Every UCX function
+ * net.c calls goes through this table; the names are redirected below. */
+struct net_ucx {
+	__typeof__(ucs_status_string) *ucs_status_string;
+	__typeof__(ucp_config_read) *ucp_config_read;
+	__typeof__(ucp_config_modify) *ucp_config_modify;
+	__typeof__(ucp_config_release) *ucp_config_release;
+	__typeof__(ucp_init_version) *ucp_init_version;
+	__typeof__(ucp_cleanup) *ucp_cleanup;
+	__typeof__(ucp_worker_create) *ucp_worker_create;
+	__typeof__(ucp_worker_destroy) *ucp_worker_destroy;
+	__typeof__(ucp_worker_get_efd) *ucp_worker_get_efd;
+	__typeof__(ucp_worker_arm) *ucp_worker_arm;
+	__typeof__(ucp_worker_progress) *ucp_worker_progress;
+	__typeof__(ucp_worker_set_am_recv_handler) *ucp_worker_set_am_recv_handler;
+	__typeof__(ucp_am_send_nbx) *ucp_am_send_nbx;
+	__typeof__(ucp_am_data_release) *ucp_am_data_release;
+	__typeof__(ucp_request_check_status) *ucp_request_check_status;
+	__typeof__(ucp_request_free) *ucp_request_free;
+	__typeof__(ucp_ep_create) *ucp_ep_create;
+	__typeof__(ucp_ep_close_nbx) *ucp_ep_close_nbx;
+	__typeof__(ucp_listener_create) *ucp_listener_create;
+	__typeof__(ucp_listener_destroy) *ucp_listener_destroy;
+	__typeof__(ucp_listener_query) *ucp_listener_query;
+	__typeof__(ucp_listener_reject) *ucp_listener_reject;
+};
+extern struct net_ucx net_ucx;
+
+/* Load UCX once per process: 0, or -ENODEV with the reason recorded. */
+int net_ucx_load(void);
+
+#ifndef NET_UCX_NO_REDIRECT
+#define ucs_status_string	       (*net_ucx.ucs_status_string)
+#define ucp_config_read		       (*net_ucx.ucp_config_read)
+#define ucp_config_modify	       (*net_ucx.ucp_config_modify)
+#define ucp_config_release	       (*net_ucx.ucp_config_release)
+#define ucp_cleanup		       (*net_ucx.ucp_cleanup)
+#define ucp_worker_create	       (*net_ucx.ucp_worker_create)
+#define ucp_worker_destroy	       (*net_ucx.ucp_worker_destroy)
+#define ucp_worker_get_efd	       (*net_ucx.ucp_worker_get_efd)
+#define ucp_worker_arm		       (*net_ucx.ucp_worker_arm)
+#define ucp_worker_progress	       (*net_ucx.ucp_worker_progress)
+#define ucp_worker_set_am_recv_handler (*net_ucx.ucp_worker_set_am_recv_handler)
+#define ucp_am_send_nbx		       (*net_ucx.ucp_am_send_nbx)
+#define ucp_am_data_release	       (*net_ucx.ucp_am_data_release)
+#define ucp_request_check_status       (*net_ucx.ucp_request_check_status)
+#define ucp_request_free	       (*net_ucx.ucp_request_free)
+#define ucp_ep_create		       (*net_ucx.ucp_ep_create)
+#define ucp_ep_close_nbx	       (*net_ucx.ucp_ep_close_nbx)
+#define ucp_listener_create	       (*net_ucx.ucp_listener_create)
+#define ucp_listener_destroy	       (*net_ucx.ucp_listener_destroy)
+#define ucp_listener_query	       (*net_ucx.ucp_listener_query)
+#define ucp_listener_reject	       (*net_ucx.ucp_listener_reject)
+/* ucp_init() is inline in ucp.h and calls ucp_init_version(). */
+#define net_ucp_init(params, config, ctx) \
+	(*net_ucx.ucp_init_version)(UCP_API_MAJOR, UCP_API_MINOR, params, config, ctx)
+#endif
 
 /* net_addr.c: parse "tcp://HOST:PORT" (port 0 only if @listen). */
 int net_parse_addr(const char *addr, bool listen, struct sockaddr_storage *ss, socklen_t *len);

@@ -210,14 +210,15 @@ int moirai_poller_set_wake(struct moirai_poller *p, int fd, moirai_poller_arm_fn
 	p->arm_arg = arg;
 	/* For good: a stale flag costs a waker one write, a missing one a
 	 * lost wake-up. */
-	atomic_store_explicit(&w->fd_sleep, 1, memory_order_relaxed);
+	atomic_store_explicit(&w->fd_sleep, 1, memory_order_release); /* after efd */
 	return 0;
 }
 
 void rt_worker_wake(struct rt_worker *w, int n)
 {
 	moirai__waitq_wake(&w->wq, n, 0);
-	if (atomic_load_explicit(&w->fd_sleep, memory_order_relaxed)) {
+	/* Acquire: efd was written before fd_sleep. */
+	if (atomic_load_explicit(&w->fd_sleep, memory_order_acquire)) {
 		uint64_t one = 1;
 
 		/* EAGAIN: the counter is full, so the worker wakes anyway. */

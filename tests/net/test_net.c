@@ -12,6 +12,7 @@
  * Every wait is bounded; counts scale with MOIRAI_TEST_SCALE.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -25,7 +26,7 @@
 #include "net_int.h"
 #include "testutil.h"
 
-#define SEC (1000ll * 1000 * 1000)
+#define SEC  (1000ll * 1000 * 1000)
 #define WAIT (20 * SEC)
 
 struct msg {
@@ -62,10 +63,10 @@ static char *addr_of(char *buf, size_t n, int port)
 
 struct server {
 	struct moirai_net_chan_opts opts;
-	_Atomic int port;     /* set once listening */
-	_Atomic int go;	      /* flow control: start reading */
-	long n;		      /* messages expected */
-	int mode;	      /* what the server does */
+	_Atomic int port; /* set once listening */
+	_Atomic int go;	  /* flow control: start reading */
+	long n;		  /* messages expected */
+	int mode;	  /* what the server does */
 	/* results */
 	long got;
 	int end_rc;
@@ -76,12 +77,12 @@ struct server {
 
 enum { SRV_STREAM, SRV_ECHO_VAR, SRV_HOLD, SRV_REFUSE };
 
-#define SCHECK(c)                                   \
-	do {                                        \
-		if (!(c)) {                         \
-			s->fail_line = __LINE__;    \
-			goto out;                   \
-		}                                   \
+#define SCHECK(c)                                \
+	do {                                     \
+		if (!(c)) {                      \
+			s->fail_line = __LINE__; \
+			goto out;                \
+		}                                \
 	} while (0)
 
 static void *server_main(void *arg)
@@ -208,7 +209,8 @@ static void test_stream(void **state)
 		if (b > n - sent)
 			b = (unsigned)(n - sent);
 		for (k = 0; k < b; k++)
-			buf[k] = (struct msg){ (uint64_t)(sent + k), check_of((uint64_t)(sent + k)) };
+			buf[k] = (struct msg){ (uint64_t)(sent + k),
+					       check_of((uint64_t)(sent + k)) };
 		rc = moirai_net_send(ch, buf, b, WAIT);
 		assert_true(rc > 0 && (unsigned)rc <= b);
 		sent += rc;
@@ -699,8 +701,295 @@ static int setup_any(void **state)
 	return 0;
 }
 
-int main(void)
+/* ---- peer mode: one process per network namespace ------------------ */
+
+/*
+ * test_net --serve ADDR --senders K --count N [--var] [--reset]
+ *          [--progress FILE] [--tls tcp|any]
+ *     accept K connections, receive from all of them (one event loop:
+ *     moirai_net_arm + poll on moirai_net_fd), check exactly-once and
+ *     per-sender order, and expect end of stream from each (with --reset:
+ *     one sender that dies: -ECONNRESET after an in-order prefix; FILE is
+ *     written once 10000 messages arrived).
+ * test_net --send ADDR --id I --count N [--var] [--burst B] [--tls ...]
+ *     connect (retrying while refused, 20 s), send N messages in bursts
+ *     of 1..B, close.
+ * Prints one result line; exit 0 on success, 1 on a failed check, 2 on
+ * bad usage.
+ */
+#define PEER_MAX 8
+#define VAR_MAX	 1500
+
+static size_t var_len(uint64_t n)
 {
+	return 8 + (size_t)((n * 7919u) % (VAR_MAX - 7));
+}
+
+static void var_fill(unsigned char *p, uint64_t tagged, size_t len)
+{
+	memcpy(p, &tagged, 8);
+	for (size_t j = 8; j < len; j++)
+		p[j] = (unsigned char)(tagged + j);
+}
+
+static int peer_usage(const char *why)
+{
+	fprintf(stderr, "test_net: %s\n", why);
+	return 2;
+}
+
+struct peer_args {
+	const char *addr, *progress;
+	long count, id, senders;
+	unsigned burst;
+	bool var, reset;
+	const char *tls;
+};
+
+static int peer_serve(const struct peer_args *a)
+{
+	struct moirai_net_chan_opts o = { .elem_size = a->var ? 0 : sizeof(struct msg),
+					  .max_msg = a->var ? VAR_MAX : 0 };
+	struct moirai_net_config c = { .transports = a->tls };
+	struct moirai_net *net = NULL;
+	struct moirai_net_listener *l = NULL;
+	struct moirai_net_chan *ch[PEER_MAX] = { 0 };
+	long got[PEER_MAX] = { 0 }, ids[PEER_MAX], total = 0;
+	int end[PEER_MAX] = { 0 }, open = 0, rc;
+	bool progress_written = false;
+	uint64_t deadline = moirai_now_ns() + 300ull * SEC;
+	static unsigned char vbuf[64][VAR_MAX];
+
+	if ((rc = moirai_net_create(&c, &net)) || (rc = moirai_net_listen(net, a->addr, &o, &l))) {
+		printf("serve: %s\n", moirai_last_error());
+		return 1;
+	}
+	for (long i = 0; i < a->senders; i++) {
+		if ((rc = moirai_net_accept(l, 60 * SEC, &ch[i]))) {
+			printf("serve: accept %ld: %d %s\n", i, rc, moirai_last_error());
+			return 1;
+		}
+		ids[i] = -1;
+		open++;
+	}
+	while (open > 0) {
+		int moved = 0;
+
+		if (moirai_now_ns() > deadline) {
+			printf("serve: still %d open at the deadline, %ld received\n", open, total);
+			return 1;
+		}
+		for (long i = 0; i < a->senders; i++) {
+			struct msg m[64];
+			struct moirai_net_msg v[64];
+			uint64_t tag;
+
+			if (end[i])
+				continue;
+			if (a->var) {
+				for (int k = 0; k < 64; k++)
+					v[k] = (struct moirai_net_msg){ vbuf[k], VAR_MAX };
+				rc = moirai_net_recvv(ch[i], v, 64, 0);
+			} else {
+				rc = moirai_net_recv(ch[i], m, 64, 0);
+			}
+			if (rc == -EAGAIN)
+				continue;
+			if (rc < 0) {
+				end[i] = rc;
+				open--;
+				continue;
+			}
+			moved++;
+			for (int k = 0; k < rc; k++, got[i]++, total++) {
+				if (a->var) {
+					memcpy(&tag, vbuf[k], 8);
+				} else {
+					tag = m[k].seq;
+				}
+				if (ids[i] < 0)
+					ids[i] = (long)(tag >> 48);
+				if (tag != ((uint64_t)ids[i] << 48 | (uint64_t)got[i])) {
+					printf("serve: sender %ld: message %ld is 0x%llx\n", ids[i],
+					       got[i], (unsigned long long)tag);
+					return 1;
+				}
+				if (a->var) {
+					static unsigned char want[VAR_MAX];
+					size_t len = var_len((uint64_t)got[i]);
+
+					var_fill(want, tag, len);
+					if (v[k].len != len || memcmp(want, vbuf[k], len)) {
+						printf("serve: sender %ld: message %ld: bad "
+						       "contents\n",
+						       ids[i], got[i]);
+						return 1;
+					}
+				} else if (m[k].check != check_of(tag)) {
+					printf("serve: sender %ld: message %ld: bad check\n",
+					       ids[i], got[i]);
+					return 1;
+				}
+			}
+		}
+		if (a->progress && !progress_written && total >= 10000) {
+			FILE *f = fopen(a->progress, "w");
+
+			if (f)
+				fclose(f);
+			progress_written = true;
+		}
+		if (!moved && moirai_net_progress(net) == 0 && moirai_net_arm(net) == 0) {
+			struct pollfd pfd = { .fd = moirai_net_fd(net), .events = POLLIN };
+
+			poll(&pfd, 1, 100);
+		}
+	}
+	bool seen[PEER_MAX] = { 0 };
+
+	for (long i = 0; i < a->senders; i++) {
+		int want = a->reset ? -ECONNRESET : -EPIPE;
+
+		if (end[i] != want || (!a->reset && got[i] != a->count) ||
+		    (a->reset && got[i] < 10000) || ids[i] < 0 || ids[i] >= PEER_MAX ||
+		    seen[ids[i]]) {
+			printf("serve: sender %ld: %ld messages, end %d (want %ld, end %d)\n",
+			       ids[i], got[i], end[i], a->count, want);
+			return 1;
+		}
+		seen[ids[i]] = true;
+		moirai_net_chan_destroy(ch[i]);
+	}
+	printf("serve ok: %ld senders, %ld messages, end %s\n", a->senders, total,
+	       a->reset ? "ECONNRESET" : "EPIPE");
+	moirai_net_listener_destroy(l);
+	moirai_net_destroy(net);
+	return 0;
+}
+
+static int peer_send(const struct peer_args *a)
+{
+	struct moirai_net_chan_opts o = { .elem_size = a->var ? 0 : sizeof(struct msg),
+					  .max_msg = a->var ? VAR_MAX : 0 };
+	struct moirai_net_config c = { .transports = a->tls };
+	struct moirai_net *net = NULL;
+	struct moirai_net_chan *ch = NULL;
+	struct moirai_net_chan_stats st;
+	static unsigned char vbuf[64][VAR_MAX];
+	struct msg m[64];
+	struct moirai_net_msg v[64];
+	long sent = 0;
+	int rc;
+
+	if ((rc = moirai_net_create(&c, &net))) {
+		printf("send: %s\n", moirai_last_error());
+		return 1;
+	}
+	for (uint64_t end = moirai_now_ns() + 20ull * SEC;;) {
+		rc = moirai_net_connect(net, a->addr, &o, 5 * SEC, &ch);
+		if (rc != -ECONNREFUSED || moirai_now_ns() > end)
+			break;
+		usleep(50000);
+	}
+	if (rc) {
+		printf("send: connect %s: %d %s\n", a->addr, rc, moirai_last_error());
+		return 1;
+	}
+	while (sent < a->count) {
+		unsigned b = 1 + (unsigned)(sent % a->burst);
+
+		if (b > a->count - sent)
+			b = (unsigned)(a->count - sent);
+		for (unsigned k = 0; k < b; k++) {
+			uint64_t tag = (uint64_t)a->id << 48 | (uint64_t)(sent + k);
+
+			if (a->var) {
+				size_t len = var_len((uint64_t)(sent + k));
+
+				var_fill(vbuf[k], tag, len);
+				v[k] = (struct moirai_net_msg){ vbuf[k], len };
+			} else {
+				m[k] = (struct msg){ tag, check_of(tag) };
+			}
+		}
+		rc = a->var ? moirai_net_sendv(ch, v, b, 60 * SEC)
+			    : moirai_net_send(ch, m, b, 60 * SEC);
+		if (rc <= 0) {
+			printf("send: after %ld: %d %s\n", sent, rc, moirai_last_error());
+			return 1;
+		}
+		sent += rc;
+	}
+	moirai_net_chan_stats(ch, &st);
+	moirai_net_close(ch);
+	/* End of stream both ways: the peer got everything. */
+	rc = a->var ? moirai_net_recvv(ch, v, 1, 60 * SEC) : moirai_net_recv(ch, m, 1, 60 * SEC);
+	printf("send ok: id %ld, %ld messages in %llu active messages, end %d\n", a->id, sent,
+	       (unsigned long long)st.ams_sent, rc);
+	moirai_net_chan_destroy(ch);
+	moirai_net_destroy(net);
+	return rc == -EPIPE ? 0 : 1;
+}
+
+static int peer_main(int argc, char **argv)
+{
+	struct peer_args a = { .count = 1000, .burst = 32, .senders = 1, .tls = "tcp" };
+	bool serve = false, send = false;
+
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(o, "--var")) {
+			a.var = true;
+			continue;
+		}
+		if (!strcmp(o, "--reset")) {
+			a.reset = true;
+			continue;
+		}
+		if (!v)
+			return peer_usage("an option is missing its value");
+		i++;
+		if (!strcmp(o, "--serve") || !strcmp(o, "--send")) {
+			a.addr = v;
+			serve = o[2] == 's' && o[3] == 'e' && o[4] == 'r';
+			send = !serve;
+		} else if (!strcmp(o, "--count")) {
+			a.count = atol(v);
+		} else if (!strcmp(o, "--id")) {
+			a.id = atol(v);
+		} else if (!strcmp(o, "--senders")) {
+			a.senders = atol(v);
+		} else if (!strcmp(o, "--burst")) {
+			a.burst = (unsigned)atoi(v);
+		} else if (!strcmp(o, "--progress")) {
+			a.progress = v;
+		} else if (!strcmp(o, "--tls")) {
+			a.tls = strcmp(v, "any") ? v : NULL;
+		} else {
+			return peer_usage("unknown option");
+		}
+	}
+	if (!serve && !send)
+		return peer_usage("--serve or --send ADDR");
+	if (a.count < 1 || a.burst < 1 || a.burst > 64 || a.senders < 1 || a.senders > PEER_MAX ||
+	    a.id < 0 || a.id >= PEER_MAX)
+		return peer_usage("count, burst (1..64), senders or id out of range");
+	return serve ? peer_serve(&a) : peer_send(&a);
+}
+
+int main(int argc, char **argv)
+{
+	/* UCX's memory hooks (libucm patches mmap/munmap/madvise) crash
+	 * ThreadSanitizer's interceptors at thread exit; moirai's active
+	 * messages do not need them (see tests/tsan.supp). */
+	if (TEST_UNDER_TSAN) {
+		setenv("UCX_MEM_MMAP_HOOK_MODE", "none", 1);
+		setenv("UCX_MEM_MALLOC_HOOKS", "no", 1);
+	}
+	if (argc > 1)
+		return peer_main(argc, argv);
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_stream, setup_any),
 		cmocka_unit_test_setup(test_stream, setup_tcp),
