@@ -21,14 +21,13 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int load_rc;
 static char load_err[256];
 
-#define NET_UCX_SYM(lib, name)                                               \
-	do {                                                                 \
-		*(void **)&net_ucx.name = dlsym(lib, #name);                 \
-		if (!net_ucx.name) {                                         \
-			snprintf(load_err, sizeof(load_err), "no %s in UCX", \
-				 #name);                                     \
-			return -ENODEV;                                      \
-		}                                                            \
+#define NET_UCX_SYM(lib, name)                                                       \
+	do {                                                                         \
+		*(void **)&net_ucx.name = dlsym(lib, #name);                         \
+		if (!net_ucx.name) {                                                 \
+			snprintf(load_err, sizeof(load_err), "no %s in UCX", #name); \
+			return -ENODEV;                                              \
+		}                                                                    \
 	} while (0)
 
 static int load_all(void)
