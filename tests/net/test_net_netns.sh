@@ -1,0 +1,149 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Network channels between two "hosts": network namespaces joined by a veth
+# pair (addresses exist inside the namespaces only), one process per
+# namespace (tests/net/test_net in peer mode), UCX's TCP transport:
+#   1. 10^6 messages from two senders (bursts of 1..32) with exact-once and
+#      per-sender order checks (scaled down under sanitizers, scaled by
+#      MOIRAI_TEST_SCALE);
+#   2. variable-length messages in bursts, contents checked;
+#   3. a sender killed (SIGKILL) mid-stream: the receiver gets -ECONNRESET
+#      after an in-order prefix, and a new sender connects to the same
+#      listener afterwards;
+#   4. the same stream over loopback inside one namespace, with UCX's own
+#      choice of transports (shared memory where it offers one).
+# Needs root and network namespaces: without them it says why and passes
+# (skipped).  Every process has a timeout; the namespaces are removed on
+# every exit path.
+set -u
+BUILD=${MOIRAI_BUILD:-build}
+BIN=$BUILD/tests/net/test_net
+me=test_net_netns
+
+skip() {
+	echo "$me: SKIP: $*"
+	exit 0
+}
+
+[ -x "$BIN" ] || { echo "$me: $BIN not built"; exit 1; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces and veth pairs)"
+command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
+
+A=moirai-net-$$-a
+B=moirai-net-$$-b
+VA=mn$$a
+VB=mn$$b
+PORT=13337
+tmp=$(mktemp -d)
+pids=""
+
+# Every process left in our namespaces (the peers, under timeout), by pid.
+kill_ns() {
+	for p in $(ip netns pids "$1" 2>/dev/null); do
+		kill -9 "$p" 2>/dev/null
+	done
+}
+cleanup() {
+	for p in $pids; do
+		kill -9 "$p" 2>/dev/null
+	done
+	kill_ns "$A"
+	kill_ns "$B"
+	ip netns del "$A" 2>/dev/null
+	ip netns del "$B" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+if ! ip netns add "$A" 2>"$tmp/err"; then
+	skip "cannot create a network namespace: $(cat "$tmp/err")"
+fi
+ip netns add "$B" || skip "cannot create a second network namespace"
+if ! ip link add "$VA" type veth peer name "$VB" 2>"$tmp/err"; then
+	skip "cannot create a veth pair: $(cat "$tmp/err")"
+fi
+ip link set "$VA" netns "$A" && ip link set "$VB" netns "$B" &&
+	ip -n "$A" addr add 10.233.0.1/24 dev "$VA" &&
+	ip -n "$B" addr add 10.233.0.2/24 dev "$VB" &&
+	ip -n "$A" link set "$VA" up && ip -n "$B" link set "$VB" up &&
+	ip -n "$A" link set lo up && ip -n "$B" link set lo up ||
+	{ echo "$me: cannot configure the veth pair"; exit 1; }
+# Entering a namespace mounts /sys afresh: a chroot may not allow it.
+if ! ip netns exec "$A" true 2>"$tmp/err"; then
+	skip "cannot enter a network namespace: $(cat "$tmp/err")"
+fi
+
+scale=${MOIRAI_TEST_SCALE:-1}
+case "${SAN:-}" in
+thread) div=50 ;;
+address) div=10 ;;
+*) div=1 ;;
+esac
+N=$((500000 * scale / div)) # per sender: two senders, 10^6 in all
+NV=$((20000 * scale / div))
+fail=0
+
+# run NAME NS TIMEOUT ARGS...: a peer in the background, its output in a file.
+run() {
+	name=$1 ns=$2 t=$3
+	shift 3
+	timeout -s KILL "$t" ip netns exec "$ns" "$BIN" "$@" >"$tmp/$name.out" 2>&1 &
+	pids="$pids $!"
+	eval "pid_$name=$!"
+}
+# check NAME: its exit status and last line
+check() {
+	eval "p=\$pid_$1"
+	if wait "$p"; then
+		echo "  $1: $(tail -n 1 "$tmp/$1.out")"
+	else
+		echo "$me: FAIL: $1 (exit $?):"
+		sed 's/^/    /' "$tmp/$1.out"
+		fail=1
+	fi
+}
+
+echo "$me: 1. two senders x $N messages, namespace $B -> $A over TCP"
+start=$(date +%s)
+run srv1 "$A" 120 --serve tcp://10.233.0.1:$PORT --senders 2 --count "$N"
+run snd1a "$B" 120 --send tcp://10.233.0.1:$PORT --id 0 --count "$N" --burst 32
+run snd1b "$B" 120 --send tcp://10.233.0.1:$PORT --id 1 --count "$N" --burst 32
+check snd1a
+check snd1b
+check srv1
+echo "  ($(($(date +%s) - start)) s)"
+
+echo "$me: 2. variable-length messages, $NV in bursts of 1..16"
+run srv2 "$A" 120 --serve tcp://10.233.0.1:$((PORT + 1)) --senders 1 --count "$NV" --var
+run snd2 "$B" 120 --send tcp://10.233.0.1:$((PORT + 1)) --id 3 --count "$NV" --var --burst 16
+check snd2
+check srv2
+
+echo "$me: 3. a sender killed mid-stream, then a reconnect"
+run srv3 "$A" 120 --serve tcp://10.233.0.1:$((PORT + 2)) --senders 1 --count 1000000000 \
+	--reset --progress "$tmp/progress"
+run snd3 "$B" 120 --send tcp://10.233.0.1:$((PORT + 2)) --id 2 --count 1000000000 --burst 8
+i=0
+while [ ! -e "$tmp/progress" ] && [ $i -lt 600 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ -e "$tmp/progress" ] || echo "$me: the receiver never got 10000 messages"
+kill_ns "$B" # the sender (timeout's child) is the only process there
+wait "$pid_snd3" 2>/dev/null
+check srv3
+run srv3b "$A" 120 --serve tcp://10.233.0.1:$((PORT + 2)) --senders 1 --count 1000
+run snd3b "$B" 120 --send tcp://10.233.0.1:$((PORT + 2)) --id 4 --count 1000
+check snd3b
+check srv3b
+
+echo "$me: 4. loopback inside namespace $A, UCX's own transports"
+run srv4 "$A" 120 --serve tcp://127.0.0.1:$PORT --senders 1 --count "$N" --tls any
+run snd4 "$A" 120 --send tcp://127.0.0.1:$PORT --id 5 --count "$N" --burst 32 --tls any
+check snd4
+check srv4
+
+[ $fail -eq 0 ] && echo "$me: ok"
+exit $fail
