@@ -6,7 +6,9 @@
  * packets on the critical priority (impl "moirai"), then with every packet
  * on one level (impl "moirai_fifo").  The two runs of a pair are in one
  * process, seconds apart, in that order; each measured repeat is one such
- * process, shared by every case of the repeat (the warm-up runs nothing:
+ * process, shared by every case of the repeat, with make run's load
+ * (--load 0.5 --fast-ns 2000: the workers busy, so packets wait in the
+ * scheduler's queues, where priority matters; the warm-up runs nothing:
  * the tool warms itself up).  Cases: pipeline_critical and pipeline_normal
  * (arrival -> TX latency of the class: p50/p99/p99.9 as the tool reports
  * them; ns/op is the p50), pipeline_pps (ns per packet forwarded).
@@ -106,8 +108,9 @@ static int pl_load(const struct bench_ctx *ctx, struct pl_run *r)
 		return r->rc = -ENOTSUP;
 	}
 	snprintf(cmd, sizeof(cmd),
-		 "'%s/moirai-pipeline' --compare --json --quiet --seed 1 --duration %s", dir,
-		 ctx->quick ? "0.3" : "2");
+		 "'%s/moirai-pipeline' --compare --json --quiet --seed 1 --load 0.5 "
+		 "--fast-ns 2000 --duration %s",
+		 dir, ctx->quick ? "0.3" : "2");
 	buf = malloc(PL_OUT_MAX + 1);
 	if (!buf)
 		return r->rc = -ENOMEM;
