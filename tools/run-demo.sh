@@ -9,7 +9,7 @@
 set -eu
 BUILD=${1:-build}
 BIN=$BUILD/bin
-ARGS=${MOIRAI_RUN_ARGS:---compare --duration 3 --load 0.5 --fast-ns 2000}
+ARGS=${MOIRAI_RUN_ARGS:---compare --duration 3 --load 0.3 --fast-ns 2000}
 
 echo "== This machine (moirai-topo --plan all)"
 "$BIN/moirai-topo" --plan all

@@ -55,7 +55,7 @@ json "critical packets reach TX on the critical level" \
 json "slow-path packets were generated" "d['slow_path'] > 0"
 ref_in=$($PY -c "import json; d=json.load(open('$tmp/ref.json')); print(d['packets_in'], d['bytes_in'], d['checksum_in'], d['checksum_out'], d['critical_in'], d['slow_path'])")
 for variant in "--workers 2" "--workers 2 --sched fifo" "--sched priority --route-period 1" \
-	"--fast-ns 3000 --batch 8"; do
+	"--fast-ns 3000 --batch 8" "--workers 2 --io-worker"; do
 	expect_status 0 "generator run $variant" "$PL" $GEN $variant
 	got=$($PY -c "import json; d=json.load(open('$tmp/out')); print(d['packets_in'], d['bytes_in'], d['checksum_in'], d['checksum_out'], d['critical_in'], d['slow_path'])")
 	[ "$got" = "$ref_in" ] || fail "$variant: counts/checksums '$got', want '$ref_in' (same seed)"

@@ -94,6 +94,9 @@ static void usage(FILE *f)
 		"  --policy P          plan policy, compact (default) or spread\n"
 		"  --smt               allow SMT siblings\n"
 		"  --reserve K         keep the first K usable cores free\n"
+		"  --io-worker         worker 0 only runs the RX and TX pollers; the others\n"
+		"                      process (default: every worker processes, RX on\n"
+		"                      worker 0, TX on the last)\n"
 		"  --sched S           priority (default) or fifo (every packet one level)\n"
 		"  --compare           run priority, then fifo, on the same traffic; side by side\n"
 		"  --batch N           packets per process task, at most (default 1); a task\n"
@@ -215,6 +218,7 @@ enum {
 	O_POLICY,
 	O_SMT,
 	O_RESERVE,
+	O_IO_WORKER,
 	O_SCHED,
 	O_COMPARE,
 	O_BATCH,
@@ -251,6 +255,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "policy", required_argument, NULL, O_POLICY },
 		{ "smt", no_argument, NULL, O_SMT },
 		{ "reserve", required_argument, NULL, O_RESERVE },
+		{ "io-worker", no_argument, NULL, O_IO_WORKER },
 		{ "sched", required_argument, NULL, O_SCHED },
 		{ "compare", no_argument, NULL, O_COMPARE },
 		{ "batch", required_argument, NULL, O_BATCH },
@@ -379,6 +384,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			sched_set = true;
 			break;
 		case O_COMPARE: a->compare = true; break;
+		case O_IO_WORKER: c->io_worker = true; break;
 		case O_BATCH:
 			if (num("--batch", optarg, 1, 4096, &v))
 				return 2;
@@ -618,10 +624,11 @@ static void print_json_run(const struct args *a, const struct pl_result *r, cons
 	for (int w = 0; w < r->nworkers; w++)
 		printf("%s\n%s    { \"worker\": %d, \"pu\": %d, \"node\": %d, \"load\": %.4f, "
 		       "\"packets\": %" PRIu64 ", \"tasks\": %" PRIu64 ", \"steals\": %" PRIu64
-		       ", \"stolen_from\": %" PRIu64 ", \"parks\": %" PRIu64 " }",
+		       ", \"stolen_from\": %" PRIu64 ", \"parks\": %" PRIu64
+		       ", \"mailbox_full\": %" PRIu64 " }",
 		       w ? "," : "", indent, w, r->w[w].pu, r->w[w].node, r->w[w].load,
 		       r->w[w].processed, r->w[w].tasks, r->w[w].steals, r->w[w].stolen_from,
-		       r->w[w].parks);
+		       r->w[w].parks, r->w[w].mailbox_full);
 	printf(" ],\n");
 	printf("%s  \"memory\": [", indent);
 	for (int m = 0; m < r->nnodes; m++)
@@ -674,6 +681,13 @@ static void print_compare(const struct pl_result *pr, const struct pl_result *fi
 			continue;
 		printf("%-10s %-7s %12s %12s %14s\n", moirai_prio_name(moirai_prio_from_index(l)),
 		       "", "priority", "fifo", "fifo/priority");
+		if (l == moirai_prio_index(MOIRAI_PRIO_CRITICAL) && pr->critical_in &&
+		    fi->critical_in)
+			printf("%-10s %-7s %11.1f%% %11.1f%%   (of %" PRIu64 " critical packets)\n",
+			       "", "sent",
+			       100.0 * (double)moirai_hist_count(hp) / (double)pr->critical_in,
+			       100.0 * (double)moirai_hist_count(hf) / (double)fi->critical_in,
+			       pr->critical_in);
 		for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 			uint64_t a = moirai_hist_percentile(hp, rows[i].q);
 			uint64_t b = moirai_hist_percentile(hf, rows[i].q);

@@ -62,6 +62,8 @@ struct ctx {
 	/* RX poller state (worker 0 only) */
 	uint64_t owed[NCLASS]; /* process tasks due whose spawn was refused so far */
 	bool src_done_local;
+	bool io_worker;	      /* worker 0 runs the pollers only */
+	unsigned next_worker; /* RX poller: next worker for a task */
 	/* shared flags */
 	bool src_done; /* release: the RX worker's counters are final */
 	uint64_t first_ns, end_ns;
@@ -333,8 +335,15 @@ static bool pay_owed(struct ctx *c, int cls)
 	struct moirai_spawn_opts o = { .prio = class_prio(c, cls), .name = "process" };
 
 	while (c->owed[cls]) {
+		if (c->io_worker) {
+			/* Worker 0 only polls: tasks go to the others in turn,
+			 * strictly (an idle worker 0 would steal them back). */
+			o.flags = MOIRAI_SPAWN_F_WORKER | MOIRAI_SPAWN_F_STRICT;
+			o.worker = 1 + (int)(c->next_worker % (unsigned)(c->nworkers - 1));
+		}
 		if (moirai_rt_spawn(c->rt, process_task, c->ring[cls], &o, NULL) != 0)
 			return false;
+		c->next_worker++;
 		c->owed[cls]--;
 	}
 	return true;
@@ -763,6 +772,7 @@ static void fill_result(struct ctx *c, struct pl_result *out, uint64_t t0, uint6
 			r->steals += ws.steals[k];
 		r->stolen_from = ws.stolen_from;
 		r->parks = ws.parks;
+		r->mailbox_full = ws.mailbox_full;
 		r->processed = GET(c->st[w].processed);
 	}
 	out->route_updates = __atomic_load_n(&c->route_updates, __ATOMIC_RELAXED);
@@ -853,6 +863,9 @@ int pl_run(const struct pl_config *cfg, struct pl_result *out, char *err, size_t
 
 	rc_cfg.plan = &plan;
 	rc_cfg.virtual_placement = true;
+	/* Data-plane cores: workers poll instead of parking, so a task sent
+	 * to a worker never waits for a futex wake-up. */
+	rc_cfg.idle = MOIRAI_RT_IDLE_SPIN;
 	/* A slow-path packet preempted by another process is not stuck. */
 	rc_cfg.stuck_ns = 1000000000ull;
 	rc = moirai_rt_create(&rc_cfg, &c->rt);
@@ -906,8 +919,9 @@ int pl_run(const struct pl_config *cfg, struct pl_result *out, char *err, size_t
 	cur_ctx = c;
 
 	t0 = moirai_now_ns();
-	rc = moirai_poller_register(c->rt, c->nworkers - 1, "pl-tx", tx_poll, c, 0,
-				    MOIRAI_POLLER_F_NO_PARK, &c->tx_poller);
+	c->io_worker = cfg->io_worker && c->nworkers >= 2;
+	rc = moirai_poller_register(c->rt, c->io_worker ? 0 : c->nworkers - 1, "pl-tx", tx_poll, c,
+				    0, MOIRAI_POLLER_F_NO_PARK, &c->tx_poller);
 	if (!rc)
 		rc = moirai_poller_register(c->rt, 0, "pl-rx", rx_poll, c, 0,
 					    MOIRAI_POLLER_F_NO_PARK, &c->rx_poller);

@@ -6,7 +6,9 @@
  *   source --RX poller--> classify --ring per class--> process tasks
  *          --TX ring--> TX poller --> sink
  *
- * The RX poller (worker 0) takes bursts from the source port, classifies
+ * The RX poller runs on worker 0, the TX poller on the last worker; every
+ * worker processes (--io-worker: worker 0 runs both pollers and nothing
+ * else, and tasks go to the other workers in turn).  The RX poller takes bursts from the source port, classifies
  * each packet (critical by DSCP or by the flow table), puts it on its
  * class's ring and spawns one process task for it at the class's priority
  * (--sched priority), or at one priority for every packet (--sched fifo:
@@ -63,6 +65,7 @@ struct pl_config {
 	double drain_s;		  /* wait this long for in-flight packets after the source ends */
 	bool progress;		  /* live line on stderr */
 	bool per_flow;		  /* count per flow at TX */
+	bool io_worker;		  /* worker 0 only polls (RX and TX); tasks go to the others */
 	const char *label;	  /* for the progress line */
 };
 
@@ -76,7 +79,8 @@ struct pl_worker_result {
 	int worker, pu, node;
 	double load; /* share of the run in tasks and busy pollers */
 	uint64_t tasks, steals, stolen_from, parks;
-	uint64_t processed; /* packets this worker's process tasks handled */
+	uint64_t mailbox_full; /* submissions to it refused, retried later */
+	uint64_t processed;    /* packets this worker's process tasks handled */
 };
 
 struct pl_mem_result {
