@@ -3,16 +3,21 @@
 """Compares what an AF_XDP test captured with what it sent.
 
     tests/xdp/pcap-check.py CAPTURE SENT [--ports LO-HI] [--ttl-dec N] [--any-mac]
+                            [--macs DST,SRC] [--unordered]
 
 Counts only the test's own flows: IPv4/UDP frames whose destination port is
 in LO-HI (default 9000-9063); everything else on the link (IPv6 neighbour
 discovery of a fresh veth) is reported and ignored.  For each flow the
 captured frames must be exactly the sent ones, in order, with the TTL
 lowered by N (default 0) and every IPv4 header checksum and UDP checksum
-valid; with --any-mac the Ethernet addresses may differ.  Prints one line
+valid; with --any-mac the Ethernet addresses may differ, with --macs they
+must be DST and SRC (12 hex digits each: what a router rewrote); with --unordered
+each sent frame must arrive exactly once, in any order (a pipeline whose
+workers process one flow in parallel).  Prints one line
 per flow and a summary; exit 0 when all match, 1 otherwise, 2 bad usage
 or unreadable files.  Standard library only.
 """
+import collections
 import struct
 import sys
 
@@ -80,9 +85,12 @@ def checksums_ok(f):
     return None
 
 
-def expected(sent, ttl_dec):
-    """The frame @sent should become: TTL lowered, IPv4 checksum redone."""
+def expected(sent, ttl_dec, macs=None):
+    """The frame @sent should become: TTL lowered, IPv4 checksum redone,
+    the MACs replaced."""
     f = bytearray(sent)
+    if macs:
+        f[0:12] = macs
     f[22] = (f[22] - ttl_dec) & 0xFF
     f[24:26] = b"\0\0"
     ihl = (f[14] & 15) * 4
@@ -103,7 +111,7 @@ def by_flow(frames, lo, hi):
 
 def main(argv):
     args = argv[1:]
-    lo, hi, ttl_dec, any_mac, files = 9000, 9063, 0, False, []
+    lo, hi, ttl_dec, any_mac, unordered, macs, files = 9000, 9063, 0, False, False, None, []
     try:
         while args:
             a = args.pop(0)
@@ -113,6 +121,13 @@ def main(argv):
                 ttl_dec = int(args.pop(0))
             elif a == "--any-mac":
                 any_mac = True
+            elif a == "--macs":
+                d, src = args.pop(0).split(",")
+                macs = bytes.fromhex(d) + bytes.fromhex(src)
+                if len(macs) != 12:
+                    raise ValueError("--macs takes DST,SRC of 12 hex digits each")
+            elif a == "--unordered":
+                unordered = True
             elif a.startswith("-"):
                 raise ValueError(f"unknown option {a}")
             else:
@@ -130,9 +145,26 @@ def main(argv):
         problems = []
         if len(g) != len(w):
             problems.append(f"{len(g)} frames, want {len(w)}")
+        if unordered:
+            cut = 12 if any_mac else 0
+            left = collections.Counter(expected(wf, ttl_dec, macs)[cut:] for wf in w)
+            for i, gf in enumerate(g):
+                why = checksums_ok(gf)
+                if why:
+                    problems.append(f"frame {i}: bad {why}")
+                elif left[gf[cut:]] > 0:
+                    left[gf[cut:]] -= 1
+                else:
+                    problems.append(f"frame {i}: not one of the sent frames (or a duplicate)")
+                if len(problems) > 5:
+                    break
+            missing = sum(left.values())
+            if missing and len(problems) <= 5:
+                problems.append(f"{missing} sent frames never arrived")
+            g = []
         for i, (gf, wf) in enumerate(zip(g, w)):
             why = checksums_ok(gf)
-            e = expected(wf, ttl_dec)
+            e = expected(wf, ttl_dec, macs)
             if any_mac:
                 gf, e = gf[12:], e[12:]
             if why:
@@ -142,7 +174,7 @@ def main(argv):
                                 f", want {e[22 - (12 if any_mac else 0)]})")
             if len(problems) > 5:
                 break
-        print(f"port {port}: {len(g)} of {len(w)} frames"
+        print(f"port {port}: {len(got.get(port, []))} of {len(w)} frames"
               + (": " + "; ".join(problems) if problems else " ok"))
         bad += bool(problems)
     total = sum(len(v) for v in got.values())

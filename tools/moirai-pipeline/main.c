@@ -23,6 +23,7 @@
 #include <moirai.h>
 
 #include "pipeline.h"
+#include "xsk.h"
 
 static const uint8_t default_nh_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
 static const uint8_t default_port_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0xfe };
@@ -42,6 +43,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: moirai-pipeline [--pcap FILE | --iface IF] [--write FILE | --tx-iface IF]\n"
+		"                       [--xdp-mode auto|zerocopy|driver|skb]\n"
 		"                       [--duration S] [--rate PPS | --load F] [--seed N]\n"
 		"                       [--workers N] [--policy compact|spread] [--smt] [--reserve "
 		"K]\n"
@@ -63,10 +65,14 @@ static void usage(FILE *f)
 		"\n"
 		"Source (default: the built-in generator, Poisson arrivals):\n"
 		"  --pcap FILE         replay an Ethernet pcap file (as fast as buffers allow)\n"
-		"  --iface IF          receive from an AF_XDP socket on IF\n"
+		"  --iface IF          receive from AF_XDP sockets on every RX queue of IF\n"
+		"                      (root; until interrupted, or for --duration S)\n"
 		"Sink (default: count and discard):\n"
 		"  --write FILE        write forwarded packets to a pcap file\n"
-		"  --tx-iface IF       send through an AF_XDP socket on IF\n"
+		"  --tx-iface IF       send through an AF_XDP socket on IF (with --iface the\n"
+		"                      default is the --iface interface)\n"
+		"  --xdp-mode M        AF_XDP mode: auto (default: zerocopy, else driver, else\n"
+		"                      skb), zerocopy, driver or skb\n"
 		"Generator:\n"
 		"  --duration S        arrivals for S seconds (default 2)\n"
 		"  --rate PPS          mean arrival rate (default 100000)\n"
@@ -199,6 +205,7 @@ enum {
 	O_PCAP = 256,
 	O_IFACE,
 	O_TX_IFACE,
+	O_XDP_MODE,
 	O_WRITE,
 	O_DURATION,
 	O_RATE,
@@ -236,6 +243,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "pcap", required_argument, NULL, O_PCAP },
 		{ "iface", required_argument, NULL, O_IFACE },
 		{ "tx-iface", required_argument, NULL, O_TX_IFACE },
+		{ "xdp-mode", required_argument, NULL, O_XDP_MODE },
 		{ "write", required_argument, NULL, O_WRITE },
 		{ "duration", required_argument, NULL, O_DURATION },
 		{ "rate", required_argument, NULL, O_RATE },
@@ -270,7 +278,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ 0 },
 	};
 	struct pl_config *c = &a->cfg;
-	bool sched_set = false;
+	bool sched_set = false, duration_set = false, xdp_mode_set = false;
+	enum afxdp_mode xdp_mode;
 	double v, period_ms = 100;
 	int o;
 
@@ -293,10 +302,18 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case O_PCAP: a->pcap = optarg; break;
 		case O_IFACE: a->iface = optarg; break;
 		case O_TX_IFACE: a->tx_iface = optarg; break;
+		case O_XDP_MODE:
+			if (afxdp_mode_parse(optarg, &xdp_mode))
+				return bad("--xdp-mode: '%s' is not auto, zerocopy, driver or skb",
+					   optarg);
+			c->src.xdp_mode = c->sink.xdp_mode = (int)xdp_mode;
+			xdp_mode_set = true;
+			break;
 		case O_WRITE: a->write = optarg; break;
 		case O_DURATION:
 			if (num("--duration", optarg, 0.001, 86400, &c->src.duration_s))
 				return 2;
+			duration_set = true;
 			break;
 		case O_RATE:
 			if (num("--rate", optarg, 1, 1e9, &c->src.rate_pps))
@@ -422,9 +439,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return bad("%s", "--pcap and --iface are exclusive (one source)");
 	if (a->write && a->tx_iface)
 		return bad("%s", "--write and --tx-iface are exclusive (one sink)");
-	if (a->iface || a->tx_iface)
-		return bad("%s: AF_XDP support is not built yet in this version",
-			   a->iface ? "--iface" : "--tx-iface");
+	if (xdp_mode_set && !a->iface && !a->tx_iface)
+		return bad("%s", "--xdp-mode applies to --iface and --tx-iface");
+	if (a->compare && a->iface)
+		return bad("%s", "--compare runs twice on the same traffic: not with --iface");
+	if (a->iface && !duration_set)
+		c->src.duration_s = 0; /* until interrupted */
 	if (a->compare && sched_set)
 		return bad("%s", "--compare runs both schedulers: drop --sched");
 	if (a->load > 0 && a->rate_set)
@@ -470,12 +490,12 @@ static const char *ipstr(uint32_t ip, char *buf, size_t len)
 
 static const char *src_name(const struct args *a)
 {
-	return a->pcap ? "pcap" : "gen";
+	return a->pcap ? "pcap" : a->iface ? "xdp" : "gen";
 }
 
 static const char *sink_name(const struct args *a)
 {
-	return a->write ? "pcap" : "count";
+	return a->write ? "pcap" : a->tx_iface || a->iface ? "xdp" : "count";
 }
 
 static uint64_t drops_sum(const struct pl_result *r)
@@ -745,10 +765,13 @@ int main(int argc, char **argv)
 	a.cfg.routes = a.routes;
 	a.cfg.nroutes = a.nroutes;
 	memcpy(a.cfg.port_mac, default_port_mac, 6);
-	a.cfg.src_ops = a.pcap ? &pl_pcap_in_ops : &pl_gen_ops;
-	a.cfg.src.path = a.pcap;
-	a.cfg.sink_ops = a.write ? &pl_pcap_out_ops : &pl_count_ops;
-	a.cfg.sink.path = a.write;
+	a.cfg.src_ops = a.pcap ? &pl_pcap_in_ops : a.iface ? &pl_xdp_in_ops : &pl_gen_ops;
+	a.cfg.src.path = a.pcap ? a.pcap : a.iface;
+	/* AF_XDP TX: --tx-iface, or by default back out of the --iface interface */
+	a.cfg.sink_ops = a.write		 ? &pl_pcap_out_ops
+			 : a.tx_iface || a.iface ? &pl_xdp_out_ops
+						 : &pl_count_ops;
+	a.cfg.sink.path = a.write ? a.write : a.tx_iface ? a.tx_iface : a.iface;
 
 	/* The slow path costs slow_factor fast paths, measured here. */
 	pl_calibrate(&a.cfg, &fast_ns, &iter_ns);
@@ -764,7 +787,7 @@ int main(int argc, char **argv)
 
 		a.cfg.src.rate_pps = fmax(1, a.load * workers * 1e9 / per_pkt);
 	}
-	if (!a.json && !a.pcap)
+	if (!a.json && !a.pcap && !a.iface)
 		printf("moirai-pipeline %s: generator seed %" PRIu64 ", %.0f packets/s Poisson for "
 		       "%g s, critical %.2f%%, slow path %.2f%%\n"
 		       "calibrated: fast path %.0f ns/packet (%u inspection rounds), slow path %u "
@@ -789,7 +812,11 @@ int main(int argc, char **argv)
 			if (a.routes != &def)
 				free(a.routes);
 			fprintf(stderr, "moirai-pipeline: %s\n", err);
-			return rc == -EINVAL ? 2 : 1;
+			/* bad input, or an interface that cannot be used
+			 * (not root, no such interface, no XDP): exit 2 */
+			return rc == -EINVAL || rc == -EPERM || rc == -ENODEV || rc == -EOPNOTSUPP
+				       ? 2
+				       : 1;
 		}
 		if (res[i].interrupted)
 			nruns = i + 1;

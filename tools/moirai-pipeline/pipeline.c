@@ -906,12 +906,20 @@ int pl_run(const struct pl_config *cfg, struct pl_result *out, char *err, size_t
 	c->src.bufs = &c->bufs;
 	c->sink.ops = cfg->sink_ops;
 	c->sink.bufs = &c->bufs;
-	rc = c->src.ops->open(&c->src, &cfg->src, err, errlen);
+	/* Ports learn the node of the worker that polls them (AF_XDP puts
+	 * its UMEM there). */
+	struct pl_port_conf src_conf = cfg->src, sink_conf = cfg->sink;
+	struct moirai_rt_worker_info wi;
+
+	src_conf.node = moirai_rt_worker_info(c->rt, 0, &wi) == 0 ? wi.node : MOIRAI_NODE_ANY;
+	sink_conf.node =
+		moirai_rt_worker_info(c->rt, c->nworkers - 1, &wi) == 0 ? wi.node : MOIRAI_NODE_ANY;
+	rc = c->src.ops->open(&c->src, &src_conf, err, errlen);
 	if (rc) {
 		c->src.ops = NULL;
 		goto out_rt;
 	}
-	rc = c->sink.ops->open(&c->sink, &cfg->sink, err, errlen);
+	rc = c->sink.ops->open(&c->sink, &sink_conf, err, errlen);
 	if (rc) {
 		c->sink.ops = NULL;
 		goto out_rt;

@@ -100,6 +100,8 @@ struct pl_port_conf {
 	unsigned critical_flows; /* generator: critical flows (DSCP EF) */
 	uint64_t start_ns;	 /* CLOCK_MONOTONIC time 0 of the run */
 	int queue;		 /* AF_XDP queue id */
+	int node;		 /* NUMA node of the worker that polls the port (set by pl_run) */
+	int xdp_mode;		 /* AF_XDP: enum afxdp_mode (xsk.h), 0 auto */
 };
 
 struct pl_port_ops {
@@ -142,5 +144,7 @@ extern const struct pl_port_ops pl_gen_ops;	 /* built-in generator (source) */
 extern const struct pl_port_ops pl_pcap_in_ops;	 /* pcap replay (source), libpcap */
 extern const struct pl_port_ops pl_pcap_out_ops; /* pcap writer (sink), libpcap */
 extern const struct pl_port_ops pl_count_ops;	 /* counting sink */
+extern const struct pl_port_ops pl_xdp_in_ops;	 /* AF_XDP on every RX queue (source), xdp.c */
+extern const struct pl_port_ops pl_xdp_out_ops;	 /* AF_XDP TX (sink), xdp.c */
 
 #endif /* PL_PORT_H */

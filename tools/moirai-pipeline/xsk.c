@@ -469,14 +469,20 @@ static void kick(struct afxdp_sock *s)
 	 * so; the copy modes transmit only inside sendto(). */
 	if (s->mode == AFXDP_MODE_ZEROCOPY && !xsk_ring_prod__needs_wakeup(&s->tx))
 		return;
-	count(&s->c.tx_kicks, 1);
-	if (sendto(s->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+	/* EAGAIN: a batch went out and more is left (the copy modes send at
+	 * most 32 frames per call), so call again, as many times as the ring
+	 * can hold batches; EBUSY, ENOBUFS: the device is busy, the next
+	 * burst or reap kicks again. */
+	for (uint32_t i = 0; i <= s->tx_frames / 32; i++) {
+		count(&s->c.tx_kicks, 1);
+		if (sendto(s->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+			return;
+		if (errno == EAGAIN)
+			continue;
+		if (errno != EBUSY && errno != ENOBUFS)
+			count(&s->c.tx_kick_errors, 1);
 		return;
-	/* EAGAIN: a batch went out and more is left (SKB mode sends at most
-	 * a batch per call); EBUSY, ENOBUFS: the device is busy.  All come
-	 * back at the next reap. */
-	if (errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
-		count(&s->c.tx_kick_errors, 1);
+	}
 }
 
 static void reap(struct afxdp_sock *s)
