@@ -257,7 +257,8 @@ static void *s_server(void *arg)
 
 static int tcp_pair(int *a, int *b)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 
@@ -345,7 +346,8 @@ static int run_socket(const struct bench_ctx *ctx, struct bench_result *out, enu
 
 static const char *perftest_path(void)
 {
-	static const char *const dirs[] = { "/usr/bin/ucx_perftest", "/usr/local/bin/ucx_perftest" };
+	static const char *const dirs[] = { "/usr/bin/ucx_perftest",
+					    "/usr/local/bin/ucx_perftest" };
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
 		if (access(dirs[i], X_OK) == 0)
@@ -355,7 +357,8 @@ static const char *perftest_path(void)
 
 static int free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
 
