@@ -279,8 +279,13 @@ struct rt_worker {
 	unsigned fifo_toggle[RT_LEVELS]; /* FIFO turns alternate deque top / list */
 	unsigned age_count[RT_LEVELS];	 /* higher-level dispatches while waiting */
 	uint64_t served_at[RT_LEVELS];	 /* last dispatch (or last seen empty) */
-	unsigned help_depth;		 /* nested dispatch inside join */
-	bool searching;			 /* counted in rt->searching */
+	/* Ticks at the end of the task rt_step() just ran, when it runs the
+	 * next one straight away: that task's start (one TSC read per task
+	 * instead of two; the few ns of choosing it count as its own). */
+	uint64_t chain_ticks;
+	uint64_t last_end_ticks; /* end of the last task rt_task_run() ran */
+	unsigned help_depth;	 /* nested dispatch inside join */
+	bool searching;		 /* counted in rt->searching */
 
 	/* Mailboxes: any thread enqueues. */
 	struct moirai_ring *mbox[RT_LEVELS]; /* stealable submissions */

@@ -565,7 +565,11 @@ void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_st
 		 * its own level look starved at the very next decision. */
 		w->served_at[level] = now;
 		out->ran++;
+		/* 0 when the task was not run (cancelled): read afresh. */
+		w->chain_ticks = w->last_end_ticks;
+		w->last_end_ticks = 0;
 	}
+	w->chain_ticks = 0;
 	if (w->help_depth == 0)
 		rt_qsbr_quiescent(w);
 	if (w->ntimers)

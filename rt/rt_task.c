@@ -237,7 +237,8 @@ uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 	}
 	/* Ticks (the TSC) for the three per-task timestamps; @now (the
 	 * scheduling clock) only moves by what the task took. */
-	start = moirai__ticks();
+	start = w->chain_ticks ? w->chain_ticks : moirai__ticks();
+	w->chain_ticks = 0; /* a task joined inside this one reads its own */
 	moirai_hist_record(&w->lat[l],
 			   start > t->t_submit ? moirai__ticks_to_ns(start - t->t_submit) : 0);
 	prev_level = atomic_load_explicit(&w->cur_level, memory_order_relaxed);
@@ -255,6 +256,7 @@ uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 	rc = t->fn(t->arg);
 
 	end = moirai__ticks();
+	w->last_end_ticks = end;
 	moirai_hist_record(&w->lat[RT_LEVELS + l], moirai__ticks_to_ns(end - start));
 	/* Threaded: the scheduling clock moves by what the task took (no
 	 * clock read).  Manual (tests): the caller's clock says how long. */
