@@ -191,6 +191,26 @@ static int thread_count(void)
 	return n;
 }
 
+/*
+ * A joined thread can stay listed in /proc/self/task for a moment after
+ * pthread_join() returns (the kernel clears the tid before it releases the
+ * task), so one reading may count a thread that is already gone: read
+ * until the count is @want, or until it holds still, for at most ~0.5 s.
+ */
+static int thread_count_settled(int want)
+{
+	int n = thread_count(), prev = -2;
+
+	for (int i = 0; i < 100 && n != want && n != prev; i++) {
+		struct timespec ts = { 0, 5000000 };
+
+		nanosleep(&ts, NULL);
+		prev = n;
+		n = thread_count();
+	}
+	return n;
+}
+
 static int mem_in_use(uint64_t *out)
 {
 	struct moirai_alloc_stats s;
@@ -234,7 +254,7 @@ static void run_one(const struct stress_ctx *ctx, const struct scenario *sc,
 		    struct stress_result *r)
 {
 	uint64_t inj0[MOIRAI_FAULT__COUNT], before = 0, after = 0;
-	int threads0 = thread_count();
+	int threads0 = thread_count_settled(-1);
 	double t0 = stress_now();
 
 	memset(r, 0, sizeof(*r));
@@ -258,13 +278,7 @@ static void run_one(const struct stress_ctx *ctx, const struct scenario *sc,
 					 r->injected[s], moirai_fault_site_name(s),
 					 (uint64_t)r->seen[s]);
 	}
-	/* A joined thread can stay listed for a moment while the kernel
-	 * finishes its exit (seen under TCG): a leak is one that stays. */
-	r->threads_left = thread_count() - threads0;
-	for (int i = 0; i < 200 && r->threads_left > 0; i++) {
-		stress_sleep_ns(10000000);
-		r->threads_left = thread_count() - threads0;
-	}
+	r->threads_left = thread_count_settled(threads0) - threads0;
 	if (r->threads_left != 0)
 		stress_violation(r, "%d thread(s) left behind (process had %d before)",
 				 r->threads_left, threads0);
