@@ -214,9 +214,16 @@ $(BUILD)/bin/%: $$(addprefix $(BUILD)/obj/,$$(subst .c,.o,$$(wildcard tools/$$*/
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(TOOL_LIBS_$*) $(LDLIBS_DEPS)
 
+# test_malloc_numa's malloc is the drop-in's (linked whole, as a static
+# user would); not under a sanitizer, which owns malloc itself.
+ifeq ($(SAN),)
+$(BUILD)/tests/alloc/test_malloc_numa: $(DROPIN_A)
+TEST_LINK_alloc/test_malloc_numa := -Wl,--whole-archive $(DROPIN_A) -Wl,--no-whole-archive
+endif
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) -lcmocka -lck $(TEST_LIBS) $(LDLIBS_DEPS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(TEST_LINK_$*) $(STATIC_LIB) -lcmocka -lck $(TEST_LIBS) $(LDLIBS_DEPS)
 
 # The AF_XDP wrapper of moirai-pipeline, tested on its own.
 $(BUILD)/tests/xdp/test_xsk: $(BUILD)/obj/tools/moirai-pipeline/xsk.o

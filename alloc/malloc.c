@@ -55,8 +55,11 @@ static bool node_errno(int err)
 static struct heap *pick_heap(int node, unsigned flags)
 {
 	if (node == MOIRAI_NODE_ANY) {
-		/* Now and then, follow a thread that moved to another node. */
-		if ((++moirai__tld.slow_count & 1023) == 0)
+		/*
+		 * Every 64th slow path, follow a thread that moved to another
+		 * node (getcpu is a vDSO call: a few ns per refill of a bin).
+		 */
+		if ((++moirai__tld.slow_count & 63) == 0)
 			moirai__tld.local = NULL;
 		return moirai__tld.local ? moirai__tld.local : moirai__heap_local();
 	}

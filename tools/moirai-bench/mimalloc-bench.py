@@ -129,15 +129,15 @@ def build_programs(src, build):
 def run_one(argv, stdin, preload, rate_key, outdir, tag):
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
-    if preload:
-        env["LD_PRELOAD"] = preload
     out_path = os.path.join(outdir, tag + ".out")
     rss_path = os.path.join(outdir, tag + ".rss")
     # Through /usr/bin/time as bench.sh does: ru_maxrss survives exec, so a
     # child forked from this Python process would report Python's RSS.
     with open(out_path, "w") as out, open(stdin or os.devnull) as inp:
         t0 = time.monotonic()
-        rc = subprocess.call(["/usr/bin/time", "-f", "%M", "-o", rss_path] + argv, stdin=inp,
+        # The preload through env, after time: time itself runs on glibc.
+        rc = subprocess.call(["/usr/bin/time", "-f", "%M", "-o", rss_path, "/usr/bin/env",
+                              "LD_PRELOAD=" + preload] + argv, stdin=inp,
                              stdout=out, stderr=subprocess.STDOUT, env=env, cwd=outdir)
         wall = time.monotonic() - t0
     text = open(out_path, errors="replace").read()
@@ -151,7 +151,8 @@ def run_one(argv, stdin, preload, rate_key, outdir, tag):
         m = RATE_RES[rate_key].search(text)
         if not m or float(m.group(1)) <= 0:
             return None, maxrss, f"no rate in the output: {text[-300:]}"
-        return 1.0 / float(m.group(1)), maxrss, None
+        rate = float(m.group(1)) * (1e6 if rate_key == "xmalloc" else 1.0)  # "5.8 M"
+        return 1.0 / rate, maxrss, None
     return wall, maxrss, None
 
 
