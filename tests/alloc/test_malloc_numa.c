@@ -82,10 +82,11 @@ static void alloc_check(int node, char **out, int n)
 
 		if (moirai_alloc_ptr_node(p) != node || bad) {
 			if (misplaced++ < 8)
-				print_message("block %d (%zu B): arena node %d, %d pages off node %d "
-					      "(thread on CPU %d)\n",
-					      i, sz, moirai_alloc_ptr_node(p), bad, node,
-					      moirai_numa_current_cpu());
+				print_message(
+					"block %d (%zu B): arena node %d, %d pages off node %d "
+					"(thread on CPU %d)\n",
+					i, sz, moirai_alloc_ptr_node(p), bad, node,
+					moirai_numa_current_cpu());
 		}
 		out[i] = p;
 	}
