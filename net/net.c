@@ -838,11 +838,12 @@ void moirai_net_chan_destroy(struct moirai_net_chan *ch)
 	for (uint64_t end = moirai_now_ns() + DESTROY_WAIT_NS;
 	     !ch->err && (ch->fin_owed || ch->fin_ack_owed) && moirai_now_ns() < end;)
 		net_progress(net);
-	/* Nothing in flight: every message, FIN or FIN_ACK of ours was handed
-	 * to the transport, which delivers it before the disconnect, so the
-	 * close need not wait for the peer (a flush would: for its progress).
-	 * Else flush, so the last ones arrive. */
-	ep_close(ch, ch->err != 0 || !ch->inflight);
+	/* Force only when the connection is gone or the peer acknowledged our
+	 * FIN (it has everything).  Else flush: over shared memory the
+	 * disconnect (through the TCP connection manager) can overtake what is
+	 * still in the FIFO, so the peer would see a reset instead of our last
+	 * messages and FIN or FIN_ACK (TSan run, UCX's default transports). */
+	ep_close(ch, ch->err != 0 || (ch->got_fin_ack && !ch->inflight));
 	if (ch->inflight) {
 		/* UCX still holds a slot: keep the endpoint (unreachable) until
 		 * the net goes. */
