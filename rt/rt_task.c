@@ -343,9 +343,29 @@ static bool eligible(const struct rt_worker *v, int level, int node_idx)
 }
 
 /*
- * A worker for a submission from outside (or to another worker): a
- * spinning one if any (it starts the task at once), else the next in turn.
- * Critical tasks try the critical lane first.
+ * How soon worker @v would start a task put in its mailbox now: a spinning
+ * one at once, a parked one after its wake-up, a running one when its
+ * task ends or yields, sooner the less urgent that task (a background task
+ * yields to a critical one; a critical one runs to completion).  Racy
+ * reads: a stale rank only picks a slower target.
+ */
+static int target_rank(const struct rt_worker *v)
+{
+	switch (atomic_load_explicit(&v->run_state, memory_order_relaxed)) {
+	case WS_SPINNING: return 0;
+	case WS_PARKED:
+	case WS_CLAIMED: return 1;
+	case WS_RUNNING:
+		return 2 + RT_LEVELS - atomic_load_explicit(&v->cur_level, memory_order_relaxed);
+	default: return 3 + RT_LEVELS;
+	}
+}
+
+/*
+ * A worker for a submission from outside (or to another worker): the one
+ * that would start it soonest (target_rank()), the next in turn among
+ * equals, so a critical task is not queued behind a long task while a
+ * sibling idles.  Critical tasks try the critical lane first.
  */
 static int pick_targets(struct moirai_rt *rt, int level, int node_idx, struct rt_worker **out,
 			int max)
@@ -364,14 +384,14 @@ static int pick_targets(struct moirai_rt *rt, int level, int node_idx, struct rt
 				continue;
 			if (pass == 1 && lane && v->critical_only)
 				continue;
-			out[k++] = v;
-			if (atomic_load_explicit(&v->run_state, memory_order_relaxed) ==
-			    WS_SPINNING) {
-				struct rt_worker *tmp = out[first];
+			/* Ordered by target_rank(), in turn among equals. */
+			int at = k++, rank = target_rank(v);
 
-				out[first] = v;
-				out[k - 1] = tmp;
+			while (at > first && target_rank(out[at - 1]) > rank) {
+				out[at] = out[at - 1];
+				at--;
 			}
+			out[at] = v;
 		}
 	}
 	return k;

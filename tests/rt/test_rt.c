@@ -794,6 +794,61 @@ static void stuck_or_blocked(moirai_task_fn fn, bool expect_report)
 	assert_int_equal(moirai_rt_destroy(rt), 0);
 }
 
+/*
+ * A critical task submitted from outside goes to the worker that starts it
+ * soonest: not into the mailbox of a worker busy in a long task while a
+ * sibling idles (the stuck detector is off here, so nothing else would
+ * move it; the joins' timeout only bounds a failure).
+ */
+static int where_crit(void *arg)
+{
+	*(int *)arg = moirai_rt_self();
+	return 0;
+}
+
+static void test_submit_to_soonest(void **state)
+{
+	struct moirai_rt_config cfg = { .stuck_ns = 3600000 * MS };
+	struct moirai_rt *rt = make_rt(&cfg);
+	enum { N = 64 };
+	int ran_on[N];
+	struct moirai_rt_worker_stats ws;
+
+	(void)state;
+	if (moirai_rt_worker_count(rt) < 2) {
+		moirai_rt_destroy(rt);
+		skip();
+	}
+	atomic_store(&gate, 0);
+	atomic_store(&blocker_in, 0);
+	assert_int_equal(moirai_rt_send(rt, 0, MOIRAI_PRIO_BACKGROUND, stuck_task, NULL), 0);
+	while (!atomic_load(&blocker_in))
+		sleep_ms(1);
+	for (int i = 0; i < N; i++) {
+		struct moirai_task *t;
+		int st = -1;
+
+		ran_on[i] = -1;
+		if (i & 1)
+			sleep_ms(5); /* worker 1 parks: not spinning, yet the better target */
+		assert_int_equal(
+			moirai_rt_spawn(rt, where_crit, &ran_on[i],
+					&(struct moirai_spawn_opts){ .prio = MOIRAI_PRIO_CRITICAL },
+					&t),
+			0);
+		assert_int_equal(moirai_task_join(t, 5000 * MS, &st), 0);
+		assert_int_equal(st, 0);
+		assert_int_not_equal(ran_on[i], 0);
+		assert_int_not_equal(ran_on[i], -1);
+	}
+	/* Placed on worker 1 directly, not left in worker 0's mailbox for
+	 * worker 1 to wake up and steal. */
+	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
+	assert_int_equal(ws.stolen_from, 0);
+	atomic_store(&gate, 1);
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+}
+
 static void test_stuck_task(void **state)
 {
 	(void)state;
@@ -1155,15 +1210,25 @@ static void test_stats_print(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lifecycle),	cmocka_unit_test(test_spawn_join_foreign),
-		cmocka_unit_test(test_fork_join),	cmocka_unit_test(test_handles),
-		cmocka_unit_test(test_groups),		cmocka_unit_test(test_group_destroy_race),
-		cmocka_unit_test(test_affinity),	cmocka_unit_test(test_mailbox_full),
-		cmocka_unit_test(test_loops),		cmocka_unit_test(test_should_yield),
-		cmocka_unit_test(test_critical_lane),	cmocka_unit_test(test_stuck_task),
-		cmocka_unit_test(test_blocking_region), cmocka_unit_test(test_qsbr),
-		cmocka_unit_test(test_idle_cpu),	cmocka_unit_test(test_shutdown_under_load),
-		cmocka_unit_test(test_stop_timeout),	cmocka_unit_test(test_stats_print),
+		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_spawn_join_foreign),
+		cmocka_unit_test(test_fork_join),
+		cmocka_unit_test(test_handles),
+		cmocka_unit_test(test_groups),
+		cmocka_unit_test(test_group_destroy_race),
+		cmocka_unit_test(test_affinity),
+		cmocka_unit_test(test_mailbox_full),
+		cmocka_unit_test(test_loops),
+		cmocka_unit_test(test_should_yield),
+		cmocka_unit_test(test_critical_lane),
+		cmocka_unit_test(test_submit_to_soonest),
+		cmocka_unit_test(test_stuck_task),
+		cmocka_unit_test(test_blocking_region),
+		cmocka_unit_test(test_qsbr),
+		cmocka_unit_test(test_idle_cpu),
+		cmocka_unit_test(test_shutdown_under_load),
+		cmocka_unit_test(test_stop_timeout),
+		cmocka_unit_test(test_stats_print),
 	};
 	const struct CMUnitTest negative[] = {
 		cmocka_unit_test(test_negative),
