@@ -450,8 +450,10 @@ static struct rt_task *steal(struct rt_worker *w)
 
 bool rt_urgent_waiting(const struct rt_worker *w, int level)
 {
+	/* The mailboxes too: a nudge that came while this task was being
+	 * chosen must not be cleared by its start. */
 	for (int l = 0; l < level; l++)
-		if (level_has_work(w, l))
+		if (level_has_work(w, l) || moirai_ring_count(w->mbox[l]))
 			return true;
 	return false;
 }
@@ -544,9 +546,11 @@ void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_st
 	for (unsigned i = 0; i < max_tasks; i++) {
 		struct rt_task *t;
 
-		/* A submitter flagged more urgent work for us: fetch it before
-		 * choosing, or a yielding task would be picked right again. */
-		if (i && __atomic_load_n(&w->yield_word, __ATOMIC_RELAXED))
+		/* Fetch what was submitted meanwhile before choosing (one
+		 * relaxed load of the hint when nothing was): a critical task in
+		 * the mailbox must not wait for the end of the step while the
+		 * worker picks background tasks one after another. */
+		if (i)
 			drain_mailboxes(w);
 		t = next_task(w, now);
 		if (!t)
