@@ -491,6 +491,29 @@ bool rt_work_visible(struct rt_worker *w)
 	return false;
 }
 
+/* How many of the nearest siblings a dispatch looks at for critical work. */
+#define RT_CRIT_PEEK 4
+
+static struct rt_task *take_sibling_critical(struct rt_worker *w)
+{
+	int n = w->nsteal < RT_CRIT_PEEK ? w->nsteal : RT_CRIT_PEEK;
+
+	for (int i = 0; i < n; i++) {
+		struct rt_worker *v = w->rt->w[w->steal_order[i]];
+		void *t;
+
+		if (!moirai_ring_count(v->mbox[0]) ||
+		    moirai_ring_dequeue_burst(v->mbox[0], &t, 1, NULL) == 0)
+			continue;
+		/* Acquire pairs with the submitter's release of QUEUED (mailbox_put). */
+		(void)atomic_load_explicit(&((struct rt_task *)t)->state, memory_order_acquire);
+		RT_COUNT(w->c.steals[w->steal_class[i]], 1);
+		atomic_fetch_add_explicit(&v->rc.stolen_from, 1, memory_order_relaxed);
+		return t;
+	}
+	return NULL;
+}
+
 /* The next task for @w: its own by level and aging, else stolen. */
 static struct rt_task *next_task(struct rt_worker *w, uint64_t now)
 {
@@ -498,6 +521,14 @@ static struct rt_task *next_task(struct rt_worker *w, uint64_t now)
 	int l = pick_level(w, now, &aged);
 	struct rt_task *t = NULL;
 
+	/* Before a less urgent task of our own: a critical task waiting in a
+	 * near sibling's mailbox.  The sibling may be preempted by the kernel
+	 * or in a long task; a shared FIFO would be served by whichever thread
+	 * runs, and per-worker queues must not do worse for critical work. */
+	if (l != 0 && !aged && (t = take_sibling_critical(w)) != NULL) {
+		rt_search_end(w);
+		return t;
+	}
 	if (l >= 0) {
 		t = pop_level(w, l, aged);
 		if (t && aged)
