@@ -19,6 +19,7 @@
 #include <moirai.h>
 
 #include "bench.h"
+#include "../tool_json.h"
 
 enum metric { M_NS, M_P50, M_P99, M_P999, M_RSS, M__COUNT };
 
@@ -341,26 +342,10 @@ void bench__print_table(const char *suite, const struct bench_ctx *ctx,
 /* Where the JSON goes (bench__print_json's @f). */
 static FILE *jf;
 
-static void json_str(const char *s)
-{
-	fputc('"', jf);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(jf, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(jf, "\\u%04x", c);
-		else
-			fputc(c, jf);
-	}
-	fputc('"', jf);
-}
-
 static void json_key_str(const char *key, const char *val)
 {
 	fprintf(jf, "\"%s\": ", key);
-	json_str(val);
+	tool_json_str(jf, val);
 }
 
 /* "key": median, "key_min": .., "key_max": .. when the row measures @m. */

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "stress.h"
+#include "../tool_json.h"
 
 #define BIT(s)	       (1u << (s))
 #define SCENARIO_NAMES "alloc, ring, chan, pool, sched, shm"
@@ -295,20 +296,6 @@ static void run_one(const struct stress_ctx *ctx, const struct scenario *sc,
 
 /* ---- report ------------------------------------------------------------ */
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void report_text(const struct stress_ctx *ctx, const char *fault, struct stress_result *res,
 			int n)
 {
@@ -353,19 +340,19 @@ static void report_json(const struct stress_ctx *ctx, const char *fault, struct 
 	uint64_t total = 0;
 
 	printf("{\"version\": ");
-	json_str(moirai_version());
+	tool_json_str(stdout, moirai_version());
 	printf(", \"seed\": %" PRIu64 ", \"duration_s\": %.3f, \"threads\": %d, \"nodes\": [",
 	       ctx->seed, ctx->duration, ctx->threads);
 	for (int i = 0; i < ctx->nnodes; i++)
 		printf("%s%d", i ? ", " : "", ctx->nodes[i]);
 	printf("], \"fault\": ");
-	json_str(fault);
+	tool_json_str(stdout, fault);
 	printf(", \"scenarios\": [");
 	for (int i = 0; i < n; i++) {
 		struct stress_result *r = &res[i];
 
 		printf("%s\n  {\"name\": ", i ? "," : "");
-		json_str(r->name);
+		tool_json_str(stdout, r->name);
 		printf(", \"ops\": %" PRIu64 ", \"rounds\": %" PRIu64 ", \"violations\": %" PRIu64,
 		       (uint64_t)r->ops, (uint64_t)r->rounds, (uint64_t)r->violations);
 		printf(", \"faults_injected\": {");
@@ -381,7 +368,7 @@ static void report_json(const struct stress_ctx *ctx, const char *fault, struct 
 		       r->mem_in_use, r->mem_delta, r->threads_left, r->seconds);
 		for (int d = 0; d < r->ndetail; d++) {
 			printf("%s", d ? ", " : "");
-			json_str(r->detail[d]);
+			tool_json_str(stdout, r->detail[d]);
 		}
 		printf("]}");
 		total += r->violations;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <moirai.h>
+#include "../tool_json.h"
 
 #define PID_MAX_LIMIT 4194304L /* the kernel's ceiling for pid_max */
 #define MAX_LIST      4096
@@ -180,20 +181,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 }
 
 /* ---- output helpers --------------------------------------------------- */
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
 
 /* A rate in 7 columns: 950, 12.3k, 1.20M, 3.40G. */
 static const char *fmt_rate(double v, char *buf, size_t len)
@@ -393,9 +380,9 @@ static void print_json(const struct moirai_rt_snapshot *p, const struct moirai_r
 	double secs = interval(p, c);
 
 	printf("{\"pid\": %d, \"name\": ", c->pid);
-	json_str(c->name);
+	tool_json_str(stdout, c->name);
 	printf(", \"comm\": ");
-	json_str(c->comm);
+	tool_json_str(stdout, c->comm);
 	printf(", \"uid\": %ld, \"workers_count\": %d, \"virtual_placement\": %s, \"stopping\": %s"
 	       ", \"idle\": %s, \"interval_s\": %.6f, \"seq\": %" PRIu64 ", \"publishes\": %" PRIu64
 	       ", \"publish_period_ms\": %u, \"publish_ns\": %" PRIu64
@@ -489,13 +476,13 @@ static int do_list(bool json)
 		printf("{\"segments\": [");
 		for (int i = 0; i < n; i++) {
 			printf("%s{\"name\": ", i ? ", " : "");
-			json_str(s[i].name);
+			tool_json_str(stdout, s[i].name);
 			printf(", \"pid\": %d, \"state\": \"%s\", \"uid\": %ld, \"workers\": %d"
 			       ", \"comm\": ",
 			       s[i].pid, seg_state_name(s[i].state), s[i].uid, s[i].workers);
-			json_str(s[i].comm);
+			tool_json_str(stdout, s[i].comm);
 			printf(", \"detail\": ");
-			json_str(s[i].detail);
+			tool_json_str(stdout, s[i].detail);
 			printf("}");
 		}
 		printf("]}\n");

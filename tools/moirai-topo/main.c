@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <moirai.h>
+#include "../tool_json.h"
 
 struct args {
 	const char *input, *synthetic, *near;
@@ -137,20 +138,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static const char *source_name(enum moirai_topo_source s)
 {
 	return s == MOIRAI_TOPO_XML ? "xml" : s == MOIRAI_TOPO_SYNTHETIC ? "synthetic" : "live";
@@ -263,7 +250,7 @@ static void print_json(const struct moirai_topo *t, const struct moirai_plan *p,
 
 		moirai_topo_device(t, i, &d);
 		printf("%s\n    { \"name\": ", i ? "," : "");
-		json_str(d.name);
+		tool_json_str(stdout, d.name);
 		printf(", \"kind\": \"%s\", \"node\": %d }", d.kind, d.node);
 	}
 	printf("%s]", moirai_topo_device_count(t) ? "\n  " : "");
