@@ -385,13 +385,10 @@ static struct rt_task *steal_deque(struct rt_worker *w, struct rt_worker *v, int
 
 /* A victim's mailboxes are fair game while it is busy or blocked: it
  * would not get to them before its current task ends. */
-static struct rt_task *steal_mailbox(struct rt_worker *w, struct rt_worker *v, int l, int cls)
+static struct rt_task *take_mailbox(struct rt_worker *w, struct rt_worker *v, int l, int cls)
 {
-	uint32_t st = atomic_load_explicit(&v->run_state, memory_order_relaxed);
 	void *t;
 
-	if (st != WS_RUNNING && !atomic_load_explicit(&v->block_depth, memory_order_relaxed))
-		return NULL;
 	if (moirai_ring_dequeue_burst(v->mbox[l], &t, 1, NULL) == 0)
 		return NULL;
 	/* Acquire pairs with the submitter's release of QUEUED (mailbox_put). */
@@ -399,6 +396,15 @@ static struct rt_task *steal_mailbox(struct rt_worker *w, struct rt_worker *v, i
 	RT_COUNT(w->c.steals[cls], 1);
 	atomic_fetch_add_explicit(&v->rc.stolen_from, 1, memory_order_relaxed);
 	return t;
+}
+
+static struct rt_task *steal_mailbox(struct rt_worker *w, struct rt_worker *v, int l, int cls)
+{
+	uint32_t st = atomic_load_explicit(&v->run_state, memory_order_relaxed);
+
+	if (st != WS_RUNNING && !atomic_load_explicit(&v->block_depth, memory_order_relaxed))
+		return NULL;
+	return take_mailbox(w, v, l, cls);
 }
 
 static struct rt_task *take_overflow(struct rt_worker *w)
@@ -500,16 +506,12 @@ static struct rt_task *take_sibling_critical(struct rt_worker *w)
 
 	for (int i = 0; i < n; i++) {
 		struct rt_worker *v = w->rt->w[w->steal_order[i]];
-		void *t;
+		struct rt_task *t;
 
-		if (!moirai_ring_count(v->mbox[0]) ||
-		    moirai_ring_dequeue_burst(v->mbox[0], &t, 1, NULL) == 0)
-			continue;
-		/* Acquire pairs with the submitter's release of QUEUED (mailbox_put). */
-		(void)atomic_load_explicit(&((struct rt_task *)t)->state, memory_order_acquire);
-		RT_COUNT(w->c.steals[w->steal_class[i]], 1);
-		atomic_fetch_add_explicit(&v->rc.stolen_from, 1, memory_order_relaxed);
-		return t;
+		/* The count first: a read of a line the owner rarely writes. */
+		if (moirai_ring_count(v->mbox[0]) &&
+		    (t = take_mailbox(w, v, 0, w->steal_class[i])) != NULL)
+			return t;
 	}
 	return NULL;
 }
