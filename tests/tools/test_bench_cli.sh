@@ -6,29 +6,8 @@
 # with every documented field.  Each run is a tiny --quick slice (a few
 # seconds in all): benchmarks proper stay out of make check.
 set -u
-BUILD=${MOIRAI_BUILD:-build}
+. "$(dirname "$0")/../common/cli.sh"
 BENCH=$BUILD/bin/moirai-bench
-PY=/usr/bin/python3
-fails=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-expect_status() { # expected-status description command...
-	want=$1; what=$2; shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" -ne "$want" ]; then
-		echo "FAIL: $what: exit $got, want $want"; cat "$tmp/err"; fails=$((fails + 1))
-	elif [ "$want" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
-		echo "FAIL: $what: want exactly one stderr line"; cat "$tmp/err"; fails=$((fails + 1))
-	fi
-}
-
-json_check() { # description python-expression-on-d
-	if ! $PY -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(0 if ($2) else 1)"; then
-		echo "FAIL: $1"; head -c 3000 "$tmp/out"; fails=$((fails + 1))
-	fi
-}
 
 grep_check() { # description pattern file
 	if ! grep -q -- "$2" "$3"; then
@@ -80,5 +59,4 @@ json_check "live set result" "len(d['results'])==1 and all(r['ops']==1000000 and
 expect_status 0 "alloc 1m quick" "$BENCH" alloc --quick --case live_1m_1thr --impl glibc --json
 json_check "1m skipped in quick runs" "d['results']==[] and len(d['skipped'])==1 and 'full runs only' in d['skipped'][0]['reason']"
 
-[ "$fails" -eq 0 ] && echo "moirai-bench CLI OK"
-exit "$fails"
+cli_finish "moirai-bench CLI"

@@ -8,67 +8,37 @@
 # usage exits 2 with one line on stderr.  Counts and checksums only, never
 # timings.
 set -u
-BUILD=${MOIRAI_BUILD:-build}
+. "$(dirname "$0")/../common/cli.sh"
 PL=$BUILD/bin/moirai-pipeline
-PY=/usr/bin/python3
-fails=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-
-expect_status() { # expected-status description command...
-	want=$1 what=$2
-	shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" -ne "$want" ]; then
-		fail "$what: exit $got, want $want"
-		sed 's/^/    /' "$tmp/err" | head -20
-	elif [ "$want" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
-		fail "$what: want exactly one stderr line"
-		sed 's/^/    /' "$tmp/err"
-	fi
-}
-
-json() { # description python-expression-on-d (file $tmp/out)
-	if ! $PY -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(0 if ($2) else 1)"; then
-		fail "$1"
-		head -c 3000 "$tmp/out" | sed 's/^/    /'
-	fi
-}
 
 # The generator is deterministic: these are the packets of seed 7, 0.2 s
 # at 20000 pps (critical 1%, slow 0.5%), and what the rewrite makes of them.
 GEN="--seed 7 --duration 0.2 --rate 20000 --quiet --json"
 expect_status 0 "generator run" "$PL" $GEN --workers 1
 cp "$tmp/out" "$tmp/ref.json"
-json "zero loss, every packet forwarded" \
+json_check "zero loss, every packet forwarded" \
 	"d['lost'] == 0 and d['packets_out'] == d['packets_in'] and sum(d['drops'].values()) == 0 and d['buffers_leaked'] == 0"
-json "documented fields" \
+json_check "documented fields" \
 	"all(k in d for k in ('packets_in','packets_out','bytes_in','bytes_out','lost','drops','pps','latency_ns','workers')) and all(k in d['latency_ns'][l] for l in ('critical','normal') for k in ('p50','p99','p999')) and isinstance(d['lost'], int) and isinstance(d['workers'], list)"
-json "critical packets reach TX on the critical level" \
+json_check "critical packets reach TX on the critical level" \
 	"d['latency_ns']['critical']['count'] == d['critical_in'] > 0 and d['latency_ns']['normal']['count'] == d['packets_out'] - d['critical_in']"
-json "slow-path packets were generated" "d['slow_path'] > 0"
+json_check "slow-path packets were generated" "d['slow_path'] > 0"
 ref_in=$($PY -c "import json; d=json.load(open('$tmp/ref.json')); print(d['packets_in'], d['bytes_in'], d['checksum_in'], d['checksum_out'], d['critical_in'], d['slow_path'])")
 for variant in "--workers 2" "--workers 2 --sched fifo" "--sched priority --route-period 1" \
 	"--fast-ns 3000 --batch 8" "--workers 2 --io-worker"; do
 	expect_status 0 "generator run $variant" "$PL" $GEN $variant
 	got=$($PY -c "import json; d=json.load(open('$tmp/out')); print(d['packets_in'], d['bytes_in'], d['checksum_in'], d['checksum_out'], d['critical_in'], d['slow_path'])")
 	[ "$got" = "$ref_in" ] || fail "$variant: counts/checksums '$got', want '$ref_in' (same seed)"
-	json "$variant: zero loss" "d['lost'] == 0 and d['packets_out'] == d['packets_in']"
+	json_check "$variant: zero loss" "d['lost'] == 0 and d['packets_out'] == d['packets_in']"
 done
-json "route table replaced and old tables freed" "d['routes']['replacements'] > 0 and d['routes']['freed'] == d['routes']['replacements']"
+json_check "route table replaced and old tables freed" "d['routes']['replacements'] > 0 and d['routes']['freed'] == d['routes']['replacements']"
 # Another seed gives other packets.
 expect_status 0 "seed 8" "$PL" --seed 8 --duration 0.2 --rate 20000 --quiet --json
-json "another seed, other content" "d['checksum_in'] != '$(echo "$ref_in" | cut -d' ' -f3)'"
+json_check "another seed, other content" "d['checksum_in'] != '$(echo "$ref_in" | cut -d' ' -f3)'"
 
 # --compare: one document, the fifo run in "fifo", same traffic.
 expect_status 0 "compare" "$PL" $GEN --compare
-json "compare has a fifo object of the same shape and the same traffic" \
+json_check "compare has a fifo object of the same shape and the same traffic" \
 	"d['sched'] == 'priority' and d['fifo']['sched'] == 'fifo' and d['fifo']['packets_in'] == d['packets_in'] and d['fifo']['checksum_out'] == d['checksum_out'] and d['fifo']['lost'] == 0 and 'p99' in d['fifo']['latency_ns']['critical']"
 
 # The text summary says there was no loss.
@@ -94,8 +64,4 @@ printf '10.0.0.0/8 02:00:00:00:00:02\n10.1.2.3/8 drop\n' >"$tmp/routes"
 expect_status 2 "route with host bits" "$PL" --routes "$tmp/routes"
 grep -q "routes:2" "$tmp/err" || fail "route error does not name the line: $(cat "$tmp/err")"
 
-if [ "$fails" -ne 0 ]; then
-	echo "pipeline: $fails failure(s)"
-	exit 1
-fi
-echo "pipeline OK"
+cli_finish pipeline

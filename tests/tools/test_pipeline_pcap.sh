@@ -10,34 +10,14 @@
 # short header, truncated record, huge capture length, not Ethernet) exit 2
 # with one line naming the file, and a huge snaplen is clamped, not fatal.
 set -u
-BUILD=${MOIRAI_BUILD:-build}
+. "$(dirname "$0")/../common/cli.sh"
 PL=$BUILD/bin/moirai-pipeline
-PY=/usr/bin/python3
 D=tests/data
-fails=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
 
 run() { # expected-status description args...
-	want=$1 what=$2
+	_rw=$1 _rd=$2
 	shift 2
-	"$PL" --quiet "$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" -ne "$want" ]; then
-		fail "$what: exit $got, want $want"
-		sed 's/^/    /' "$tmp/err" | head -20
-		return 1
-	fi
-	if [ "$want" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
-		fail "$what: want exactly one stderr line"
-		sed 's/^/    /' "$tmp/err"
-	fi
-	return 0
+	expect_status "$_rw" "$_rd" "$PL" --quiet "$@"
 }
 
 # Compare the JSON run in $tmp/out with the expected case $1.
@@ -111,8 +91,4 @@ run 0 "bad-snaplen (clamped by libpcap)" --pcap "$D/bad-snaplen.pcap" --json &&
 run 2 "empty file" --pcap "$tmp/empty.pcap"
 run 2 "a directory" --pcap "$D"
 
-if [ "$fails" -ne 0 ]; then
-	echo "pipeline pcap: $fails failure(s)"
-	exit 1
-fi
-echo "pipeline pcap OK"
+cli_finish "pipeline pcap"

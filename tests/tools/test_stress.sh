@@ -8,41 +8,14 @@
 # exit 1 by every scenario's checker, and bad usage exit 2 with one line.
 # `make stress` runs the same scenarios longer, clean and with faults.
 set -u
-BUILD=${MOIRAI_BUILD:-build}
+. "$(dirname "$0")/../common/cli.sh"
 STRESS=$BUILD/bin/moirai-stress
-PY=/usr/bin/python3
 SECS=${MOIRAI_STRESS_CHECK_SECS:-1}
-fails=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
 
 run() { # expected-status description args...
-	want=$1 what=$2
+	_rw=$1 _rd=$2
 	shift 2
-	"$STRESS" "$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" -ne "$want" ]; then
-		fail "$what: exit $got, want $want"
-		sed 's/^/    /' "$tmp/out" "$tmp/err" | head -30
-		return 1
-	fi
-	if [ "$want" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
-		fail "$what: want exactly one stderr line"
-		sed 's/^/    /' "$tmp/err"
-	fi
-	return 0
-}
-
-json_check() { # description python-expression-on-d
-	if ! $PY -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(0 if ($2) else 1)"; then
-		fail "$1"
-		head -c 3000 "$tmp/out"
-	fi
+	expect_status "$_rw" "$_rd" "$STRESS" "$@"
 }
 
 scenarios=$("$STRESS" --help | sed -n 's/^    \([a-z]*\)  .*/\1/p' | grep -v '^all$')

@@ -10,40 +10,19 @@
 # build/tests/rt/test_rt_pub --publish; everything lives in a private
 # stats directory (MOIRAI_RT_STATS_DIR), removed at the end.
 set -u
-BUILD=${MOIRAI_BUILD:-build}
+. "$(dirname "$0")/../common/cli.sh"
 TOP=$BUILD/bin/moirai-top
 PUB=$BUILD/tests/rt/test_rt_pub
-PY=/usr/bin/python3
-fails=0
-tmp=$(mktemp -d)
 MOIRAI_RT_STATS_DIR=$(mktemp -d /dev/shm/moirai-test-top.XXXXXX)
 export MOIRAI_RT_STATS_DIR
 D=$MOIRAI_RT_STATS_DIR
 pids=""
 cleanup() {
 	for p in $pids; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$tmp" "$D"
+	rm -rf "$D"
 }
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-
-expect_status() { # expected-status description command...
-	want=$1 what=$2
-	shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" -ne "$want" ]; then
-		fail "$what: exit $got, want $want"
-		sed 's/^/    /' "$tmp/err"
-	elif [ "$want" -ne 0 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
-		fail "$what: want exactly one stderr line"
-		sed 's/^/    /' "$tmp/err"
-	fi
-}
+cli_cleanup=cleanup
+cli_one_line=1 # every failure, not only bad usage, is one stderr line
 
 expect_err() { # description text
 	grep -qF -- "$2" "$tmp/err" || fail "$1: stderr lacks '$2': $(cat "$tmp/err")"
@@ -54,13 +33,6 @@ expect_out() { # description extended-regex
 		fail "$1: stdout lacks /$2/"
 		sed 's/^/    /' "$tmp/out" | head -20
 	}
-}
-
-json_check() { # description python-expression-on-d
-	if ! $PY -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(0 if ($2) else 1)"; then
-		fail "$1"
-		head -c 2000 "$tmp/out"
-	fi
 }
 
 # Start a publisher; sets $pub to its pid once its segment exists.
@@ -197,8 +169,4 @@ expect_out "list with invalid files" "^junk .* invalid "
 expect_status 0 "--clean leaves invalid files" "$TOP" --clean
 [ -e "$D/moirai-stats.junk" ] || fail "--clean removed a file that is not a stale segment"
 
-if [ "$fails" -ne 0 ]; then
-	echo "moirai-top CLI: $fails failure(s)"
-	exit 1
-fi
-echo "moirai-top CLI OK"
+cli_finish "moirai-top CLI"

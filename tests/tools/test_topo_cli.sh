@@ -3,29 +3,8 @@
 # moirai-topo's contract: exit 0/1/2, one clear stderr line on bad input,
 # valid JSON with the documented fields, plans that match the library.
 set -u
-BUILD=${MOIRAI_BUILD:-build}
+. "$(dirname "$0")/../common/cli.sh"
 TOPO=$BUILD/bin/moirai-topo
-PY=/usr/bin/python3
-fails=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-expect_status() { # expected-status description command...
-	want=$1; what=$2; shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	if [ "$got" -ne "$want" ]; then
-		echo "FAIL: $what: exit $got, want $want"; cat "$tmp/err"; fails=$((fails + 1))
-	elif [ "$want" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
-		echo "FAIL: $what: want exactly one stderr line"; cat "$tmp/err"; fails=$((fails + 1))
-	fi
-}
-
-json_check() { # description python-expression-on-d
-	if ! $PY -c "import json,sys; d=json.load(open('$tmp/out')); sys.exit(0 if ($2) else 1)"; then
-		echo "FAIL: $1"; head -c 2000 "$tmp/out"; fails=$((fails + 1))
-	fi
-}
 
 expect_status 0 "live tree" "$TOPO"
 grep -q '^Machine (live)' "$tmp/out" || { echo "FAIL: live tree header"; fails=$((fails + 1)); }
@@ -110,8 +89,4 @@ else
 	echo "note: ../shared/topologies not present, real-machine checks skipped"
 fi
 
-if [ "$fails" -ne 0 ]; then
-	echo "moirai-topo CLI: $fails failure(s)"
-	exit 1
-fi
-echo "moirai-topo CLI OK"
+cli_finish "moirai-topo CLI"
