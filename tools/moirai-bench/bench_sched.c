@@ -551,7 +551,7 @@ static void m_sum_combine(void *into, const void *from, void *arg)
 	*(uint64_t *)into += *(const uint64_t *)from;
 }
 
-static int pfor_result(struct sched_run *run, int passes, long bad, uint64_t ns)
+int sched_pfor_result(struct sched_run *run, int passes, long bad, uint64_t ns)
 {
 	if (bad) {
 		snprintf(run->out->note, sizeof(run->out->note), "wrong sum in %ld of %d passes",
@@ -588,7 +588,7 @@ static int m_pfor(struct sched_run *run)
 	}
 	ns = moirai_now_ns() - t0;
 	rc = m_destroy(rt, rc);
-	return rc ? rc : pfor_result(run, passes, bad, ns);
+	return rc ? rc : sched_pfor_result(run, passes, bad, ns);
 }
 
 /* Process CPU over an idle window after a burst of work, per worker and
@@ -774,7 +774,7 @@ static int s_pfor(struct sched_run *run)
 		m_sum_body(0, SCHED_PFOR_N, &sum, (void *)a);
 		bad += sum != expect;
 	}
-	return pfor_result(run, passes, bad, moirai_now_ns() - t0);
+	return sched_pfor_result(run, passes, bad, moirai_now_ns() - t0);
 }
 
 /* ---- registration ------------------------------------------------------------- */

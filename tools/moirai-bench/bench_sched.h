@@ -50,6 +50,9 @@ uint64_t sched_idle_window_ns(const struct bench_ctx *ctx);
 
 /* The array of pfor_sum (built once) and its exact sum. */
 const uint32_t *sched_pfor_array(uint64_t *expect);
+/* The result of a pfor_sum run: ns per element, or -EIO with a note when
+ * @p bad of @p passes sums were wrong. */
+int sched_pfor_result(struct sched_run *run, int passes, long bad, uint64_t ns);
 
 /* Serial fib, the leaf of every fib implementation. */
 long sched_fib_serial(int n);

@@ -112,14 +112,7 @@ static int omp_pfor(struct sched_run *run)
 		bad += sum != expect;
 	}
 	ns = moirai_now_ns() - t0;
-	if (bad) {
-		snprintf(run->out->note, sizeof(run->out->note), "wrong sum in %ld of %d passes",
-			 bad, passes);
-		return -EIO;
-	}
-	run->out->ns_per_op = (double)ns / ((double)passes * SCHED_PFOR_N);
-	run->out->ops = (long)passes * (long)SCHED_PFOR_N;
-	return 0;
+	return sched_pfor_result(run, passes, bad, ns);
 }
 
 static int omp_idle(struct sched_run *run)

@@ -575,14 +575,7 @@ int cpool_pfor(struct sched_run *run, enum cpool_kind kind)
 	free(c);
 	if (rc)
 		return rc;
-	if (bad) {
-		snprintf(run->out->note, sizeof(run->out->note), "wrong sum in %ld of %d passes",
-			 bad, passes);
-		return -EIO;
-	}
-	run->out->ns_per_op = (double)ns / ((double)passes * SCHED_PFOR_N);
-	run->out->ops = (long)passes * (long)SCHED_PFOR_N;
-	return 0;
+	return sched_pfor_result(run, passes, bad, ns);
 }
 
 int cpool_idle_cpu(struct sched_run *run, enum cpool_kind kind)

@@ -218,14 +218,7 @@ int tbb_pfor(struct sched_run *run)
 			}
 			ns = moirai_now_ns() - t0;
 		});
-		if (bad) {
-			snprintf(run->out->note, sizeof(run->out->note),
-				 "wrong sum in %ld of %d passes", bad, passes);
-			return -EIO;
-		}
-		run->out->ns_per_op = (double)ns / ((double)passes * SCHED_PFOR_N);
-		run->out->ops = (long)passes * (long)SCHED_PFOR_N;
-		return 0;
+		return sched_pfor_result(run, passes, bad, ns);
 	} catch (...) {
 		return fail_note(run, "exception");
 	}
