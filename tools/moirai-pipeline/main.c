@@ -22,6 +22,7 @@
 
 #include <moirai.h>
 
+#include "../tool_json.h"
 #include "pipeline.h"
 #include "xsk.h"
 
@@ -30,7 +31,7 @@ static const uint8_t default_port_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0xfe 
 
 struct args {
 	struct pl_config cfg;
-	const char *pcap, *iface, *tx_iface, *write, *routes_file;
+	const char *pcap, *iface, *tx_iface, *write, *routes_file, *listen;
 	double slow_factor; /* slow path ~ this many fast paths */
 	double fast_target; /* --fast-ns */
 	double load;	    /* --load: rate from the calibration */
@@ -42,7 +43,8 @@ struct args {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: moirai-pipeline [--pcap FILE | --iface IF] [--write FILE | --tx-iface IF]\n"
+		"usage: moirai-pipeline [--pcap FILE | --iface IF | --listen ADDR]\n"
+		"                       [--write FILE | --tx-iface IF | --forward ADDR]\n"
 		"                       [--xdp-mode auto|zerocopy|driver|skb]\n"
 		"                       [--duration S] [--rate PPS | --load F] [--seed N]\n"
 		"                       [--workers N] [--policy compact|spread] [--smt] [--reserve "
@@ -67,10 +69,16 @@ static void usage(FILE *f)
 		"  --pcap FILE         replay an Ethernet pcap file (as fast as buffers allow)\n"
 		"  --iface IF          receive from AF_XDP sockets on every RX queue of IF\n"
 		"                      (root; until interrupted, or for --duration S)\n"
+		"  --listen ADDR       receive from one --forward sender at tcp://HOST:PORT\n"
+		"                      (classified packets, their class carried), process and\n"
+		"                      transmit them; ends when the sender closes\n"
 		"Sink (default: count and discard):\n"
 		"  --write FILE        write forwarded packets to a pcap file\n"
 		"  --tx-iface IF       send through an AF_XDP socket on IF (with --iface the\n"
 		"                      default is the --iface interface)\n"
+		"  --forward ADDR      send packets after classify to a moirai-pipeline --listen\n"
+		"                      at tcp://HOST:PORT (waits up to 5 s for it), one\n"
+		"                      channel per class; no process stage here\n"
 		"  --xdp-mode M        AF_XDP mode: auto (default: zerocopy, else driver, else\n"
 		"                      skb), zerocopy, driver or skb\n"
 		"Generator:\n"
@@ -235,6 +243,8 @@ enum {
 	O_PER_FLOW,
 	O_QUIET,
 	O_JSON,
+	O_LISTEN,
+	O_FORWARD,
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -273,6 +283,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "per-flow", no_argument, NULL, O_PER_FLOW },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "forward", required_argument, NULL, O_FORWARD },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -426,6 +438,16 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case O_PER_FLOW: c->per_flow = true; break;
 		case O_QUIET: a->quiet = true; break;
 		case O_JSON: a->json = true; break;
+		case O_LISTEN:
+			if (strncmp(optarg, "tcp://", 6) != 0)
+				return bad("--listen takes tcp://HOST:PORT, not '%s'", optarg);
+			a->listen = optarg;
+			break;
+		case O_FORWARD:
+			if (strncmp(optarg, "tcp://", 6) != 0)
+				return bad("--forward takes tcp://HOST:PORT, not '%s'", optarg);
+			c->forward = optarg;
+			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("moirai-pipeline %s\n", moirai_version()); exit(0);
 		default:
@@ -435,10 +457,16 @@ static int parse_args(int argc, char **argv, struct args *a)
 	}
 	if (optind < argc)
 		return bad("unexpected argument '%s' (see --help)", argv[optind]);
-	if (a->pcap && a->iface)
-		return bad("%s", "--pcap and --iface are exclusive (one source)");
-	if (a->write && a->tx_iface)
-		return bad("%s", "--write and --tx-iface are exclusive (one sink)");
+	if ((a->pcap != NULL) + (a->iface != NULL) + (a->listen != NULL) > 1)
+		return bad("%s", "--pcap, --iface and --listen are exclusive (one source)");
+	if ((a->write != NULL) + (a->tx_iface != NULL) + (c->forward != NULL) > 1)
+		return bad("%s", "--write, --tx-iface and --forward are exclusive (one sink)");
+	if (c->forward && a->listen)
+		return bad("%s", "--forward and --listen are the two sides: one per process");
+	if (a->compare && (c->forward || a->listen))
+		return bad("%s", "--compare runs twice on the same traffic: not with --forward or "
+				 "--listen");
+
 	if (xdp_mode_set && !a->iface && !a->tx_iface)
 		return bad("%s", "--xdp-mode applies to --iface and --tx-iface");
 	if (a->compare && a->iface)
@@ -490,12 +518,15 @@ static const char *ipstr(uint32_t ip, char *buf, size_t len)
 
 static const char *src_name(const struct args *a)
 {
-	return a->pcap ? "pcap" : a->iface ? "xdp" : "gen";
+	return a->pcap ? "pcap" : a->iface ? "xdp" : a->listen ? "net" : "gen";
 }
 
 static const char *sink_name(const struct args *a)
 {
-	return a->write ? "pcap" : a->tx_iface || a->iface ? "xdp" : "count";
+	return a->cfg.forward		 ? "net"
+	       : a->write		 ? "pcap"
+	       : a->tx_iface || a->iface ? "xdp"
+					 : "count";
 }
 
 static uint64_t drops_sum(const struct pl_result *r)
@@ -529,6 +560,16 @@ static void print_text(const struct args *a, const struct pl_result *r)
 	}
 	printf("rate      %.0f packets/s over %.3f s (run %.3f s)\n", r->pps, r->active_s,
 	       r->elapsed_s);
+	if (r->fwd_send)
+		printf("forward   %s: %" PRIu64 " packets over the net (critical %" PRIu64
+		       "), %" PRIu64 " active messages; window full %" PRIu64
+		       " times (packets parked), RX paused %" PRIu64 " polls\n",
+		       a->cfg.forward, r->fwd.packets, r->fwd.critical, r->fwd.ams, r->fwd.stalls,
+		       r->rx_paused);
+	if (r->fwd_listen)
+		printf("listen    %s: %" PRIu64 " packets from the sender (critical %" PRIu64
+		       "), %" PRIu64 " active messages\n",
+		       a->listen, r->fwd.packets, r->fwd.critical, r->fwd.ams);
 	printf("classes   critical %" PRIu64 ", slow path %" PRIu64
 	       "; process tasks yielded to more urgent work %" PRIu64 " times\n",
 	       r->critical_in, r->slow_packets, r->yields);
@@ -544,6 +585,21 @@ static void print_text(const struct args *a, const struct pl_result *r)
 		moirai_hist_percentiles(h, qs, 3, p);
 		printf("  %-22s %10" PRIu64 " %10s %10s %10s %10s\n",
 		       moirai_prio_name(moirai_prio_from_index(l)), moirai_hist_count(h),
+		       fmt_ns(p[0], b1, sizeof(b1)), fmt_ns(p[1], b2, sizeof(b2)),
+		       fmt_ns(p[2], b3, sizeof(b3)), fmt_ns(moirai_hist_max(h), b4, sizeof(b4)));
+	}
+	for (int l = 0; r->fwd_listen && l < MOIRAI_PRIO_LEVELS; l++) {
+		const struct moirai_hist *h = &r->fwd_lat[l];
+		const double qs[3] = { 50, 99, 99.9 };
+		uint64_t p[3];
+		char name[40];
+
+		if (!moirai_hist_count(h))
+			continue;
+		moirai_hist_percentiles(h, qs, 3, p);
+		snprintf(name, sizeof(name), "%s (from sender)",
+			 moirai_prio_name(moirai_prio_from_index(l)));
+		printf("  %-22s %10" PRIu64 " %10s %10s %10s %10s\n", name, moirai_hist_count(h),
 		       fmt_ns(p[0], b1, sizeof(b1)), fmt_ns(p[1], b2, sizeof(b2)),
 		       fmt_ns(p[2], b3, sizeof(b3)), fmt_ns(moirai_hist_max(h), b4, sizeof(b4)));
 	}
@@ -675,6 +731,29 @@ static void print_json_run(const struct args *a, const struct pl_result *r, cons
 			       r->flows[i].dport, r->flows[i].packets, r->flows[i].bytes);
 		printf(" ]");
 	}
+	if (r->fwd_send || r->fwd_listen) {
+		printf(",\n%s  \"forwarded_net\": %" PRIu64 ",\n", indent,
+		       r->fwd_send ? r->packets_out : 0);
+		printf("%s  \"net\": { \"role\": \"%s\", \"address\": ", indent,
+		       r->fwd_send ? "forward" : "listen");
+		tool_json_str(stdout, r->fwd_send ? a->cfg.forward : a->listen);
+		printf(", \"packets\": %" PRIu64 ", \"critical\": %" PRIu64 ", \"ams\": %" PRIu64
+		       ", \"stalls\": %" PRIu64 ", \"window_full\": %" PRIu64
+		       ", \"rx_paused\": %" PRIu64 ", \"refused\": %" PRIu64 ", \"error\": ",
+		       r->fwd.packets, r->fwd.critical, r->fwd.ams, r->fwd.stalls,
+		       r->fwd.window_full, r->rx_paused, r->fwd.refused);
+		tool_json_str(stdout, r->net_error);
+		printf(" }");
+		if (r->fwd_listen) {
+			printf(",\n%s  \"forward_latency_ns\": {", indent);
+			for (int l = 0; l < MOIRAI_PRIO_LEVELS; l++) {
+				printf("%s\n%s    \"%s\": ", l ? "," : "", indent,
+				       moirai_prio_name(moirai_prio_from_index(l)));
+				json_lat(&r->fwd_lat[l]);
+			}
+			printf(" }");
+		}
+	}
 	if (r->src_error[0]) {
 		printf(",\n%s  \"source_error\": \"", indent);
 		for (const char *p = r->src_error; *p; p++)
@@ -765,10 +844,16 @@ int main(int argc, char **argv)
 	a.cfg.routes = a.routes;
 	a.cfg.nroutes = a.nroutes;
 	memcpy(a.cfg.port_mac, default_port_mac, 6);
-	a.cfg.src_ops = a.pcap ? &pl_pcap_in_ops : a.iface ? &pl_xdp_in_ops : &pl_gen_ops;
-	a.cfg.src.path = a.pcap ? a.pcap : a.iface;
+	a.cfg.src_ops = a.pcap	   ? &pl_pcap_in_ops
+			: a.iface  ? &pl_xdp_in_ops
+			: a.listen ? &pl_net_in_ops
+				   : &pl_gen_ops;
+	a.cfg.src.path = a.pcap ? a.pcap : a.iface ? a.iface : a.listen;
 	/* AF_XDP TX: --tx-iface, or by default back out of the --iface interface */
-	a.cfg.sink_ops = a.write		 ? &pl_pcap_out_ops
+	/* --forward: the packets leave through the net before the process
+	 * stage; the TX stage stays idle on the counting sink. */
+	a.cfg.sink_ops = a.cfg.forward		 ? &pl_count_ops
+			 : a.write		 ? &pl_pcap_out_ops
 			 : a.tx_iface || a.iface ? &pl_xdp_out_ops
 						 : &pl_count_ops;
 	a.cfg.sink.path = a.write ? a.write : a.tx_iface ? a.tx_iface : a.iface;
@@ -787,7 +872,7 @@ int main(int argc, char **argv)
 
 		a.cfg.src.rate_pps = fmax(1, a.load * workers * 1e9 / per_pkt);
 	}
-	if (!a.json && !a.pcap && !a.iface)
+	if (!a.json && !a.pcap && !a.iface && !a.listen)
 		printf("moirai-pipeline %s: generator seed %" PRIu64 ", %.0f packets/s Poisson for "
 		       "%g s, critical %.2f%%, slow path %.2f%%\n"
 		       "calibrated: fast path %.0f ns/packet (%u inspection rounds), slow path %u "
@@ -814,7 +899,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "moirai-pipeline: %s\n", err);
 			/* bad input, or an interface that cannot be used
 			 * (not root, no such interface, no XDP): exit 2 */
-			return rc == -EINVAL || rc == -EPERM || rc == -ENODEV || rc == -EOPNOTSUPP
+			return rc == -EINVAL || rc == -EPERM || rc == -ENODEV ||
+					       rc == -EOPNOTSUPP || rc == -EADDRNOTAVAIL ||
+					       rc == -EPROTO || rc == -EPROTONOSUPPORT
 				       ? 2
 				       : 1;
 		}
@@ -849,6 +936,11 @@ int main(int argc, char **argv)
 		if (res[i].src_error[0]) {
 			fprintf(stderr, "moirai-pipeline: %s\n", res[i].src_error);
 			status = 2;
+		} else if (res[i].net_error[0]) {
+			/* The peer failed: a runtime failure; the accounting
+			 * above still balances. */
+			fprintf(stderr, "moirai-pipeline: %s\n", res[i].net_error);
+			status = 1;
 		} else if (res[i].lost || res[i].buffers_leaked) {
 			if (!status)
 				fprintf(stderr, "moirai-pipeline: %" PRId64 " packets lost\n",

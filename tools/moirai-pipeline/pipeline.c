@@ -81,6 +81,22 @@ struct ctx {
 	uint64_t routes_freed;
 	struct moirai_poller *rx_poller, *tx_poller;
 	uint64_t in_flight_peak;
+	/* --forward / --listen (fwd.h): the net, owned by worker 0 */
+	struct pl_fwd *fwd;
+	bool fwd_send;		      /* the sender: RX -> classify -> net */
+	struct pl_pkt **park[NCLASS]; /* sender: packets the window held back, FIFO */
+	unsigned park_head[NCLASS], park_n[NCLASS], park_cap;
+	bool net_failed;    /* sender: the receiver failed; the run ends */
+	uint64_t rx_paused; /* sender: RX polls skipped, a park queue full */
+	int src_rc;	    /* the source's last error */
+	struct moirai_hist fwd_lat[MOIRAI_PRIO_LEVELS]; /* receiver, TX poller only */
+	char fwd_err[256];	       /* worker 0 -> pl_run(): why the net failed */
+	struct pl_fwd_stats fwd_stats; /* read on worker 0 at the end */
+	struct w0call {		       /* a call run on worker 0 (the net's owner) */
+		struct ctx *c;
+		int (*fn)(struct ctx *c);
+		int rc, done;
+	} w0;
 };
 
 static volatile int interrupted;
@@ -107,6 +123,7 @@ static const char *const drop_names[PL_DROP_REASONS] = {
 	[PL_DROP_TTL_EXPIRED] = "ttl_expired",
 	[PL_DROP_NO_ROUTE] = "no_route",
 	[PL_DROP_TX_FULL] = "tx_full",
+	[PL_DROP_NET_DOWN] = "net_down",
 };
 
 const char *pl_drop_name(enum pl_drop reason)
@@ -349,6 +366,85 @@ static bool pay_owed(struct ctx *c, int cls)
 	return true;
 }
 
+/* The source has ended (or the run must end): RX poller only. */
+static void end_source(struct ctx *c)
+{
+	c->src_done_local = true;
+	__atomic_store_n(&c->end_ns, moirai_now_ns(), __ATOMIC_RELAXED);
+	/* Release: everything this worker counted is visible to the thread
+	 * that acquires src_done. */
+	__atomic_store_n(&c->src_done, true, __ATOMIC_RELEASE);
+}
+
+/* ---- --forward: classify -> net ------------------------------------------- */
+
+/* The receiver failed: what is parked will never go; the run ends. */
+static void fwd_failed(struct ctx *c, struct pl_stats *s)
+{
+	c->net_failed = true;
+	for (int cls = 0; cls < NCLASS; cls++) {
+		while (c->park_n[cls]) {
+			drop_pkt(s, c->park[cls][c->park_head[cls]], PL_DROP_NET_DOWN);
+			c->park_head[cls] = (c->park_head[cls] + 1) % c->park_cap;
+			c->park_n[cls]--;
+		}
+	}
+	if (!c->src_done_local)
+		end_source(c);
+}
+
+/*
+ * Send what is parked, critical first, in bursts of up to 64, until a
+ * window is full (backpressure: the rest stays parked for the next poll,
+ * nothing is dropped).  A packet the net accepted is forwarded: its
+ * buffer is free again (the net copied it), and its latency is arrival
+ * -> handed to the net.
+ */
+static bool fwd_flush(struct ctx *c, struct pl_stats *s)
+{
+	bool any = false;
+
+	for (int cls = 0; cls < NCLASS && !c->net_failed; cls++) {
+		while (c->park_n[cls]) {
+			unsigned h = c->park_head[cls], k = c->park_n[cls];
+			struct pl_pkt **pk = &c->park[cls][h];
+			uint64_t now;
+			int sent;
+
+			if (k > c->park_cap - h)
+				k = c->park_cap - h;
+			if (k > PL_BURST_MAX)
+				k = PL_BURST_MAX;
+			sent = pl_fwd_send(c->fwd, cls, pk, (int)k);
+			if (sent < 0) {
+				fwd_failed(c, s);
+				return true;
+			}
+			now = moirai_now_ns();
+			for (int i = 0; i < sent; i++) {
+				struct pl_pkt *p = pk[i];
+
+				moirai_hist_record(
+					&c->lat[moirai_prio_index(p->flags & PL_PKT_F_CRITICAL
+									  ? MOIRAI_PRIO_CRITICAL
+									  : MOIRAI_PRIO_NORMAL)],
+					now > p->arrival_ns ? now - p->arrival_ns : 0);
+				ADD(s->tx_pkts, 1);
+				ADD(s->tx_bytes, p->len);
+				ADD(s->checksum_out, p->hash);
+				pl_pkt_free(p);
+			}
+			c->park_head[cls] = (h + (unsigned)sent) % c->park_cap;
+			c->park_n[cls] -= (unsigned)sent;
+			if (sent)
+				any = true;
+			if ((unsigned)sent < k)
+				break;
+		}
+	}
+	return any;
+}
+
 /* One burst from the source: how many packets came (-1 at its end). */
 static int rx_once(struct ctx *c)
 {
@@ -356,23 +452,51 @@ static int rx_once(struct ctx *c)
 	struct pl_pkt *pkts[PL_BURST_MAX];
 	uint64_t now = moirai_now_ns();
 	unsigned queued[NCLASS] = { 0 }, batch = c->cfg->batch ? c->cfg->batch : 1;
-	int n;
+	int n, want = PL_BURST_MAX;
 
+	if (c->fwd_send) {
+		/* Take no more than both park queues can hold: a receiver
+		 * that holds the window back holds the source back (a pcap
+		 * waits, the generator's packets wait and show it in their
+		 * latency), nothing is dropped for it. */
+		for (int cls = 0; cls < NCLASS; cls++)
+			if ((int)(c->park_cap - c->park_n[cls]) < want)
+				want = (int)(c->park_cap - c->park_n[cls]);
+		if (want == 0) {
+			c->rx_paused++;
+			return 0;
+		}
+	} else if (c->src.ops->classified) {
+		/* --listen: take only what the class rings have room for (a
+		 * lower bound: only this poller adds to them).  The rest waits
+		 * in the net, whose window holds the sender back: across the
+		 * boundary the receiver pushes back instead of dropping
+		 * queue_full. */
+		for (int cls = c->cfg->sched == PL_SCHED_FIFO ? 1 : 0; cls < NCLASS; cls++) {
+			unsigned room = moirai_ring_free_count(c->ring[cls]);
+
+			if (room < (unsigned)want)
+				want = (int)room;
+		}
+		if (want == 0) {
+			c->rx_paused++;
+			return 0;
+		}
+	}
 	if (__atomic_load_n(&interrupted, __ATOMIC_RELAXED))
 		n = -ENODATA;
 	else
-		n = c->src.ops->rx_burst(&c->src, pkts, PL_BURST_MAX, now);
+		n = c->src.ops->rx_burst(&c->src, pkts, want, now);
 	if (n < 0) {
-		c->src_done_local = true;
-		__atomic_store_n(&c->end_ns, moirai_now_ns(), __ATOMIC_RELAXED);
-		/* Release: everything this worker counted is visible to the
-		 * thread that acquires src_done. */
-		__atomic_store_n(&c->src_done, true, __ATOMIC_RELEASE);
+		if (n != -ENODATA)
+			c->src_rc = n;
+		end_source(c);
 		return -1;
 	}
 	for (int i = 0; i < n; i++) {
 		struct pl_pkt *p = pkts[i];
-		bool crit = is_critical(c->cfg, p);
+		bool crit = c->src.ops->classified ? (p->flags & PL_PKT_F_CRITICAL) != 0
+						   : is_critical(c->cfg, p);
 		int cls = c->cfg->sched == PL_SCHED_FIFO ? 1 : crit ? 0 : 1;
 
 		if (!c->first_ns)
@@ -384,12 +508,25 @@ static int rx_once(struct ctx *c)
 			p->flags |= PL_PKT_F_CRITICAL;
 			ADD(s->critical_in, 1);
 		}
+		if (c->fwd_send) {
+			/* The content checksum of what goes over the net: the
+			 * receiver's checksum_in. */
+			p->hash = pl_frame_hash(p->data, p->len);
+			ADD(s->checksum_in, p->hash);
+			c->park[cls][(c->park_head[cls] + c->park_n[cls]) % c->park_cap] = p;
+			c->park_n[cls]++;
+			continue;
+		}
 		if (moirai_ring_sp_enqueue_burst(c->ring[cls], (void *const *)&p, 1, NULL) != 1) {
 			ADD(s->checksum_in, pl_frame_hash(p->data, p->len));
 			drop_pkt(s, p, PL_DROP_QUEUE_FULL);
 			continue;
 		}
 		queued[cls]++;
+	}
+	if (c->fwd_send) {
+		fwd_flush(c, s);
+		return n;
 	}
 	for (int cls = 0; cls < NCLASS; cls++) {
 		c->owed[cls] += (queued[cls] + batch - 1) / batch;
@@ -413,6 +550,10 @@ static int rx_poll(void *arg)
 	for (int cls = 0; cls < NCLASS; cls++)
 		if (c->owed[cls] && !pay_owed(c, cls))
 			return MOIRAI_POLL_BUSY;
+	/* --forward: what the window held back goes first (also after the
+	 * source ended). */
+	if (c->fwd_send && fwd_flush(c, my_stats(c)))
+		busy = MOIRAI_POLL_BUSY;
 	for (int round = 0; round < RX_ROUNDS && !c->src_done_local; round++) {
 		int n = rx_once(c);
 
@@ -494,6 +635,17 @@ static unsigned tx_once(struct ctx *c)
 								     ? MOIRAI_PRIO_CRITICAL
 								     : MOIRAI_PRIO_NORMAL)],
 				   now > p->arrival_ns ? now - p->arrival_ns : 0);
+		if (c->src.ops->classified) {
+			/* --listen: from the sender's arrival, on its clock
+			 * (meaningful when both share CLOCK_MONOTONIC: one host). */
+			uint64_t o = pl_fwd_origin_ns(p);
+
+			moirai_hist_record(
+				&c->fwd_lat[moirai_prio_index(p->flags & PL_PKT_F_CRITICAL
+								      ? MOIRAI_PRIO_CRITICAL
+								      : MOIRAI_PRIO_NORMAL)],
+				now > o ? now - o : 0);
+		}
 		ADD(s->tx_pkts, 1);
 		ADD(s->tx_bytes, p->len);
 		ADD(s->checksum_out, p->hash);
@@ -559,6 +711,117 @@ static void *ctl_main(void *arg)
 		__atomic_fetch_add(&c->route_updates, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
+}
+
+/* ---- the net on worker 0 ----------------------------------------------------- */
+
+static int w0_task(void *arg)
+{
+	struct w0call *w = arg;
+
+	w->rc = w->fn(w->c);
+	/* Release: what fn did is visible to the thread that waits. */
+	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Run @fn(c) on worker 0 (the net's owner) and wait for it, at most 30 s
+ * (the calls it makes are bounded well below that). */
+static int on_worker0(struct ctx *c, int (*fn)(struct ctx *c), char *err, size_t errlen)
+{
+	uint64_t deadline = moirai_now_ns() + 30ull * 1000 * 1000 * 1000;
+	int rc;
+
+	c->w0 = (struct w0call){ .c = c, .fn = fn };
+	rc = moirai_rt_send(c->rt, 0, MOIRAI_PRIO_NORMAL, w0_task, &c->w0);
+	if (rc) {
+		snprintf(err, errlen, "runtime: %s", moirai_last_error());
+		return rc;
+	}
+	while (!__atomic_load_n(&c->w0.done, __ATOMIC_ACQUIRE)) {
+		if (moirai_now_ns() > deadline) {
+			snprintf(err, errlen, "worker 0 did not finish a network call in 30 s");
+			return -ETIMEDOUT;
+		}
+		nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+	}
+	return c->w0.rc;
+}
+
+static int fwd_open_w0(struct ctx *c)
+{
+	bool listen = !c->cfg->forward;
+
+	return pl_fwd_open(listen ? c->cfg->src.path : c->cfg->forward, listen, &c->fwd, c->fwd_err,
+			   sizeof(c->fwd_err));
+}
+
+/* One connect attempt per channel, short enough (0.5 s) that worker 0 is
+ * never reported stuck; pl_run() retries while nobody listens. */
+static int fwd_connect_w0(struct ctx *c)
+{
+	return pl_fwd_connect(c->fwd, 500ll * 1000 * 1000, c->fwd_err, sizeof(c->fwd_err));
+}
+
+static int fwd_stats_w0(struct ctx *c)
+{
+	pl_fwd_stats(c->fwd, &c->fwd_stats);
+	return 0;
+}
+
+static int fwd_destroy_w0(struct ctx *c)
+{
+	/* Parked packets left after a drain timeout are reported lost. */
+	for (int cls = 0; cls < NCLASS; cls++)
+		for (; c->park_n[cls]; c->park_n[cls]--) {
+			pl_pkt_free(c->park[cls][c->park_head[cls]]);
+			c->park_head[cls] = (c->park_head[cls] + 1) % c->park_cap;
+		}
+	pl_fwd_destroy(c->fwd);
+	c->fwd = NULL;
+	return 0;
+}
+
+/* Open the net on worker 0: listen, or connect (retrying while the
+ * receiver is not there yet, PL_FWD_CONNECT_NS in all). */
+static int fwd_setup(struct ctx *c, char *err, size_t errlen)
+{
+	uint64_t deadline = moirai_now_ns() + PL_FWD_CONNECT_NS;
+	int rc;
+
+	if (c->fwd_send) {
+		c->park_cap = c->cfg->ring_size;
+		for (int cls = 0; cls < NCLASS; cls++) {
+			c->park[cls] = calloc(c->park_cap, sizeof(*c->park[cls]));
+			if (!c->park[cls]) {
+				snprintf(err, errlen, "out of memory");
+				return -ENOMEM;
+			}
+		}
+	}
+	rc = on_worker0(c, fwd_open_w0, err, errlen);
+	if (rc || !c->fwd_send) {
+		if (rc && c->fwd_err[0])
+			snprintf(err, errlen, "%s", c->fwd_err);
+		return rc;
+	}
+	for (;;) {
+		rc = on_worker0(c, fwd_connect_w0, err, errlen);
+		if (rc != -ECONNREFUSED && rc != -ETIMEDOUT)
+			break;
+		if (moirai_now_ns() >= deadline) {
+			snprintf(c->fwd_err, sizeof(c->fwd_err),
+				 "--forward %s: no receiver there (%s for %llu s)", c->cfg->forward,
+				 rc == -ECONNREFUSED ? "connection refused" : "no answer",
+				 (unsigned long long)(PL_FWD_CONNECT_NS / 1000000000u));
+			break;
+		}
+		if (rc == -ECONNREFUSED)
+			nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
+	}
+	if (rc && c->fwd_err[0])
+		snprintf(err, errlen, "%s", c->fwd_err);
+	return rc;
 }
 
 /* ---- the run ---------------------------------------------------------------- */
@@ -927,6 +1190,15 @@ int pl_run(const struct pl_config *cfg, struct pl_result *out, char *err, size_t
 	cur_ctx = c;
 
 	t0 = moirai_now_ns();
+	c->fwd_send = cfg->forward != NULL;
+	if (c->fwd_send || c->src.ops == &pl_net_in_ops) {
+		rc = fwd_setup(c, err, errlen);
+		if (rc)
+			goto out_stop;
+		if (!c->fwd_send)
+			c->src.priv = c->fwd;
+		t0 = moirai_now_ns(); /* the run starts once connected */
+	}
 	c->io_worker = cfg->io_worker && c->nworkers >= 2;
 	rc = moirai_poller_register(c->rt, c->io_worker ? 0 : c->nworkers - 1, "pl-tx", tx_poll, c,
 				    0, MOIRAI_POLLER_F_NO_PARK, &c->tx_poller);
@@ -989,11 +1261,31 @@ out_stop:
 	}
 	t_end = moirai_now_ns();
 	moirai_poller_unregister(c->rx_poller);
+	if (c->fwd) {
+		char e2[64];
+
+		/* On the net's owner, after the RX poller is gone: the
+		 * counters, then close (the receiver sees end of stream after
+		 * every packet sent). */
+		on_worker0(c, fwd_stats_w0, e2, sizeof(e2));
+		if (c->fwd_send)
+			snprintf(out->net_error, sizeof(out->net_error), "%s",
+				 pl_fwd_error(c->fwd));
+		on_worker0(c, fwd_destroy_w0, e2, sizeof(e2));
+	}
 	moirai_poller_unregister(c->tx_poller);
 	moirai_rt_stop(c->rt, MOIRAI_RT_STOP_NOW, 10ll * 1000 * 1000 * 1000);
 	if (!rc) {
 		fill_result(c, out, t0, t_end);
 		take_flows(c, out);
+		out->fwd_send = c->fwd_send;
+		out->fwd_listen = c->src.ops == &pl_net_in_ops;
+		out->fwd = c->fwd_stats;
+		out->rx_paused = c->rx_paused;
+		for (int l = 0; l < MOIRAI_PRIO_LEVELS; l++) {
+			moirai_hist_init(&out->fwd_lat[l]);
+			moirai_hist_merge(&out->fwd_lat[l], &c->fwd_lat[l]);
+		}
 	}
 out_rt:
 	if (moirai_rt_destroy(c->rt) != 0) {
@@ -1007,7 +1299,10 @@ out_rt:
 	out->routes_freed = __atomic_load_n(&c->routes_freed, __ATOMIC_RELAXED);
 	if (c->src.ops) {
 		c->src.ops->close(&c->src);
-		if (c->src.error[0]) {
+		if (c->src.error[0] && (c->src_rc == -ECONNRESET || c->src_rc == -EPIPE)) {
+			/* --listen: the sender failed; not bad input. */
+			snprintf(out->net_error, sizeof(out->net_error), "%s", c->src.error);
+		} else if (c->src.error[0]) {
 			snprintf(out->src_error, sizeof(out->src_error), "%s", c->src.error);
 			out->src_errno = -EIO;
 		}
@@ -1028,6 +1323,8 @@ out_rt:
 		moirai_ring_destroy(c->tx_ring[w]);
 	}
 	free(c->tx_ring);
+	for (int cls = 0; cls < NCLASS; cls++)
+		free(c->park[cls]);
 	fill_memory(c, out);
 	for (int node = 0; node < PL_MAX_NODES; node++) {
 		if (!c->bufs.pool[node])

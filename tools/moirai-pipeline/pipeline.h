@@ -27,6 +27,7 @@
 
 #include <moirai.h>
 
+#include "fwd.h"
 #include "port.h"
 #include "route.h"
 
@@ -67,6 +68,10 @@ struct pl_config {
 	bool per_flow;		  /* count per flow at TX */
 	bool io_worker;		  /* worker 0 only polls (RX and TX); tasks go to the others */
 	const char *label;	  /* for the progress line */
+	/* --forward ADDR: after classify, packets go to the receiver at ADDR
+	 * (fwd.h) instead of the process stage.  The receiver (--listen) is
+	 * the source pl_net_in_ops with src.path its address. */
+	const char *forward;
 };
 
 struct pl_flow_count {
@@ -116,6 +121,12 @@ struct pl_result {
 	bool interrupted, drain_timeout;
 	char src_error[256];
 	int src_errno;
+	/* --forward / --listen */
+	bool fwd_send, fwd_listen;
+	struct pl_fwd_stats fwd;
+	uint64_t rx_paused; /* sender: RX polls skipped because a class's park queue was full */
+	struct moirai_hist fwd_lat[MOIRAI_PRIO_LEVELS]; /* receiver: sender arrival -> TX */
+	char net_error[256];				/* the peer failed (exit 1); "" none */
 };
 
 /* Run the pipeline once.  0, or -errno with a one-line message in @err

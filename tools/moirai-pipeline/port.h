@@ -33,6 +33,8 @@
 #define PL_PKT_DATA 2048u
 /* Longest burst a port is asked for. */
 #define PL_BURST_MAX 64
+/* Bytes of the forward header (fwd.h) that precede the frame in a buffer. */
+#define PL_WIRE_HDR 16u
 
 /* Packet flags. */
 #define PL_PKT_F_CRITICAL 0x1u /* classified onto the critical level */
@@ -57,6 +59,7 @@ enum pl_drop {
 	PL_DROP_TTL_EXPIRED, /* TTL <= 1 on arrival */
 	PL_DROP_NO_ROUTE,    /* no route, or a blackhole route */
 	PL_DROP_TX_FULL,     /* the sink did not accept it */
+	PL_DROP_NET_DOWN,    /* --forward: parked for the receiver when it failed */
 	PL_DROP_REASONS
 };
 
@@ -76,9 +79,15 @@ struct pl_pkt {
 	uint32_t flow;		  /* generator: flow index; else 0 */
 	uint32_t pad_;
 	uint64_t hash; /* content hash of the frame as forwarded (process stage) */
-	uint64_t pad2_[2];
+	/* --forward / --listen: the header of the packet's message (fwd.h),
+	 * right before the frame, so that header and frame are one message
+	 * sent from and received into this buffer. */
+	uint8_t wire[PL_WIRE_HDR];
 	alignas(64) uint8_t data[PL_PKT_DATA];
 };
+
+_Static_assert(offsetof(struct pl_pkt, data) - offsetof(struct pl_pkt, wire) == PL_WIRE_HDR,
+	       "the forward header ends where the frame starts");
 
 /* Take one buffer from @bufs (the calling worker's node pool, through its
  * cache).  NULL when the pool is empty.  Worker only. */
@@ -105,7 +114,10 @@ struct pl_port_conf {
 };
 
 struct pl_port_ops {
-	const char *name; /* "gen", "pcap", "pcap-out", "count", "xdp", ... */
+	const char *name; /* "gen", "pcap", "pcap-out", "count", "xdp", "net", ... */
+	/* A source whose packets come classified (PL_PKT_F_CRITICAL set by
+	 * rx_burst(): the net source takes the sender's class). */
+	bool classified;
 	/* Open the port; 0 or -errno with a message in @err (for people, one
 	 * line naming what is wrong: the file, the field, the offset). */
 	int (*open)(struct pl_port *port, const struct pl_port_conf *conf, char *err,
