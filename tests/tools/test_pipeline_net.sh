@@ -1,0 +1,266 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# moirai-pipeline across two "hosts": a receiver (--listen) in one network
+# namespace, a sender (--forward) in another, joined by a veth pair, over
+# UCX's TCP transport (UCX_TLS=tcp: no shared memory between the two).
+#   1. the pcap files pl-basic and pl-mixed: the sender receives exactly
+#      what the file holds and forwards all but the oversize record; the
+#      receiver gets every packet the sender forwarded (packets_in ==
+#      forwarded_net, its checksum_in == the sender's checksum_out), drops
+#      exactly what tests/data/pl-expected.json says by reason, forwards
+#      the expected packets, bytes, content checksum and per-flow counts,
+#      and reports per class exactly the critical packets the sender
+#      classified; lost 0 on both sides;
+#   2. the generator (seeded, 5% critical): the same balances, every packet
+#      through, the receiver's critical latency count (local and from the
+#      sender) == the sender's critical_in;
+#   3. the receiver killed (SIGKILL) mid-stream: the sender exits 1 with
+#      one clear line, and its accounting still balances (received ==
+#      forwarded_net + drops by reason, lost 0);
+#   4. a wrong peer (tests/net/test_net, a fixed-size moirai channel) at
+#      the receiver: exit 2 with a line saying so;
+#   5. (no root needed) unparsable addresses exit 2 with one line.
+# Needs root and network namespaces for 1-4: without them it says why and
+# exits 77 (SKIP).  Every process has a timeout; namespaces are removed on
+# every exit path.
+set -u
+cli_cleanup=cleanup
+. tests/common/cli.sh
+PL=$BUILD/bin/moirai-pipeline
+TN=$BUILD/tests/net/test_net
+D=tests/data
+me=test_pipeline_net
+A=moirai-plnet-$$-a
+B=moirai-plnet-$$-b
+VA=mp$$a
+VB=mp$$b
+ADDR=10.234.0.1
+PORT=14441
+UCX_TLS=tcp
+export UCX_TLS
+# UCX's memory hooks crash ThreadSanitizer's interceptors (tests/tsan.supp);
+# the pipeline's eager active messages do not need them.
+if [ "${SAN:-}" = thread ]; then
+	UCX_MEM_MMAP_HOOK_MODE=none
+	UCX_MEM_MALLOC_HOOKS=no
+	export UCX_MEM_MMAP_HOOK_MODE UCX_MEM_MALLOC_HOOKS
+fi
+# Small pools: faster to start, and plenty for these rates.
+OPTS="--quiet --json --workers 1 --pool 4096 --route-period 10"
+
+kill_ns() {
+	for p in $(ip netns pids "$1" 2>/dev/null); do
+		kill -9 "$p" 2>/dev/null
+	done
+}
+cleanup() {
+	kill_ns "$A"
+	kill_ns "$B"
+	ip netns del "$A" 2>/dev/null
+	ip netns del "$B" 2>/dev/null
+}
+trap 'exit 1' INT TERM HUP
+
+[ -x "$PL" ] || { echo "$me: $PL not built"; exit 1; }
+
+# 5. bad addresses: exit 2, one line (no namespace needed)
+for bad in "--listen tcp://nohost" "--listen udp://1.2.3.4:5" "--forward tcp://1.2.3.4:0" \
+	"--forward tcp://[::1" "--listen tcp://1.2.3.4:5 --forward tcp://1.2.3.4:6" \
+	"--listen tcp://1.2.3.4:5 --pcap $D/pl-basic.pcap"; do
+	# shellcheck disable=SC2086
+	expect_status 2 "$bad" timeout -s KILL 30 "$PL" --quiet --workers 1 --pool 256 $bad
+done
+echo "$me: 5. bad addresses exit 2 with one line"
+
+skip() {
+	echo "$me: SKIP: $*"
+	[ $fails -eq 0 ] || exit 1
+	exit 77
+}
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces and veth pairs)"
+command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
+if ! ip netns add "$A" 2>"$tmp/err"; then
+	skip "cannot create a network namespace: $(cat "$tmp/err")"
+fi
+ip netns add "$B" || skip "cannot create a second network namespace"
+if ! ip link add "$VA" type veth peer name "$VB" 2>"$tmp/err"; then
+	skip "cannot create a veth pair: $(cat "$tmp/err")"
+fi
+ip link set "$VA" netns "$A" && ip link set "$VB" netns "$B" &&
+	ip -n "$A" addr add $ADDR/24 dev "$VA" &&
+	ip -n "$B" addr add 10.234.0.2/24 dev "$VB" &&
+	ip -n "$A" link set "$VA" up && ip -n "$B" link set "$VB" up &&
+	ip -n "$A" link set lo up && ip -n "$B" link set lo up ||
+	{ echo "$me: cannot configure the veth pair"; exit 1; }
+if ! ip netns exec "$A" true 2>"$tmp/err"; then
+	skip "cannot enter a network namespace: $(cat "$tmp/err")"
+fi
+
+# start NAME NS ARGS...: a pipeline in the background (30 s at most).
+start() {
+	name=$1 ns=$2
+	shift 2
+	# shellcheck disable=SC2086
+	timeout -s KILL 30 ip netns exec "$ns" "$PL" $OPTS "$@" >"$tmp/$name.json" \
+		2>"$tmp/$name.err" &
+	eval "pid_$name=$!"
+}
+# finish NAME WANT: wait for it; its exit status must be WANT.
+finish() {
+	eval "p=\$pid_$1"
+	wait "$p"
+	rc=$?
+	if [ "$rc" -ne "$2" ]; then
+		fail "$1: exit $rc, want $2"
+		sed 's/^/    /' "$tmp/$1.err" | tail -n 20
+		return 1
+	fi
+	return 0
+}
+# pair CASE PORT SENDER-ARGS...: receiver in A, sender in B, both to the end.
+pair() {
+	case_=$1 port=$2
+	shift 2
+	start rcv "$A" --listen tcp://$ADDR:"$port" --per-flow
+	start snd "$B" --forward tcp://$ADDR:"$port" "$@"
+	finish snd 0
+	s=$?
+	finish rcv 0 && [ $s -eq 0 ]
+}
+
+# check CASE [EXPECTED-KEY]: the balances between the two JSON documents.
+check() {
+	if ! $PY - "$tmp/snd.json" "$tmp/rcv.json" "$D/pl-expected.json" "$@" <<'PYEOF'; then
+import json, sys
+s = json.load(open(sys.argv[1]))
+r = json.load(open(sys.argv[2]))
+case = sys.argv[4]
+e = json.load(open(sys.argv[3]))[sys.argv[5]] if len(sys.argv) > 5 else None
+bad = []
+def want(what, got, exp):
+    if got != exp:
+        bad.append("%s: %s, want %s" % (what, got, exp))
+for side, d in (("sender", s), ("receiver", r)):
+    want(side + " lost", d["lost"], 0)
+    want(side + " buffers_leaked", d["buffers_leaked"], 0)
+    want(side + " received = out + drops", d["packets_in"],
+         d["packets_out"] + sum(d["drops"].values()))
+want("sender net.role", s["net"]["role"], "forward")
+want("receiver net.role", r["net"]["role"], "listen")
+want("sender forwarded_net == packets_out", s["forwarded_net"], s["packets_out"])
+want("sender net.packets", s["net"]["packets"], s["forwarded_net"])
+want("receiver packets_in == sender forwarded_net", r["packets_in"], s["forwarded_net"])
+want("receiver bytes_in == sender bytes_out", r["bytes_in"], s["bytes_out"])
+want("receiver checksum_in == sender checksum_out", r["checksum_in"], s["checksum_out"])
+want("receiver critical_in == sender critical over the net", r["critical_in"],
+     s["net"]["critical"])
+want("receiver net.critical", r["net"]["critical"], s["net"]["critical"])
+want("receiver net.error", r["net"]["error"], "")
+want("sender net.error", s["net"]["error"], "")
+# Every packet out is counted in one class, on both clocks.
+lat = r["latency_ns"]
+want("receiver per-class counts", sum(v["count"] for v in lat.values()), r["packets_out"])
+want("receiver per-class counts from the sender",
+     sum(v["count"] for v in r["forward_latency_ns"].values()), r["packets_out"])
+if e is not None:
+    # The sender: exactly the file; only the oversize record stays there.
+    want("sender packets_in", s["packets_in"], e["packets_in"])
+    want("sender critical_in", s["critical_in"], e["critical_in"])
+    want("sender drops", {k: v for k, v in s["drops"].items() if v},
+         {"oversize": e["drops"]["oversize"]} if e["drops"]["oversize"] else {})
+    # The receiver: what the local pipeline gives for the file.
+    for k in ("packets_out", "bytes_out", "checksum_out", "critical_in", "slow_path"):
+        want("receiver " + k, r[k], e[k])
+    for k, v in e["drops"].items():
+        want("receiver drops." + k, r["drops"].get(k), 0 if k == "oversize" else v)
+    flows = {"%s:%d>%s:%d" % (f["src"], f["sport"], f["dst"], f["dport"]):
+             [f["packets"], f["bytes"]] for f in r["flows"]}
+    want("receiver flows", flows, e["flows"])
+if case in ("pl-basic.pcap", "gen"):
+    # Nothing dropped anywhere: every critical packet the sender classified
+    # was transmitted by the receiver in the critical class.
+    want("receiver drops", sum(r["drops"].values()), 0)
+    want("receiver critical count", lat["critical"]["count"], s["critical_in"])
+    want("receiver critical count from the sender",
+         r["forward_latency_ns"]["critical"]["count"], s["critical_in"])
+    want("sender critical count", s["latency_ns"]["critical"]["count"], s["critical_in"])
+if case == "gen" and s["critical_in"] == 0:
+    bad.append("the generator sent no critical packet")
+if bad:
+    print("    " + "\n    ".join(bad))
+    sys.exit(1)
+print("  %s: sender in %d, forwarded_net %d (critical %d), drops %s; receiver in %d, "
+      "out %d, critical %d" % (case, s["packets_in"], s["forwarded_net"],
+      s["net"]["critical"], {k: v for k, v in s["drops"].items() if v}, r["packets_in"],
+      r["packets_out"], r["critical_in"]))
+PYEOF
+		fail "$1: the two sides do not balance"
+	fi
+}
+
+echo "$me: 1. pcap files, namespace $B -> $A"
+port=$PORT
+for f in pl-basic pl-mixed; do
+	port=$((port + 1))
+	pair "$f" $port --pcap "$D/$f.pcap" && check "$f.pcap" "$f.pcap"
+done
+
+echo "$me: 2. the generator"
+port=$((port + 1))
+pair gen $port --rate 20000 --duration 1 --critical-share 0.05 --seed 7 && check gen
+
+echo "$me: 3. the receiver killed mid-stream"
+port=$((port + 1))
+start rcv "$A" --listen tcp://$ADDR:$port
+start snd "$B" --forward tcp://$ADDR:$port --rate 20000 --duration 20 --seed 3
+# Until the receiver has packets (its namespace sees the connection), at
+# most 10 s; then kill it.
+i=0
+while [ $i -lt 100 ]; do
+	[ "$(ip netns exec "$A" ss -Htn state established 2>/dev/null | wc -l)" -ge 2 ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+sleep 1
+kill_ns "$A"
+wait "$pid_rcv" 2>/dev/null
+if finish snd 1; then
+	if ! grep -q "the receiver failed" "$tmp/snd.err" || [ "$(wc -l <"$tmp/snd.err")" -ne 1 ]; then
+		fail "killed receiver: want one line saying the receiver failed:"
+		sed 's/^/    /' "$tmp/snd.err"
+	fi
+	$PY - "$tmp/snd.json" <<'PYEOF' || fail "killed receiver: the sender's accounting"
+import json, sys
+s = json.load(open(sys.argv[1]))
+bad = []
+if s["packets_in"] != s["forwarded_net"] + sum(s["drops"].values()):
+    bad.append("in %d != forwarded_net %d + drops %s" % (s["packets_in"], s["forwarded_net"],
+               s["drops"]))
+if s["lost"] != 0 or s["buffers_leaked"] != 0:
+    bad.append("lost %d, leaked %d" % (s["lost"], s["buffers_leaked"]))
+if not s["forwarded_net"] or "receiver failed" not in s["net"]["error"]:
+    bad.append("forwarded_net %d, error '%s'" % (s["forwarded_net"], s["net"]["error"]))
+if bad:
+    print("    " + "\n    ".join(bad))
+    sys.exit(1)
+print("  sender: in %d = forwarded_net %d + drops %s; %s" % (s["packets_in"],
+      s["forwarded_net"], {k: v for k, v in s["drops"].items() if v}, s["net"]["error"]))
+PYEOF
+fi
+
+echo "$me: 4. a wrong peer"
+if [ -x "$TN" ]; then
+	port=$((port + 1))
+	start rcv "$A" --listen tcp://$ADDR:$port
+	timeout -s KILL 30 ip netns exec "$B" "$TN" --send tcp://$ADDR:$port --id 0 --count 10 \
+		--tls tcp >"$tmp/tn.out" 2>&1
+	if finish rcv 2 && ! tail -n 1 "$tmp/rcv.err" | grep -q "not a moirai-pipeline sender"; then
+		fail "wrong peer: the last line does not say what is wrong:"
+		sed 's/^/    /' "$tmp/rcv.err"
+	fi
+else
+	echo "  ($TN not built: skipped)"
+fi
+
+cli_finish "$me"
