@@ -18,6 +18,8 @@
 #   3. the receiver killed (SIGKILL) mid-stream: the sender exits 1 with
 #      one clear line, and its accounting still balances (received ==
 #      forwarded_net + drops by reason, lost 0);
+#      3b. a second sender while the first runs: it is turned away (exit 1,
+#      the receiver closed its connection), the first is unaffected;
 #   4. a wrong peer (tests/net/test_net, a fixed-size moirai channel) at
 #      the receiver: exit 2 with a line saying so;
 #   5. (no root needed) unparsable addresses exit 2 with one line.
@@ -158,6 +160,7 @@ want("receiver critical_in == sender critical over the net", r["critical_in"],
 want("receiver net.critical", r["net"]["critical"], s["net"]["critical"])
 want("receiver net.error", r["net"]["error"], "")
 want("sender net.error", s["net"]["error"], "")
+want("sender net.confirmed (the receiver's receipts)", s["net"]["confirmed"], True)
 # Every packet out is counted in one class, on both clocks.
 lat = r["latency_ns"]
 want("receiver per-class counts", sum(v["count"] for v in lat.values()), r["packets_out"])
@@ -177,7 +180,7 @@ if e is not None:
     flows = {"%s:%d>%s:%d" % (f["src"], f["sport"], f["dst"], f["dport"]):
              [f["packets"], f["bytes"]] for f in r["flows"]}
     want("receiver flows", flows, e["flows"])
-if case in ("pl-basic.pcap", "gen"):
+if case in ("pl-basic.pcap", "gen") or case.startswith("gen,"):
     # Nothing dropped anywhere: every critical packet the sender classified
     # was transmitted by the receiver in the critical class.
     want("receiver drops", sum(r["drops"].values()), 0)
@@ -247,6 +250,30 @@ if bad:
 print("  sender: in %d = forwarded_net %d + drops %s; %s" % (s["packets_in"],
       s["forwarded_net"], {k: v for k, v in s["drops"].items() if v}, s["net"]["error"]))
 PYEOF
+fi
+
+echo "$me: 3b. a second sender while the first runs"
+port=$((port + 1))
+start rcv "$A" --listen tcp://$ADDR:$port --per-flow
+start snd "$B" --forward tcp://$ADDR:$port --rate 20000 --duration 2 --critical-share 0.05 \
+	--seed 9
+i=0
+while [ $i -lt 100 ]; do
+	[ "$(ip netns exec "$A" ss -Htn state established 2>/dev/null | wc -l)" -ge 2 ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+start snd2 "$B" --forward tcp://$ADDR:$port --pcap "$D/pl-basic.pcap"
+if finish snd2 1 && ! grep -q "receiver closed the connection" "$tmp/snd2.err"; then
+	fail "second sender: want a line saying the receiver closed the connection:"
+	sed 's/^/    /' "$tmp/snd2.err"
+fi
+s=0
+finish snd 0 || s=1
+if finish rcv 0 && [ $s -eq 0 ]; then
+	check "gen, with a second sender turned away"
+	json_check "the receiver counts the second sender as refused" \
+		'd["net"]["refused"] >= 1' "$tmp/rcv.json"
 fi
 
 echo "$me: 4. a wrong peer"

@@ -15,19 +15,24 @@
 
 #include "fwd.h"
 
-#define NCH	  2	/* channels: 0 critical, 1 normal */
-#define FWD_BURST 64	/* messages per send or receive, at most */
-#define WINDOW	  1024u /* messages in flight per channel (the net's credits) */
+#define NCH	    2	  /* channels: 0 critical, 1 normal */
+#define FWD_BURST   64	  /* messages per send or receive, at most */
+#define WINDOW	    1024u /* messages in flight per channel (the net's credits) */
+#define MAX_PENDING 8	  /* receiver: accepted connections waiting for their hello */
 
-enum { ST_NONE = 0, ST_HELLO, ST_OPEN, ST_EOS };
+/* Channel states.  Sender: OPEN -> END (its end message sent) -> DONE
+ * (the receiver's receipt matched).  Receiver: NONE -> OPEN (hello) -> EOS
+ * (end message taken, receipt sent). */
+enum { ST_NONE = 0, ST_OPEN, ST_END, ST_DONE, ST_EOS };
 
 struct pl_fwd {
 	struct moirai_net *net;
 	struct moirai_net_listener *l; /* receiver */
 	struct moirai_net_chan *ch[NCH];
 	int state[NCH];
+	uint64_t count[NCH]; /* packets sent / received on each channel */
 	/* receiver: accepted channels whose hello has not come yet */
-	struct moirai_net_chan *pending[NCH];
+	struct moirai_net_chan *pending[MAX_PENDING];
 	int npending;
 	uint64_t session;
 	bool have_session;
@@ -107,7 +112,10 @@ int pl_fwd_connect(struct pl_fwd *f, int64_t timeout_ns, char *err, size_t errle
 		rc = moirai_net_sendv(f->ch[cls], &m, 1, timeout_ns);
 		if (rc != 1) {
 			snprintf(err, errlen, "--forward %s: cannot send the hello: %s", f->addr,
-				 moirai_last_error());
+				 rc == -EPIPE ? "the receiver closed the connection (busy with "
+						"another sender?)"
+				 : rc == -ECONNRESET ? "the receiver failed (connection reset)"
+						     : moirai_last_error());
 			moirai_net_chan_destroy(f->ch[cls]);
 			f->ch[cls] = NULL;
 			return rc < 0 ? rc : -EIO;
@@ -144,10 +152,36 @@ int pl_fwd_send(struct pl_fwd *f, int cls, struct pl_pkt *const *pkts, int n)
 			    (unsigned long long)f->st.packets);
 	if (rc < n)
 		f->st.stalls++;
+	f->count[cls] += (uint64_t)rc;
 	f->st.packets += (uint64_t)rc;
 	if (cls == 0)
 		f->st.critical += (uint64_t)rc;
 	return rc;
+}
+
+/* Receiver: the end message of channel @cls came after @have packets:
+ * check its count and send the receipt (our count). */
+static int end_of_channel(struct pl_fwd *f, int cls, const struct pl_wire_pkt *h, uint64_t have,
+			  bool last)
+{
+	struct pl_wire_pkt r = { .flags = PL_WIRE_F_END, .arrival_ns = have };
+	struct moirai_net_msg m = { .base = &r, .len = sizeof(r) };
+	int rc;
+
+	if (!last || h->arrival_ns != have)
+		return fail(f, -EPROTO,
+			    "--listen %s: the sender's end message says %llu %s packets, %llu "
+			    "arrived%s",
+			    f->addr, (unsigned long long)h->arrival_ns,
+			    cls == 0 ? "critical" : "normal", (unsigned long long)have,
+			    last ? "" : " (and more after it)");
+	/* The sender holds a whole window for receipts: a second is plenty. */
+	rc = moirai_net_sendv(f->ch[cls], &m, 1, 1000ll * 1000 * 1000);
+	if (rc != 1)
+		return fail(f, rc < 0 ? rc : -EIO, "--listen %s: cannot confirm the end: %s",
+			    f->addr, moirai_last_error());
+	f->state[cls] = ST_EOS;
+	return 0;
 }
 
 /* Receiver: take new connections and their hellos. */
@@ -156,17 +190,25 @@ static int accept_sender(struct pl_fwd *f)
 	struct moirai_net_chan *ch;
 	int rc;
 
-	if (moirai_net_listener_refused(f->l) > f->st.refused)
+	/* Before the sender: a peer the net refused is the wrong peer (exit
+	 * 2).  Once the sender is there, later ones are turned away without
+	 * disturbing it: the net refuses (and logs) strangers, and a second
+	 * pipeline sender gets its connection closed (its next send fails). */
+	if (!f->have_session && moirai_net_listener_refused(f->l) > 0)
 		return fail(f, -EPROTO,
 			    "--listen %s: refused a peer that is not a moirai-pipeline sender "
 			    "(another protocol version or message size)",
 			    f->addr);
 	while (moirai_net_accept(f->l, 0, &ch) == 0) {
-		if (f->npending + (f->state[0] != ST_NONE) + (f->state[1] != ST_NONE) >= NCH) {
+		if (f->state[0] != ST_NONE && f->state[1] != ST_NONE) {
 			moirai_net_chan_destroy(ch);
-			return fail(f, -EPROTO,
-				    "--listen %s: a second sender connected (one sender only)",
-				    f->addr);
+			f->st.turned_away++;
+			continue;
+		}
+		if (f->npending == MAX_PENDING) {
+			moirai_net_chan_destroy(ch);
+			f->st.turned_away++;
+			continue;
 		}
 		f->pending[f->npending++] = ch;
 	}
@@ -177,9 +219,17 @@ static int accept_sender(struct pl_fwd *f)
 		rc = moirai_net_recvv(f->pending[i], &m, 1, 0);
 		if (rc == -EAGAIN)
 			continue;
+		if (rc == 1 && m.len == sizeof(h) && h.magic == PL_FWD_MAGIC && f->have_session &&
+		    h.session != f->session) {
+			/* Another sender's channel, after the first sender's
+			 * hello: close it (its sends fail), keep the first. */
+			moirai_net_chan_destroy(f->pending[i]);
+			f->st.turned_away++;
+			f->pending[i--] = f->pending[--f->npending];
+			continue;
+		}
 		if (rc != 1 || m.len != sizeof(h) || h.magic != PL_FWD_MAGIC ||
-		    h.version != PL_FWD_VERSION || h.cls >= NCH || f->state[h.cls] != ST_NONE ||
-		    (f->have_session && h.session != f->session))
+		    h.version != PL_FWD_VERSION || h.cls >= NCH || f->state[h.cls] != ST_NONE)
 			return fail(f, -EPROTO,
 				    "--listen %s: the peer is not a moirai-pipeline --forward "
 				    "sender of protocol version %u (%s)",
@@ -190,7 +240,7 @@ static int accept_sender(struct pl_fwd *f)
 				    : h.magic != PL_FWD_MAGIC	  ? "bad magic"
 				    : h.version != PL_FWD_VERSION ? "another version"
 				    : h.cls >= NCH		  ? "bad class"
-								  : "channels of two senders");
+								  : "a class twice");
 		f->session = h.session;
 		f->have_session = true;
 		f->ch[h.cls] = f->pending[i];
@@ -200,17 +250,66 @@ static int accept_sender(struct pl_fwd *f)
 	return 0;
 }
 
+int pl_fwd_finish(struct pl_fwd *f)
+{
+	int done = 0;
+
+	for (int cls = 0; cls < NCH; cls++) {
+		struct pl_wire_pkt h = { .flags = PL_WIRE_F_END, .arrival_ns = f->count[cls] };
+		struct moirai_net_msg m = { .base = &h, .len = sizeof(h) };
+		int rc;
+
+		if (f->state[cls] == ST_OPEN) {
+			rc = moirai_net_sendv(f->ch[cls], &m, 1, 0);
+			if (rc == 0 || rc == -EAGAIN)
+				continue; /* window full: next poll */
+			if (rc < 0)
+				return fail(f, rc, "--forward %s: %s before the end of the stream",
+					    f->addr,
+					    rc == -ECONNRESET
+						    ? "the receiver failed (connection reset)"
+					    : rc == -EPIPE ? "the receiver closed the connection"
+							   : moirai_last_error());
+			f->state[cls] = ST_END;
+		}
+		if (f->state[cls] == ST_END) {
+			m.len = sizeof(h);
+			rc = moirai_net_recvv(f->ch[cls], &m, 1, 0);
+			if (rc == -EAGAIN)
+				continue;
+			if (rc < 0)
+				return fail(
+					f, rc, "--forward %s: %s before confirming %llu packets",
+					f->addr,
+					rc == -ECONNRESET ? "the receiver failed (connection reset)"
+					: rc == -EPIPE	  ? "the receiver closed the connection"
+							  : moirai_last_error(),
+					(unsigned long long)f->count[cls]);
+			if (m.len != sizeof(h) || !(h.flags & PL_WIRE_F_END) ||
+			    h.arrival_ns != f->count[cls])
+				return fail(f, -EPROTO,
+					    "--forward %s: the receiver confirmed %llu of the %llu "
+					    "%s packets sent",
+					    f->addr, (unsigned long long)h.arrival_ns,
+					    (unsigned long long)f->count[cls],
+					    cls == 0 ? "critical" : "normal");
+			f->state[cls] = ST_DONE;
+		}
+		done += f->state[cls] == ST_DONE;
+	}
+	f->st.confirmed = done == NCH;
+	return done == NCH;
+}
+
 int pl_fwd_recv(struct pl_fwd *f, struct pl_bufs *bufs, struct pl_pkt **pkts, int n,
 		uint64_t now_ns)
 {
 	struct moirai_net_msg m[FWD_BURST];
 	int got = 0, nbuf = 0, rc;
 
-	if (f->state[0] == ST_NONE || f->state[1] == ST_NONE) {
-		rc = accept_sender(f);
-		if (rc)
-			return rc;
-	}
+	rc = accept_sender(f);
+	if (rc)
+		return rc;
 	if (f->state[0] == ST_EOS && f->state[1] == ST_EOS)
 		return -ENODATA;
 	if (f->state[0] != ST_OPEN && f->state[1] != ST_OPEN)
@@ -235,15 +334,12 @@ int pl_fwd_recv(struct pl_fwd *f, struct pl_bufs *bufs, struct pl_pkt **pkts, in
 		rc = moirai_net_recvv(f->ch[cls], m, (unsigned)(nbuf - got), 0);
 		if (rc == -EAGAIN)
 			continue;
-		if (rc == -EPIPE) {
-			f->state[cls] = ST_EOS;
-			continue;
-		}
 		if (rc < 0) {
 			for (int i = got; i < nbuf; i++)
 				pl_pkt_free(pkts[i]);
 			return fail(f, rc, "--listen %s: %s after %llu packets", f->addr,
 				    rc == -ECONNRESET ? "the sender failed (connection reset)"
+				    : rc == -EPIPE    ? "the sender closed without its end message"
 				    : rc == -EMSGSIZE ? "the sender sent a message over the limit"
 						      : moirai_last_error(),
 				    (unsigned long long)f->st.packets);
@@ -261,6 +357,20 @@ int pl_fwd_recv(struct pl_fwd *f, struct pl_bufs *bufs, struct pl_pkt **pkts, in
 					    f->addr, m[i].len);
 			}
 			memcpy(&h, p->wire, sizeof(h));
+			if (h.flags & PL_WIRE_F_END) {
+				/* The sender's last message on this channel: its
+				 * count must be ours; the receipt tells it so. */
+				int erc = end_of_channel(f, cls, &h, f->count[cls] + (uint64_t)i,
+							 i == rc - 1);
+
+				if (erc) {
+					for (int k = got; k < nbuf; k++)
+						pl_pkt_free(pkts[k]);
+					return erc;
+				}
+				rc = i; /* its buffer is freed below */
+				break;
+			}
 			p->len = (uint32_t)(m[i].len - PL_WIRE_HDR);
 			p->flags = h.flags & PL_PKT_F_CRITICAL;
 			p->arrival_ns = now_ns;
@@ -269,6 +379,7 @@ int pl_fwd_recv(struct pl_fwd *f, struct pl_bufs *bufs, struct pl_pkt **pkts, in
 			p->port = 0;
 		}
 		got += rc;
+		f->count[cls] += (uint64_t)rc;
 		f->st.packets += (uint64_t)rc;
 		if (cls == 0)
 			f->st.critical += (uint64_t)rc;
@@ -291,7 +402,7 @@ uint64_t pl_fwd_origin_ns(const struct pl_pkt *p)
 void pl_fwd_stats(const struct pl_fwd *f, struct pl_fwd_stats *out)
 {
 	*out = f->st;
-	out->refused = f->l ? moirai_net_listener_refused(f->l) : 0;
+	out->refused = (f->l ? moirai_net_listener_refused(f->l) : 0) + f->st.turned_away;
 	out->ams = out->window_full = 0;
 	for (int cls = 0; cls < NCH; cls++) {
 		struct moirai_net_chan_stats cs;

@@ -45,9 +45,15 @@ struct pl_wire_hello {
 	uint64_t session; /* the same on both channels of one sender */
 };
 
+/* The header's flag of the end message: the last message the sender
+ * sends on a channel, a header alone whose arrival_ns is the number of
+ * packets it sent there; the receiver answers on the same channel with a
+ * receipt of the same shape carrying the number it received. */
+#define PL_WIRE_F_END 0x8000u
+
 /* The header in front of every forwarded frame. */
 struct pl_wire_pkt {
-	uint16_t flags;	     /* PL_PKT_F_CRITICAL as the sender classified it */
+	uint16_t flags;	     /* PL_PKT_F_CRITICAL as the sender classified it; PL_WIRE_F_END */
 	uint16_t reserved;   /* 0 */
 	uint32_t reserved2;  /* 0 */
 	uint64_t arrival_ns; /* the sender's arrival time (CLOCK_MONOTONIC) */
@@ -65,7 +71,10 @@ struct pl_fwd_stats {
 	uint64_t stalls;      /* sender: sends that found a window full (packets parked) */
 	uint64_t window_full; /* sender: the net's count of sends without credit */
 	uint64_t ams;	      /* UCX active messages that carried them */
-	uint64_t refused;     /* receiver: connections the net refused in its handshake */
+	uint64_t refused;     /* receiver: connections refused (by the net's handshake, or
+			       * a sender after the first: turned_away) */
+	uint64_t turned_away; /* receiver: senders after the first, disconnected */
+	bool confirmed;	      /* sender: the receiver's receipts matched every packet sent */
 };
 
 /* Create a net on the calling worker for @addr (tcp://HOST:PORT) and,
@@ -86,11 +95,19 @@ int pl_fwd_connect(struct pl_fwd *f, int64_t timeout_ns, char *err, size_t errle
  * receiver closed or failed (message: pl_fwd_error()). */
 int pl_fwd_send(struct pl_fwd *f, int cls, struct pl_pkt *const *pkts, int n);
 
+/* Sender, after its last packet: send the end message on each channel
+ * and take the receiver's receipts (non-blocking: call again until it
+ * returns 1).  1 when the receiver confirmed every packet sent, 0 not yet,
+ * -errno when the receiver failed, closed or counted another number
+ * (message: pl_fwd_error()). */
+int pl_fwd_finish(struct pl_fwd *f);
+
 /* Receiver: accept the sender (non-blocking), then take up to @n
  * packets, critical channel first, into buffers from @bufs: their
  * flags carry the sender's class and arrival_ns is @now_ns.  Returns the
  * count (0: nothing yet, or no free buffer: the sender is held back by
- * its window), -ENODATA once both channels ended cleanly, -EPROTO for a
+ * its window), -ENODATA once both channels ended with the end message (receipts
+ * sent), -EPROTO for a
  * peer that is not a pipeline sender, -ECONNRESET when the sender failed
  * (after everything that arrived was returned); message: pl_fwd_error(). */
 int pl_fwd_recv(struct pl_fwd *f, struct pl_bufs *bufs, struct pl_pkt **pkts, int n,

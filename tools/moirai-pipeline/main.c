@@ -563,9 +563,11 @@ static void print_text(const struct args *a, const struct pl_result *r)
 	if (r->fwd_send)
 		printf("forward   %s: %" PRIu64 " packets over the net (critical %" PRIu64
 		       "), %" PRIu64 " active messages; window full %" PRIu64
-		       " times (packets parked), RX paused %" PRIu64 " polls\n",
+		       " times (packets parked), RX paused %" PRIu64 " polls; %s\n",
 		       a->cfg.forward, r->fwd.packets, r->fwd.critical, r->fwd.ams, r->fwd.stalls,
-		       r->rx_paused);
+		       r->rx_paused,
+		       r->fwd.confirmed ? "the receiver confirmed every packet"
+					: "NOT confirmed by the receiver");
 	if (r->fwd_listen)
 		printf("listen    %s: %" PRIu64 " packets from the sender (critical %" PRIu64
 		       "), %" PRIu64 " active messages\n",
@@ -739,9 +741,11 @@ static void print_json_run(const struct args *a, const struct pl_result *r, cons
 		tool_json_str(stdout, r->fwd_send ? a->cfg.forward : a->listen);
 		printf(", \"packets\": %" PRIu64 ", \"critical\": %" PRIu64 ", \"ams\": %" PRIu64
 		       ", \"stalls\": %" PRIu64 ", \"window_full\": %" PRIu64
-		       ", \"rx_paused\": %" PRIu64 ", \"refused\": %" PRIu64 ", \"error\": ",
+		       ", \"rx_paused\": %" PRIu64 ", \"refused\": %" PRIu64
+		       ", \"confirmed\": %s, \"error\": ",
 		       r->fwd.packets, r->fwd.critical, r->fwd.ams, r->fwd.stalls,
-		       r->fwd.window_full, r->rx_paused, r->fwd.refused);
+		       r->fwd.window_full, r->rx_paused, r->fwd.refused,
+		       r->fwd.confirmed ? "true" : "false");
 		tool_json_str(stdout, r->net_error);
 		printf(" }");
 		if (r->fwd_listen) {

@@ -87,6 +87,7 @@ struct ctx {
 	struct pl_pkt **park[NCLASS]; /* sender: packets the window held back, FIFO */
 	unsigned park_head[NCLASS], park_n[NCLASS], park_cap;
 	bool net_failed;    /* sender: the receiver failed; the run ends */
+	bool fwd_finished;  /* sender: receipts in, or failed (release) */
 	uint64_t rx_paused; /* sender: RX polls skipped, a park queue full */
 	int src_rc;	    /* the source's last error */
 	struct moirai_hist fwd_lat[MOIRAI_PRIO_LEVELS]; /* receiver, TX poller only */
@@ -391,6 +392,7 @@ static void fwd_failed(struct ctx *c, struct pl_stats *s)
 	}
 	if (!c->src_done_local)
 		end_source(c);
+	__atomic_store_n(&c->fwd_finished, true, __ATOMIC_RELEASE);
 }
 
 /*
@@ -554,6 +556,17 @@ static int rx_poll(void *arg)
 	 * source ended). */
 	if (c->fwd_send && fwd_flush(c, my_stats(c)))
 		busy = MOIRAI_POLL_BUSY;
+	/* --forward, after the last packet went: the end messages, then
+	 * the receiver's receipts (the run ends when they match). */
+	if (c->fwd_send && c->src_done_local && !c->net_failed && !c->park_n[0] && !c->park_n[1] &&
+	    !__atomic_load_n(&c->fwd_finished, __ATOMIC_RELAXED)) {
+		int rc = pl_fwd_finish(c->fwd);
+
+		if (rc < 0)
+			fwd_failed(c, my_stats(c));
+		else if (rc > 0)
+			__atomic_store_n(&c->fwd_finished, true, __ATOMIC_RELEASE);
+	}
 	for (int round = 0; round < RX_ROUNDS && !c->src_done_local; round++) {
 		int n = rx_once(c);
 
@@ -1242,7 +1255,10 @@ int pl_run(const struct pl_config *cfg, struct pl_result *out, char *err, size_t
 		if (!src_end)
 			src_end = now;
 		sum_stats(c, &t);
-		if (t.tx_pkts + drops_total(&t) >= t.rx_pkts)
+		/* --forward: also until the receiver confirmed (acquire pairs
+		 * with the RX poller's release). */
+		if (t.tx_pkts + drops_total(&t) >= t.rx_pkts &&
+		    (!c->fwd_send || __atomic_load_n(&c->fwd_finished, __ATOMIC_ACQUIRE)))
 			break;
 		if ((double)(now - src_end) / 1e9 > cfg->drain_s) {
 			out->drain_timeout = true;
@@ -1268,9 +1284,14 @@ out_stop:
 		 * counters, then close (the receiver sees end of stream after
 		 * every packet sent). */
 		on_worker0(c, fwd_stats_w0, e2, sizeof(e2));
-		if (c->fwd_send)
+		if (c->fwd_send && pl_fwd_error(c->fwd)[0])
 			snprintf(out->net_error, sizeof(out->net_error), "%s",
 				 pl_fwd_error(c->fwd));
+		else if (c->fwd_send && !__atomic_load_n(&c->fwd_finished, __ATOMIC_ACQUIRE))
+			snprintf(out->net_error, sizeof(out->net_error),
+				 "--forward %s: the receiver did not confirm the packets within "
+				 "--drain %g s",
+				 cfg->forward, cfg->drain_s);
 		on_worker0(c, fwd_destroy_w0, e2, sizeof(e2));
 	}
 	moirai_poller_unregister(c->tx_poller);
