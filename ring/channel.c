@@ -20,6 +20,13 @@
  * result is end of stream.  The RMWs on tx are totally ordered, so a send
  * either was counted before the close (and will be drained) or sees the
  * closed bit and takes nothing.
+ *
+ * A channel can also be a handle of a backend (chan_backend.h: one end of a
+ * network channel): ops is then set and ring is NULL.  Every call checks its
+ * arguments first and then tests ops once; ops sits on the first line with
+ * ring and esize, which a local call reads anyway, and is NULL for every
+ * local channel, so the local path pays one load of a line it already has
+ * and one never-taken branch.
  */
 #include <errno.h>
 #include <limits.h>
@@ -28,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan_backend.h"
 #include "moirai/channel.h"
 #include "ring_int.h"
 #include "waitq.h"
@@ -37,9 +45,11 @@
 
 struct moirai_chan {
 	/* Read-only after create. */
-	struct moirai_ring *ring;
+	struct moirai_ring *ring; /* NULL for a backend */
 	unsigned esize;
 	uint64_t spin_ns;
+	const struct moirai__chan_ops *ops; /* NULL for a local channel */
+	void *impl;			    /* the backend's object */
 
 	/* Sends in flight and the closed bit: written by senders and close. */
 	alignas(MOIRAI_CACHE_LINE) _Atomic uint64_t tx;
@@ -184,6 +194,8 @@ int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsigned n, int64
 		return 0;
 	if (n > INT_MAX)
 		a.n = INT_MAX;
+	if (moirai_unlikely(ch->ops != NULL))
+		return ch->ops->send(ch->impl, msgs, a.n, timeout_ns);
 	rc = try_send(ch, msgs, a.n);
 	if (moirai_likely(rc != 0))
 		return rc;
@@ -207,6 +219,8 @@ int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max, int64_t t
 		return 0;
 	if (max > INT_MAX)
 		a.n = INT_MAX;
+	if (moirai_unlikely(ch->ops != NULL))
+		return ch->ops->recv(ch->impl, msgs, a.n, timeout_ns);
 	rc = try_recv(ch, msgs, a.n);
 	if (moirai_likely(rc != 0))
 		return rc;
@@ -221,6 +235,8 @@ int moirai_chan_close(struct moirai_chan *ch)
 
 	if (!ch)
 		return moirai__err(-EINVAL, "chan: NULL channel to close");
+	if (ch->ops)
+		return ch->ops->close(ch->impl);
 	/* One RMW on tx: totally ordered with the senders' increments. */
 	s = atomic_fetch_or_explicit(&ch->tx, TX_CLOSED, memory_order_acq_rel);
 	if (s & TX_CLOSED)
@@ -233,6 +249,8 @@ int moirai_chan_close(struct moirai_chan *ch)
 
 bool moirai_chan_is_closed(const struct moirai_chan *ch)
 {
+	if (ch && ch->ops)
+		return ch->ops->is_closed(ch->impl);
 	return ch && (atomic_load_explicit(&ch->tx, memory_order_acquire) & TX_CLOSED);
 }
 
@@ -243,7 +261,9 @@ unsigned moirai_chan_elem_size(const struct moirai_chan *ch)
 
 unsigned moirai_chan_count(const struct moirai_chan *ch)
 {
-	return ch ? moirai_ring_count(ch->ring) : 0;
+	if (!ch)
+		return 0;
+	return ch->ops ? ch->ops->count(ch->impl) : moirai_ring_count(ch->ring);
 }
 
 struct moirai_ring *moirai_chan_ring(struct moirai_chan *ch)
@@ -299,6 +319,43 @@ void moirai_chan_destroy(struct moirai_chan *ch)
 {
 	if (!ch)
 		return;
-	moirai_ring_destroy(ch->ring);
+	if (ch->ops)
+		ch->ops->destroy(ch->impl);
+	else
+		moirai_ring_destroy(ch->ring);
 	moirai__ring_mem_release(ch, sizeof(*ch));
+}
+
+int moirai__chan_backend_create(const struct moirai__chan_ops *ops, void *impl, unsigned elem_size,
+				struct moirai_chan **out)
+{
+	struct moirai_chan *ch;
+	void *mem;
+	int rc;
+
+	if (!out)
+		return moirai__err(-EINVAL, "chan: NULL out pointer");
+	*out = NULL;
+	if (!ops || !impl || !elem_size)
+		return moirai__err(-EINVAL, "chan: a backend needs ops, an object and a size");
+	/* No node to follow: the backend's object lives where it was made. */
+	rc = moirai__ring_mem_acquire(sizeof(*ch), MOIRAI_NODE_ANY, &mem);
+	if (rc)
+		return rc;
+	ch = mem;
+	memset(ch, 0, sizeof(*ch));
+	ch->esize = elem_size;
+	ch->ops = ops;
+	ch->impl = impl;
+	/* tx and the waitqs stay unused: the backend does its own waiting. */
+	atomic_init(&ch->tx, 0);
+	moirai__waitq_init(&ch->recv_wq);
+	moirai__waitq_init(&ch->send_wq);
+	*out = ch;
+	return 0;
+}
+
+void *moirai__chan_backend_impl(const struct moirai_chan *ch, const struct moirai__chan_ops *ops)
+{
+	return ch && ops && ch->ops == ops ? ch->impl : NULL;
 }

@@ -43,6 +43,39 @@
  * Handshake: a connect sends magic, protocol version, message size and
  * window; a peer of another version, another message size or no moirai
  * peer at all is refused with a clear error on both sides.
+ *
+ * A network channel as a struct moirai_chan: moirai_net_connect_chan() and
+ * moirai_net_accept_chan() (or moirai_net_chan_as_chan() on an endpoint)
+ * give a fixed-size endpoint as a struct moirai_chan, so code written
+ * against moirai_chan_send/recv/close/is_closed/elem_size/count/stats/
+ * destroy runs unchanged on one end of a network channel; only the open
+ * differs.  The calls keep the codes of a local channel, argument checks
+ * included (channel.c makes them before handing over), with these
+ * differences, which a connection between two parties cannot avoid:
+ *  - It is one end of a two-way connection: what this end sends, the
+ *    other end receives (a local channel is one queue for every holder).
+ *  - What the peer does is seen after progress (a waiting call, or any
+ *    call with a timeout, or moirai_net_progress()): a receive with
+ *    timeout 0 may find -EAGAIN while messages or the peer's close are on
+ *    the way; with a timeout it waits for them.  A close by the peer stops
+ *    this end's sends only once its FIN has arrived: messages sent in
+ *    between are accepted and the closer still receives them (drain), so
+ *    nothing is lost or duplicated, but -EPIPE comes later than on a local
+ *    channel.  moirai_chan_close() is -EALREADY once either end closed and
+ *    this end has heard of it.
+ *  - moirai_chan_send() and _recv() can also return -ECONNRESET (the peer
+ *    failed; receives first drain what arrived) and -EPROTO (the peer broke
+ *    the protocol); moirai_chan_is_closed() is true after a failure too.
+ *  - Capacity is the window (@c opts.window messages, where a local
+ *    channel of @c count slots holds count - 1), and credit returns in
+ *    batches of a quarter window: a sender facing a full window may wait
+ *    until the receiver took that many, not just one.
+ *  - moirai_chan_count() is what arrived at this end and is unread;
+ *    moirai_chan_ring() is NULL; moirai_chan_stats() reads zeros (the
+ *    network counters are moirai_net_chan_stats() on moirai_net_chan_of()).
+ *  - Calls come from the net's owner thread only (a local channel is
+ *    MPMC); destroy the moirai_chan before its net.
+ * On a local channel the backend costs one never-taken branch per call.
  */
 #ifndef MOIRAI_NET_H
 #define MOIRAI_NET_H
@@ -64,6 +97,8 @@ struct moirai_net;
 struct moirai_net_listener;
 /** Opaque network channel endpoint. */
 struct moirai_net_chan;
+/** A channel of moirai/channel.h (a network endpoint can be one). */
+struct moirai_chan;
 
 /** The wire protocol version this library speaks (in the handshake). */
 #define MOIRAI_NET_PROTO_VERSION 1u
@@ -339,6 +374,59 @@ MOIRAI_API int moirai_net_chan_stats(const struct moirai_net_chan *ch,
  * @param ch the channel; NULL is a no-op.  Owner only.
  */
 MOIRAI_API void moirai_net_chan_destroy(struct moirai_net_chan *ch);
+
+/**
+ * Connect as moirai_net_connect() and give the endpoint as a struct
+ * moirai_chan (see "A network channel as a struct moirai_chan" above):
+ * moirai_chan_send/recv/close/... then work on it, and
+ * moirai_chan_destroy() destroys the endpoint.
+ * @param net the net.
+ * @param addr `tcp://HOST:PORT`, as for moirai_net_connect().
+ * @param opts options; @c elem_size must be set (a moirai_chan carries
+ *        fixed-size messages).
+ * @param timeout_ns -1 forever, > 0 at most that many ns (0 is -EINVAL).
+ * @param[out] out the channel (NULL on an error).
+ * @return 0; -EINVAL NULL @p out, @p opts NULL or with @c elem_size 0;
+ *         the errors of moirai_net_connect(); -ENOMEM.  Owner only.
+ */
+MOIRAI_API int moirai_net_connect_chan(struct moirai_net *net, const char *addr,
+				       const struct moirai_net_chan_opts *opts, int64_t timeout_ns,
+				       struct moirai_chan **out);
+
+/**
+ * Accept as moirai_net_accept() and give the endpoint as a struct
+ * moirai_chan (as moirai_net_connect_chan()).
+ * @param l the listener; it must have been made with @c opts.elem_size.
+ * @param timeout_ns 0 try, -1 forever, > 0 at most that many ns.
+ * @param[out] out the channel (NULL on an error).
+ * @return 0; -EINVAL NULL @p out or a variable-length listener (checked
+ *         before any connection is taken); the errors of
+ *         moirai_net_accept(); -ENOMEM.  Owner only.
+ */
+MOIRAI_API int moirai_net_accept_chan(struct moirai_net_listener *l, int64_t timeout_ns,
+				      struct moirai_chan **out);
+
+/**
+ * Give an endpoint as a struct moirai_chan.  The moirai_chan owns the
+ * endpoint from then on: moirai_chan_destroy() destroys it (never call
+ * moirai_net_chan_destroy() on it).  The moirai_net_* calls still work on
+ * @p ch (moirai_net_chan_stats(), and moirai_net_sendv() interleaved with
+ * moirai_chan_send() keeps one order).
+ * @param ch a fixed-size endpoint (connected or accepted).
+ * @param[out] out the channel (NULL on an error).
+ * @return 0; -EINVAL NULL argument or a variable-length endpoint; -ENOMEM
+ *         (@p ch is then still the caller's).  Owner only.
+ */
+MOIRAI_API int moirai_net_chan_as_chan(struct moirai_net_chan *ch, struct moirai_chan **out);
+
+/**
+ * The endpoint under a channel made by moirai_net_connect_chan(),
+ * moirai_net_accept_chan() or moirai_net_chan_as_chan().
+ * @param ch a channel.
+ * @return the endpoint (owned by @p ch); NULL for a local channel or NULL.
+ *         Thread-safe (reads what was set at creation).
+ */
+MOIRAI_API struct moirai_net_chan *moirai_net_chan_of(struct moirai_chan *ch);
 
 #ifdef __cplusplus
 }
