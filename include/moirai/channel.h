@@ -34,6 +34,20 @@
  * Thread-safety follows the ring mode: with the default flags any number
  * of threads may send and receive concurrently; with MOIRAI_RING_F_SP_ENQ
  * (or SC_DEQ) one sender (receiver) at a time.
+ *
+ * Network channels: moirai_net_connect_chan() and moirai_net_accept_chan()
+ * (moirai/net.h) give one end of a network channel as a struct
+ * moirai_chan, and every call below works on it with the same argument
+ * checks and return codes; only the open differs.  What cannot be the same
+ * across a network is listed in moirai/net.h ("A network channel as a
+ * struct moirai_chan"): the handle is one end of a two-way connection
+ * (this end sends, the peer receives), the peer's messages and close are
+ * seen after progress (a call with a timeout waits for them; timeout 0 can
+ * be -EAGAIN while they are on the way), a send racing with the peer's
+ * close is accepted and drained instead of -EPIPE, send and receive can
+ * also return -ECONNRESET (peer failed) or -EPROTO, capacity is the window,
+ * and calls come from the net's owner thread only.  A local channel pays
+ * one never-taken branch per call for this.
  */
 #ifndef MOIRAI_CHANNEL_H
 #define MOIRAI_CHANNEL_H
@@ -74,8 +88,10 @@ MOIRAI_API int moirai_chan_create(const char *name, unsigned elem_size, unsigned
 				  unsigned flags, struct moirai_chan **out);
 
 /**
- * Destroy a channel and its ring.  Not safe while any thread is inside a
- * call on the channel (close it and join them first).
+ * Destroy a channel and its ring (a network channel: its endpoint, as
+ * moirai_net_chan_destroy(); before its net is destroyed).  Not safe while
+ * any thread is inside a call on the channel (close it and join them
+ * first).
  * @param ch the channel; NULL is a no-op.
  */
 MOIRAI_API void moirai_chan_destroy(struct moirai_chan *ch);
@@ -90,7 +106,10 @@ MOIRAI_API void moirai_chan_destroy(struct moirai_chan *ch);
  * @return the number sent, 1..n (0 only for n == 0); -EAGAIN full and
  *         @p timeout_ns == 0; -ETIMEDOUT still full at the deadline;
  *         -EPIPE closed (nothing sent); -EINVAL NULL argument or a
- *         timeout below -1.  Thread-safe per the ring's enqueue mode.
+ *         timeout below -1.  A network channel also: -ECONNRESET the peer
+ *         failed, -EPROTO it broke the protocol (nothing sent).
+ *         Thread-safe per the ring's enqueue mode (a network channel:
+ *         the net's owner thread only).
  */
 MOIRAI_API int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsigned n,
 				int64_t timeout_ns);
@@ -105,7 +124,10 @@ MOIRAI_API int moirai_chan_send(struct moirai_chan *ch, const void *msgs, unsign
  * @return the number received, 1..max; -EAGAIN empty and @p timeout_ns ==
  *         0; -ETIMEDOUT still empty at the deadline; -EPIPE closed and
  *         drained (end of stream); -EINVAL NULL argument or bad timeout.
- *         Thread-safe per the ring's dequeue mode.
+ *         A network channel also: -ECONNRESET (-EPROTO) the peer failed
+ *         (broke the protocol) and everything that arrived before was
+ *         received.  Thread-safe per the ring's dequeue mode (a network
+ *         channel: the net's owner thread only).
  */
 MOIRAI_API int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max,
 				int64_t timeout_ns);
@@ -113,16 +135,22 @@ MOIRAI_API int moirai_chan_recv(struct moirai_chan *ch, void *msgs, unsigned max
 /**
  * Close the channel: later sends fail with -EPIPE, receivers drain what is
  * left and then get -EPIPE; every parked sender and receiver is woken.
+ * On a network channel either end closes both directions; the peer sees
+ * it after progress.
  * @param ch the channel.
- * @return 0; -EALREADY already closed; -EINVAL NULL.  Thread-safe.
+ * @return 0; -EALREADY already closed (a network channel: by either end,
+ *         once this end heard of it); -EINVAL NULL.  Thread-safe (a
+ *         network channel: the net's owner thread only).
  */
 MOIRAI_API int moirai_chan_close(struct moirai_chan *ch);
 
 /**
  * Whether the channel is closed.
  * @param ch the channel.
- * @return true once moirai_chan_close() was called; false for NULL.
- *         Thread-safe.
+ * @return true once moirai_chan_close() was called (a network channel:
+ *         on either end, as far as this end knows, or the connection
+ *         failed); false for NULL.  Thread-safe (a network channel: the
+ *         net's owner thread only).
  */
 MOIRAI_API bool moirai_chan_is_closed(const struct moirai_chan *ch);
 
@@ -136,7 +164,9 @@ MOIRAI_API unsigned moirai_chan_elem_size(const struct moirai_chan *ch);
 /**
  * Messages in the channel's ring.
  * @param ch the channel.
- * @return messages waiting now (a snapshot); 0 for NULL.  Thread-safe.
+ * @return messages waiting now (a snapshot); on a network channel those
+ *         that arrived at this end and are unread (no progress is made);
+ *         0 for NULL.  Thread-safe (a network channel: owner thread only).
  */
 MOIRAI_API unsigned moirai_chan_count(const struct moirai_chan *ch);
 
@@ -144,12 +174,16 @@ MOIRAI_API unsigned moirai_chan_count(const struct moirai_chan *ch);
  * The ring under the channel (for stats and moirai_ring_info; sending on it
  * directly bypasses wake-ups and close).
  * @param ch the channel.
- * @return the ring, owned by the channel; NULL for NULL.  Thread-safe.
+ * @return the ring, owned by the channel; NULL for NULL and for a network
+ *         channel, which has no ring (moirai_net_chan_of() gives its
+ *         endpoint).  Thread-safe.
  */
 MOIRAI_API struct moirai_ring *moirai_chan_ring(struct moirai_chan *ch);
 
 /**
- * Read the slow-path counters.
+ * Read the slow-path counters.  A network channel's are zero (it parks on
+ * its net's event fd, not on the channel's futexes): its own counters are
+ * moirai_net_chan_stats() on moirai_net_chan_of().
  * @param ch the channel.
  * @param[out] out the counters.
  * @return 0; -EINVAL NULL argument.  Thread-safe (relaxed snapshots).
