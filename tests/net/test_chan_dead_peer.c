@@ -15,8 +15,8 @@
  *
  * The peer is this program run again in peer mode (fork, then exec of
  * /proc/self/exe), not a bare fork: a forked child of a process that has
- * (or had, with UCX's async thread) other threads must not start threads
- * of its own under ThreadSanitizer (die_after_fork), and UCX does; after
+ * other threads (UCX's async thread while a net is open) must not start
+ * threads of its own under ThreadSanitizer (die_after_fork), and UCX does; after
  * exec the child is a fresh process, with or without a sanitizer.  So this
  * test runs under `make SAN=thread` as well.  Every wait is bounded and a
  * peer never outlives its test (alarm).
