@@ -219,17 +219,18 @@ static int accept_sender(struct pl_fwd *f)
 		rc = moirai_net_recvv(f->pending[i], &m, 1, 0);
 		if (rc == -EAGAIN)
 			continue;
-		if (rc == 1 && m.len == sizeof(h) && h.magic == PL_FWD_MAGIC && f->have_session &&
-		    h.session != f->session) {
-			/* Another sender's channel, after the first sender's
-			 * hello: close it (its sends fail), keep the first. */
+		bool valid = rc == 1 && m.len == sizeof(h) && h.magic == PL_FWD_MAGIC &&
+			     h.version == PL_FWD_VERSION && h.cls < NCH;
+
+		if (f->have_session && (!valid || h.session != f->session)) {
+			/* Another peer's channel, after the sender's hello:
+			 * close it (its sends fail), keep the sender. */
 			moirai_net_chan_destroy(f->pending[i]);
 			f->st.turned_away++;
 			f->pending[i--] = f->pending[--f->npending];
 			continue;
 		}
-		if (rc != 1 || m.len != sizeof(h) || h.magic != PL_FWD_MAGIC ||
-		    h.version != PL_FWD_VERSION || h.cls >= NCH || f->state[h.cls] != ST_NONE)
+		if (!valid || f->state[h.cls] != ST_NONE)
 			return fail(f, -EPROTO,
 				    "--listen %s: the peer is not a moirai-pipeline --forward "
 				    "sender of protocol version %u (%s)",
