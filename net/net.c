@@ -1238,24 +1238,31 @@ static int send_attempt(void *ctx)
 	return send_some(ctx);
 }
 
-static int send_common(struct sendv_ctx *c, int64_t timeout_ns)
+/*
+ * The one body of every send and receive: @attempt(ctx) moves what it can
+ * and returns the count (0: nothing yet, or an error); a try makes progress
+ * once between two attempts, else net_wait() until something moved, an
+ * error or the deadline.  @n is the count asked for (0: nothing to do).
+ */
+static int xfer(struct moirai_net *net, const char *what, int (*attempt)(void *), void *ctx,
+		unsigned n, int64_t timeout_ns)
 {
 	uint64_t deadline;
-	int rc = moirai__timeout_deadline("net send", timeout_ns, &deadline);
+	int rc = moirai__timeout_deadline(what, timeout_ns, &deadline);
 
 	if (rc)
 		return rc;
-	if (c->n == 0)
+	if (n == 0)
 		return 0;
-	rc = send_some(c);
+	rc = attempt(ctx);
 	if (rc)
 		return rc;
 	if (timeout_ns == MOIRAI_TIMEOUT_TRY) {
-		net_progress(c->ch->net);
-		rc = send_some(c);
+		net_progress(net);
+		rc = attempt(ctx);
 		return rc ? rc : -EAGAIN;
 	}
-	return net_wait(c->ch->net, send_attempt, c, deadline);
+	return net_wait(net, attempt, ctx, deadline);
 }
 
 int moirai_net_send(struct moirai_net_chan *ch, const void *msgs, unsigned n, int64_t timeout_ns)
@@ -1266,7 +1273,7 @@ int moirai_net_send(struct moirai_net_chan *ch, const void *msgs, unsigned n, in
 		return moirai__err(-EINVAL, "net send: NULL argument");
 	if (ch->var)
 		return moirai__err(-EINVAL, "net send: a variable-length channel (use sendv)");
-	return send_common(&c, timeout_ns);
+	return xfer(ch->net, "net send", send_attempt, &c, n, timeout_ns);
 }
 
 int moirai_net_sendv(struct moirai_net_chan *ch, const struct moirai_net_msg *msgs, unsigned n,
@@ -1287,7 +1294,7 @@ int moirai_net_sendv(struct moirai_net_chan *ch, const struct moirai_net_msg *ms
 				i, msgs[i].len, ch->var ? "at most" : "exactly",
 				ch->var ? ch->max_msg : ch->elem_size);
 	}
-	return send_common(&c, timeout_ns);
+	return xfer(ch->net, "net send", send_attempt, &c, n, timeout_ns);
 }
 
 /* A receive consumed @n: return credits once a quarter window is due. */
@@ -1372,26 +1379,6 @@ static int recv_attempt(void *ctx)
 	return recv_some(ctx);
 }
 
-static int recv_common(struct recv_ctx *c, int64_t timeout_ns)
-{
-	uint64_t deadline;
-	int rc = moirai__timeout_deadline("net recv", timeout_ns, &deadline);
-
-	if (rc)
-		return rc;
-	if (c->max == 0)
-		return 0;
-	rc = recv_some(c);
-	if (rc)
-		return rc;
-	if (timeout_ns == MOIRAI_TIMEOUT_TRY) {
-		net_progress(c->ch->net);
-		rc = recv_some(c);
-		return rc ? rc : -EAGAIN;
-	}
-	return net_wait(c->ch->net, recv_attempt, c, deadline);
-}
-
 int moirai_net_recv(struct moirai_net_chan *ch, void *msgs, unsigned max, int64_t timeout_ns)
 {
 	struct recv_ctx c = { .ch = ch, .flat = msgs, .max = max };
@@ -1400,7 +1387,7 @@ int moirai_net_recv(struct moirai_net_chan *ch, void *msgs, unsigned max, int64_
 		return moirai__err(-EINVAL, "net recv: NULL argument");
 	if (ch->var)
 		return moirai__err(-EINVAL, "net recv: a variable-length channel (use recvv)");
-	return recv_common(&c, timeout_ns);
+	return xfer(ch->net, "net recv", recv_attempt, &c, max, timeout_ns);
 }
 
 int moirai_net_recvv(struct moirai_net_chan *ch, struct moirai_net_msg *msgs, unsigned max,
@@ -1413,7 +1400,7 @@ int moirai_net_recvv(struct moirai_net_chan *ch, struct moirai_net_msg *msgs, un
 	for (unsigned i = 0; i < max; i++)
 		if (!msgs[i].base && msgs[i].len)
 			return moirai__err(-EINVAL, "net recvv: buffer %u is NULL", i);
-	return recv_common(&c, timeout_ns);
+	return xfer(ch->net, "net recv", recv_attempt, &c, max, timeout_ns);
 }
 
 int moirai_net_close(struct moirai_net_chan *ch)
