@@ -122,6 +122,9 @@ static int opts_check(const struct moirai_net_chan_opts *o, struct moirai_net_ch
 	if (out->window > MOIRAI_NET_WINDOW_MAX)
 		return moirai__err(-EINVAL, "net: window %u is above %u", out->window,
 				   MOIRAI_NET_WINDOW_MAX);
+	if (out->coalesce > MOIRAI_NET_AM_MAX)
+		return moirai__err(-EINVAL, "net: coalesce %u is above %u bytes", out->coalesce,
+				   MOIRAI_NET_AM_MAX);
 	return 0;
 }
 
@@ -141,10 +144,18 @@ static struct moirai_net_chan *chan_new(struct moirai_net *net,
 	ch->slot_size = ch->var ? (o->max_msg + 3u) & ~3u : o->elem_size;
 	ch->rx = malloc((size_t)ch->slot_size * ch->window + 1);
 	ch->rx_len = ch->var ? malloc(sizeof(uint32_t) * ch->window) : NULL;
+	if (o->coalesce) {
+		/* At most a quarter window per message: the peer returns credits
+		 * per quarter, so the next messages go while one is consumed. */
+		ch->agg_max = o->coalesce;
+		ch->agg_cap = o->window / 4 ? o->window / 4 : 1;
+		ch->agg = malloc(SCRATCH_SIZE); /* any one message fits */
+	}
 	moirai__list_init(&ch->qlink);
-	if (!ch->rx || (ch->var && !ch->rx_len) || tab_add(net, ch)) {
+	if (!ch->rx || (ch->var && !ch->rx_len) || (o->coalesce && !ch->agg) || tab_add(net, ch)) {
 		free(ch->rx);
 		free(ch->rx_len);
+		free(ch->agg);
 		free(ch);
 		return NULL;
 	}
@@ -168,6 +179,7 @@ static void chan_free(struct moirai_net_chan *ch)
 	}
 	free(ch->rx);
 	free(ch->rx_len);
+	free(ch->agg);
 	free(ch);
 }
 
@@ -307,11 +319,39 @@ static int ctl_send(struct moirai_net_chan *ch, unsigned id, uint32_t count)
 	return am_send(ch, id, &h, NULL, 0, 0);
 }
 
-/* A hint for progress: some endpoint owes a control message (progress
- * recounts them). */
+/* A hint for progress: some endpoint owes a control message or has
+ * coalesced data waiting (progress recounts them). */
 static void owe(struct moirai_net_chan *ch)
 {
 	ch->net->ctl_owed = 1;
+}
+
+/* Send the coalesced messages: 0 (nothing left open), -EAGAIN (no slot)
+ * or the connection's error. */
+static int agg_flush(struct moirai_net_chan *ch)
+{
+	struct net_hdr hd = { .dst_id = ch->peer_id,
+			      .dst_gen = ch->peer_gen,
+			      .count = ch->agg_n,
+			      .arg = ch->agg_seq };
+	int rc;
+
+	if (!ch->agg_n)
+		return 0;
+	rc = am_send(ch, AM_DATA, &hd, ch->agg, ch->agg_len, 0);
+	if (rc)
+		return rc;
+	ch->st.ams_sent++;
+	ch->agg_n = ch->agg_len = 0;
+	return 0;
+}
+
+/* FIN or FIN_ACK: after the last data, so coalesced messages go first. */
+static int fin_send(struct moirai_net_chan *ch, unsigned id)
+{
+	int rc = agg_flush(ch);
+
+	return rc ? rc : ctl_send(ch, id, 0);
 }
 
 /* Send what is owed; true when nothing is owed any more. */
@@ -320,17 +360,19 @@ static bool flush_owed(struct moirai_net_chan *ch)
 	if (ch->err) {
 		ch->credit_owed = 0;
 		ch->fin_owed = ch->fin_ack_owed = false;
+		ch->agg_n = ch->agg_len = 0; /* the connection is gone */
 		return true;
 	}
+	(void)agg_flush(ch);
 	if (ch->credit_owed && ctl_send(ch, AM_CREDIT, ch->credit_owed) == 0) {
 		ch->st.credits_sent++;
 		ch->credit_owed = 0;
 	}
-	if (ch->fin_owed && ctl_send(ch, AM_FIN, 0) == 0)
+	if (ch->fin_owed && fin_send(ch, AM_FIN) == 0)
 		ch->fin_owed = false;
-	if (ch->fin_ack_owed && ctl_send(ch, AM_FIN_ACK, 0) == 0)
+	if (ch->fin_ack_owed && fin_send(ch, AM_FIN_ACK) == 0)
 		ch->fin_ack_owed = false;
-	return !ch->credit_owed && !ch->fin_owed && !ch->fin_ack_owed;
+	return !ch->credit_owed && !ch->fin_owed && !ch->fin_ack_owed && !ch->agg_n;
 }
 
 /* ---- receiving ----------------------------------------------------------- */
@@ -558,7 +600,7 @@ static ucs_status_t on_ctl(void *arg, const void *header, size_t header_length, 
 		ch->got_fin = true;
 		if (!ch->fin_sent && !ch->fin_owed) {
 			ch->fin_sent = true;
-			if (ctl_send(ch, AM_FIN_ACK, 0) == -EAGAIN) {
+			if (fin_send(ch, AM_FIN_ACK) == -EAGAIN) {
 				ch->fin_ack_owed = true;
 				owe(ch);
 			}
@@ -619,25 +661,36 @@ static void reap(struct moirai_net *net)
 	}
 }
 
+/* Send what endpoints owe (control messages, coalesced data); returns 1
+ * when that changed anything. */
+static int flush_all(struct moirai_net *net)
+{
+	struct moirai__list *it;
+	unsigned owed = 0;
+	int changed;
+
+	moirai__list_foreach(it, &net->chans) {
+		struct moirai_net_chan *ch = moirai__list_entry(it, struct moirai_net_chan, link);
+
+		if ((ch->credit_owed || ch->fin_owed || ch->fin_ack_owed || ch->agg_n) &&
+		    !flush_owed(ch))
+			owed++;
+	}
+	changed = net->ctl_owed != owed;
+	net->ctl_owed = owed;
+	return changed;
+}
+
 static int net_progress(struct moirai_net *net)
 {
-	int n = (int)ucp_worker_progress(net->worker);
+	int n = 0;
 
-	if (net->ctl_owed) {
-		struct moirai__list *it;
-		unsigned owed = 0;
-
-		moirai__list_foreach(it, &net->chans) {
-			struct moirai_net_chan *ch =
-				moirai__list_entry(it, struct moirai_net_chan, link);
-
-			if ((ch->credit_owed || ch->fin_owed || ch->fin_ack_owed) &&
-			    !flush_owed(ch))
-				owed++;
-		}
-		n += net->ctl_owed != owed;
-		net->ctl_owed = owed;
-	}
+	/* Coalesced data first: it is what the peer waits for. */
+	if (net->ctl_owed)
+		n += flush_all(net);
+	n += (int)ucp_worker_progress(net->worker);
+	if (net->ctl_owed) /* completions freed slots; handlers owe answers */
+		n += flush_all(net);
 	if (net->reap)
 		reap(net);
 	return n;
@@ -836,7 +889,7 @@ void moirai_net_chan_destroy(struct moirai_net_chan *ch)
 		moirai_net_close(ch);
 	/* The FIN (and anything owed) goes out before the flush of the close. */
 	for (uint64_t end = moirai_now_ns() + DESTROY_WAIT_NS;
-	     !ch->err && (ch->fin_owed || ch->fin_ack_owed) && moirai_now_ns() < end;)
+	     !ch->err && (ch->fin_owed || ch->fin_ack_owed || ch->agg_n) && moirai_now_ns() < end;)
 		net_progress(net);
 	/* Force only when the connection is gone or the peer acknowledged our
 	 * FIN (it has everything).  Else flush: over shared memory the
@@ -1167,6 +1220,51 @@ struct sendv_ctx {
 	bool counted;
 };
 
+/*
+ * Coalescing: append up to @room of @c's messages to the open DATA
+ * message, sending it whenever the next one does not fit or it is full.
+ * Returns the count appended; *rc is a send's error (-EAGAIN: no slot).
+ */
+static unsigned agg_some(struct sendv_ctx *c, unsigned sent, unsigned room, int *rc)
+{
+	struct moirai_net_chan *ch = c->ch;
+	unsigned k;
+
+	for (k = 0; k < room; k++) {
+		unsigned i = sent + k;
+		const void *base =
+			c->flat ? (const unsigned char *)c->flat + (size_t)i * ch->elem_size
+				: c->msgs[i].base;
+		size_t len = c->flat ? ch->elem_size : c->msgs[i].len;
+		size_t need = ch->var ? 4 + ((len + 3u) & ~(size_t)3u) : len;
+		unsigned char *p;
+
+		if (ch->agg_n && (ch->agg_len + need > ch->agg_max || ch->agg_n >= ch->agg_cap)) {
+			*rc = agg_flush(ch);
+			if (*rc)
+				break;
+		}
+		if (!ch->agg_n)
+			ch->agg_seq = ch->tx_seq + k;
+		p = ch->agg + ch->agg_len;
+		if (ch->var) {
+			uint32_t l32 = (uint32_t)len;
+
+			memcpy(p, &l32, 4);
+			memset(p + need - 4, 0, 4); /* the padding (before the copy) */
+			p += 4;
+		}
+		memcpy(p, base, len);
+		ch->agg_len += (unsigned)need;
+		ch->agg_n++;
+	}
+	if (ch->agg_n && (ch->agg_len >= ch->agg_max || ch->agg_n >= ch->agg_cap) && !*rc)
+		(void)agg_flush(ch); /* -EAGAIN: progress sends it */
+	if (ch->agg_n)
+		owe(ch);
+	return k;
+}
+
 static int send_some(struct sendv_ctx *c)
 {
 	struct moirai_net_chan *ch = c->ch;
@@ -1175,7 +1273,15 @@ static int send_some(struct sendv_ctx *c)
 
 	if (rc)
 		return rc;
-	while (sent < c->n && ch->credits) {
+	if (ch->agg_max && ch->credits) {
+		unsigned room = c->n < ch->credits ? c->n : ch->credits;
+
+		sent = agg_some(c, 0, room, &rc);
+		ch->credits -= sent;
+		ch->tx_seq += sent;
+		ch->st.msgs_sent += sent;
+	}
+	while (!ch->agg_max && sent < c->n && ch->credits) {
 		struct net_hdr hd = { .dst_id = ch->peer_id, .dst_gen = ch->peer_gen };
 		unsigned k = 0, room = c->n - sent < ch->credits ? c->n - sent : ch->credits;
 		const void *data;
@@ -1413,7 +1519,7 @@ int moirai_net_close(struct moirai_net_chan *ch)
 	if (ch->err)
 		return 0;
 	ch->fin_sent = true;
-	if (ctl_send(ch, AM_FIN, 0) == -EAGAIN) {
+	if (fin_send(ch, AM_FIN) == -EAGAIN) {
 		owe(ch);
 		ch->fin_owed = true;
 	}

@@ -110,6 +110,12 @@ struct moirai_net_chan {
 	uint32_t tx_seq;
 	struct tx_slot *free_slots;
 	unsigned slots, inflight;
+	/* Coalescing (opts.coalesce): the open DATA message, agg_n messages
+	 * in agg_len bytes, the first numbered agg_seq; sent once it reaches
+	 * agg_max bytes or agg_cap messages, or from progress. */
+	unsigned char *agg;
+	unsigned agg_max, agg_cap, agg_len, agg_n;
+	uint32_t agg_seq;
 
 	/* Control messages that found no slot: sent from progress. */
 	unsigned credit_owed;

@@ -133,6 +133,17 @@ struct moirai_net_chan_opts {
 	/** Messages this endpoint can hold received and unread (the credits
 	 *  its peer gets), 1..MOIRAI_NET_WINDOW_MAX; 0 = 1024. */
 	unsigned window;
+	/** Send coalescing, bytes up to MOIRAI_NET_AM_MAX; 0 = off: every
+	 *  send hands what it accepted to UCX before it returns.  Else the
+	 *  messages of consecutive sends gather into one active message of up
+	 *  to this many bytes (and a quarter of the peer's window) that
+	 *  leaves when it is full or at the owner's next call on the net that
+	 *  is not a send on this endpoint: a receive, moirai_net_progress()
+	 *  (the runtime poller calls it), close or destroy.  Meanwhile
+	 *  moirai_net_arm() is -EBUSY.  For streams of small messages: one
+	 *  system call and TCP segment per active message instead of per
+	 *  send (docs/net.md, "Coalescing").  Local to this endpoint. */
+	unsigned coalesce;
 };
 
 /** Counters of one endpoint (a snapshot). */
