@@ -14,11 +14,18 @@
  * ns_per_op is ns per message (one-way for lat_b1).  Both sides of
  * moirai and the socket are threads of this process pinned to cpu_a and
  * cpu_b; ucx_perftest runs as two processes pinned the same way (-c).
+ * moirai's endpoints coalesce consecutive sends (opts.coalesce, 16 KiB: a
+ * quarter of the default window of 64-byte messages), as the kernel does
+ * for the socket; moirai_nocoalesce is the same without it (every send
+ * call one active message).  A socket read waits as a moirai receive
+ * does: it spins for MOIRAI_SPIN_NS, then sleeps in poll(), so neither
+ * side pays a wake-up the other avoids by spinning.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -35,6 +42,7 @@
 #include "bench.h"
 
 #define MSG	   64
+#define COALESCE   16384
 #define LAT_ROUNDS 20000
 #define TPUT_MSGS  400000
 #define SEC	   (1000ll * 1000 * 1000)
@@ -46,6 +54,7 @@ enum mode { M_LAT, M_TPUT };
 struct job {
 	enum mode mode;
 	unsigned burst;
+	unsigned coalesce; /* moirai: opts.coalesce */
 	long n;
 	int cpu;
 	_Atomic int port; /* moirai: the listener's port, once listening */
@@ -74,7 +83,7 @@ static void *m_server(void *arg)
 {
 	struct job *j = arg;
 	struct moirai_net_config c = { .transports = "tcp" };
-	struct moirai_net_chan_opts o = { .elem_size = MSG };
+	struct moirai_net_chan_opts o = { .elem_size = MSG, .coalesce = j->coalesce };
 	struct moirai_net *net = NULL;
 	struct moirai_net_listener *l = NULL;
 	struct moirai_net_chan *ch = NULL;
@@ -119,11 +128,11 @@ out:
 }
 
 static int run_moirai(const struct bench_ctx *ctx, struct bench_result *out, enum mode mode,
-		      unsigned burst)
+		      unsigned burst, unsigned coalesce)
 {
-	struct job j = { .mode = mode, .burst = burst, .cpu = ctx->cpu_b };
+	struct job j = { .mode = mode, .burst = burst, .cpu = ctx->cpu_b, .coalesce = coalesce };
 	struct moirai_net_config c = { .transports = "tcp" };
-	struct moirai_net_chan_opts o = { .elem_size = MSG };
+	struct moirai_net_chan_opts o = { .elem_size = MSG, .coalesce = coalesce };
 	struct moirai_net *net = NULL;
 	struct moirai_net_chan *ch = NULL;
 	struct moirai_hist *h = NULL;
@@ -209,12 +218,31 @@ out:
 
 /* ---- a TCP socket pair ------------------------------------------------ */
 
+/* A read that waits as a moirai receive does: spin for MOIRAI_SPIN_NS,
+ * then sleep in poll(). */
+static ssize_t spin_read(int fd, void *p, size_t len)
+{
+	uint64_t start = moirai_now_ns(), spin = (uint64_t)moirai_option_get(MOIRAI_OPT_SPIN_NS);
+
+	for (;;) {
+		ssize_t k = recv(fd, p, len, MSG_DONTWAIT);
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		if (k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return k;
+		if (moirai_now_ns() - start < spin)
+			continue;
+		if (poll(&pfd, 1, 30000) <= 0)
+			return -1;
+	}
+}
+
 static int full_io(int fd, void *p, size_t len, bool wr)
 {
 	unsigned char *b = p;
 
 	while (len) {
-		ssize_t k = wr ? write(fd, b, len) : read(fd, b, len);
+		ssize_t k = wr ? write(fd, b, len) : spin_read(fd, b, len);
 
 		if (k <= 0)
 			return -EIO;
@@ -241,7 +269,7 @@ static void *s_server(void *arg)
 		size_t want = (size_t)j->n * MSG, have = 0;
 
 		while (have < want) {
-			ssize_t k = read(j->fd, buf, sizeof(buf));
+			ssize_t k = spin_read(j->fd, buf, sizeof(buf));
 
 			if (k <= 0) {
 				j->rc = -EIO;
@@ -475,9 +503,14 @@ BENCH_SUITE(net, "network channels (UCX, TCP) against ucx_perftest and a TCP soc
 #define NET_CASE(CASE, MODE, B)                                                           \
 	static int moirai_##CASE(const struct bench_ctx *ctx, struct bench_result *out)   \
 	{                                                                                 \
-		return run_moirai(ctx, out, MODE, B);                                     \
+		return run_moirai(ctx, out, MODE, B, COALESCE);                           \
 	}                                                                                 \
 	BENCH_CASE("net", #CASE, "moirai", moirai_##CASE)                                 \
+	static int nocoal_##CASE(const struct bench_ctx *ctx, struct bench_result *out)   \
+	{                                                                                 \
+		return run_moirai(ctx, out, MODE, B, 0);                                  \
+	}                                                                                 \
+	BENCH_CASE("net", #CASE, "moirai_nocoalesce", nocoal_##CASE)                      \
 	static int perftest_##CASE(const struct bench_ctx *ctx, struct bench_result *out) \
 	{                                                                                 \
 		return run_perftest(ctx, out, MODE, B);                                   \
