@@ -793,8 +793,9 @@ static int setup_any_coalesce(void **state)
  *     one sender that dies: -ECONNRESET after an in-order prefix; FILE is
  *     written once 10000 messages arrived).
  * test_net --send ADDR --id I --count N [--var] [--burst B] [--tls ...]
+ *          [--coalesce BYTES]
  *     connect (retrying while refused, 20 s), send N messages in bursts
- *     of 1..B, close.
+ *     of 1..B (coalesced into active messages of up to BYTES), close.
  * Prints one result line; exit 0 on success, 1 on a failed check, 2 on
  * bad usage.
  */
@@ -822,7 +823,7 @@ static int peer_usage(const char *why)
 struct peer_args {
 	const char *addr, *progress;
 	long count, id, senders;
-	unsigned burst;
+	unsigned burst, coalesce;
 	bool var, reset;
 	const char *tls;
 };
@@ -951,7 +952,8 @@ static int peer_serve(const struct peer_args *a)
 static int peer_send(const struct peer_args *a)
 {
 	struct moirai_net_chan_opts o = { .elem_size = a->var ? 0 : sizeof(struct msg),
-					  .max_msg = a->var ? VAR_MAX : 0 };
+					  .max_msg = a->var ? VAR_MAX : 0,
+					  .coalesce = a->coalesce };
 	struct moirai_net_config c = { .transports = a->tls };
 	struct moirai_net *net = NULL;
 	struct moirai_net_chan *ch = NULL;
@@ -1043,6 +1045,8 @@ static int peer_main(int argc, char **argv)
 			a.senders = atol(v);
 		} else if (!strcmp(o, "--burst")) {
 			a.burst = (unsigned)atoi(v);
+		} else if (!strcmp(o, "--coalesce")) {
+			a.coalesce = (unsigned)atoi(v);
 		} else if (!strcmp(o, "--progress")) {
 			a.progress = v;
 		} else if (!strcmp(o, "--tls")) {

@@ -6,8 +6,8 @@
 # namespace (tests/net/test_net in peer mode), UCX's TCP transport:
 #   1. 10^6 messages from two senders (bursts of 1..32) with exact-once and
 #      per-sender order checks (scaled down under sanitizers, scaled by
-#      MOIRAI_TEST_SCALE);
-#   2. variable-length messages in bursts, contents checked;
+#      MOIRAI_TEST_SCALE), the second sender coalescing its sends;
+#   2. variable-length messages in bursts, contents checked, coalesced;
 #   3. a sender killed (SIGKILL) mid-stream: the receiver gets -ECONNRESET
 #      after an in-order prefix, and a new sender connects to the same
 #      listener afterwards;
@@ -105,19 +105,20 @@ check() {
 	fi
 }
 
-echo "$me: 1. two senders x $N messages, namespace $B -> $A over TCP"
+echo "$me: 1. two senders x $N messages (the second coalesces), namespace $B -> $A over TCP"
 start=$(date +%s)
 run srv1 "$A" 120 --serve tcp://10.233.0.1:$PORT --senders 2 --count "$N"
 run snd1a "$B" 120 --send tcp://10.233.0.1:$PORT --id 0 --count "$N" --burst 32
-run snd1b "$B" 120 --send tcp://10.233.0.1:$PORT --id 1 --count "$N" --burst 32
+run snd1b "$B" 120 --send tcp://10.233.0.1:$PORT --id 1 --count "$N" --burst 32 --coalesce 16384
 check snd1a
 check snd1b
 check srv1
 echo "  ($(($(date +%s) - start)) s)"
 
-echo "$me: 2. variable-length messages, $NV in bursts of 1..16"
+echo "$me: 2. variable-length messages, $NV in bursts of 1..16, coalesced into 8 KiB"
 run srv2 "$A" 120 --serve tcp://10.233.0.1:$((PORT + 1)) --senders 1 --count "$NV" --var
-run snd2 "$B" 120 --send tcp://10.233.0.1:$((PORT + 1)) --id 3 --count "$NV" --var --burst 16
+run snd2 "$B" 120 --send tcp://10.233.0.1:$((PORT + 1)) --id 3 --count "$NV" --var --burst 16 \
+	--coalesce 8192
 check snd2
 check srv2
 
