@@ -29,6 +29,10 @@
  * flight (so nothing is overtaken); else it is copied into one of the
  * endpoint's TX_SLOTS_MAX slots, returned by the completion callback.  A
  * control message that finds no slot is owed and sent from progress.
+ * With opts.coalesce, sends append to one open DATA message (agg) instead:
+ * it goes when full, or from progress, which every call but a send on that
+ * endpoint makes (one sendmsg() and TCP segment per message was the cost of
+ * a stream of small sends); FIN and FIN_ACK send it first.
  */
 #include <errno.h>
 #include <poll.h>

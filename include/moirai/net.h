@@ -21,7 +21,8 @@
  * non-zero multiple of 4, moirai_net_send() / moirai_net_recv()) or of
  * variable length up to @c max_msg bytes with their length
  * (moirai_net_sendv() / moirai_net_recvv()).  A burst goes out as one UCX
- * active message while it fits in MOIRAI_NET_AM_MAX bytes.  Messages
+ * active message while it fits in MOIRAI_NET_AM_MAX bytes; with
+ * moirai_net_chan_opts.coalesce, so do consecutive sends.  Messages
  * arrive exactly once and in the order each endpoint sent them.
  *
  * Flow control: each endpoint receives into a queue of @c window messages
@@ -195,8 +196,9 @@ MOIRAI_API int moirai_net_fd(const struct moirai_net *net);
 /**
  * Arm the event fd before sleeping on it.
  * @param net the net.
- * @return 0 armed; -EBUSY events are pending (call moirai_net_progress()
- *         first); -EINVAL NULL.  Owner only.
+ * @return 0 armed; -EBUSY events are pending or coalesced messages wait
+ *         to be sent (call moirai_net_progress() first); -EINVAL NULL.
+ *         Owner only.
  */
 MOIRAI_API int moirai_net_arm(struct moirai_net *net);
 
@@ -274,7 +276,9 @@ MOIRAI_API int moirai_net_connect(struct moirai_net *net, const char *addr,
 
 /**
  * Send up to @p n fixed-size messages (burst); waits, as @p timeout_ns
- * says, only while none can be sent (no credit).
+ * says, only while none can be sent (no credit).  With
+ * moirai_net_chan_opts.coalesce the messages may wait in the endpoint for
+ * the owner's next call on the net (see there).
  * @param ch the channel (fixed-size mode).
  * @param msgs @p n messages of the channel's element size, contiguous.
  * @param n how many (0 returns 0 at once).
