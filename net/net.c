@@ -1353,15 +1353,19 @@ static int send_attempt(void *ctx)
  * and returns the count (0: nothing yet, or an error); a try makes progress
  * once between two attempts, else net_wait() until something moved, an
  * error or the deadline.  @n is the count asked for (0: nothing to do).
+ * A receive (@flush) first sends what sends left coalesced: the peer may
+ * be waiting for it, and a wait would spend its spin on the send.
  */
 static int xfer(struct moirai_net *net, const char *what, int (*attempt)(void *), void *ctx,
-		unsigned n, int64_t timeout_ns)
+		unsigned n, int64_t timeout_ns, bool flush)
 {
 	uint64_t deadline;
 	int rc = moirai__timeout_deadline(what, timeout_ns, &deadline);
 
 	if (rc)
 		return rc;
+	if (flush && net->ctl_owed)
+		flush_all(net);
 	if (n == 0)
 		return 0;
 	rc = attempt(ctx);
@@ -1383,7 +1387,7 @@ int moirai_net_send(struct moirai_net_chan *ch, const void *msgs, unsigned n, in
 		return moirai__err(-EINVAL, "net send: NULL argument");
 	if (ch->var)
 		return moirai__err(-EINVAL, "net send: a variable-length channel (use sendv)");
-	return xfer(ch->net, "net send", send_attempt, &c, n, timeout_ns);
+	return xfer(ch->net, "net send", send_attempt, &c, n, timeout_ns, false);
 }
 
 int moirai_net_sendv(struct moirai_net_chan *ch, const struct moirai_net_msg *msgs, unsigned n,
@@ -1404,7 +1408,7 @@ int moirai_net_sendv(struct moirai_net_chan *ch, const struct moirai_net_msg *ms
 				i, msgs[i].len, ch->var ? "at most" : "exactly",
 				ch->var ? ch->max_msg : ch->elem_size);
 	}
-	return xfer(ch->net, "net send", send_attempt, &c, n, timeout_ns);
+	return xfer(ch->net, "net send", send_attempt, &c, n, timeout_ns, false);
 }
 
 /* A receive consumed @n: return credits once a quarter window is due. */
@@ -1497,7 +1501,7 @@ int moirai_net_recv(struct moirai_net_chan *ch, void *msgs, unsigned max, int64_
 		return moirai__err(-EINVAL, "net recv: NULL argument");
 	if (ch->var)
 		return moirai__err(-EINVAL, "net recv: a variable-length channel (use recvv)");
-	return xfer(ch->net, "net recv", recv_attempt, &c, max, timeout_ns);
+	return xfer(ch->net, "net recv", recv_attempt, &c, max, timeout_ns, true);
 }
 
 int moirai_net_recvv(struct moirai_net_chan *ch, struct moirai_net_msg *msgs, unsigned max,
@@ -1510,7 +1514,7 @@ int moirai_net_recvv(struct moirai_net_chan *ch, struct moirai_net_msg *msgs, un
 	for (unsigned i = 0; i < max; i++)
 		if (!msgs[i].base && msgs[i].len)
 			return moirai__err(-EINVAL, "net recvv: buffer %u is NULL", i);
-	return xfer(ch->net, "net recv", recv_attempt, &c, max, timeout_ns);
+	return xfer(ch->net, "net recv", recv_attempt, &c, max, timeout_ns, true);
 }
 
 int moirai_net_close(struct moirai_net_chan *ch)

@@ -138,10 +138,10 @@ struct moirai_net_chan_opts {
 	 *  send hands what it accepted to UCX before it returns.  Else the
 	 *  messages of consecutive sends gather into one active message of up
 	 *  to this many bytes (and a quarter of the peer's window) that
-	 *  leaves when it is full or at the owner's next call on the net that
-	 *  is not a send on this endpoint: a receive, moirai_net_progress()
-	 *  (the runtime poller calls it), close or destroy.  Meanwhile
-	 *  moirai_net_arm() is -EBUSY.  For streams of small messages: one
+	 *  leaves when it is full or at the owner's next receive on any
+	 *  endpoint of the net, moirai_net_progress() (the runtime poller
+	 *  calls it), send that waits for credit, close or destroy.
+	 *  Meanwhile moirai_net_arm() is -EBUSY.  For streams of small messages: one
 	 *  system call and TCP segment per active message instead of per
 	 *  send (docs/net.md, "Coalescing").  Local to this endpoint. */
 	unsigned coalesce;
