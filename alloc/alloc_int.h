@@ -60,7 +60,11 @@
 enum seg_kind { SEG_SMALL = 1, SEG_HUGE = 2 };
 enum slab_kind { SLAB_FREE = 0, SLAB_SMALL, SLAB_LARGE, SLAB_LARGE_TAIL };
 enum slab_flags { SLAB_ALIGNED = 1, SLAB_IN_PARTIAL = 2 };
-#define SLAB_CLS_NONE 0xff
+/*
+ * slab_cls of a slab whose frees need the slow path (free, large, aligned
+ * blocks, huge spans): the index of a bin that is always full (max 0).
+ */
+#define SLAB_CLS_NONE NUM_CLASSES
 
 enum page_mode { MODE_HUGETLB = 0, MODE_THP = 1, MODE_SMALL = 2 };
 
@@ -99,6 +103,8 @@ struct segment {
 	 * Small: class of each slab when it is a plain small slab (no aligned
 	 * blocks), else SLAB_CLS_NONE, so the owner's free fast path needs no
 	 * slab descriptor.  Written by the owner only when a slab changes role.
+	 * Huge: all SLAB_CLS_NONE, so the owner's free fast path needs no
+	 * check of the kind either.
 	 */
 	uint8_t slab_cls[SLABS_PER_SEG];
 	/* Owner-only fields on their own line: remote frees never miss on it. */
@@ -115,15 +121,15 @@ static_assert(offsetof(struct segment, free_mask) == 64,
 	      "remote frees read line 0 only; owner fields start on line 1");
 
 /*
- * Thread cache of one size class: a LIFO list of free blocks.  Everything
- * the free fast path touches (bound and free counter too) is on one line.
+ * Thread cache of one size class: a LIFO list of free blocks.  16 bytes,
+ * so a bin is found with one shift and never straddles a cache line.
  */
 struct bin {
 	void *head;
 	uint32_t count;
-	uint32_t max;		/* tcache_max */
-	_Atomic uint64_t frees; /* local frees into this bin (owner writes) */
+	uint32_t max; /* tcache_max */
 };
+static_assert(sizeof(struct bin) == 16, "a bin is 16 bytes");
 
 struct heap_counters {
 	_Atomic uint64_t in_use;      /* bytes in blocks out of slabs + large */
@@ -135,7 +141,14 @@ struct heap_counters {
 struct heap {
 	/* Written by every remote freeing thread: on its own line. */
 	alignas(64) _Atomic(void *) remote;
-	alignas(64) struct bin bins[NUM_CLASSES];
+	/*
+	 * Frees the owner's fast path put in a bin (the owner writes, stats
+	 * read): one counter for the heap, next to the bins, instead of one
+	 * per bin, so the fast path needs no second address.
+	 */
+	alignas(64) _Atomic uint64_t bin_frees;
+	/* bins[SLAB_CLS_NONE] stays empty with max 0: frees it names go slow. */
+	struct bin bins[NUM_CLASSES + 1];
 	struct moirai__list partial[NUM_CLASSES]; /* slabs with a free block, per class */
 	struct moirai__list segs;		  /* segments with at least one free slab */
 	struct arena *arena;
@@ -217,6 +230,10 @@ extern MOIRAI_HIDDEN size_t moirai__alloc_decommit_threshold;
 /* Bumped in a fork child: segments of an older generation are the parent's. */
 extern MOIRAI_HIDDEN uint32_t moirai__alloc_gen;
 extern MOIRAI_HIDDEN const uint32_t moirai__class_size[NUM_CLASSES];
+/* Size class of every size 1..SMALL_MAX by (size - 1) / 16 (all classes are multiples of 16). */
+extern MOIRAI_HIDDEN const uint8_t moirai__class_of16[SMALL_MAX / 16];
+/* Always-empty bins: moirai__tld.bins of a thread with no local heap. */
+extern MOIRAI_HIDDEN struct bin moirai__bins_none[NUM_CLASSES];
 
 /*
  * 0 or -ENOMEM (with a message).  Idempotent; a failed start (out of
@@ -276,14 +293,7 @@ static inline struct segment *moirai__seg_of(const void *p)
 /* Size class of a small size (1..SMALL_MAX). */
 static inline unsigned moirai__size_class(size_t size)
 {
-	if (size <= 128)
-		return size <= 16 ? 0 : (unsigned)((size + 15) >> 4) - 1;
-	/* 8 classes per power of two: 2^k + j * 2^(k-3), j = 1..8. */
-	unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
-	unsigned shift = k - 3;
-	unsigned j = (unsigned)(((size - 1) >> shift) & 7u); /* 0..7 */
-
-	return 8u + (k - 7u) * 8u + j;
+	return moirai__class_of16[(size - 1) >> 4];
 }
 
 /*
@@ -302,6 +312,12 @@ struct outbox {
 
 /* Per-thread state: the heap of each node this thread allocated on. */
 struct tld {
+	/*
+	 * local->bins, or moirai__bins_none while local is NULL: malloc's fast
+	 * path indexes it without a NULL check (moirai__tld_set_local keeps
+	 * both in step).
+	 */
+	struct bin *bins;
 	struct heap *local;		   /* heap of the thread's node */
 	struct heap *heaps[MAX_NODES_TLS]; /* by OS node index */
 	struct outbox out[OUTBOX_WAYS];	   /* remote frees not yet sent */
@@ -319,6 +335,13 @@ struct tld {
 	unsigned busy;
 };
 extern __thread MOIRAI_HIDDEN struct tld moirai__tld __attribute__((tls_model("initial-exec")));
+
+/* Make @h (maybe NULL) the calling thread's local heap. */
+static inline void moirai__tld_set_local(struct heap *h)
+{
+	moirai__tld.local = h;
+	moirai__tld.bins = h ? h->bins : moirai__bins_none;
+}
 
 /* ---- malloc.c ---- */
 /*
@@ -482,23 +505,37 @@ static inline void moirai__block_set_next(void *b, void *next)
 	moirai__san_poison(b, sizeof(void *));
 }
 
+/* Pop the head of bin @b, NULL when it is empty. */
+static inline void *moirai__bin_take(struct bin *b)
+{
+	void *p = b->head;
+
+	if (moirai_likely(p != NULL)) {
+		b->head = *(void **)p;
+		b->count--;
+	}
+	return p;
+}
+
 /*
- * The fast path of every malloc flavour: pop the thread cache of the size
- * class, or NULL (no heap yet, large or zero size, empty bin) to take the
- * generic path.  size - 1 wraps for 0, which therefore goes generic.
+ * The fast path of malloc-like calls on the thread's local heap: pop the
+ * thread cache of the size class, or NULL (no heap yet, large or zero
+ * size, empty bin) to take the generic path.  size - 1 wraps for 0, which
+ * therefore goes generic.  One table load for the class, no NULL check
+ * of the heap (moirai__tld.bins is never NULL).
  */
+static inline void *moirai__bin_pop_local(size_t size)
+{
+	if (moirai_likely(size - 1 < SMALL_MAX))
+		return moirai__bin_take(&moirai__tld.bins[moirai__class_of16[(size - 1) >> 4]]);
+	return NULL;
+}
+
+/* The same on heap @h of an explicit node (NULL: none yet). */
 static inline void *moirai__bin_pop(struct heap *h, size_t size)
 {
-	if (moirai_likely(h != NULL && size - 1 < SMALL_MAX)) {
-		struct bin *b = &h->bins[moirai__size_class(size)];
-		void *p = b->head;
-
-		if (moirai_likely(p != NULL)) {
-			b->head = *(void **)p;
-			b->count--;
-			return p;
-		}
-	}
+	if (moirai_likely(h != NULL && size - 1 < SMALL_MAX))
+		return moirai__bin_take(&h->bins[moirai__class_of16[(size - 1) >> 4]]);
 	return NULL;
 }
 
@@ -506,34 +543,37 @@ static inline void *moirai__bin_pop(struct heap *h, size_t size)
  * The fast cases of free for a block of segment @seg: a small block of one
  * of this thread's heaps with room in its bin, or a small block of another
  * thread's heap (sent to its owner).  Returns false for everything else.
+ * The owner's case reads the segment's first line and the bin only: the
+ * slab's class comes from the address bits (segments are SEG_SIZE
+ * aligned), and every slab or span that needs the slow path names the
+ * always-full bin SLAB_CLS_NONE.
  */
 static inline __attribute__((always_inline)) bool moirai__free_fast(struct segment *seg, void *p)
 {
-	if (moirai_likely(seg->kind == SEG_SMALL)) {
-		struct heap *h = seg->heap;
+	struct heap *h = seg->heap;
 
-		if (moirai_likely(moirai__tld.heaps[seg->node] == h)) {
-			unsigned c = seg->slab_cls[((uintptr_t)p - (uintptr_t)seg) >> SLAB_SHIFT];
-			struct bin *b = &h->bins[c < NUM_CLASSES ? c : 0];
+	if (moirai_likely(moirai__tld.heaps[seg->node] == h)) {
+		unsigned c = seg->slab_cls[((uintptr_t)p >> SLAB_SHIFT) & (SLABS_PER_SEG - 1)];
+		struct bin *b = &h->bins[c];
 
-			if (moirai_likely(c != SLAB_CLS_NONE && b->count < b->max)) {
-				*(void **)p = b->head;
-				b->head = p;
-				b->count++;
-				/* Single writer: a plain increment, read by stats. */
-				atomic_store_explicit(
-					&b->frees,
-					atomic_load_explicit(&b->frees, memory_order_relaxed) + 1,
-					memory_order_relaxed);
-				return true;
-			}
-		} else if (moirai_likely(!moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
-					 seg->magic == SEG_MAGIC &&
-					 seg->gen == moirai__alloc_gen)) {
-			/* Another thread's block: the owner checks it at drain. */
-			moirai__heap_free_remote(h, p);
+		if (moirai_likely(b->count < b->max)) {
+			*(void **)p = b->head;
+			b->head = p;
+			b->count++;
+			/* Single writer: a plain increment, read by stats. */
+			atomic_store_explicit(
+				&h->bin_frees,
+				atomic_load_explicit(&h->bin_frees, memory_order_relaxed) + 1,
+				memory_order_relaxed);
 			return true;
 		}
+		return false;
+	}
+	if (moirai_likely(seg->kind == SEG_SMALL && !moirai__alloc_debug && !MOIRAI__SAN_ASAN &&
+			  seg->magic == SEG_MAGIC && seg->gen == moirai__alloc_gen)) {
+		/* Another thread's block: the owner checks it at drain. */
+		moirai__heap_free_remote(h, p);
+		return true;
 	}
 	return false;
 }

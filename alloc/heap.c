@@ -24,7 +24,9 @@
 #include "alloc_int.h"
 #include "moirai/numa.h"
 
-__thread struct tld moirai__tld __attribute__((tls_model("initial-exec")));
+__thread struct tld moirai__tld __attribute__((tls_model("initial-exec"))) = {
+	.bins = moirai__bins_none,
+};
 
 static pthread_key_t tld_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -398,6 +400,8 @@ struct segment *moirai__heap_alloc_huge(struct heap *h, size_t size, size_t alig
 
 	moirai__san_unpoison(p, span);
 	memset(seg, 0, offsetof(struct segment, slabs));
+	/* Its owner's frees take the slow path (moirai__free_fast). */
+	memset(seg->slab_cls, SLAB_CLS_NONE, sizeof(seg->slab_cls));
 	seg->magic = SEG_MAGIC;
 	seg->kind = SEG_HUGE;
 	seg->mode = (uint8_t)mode;
@@ -663,7 +667,7 @@ static void tld_destroy(void *arg)
 
 	(void)arg;
 	t->busy++;
-	t->local = NULL;
+	moirai__tld_set_local(NULL);
 	t->registered = false;
 	t->exiting = true;
 	outbox_flush_all(t);
@@ -779,7 +783,7 @@ struct heap *moirai__heap_local(void)
 		}
 		node = alt;
 	}
-	t->local = moirai__heap_get(node);
+	moirai__tld_set_local(moirai__heap_get(node));
 	return t->local;
 }
 
@@ -787,7 +791,7 @@ void moirai__heap_forget_thread(void)
 {
 	struct tld *t = &moirai__tld;
 
-	t->local = NULL;
+	moirai__tld_set_local(NULL);
 	memset(t->heaps, 0, sizeof(t->heaps));
 	memset(t->out, 0, sizeof(t->out));
 	t->out_used = false;
@@ -815,7 +819,7 @@ void moirai__heap_flush_thread(void)
 	/* Blocks this thread (or any) freed to heaps of exited threads. */
 	for (int n = 0; n < moirai__alloc_nodes; n++)
 		moirai__heap_sweep_abandoned(moirai__arenas[n]);
-	t->local = NULL; /* re-evaluate the node at the next allocation */
+	moirai__tld_set_local(NULL); /* re-evaluate the node at the next allocation */
 }
 
 /*

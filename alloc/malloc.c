@@ -26,6 +26,45 @@ const uint32_t moirai__class_size[NUM_CLASSES] = {
 	13312, 14336, 15360, 16384, 18432, 20480, 22528, 24576, 26624, 28672, 30720, 32768,
 };
 
+/*
+ * moirai__class_of16[(size - 1) / 16]: classes up to 128 bytes step by 16
+ * (one entry each); above, each power of two 2^m..2^(m+1) holds 8 classes
+ * of 2^(m-7) entries each.  A table, so malloc's fast path spends one load
+ * on the class instead of a bit scan and shifts; written out by the
+ * preprocessor so it is constant from the first malloc of the process.
+ */
+#define R1(c)	     c,
+#define R2(c)	     R1(c) R1(c)
+#define R4(c)	     R2(c) R2(c)
+#define R8(c)	     R4(c) R4(c)
+#define R16(c)	     R8(c) R8(c)
+#define R32(c)	     R16(c) R16(c)
+#define R64(c)	     R32(c) R32(c)
+#define R128(c)	     R64(c) R64(c)
+#define OCTAVE(R, c) R(c) R(c + 1) R(c + 2) R(c + 3) R(c + 4) R(c + 5) R(c + 6) R(c + 7)
+const uint8_t moirai__class_of16[SMALL_MAX / 16] = {
+	OCTAVE(R1, 0)	 /* 16..128 */
+	OCTAVE(R1, 8)	 /* ..256 */
+	OCTAVE(R2, 16)	 /* ..512 */
+	OCTAVE(R4, 24)	 /* ..1024 */
+	OCTAVE(R8, 32)	 /* ..2048 */
+	OCTAVE(R16, 40)	 /* ..4096 */
+	OCTAVE(R32, 48)	 /* ..8192 */
+	OCTAVE(R64, 56)	 /* ..16384 */
+	OCTAVE(R128, 64) /* ..32768 */
+};
+#undef R1
+#undef R2
+#undef R4
+#undef R8
+#undef R16
+#undef R32
+#undef R64
+#undef R128
+#undef OCTAVE
+
+struct bin moirai__bins_none[NUM_CLASSES];
+
 /* The malloc contract: record the detail, set errno, return NULL. */
 #define fail(err, ...) (moirai__err(-(err), __VA_ARGS__), errno = (err), (void *)NULL)
 
@@ -60,7 +99,7 @@ static struct heap *pick_heap(int node, unsigned flags)
 		 * node (getcpu is a vDSO call: a few ns per refill of a bin).
 		 */
 		if ((++moirai__tld.slow_count & 63) == 0)
-			moirai__tld.local = NULL;
+			moirai__tld_set_local(NULL);
 		return moirai__tld.local ? moirai__tld.local : moirai__heap_local();
 	}
 	if (node < 0) {
@@ -211,7 +250,7 @@ void *moirai__alloc_generic(int node, size_t size, size_t align, unsigned flags)
 
 void *moirai_malloc(size_t size)
 {
-	void *p = moirai__bin_pop(moirai__tld.local, size);
+	void *p = moirai__bin_pop_local(size);
 
 	return moirai_likely(p != NULL) ? p : moirai__alloc_generic(MOIRAI_NODE_ANY, size, 0, 0);
 }

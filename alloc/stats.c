@@ -17,8 +17,7 @@ static void heap_add(const struct heap *h, struct moirai_alloc_stats *out)
 {
 	out->in_use += LD(h->st.in_use);
 	out->local_frees += LD(h->st.local_frees);
-	for (unsigned c = 0; c < NUM_CLASSES; c++)
-		out->local_frees += LD(h->bins[c].frees);
+	out->local_frees += LD(h->bin_frees);
 	out->remote_frees += LD(h->st.remote_frees);
 }
 

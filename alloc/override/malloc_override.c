@@ -84,7 +84,7 @@ static __attribute__((noinline)) void *alloc_slow(size_t size, size_t align)
 
 static inline void *alloc_fast(size_t size)
 {
-	void *p = moirai__bin_pop(moirai__tld.local, size);
+	void *p = moirai__bin_pop_local(size);
 
 	return moirai_likely(p != NULL) ? p : alloc_slow(size, 0);
 }
@@ -100,7 +100,7 @@ static __attribute__((noinline)) void free_slow(void *p)
 		__libc_free(p);
 }
 
-static inline void free_inline(void *p)
+static inline __attribute__((always_inline)) void free_inline(void *p)
 {
 	struct segment *seg = moirai__seg_of_window(p);
 
@@ -291,7 +291,7 @@ static __attribute__((noinline)) void *new_slow(size_t size, size_t align, bool 
 
 static inline void *new_fast(size_t size)
 {
-	void *p = moirai__bin_pop(moirai__tld.local, size);
+	void *p = moirai__bin_pop_local(size);
 
 	return moirai_likely(p != NULL) ? p : new_slow(size, 0, false);
 }

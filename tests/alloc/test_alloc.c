@@ -59,6 +59,13 @@ static int check(const void *p, size_t n, unsigned seed)
 static void test_every_class(void **state)
 {
 	(void)state;
+	/* The class table: every small size gets the smallest class that holds it. */
+	for (size_t size = 1, c = 0; size <= SMALL_MAX; size++) {
+		if (size > moirai__class_size[c])
+			c++;
+		assert_int_equal(moirai__size_class(size), c);
+		assert_true(moirai__class_size[c] >= size);
+	}
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		size_t bs = moirai__class_size[c];
 		size_t lo = c ? moirai__class_size[c - 1] + 1 : 1;
