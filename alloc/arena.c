@@ -12,7 +12,9 @@
  * slice goes back (to the window, or unmapped) with its last segment.
  *
  * Commit order matters for placement: a granule is made accessible, bound
- * with mbind (moirai_numa_bind_range) and only then touched, so the pages
+ * with mbind (moirai_numa_bind_fresh: no MPOL_MF_MOVE, the mapping is new,
+ * and the move flag would cost every commit a drain of every CPU's page
+ * lists, milliseconds on a busy box) and only then touched, so the pages
  * land on the node whatever the process memory policy is.  Hugetlb
  * granules are populated with MADV_POPULATE_WRITE right away, so an empty
  * pool or a hugetlb cgroup limit shows up here as an error and never as a
@@ -348,7 +350,7 @@ static int setup_regular(struct arena *a, char *p, size_t len, enum page_mode m)
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
 		return moirai__err(-ENOMEM, "alloc: cannot commit %zu bytes on node %d", len,
 				   a->node);
-	rc = moirai_numa_bind_range(p, len, a->node);
+	rc = moirai_numa_bind_fresh(p, len, a->node);
 	if (rc)
 		return rc;
 	/* Advice only: a kernel without THP keeps 4 KiB pages. */
@@ -378,7 +380,7 @@ static int setup_hugetlb(struct arena *a, char *p, size_t len)
 				   "alloc: no free 2 MiB hugetlb pages for %zu bytes on node %d",
 				   len, a->node);
 	}
-	rc = moirai_numa_bind_range(p, len, a->node);
+	rc = moirai_numa_bind_fresh(p, len, a->node);
 	if (rc) {
 		unsetup(p, len);
 		return rc;

@@ -710,7 +710,7 @@ static struct heap *heap_create(struct arena *a)
 		errno = ENOMEM;
 		return NULL;
 	}
-	rc = moirai_numa_bind_range(mem, len, a->node);
+	rc = moirai_numa_bind_fresh(mem, len, a->node);
 	if (rc) {
 		munmap(mem, len);
 		errno = rc == -EPERM || rc == -ENODEV ? ENODEV : -rc;

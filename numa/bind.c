@@ -176,6 +176,11 @@ int moirai_numa_bind_range(void *addr, size_t len, int node)
 	return set_policy("bind", addr, len, node, MPOL_BIND, MPOL_MF_MOVE);
 }
 
+int moirai_numa_bind_fresh(void *addr, size_t len, int node)
+{
+	return set_policy("bind", addr, len, node, MPOL_BIND, 0);
+}
+
 int moirai_numa_prefer_range(void *addr, size_t len, int node)
 {
 	return set_policy("prefer", addr, len, node, MPOL_PREFERRED, 0);
@@ -234,7 +239,7 @@ int moirai_numa_map(size_t len, int node, void **out)
 		 -1, 0);
 	if (p == MAP_FAILED)
 		return moirai__err(-ENOMEM, "map: cannot map %zu bytes", size);
-	rc = moirai_numa_bind_range(p, size, node);
+	rc = moirai_numa_bind_fresh(p, size, node);
 	if (rc) {
 		munmap(p, size);
 		return rc;

@@ -492,6 +492,20 @@ MOIRAI_API int moirai_numa_pin_thread(int pu);
 MOIRAI_API int moirai_numa_bind_range(void *addr, size_t len, int node);
 
 /**
+ * Bind a fresh range (mapped and never touched, so no page is present) to
+ * one node with MPOL_BIND, without MPOL_MF_MOVE: there is nothing to
+ * migrate, and the move flag makes the kernel drain every CPU's page
+ * lists and wait for it (milliseconds on a busy machine, per call).  A
+ * page that is present anyway stays where it is.
+ * @param addr page-aligned start.
+ * @param len length in bytes (> 0).
+ * @param node OS node index.
+ * @return 0; the errors of moirai_numa_bind_range() except -EIO.
+ *         Thread-safe.
+ */
+MOIRAI_API int moirai_numa_bind_fresh(void *addr, size_t len, int node);
+
+/**
  * Bind a range to a node with MPOL_PREFERRED: the kernel falls back to
  * other nodes when @p node is full.  Pages already present are not moved.
  * @param addr page-aligned start.

@@ -135,6 +135,10 @@ static void test_bind_errors(void **state)
 	assert_int_equal(moirai_numa_bind_range(p, 0, 0), -EINVAL);
 	assert_int_equal(moirai_numa_bind_range(p, (size_t)page, 5000), -ENODEV);
 	assert_non_null(strstr(moirai_last_error(), "node 5000"));
+	assert_int_equal(moirai_numa_bind_fresh(p + 1, (size_t)page, 0), -EINVAL);
+	assert_int_equal(moirai_numa_bind_fresh(p, 0, 0), -EINVAL);
+	assert_int_equal(moirai_numa_bind_fresh(p, (size_t)page, 5000), -ENODEV);
+	assert_int_equal(moirai_numa_bind_fresh(p, (size_t)page, MOIRAI_NODE_ANY), -EINVAL);
 	/* Untouched page: no node yet; touched: the caller's node. */
 	assert_true(moirai_numa_page_node(p) < 0);
 	p[0] = 1;

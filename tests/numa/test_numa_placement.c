@@ -143,6 +143,38 @@ static void test_rebind_migrates_pages(void **state)
 	assert_int_equal(moirai_numa_unmap(p, len), 0);
 }
 
+/*
+ * bind_fresh asks for no migration: pages touched before it stay on their
+ * node, pages touched after it land on the new one.
+ */
+static void test_bind_fresh_moves_nothing(void **state)
+{
+	size_t page = page_size();
+	size_t len = PAGES * page, half = PAGES / 2 * page;
+	int nodes = moirai_numa_node_count();
+	int from = -1, to = -1;
+	unsigned char *p = NULL;
+
+	(void)state;
+	for (int n = 0; n < nodes; n++) {
+		if (!moirai_numa_node_is_allowed(n))
+			continue;
+		if (from < 0)
+			from = n;
+		to = n;
+	}
+	if (from < 0 || from == to)
+		skip();
+	assert_int_equal(moirai_numa_map(len, from, (void **)&p), 0);
+	memset(p, 0xa5, half);
+	assert_int_equal(moirai_numa_bind_fresh(p, len, to), 0);
+	memset(p + half, 0x5a, len - half);
+	for (int i = 0; i < PAGES; i++)
+		assert_int_equal(moirai_numa_page_node(p + (size_t)i * page),
+				 (size_t)i * page < half ? from : to);
+	assert_int_equal(moirai_numa_unmap(p, len), 0);
+}
+
 static void test_pin_to_every_allowed_cpu(void **state)
 {
 	cpu_set_t orig;
@@ -330,6 +362,7 @@ int main(void)
 		cmocka_unit_test(test_memory_on_every_allowed_node),
 		cmocka_unit_test(test_memory_on_node_3),
 		cmocka_unit_test(test_rebind_migrates_pages),
+		cmocka_unit_test(test_bind_fresh_moves_nothing),
 		cmocka_unit_test(test_pin_to_every_allowed_cpu),
 		cmocka_unit_test(test_live_topology),
 	};
