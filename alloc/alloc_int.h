@@ -149,6 +149,12 @@ struct heap {
 	alignas(64) _Atomic uint64_t bin_frees;
 	/* bins[SLAB_CLS_NONE] stays empty with max 0: frees it names go slow. */
 	struct bin bins[NUM_CLASSES + 1];
+	/*
+	 * Reclaim epoch of each bin's last slow path (a refill or an overflow):
+	 * bins_reclaim() empties only bins idle for a whole epoch.
+	 */
+	uint32_t bin_epoch[NUM_CLASSES];
+	uint32_t epoch;
 	struct moirai__list partial[NUM_CLASSES]; /* slabs with a free block, per class */
 	struct moirai__list segs;		  /* segments with at least one free slab */
 	struct arena *arena;
@@ -261,6 +267,26 @@ static inline uint32_t moirai__bin_max(unsigned cls)
 	if (by_bytes > BIN_BLOCKS)
 		by_bytes = BIN_BLOCKS;
 	return by_bytes > max ? by_bytes : max;
+}
+
+/*
+ * Where a bin's bound starts (tcmalloc's slow start): BIN_START_BYTES of
+ * blocks, at least BIN_START_MIN, at most moirai__bin_max().  A bin that
+ * overflows doubles its bound up to moirai__bin_max(), so the classes a
+ * program frees in bursts get deep caches and the others stay shallow: 72
+ * classes at 64 KiB each would park megabytes of idle blocks.
+ */
+/* Bytes of idle caches a heap keeps when it takes a new slab (heap.c). */
+#define BINS_RECLAIM_BYTES ((size_t)256 << 10)
+#define BIN_START_BYTES	   ((uint32_t)8192)
+#define BIN_START_MIN	   ((uint32_t)4)
+static inline uint32_t moirai__bin_start(unsigned cls)
+{
+	uint32_t cap = moirai__bin_max(cls), n = BIN_START_BYTES / moirai__class_size[cls];
+
+	if (n < BIN_START_MIN)
+		n = BIN_START_MIN;
+	return n < cap ? n : cap;
 }
 
 /* Segment owning @p when it is in an extra extent, else NULL (arena.c). */

@@ -314,6 +314,40 @@ static void bin_trim(struct heap *h, struct bin *b, uint32_t keep_count)
 	}
 }
 
+/*
+ * Before a heap takes a new slab (fresh pages), blocks parked in idle
+ * caches go back to their slabs when the caches hold more than
+ * BINS_RECLAIM_BYTES: a program that moves on to other sizes (espresso's
+ * phases) would otherwise keep up to 64 KiB per class idle in bins, and
+ * the slabs they pin could never empty for the sizes now wanted.  Slabs
+ * that empty go back to their segment, where slab_new() takes them warm.
+ * A bin is idle when it took no slow path (refill, overflow) since the
+ * previous reclaim: the busy classes of a producer that takes new slabs
+ * all the time (xmalloc-test) keep their caches.  Returns the bytes given
+ * back.
+ */
+static size_t bins_reclaim(struct heap *h, unsigned keep_cls)
+{
+	size_t bytes = 0, given = 0;
+
+	for (unsigned c = 0; c < NUM_CLASSES; c++)
+		bytes += (size_t)h->bins[c].count * moirai__class_size[c];
+	if (bytes <= BINS_RECLAIM_BYTES)
+		return 0;
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct bin *b = &h->bins[c];
+
+		if (c == keep_cls || b->count == 0 || h->bin_epoch[c] == h->epoch)
+			continue;
+		given += (size_t)b->count * moirai__class_size[c];
+		bin_trim(h, b, 0);
+		/* Shallow again: it grows back if its class is busy again. */
+		b->max = moirai__bin_start(c);
+	}
+	h->epoch++;
+	return given;
+}
+
 /* ---- large runs ----------------------------------------------------- */
 
 static void outbox_flush_all(struct tld *t);
@@ -452,8 +486,16 @@ static void local_free(struct heap *h, struct segment *seg, void *p)
 		slab_free_block(h, seg, s, block, true);
 		return;
 	}
-	if (b->count >= b->max)
-		bin_trim(h, b, b->max / 2);
+	if (b->count >= b->max) {
+		uint32_t cap = moirai__bin_max(s->cls);
+
+		h->bin_epoch[s->cls] = h->epoch;
+		/* Overflowing: grow the bound first, trim once it is at its cap. */
+		if (b->max < cap)
+			b->max = b->max * 2 < cap ? b->max * 2 : cap;
+		else
+			bin_trim(h, b, b->max / 2);
+	}
 	moirai__block_set_next(block, b->head);
 	b->head = block;
 	b->count++;
@@ -575,6 +617,7 @@ void *moirai__heap_alloc_small(struct heap *h, unsigned cls)
 	struct slab *s;
 	void *p;
 
+	h->bin_epoch[cls] = h->epoch;
 	if (moirai__tld.out_used)
 		outbox_flush_all(&moirai__tld);
 	if (atomic_load_explicit(&h->remote, memory_order_relaxed)) {
@@ -589,8 +632,11 @@ void *moirai__heap_alloc_small(struct heap *h, unsigned cls)
 	/* Listed slabs can be exhausted: the bin refill emptied them. */
 	while ((s = partial_first(h, cls)) && slab_exhausted(s))
 		partial_remove(s);
-	if (!s && !(s = slab_new(h, cls)))
-		return NULL;
+	if (!s) {
+		bins_reclaim(h, cls);
+		if (!(s = slab_new(h, cls)))
+			return NULL;
+	}
 	p = slab_pop(s);
 	/*
 	 * Refill half the cache in one go: the next calls stay on the fast
@@ -640,6 +686,7 @@ static void heap_collect(struct heap *h)
 
 		if (h->bins[c].head)
 			bin_trim(h, &h->bins[c], 0);
+		h->bins[c].max = moirai__bin_start(c);
 		moirai__list_foreach_safe(it, tmp, &h->partial[c]) {
 			struct slab *s = moirai__list_entry(it, struct slab, link);
 			struct segment *seg;
@@ -726,7 +773,7 @@ static struct heap *heap_create(struct arena *a)
 	h->node = a->node;
 	h->tcache_max = moirai__alloc_tcache_max;
 	for (unsigned c = 0; c < NUM_CLASSES; c++)
-		h->bins[c].max = moirai__bin_max(c);
+		h->bins[c].max = moirai__bin_start(c);
 	moirai__arena_register_heap(a, h);
 	return h;
 }

@@ -94,6 +94,51 @@ static void test_every_class(void **state)
 	}
 }
 
+/*
+ * A bin's bound starts shallow and doubles on overflow up to its cap; a
+ * heap that takes new slabs empties the caches of classes that stayed idle
+ * (bins_reclaim), and a flush makes every bin shallow again.
+ */
+static void test_bin_slow_start_and_reclaim(void **state)
+{
+	enum { N8K = 100, N20K = 30 };
+	unsigned c8k = moirai__size_class(8192), c20k = moirai__size_class(20000);
+	void *p[N8K], *q[N20K];
+	struct heap *h;
+
+	(void)state;
+	if (moirai__alloc_tcache_max == 0)
+		skip(); /* no caches (ASan) */
+	p[0] = moirai_malloc(8192);
+	moirai_free(p[0]);
+	moirai_alloc_thread_flush();
+	p[0] = moirai_malloc(8192);
+	h = moirai__tld.local;
+	assert_non_null(h);
+	for (unsigned c = 0; c < NUM_CLASSES; c++)
+		assert_int_equal(h->bins[c].max, moirai__bin_start(c));
+	assert_true(moirai__bin_start(c8k) < moirai__bin_max(c8k));
+	for (int i = 1; i < N8K; i++)
+		assert_non_null(p[i] = moirai_malloc(8192));
+	for (int i = 0; i < N8K; i++)
+		moirai_free(p[i]);
+	/* 100 frees in a row: grown to the cap, which the bin holds. */
+	assert_int_equal(h->bins[c8k].max, moirai__bin_max(c8k));
+	assert_true(h->bins[c8k].count > moirai__bin_start(c8k));
+	assert_true((size_t)h->bins[c8k].count * 8192 > BINS_RECLAIM_BYTES);
+	assert_true(moirai__heap_is_valid(h));
+	/* 10 new slabs of another class: the idle 8 KiB cache goes back. */
+	for (int i = 0; i < N20K; i++)
+		assert_non_null(q[i] = moirai_malloc(20000));
+	assert_int_equal(h->bins[c8k].count, 0);
+	assert_int_equal(h->bins[c8k].max, moirai__bin_start(c8k));
+	assert_true(moirai__heap_is_valid(h));
+	for (int i = 0; i < N20K; i++)
+		moirai_free(q[i]);
+	assert_true(h->bins[c20k].count <= h->bins[c20k].max);
+	assert_true(moirai__heap_is_valid(h));
+}
+
 static void test_large_and_huge(void **state)
 {
 	static const size_t sizes[] = { 32769,	       65536,	100000, 1 << 20,
@@ -760,6 +805,7 @@ int main(void)
 {
 	const struct CMUnitTest basic[] = {
 		cmocka_unit_test(test_every_class),
+		cmocka_unit_test(test_bin_slow_start_and_reclaim),
 		cmocka_unit_test(test_large_and_huge),
 		cmocka_unit_test(test_alignment),
 		cmocka_unit_test(test_realloc_grow_shrink),

@@ -55,7 +55,7 @@ TARGETS = ["cfrac", "espresso", "barnes", "larson-sized", "mstress", "rptest", "
 
 RATE_RES = {
     "larson": re.compile(r"Throughput\s*=\s*([0-9.]+)"),
-    "rptest": re.compile(r"([0-9.]+) memory ops/CPU second"),
+    "rptest": re.compile(r"([0-9]+(?:\.[0-9]+)?) memory ops/CPU second"),
     "xmalloc": re.compile(r"free/sec:\s*([0-9.]+)\s*M"),
     "glibc-thread": re.compile(r"^([0-9]+) iterations", re.M),
 }
