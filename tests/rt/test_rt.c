@@ -842,9 +842,12 @@ static void test_submit_to_soonest(void **state)
 		assert_int_not_equal(ran_on[i], -1);
 	}
 	/* Placed on worker 1 directly, not left in worker 0's mailbox for
-	 * worker 1 to wake up and steal. */
+	 * worker 1 to wake up and steal: before the fix 31 of 64 were stolen.
+	 * A few may be, when the kernel preempts worker 1 right after a join
+	 * (it still shows as running a critical task, so the less urgent
+	 * worker 0 ranks first): seen 1-3 times in 17 runs at load 7. */
 	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
-	assert_int_equal(ws.stolen_from, 0);
+	assert_true(ws.stolen_from <= N / 8);
 	atomic_store(&gate, 1);
 	assert_int_equal(moirai_rt_destroy(rt), 0);
 }
