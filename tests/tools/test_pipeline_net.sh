@@ -125,7 +125,8 @@ finish() {
 pair() {
 	case_=$1 port=$2
 	shift 2
-	start rcv "$A" --listen tcp://$ADDR:"$port" --per-flow
+	# shellcheck disable=SC2086
+	start rcv "$A" --listen tcp://$ADDR:"$port" --per-flow ${RCV_OPTS:-}
 	start snd "$B" --forward tcp://$ADDR:"$port" "$@"
 	finish snd 0
 	s=$?
@@ -213,6 +214,38 @@ done
 echo "$me: 2. the generator"
 port=$((port + 1))
 pair gen $port --rate 20000 --duration 1 --critical-share 0.05 --seed 7 && check gen
+
+echo "$me: 2b. overload: a receiver at most half as fast as the generator"
+# 20 us per packet on one worker (<= 50 k/s) against 100 k/s offered, the
+# sender's parks 256 packets: the normal class overflows at the sender
+# (queue_full, as a full class ring in one process) while every critical
+# packet still goes through, in the critical class; nothing is lost.
+port=$((port + 1))
+if RCV_OPTS="--fast-ns 20000" pair overload $port --rate 100000 --duration 1 \
+	--critical-share 0.02 --seed 11 --ring 256; then
+	check overload
+	$PY - "$tmp/snd.json" "$tmp/rcv.json" <<'PYEOF' || fail "overload: the critical flow did not go through"
+import json, sys
+s = json.load(open(sys.argv[1]))
+r = json.load(open(sys.argv[2]))
+bad = []
+drops = {k: v for k, v in s["drops"].items() if v}
+if list(drops) != ["queue_full"]:
+    bad.append("sender drops %s, want queue_full only (and some: the overload)" % drops)
+if s["critical_in"] == 0 or s["net"]["critical"] != s["critical_in"]:
+    bad.append("sender critical_in %d, sent over the net %d" % (s["critical_in"],
+               s["net"]["critical"]))
+if r["latency_ns"]["critical"]["count"] != s["critical_in"] or sum(r["drops"].values()):
+    bad.append("receiver: critical out %d of %d, drops %s" % (
+               r["latency_ns"]["critical"]["count"], s["critical_in"], r["drops"]))
+if bad:
+    print("    " + "\n    ".join(bad))
+    sys.exit(1)
+print("  overload: sender in %d, queue_full %d (normal only), critical %d of %d delivered" % (
+      s["packets_in"], drops.get("queue_full", 0), r["latency_ns"]["critical"]["count"],
+      s["critical_in"]))
+PYEOF
+fi
 
 echo "$me: 3. the receiver killed mid-stream"
 port=$((port + 1))

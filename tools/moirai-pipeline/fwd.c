@@ -303,7 +303,7 @@ int pl_fwd_finish(struct pl_fwd *f)
 }
 
 int pl_fwd_recv(struct pl_fwd *f, struct pl_bufs *bufs, struct pl_pkt **pkts, int n,
-		uint64_t now_ns)
+		const unsigned room[NCH], uint64_t now_ns)
 {
 	struct moirai_net_msg m[FWD_BURST];
 	int got = 0, nbuf = 0, rc;
@@ -325,14 +325,19 @@ int pl_fwd_recv(struct pl_fwd *f, struct pl_bufs *bufs, struct pl_pkt **pkts, in
 			break;
 	}
 	/* The critical channel first: its packets never wait behind normal
-	 * ones here. */
+	 * ones here, nor behind a full normal ring (each class takes only
+	 * what its own ring has room for). */
 	for (int cls = 0; cls < NCH && got < nbuf; cls++) {
-		if (f->state[cls] != ST_OPEN)
+		unsigned lim = (unsigned)(nbuf - got);
+
+		if (room[cls] < lim)
+			lim = room[cls];
+		if (f->state[cls] != ST_OPEN || lim == 0)
 			continue;
-		for (int i = got; i < nbuf; i++)
-			m[i - got] = (struct moirai_net_msg){ .base = pkts[i]->wire,
-							      .len = PL_FWD_MSG_MAX };
-		rc = moirai_net_recvv(f->ch[cls], m, (unsigned)(nbuf - got), 0);
+		for (unsigned i = 0; i < lim; i++)
+			m[i] = (struct moirai_net_msg){ .base = pkts[got + (int)i]->wire,
+							.len = PL_FWD_MSG_MAX };
+		rc = moirai_net_recvv(f->ch[cls], m, lim, 0);
 		if (rc == -EAGAIN)
 			continue;
 		if (rc < 0) {
@@ -452,7 +457,7 @@ static int net_in_rx(struct pl_port *port, struct pl_pkt **pkts, int n, uint64_t
 
 	if (!f)
 		return -ENODATA;
-	rc = pl_fwd_recv(f, port->bufs, pkts, n, now_ns);
+	rc = pl_fwd_recv(f, port->bufs, pkts, n, port->class_room, now_ns);
 	if (rc < 0 && rc != -ENODATA)
 		pl_port_error(port, "%s", f->error);
 	return rc;

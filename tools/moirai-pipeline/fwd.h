@@ -103,7 +103,8 @@ int pl_fwd_send(struct pl_fwd *f, int cls, struct pl_pkt *const *pkts, int n);
 int pl_fwd_finish(struct pl_fwd *f);
 
 /* Receiver: accept the sender (non-blocking), then take up to @n
- * packets, critical channel first, into buffers from @bufs: their
+ * packets, critical channel first, at most @room[c] from the channel of
+ * class c (0 critical, 1 normal), into buffers from @bufs: their
  * flags carry the sender's class and arrival_ns is @now_ns.  Returns the
  * count (0: nothing yet, or no free buffer: the sender is held back by
  * its window), -ENODATA once both channels ended with the end message (receipts
@@ -111,7 +112,7 @@ int pl_fwd_finish(struct pl_fwd *f);
  * peer that is not a pipeline sender, -ECONNRESET when the sender failed
  * (after everything that arrived was returned); message: pl_fwd_error(). */
 int pl_fwd_recv(struct pl_fwd *f, struct pl_bufs *bufs, struct pl_pkt **pkts, int n,
-		uint64_t now_ns);
+		const unsigned room[2], uint64_t now_ns);
 
 /* The sender's arrival time of a packet pl_fwd_recv() returned. */
 uint64_t pl_fwd_origin_ns(const struct pl_pkt *p);

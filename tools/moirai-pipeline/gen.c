@@ -227,6 +227,7 @@ static void gen_close(struct pl_port *port)
 
 const struct pl_port_ops pl_gen_ops = {
 	.name = "gen",
+	.live = true,
 	.open = gen_open,
 	.rx_burst = gen_rx,
 	.close = gen_close,

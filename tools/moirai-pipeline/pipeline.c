@@ -457,11 +457,14 @@ static int rx_once(struct ctx *c)
 	int n, want = PL_BURST_MAX;
 
 	if (c->fwd_send) {
-		/* Take no more than both park queues can hold: a receiver
-		 * that holds the window back holds the source back (a pcap
-		 * waits, the generator's packets wait and show it in their
-		 * latency), nothing is dropped for it. */
-		for (int cls = 0; cls < NCLASS; cls++)
+		/* Take no more than the park queues can hold: a receiver that
+		 * holds the window back holds the source back, nothing is
+		 * dropped for it.  A pcap waits for both classes.  A live
+		 * source waits only for the critical park: its normal packets
+		 * that find their park full are dropped (queue_full, as a full
+		 * class ring in one process), because holding the source for
+		 * them would put the critical packets behind them. */
+		for (int cls = 0; cls < (c->src.ops->live ? 1 : NCLASS); cls++)
 			if ((int)(c->park_cap - c->park_n[cls]) < want)
 				want = (int)(c->park_cap - c->park_n[cls]);
 		if (want == 0) {
@@ -474,11 +477,23 @@ static int rx_once(struct ctx *c)
 		 * in the net, whose window holds the sender back: across the
 		 * boundary the receiver pushes back instead of dropping
 		 * queue_full. */
-		for (int cls = c->cfg->sched == PL_SCHED_FIFO ? 1 : 0; cls < NCLASS; cls++) {
-			unsigned room = moirai_ring_free_count(c->ring[cls]);
+		if (c->cfg->sched == PL_SCHED_FIFO) { /* one ring for both classes */
+			unsigned room = moirai_ring_free_count(c->ring[1]);
 
+			c->src.class_room[0] = c->src.class_room[1] = room;
 			if (room < (unsigned)want)
 				want = (int)room;
+		} else {
+			/* Each class by its own ring's room: a full normal ring
+			 * does not hold back the critical channel. */
+			unsigned total = 0;
+
+			for (int cls = 0; cls < NCLASS; cls++) {
+				c->src.class_room[cls] = moirai_ring_free_count(c->ring[cls]);
+				total += c->src.class_room[cls];
+			}
+			if (total < (unsigned)want)
+				want = (int)total;
 		}
 		if (want == 0) {
 			c->rx_paused++;
@@ -515,6 +530,10 @@ static int rx_once(struct ctx *c)
 			 * receiver's checksum_in. */
 			p->hash = pl_frame_hash(p->data, p->len);
 			ADD(s->checksum_in, p->hash);
+			if (c->park_n[cls] == c->park_cap) { /* live, normal */
+				drop_pkt(s, p, PL_DROP_QUEUE_FULL);
+				continue;
+			}
 			c->park[cls][(c->park_head[cls] + c->park_n[cls]) % c->park_cap] = p;
 			c->park_n[cls]++;
 			continue;

@@ -118,6 +118,11 @@ struct pl_port_ops {
 	/* A source whose packets come classified (PL_PKT_F_CRITICAL set by
 	 * rx_burst(): the net source takes the sender's class). */
 	bool classified;
+	/* A source that cannot wait (an interface, the open-loop generator):
+	 * holding it back only moves the loss to the NIC's ring, where every
+	 * class is dropped alike.  --forward tail-drops its normal packets
+	 * instead when their park is full, so critical ones keep going. */
+	bool live;
 	/* Open the port; 0 or -errno with a message in @err (for people, one
 	 * line naming what is wrong: the file, the field, the offset). */
 	int (*open)(struct pl_port *port, const struct pl_port_conf *conf, char *err,
@@ -141,7 +146,11 @@ struct pl_port {
 	void *priv;		/* the implementation's state */
 	struct pl_bufs *bufs;	/* where rx_burst() takes buffers */
 	struct pl_stats *stats; /* where pl_port_drop() counts */
-	char error[256];	/* last hard error (rx/tx), for the summary */
+	/* A classified source: the most packets of class 0 (critical) and 1
+	 * (normal) its next rx_burst() may return; the RX poller sets them
+	 * to the room in the class rings before each call. */
+	unsigned class_room[2];
+	char error[256]; /* last hard error (rx/tx), for the summary */
 };
 
 /* Count @n arrivals of @bytes total that were dropped for @reason before

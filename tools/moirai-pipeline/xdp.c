@@ -206,6 +206,7 @@ static void in_close(struct pl_port *port)
 
 const struct pl_port_ops pl_xdp_in_ops = {
 	.name = "xdp",
+	.live = true,
 	.open = in_open,
 	.rx_burst = in_rx,
 	.close = in_close,
