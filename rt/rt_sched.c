@@ -567,6 +567,10 @@ static struct rt_task *help_task(struct rt_worker *w, bool may_steal)
 
 void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_step *out)
 {
+	/* A step also ends once its tasks ran for a task budget: pollers and
+	 * timers (a pipeline's RX and TX) then wait at most that long, or one
+	 * longer task, instead of max_tasks tasks of any length. */
+	uint64_t start = now, budget = w->rt->cfg.task_budget_ns;
 	int level;
 
 	memset(out, 0, sizeof(*out));
@@ -605,6 +609,8 @@ void rt_step(struct rt_worker *w, uint64_t now, unsigned max_tasks, struct rt_st
 		/* 0 when the task was not run (cancelled): read afresh. */
 		w->chain_ticks = w->last_end_ticks;
 		w->last_end_ticks = 0;
+		if (now - start >= budget)
+			break;
 	}
 	w->chain_ticks = 0;
 	if (w->help_depth == 0)

@@ -487,6 +487,52 @@ static void test_pollers(void **state)
 	destroy(rt);
 }
 
+/* ---- the step's time budget ---------------------------------------------- */
+
+/* A task that takes 60 us of the fake clock. */
+static int slow_task(void *arg)
+{
+	fake_now += 60000;
+	return log_task(arg);
+}
+
+static void test_step_budget(void **state)
+{
+	struct moirai_rt_config cfg = { .task_budget_ns = 200000 };
+	struct moirai_rt *rt;
+	struct pstate p = { 0 };
+	struct moirai_poller *pp;
+	struct rt_step st;
+	int steps = 0;
+
+	(void)state;
+	rt = manual_rt("pack:1 core:1 pu:1", &cfg);
+	moirai__rt_bind_thread(rt, 0);
+	assert_int_equal(moirai_poller_register(rt, 0, "rx", poll_fn, &p, 0, 0, &pp), 0);
+	for (int i = 0; i < 40; i++)
+		spawn_on(rt, 0, slow_task, i, MOIRAI_PRIO_NORMAL);
+	/* 60 us tasks against a 200 us budget: a step ends after the fourth
+	 * (240 us), not after 64, so the poller runs every 4 tasks. */
+	while (run_n < 40) {
+		int before = run_n;
+
+		step(rt, 0, 64, &st);
+		steps++;
+		assert_int_equal(st.ran, run_n - before);
+		assert_int_equal((int)st.ran, run_n < 40 ? 4 : 40 - before);
+		assert_int_equal(p.calls, steps);
+	}
+	assert_int_equal(steps, 10);
+	/* Tasks of no clock time: max_tasks bounds the step, as before. */
+	run_n = 0;
+	for (int i = 0; i < 100; i++)
+		spawn_on(rt, 0, log_task, i, MOIRAI_PRIO_NORMAL);
+	step(rt, 0, 64, &st);
+	assert_int_equal(st.ran, 64);
+	assert_int_equal(moirai_poller_unregister(pp), 0);
+	destroy(rt);
+}
+
 /* ---- stealing ------------------------------------------------------------------ */
 
 /*
@@ -581,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_continuation),
 		cmocka_unit_test(test_timers),
 		cmocka_unit_test(test_pollers),
+		cmocka_unit_test(test_step_budget),
 		cmocka_unit_test(test_steal_nearest_first),
 		cmocka_unit_test(test_steal_priority_first),
 		cmocka_unit_test(test_strict_not_stolen),

@@ -309,8 +309,9 @@ static bool process_next(struct ctx *c, struct moirai_ring *ring, struct pl_stat
 /*
  * A process task: up to cfg->batch packets (default 1) from its class
  * ring, oldest first.  Batches cost the RX and TX workers: their pollers
- * run between tasks, at most 64 tasks apart, so a batch of B delays RX and
- * TX there by up to 64 x B packets.  Between packets it asks the runtime whether more urgent work
+ * run between steps, at most 64 tasks or one task budget (200 us) of them
+ * apart, so a batch of B delays RX and TX there by up to 64 x B packets
+ * or the budget.  Between packets it asks the runtime whether more urgent work
  * waits for this worker (or its time budget is spent) and if so returns
  * MOIRAI_TASK_CONTINUE: it goes behind the work waiting at its level and
  * resumes later, so a critical packet waits for at most one packet of a
