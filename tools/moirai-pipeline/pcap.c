@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <pcap/pcap.h>
 
@@ -91,13 +90,7 @@ static int in_rx(struct pl_port *port, struct pl_pkt **pkts, int n, uint64_t now
 			s->seq++;
 			continue;
 		}
-		memcpy(p->data, data, h->caplen);
-		p->len = h->caplen;
-		p->arrival_ns = now;
-		p->seq = s->seq++;
-		p->flow = 0;
-		p->flags = 0;
-		p->port = 0;
+		pl_pkt_copy_in(p, data, h->caplen, now, s->seq++);
 		pkts[got++] = p;
 	}
 	return got;

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <moirai.h>
 
@@ -94,6 +95,21 @@ _Static_assert(offsetof(struct pl_pkt, data) - offsetof(struct pl_pkt, wire) == 
 struct pl_pkt *pl_pkt_alloc(struct pl_bufs *bufs);
 /* Give a buffer back to the pool it came from (any worker). */
 void pl_pkt_free(struct pl_pkt *p);
+
+/* A frame copied in from outside (a pcap record, an AF_XDP frame) into
+ * @p: such a source knows no flow and no class, and the route has not
+ * chosen a port yet.  The caller checked @len <= PL_PKT_DATA. */
+static inline void pl_pkt_copy_in(struct pl_pkt *p, const void *frame, uint32_t len,
+				  uint64_t now_ns, uint64_t seq)
+{
+	memcpy(p->data, frame, len);
+	p->len = len;
+	p->arrival_ns = now_ns;
+	p->seq = seq;
+	p->flow = 0;
+	p->flags = 0;
+	p->port = 0;
+}
 
 struct pl_port;
 

@@ -158,13 +158,7 @@ static int in_rx(struct pl_port *port, struct pl_pkt **pkts, int n, uint64_t now
 				pl_port_drop(port, PL_DROP_NO_BUFFER, 1, f[i].len);
 				continue;
 			}
-			memcpy(p->data, f[i].data, f[i].len);
-			p->len = f[i].len;
-			p->arrival_ns = now;
-			p->seq = s->seq++;
-			p->flow = 0;
-			p->flags = 0;
-			p->port = 0;
+			pl_pkt_copy_in(p, f[i].data, f[i].len, now, s->seq++);
 			pkts[got++] = p;
 		}
 		afxdp_rx_release(sk, f, m);
