@@ -381,16 +381,23 @@ static bool flush_owed(struct moirai_net_chan *ch)
 
 /* ---- receiving ----------------------------------------------------------- */
 
+/* The connect's HELLO and the listener's ACK describe their side alike:
+ * the peer checks both against its own channel the same way. */
+static struct net_hello hello_of(const struct moirai_net_chan *ch, uint32_t status)
+{
+	return (struct net_hello){ .magic = NET_MAGIC,
+				   .version = moirai__net_hello_version,
+				   .elem_size = ch->elem_size,
+				   .max_msg = ch->max_msg,
+				   .window = ch->window,
+				   .src_id = ch->id,
+				   .src_gen = ch->gen,
+				   .status = status };
+}
+
 static void send_ack(struct moirai_net_chan *ch, uint32_t status)
 {
-	struct net_hello a = { .magic = NET_MAGIC,
-			       .version = moirai__net_hello_version,
-			       .elem_size = ch->elem_size,
-			       .max_msg = ch->max_msg,
-			       .window = ch->window,
-			       .src_id = ch->id,
-			       .src_gen = ch->gen,
-			       .status = status };
+	struct net_hello a = hello_of(ch, status);
 	struct net_hdr h = { .dst_id = ch->peer_id, .dst_gen = ch->peer_gen };
 
 	/* A fresh endpoint has every slot free: this cannot be -EAGAIN. */
@@ -455,6 +462,18 @@ static ucs_status_t on_hello(void *arg, const void *header, size_t header_length
 	return UCS_OK;
 }
 
+/* The channel an ACK, DATA or control message is for, or NULL (a header
+ * of another size, a channel gone).  UCX does not align the header: it is
+ * copied to @hd. */
+static struct moirai_net_chan *am_chan(struct moirai_net *net, const void *header,
+				       size_t header_length, struct net_hdr *hd)
+{
+	if (header_length != sizeof(*hd))
+		return NULL;
+	memcpy(hd, header, sizeof(*hd));
+	return lookup(net, hd->dst_id, hd->dst_gen);
+}
+
 static ucs_status_t on_ack(void *arg, const void *header, size_t header_length, void *data,
 			   size_t length, const ucp_am_recv_param_t *param)
 {
@@ -462,11 +481,7 @@ static ucs_status_t on_ack(void *arg, const void *header, size_t header_length, 
 	struct moirai_net_chan *ch;
 	struct net_hello h;
 
-	/* UCX does not align the header: copy it. */
-	if (header_length != sizeof(*hd))
-		return UCS_OK;
-	memcpy(hd, header, sizeof(*hd));
-	ch = lookup(arg, hd->dst_id, hd->dst_gen);
+	ch = am_chan(arg, header, header_length, hd);
 	if (!ch || ch->state != CS_CONNECTING || ch->connect_rc)
 		return UCS_OK;
 	if (length != sizeof(h) || (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV)) {
@@ -523,11 +538,7 @@ static ucs_status_t on_data(void *arg, const void *header, size_t header_length,
 	const unsigned char *p = data, *end = p + length;
 	unsigned n, tail;
 
-	/* UCX does not align the header: copy it. */
-	if (header_length != sizeof(*hd))
-		return UCS_OK;
-	memcpy(hd, header, sizeof(*hd));
-	ch = lookup(arg, hd->dst_id, hd->dst_gen);
+	ch = am_chan(arg, header, header_length, hd);
 	if (!ch || ch->state != CS_READY || ch->err)
 		return UCS_OK;
 	/* Data is in the callback unless it came by rendezvous (never asked
@@ -591,11 +602,7 @@ static ucs_status_t on_ctl(void *arg, const void *header, size_t header_length, 
 	struct net_hdr hdr_copy, *hd = &hdr_copy;
 	struct moirai_net_chan *ch;
 
-	/* UCX does not align the header: copy it. */
-	if (header_length != sizeof(*hd))
-		return UCS_OK;
-	memcpy(hd, header, sizeof(*hd));
-	ch = lookup(arg, hd->dst_id, hd->dst_gen);
+	ch = am_chan(arg, header, header_length, hd);
 	if (!ch || ch->state != CS_READY || ch->err)
 		return UCS_OK;
 	if (id == AM_CREDIT) {
@@ -1186,13 +1193,7 @@ int moirai_net_connect(struct moirai_net *net, const char *addr,
 		return moirai__err(s == UCS_ERR_UNREACHABLE ? -ECONNREFUSED : status_errno(s),
 				   "net connect: %s: %s", addr, ucs_status_string(s));
 	}
-	h = (struct net_hello){ .magic = NET_MAGIC,
-				.version = moirai__net_hello_version,
-				.elem_size = ch->elem_size,
-				.max_msg = ch->max_msg,
-				.window = ch->window,
-				.src_id = ch->id,
-				.src_gen = ch->gen };
+	h = hello_of(ch, ST_OK);
 	rc = am_send(ch, AM_HELLO, &hd, &h, sizeof(h), UCP_AM_SEND_FLAG_REPLY);
 	if (!rc)
 		rc = net_wait(net, connect_attempt, ch, deadline);
