@@ -727,6 +727,23 @@ err:
 
 static int join_workers_locked(struct moirai_rt *rt, uint64_t deadline);
 
+/* @deadline (moirai_now_ns()) as the CLOCK_REALTIME time that pthread's
+ * timed waits take; a deadline already past is now. */
+static struct timespec realtime_at(uint64_t deadline)
+{
+	struct timespec ts;
+	uint64_t now = moirai_now_ns(), left = deadline > now ? deadline - now : 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(left / 1000000000u);
+	ts.tv_nsec += (long)(left % 1000000000u);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 /*
  * Join every worker thread by @deadline (0: wait forever).  Waiting stops,
  * moirai_rt_wait() and destroy may run at once on several threads: one
@@ -739,16 +756,8 @@ static int join_workers(struct moirai_rt *rt, uint64_t deadline)
 	if (!deadline) {
 		pthread_mutex_lock(&rt->join_lock);
 	} else {
-		struct timespec ts;
-		uint64_t now = moirai_now_ns(), left = deadline > now ? deadline - now : 0;
+		struct timespec ts = realtime_at(deadline);
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(left / 1000000000u);
-		ts.tv_nsec += (long)(left % 1000000000u);
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
 		if (pthread_mutex_timedlock(&rt->join_lock, &ts) != 0)
 			return moirai__err(-ETIMEDOUT,
 					   "rt: stop timed out waiting for another thread's join");
@@ -766,7 +775,6 @@ static int join_workers_locked(struct moirai_rt *rt, uint64_t deadline)
 
 	for (int i = 0; i < rt->nworkers; i++) {
 		struct timespec ts;
-		uint64_t now, left;
 
 		if (!rt->thread_ok[i] || rt->joined[i])
 			continue;
@@ -775,15 +783,7 @@ static int join_workers_locked(struct moirai_rt *rt, uint64_t deadline)
 			rt->joined[i] = true;
 			continue;
 		}
-		now = moirai_now_ns();
-		left = deadline > now ? deadline - now : 0;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(left / 1000000000u);
-		ts.tv_nsec += (long)(left % 1000000000u);
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = realtime_at(deadline);
 		if (pthread_timedjoin_np(rt->threads[i], NULL, &ts) == 0) {
 			rt->joined[i] = true;
 			continue;
