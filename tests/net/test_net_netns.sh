@@ -27,8 +27,6 @@ skip() {
 }
 
 [ -x "$BIN" ] || { echo "$me: $BIN not built"; exit 1; }
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces and veth pairs)"
-command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
 
 A=moirai-net-$$-a
 B=moirai-net-$$-b
@@ -37,43 +35,19 @@ VB=mn$$b
 PORT=13337
 tmp=$(mktemp -d)
 pids=""
+. tests/common/netns.sh
 
-# Every process left in our namespaces (the peers, under timeout), by pid.
-kill_ns() {
-	for p in $(ip netns pids "$1" 2>/dev/null); do
-		kill -9 "$p" 2>/dev/null
-	done
-}
 cleanup() {
 	for p in $pids; do
 		kill -9 "$p" 2>/dev/null
 	done
-	kill_ns "$A"
-	kill_ns "$B"
-	ip netns del "$A" 2>/dev/null
-	ip netns del "$B" 2>/dev/null
+	netns_remove
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-if ! ip netns add "$A" 2>"$tmp/err"; then
-	skip "cannot create a network namespace: $(cat "$tmp/err")"
-fi
-ip netns add "$B" || skip "cannot create a second network namespace"
-if ! ip link add "$VA" type veth peer name "$VB" 2>"$tmp/err"; then
-	skip "cannot create a veth pair: $(cat "$tmp/err")"
-fi
-ip link set "$VA" netns "$A" && ip link set "$VB" netns "$B" &&
-	ip -n "$A" addr add 10.233.0.1/24 dev "$VA" &&
-	ip -n "$B" addr add 10.233.0.2/24 dev "$VB" &&
-	ip -n "$A" link set "$VA" up && ip -n "$B" link set "$VB" up &&
-	ip -n "$A" link set lo up && ip -n "$B" link set lo up ||
-	{ echo "$me: cannot configure the veth pair"; exit 1; }
-# Entering a namespace mounts /sys afresh: a chroot may not allow it.
-if ! ip netns exec "$A" true 2>"$tmp/err"; then
-	skip "cannot enter a network namespace: $(cat "$tmp/err")"
-fi
+netns_pair 10.233.0.1 10.233.0.2
 
 scale=${MOIRAI_TEST_SCALE:-1}
 case "${SAN:-}" in
@@ -134,7 +108,7 @@ while [ ! -e "$tmp/progress" ] && [ $i -lt 600 ]; do
 	i=$((i + 1))
 done
 [ -e "$tmp/progress" ] || echo "$me: the receiver never got 10000 messages"
-kill_ns "$B" # the sender (timeout's child) is the only process there
+netns_kill "$B" # the sender (timeout's child) is the only process there
 wait "$pid_snd3" 2>/dev/null
 check srv3
 run srv3b "$A" 120 --serve tcp://10.233.0.1:$((PORT + 3)) --senders 1 --count 1000

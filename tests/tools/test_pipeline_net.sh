@@ -27,7 +27,7 @@
 # exits 77 (SKIP).  Every process has a timeout; namespaces are removed on
 # every exit path.
 set -u
-cli_cleanup=cleanup
+cli_cleanup=netns_remove
 . tests/common/cli.sh
 PL=$BUILD/bin/moirai-pipeline
 TN=$BUILD/tests/net/test_net
@@ -52,17 +52,7 @@ fi
 # Small pools: faster to start, and plenty for these rates.
 OPTS="--quiet --json --workers 1 --pool 4096 --route-period 10"
 
-kill_ns() {
-	for p in $(ip netns pids "$1" 2>/dev/null); do
-		kill -9 "$p" 2>/dev/null
-	done
-}
-cleanup() {
-	kill_ns "$A"
-	kill_ns "$B"
-	ip netns del "$A" 2>/dev/null
-	ip netns del "$B" 2>/dev/null
-}
+. tests/common/netns.sh
 trap 'exit 1' INT TERM HUP
 
 [ -x "$PL" ] || { echo "$me: $PL not built"; exit 1; }
@@ -81,24 +71,7 @@ skip() {
 	[ $fails -eq 0 ] || exit 1
 	exit 77
 }
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces and veth pairs)"
-command -v ip >/dev/null 2>&1 || skip "no ip command (iproute2)"
-if ! ip netns add "$A" 2>"$tmp/err"; then
-	skip "cannot create a network namespace: $(cat "$tmp/err")"
-fi
-ip netns add "$B" || skip "cannot create a second network namespace"
-if ! ip link add "$VA" type veth peer name "$VB" 2>"$tmp/err"; then
-	skip "cannot create a veth pair: $(cat "$tmp/err")"
-fi
-ip link set "$VA" netns "$A" && ip link set "$VB" netns "$B" &&
-	ip -n "$A" addr add $ADDR/24 dev "$VA" &&
-	ip -n "$B" addr add 10.234.0.2/24 dev "$VB" &&
-	ip -n "$A" link set "$VA" up && ip -n "$B" link set "$VB" up &&
-	ip -n "$A" link set lo up && ip -n "$B" link set lo up ||
-	{ echo "$me: cannot configure the veth pair"; exit 1; }
-if ! ip netns exec "$A" true 2>"$tmp/err"; then
-	skip "cannot enter a network namespace: $(cat "$tmp/err")"
-fi
+netns_pair $ADDR 10.234.0.2
 
 # start NAME NS ARGS...: a pipeline in the background (30 s at most).
 start() {
@@ -260,7 +233,7 @@ while [ $i -lt 100 ]; do
 	i=$((i + 1))
 done
 sleep 1
-kill_ns "$A"
+netns_kill "$A"
 wait "$pid_rcv" 2>/dev/null
 if finish snd 1; then
 	if ! grep -q "the receiver failed" "$tmp/snd.err" || [ "$(wc -l <"$tmp/snd.err")" -ne 1 ]; then
