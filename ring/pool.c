@@ -31,7 +31,7 @@ static int check_args(const char *name, unsigned n_objs, size_t obj_size, int no
 {
 	const unsigned known = MOIRAI_POOL_F_CACHE_ALIGN | MOIRAI_POOL_F_RING_HTS |
 			       MOIRAI_POOL_F_RING_MPMC | MOIRAI_POOL_F_DEBUG |
-			       MOIRAI_POOL_F_NO_DEBUG;
+			       MOIRAI_POOL_F_NO_DEBUG | MOIRAI_POOL_F_POPULATE;
 
 	if (!out)
 		return moirai__err(-EINVAL, "pool: NULL output pointer");
@@ -161,7 +161,14 @@ int moirai_pool_create(const char *name, size_t obj_size, unsigned n_objs, int n
 	/* Without a key only moirai_pool_thread_cache() is unavailable. */
 	pool->key_ok = pthread_key_create(&pool->key, moirai__pool_thread_cache_dtor) == 0;
 
-	/* Fill the ring; this touches no object, so pages stay unallocated. */
+	/* The arena placed the mapping on @node: a write from this thread
+	 * faults each page in there.  Object contents are undefined, so a
+	 * zero byte per page is as good as any. */
+	if (flags & MOIRAI_POOL_F_POPULATE)
+		for (char *p = pool->base; p < pool->end; p += 4096)
+			*(volatile char *)p = 0;
+	/* Fill the ring; this touches no object, so pages stay unallocated
+	 * (unless populated above). */
 	for (unsigned i = 0; i < n_objs; i += FILL_BATCH) {
 		void *batch[FILL_BATCH];
 		unsigned k = n_objs - i < FILL_BATCH ? n_objs - i : FILL_BATCH;

@@ -64,6 +64,10 @@ struct moirai_pool_cache;
 /** No debug checks, whatever MOIRAI_DEBUG or the build says (fast path in
  *  debug builds: benchmarks, tests of the inline path). */
 #define MOIRAI_POOL_F_NO_DEBUG 0x10u
+/** Fault every object's pages in at create, so that no get on the hot
+ *  path takes a page fault (a fresh huge page is milliseconds of zeroing
+ *  on some VMs); create then costs the time to touch the whole pool. */
+#define MOIRAI_POOL_F_POPULATE 0x20u
 
 /** Largest pool: 2^28 objects. */
 #define MOIRAI_POOL_MAX_OBJS (1u << 28)
@@ -80,7 +84,8 @@ struct moirai_pool_cache;
  * Create a pool of @p n_objs objects of @p obj_size bytes on @p node.
  * Objects are aligned to 16 bytes (like malloc), or to a cache line with
  * MOIRAI_POOL_F_CACHE_ALIGN.  The ring and the objects are one allocation
- * from the node's arena; objects are not touched until first use.
+ * from the node's arena; objects are not touched until first use, or
+ * before create returns with MOIRAI_POOL_F_POPULATE.
  * @param name a label (1..MOIRAI_POOL_NAME_MAX chars) for messages.
  * @param obj_size object size in bytes, 1..MOIRAI_POOL_MAX_OBJ_SIZE.
  * @param n_objs number of objects, 1..MOIRAI_POOL_MAX_OBJS.

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "moirai/numa.h"
@@ -543,6 +544,47 @@ static void test_negative(void **state)
 	moirai_pool_destroy(p);
 }
 
+/* Share of the pages of @p's objects that are resident (mincore). */
+static double resident_share(const struct moirai_pool *p)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uintptr_t lo = (uintptr_t)p->base & ~(uintptr_t)(pg - 1);
+	size_t n = ((uintptr_t)p->end - lo + (size_t)pg - 1) / (size_t)pg, in = 0;
+	unsigned char *vec = malloc(n);
+
+	assert_non_null(vec);
+	assert_int_equal(mincore((void *)lo, n * (size_t)pg, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		in += vec[i] & 1;
+	free(vec);
+	return (double)in / (double)n;
+}
+
+/* 32 MiB of objects: more than any earlier test had, so mostly fresh. */
+static void test_populate(void **state)
+{
+	struct moirai_pool *p;
+	double lazy, full;
+
+	(void)state;
+	assert_int_equal(moirai_pool_create("lazy", 1024, 32768, MOIRAI_NODE_ANY, 0, &p), 0);
+	lazy = resident_share(p);
+	moirai_pool_destroy(p);
+	assert_int_equal(moirai_pool_create("full", 1024, 32768, MOIRAI_NODE_ANY,
+					    MOIRAI_POOL_F_POPULATE, &p),
+			 0);
+	full = resident_share(p);
+	/* Every page in before the first get, and the objects still work. */
+	assert_true(full == 1.0);
+	assert_true(lazy < 0.5);
+	void *o[8];
+
+	assert_int_equal(moirai_pool_get_bulk(p, NULL, o, 8), 0);
+	assert_int_equal(moirai_pool_put_bulk(p, NULL, o, 8), 0);
+	assert_int_equal(moirai_pool_avail_count(p), 32768);
+	moirai_pool_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pool_tests[] = {
@@ -551,7 +593,7 @@ int main(void)
 		cmocka_unit_test(test_thread_cache_exit), cmocka_unit_test(test_debug_checks),
 		cmocka_unit_test(test_storm_rts),	  cmocka_unit_test(test_storm_hts),
 		cmocka_unit_test(test_storm_mpmc),	  cmocka_unit_test(test_storm_debug),
-		cmocka_unit_test(test_node_placement),
+		cmocka_unit_test(test_node_placement),	  cmocka_unit_test(test_populate),
 	};
 	const struct CMUnitTest negative_tests[] = {
 		cmocka_unit_test(test_negative),

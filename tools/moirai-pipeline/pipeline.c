@@ -922,30 +922,6 @@ static void progress(struct ctx *c, uint64_t t0, uint64_t now, uint64_t *last_rx
 	*last_t = now;
 }
 
-/*
- * Touch every buffer once before the run: the pool's memory is bound to
- * its node, and faulting its pages in (the kernel zeroing 66 MB) inside the
- * RX poller cost a third of that worker's time in the first seconds.
- */
-static int prefault(struct moirai_pool *pool)
-{
-	unsigned n = moirai_pool_size(pool);
-	void **objs = malloc(n * sizeof(*objs));
-	int rc;
-
-	if (!objs)
-		return -ENOMEM;
-	rc = moirai_pool_get_bulk(pool, NULL, objs, n);
-	if (rc == 0) {
-		for (unsigned i = 0; i < n; i++)
-			for (size_t b = 0; b < sizeof(struct pl_pkt); b += 4096)
-				((volatile uint8_t *)objs[i])[b] = 0;
-		moirai_pool_put_bulk(pool, NULL, objs, n);
-	}
-	free(objs);
-	return rc;
-}
-
 static int setup_pools(struct ctx *c, char *err, size_t errlen)
 {
 	for (int w = 0; w < c->nworkers; w++) {
@@ -960,18 +936,16 @@ static int setup_pools(struct ctx *c, char *err, size_t errlen)
 			int rc;
 
 			snprintf(name, sizeof(name), "pl-pkts-n%d", node);
+			/* Populated: faulting 66 MB in inside the RX poller
+			 * (the kernel zeroing it) cost a third of that
+			 * worker's time in the first seconds. */
 			rc = moirai_pool_create(name, sizeof(struct pl_pkt), c->cfg->pool_size,
-						node, MOIRAI_POOL_F_CACHE_ALIGN,
+						node,
+						MOIRAI_POOL_F_CACHE_ALIGN | MOIRAI_POOL_F_POPULATE,
 						&c->bufs.pool[node]);
 			if (rc) {
 				snprintf(err, errlen, "packet pool on node %d: %s", node,
 					 moirai_last_error());
-				return rc;
-			}
-			rc = prefault(c->bufs.pool[node]);
-			if (rc) {
-				snprintf(err, errlen,
-					 "packet pool on node %d: cannot take its buffers", node);
 				return rc;
 			}
 		}
