@@ -542,8 +542,8 @@ static int node_pool(struct moirai_rt *rt, int node, struct rt_node **out)
 	snprintf(name, sizeof(name), "rt%u.tasks.n%d", rt->id, node);
 	/* Populated: the pool is cycled in FIFO order, so a lazily faulted one
 	 * takes a fault (a huge page: milliseconds here) on spawns throughout
-	 * the first 65536 tasks: the first run of a pipeline had a 2.5 ms p99
-	 * wait before its RX poll against 0.5 ms in a second run. */
+	 * the first 65536 tasks, inside whatever worker spawns (perf: the
+	 * pipeline's RX worker in its first run). */
 	rc = moirai_pool_create(name, sizeof(struct rt_task), rt->cfg.tasks_per_node, node,
 				MOIRAI_POOL_F_CACHE_ALIGN | MOIRAI_POOL_F_POPULATE,
 				&rt->nodes[rt->nnodes].pool);
