@@ -286,17 +286,25 @@ static struct rt_task *pop_level(struct rt_worker *w, int l, bool fifo_turn)
 	return t;
 }
 
+/* Whether level @l (with work) waited past an aging bound. */
+static bool starved(const struct rt_worker *w, int l, uint64_t now)
+{
+	const struct moirai_rt_config *c = &w->rt->cfg;
+
+	return w->age_count[l] >= c->aging_dispatches || now - w->served_at[l] >= c->aging_ns;
+}
+
 /*
  * Which level to serve next: the most urgent with work, unless a less
  * urgent one has been passed over aging_dispatches times or for aging_ns
  * (the least urgent such level first: it is the most starved).  Returns
- * -1 when this worker has no work of its own.
+ * -1 when this worker has no work of its own.  Only chooses (and forgets
+ * the waits of empty levels, @has says which have work): the dispatch is
+ * counted by account_dispatch() once it is known what runs instead.
  */
-static int pick_level(struct rt_worker *w, uint64_t now, bool *aged)
+static int pick_level(struct rt_worker *w, uint64_t now, bool *aged, bool has[RT_LEVELS])
 {
-	const struct moirai_rt_config *c = &w->rt->cfg;
 	unsigned lim = level_limit(w);
-	bool has[RT_LEVELS];
 	int top = -1;
 
 	for (unsigned l = 0; l < lim; l++) {
@@ -312,19 +320,33 @@ static int pick_level(struct rt_worker *w, uint64_t now, bool *aged)
 	if (top < 0)
 		return -1;
 	for (int l = (int)lim - 1; l > top; l--) {
-		if (has[l] && (w->age_count[l] >= c->aging_dispatches ||
-			       now - w->served_at[l] >= c->aging_ns)) {
+		if (has[l] && starved(w, l, now)) {
 			*aged = true;
 			top = l;
 			break;
 		}
 	}
-	for (int l = top + 1; l < (int)lim; l++)
+	return top;
+}
+
+/*
+ * Count a dispatch of level @served for aging: every less urgent level
+ * with work was passed over once more, and @served itself starts waiting
+ * afresh.  @local false: the task came from elsewhere (a sibling's
+ * critical task), so no level of ours was served and each one with work,
+ * @served included, was passed over: otherwise a stream of siblings'
+ * critical tasks would keep a level here "served" without running it.
+ */
+static void account_dispatch(struct rt_worker *w, int served, bool local, const bool has[],
+			     uint64_t now)
+{
+	for (int l = local ? served + 1 : served; l < (int)level_limit(w); l++)
 		if (has[l])
 			w->age_count[l]++;
-	w->age_count[top] = 0;
-	w->served_at[top] = now;
-	return top;
+	if (local) {
+		w->age_count[served] = 0;
+		w->served_at[served] = now;
+	}
 }
 
 /* ---- stealing -------------------------------------------------------- */
@@ -519,19 +541,26 @@ static struct rt_task *take_sibling_critical(struct rt_worker *w)
 /* The next task for @w: its own by level and aging, else stolen. */
 static struct rt_task *next_task(struct rt_worker *w, uint64_t now)
 {
-	bool aged;
-	int l = pick_level(w, now, &aged);
+	bool aged, has[RT_LEVELS];
+	int l = pick_level(w, now, &aged, has);
 	struct rt_task *t = NULL;
 
 	/* Before a less urgent task of our own: a critical task waiting in a
 	 * near sibling's mailbox.  The sibling may be preempted by the kernel
 	 * or in a long task; a shared FIFO would be served by whichever thread
-	 * runs, and per-worker queues must not do worse for critical work. */
-	if (l != 0 && !aged && (t = take_sibling_critical(w)) != NULL) {
+	 * runs, and per-worker queues must not do worse for critical work.
+	 * Aging counts it as a more urgent dispatch of each of our levels, the
+	 * most urgent included, and a level that waited past a bound is not
+	 * passed over again: under a stream of them our work still runs. */
+	if (l != 0 && !aged && (l < 0 || !starved(w, l, now)) &&
+	    (t = take_sibling_critical(w)) != NULL) {
+		if (l > 0)
+			account_dispatch(w, l, false, has, now);
 		rt_search_end(w);
 		return t;
 	}
 	if (l >= 0) {
+		account_dispatch(w, l, true, has, now);
 		t = pop_level(w, l, aged);
 		if (t && aged)
 			RT_COUNT(w->c.aged[l], 1);

@@ -20,7 +20,8 @@
  * Priorities (enum moirai_prio): a worker runs the highest non-empty
  * level.  Aging keeps lower levels moving under a sustained flood of
  * higher ones: a non-empty level is served at least once every
- * @c aging_dispatches dispatches of higher levels (default 32) and at the
+ * @c aging_dispatches dispatches of higher levels (default 32; critical
+ * tasks a worker takes from a sibling's mailbox count as such) and at the
  * first dispatch decision after its oldest task has waited @c aging_ns
  * (default 2 ms).  Tasks run to completion; long tasks keep latency low by
  * asking moirai_rt_should_yield() and returning MOIRAI_TASK_CONTINUE.
