@@ -8,7 +8,9 @@
 # or two workers, either scheduler, the default route or a route table;
 # what --write writes replays to the same packets; bad files (wrong magic,
 # short header, truncated record, huge capture length, not Ethernet) exit 2
-# with one line naming the file, and a huge snaplen is clamped, not fatal.
+# with one line naming the file, and a huge snaplen is clamped, not fatal;
+# --critical-flow and --critical-dscp put exactly the packets they name on
+# the critical level.
 set -u
 . "$(dirname "$0")/../common/cli.sh"
 PL=$BUILD/bin/moirai-pipeline
@@ -57,6 +59,42 @@ run 0 "routes" --pcap "$D/pl-basic.pcap" --routes "$D/pl-routes.txt" --per-flow 
 	check "pl-basic.pcap with pl-routes.txt" "pl-basic.pcap+routes"
 run 0 "routes, replaced every ms" --pcap "$D/pl-basic.pcap" --routes "$D/pl-routes.txt" \
 	--route-period 1 --per-flow --json && check "routes replaced" "pl-basic.pcap+routes"
+
+# Classification: exactly the packets an option names go to the critical
+# level, counted at TX per level.  pl-basic.pcap (tools/gen-pcaps.py) has
+# 16 frames to each of 10.1.0.1, 10.1.1.2 and 10.1.2.3 (port 9000, DSCP
+# 0), 8 to 10.2.0.1:5000 with DSCP EF and 2 with IP options (DSCP 0).
+classify() { # description want-critical options...
+	_cd=$1 _cw=$2
+	shift 2
+	run 0 "$_cd" --pcap "$D/pl-basic.pcap" --json "$@" &&
+		json_check "$_cd: $_cw packets on the critical level" \
+			"d['critical_in'] == $_cw and d['latency_ns']['critical']['count'] == $_cw and d['latency_ns']['normal']['count'] == 58 - $_cw and d['packets_out'] == 58 and d['lost'] == 0"
+}
+classify "default: DSCP EF only" 8
+classify "--critical-flow ADDR:PORT" 24 --critical-flow 10.1.1.2:9000
+classify "--critical-flow ADDR, any port" 24 --critical-flow 10.1.1.2
+classify "--critical-flow, other port: no match" 8 --critical-flow 10.1.1.2:9001
+classify "--critical-flow, source address: no match" 8 --critical-flow 10.0.0.2
+classify "two --critical-flow" 40 --critical-flow 10.1.0.1:9000 --critical-flow 10.1.2.3
+classify "--critical-dscp none" 0 --critical-dscp none
+classify "--critical-dscp none, one flow" 16 --critical-dscp none --critical-flow 10.1.2.3:9000
+classify "--critical-dscp 0 replaces EF" 50 --critical-dscp 0
+classify "--critical-dscp 0,46" 58 --critical-dscp 0,46
+classify "--critical-dscp 34 (none here)" 0 --critical-dscp 34
+classify "--critical-dscp 34 and a flow" 16 --critical-dscp 34 --critical-flow 10.1.0.1:9000
+classify "fifo keeps the class for the report" 24 --critical-flow 10.1.1.2:9000 --sched fifo
+# The generator's critical flows are 10.2.0.k:5000+k (DSCP EF): named as
+# flows with DSCP off, the same packets are critical as by DSCP.
+GEN="--seed 7 --duration 0.2 --rate 20000 --critical-flows 2 --critical-share 0.05 --quiet --json"
+run 0 "generator, critical by DSCP" $GEN &&
+	gen_crit=$($PY -c "import json; d=json.load(open('$tmp/out')); print(d['critical_in'])")
+run 0 "generator, critical by flow" $GEN --critical-dscp none \
+	--critical-flow 10.2.0.0:5000 --critical-flow 10.2.0.1:5001 &&
+	json_check "generator: the two flows are the ${gen_crit:-?} DSCP-EF packets" \
+		"d['critical_in'] == ${gen_crit:-0} > 0 and d['latency_ns']['critical']['count'] == d['critical_in']"
+run 0 "generator, one of the two flows" $GEN --critical-dscp none --critical-flow 10.2.0.1:5001 &&
+	json_check "generator: one flow, fewer critical" "0 < d['critical_in'] < ${gen_crit:-0}"
 
 # --write: the output file replays to exactly what was forwarded.
 run 0 "write" --pcap "$D/pl-mixed.pcap" --write "$tmp/w.pcap" --json && cp "$tmp/out" "$tmp/w1.json"
