@@ -180,10 +180,16 @@ struct rt_node {
 };
 
 /* A task group (task.h). */
+#define RT_GROUP_PENDING_BITS 40 /* more tasks than any pool can hold */
+#define RT_GROUP_PENDING_MASK ((UINT64_C(1) << RT_GROUP_PENDING_BITS) - 1)
+#define RT_GROUP_NOTIFIER (UINT64_C(1) << RT_GROUP_PENDING_BITS)
 struct moirai_group {
 	struct moirai_rt *rt;
-	_Atomic int64_t pending;
-	_Atomic uint32_t in_done; /* finishers still touching the group */
+	/* Low RT_GROUP_PENDING_BITS: tasks counted and not finished; above
+	 * them: finishers that made the count 0 and still touch the group
+	 * (their wake-up).  One word, so a finisher pays one locked
+	 * instruction (rt_task.c group_done). */
+	_Atomic uint64_t count;
 	_Atomic int32_t first_error;
 	uint32_t magic;
 	struct moirai__waitq wq;

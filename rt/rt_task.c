@@ -79,25 +79,37 @@ static int disown(struct rt_worker *self, struct rt_task *t, uint32_t bit, int g
 
 /*
  * One task of @g is done.  The group may be destroyed as soon as a waiter
- * sees pending reach 0, which happens before this function's last touch
- * of @g (the wake-up): so finishers are counted in in_done, and
- * moirai_group_destroy() waits for that count to drain.
+ * sees its pending count reach 0.  A finisher that leaves others pending
+ * never touches @g after its decrement; the one that makes it 0 still
+ * wakes the waiters, so it counts itself as a notifier in the same word
+ * and moirai_group_destroy() waits for the notifiers to drain.  One CAS
+ * per finish (it was three locked instructions on a line that every
+ * worker finishing a task of the group writes).
  */
 static void group_done(struct moirai_group *g, int status)
 {
 	int32_t none = 0;
+	uint64_t old, nv;
+	bool last;
 
 	if (!g)
 		return;
-	atomic_fetch_add_explicit(&g->in_done, 1, memory_order_relaxed);
+	/* Before the decrement: a waiter that sees 0 sees the error too. */
 	if (status != 0)
 		atomic_compare_exchange_strong_explicit(&g->first_error, &none, status,
 							memory_order_relaxed, memory_order_relaxed);
-	/* Release: the task's effects before a waiter's acquire of 0. */
-	if (atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel) == 1)
-		moirai__waitq_notify(&g->wq, INT_MAX, 0);
-	/* Release: our last access to g before destroy's acquire of 0. */
-	atomic_fetch_sub_explicit(&g->in_done, 1, memory_order_release);
+	old = atomic_load_explicit(&g->count, memory_order_relaxed);
+	do {
+		last = (old & RT_GROUP_PENDING_MASK) == 1;
+		nv = old - 1 + (last ? RT_GROUP_NOTIFIER : 0);
+		/* Release: the task's effects before a waiter's acquire of 0. */
+	} while (!atomic_compare_exchange_weak_explicit(&g->count, &old, nv, memory_order_acq_rel,
+							memory_order_relaxed));
+	if (!last)
+		return;
+	moirai__waitq_notify(&g->wq, INT_MAX, 0);
+	/* Release: our last access to g before destroy's acquire. */
+	atomic_fetch_sub_explicit(&g->count, RT_GROUP_NOTIFIER, memory_order_release);
 }
 
 int moirai_group_create(struct moirai_rt *rt, struct moirai_group **out)
@@ -110,8 +122,7 @@ int moirai_group_create(struct moirai_rt *rt, struct moirai_group **out)
 	if (!g)
 		return moirai__err(-ENOMEM, "group: out of memory");
 	g->rt = rt;
-	atomic_init(&g->pending, 0);
-	atomic_init(&g->in_done, 0);
+	atomic_init(&g->count, 0);
 	atomic_init(&g->first_error, 0);
 	g->magic = GROUP_MAGIC;
 	moirai__waitq_init(&g->wq);
@@ -121,9 +132,10 @@ int moirai_group_create(struct moirai_rt *rt, struct moirai_group **out)
 
 unsigned moirai_group_pending(const struct moirai_group *g)
 {
-	int64_t n = g ? atomic_load_explicit(&g->pending, memory_order_relaxed) : 0;
+	uint64_t n = g ? atomic_load_explicit(&g->count, memory_order_relaxed) & RT_GROUP_PENDING_MASK
+		       : 0;
 
-	return n > 0 ? (unsigned)n : 0;
+	return n > UINT_MAX ? UINT_MAX : (unsigned)n;
 }
 
 int moirai_group_destroy(struct moirai_group *g)
@@ -132,13 +144,13 @@ int moirai_group_destroy(struct moirai_group *g)
 		return 0;
 	if (g->magic != GROUP_MAGIC)
 		return moirai__err(-EINVAL, "group: %p is not a live group", (void *)g);
-	if (atomic_load_explicit(&g->pending, memory_order_acquire) > 0)
+	if (atomic_load_explicit(&g->count, memory_order_acquire) & RT_GROUP_PENDING_MASK)
 		return moirai__err(-EBUSY, "group: %u tasks still pending",
 				   moirai_group_pending(g));
-	/* A finisher that made pending 0 may still be in group_done() (its
-	 * wake-up); its in_done count is visible to us through the acquire
-	 * of pending above.  It is a few instructions from its last touch. */
-	while (atomic_load_explicit(&g->in_done, memory_order_acquire) > 0)
+	/* The finisher that made the count 0 may still be in group_done()
+	 * (its wake-up): it counted itself in the same word, so the load
+	 * above saw it.  It is a few instructions from its last touch. */
+	while (atomic_load_explicit(&g->count, memory_order_acquire) >= RT_GROUP_NOTIFIER)
 		sched_yield();
 	g->magic = 0;
 	moirai_free(g);
@@ -626,7 +638,7 @@ static int spawn_common(struct moirai_rt *rt, moirai_task_fn fn, void *arg, int 
 	}
 	t->home = home_for(rt, self, worker, node_idx);
 	if (group)
-		atomic_fetch_add_explicit(&group->pending, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&group->count, 1, memory_order_relaxed);
 	task_fill(t, rt, fn, arg, level, tflags, worker, node_idx, group, name, out != NULL);
 	if (out)
 		*out = rt_handle_of(t);
@@ -641,7 +653,7 @@ static int spawn_common(struct moirai_rt *rt, moirai_task_fn fn, void *arg, int 
 		if (self)
 			RT_COUNT(self->c.spawned, (uint64_t)-1);
 		if (group)
-			atomic_fetch_sub_explicit(&group->pending, 1, memory_order_relaxed);
+			atomic_fetch_sub_explicit(&group->count, 1, memory_order_relaxed);
 		atomic_store_explicit(&t->own, (uint32_t)(uint16_t)(gen + 1) << 16,
 				      memory_order_relaxed);
 		task_free(self, t);
@@ -737,9 +749,15 @@ int rt_help_until(struct rt_worker *w, int (*done)(void *ctx), void *ctx, uint64
 
 	while (!done(ctx)) {
 		if (rt_help_one(w)) {
+			/* The next task helped with starts when this one ended
+			 * (only the done check between): one TSC read per task,
+			 * as in rt_step.  0 when it was discarded: read afresh. */
+			w->chain_ticks = w->last_end_ticks;
+			w->last_end_ticks = 0;
 			idle = 0;
 			continue;
 		}
+		w->chain_ticks = 0;
 		if (deadline && w->rt->clock() >= deadline)
 			return -ETIMEDOUT;
 		/* Nothing to help with: the task runs elsewhere. */
@@ -748,6 +766,7 @@ int rt_help_until(struct rt_worker *w, int (*done)(void *ctx), void *ctx, uint64
 		else
 			moirai__cpu_relax();
 	}
+	w->chain_ticks = 0; /* the joiner runs on: its own code, not a task */
 	return 0;
 }
 
@@ -857,8 +876,8 @@ bool moirai_task_is_done(const struct moirai_task *h)
 
 static int group_attempt(void *ctx)
 {
-	return atomic_load_explicit(&((struct moirai_group *)ctx)->pending, memory_order_acquire) <=
-	       0;
+	return !(atomic_load_explicit(&((struct moirai_group *)ctx)->count, memory_order_acquire) &
+		 RT_GROUP_PENDING_MASK);
 }
 
 int moirai_group_wait(struct moirai_group *g, int64_t timeout_ns, int *first_error)

@@ -14,9 +14,9 @@ PY=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-impls=moirai,moirai_nopf,pthread_pool,fifo_pool,tbb,openmp,serial
+impls=moirai,moirai_handle,moirai_nopf,pthread_pool,fifo_pool,tbb,openmp,serial
 if [ "${SAN:-}" = thread ]; then
-	impls=moirai,moirai_nopf,pthread_pool,fifo_pool,serial
+	impls=moirai,moirai_handle,moirai_nopf,pthread_pool,fifo_pool,serial
 	echo "SAN=thread: tbb and openmp left out (uninstrumented runtimes)"
 fi
 
@@ -41,8 +41,8 @@ def fail(msg):
 
 # The cases and who runs them (docs/bench.md, "sched").
 cases = {
-    "spawn_local": {"moirai", "moirai_nopf", "pthread_pool", "fifo_pool", "tbb", "openmp", "serial"},
-    "spawn_inject": {"moirai", "moirai_nopf", "pthread_pool", "fifo_pool", "tbb", "openmp"},
+    "spawn_local": {"moirai", "moirai_handle", "moirai_nopf", "pthread_pool", "fifo_pool", "tbb", "openmp", "serial"},
+    "spawn_inject": {"moirai", "moirai_handle", "moirai_nopf", "pthread_pool", "fifo_pool", "tbb", "openmp"},
     "fib30": {"moirai", "moirai_nopf", "pthread_pool", "fifo_pool", "tbb", "openmp", "serial"},
     "pfor_sum": {"moirai", "pthread_pool", "fifo_pool", "tbb", "openmp", "serial"},
     "flood_quiet": {"moirai", "fifo_pool", "pthread_pool"},

@@ -2,7 +2,8 @@
 /*
  * Suite "sched": the runtime (rt/) against the thread pools people use.
  *
- * Implementations: moirai (the runtime, defaults), moirai_nopf (the same
+ * Implementations: moirai (the runtime, defaults), moirai_handle (spawn_*
+ * with a joined handle per task instead of a group), moirai_nopf (the same
  * with MOIRAI_RT_F_NO_PREFETCH: the prefetch pair), pthread_pool and
  * fifo_pool (bench_sched_pool.c), tbb (oneTBB, bench_sched_tbb.cpp),
  * openmp (gcc/clang -fopenmp tasks, bench_sched_omp.c) and serial (plain
@@ -377,15 +378,48 @@ struct m_spawn {
 	struct moirai_rt *rt;
 	long tasks, marked;
 	uint64_t ns;
+	bool handles;
 	unsigned char flags[SPAWN_BATCH];
 	struct moirai_task *h[SPAWN_BATCH];
 };
 
-/* spawn + join @s->tasks empty tasks in batches, timed; from any thread. */
+/*
+ * spawn + wait for @s->tasks empty tasks in batches, timed; from any
+ * thread.  One group wait per batch: the contract every peer here offers
+ * (tbb::task_group::wait, the pools' batch counter, OpenMP's taskwait).
+ */
+static int m_spawn_group_loop(struct m_spawn *s)
+{
+	struct moirai_spawn_opts o = { 0 };
+	struct moirai_group *g;
+	uint64_t t0;
+	int rc;
+
+	if ((rc = moirai_group_create(s->rt, &g)) != 0)
+		return rc;
+	o.group = g;
+	t0 = moirai_now_ns();
+	for (long done = 0; done < s->tasks && !rc; done += SPAWN_BATCH) {
+		for (int i = 0; i < SPAWN_BATCH && !rc; i++)
+			rc = moirai_rt_spawn(s->rt, m_empty, &s->flags[i], &o, NULL);
+		int rc2 = moirai_group_wait(g, (int64_t)SCHED_WAIT_NS, NULL);
+
+		rc = rc ? rc : rc2;
+		s->marked += sched_count_marks(s->flags, SPAWN_BATCH);
+	}
+	s->ns = moirai_now_ns() - t0;
+	int rc3 = moirai_group_destroy(g);
+
+	return rc ? rc : rc3;
+}
+
+/* The same with a handle per task, each joined: what a handle costs. */
 static int m_spawn_loop(struct m_spawn *s)
 {
 	uint64_t t0 = moirai_now_ns();
 
+	if (!s->handles)
+		return m_spawn_group_loop(s);
 	for (long done = 0; done < s->tasks; done += SPAWN_BATCH) {
 		int n = SPAWN_BATCH, rc, st;
 
@@ -422,7 +456,7 @@ static int spawn_result(struct sched_run *run, long tasks, long marked, uint64_t
 	return 0;
 }
 
-static int m_spawn(struct sched_run *run, unsigned flags, bool local)
+static int m_spawn(struct sched_run *run, unsigned flags, bool local, bool handles)
 {
 	struct m_spawn *s = calloc(1, sizeof(*s));
 	struct moirai_task *t;
@@ -430,6 +464,7 @@ static int m_spawn(struct sched_run *run, unsigned flags, bool local)
 
 	if (!s)
 		return -ENOMEM;
+	s->handles = handles;
 	if ((rc = m_create(run, flags, run->workers, 0, &s->rt)) != 0) {
 		free(s);
 		return rc;
@@ -839,16 +874,18 @@ static int peer_call(const struct bench_ctx *ctx, struct bench_result *out,
 		return peer_call(ctx, out, &(peer), (which));                  \
 	}
 
-SCHED_M(spawn_local_moirai, m_spawn(&run, 0, true))
-SCHED_M(spawn_local_nopf, m_spawn(&run, MOIRAI_RT_F_NO_PREFETCH, true))
+SCHED_M(spawn_local_moirai, m_spawn(&run, 0, true, false))
+SCHED_M(spawn_local_handle, m_spawn(&run, 0, true, true))
+SCHED_M(spawn_local_nopf, m_spawn(&run, MOIRAI_RT_F_NO_PREFETCH, true, false))
 SCHED_M(spawn_local_pthread, cpool_spawn_local(&run, CPOOL_PTHREAD))
 SCHED_M(spawn_local_fifo, cpool_spawn_local(&run, CPOOL_FIFO))
 SCHED_PEER(spawn_local_tbb, sched_tbb, 0)
 SCHED_PEER(spawn_local_omp, sched_omp, 0)
 SCHED_M(spawn_local_serial, s_spawn(&run))
 
-SCHED_M(spawn_inject_moirai, m_spawn(&run, 0, false))
-SCHED_M(spawn_inject_nopf, m_spawn(&run, MOIRAI_RT_F_NO_PREFETCH, false))
+SCHED_M(spawn_inject_moirai, m_spawn(&run, 0, false, false))
+SCHED_M(spawn_inject_handle, m_spawn(&run, 0, false, true))
+SCHED_M(spawn_inject_nopf, m_spawn(&run, MOIRAI_RT_F_NO_PREFETCH, false, false))
 SCHED_M(spawn_inject_pthread, cpool_spawn_inject(&run, CPOOL_PTHREAD))
 SCHED_M(spawn_inject_fifo, cpool_spawn_inject(&run, CPOOL_FIFO))
 SCHED_PEER(spawn_inject_tbb, sched_tbb, 1)
@@ -892,6 +929,7 @@ SCHED_M(wake_park_fifo, need_two_cpus(&run) ? -ENOTSUP : cpool_wake(&run, CPOOL_
 SCHED_PEER(wake_park_tbb, sched_tbb, 6)
 
 BENCH_CASE("sched", "spawn_local", "moirai", spawn_local_moirai)
+BENCH_CASE("sched", "spawn_local", "moirai_handle", spawn_local_handle)
 BENCH_CASE("sched", "spawn_local", "moirai_nopf", spawn_local_nopf)
 BENCH_CASE("sched", "spawn_local", "pthread_pool", spawn_local_pthread)
 BENCH_CASE("sched", "spawn_local", "fifo_pool", spawn_local_fifo)
@@ -899,6 +937,7 @@ BENCH_CASE("sched", "spawn_local", "tbb", spawn_local_tbb)
 BENCH_CASE("sched", "spawn_local", "openmp", spawn_local_omp)
 BENCH_CASE("sched", "spawn_local", "serial", spawn_local_serial)
 BENCH_CASE("sched", "spawn_inject", "moirai", spawn_inject_moirai)
+BENCH_CASE("sched", "spawn_inject", "moirai_handle", spawn_inject_handle)
 BENCH_CASE("sched", "spawn_inject", "moirai_nopf", spawn_inject_nopf)
 BENCH_CASE("sched", "spawn_inject", "pthread_pool", spawn_inject_pthread)
 BENCH_CASE("sched", "spawn_inject", "fifo_pool", spawn_inject_fifo)
