@@ -132,8 +132,9 @@ int moirai_group_create(struct moirai_rt *rt, struct moirai_group **out)
 
 unsigned moirai_group_pending(const struct moirai_group *g)
 {
-	uint64_t n = g ? atomic_load_explicit(&g->count, memory_order_relaxed) & RT_GROUP_PENDING_MASK
-		       : 0;
+	uint64_t n =
+		g ? atomic_load_explicit(&g->count, memory_order_relaxed) & RT_GROUP_PENDING_MASK
+		  : 0;
 
 	return n > UINT_MAX ? UINT_MAX : (unsigned)n;
 }
