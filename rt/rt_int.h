@@ -182,7 +182,7 @@ struct rt_node {
 /* A task group (task.h). */
 #define RT_GROUP_PENDING_BITS 40 /* more tasks than any pool can hold */
 #define RT_GROUP_PENDING_MASK ((UINT64_C(1) << RT_GROUP_PENDING_BITS) - 1)
-#define RT_GROUP_NOTIFIER (UINT64_C(1) << RT_GROUP_PENDING_BITS)
+#define RT_GROUP_NOTIFIER     (UINT64_C(1) << RT_GROUP_PENDING_BITS)
 struct moirai_group {
 	struct moirai_rt *rt;
 	/* Low RT_GROUP_PENDING_BITS: tasks counted and not finished; above
