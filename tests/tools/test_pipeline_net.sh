@@ -262,7 +262,10 @@ fi
 echo "$me: 3b. a second sender while the first runs"
 port=$((port + 1))
 start rcv "$A" --listen tcp://$ADDR:$port --per-flow
-start snd "$B" --forward tcp://$ADDR:$port --rate 20000 --duration 2 --critical-share 0.05 \
+# The first sender runs for 6 s: the second one (a process and UCX start)
+# must reach the receiver while the first is still connected, which took
+# over 2 s at load 15 (it then found the listener gone: "no receiver").
+start snd "$B" --forward tcp://$ADDR:$port --rate 20000 --duration 6 --critical-share 0.05 \
 	--seed 9
 i=0
 while [ $i -lt 100 ]; do
