@@ -2,10 +2,12 @@
 /*
  * The runtime's step function, single-threaded with a fake clock: a
  * runtime in manual mode has its workers' state but no threads, and the
- * test steps them itself.  Strict priority, the aging bound, the bounded
- * newest-first run, continuations, timers (order, accuracy, periodic
- * without drift, cancel), pollers (busy/idle, periods, unregister while
- * running), and stealing nearest first on a synthetic 4-node machine.
+ * test steps them itself.  Strict priority, the aging bound (also against
+ * siblings' critical work), the bounded newest-first run, continuations,
+ * timers (order, accuracy, periodic without drift, cancel), pollers
+ * (busy/idle, periods, unregister while running), the step's budget and
+ * should_yield's, and stealing nearest first on synthetic machines (4
+ * nodes; SMT siblings and two L3 domains per node).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -625,6 +627,68 @@ static void test_step_budget(void **state)
 	destroy(rt);
 }
 
+/* ---- should_yield's budget half ------------------------------------------ */
+
+static struct moirai_rt *budget_rt;
+static int budget_runs;
+static long budget_before_max;
+
+/*
+ * Ask should_yield() until it says yes: every no while the run is under
+ * its budget, and a yes only once it is past it, within the 32 calls
+ * between two clock reads.  Measured against the start the runtime
+ * recorded for this run (running_since, the TSC it budgets against), so a
+ * preemption only lengthens the run, never makes a yes look early.
+ */
+static int budget_task(void *arg)
+{
+	struct rt_worker *w = budget_rt->w[0];
+	uint64_t since = atomic_load_explicit(&w->running_since, memory_order_relaxed);
+	uint64_t limit = budget_rt->budget_ticks;
+	long before = 0, after = 0;
+
+	(void)arg;
+	assert_true(since != 0);
+	for (;;) {
+		uint64_t t0 = moirai__ticks();
+		bool y = moirai_rt_should_yield();
+		uint64_t t1 = moirai__ticks();
+
+		if (y) {
+			assert_true(t1 - since >= limit);
+			break;
+		}
+		if (t0 - since < limit) {
+			before++;
+		} else {
+			assert_true(++after <= 32);
+		}
+	}
+	if (before > budget_before_max)
+		budget_before_max = before;
+	/* A continuation's next run has a budget of its own. */
+	return ++budget_runs < 3 ? MOIRAI_TASK_CONTINUE : 0;
+}
+
+static void test_should_yield_budget(void **state)
+{
+	struct moirai_rt_config cfg = { .task_budget_ns = 2000000 };
+	struct moirai_rt *rt = manual_rt("pack:1 core:1 pu:1", &cfg);
+
+	(void)state;
+	budget_rt = rt;
+	budget_runs = 0;
+	budget_before_max = 0;
+	spawn_on(rt, 0, budget_task, 0, MOIRAI_PRIO_NORMAL);
+	for (int i = 0; i < 3; i++)
+		step(rt, 0, 1, NULL);
+	assert_int_equal(budget_runs, 3);
+	/* Not vacuous: some run asked many times before its budget was up
+	 * (all three preempted for 2 ms at their start is not a real risk). */
+	assert_true(budget_before_max >= 32);
+	destroy(rt);
+}
+
 /* ---- stealing ------------------------------------------------------------------ */
 
 /*
@@ -721,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_timers),
 		cmocka_unit_test(test_pollers),
 		cmocka_unit_test(test_step_budget),
+		cmocka_unit_test(test_should_yield_budget),
 		cmocka_unit_test(test_steal_nearest_first),
 		cmocka_unit_test(test_steal_priority_first),
 		cmocka_unit_test(test_strict_not_stolen),
