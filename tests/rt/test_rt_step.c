@@ -753,6 +753,69 @@ static void test_steal_priority_first(void **state)
 	destroy(rt);
 }
 
+/*
+ * Every steal class, nearest first, on a machine with SMT siblings and two
+ * L3 domains per node (2 nodes x 2 L3 x 2 cores x 2 PUs, one worker per
+ * PU): worker 0's order is its SMT sibling, then the other core of its L3,
+ * then the rest of its node, then the other node.  With work on the first
+ * victim of each class, a dry worker 0 takes all of the SMT sibling's
+ * before any of the L3's, and so on, and counts each steal in its class.
+ */
+static void test_steal_smt_l3_order(void **state)
+{
+	struct moirai_rt_config cfg = { .plan = &(struct moirai_plan_opts){ .smt = true } };
+	struct moirai_rt *rt = manual_rt("pack:2 numa:1 l3:2 core:2 pu:2", &cfg);
+	struct moirai_rt_worker_stats ws;
+	struct rt_worker *w0;
+	int victim[MOIRAI_RT_STEAL_CLASSES], last = -1;
+	const int K = 4;
+
+	(void)state;
+	assert_int_equal(rt->nworkers, 16);
+	w0 = rt->w[0];
+	assert_int_equal(w0->nsteal, 15);
+	for (int c = 0; c < MOIRAI_RT_STEAL_CLASSES; c++)
+		victim[c] = -1;
+	/* Classes never go back to a nearer one along the order, and each
+	 * class means what it says about where the victim sits. */
+	for (int i = 0; i < w0->nsteal; i++) {
+		int c = w0->steal_class[i];
+		struct rt_worker *v = rt->w[w0->steal_order[i]];
+
+		assert_true(c >= last);
+		last = c;
+		if (victim[c] < 0)
+			victim[c] = w0->steal_order[i];
+		assert_int_equal(v->core == w0->core, c == MOIRAI_RT_STEAL_SMT);
+		assert_int_equal(v->l3 == w0->l3, c <= MOIRAI_RT_STEAL_L3);
+		assert_int_equal(v->node_idx == w0->node_idx, c <= MOIRAI_RT_STEAL_NODE);
+	}
+	assert_int_equal(w0->steal_class[0], MOIRAI_RT_STEAL_SMT);
+	assert_int_equal(w0->steal_class[1], MOIRAI_RT_STEAL_L3);
+	for (int c = 0; c < MOIRAI_RT_STEAL_CLASSES; c++)
+		assert_true(victim[c] > 0);
+	/* K tasks on the first victim of each class, farthest queued first. */
+	for (int c = MOIRAI_RT_STEAL_CLASSES - 1; c >= 0; c--)
+		for (int i = 0; i < K; i++)
+			spawn_on(rt, victim[c], log_task, 1000 * (c + 1) + i, MOIRAI_PRIO_NORMAL);
+	step(rt, 0, 1, NULL);
+	assert_int_equal(run_n, 1);
+	assert_int_equal(run_log[0], 1000 * (MOIRAI_RT_STEAL_SMT + 1)); /* the SMT's oldest */
+	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
+	assert_int_equal(ws.steals[MOIRAI_RT_STEAL_SMT], K / 2); /* half in one visit */
+	assert_int_equal(ws.steals[MOIRAI_RT_STEAL_L3], 0);
+	for (int i = 1; i < MOIRAI_RT_STEAL_CLASSES * K; i++)
+		step(rt, 0, 1, NULL);
+	assert_int_equal(run_n, MOIRAI_RT_STEAL_CLASSES * K);
+	/* Class by class: all of a nearer victim's work before a farther's. */
+	for (int k = 0; k < run_n; k++)
+		assert_int_equal(run_log[k] / 1000 - 1, k / K);
+	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
+	for (int c = 0; c < MOIRAI_RT_STEAL_CLASSES; c++)
+		assert_int_equal(ws.steals[c], K);
+	destroy(rt);
+}
+
 /* Strict affinity: nobody steals a task sent to a worker. */
 static void test_strict_not_stolen(void **state)
 {
@@ -788,6 +851,7 @@ int main(void)
 		cmocka_unit_test(test_should_yield_budget),
 		cmocka_unit_test(test_steal_nearest_first),
 		cmocka_unit_test(test_steal_priority_first),
+		cmocka_unit_test(test_steal_smt_l3_order),
 		cmocka_unit_test(test_strict_not_stolen),
 	};
 
