@@ -11,8 +11,10 @@
 #
 # STYLE is the comment syntax the line takes in that file: c, hash
 # (after the #! line if there is one) or roff.  Files of other kinds
-# (Markdown, LICENSE, data lists) are not checked.  Exit status: 0 all
-# tagged, 1 some are not, 2 bad usage.
+# (Markdown, LICENSE, data lists, test data: the pcaps of tests/data and
+# the hwloc XML exports of tests/data/topologies, which are hwloc's and keep
+# its BSD license in COPYING.hwloc there) are not checked.  Exit status: 0
+# all tagged, 1 some are not, 2 bad usage.
 set -u
 TAG='SPDX-License-Identifier: BSD-3-Clause'
 HEAD_LINES=5 # "near the top": the tag must be within the first lines
@@ -23,7 +25,7 @@ comment_style() {
 	*.c | *.h | *.cpp) echo c ;;
 	*.[1-9]) echo roff ;;
 	Makefile | */Makefile | *.mk | *.sh | *.py | *.pc.in | Doxyfile | */Doxyfile) echo hash ;;
-	*.md | *.txt | *.xml | *.json | *.list | *.supp | LICENSE | .gitignore | */.gitignore | .clang-format) ;;
+	*.md | *.txt | *.xml | *.json | *.list | *.supp | LICENSE | COPYING* | */COPYING* | .gitignore | */.gitignore | .clang-format) ;;
 	*)
 		# Scripts without an extension (tools/install-deps, .ci/run).
 		if [ "$(head -c 2 "$1" 2>/dev/null)" = '#!' ]; then
@@ -40,7 +42,7 @@ case "${1:-}" in
 	shift
 	;;
 -h | --help)
-	sed -n '4,15s/^# \{0,1\}//p' "$0"
+	sed -n '4,17s/^# \{0,1\}//p' "$0"
 	exit 0
 	;;
 -*)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Helpers shared by the cmocka tests: the stress scale, a child-process
- * runner for death tests, the shared topologies directory, and hwloc-calc as
- * an independent oracle.
+ * runner for death tests, the real-machine topologies directory, and
+ * hwloc-calc as an independent oracle.
  */
 #ifndef MOIRAI_TESTUTIL_H
 #define MOIRAI_TESTUTIL_H
@@ -45,10 +45,15 @@ long test_scale(void);
 int test_run_in_child(void (*fn)(void *), void *arg);
 
 /*
- * Directory of the shared real-machine topologies, or NULL when absent
- * (tests that need it skip).  Honors MOIRAI_TOPOLOGIES_DIR.
+ * Directory of the real-machine topologies in the repository
+ * (tests/data/topologies), or NULL when it cannot be found from the
+ * current directory: a test that needs it fails then, since every clone
+ * has it.  MOIRAI_TOPOLOGIES_DIR overrides it.
  */
 const char *test_topologies_dir(void);
+
+/* How many real-machine exports that directory holds at least. */
+#define TEST_TOPOLOGIES_MIN 12
 
 /*
  * Run a shell command and return its stdout parsed as a long, or -1.

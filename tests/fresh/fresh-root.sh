@@ -145,13 +145,10 @@ if [ "${1:-}" = "--inner" ]; then
 	empty_mb=$(du -smx "$ROOT" | cut -f1)
 	say "empty roots ready ($(elapsed "$t0"); $empty_mb MB each)"
 
-	# ---- the clone, as a user gets it (plus shared/ beside it, as CI has)
+	# ---- the clone, as a user gets it and nothing beside it: the tests'
+	# data (tests/data/topologies) is in the repository.
 	git clone -q --no-checkout "$REPO" "$ROOT$CLONE"
 	git -C "$ROOT$CLONE" checkout -q --detach "$HEAD"
-	if [ -d "$REPO/../shared/topologies" ]; then
-		mkdir -p "$ROOT/home/$USER_NAME/shared"
-		cp -r "$REPO/../shared/topologies" "$ROOT/home/$USER_NAME/shared/"
-	fi
 	mkdir -p "$RTROOT$CLONE/tools"
 	cp "$ROOT$CLONE/tools/install-deps" "$RTROOT$CLONE/tools/"
 	chroot "$ROOT" chown -R "$USER_NAME:$USER_NAME" "/home/$USER_NAME"

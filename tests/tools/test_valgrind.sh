@@ -30,12 +30,7 @@ run 0 "$BUILD/bin/moirai-topo" --plan all --json --alloc-stats
 run 0 "$BUILD/bin/moirai-topo" --synthetic "pack:2 numa:2 l3:1 core:4 pu:2" --plan all --smt --policy spread
 run 2 "$BUILD/bin/moirai-topo" --synthetic "nuam:2"
 run 2 "$BUILD/bin/moirai-topo" --synthetic "pack:1 core:2 pu:1" --plan 3
-for d in ../shared/topologies ../../shared/topologies; do
-	if [ -f "$d/32em64t-2n8c2t-pci-normalio.xml" ]; then
-		run 0 "$BUILD/bin/moirai-topo" --input "$d/32em64t-2n8c2t-pci-normalio.xml" --plan 8 --near eth0
-		break
-	fi
-done
+run 0 "$BUILD/bin/moirai-topo" --input tests/data/topologies/32em64t-2n8c2t-pci-normalio.xml --plan 8 --near eth0
 run 0 "$BUILD/bin/moirai-shm-demo" run 2000 64
 [ "$fails" -eq 0 ] && echo "valgrind OK"
 exit "$fails"
