@@ -6,10 +6,11 @@
  * packets on the critical priority (impl "moirai"), then with every packet
  * on one level (impl "moirai_fifo").  The two runs of a pair are in one
  * process, seconds apart, in that order; each measured repeat is one such
- * process, shared by every case of the repeat, with make run's load
- * (--load 0.5 --fast-ns 2000: the workers busy, so packets wait in the
- * scheduler's queues, where priority matters; the warm-up runs nothing:
- * the tool warms itself up).  Cases: pipeline_critical and pipeline_normal
+ * process, shared by every case of the repeat, at --load 0.5 --fast-ns
+ * 2000 (make run's --fast-ns, but above its --load 0.3, tools/run-demo.sh:
+ * the workers busier, so more packets wait in the scheduler's queues,
+ * where priority matters; the README's figures were taken at 0.5; the
+ * warm-up runs nothing: the tool warms itself up).  Cases: pipeline_critical and pipeline_normal
  * (arrival -> TX latency of the class: p50/p99/p99.9 as the tool reports
  * them; ns/op is the p50), pipeline_pps (ns per packet forwarded).
  */
