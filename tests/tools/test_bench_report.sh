@@ -6,7 +6,8 @@
 # machine block and one table per measured quantity, the JSON file the
 # metadata and the spread of each figure, and every SVG gnuplot drew is
 # well-formed SVG with a line per implementation (latency) or bars
-# (throughput).  Contents and counts only, never a time.
+# (throughput), among them the flood_critical priority-against-FIFO plot
+# README points to.  Contents and counts only, never a time.
 set -u
 BUILD=${MOIRAI_BUILD:-build}
 BENCH=$BUILD/bin/moirai-bench
@@ -28,7 +29,7 @@ if [ "$rc" -ne 2 ] || [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q gnuplot "$tm
 fi
 
 impls=moirai,fifo_pool,rte_ring,moirai_fifo
-cases=single_thread_b8,flood_quiet,spawn_local,pipeline
+cases=single_thread_b8,flood_critical,spawn_local,pipeline
 if ! timeout 240 "$BENCH" all --quick --repeats 1 --case "$cases" --impl "$impls" \
 	--out "$tmp/r" --plot "$tmp/r" >"$tmp/out" 2>"$tmp/err"; then
 	echo "FAIL: moirai-bench all --out --plot exited non-zero"
@@ -54,7 +55,7 @@ if j["failed"]:
 have = {(r["suite"], r["case"], r["impl"]) for r in j["results"]}
 skipped = {(s["suite"], s["case"], s["impl"]) for s in j["skipped"]}
 want = [("ring", "single_thread_b8", "moirai"), ("ring", "single_thread_b8", "rte_ring"),
-        ("sched", "flood_quiet", "moirai"), ("sched", "flood_quiet", "fifo_pool"),
+        ("sched", "flood_critical", "moirai"), ("sched", "flood_critical", "fifo_pool"),
         ("sched", "spawn_local", "moirai"), ("sched", "spawn_local", "fifo_pool"),
         ("pipeline", "pipeline_critical", "moirai"), ("pipeline", "pipeline_critical", "moirai_fifo"),
         ("pipeline", "pipeline_pps", "moirai")]
@@ -70,7 +71,7 @@ for r in j["results"]:
 md = open(os.path.join(d, "bench.md")).read()
 for s in ("# moirai-bench all", "| CPU model |", "| NUMA nodes |", "| kernel |", "| run | quick",
           "## ring", "## sched", "## pipeline", "**ns/op**", "**latency p99, ns**",
-          "| `flood_quiet` |", "| `single_thread_b8` |", "| `pipeline_critical` |"):
+          "| `flood_critical` |", "| `single_thread_b8` |", "| `pipeline_critical` |"):
     if s not in md:
         fails.append("bench.md: no %r" % s)
 for line in md.splitlines():
@@ -79,7 +80,7 @@ for line in md.splitlines():
 
 svgs = sorted(os.path.basename(p) for p in glob.glob(os.path.join(d, "*.svg")))
 want_svg = ["pipeline-pipeline_critical-latency.svg", "pipeline-throughput.svg",
-            "ring-throughput.svg", "sched-flood_quiet-latency.svg", "sched-throughput.svg"]
+            "ring-throughput.svg", "sched-flood_critical-latency.svg", "sched-throughput.svg"]
 for w in want_svg:
     if w not in svgs:
         fails.append("no %s (have %s)" % (w, svgs))
