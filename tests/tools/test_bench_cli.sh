@@ -42,7 +42,11 @@ grep_check "list shows the out-of-line impl" "moirai_outline" "$tmp/out"
 
 # Ring: repeats, spread, ratio, machine metadata.
 expect_status 0 "ring json" "$BENCH" ring --quick --case single_thread_b8 --repeats 3 --json
-json_check "machine fields" "all(k in d['machine'] for k in ('moirai_version','commit','commit_source','cpu_model','cpus','cpus_online','cpus_usable','numa_nodes','kernel','thp','compiler','quick','iteration_divisor','repeats','warmup','order','started','duration_s','loadavg_start','loadavg_end')) and d['suite']=='ring' and d['machine']['quick'] is True and d['machine']['repeats']==3 and len(d['machine']['loadavg_start'])==3"
+json_check "machine fields" "all(k in d['machine'] for k in ('moirai_version','commit','commit_source','cpu_model','cpus','cpus_online','cpus_usable','cores','cores_usable','numa_nodes','kernel','thp','compiler','quick','iteration_divisor','repeats','warmup','order','started','duration_s','loadavg_start','loadavg_end')) and d['suite']=='ring' and d['machine']['quick'] is True and d['machine']['repeats']==3 and len(d['machine']['loadavg_start'])==3"
+# "cores" are physical cores, as moirai-topo counts them, not logical CPUs.
+topo_cores=$("$BUILD/bin/moirai-topo" --json | $PY -c "import json,sys; d=json.load(sys.stdin); print(d['cores'])")
+json_check "physical cores: moirai-topo's $topo_cores, at most the CPUs" \
+	"d['machine']['cores'] == $topo_cores and 0 < d['machine']['cores_usable'] <= d['machine']['cores'] <= d['machine']['cpus_online'] and d['machine']['cores_usable'] <= d['machine']['cpus_usable']"
 json_check "ring results" "sorted(r['impl'] for r in d['results'])==['ck_ring','moirai','moirai_outline','rte_ring'] and all(r['repeats']==3 and len(r['ns_per_op_samples'])==3 and r['ns_per_op_min']<=r['ns_per_op']<=r['ns_per_op_max'] and r['ops']>0 for r in d['results'])"
 json_check "ratios against moirai" "all(('ratio' in r)==(r['impl']!='moirai') and ('paired_ratio' in r)==(r['impl']!='moirai') for r in d['results']) and all(r['paired_ratio_min']<=r['paired_ratio']<=r['paired_ratio_max'] for r in d['results'] if 'ratio' in r) and all(isinstance(r['ratio_significant'],bool) for r in d['results'] if 'ratio' in r) and d['skipped']==[] and d['failed']==[]"
 expect_status 0 "ring table" "$BENCH" ring --quick --case single_thread_b32 --repeats 1

@@ -45,7 +45,7 @@ d = sys.argv[1]
 fails = []
 j = json.load(open(os.path.join(d, "bench.json")))
 m = j["machine"]
-for k in ("moirai_version", "commit", "cpu_model", "cpus", "numa_nodes", "kernel", "quick", "repeats"):
+for k in ("moirai_version", "commit", "cpu_model", "cpus", "cores", "numa_nodes", "kernel", "quick", "repeats"):
     if k not in m:
         fails.append("bench.json: machine.%s missing" % k)
 if j["suite"] != "all" or m["quick"] is not True or m["repeats"] != 1:
@@ -69,7 +69,7 @@ for r in j["results"]:
         fails.append("bench.json: no CDF for %s/%s" % (r["case"], r["impl"]))
 
 md = open(os.path.join(d, "bench.md")).read()
-for s in ("# moirai-bench all", "| CPU model |", "| NUMA nodes |", "| kernel |", "| run | quick",
+for s in ("# moirai-bench all", "| CPU model |", "| physical cores usable / all |", "| NUMA nodes |", "| kernel |", "| run | quick",
           "## ring", "## sched", "## pipeline", "**ns/op**", "**latency p99, ns**",
           "| `flood_critical` |", "| `single_thread_b8` |", "| `pipeline_critical` |"):
     if s not in md:

@@ -163,6 +163,10 @@ struct bench_machine {
 	char started[32]; /* UTC, ISO 8601 */
 	double load_start[3], load_end[3];
 	int cpus_online;
+	/* Physical cores (hwloc's Core objects of the live machine, each PU a
+	 * core without them): "cpus" counts logical CPUs, so on an SMT
+	 * machine it is twice this.  -1 when the topology cannot be read. */
+	int cores, cores_usable;
 	int numa_nodes;
 	double duration_s;
 };

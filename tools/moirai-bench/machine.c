@@ -4,6 +4,7 @@
  * "machine" object (docs/bench.md): enough to tell, months later, whether
  * two documents can be compared at all and under what load each was taken.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,37 @@ static void read_commit(struct bench_machine *m)
 		strncat(m->commit, "-dirty", sizeof(m->commit) - strlen(m->commit) - 1);
 }
 
+/* Physical cores, and those with a PU this process may run on: the live
+ * machine's, whatever MOIRAI_TOPOLOGY says (that steers plans, not what
+ * the benchmark ran on). */
+static void read_cores(struct bench_machine *m)
+{
+	struct moirai_topo *t;
+	bool *seen;
+	int n;
+
+	m->cores = m->cores_usable = -1;
+	if (moirai_topo_load_live(&t) != 0)
+		return;
+	n = moirai_topo_core_count(t);
+	seen = calloc((size_t)(n > 0 ? n : 1), sizeof(*seen));
+	if (seen) {
+		m->cores = n;
+		m->cores_usable = 0;
+		for (int i = 0; i < moirai_topo_pu_count(t); i++) {
+			struct moirai_topo_pu pu;
+
+			if (moirai_topo_pu(t, i, &pu) || !pu.allowed || pu.core < 0 ||
+			    pu.core >= n || seen[pu.core])
+				continue;
+			seen[pu.core] = true;
+			m->cores_usable++;
+		}
+		free(seen);
+	}
+	moirai_topo_destroy(t);
+}
+
 void bench__machine_probe(struct bench_machine *m)
 {
 	struct utsname u;
@@ -129,6 +161,7 @@ void bench__machine_probe(struct bench_machine *m)
 	if (getloadavg(m->load_start, 3) != 3)
 		m->load_start[0] = m->load_start[1] = m->load_start[2] = -1;
 	m->cpus_online = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	read_cores(m);
 	m->numa_nodes = moirai_numa_node_count();
 }
 

@@ -374,8 +374,9 @@ static void json_machine(const struct bench_ctx *ctx, const struct bench_machine
 	fprintf(jf, ",\n    ");
 	json_key_str("cpu_model", m->cpu_model);
 	fprintf(jf,
-		",\n    \"cpus\": %d, \"cpus_online\": %d, \"cpus_usable\": %d, \"numa_nodes\": %d",
-		ctx->cpus, m->cpus_online, ctx->cpus, m->numa_nodes);
+		",\n    \"cpus\": %d, \"cpus_online\": %d, \"cpus_usable\": %d, \"cores\": %d, "
+		"\"cores_usable\": %d, \"numa_nodes\": %d",
+		ctx->cpus, m->cpus_online, ctx->cpus, m->cores, m->cores_usable, m->numa_nodes);
 	fprintf(jf, ",\n    ");
 	json_key_str("kernel", m->kernel);
 	fprintf(jf, ",\n    ");
@@ -620,6 +621,7 @@ void bench__print_markdown(FILE *f, const char *suite, const struct bench_ctx *c
 	fprintf(f, "| CPU model | ");
 	md_text(f, m->cpu_model);
 	fprintf(f, " |\n| CPUs usable / online | %d / %d |\n", ctx->cpus, m->cpus_online);
+	fprintf(f, "| physical cores usable / all | %d / %d |\n", m->cores_usable, m->cores);
 	fprintf(f, "| NUMA nodes | %d |\n", m->numa_nodes);
 	fprintf(f, "| kernel | ");
 	md_text(f, m->kernel);
