@@ -6,6 +6,11 @@ committed, so building and testing need no Python beyond the JSON checks).
 
     tools/gen-pcaps.py [OUTDIR]        (default: tests/data next to this file)
 
+With OUTDIR the corpus seeds go to OUTDIR/corpus instead of the tree's
+tests/pipeline/corpus, so that a regeneration elsewhere (as
+tests/tools/test_gen_pcaps.sh does, to prove the committed files are this
+script's output) never writes into the source tree.
+
 Good files (every frame built here, byte by byte, with the standard library):
   pl-basic.pcap   valid Ethernet/IPv4/UDP: three background flows, one
                   critical flow (DSCP EF), two frames with IP options (the
@@ -320,7 +325,8 @@ def main():
     }
     # Seeds of the parser's regression corpus (tests/pipeline/corpus): each
     # frame of pl-mixed.pcap, named after what the parser must say.
-    corpus = os.path.join(here, "..", "tests", "pipeline", "corpus")
+    corpus = (os.path.join(outdir, "corpus") if len(sys.argv) > 1 else
+              os.path.join(here, "..", "tests", "pipeline", "corpus"))
     os.makedirs(corpus, exist_ok=True)
     for i, (data, _) in enumerate(mixed):
         if len(data) > BUF:
