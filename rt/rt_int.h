@@ -497,6 +497,8 @@ void rt_deferred_collect(struct moirai_rt *rt, bool all);
 int rt_workers_start(struct moirai_rt *rt);
 void rt_workers_join(struct moirai_rt *rt);
 bool rt_quiescent(const struct moirai_rt *rt);
+/* Task descriptors out of the node pools (in use: pool size - free). */
+uint64_t moirai__rt_tasks_in_use(const struct moirai_rt *rt);
 
 /* Tests: a runtime without threads whose workers the caller steps with a
  * fake clock (tests/rt/). */

@@ -348,6 +348,14 @@ void rt_pollers_fini(struct rt_worker *w)
 {
 	struct moirai__list *it, *tmp;
 
+	/* Timers are the caller's: leave the ones still pending idle, so none
+	 * points at this freed worker and moirai_timer_is_pending() tells the
+	 * truth after destroy. */
+	for (unsigned i = 0; i < w->ntimers; i++) {
+		__atomic_store_n(&w->timers[i]->owner, NULL, __ATOMIC_RELAXED);
+		__atomic_store_n(&w->timers[i]->state, TIMER_IDLE, __ATOMIC_RELAXED);
+	}
+	w->ntimers = 0;
 	if (!w->pollers.next)
 		return;
 	moirai__list_foreach_safe(it, tmp, &w->pollers) {

@@ -38,6 +38,7 @@ int moirai_rt_stats_get(const struct moirai_rt *rt, struct moirai_rt_stats *out)
 	out->deferred_pending = atomic_load(&rt->deferred_pending);
 	out->deferred_freed = atomic_load(&rt->deferred_freed);
 	out->overflow_spills = atomic_load(&rt->spills);
+	out->tasks_in_use = moirai__rt_tasks_in_use(rt);
 	return 0;
 }
 

@@ -204,7 +204,9 @@ MOIRAI_API int moirai_timer_start(struct moirai_timer *t, uint64_t delay_ns, uin
 MOIRAI_API int moirai_timer_cancel(struct moirai_timer *t);
 
 /**
- * Whether the timer is started (pending).
+ * Whether the timer is started (pending).  A timer still pending when its
+ * runtime is destroyed is left not pending (idle, never fired again): the
+ * caller may then free it or start it on another runtime.
  * @param t the timer.
  * @return true while it is pending; false for NULL.  Thread-safe snapshot.
  */

@@ -407,6 +407,13 @@ struct moirai_rt_stats {
 	uint64_t deferred_pending; /**< defer_free objects not yet freed */
 	uint64_t deferred_freed;   /**< defer_free objects freed */
 	uint64_t overflow_spills;  /**< tasks spilled from full deques */
+	/** Task descriptors out of their node pools: queued, running, or done
+	 *  with a handle not given back yet.  0 once the runtime has stopped
+	 *  and every handle was joined or detached; moirai_rt_destroy() logs a
+	 *  warning with the count when it is not (a descriptor lost inside a
+	 *  pool is invisible to leak checkers: the pool frees its slab).
+	 *  Not published: 0 in a moirai_rt_snapshot. */
+	uint64_t tasks_in_use;
 };
 
 /**

@@ -19,6 +19,21 @@ long test_scale(void)
 	return v > 0 ? v : 1;
 }
 
+void test_filter_from_env(void)
+{
+	const char *f = getenv("MOIRAI_TEST_FILTER");
+
+	if (f && *f)
+		cmocka_set_test_filter(f);
+}
+
+bool test_under_valgrind(void)
+{
+	const char *v = getenv("MOIRAI_TEST_VALGRIND");
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
 int test_run_in_child(void (*fn)(void *), void *arg)
 {
 	int status = -1;

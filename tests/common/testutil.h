@@ -9,6 +9,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -36,6 +37,20 @@
  * base * test_scale() so the same code serves both.
  */
 long test_scale(void);
+
+/*
+ * Run only the tests whose name matches MOIRAI_TEST_FILTER (cmocka's
+ * pattern: * and ?), when set: cmocka 1.1 reads no variable of its own.
+ * Call before running the groups.
+ */
+void test_filter_from_env(void);
+
+/*
+ * Whether the test runs under valgrind (MOIRAI_TEST_VALGRIND set by
+ * tests/tools/test_valgrind.sh): threaded tests cut their repetitions,
+ * because memcheck serialises the threads and runs each ~50x slower.
+ */
+bool test_under_valgrind(void);
 
 /*
  * Run @fn(arg) in a forked child and return its wait status, so a test can
