@@ -359,6 +359,9 @@ struct moirai_rt {
 	int nnodes;
 	int nplan_nodes;
 	struct moirai_ring **pnode_mbox; /* [nplan_nodes * RT_LEVELS] strict-node queues */
+	/* Set (once, seq_cst) before the first strict-node enqueue: until
+	 * then the workers' looks at their level skip those rings' headers. */
+	_Atomic bool pnode_used;
 	bool virtual_placement;
 	bool manual; /* tests: no threads, the caller steps workers */
 	uint64_t (*clock)(void);

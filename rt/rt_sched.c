@@ -120,13 +120,22 @@ static unsigned level_limit(const struct rt_worker *w)
 	return w->critical_only ? 1 : RT_LEVELS;
 }
 
-static bool level_has_work(const struct rt_worker *w, int l)
+/* Relaxed flag: a submitter stores it before its enqueue, and the
+ * enqueue-then-fence / park-then-fence pairing that makes the ring visible
+ * to a worker's last look makes the flag visible too. */
+static bool pnode_has(const struct rt_worker *w, int l)
 {
-	return rt_deque_size(&w->dq[l]) > 0 || w->fifo_len[l] > 0 ||
+	return atomic_load_explicit(&w->rt->pnode_used, memory_order_relaxed) &&
 	       moirai_ring_count(pnode_ring(w->rt, w->node_idx, l)) > 0;
 }
 
-static void spill(struct rt_worker *w, int l)
+static bool level_has_work(const struct rt_worker *w, int l)
+{
+	return rt_deque_size(&w->dq[l]) > 0 || w->fifo_len[l] > 0 || pnode_has(w, l);
+}
+
+/* Out of line and cold: rt_push_local's fast path keeps few registers. */
+__attribute__((noinline, cold)) static void spill(struct rt_worker *w, int l)
 {
 	struct moirai_rt *rt = w->rt;
 	struct moirai__list batch;
@@ -276,7 +285,8 @@ static struct rt_task *pop_level(struct rt_worker *w, int l, bool fifo_turn)
 			t = fifo_pop(w, l);
 	}
 	if (!t) {
-		if (moirai_ring_dequeue_burst(pnode_ring(w->rt, w->node_idx, l), (void **)&t, 1,
+		if (!atomic_load_explicit(&w->rt->pnode_used, memory_order_relaxed) ||
+		    moirai_ring_dequeue_burst(pnode_ring(w->rt, w->node_idx, l), (void **)&t, 1,
 					      NULL) == 0)
 			return NULL;
 		/* Acquire pairs with the submitter's release of QUEUED: its
@@ -479,9 +489,14 @@ static struct rt_task *steal(struct rt_worker *w)
 bool rt_urgent_waiting(const struct rt_worker *w, int level)
 {
 	/* The mailboxes too: a nudge that came while this task was being
-	 * chosen must not be cleared by its start. */
+	 * chosen must not be cleared by its start.  Submitters raise the hint
+	 * after their enqueue, so with the hint down the mailboxes held
+	 * nothing at the last drain and the ring headers (other cores'
+	 * lines) need not be read: this runs before every task. */
+	bool mail = atomic_load_explicit(&w->mbox_hint, memory_order_relaxed) != 0;
+
 	for (int l = 0; l < level; l++)
-		if (level_has_work(w, l) || moirai_ring_count(w->mbox[l]))
+		if (level_has_work(w, l) || (mail && moirai_ring_count(w->mbox[l])))
 			return true;
 	return false;
 }
@@ -585,8 +600,11 @@ static struct rt_task *help_task(struct rt_worker *w, bool may_steal)
 	struct rt_task *t = NULL;
 
 	for (unsigned l = 0; l < level_limit(w) && !t; l++) {
-		t = rt_deque_take(&w->dq[l]);
-		if (!t)
+		/* Most levels are empty inside a join: two local loads each,
+		 * not two calls. */
+		if (rt_deque_size(&w->dq[l]) > 0)
+			t = rt_deque_take(&w->dq[l]);
+		if (!t && w->fifo_len[l])
 			t = fifo_pop(w, (int)l);
 	}
 	if (!t && may_steal)

@@ -467,6 +467,8 @@ int rt_submit(struct moirai_rt *rt, struct rt_worker *self, struct rt_task *t)
 	if (t->flags & TF_STRICT_NODE) {
 		int node_idx = t->node_idx;
 
+		if (!atomic_load_explicit(&rt->pnode_used, memory_order_relaxed))
+			atomic_store(&rt->pnode_used, true);
 		atomic_store_explicit(&t->state, TS_QUEUED, memory_order_release);
 		if (moirai_ring_enqueue_bulk(rt->pnode_mbox[node_idx * RT_LEVELS + level],
 					     (void **)&t, 1, NULL) != 1)
@@ -579,7 +581,9 @@ static void task_fill(struct rt_task *t, struct moirai_rt *rt, moirai_task_fn fn
 	t->name = name;
 	t->group = group;
 	t->rt = rt;
-	moirai__waitq_init(&t->done_wq);
+	/* Only a handle's joiners wait on it (finish wakes it only then). */
+	if (handle)
+		moirai__waitq_init(&t->done_wq);
 	atomic_store_explicit(&t->own, (gen << 16) | OWN_RT | (handle ? OWN_HANDLE : 0),
 			      memory_order_relaxed);
 }
@@ -612,6 +616,7 @@ static int spawn_common(struct moirai_rt *rt, moirai_task_fn fn, void *arg, int 
 {
 	struct rt_worker *self = rt_current_worker(rt);
 	int level = moirai_prio_index(prio), rc;
+	struct rt_node *home;
 	struct rt_task *t;
 	uint32_t st;
 
@@ -632,12 +637,13 @@ static int spawn_common(struct moirai_rt *rt, moirai_task_fn fn, void *arg, int 
 			return st == RS_STARTING ? -EAGAIN : -ESHUTDOWN;
 		}
 	}
-	t = rt_task_alloc(rt, self, home_for(rt, self, worker, node_idx));
+	home = home_for(rt, self, worker, node_idx);
+	t = rt_task_alloc(rt, self, home);
 	if (!t) {
 		rc = -EAGAIN;
 		goto err_refuse;
 	}
-	t->home = home_for(rt, self, worker, node_idx);
+	t->home = home;
 	if (group)
 		atomic_fetch_add_explicit(&group->count, 1, memory_order_relaxed);
 	task_fill(t, rt, fn, arg, level, tflags, worker, node_idx, group, name, out != NULL);
