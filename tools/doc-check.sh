@@ -2,12 +2,17 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # make doc: the API reference of include/ (Doxyfile) into OUTDIR/html
-# (default build/doc), and the documentation check.  Doxyfile turns every
-# gap into a warning (undocumented declaration, parameter without @param,
-# a malformed command) and doxygen fails on any; here each warning, without
-# its line number, must be listed in tools/doxygen-known-warnings.txt, the
-# gaps the headers had when the check came in.  A new warning fails, and so
-# does a listed one that is gone: delete its line, the list only shrinks.
+# (default build/doc), and the documentation checks.
+#
+# README's table of packages must match tools/install-deps
+# (tools/readme-deps-check.sh).
+#
+# The API reference: Doxyfile turns every gap into a warning (undocumented
+# declaration, parameter without @param, a malformed command) and doxygen
+# fails on any; here each warning, without its line number, must be listed
+# in tools/doxygen-known-warnings.txt, the gaps the headers had when the
+# check came in.  A new warning fails, and so does a listed one that is
+# gone: delete its line, the list only shrinks.
 #
 #   tools/doc-check.sh [OUTDIR]
 set -u
@@ -15,6 +20,9 @@ cd "$(dirname "$0")/.." || exit 2
 OUT=${1:-build/doc}
 KNOWN=tools/doxygen-known-warnings.txt
 VERSION=$(sed -n 's/^VERSION *:= *//p' Makefile)
+bad=0
+tools/readme-deps-check.sh || bad=1
+
 if ! command -v doxygen >/dev/null 2>&1; then
 	echo "doxygen missing: run tools/install-deps test"
 	exit 1
@@ -49,7 +57,6 @@ grep -v '^#' "$KNOWN" 2>/dev/null | grep . | LC_ALL=C sort -u >"$OUT/known.txt"
 new=$(LC_ALL=C comm -23 "$OUT/warnings.txt" "$OUT/known.txt")
 gone=$(LC_ALL=C comm -13 "$OUT/warnings.txt" "$OUT/known.txt")
 kept=$(LC_ALL=C comm -12 "$OUT/warnings.txt" "$OUT/known.txt" | wc -l)
-bad=0
 if [ -n "$new" ]; then
 	echo "make doc: new doxygen warnings (document the declaration; see $OUT/warnings.log):"
 	printf '%s\n' "$new" | sed 's/^/  /'
