@@ -1001,9 +1001,10 @@ int moirai_net_arm(struct moirai_net *net)
 {
 	if (!net)
 		return moirai__err(-EINVAL, "net: NULL net");
-	if (net->ctl_owed || net->reap)
-		return -EBUSY;
-	return ucp_worker_arm(net->worker) == UCS_OK ? 0 : -EBUSY;
+	if (net->ctl_owed || net->reap || ucp_worker_arm(net->worker) != UCS_OK)
+		return moirai__err(-EBUSY, "net arm: progress is pending (call "
+					   "moirai_net_progress() first)");
+	return 0;
 }
 
 /* ---- listen, accept, connect --------------------------------------------- */
@@ -1527,7 +1528,8 @@ int moirai_net_close(struct moirai_net_chan *ch)
 	if (!ch)
 		return moirai__err(-EINVAL, "net close: NULL channel");
 	if (ch->local_closed || ch->got_fin)
-		return -EALREADY;
+		return moirai__err(-EALREADY, "net close: already closed (%s)",
+				   ch->local_closed ? "here" : "by the peer");
 	ch->local_closed = true;
 	if (ch->err)
 		return 0;

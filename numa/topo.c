@@ -329,7 +329,8 @@ int moirai_topo_device_node(const struct moirai_topo *topo, const char *name)
 long moirai_topo_cpu_quota_milli(const struct moirai_topo *topo)
 {
 	if (!topo || topo->cpu_quota_milli < 0)
-		return -ENODATA;
+		return moirai__err(-ENODATA, "topology: no CPU quota (%s)",
+				   !topo ? "NULL topology" : "none set, or a foreign machine");
 	return topo->cpu_quota_milli;
 }
 

@@ -240,7 +240,7 @@ int moirai_chan_close(struct moirai_chan *ch)
 	/* One RMW on tx: totally ordered with the senders' increments. */
 	s = atomic_fetch_or_explicit(&ch->tx, TX_CLOSED, memory_order_acq_rel);
 	if (s & TX_CLOSED)
-		return -EALREADY;
+		return moirai__err(-EALREADY, "chan close: already closed");
 	/* Everyone parked must re-check: end of stream or -EPIPE. */
 	wake(ch, &ch->recv_wq, INT_MAX);
 	wake(ch, &ch->send_wq, INT_MAX);

@@ -662,11 +662,16 @@ int moirai_rt_monitor_check(const struct moirai_rt_monitor *mon)
 	if (!mon)
 		return moirai__err(-EINVAL, "rt monitor check: NULL argument");
 	if (stat(mon->path, &st) != 0 || st.st_dev != mon->st.st_dev || st.st_ino != mon->st.st_ino)
-		return -ENOENT;
+		return moirai__err(
+			-ENOENT,
+			"rt monitor check: %s is gone or names another file (the runtime "
+			"was destroyed)",
+			mon->path);
 	switch (rt_pub_liveness(&mon->id, why, sizeof(why))) {
 	case MOIRAI_RT_SEGMENT_LIVE: return 0;
-	case MOIRAI_RT_SEGMENT_UNKNOWN: return -EXDEV;
-	default: return -ESRCH;
+	case MOIRAI_RT_SEGMENT_UNKNOWN:
+		return moirai__err(-EXDEV, "rt monitor check: %s: %s", mon->path, why);
+	default: return moirai__err(-ESRCH, "rt monitor check: %s: %s", mon->path, why);
 	}
 }
 

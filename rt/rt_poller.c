@@ -494,7 +494,7 @@ int moirai_timer_cancel(struct moirai_timer *t)
 	if (!t)
 		return moirai__err(-EINVAL, "timer cancel: NULL timer");
 	if (!timer_pending(t))
-		return -EALREADY;
+		return moirai__err(-EALREADY, "timer cancel: timer %p is not pending", (void *)t);
 	if (__atomic_load_n(&t->owner, __ATOMIC_RELAXED) != w)
 		return moirai__err(-EINVAL, "timer cancel: not called from the timer's worker");
 	heap_remove(w, t);

@@ -625,9 +625,13 @@ int moirai_rt_stats_name(const struct moirai_rt *rt, char *buf, size_t len)
 		return moirai__err(-EINVAL, "rt stats name: NULL argument");
 	if (!rt->pub) {
 		buf[0] = '\0';
-		return -ENOENT;
+		return moirai__err(-ENOENT,
+				   "rt stats name: the runtime does not publish its stats");
 	}
 	n = strlen(rt->pub->name);
 	snprintf(buf, len, "%s", rt->pub->name);
-	return n < len ? 0 : -ENOSPC;
+	if (n >= len)
+		return moirai__err(-ENOSPC, "rt stats name: %zu bytes do not hold '%s'", len,
+				   rt->pub->name);
+	return 0;
 }

@@ -489,7 +489,8 @@ int rt_submit(struct moirai_rt *rt, struct rt_worker *self, struct rt_task *t)
 		goto local;
 	n = pick_targets(rt, level, t->node_idx, targets, (int)MOIRAI_ARRAY_SIZE(targets));
 	if (n == 0)
-		return -ENODEV;
+		return moirai__err(-ENODEV, "spawn: no worker may run level %d on node idx %d",
+				   level, t->node_idx);
 	rc = -EAGAIN;
 	for (int i = 0; i < n && rc; i++)
 		rc = mailbox_put(targets[i], t);
@@ -625,7 +626,7 @@ static int spawn_common(struct moirai_rt *rt, moirai_task_fn fn, void *arg, int 
 	if (self) {
 		st = atomic_load_explicit(&rt->state, memory_order_relaxed);
 		if (st >= RS_CANCELLING)
-			return -ESHUTDOWN;
+			return moirai__err(-ESHUTDOWN, "spawn: the runtime is stopping");
 	} else {
 		/* Counted before the state check (both seq_cst), so a worker
 		 * that sees the stop and then this count waits for the task:
@@ -634,7 +635,9 @@ static int spawn_common(struct moirai_rt *rt, moirai_task_fn fn, void *arg, int 
 		st = atomic_load(&rt->state);
 		if (st != RS_RUNNING) {
 			atomic_fetch_add(&rt->ext_refused, 1);
-			return st == RS_STARTING ? -EAGAIN : -ESHUTDOWN;
+			return st == RS_STARTING
+				       ? -EAGAIN
+				       : moirai__err(-ESHUTDOWN, "spawn: the runtime is stopped");
 		}
 	}
 	home = home_for(rt, self, worker, node_idx);
@@ -867,8 +870,8 @@ int moirai_task_cancel(struct moirai_task *h)
 		return 0;
 	}
 	if (st == TS_RUNNING || st == TS_YIELDED)
-		return -EBUSY;
-	return -EALREADY;
+		return moirai__err(-EBUSY, "cancel: the task is running");
+	return moirai__err(-EALREADY, "cancel: the task has finished or was cancelled already");
 }
 
 bool moirai_task_is_done(const struct moirai_task *h)

@@ -972,14 +972,15 @@ int moirai_rt_stop(struct moirai_rt *rt, enum moirai_rt_stop_mode mode, int64_t 
 	pthread_mutex_lock(&rt->stop_lock);
 	if (rt->stop_called) {
 		pthread_mutex_unlock(&rt->stop_lock);
-		return -EALREADY;
+		return moirai__err(-EALREADY, "rt stop: already called");
 	}
 	rt->stop_called = true;
 	atomic_store(&rt->state, mode == MOIRAI_RT_STOP_DRAIN ? RS_DRAINING : RS_CANCELLING);
 	pthread_mutex_unlock(&rt->stop_lock);
 	wake_all(rt);
 	if (rt_current_worker(rt))
-		return -EINPROGRESS;
+		return moirai__err(-EINPROGRESS, "rt stop: called from a worker, which cannot join "
+						 "the workers; moirai_rt_wait() does");
 	if (rt->manual)
 		return 0;
 	rc = join_workers(rt, timeout_ns == 0 ? moirai_now_ns() : deadline);

@@ -87,7 +87,8 @@ MOIRAI_API const char *moirai_strerror(int err);
  * function that returns an error (or NULL with errno) records one; a
  * successful call does not clear it.  Normal outcomes that are not
  * failures (-EAGAIN from a try, -ETIMEDOUT, -EPIPE at end of stream, an
- * empty pool) record nothing, so they stay cheap on the fast path.
+ * empty pool, a shared-memory segment with every buffer in use) record
+ * nothing, so they stay cheap on the fast path.
  * @return a thread-local string, empty when no failure was recorded; valid
  *         until the next moirai call on this thread. Thread-safe.
  */

@@ -227,7 +227,9 @@ static void test_stream(void **state)
 	 * (with coalescing, up to 4 KiB of consecutive sends in one). */
 	assert_true(st.ams_sent < (uint64_t)n / (coalesce ? 32 : 4));
 	assert_int_equal(moirai_net_close(ch), 0);
+	moirai_clear_error();
 	assert_int_equal(moirai_net_close(ch), -EALREADY);
+	assert_non_null(strstr(moirai_last_error(), "net close: already closed"));
 	assert_true(moirai_net_is_closed(ch));
 	assert_int_equal(moirai_net_send(ch, buf, 1, 0), -EPIPE);
 	/* The closer's receive: nothing came, end of stream once acknowledged. */
@@ -714,8 +716,11 @@ static void test_coalesce(void **state)
 		/* Held until 256 are open, then one active message. */
 		assert_int_equal(ch->agg_n, (unsigned)((i + 1) % 256));
 		assert_int_equal(st.ams_sent, (uint64_t)((i + 1) / 256));
-		if (ch->agg_n)
+		if (ch->agg_n) {
+			moirai_clear_error();
 			assert_int_equal(moirai_net_arm(net), -EBUSY);
+			assert_non_null(strstr(moirai_last_error(), "net arm"));
+		}
 	}
 	/* A receive sends what is open first (1000 = 3 * 256 + 232), even
 	 * one that finds nothing. */
