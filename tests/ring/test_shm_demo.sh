@@ -18,6 +18,16 @@ grep -q '^checksums match' "$out" || { cat "$out"; echo "run: checksums differ";
 "$demo" run 2000 100 --json | grep -q '"match": true' || { echo "run --json: no match"; exit 1; }
 
 "$demo" pingpong 2000 | grep -q 'round trips of 64 bytes: p50' || { echo "pingpong failed"; exit 1; }
+# Its percentiles come from the library's histogram (moirai/hist.h): every
+# record counted, ordered figures, the summary fields every tool prints.
+"$demo" pingpong 2000 --json >"$out" || { echo "pingpong --json failed"; exit 1; }
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+f = [d[k] for k in ("min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")]
+ok = d["round_trips"] == 2000 and d["count"] == 2000 and f == sorted(f) and f[0] > 0
+ok = ok and f[0] <= d["mean_ns"] <= f[-1]
+sys.exit(0 if ok else 1)' "$out" || { cat "$out"; echo "pingpong --json: not the histogram summary"; exit 1; }
 
 # Two processes started separately: the sender waits for the segment.
 "$demo" serve "$name" >"$out" &
