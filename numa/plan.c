@@ -491,9 +491,11 @@ int moirai_plan_create(const struct moirai_topo *t, const struct moirai_plan_opt
 	if (rc)
 		goto err_free;
 	{
+		/* Refused, never asserted, in every build: a corrupt topology
+		 * model (duplicate PU numbers, issue #8) reaches this from
+		 * outside, and the library does not abort on bad input. */
 		const char *why = plan_broken(p);
 
-		moirai_assert_internal(!why);
 		if (why) {
 			rc = moirai__err(-EINVAL, "plan: refusing an invalid plan: %s", why);
 			goto err_free;

@@ -5,7 +5,11 @@
 # checked for leaked macros, and
 # prints one summary line "N passed, N failed, N skipped".  A test that
 # exits 77 (automake's convention) could not run here and says why on its
-# last line (not root, no network namespaces).  Exit status 1 on any failure.
+# last line (not root, no network namespaces).  A cmocka test that calls
+# skip() inside a passing binary is reported the same way, one SKIP line
+# naming binary:test with the last line it printed before skipping, and
+# counted among the skipped (cmocka itself exits 0 for it, which read as a
+# pass).  Exit status 1 on any failure.
 set -u
 TIMEOUT=${MOIRAI_TEST_TIMEOUT:-600}
 # history_size=7 (TSan's largest): the suppressions of tests/tsan.supp
@@ -29,6 +33,21 @@ for t in "$@"; do
 	if timeout --kill-after=10 "$TIMEOUT" "$t" >"$log" 2>&1; then
 		pass=$((pass + 1))
 		printf '  PASS  %-36s %4ss\n' "$name" "$(( $(date +%s) - start ))"
+		# "[  SKIPPED ] test" follows the test's own output while it runs;
+		# cmocka's summary lists the names again after "SKIPPED ] N test(s)".
+		skipped=$(awk '/^\[  SKIPPED \] [0-9]+ test\(s\)/ { exit }
+			/^\[  SKIPPED \] / { why = (prev ~ /^\[/) ? "" : prev
+				printf "%s\t%s\n", $4, why }
+			{ prev = $0 }' "$log")
+		if [ -n "$skipped" ]; then
+			tab=$(printf '\t')
+			while IFS=$tab read -r test why; do
+				skip=$((skip + 1))
+				printf '  SKIP  %-36s %s\n' "$name:$test" "$why"
+			done <<EOF_SKIPPED
+$skipped
+EOF_SKIPPED
+		fi
 	else
 		rc=$?
 		if [ "$rc" -eq 77 ]; then
