@@ -235,6 +235,14 @@ extern MOIRAI_HIDDEN uint32_t moirai__alloc_tcache_max;
 extern MOIRAI_HIDDEN size_t moirai__alloc_decommit_threshold;
 /* Bumped in a fork child: segments of an older generation are the parent's. */
 extern MOIRAI_HIDDEN uint32_t moirai__alloc_gen;
+
+/*
+ * Why @node cannot take an allocation (or has no stats), in the one node
+ * vocabulary of numa/resolve.c: -EINVAL not a node number, -ENODEV no such
+ * node, no memory, beyond the allocator's nodes or binding refused, -EPERM
+ * the cgroup forbids it.  Records "WHO: reason"; returns the code.
+ */
+int moirai__alloc_node_refusal(const char *who, int node);
 extern MOIRAI_HIDDEN const uint32_t moirai__class_size[NUM_CLASSES];
 /* Size class of every size 1..SMALL_MAX by (size - 1) / 16 (all classes are multiples of 16). */
 extern MOIRAI_HIDDEN const uint8_t moirai__class_of16[SMALL_MAX / 16];

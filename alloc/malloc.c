@@ -68,20 +68,25 @@ struct bin moirai__bins_none[NUM_CLASSES];
 /* The malloc contract: record the detail, set errno, return NULL. */
 #define fail(err, ...) (moirai__err(-(err), __VA_ARGS__), errno = (err), (void *)NULL)
 
-/*
- * Why an explicit node cannot take an allocation, as the one node
- * vocabulary says: -ENODEV (no such node, no memory, or binding refused)
- * or -EPERM (the cgroup forbids it).  Sets errno and the message.
- */
-static void node_unusable(int node)
+int moirai__alloc_node_refusal(const char *who, int node)
 {
+	/* The resolver knows why (numa/resolve.c): not a node number, no such
+	 * node, no memory, the cgroup forbids it. */
 	int rc = moirai_numa_node_resolve(node);
 
+	if (rc >= 0 && node >= moirai__alloc_nodes)
+		return moirai__err(-ENODEV, "%s: node %d is beyond the %d nodes the allocator uses",
+				   who, node, moirai__alloc_nodes);
 	if (rc >= 0)
-		rc = moirai__err(-ENODEV, "alloc: node %d cannot be bound (mbind refused)", node);
-	else
-		moirai__err(rc, "alloc: %s", moirai_last_error());
-	errno = -rc;
+		return moirai__err(-ENODEV, "%s: node %d cannot be bound (mbind refused)", who,
+				   node);
+	return moirai__err(rc, "%s: %s", who, moirai_last_error());
+}
+
+/* The malloc contract of moirai__alloc_node_refusal(): errno, no return. */
+static void node_unusable(int node)
+{
+	errno = -moirai__alloc_node_refusal("alloc", node);
 }
 
 /* ENODEV or EPERM: the node is unusable, another one might do. */
@@ -102,16 +107,11 @@ static struct heap *pick_heap(int node, unsigned flags)
 			moirai__tld_set_local(NULL);
 		return moirai__tld.local ? moirai__tld.local : moirai__heap_local();
 	}
-	if (node < 0) {
-		moirai__err(-EINVAL, "alloc: node %d is not a node number (MOIRAI_NODE_ANY is %d)",
-			    node, MOIRAI_NODE_ANY);
-		errno = EINVAL;
-		return NULL;
-	}
-	if (node >= moirai__alloc_nodes) {
-		moirai__err(-ENODEV, "alloc: NUMA node %d does not exist (nodes 0..%d)", node,
-			    moirai__alloc_nodes - 1);
-		errno = ENODEV;
+	/* ANY above is the thread's cached local heap, the allocator's own
+	 * policy (the resolver's MOIRAI_NODE_ANY costs a getcpu per call); any
+	 * other node outside the arenas gets the resolver's verdict. */
+	if (node < 0 || node >= moirai__alloc_nodes) {
+		node_unusable(node);
 		return NULL;
 	}
 	struct arena *a = moirai__arenas[node];

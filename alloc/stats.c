@@ -48,18 +48,20 @@ static void finish(struct moirai_alloc_stats *out)
 }
 
 /* The node vocabulary: -EINVAL not a node number, -ENODEV no such node. */
+/*
+ * Every node with an arena has stats, usable or not (available says
+ * which); any other gets the resolver's verdict, as documented: -EINVAL
+ * not a node number, -ENODEV otherwise (a node outside the arenas that the
+ * cgroup also forbids is still "no such node" here).
+ */
 static int check_node(int node)
 {
-	if (node < 0)
-		return moirai__err(
-			-EINVAL,
-			"alloc stats: node %d is not a node number (MOIRAI_NODE_ANY is %d)", node,
-			MOIRAI_NODE_ANY);
-	if (node >= moirai__alloc_nodes)
-		return moirai__err(-ENODEV,
-				   "alloc stats: NUMA node %d does not exist (nodes 0..%d)", node,
-				   moirai__alloc_nodes - 1);
-	return 0;
+	int rc;
+
+	if (node >= 0 && node < moirai__alloc_nodes)
+		return 0;
+	rc = moirai__alloc_node_refusal("alloc stats", node);
+	return rc == -EINVAL ? rc : -ENODEV;
 }
 
 static int node_stats(int node, struct moirai_alloc_stats *out)

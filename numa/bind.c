@@ -234,7 +234,7 @@ int moirai_numa_map(size_t len, int node, void **out)
 	node = moirai_numa_node_resolve(node);
 	if (node < 0)
 		return node;
-	size = (len + (size_t)page - 1) & ~((size_t)page - 1);
+	size = moirai__align_up(len, (size_t)page);
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		 -1, 0);
 	if (p == MAP_FAILED)
@@ -257,7 +257,7 @@ int moirai_numa_unmap(void *addr, size_t len)
 		return 0;
 	if (len == 0 || len > SIZE_MAX - (size_t)page)
 		return moirai__err(-EINVAL, "unmap: invalid size %zu", len);
-	size = (len + (size_t)page - 1) & ~((size_t)page - 1);
+	size = moirai__align_up(len, (size_t)page);
 	if (munmap(addr, size) != 0)
 		return moirai__err(-errno, "unmap: %s", moirai_strerror(errno));
 	return 0;

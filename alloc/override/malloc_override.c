@@ -249,7 +249,7 @@ void *pvalloc(size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return aligned(page, size ? (size + page - 1) & ~(page - 1) : page);
+	return aligned(page, size ? moirai__align_up(size, page) : page);
 }
 
 size_t malloc_usable_size(void *p)

@@ -342,6 +342,25 @@ static void test_negative(void **state)
 	assert_non_null(strstr(moirai_last_error(), "does not exist"));
 	assert_int_equal(moirai_alloc_heap_stats_get(100000, &st), -ENODEV);
 	assert_int_equal(moirai_alloc_heap_stats_get(-3, &st), -EINVAL);
+	/* One node vocabulary: the allocator and its stats answer a bad node
+	 * with the resolver's own code and words (numa/resolve.c). */
+	static const int bad_nodes[] = { -7, 100000 };
+
+	for (size_t i = 0; i < MOIRAI_ARRAY_SIZE(bad_nodes); i++) {
+		int node = bad_nodes[i], want = moirai_numa_node_resolve(node);
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", moirai_last_error());
+		assert_true(want < 0);
+		errno = 0;
+		assert_null(moirai_malloc_node(8, node));
+		assert_int_equal(errno, -want);
+		assert_non_null(strstr(moirai_last_error(), why));
+		assert_int_equal(moirai_alloc_stats_get(node, &st), want);
+		assert_non_null(strstr(moirai_last_error(), why));
+		assert_int_equal(moirai_alloc_heap_stats_get(node, &st), want);
+		assert_non_null(strstr(moirai_last_error(), why));
+	}
 	assert_int_equal(moirai_alloc_stats_print(NULL), -EINVAL);
 	/* A stream that refuses writes: -EIO, with the reason. */
 	FILE *ro = fopen("/dev/null", "r");
