@@ -4,7 +4,7 @@
  * allows, every page of a sample of small, large and huge blocks (touched
  * first) is on that node according to move_pages, also while the process
  * memory policy prefers another node.  Nodes that are not allowed are
- * reported unavailable: strict allocations fail with ENODEV and
+ * reported unavailable: strict allocations fail with EPERM and
  * "preferred" ones fall back to the nearest allowed node, counted in the
  * stats.  Built to run in the 4-node VM (tests/vm/tests.list) as well as
  * on a single-node box.
