@@ -232,7 +232,7 @@ uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 {
 	struct moirai_rt *rt = w->rt;
 	int l = t->level, prev_level, rc;
-	uint64_t prev_since, start, end;
+	uint64_t prev_since, start, end, ran_ns;
 	const char *prev_name;
 	uint32_t st;
 
@@ -270,14 +270,17 @@ uint64_t rt_task_run(struct rt_worker *w, struct rt_task *t, uint64_t now)
 
 	end = moirai__ticks();
 	w->last_end_ticks = end;
-	moirai_hist_record(&w->lat[RT_LEVELS + l], moirai__ticks_to_ns(end - start));
+	/* Converted once: the relaxed atomics around would make the compiler
+	 * reload the scale for each of the three uses. */
+	ran_ns = moirai__ticks_to_ns(end - start);
+	moirai_hist_record(&w->lat[RT_LEVELS + l], ran_ns);
 	/* Threaded: the scheduling clock moves by what the task took (no
 	 * clock read).  Manual (tests): the caller's clock says how long. */
-	now = rt->manual ? rt->clock() : now + moirai__ticks_to_ns(end - start);
+	now = rt->manual ? rt->clock() : now + ran_ns;
 	/* Busy time counts outer tasks only: a task run inside a join is part
 	 * of the joiner's time already. */
 	if (w->help_depth == 0)
-		RT_COUNT(w->c.busy_ns, moirai__ticks_to_ns(end - start));
+		RT_COUNT(w->c.busy_ns, ran_ns);
 	RT_COUNT(w->c.tasks_run[l], 1);
 	atomic_store_explicit(&w->cur_level, prev_level, memory_order_relaxed);
 	atomic_store_explicit(&w->running_since, prev_since ? end : 0, memory_order_relaxed);
