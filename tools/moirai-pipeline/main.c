@@ -56,7 +56,7 @@ static void usage(FILE *f)
 		"                       [--critical-flow ADDR[:PORT]] [--routes FILE]\n"
 		"                       [--route-period MS] [--batch N] [--pool N] [--ring N]\n"
 		"                       [--drain S]\n"
-		"                       [--per-flow] [--quiet] [--json]\n"
+		"                       [--per-flow] [--quiet] [--json] [--stats | --no-stats]\n"
 		"\n"
 		"Runs packets RX -> classify -> process -> TX across the pinned workers of a\n"
 		"moirai runtime: parse Ethernet/IPv4/UDP, verify checksums, look up a\n"
@@ -124,6 +124,12 @@ static void usage(FILE *f)
 		"  --per-flow          count packets and bytes per flow (in the summary and JSON)\n"
 		"  --quiet             no live progress line (it is shown only on a terminal)\n"
 		"  --json              one JSON document on stdout\n"
+		"  --stats             publish the runtime's stats for moirai-top (the default,\n"
+		"                      unless MOIRAI_RT_STATS=0): moirai-top PID shows the\n"
+		"                      workers live, across the runs of --compare; with\n"
+		"                      --stats a failure to publish is an error, by default\n"
+		"                      a warning\n"
+		"  --no-stats          do not publish (MOIRAI_RT_STATS=1 still does)\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n"
 		"Exit status: 0 ok, 1 runtime failure or packets lost, 2 bad input.\n");
@@ -246,6 +252,8 @@ enum {
 	O_JSON,
 	O_LISTEN,
 	O_FORWARD,
+	O_STATS,
+	O_NO_STATS,
 };
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -286,12 +294,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "json", no_argument, NULL, O_JSON },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "forward", required_argument, NULL, O_FORWARD },
+		{ "stats", no_argument, NULL, O_STATS },
+		{ "no-stats", no_argument, NULL, O_NO_STATS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct pl_config *c = &a->cfg;
-	bool sched_set = false, duration_set = false, xdp_mode_set = false;
+	bool sched_set = false, duration_set = false, xdp_mode_set = false, stats_set = false;
 	enum afxdp_mode xdp_mode;
 	double v, period_ms = 100;
 	int o;
@@ -308,6 +318,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 	c->ring_size = 16384;
 	c->batch = 1;
 	c->drain_s = 5;
+	/* Published by default: one publish per 100 ms on the housekeeping
+	 * thread (tens of microseconds for a few workers, docs/top.md),
+	 * nothing on the workers' paths, and a failure only warns; the
+	 * operator's MOIRAI_RT_STATS=0 turns the default off. */
+	c->stats = strcmp(moirai_option_get_str(MOIRAI_OPT_RT_STATS), "0") != 0;
 	a->slow_factor = 100;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "+hV", opts, NULL)) != -1) {
@@ -439,6 +454,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case O_PER_FLOW: c->per_flow = true; break;
 		case O_QUIET: a->quiet = true; break;
 		case O_JSON: a->json = true; break;
+		case O_STATS:
+			if (stats_set && !c->stats)
+				return bad("%s", "--stats and --no-stats are exclusive");
+			c->stats = c->stats_required = stats_set = true;
+			break;
+		case O_NO_STATS:
+			if (stats_set && c->stats)
+				return bad("%s", "--stats and --no-stats are exclusive");
+			c->stats = c->stats_required = false;
+			stats_set = true;
+			break;
 		case O_LISTEN:
 			if (strncmp(optarg, "tcp://", 6) != 0)
 				return bad("--listen takes tcp://HOST:PORT, not '%s'", optarg);
@@ -639,6 +665,8 @@ static void print_text(const struct args *a, const struct pl_result *r)
 	       r->route_updates, r->routes_freed);
 	printf("checksum  in 0x%016" PRIx64 "  out 0x%016" PRIx64 "\n", r->checksum_in,
 	       r->checksum_out);
+	if (r->stats_name[0])
+		printf("stats     published for moirai-top as segment %s\n", r->stats_name);
 	if (r->nflows) {
 		printf("flows     %d%s\n", r->nflows,
 		       r->flows_truncated ? " (table full: truncated)" : "");
@@ -719,8 +747,14 @@ static void print_json_run(const struct args *a, const struct pl_result *r, cons
 		       r->mem[m].in_use);
 	printf(" ],\n");
 	printf("%s  \"routes\": { \"count\": %d, \"table_bytes\": %" PRIu64
-	       ", \"replacements\": %" PRIu64 ", \"freed\": %" PRIu64 " }",
+	       ", \"replacements\": %" PRIu64 ", \"freed\": %" PRIu64 " },\n",
 	       indent, a->nroutes, r->route_bytes, r->route_updates, r->routes_freed);
+	/* The segment moirai-top read during this run (null: not published). */
+	printf("%s  \"stats\": ", indent);
+	if (r->stats_name[0])
+		tool_json_str(stdout, r->stats_name);
+	else
+		printf("null");
 	if (a->cfg.per_flow) {
 		char s[32], d[32];
 
@@ -820,6 +854,18 @@ static int plan_workers(const struct moirai_plan_opts *opts)
 	return n;
 }
 
+/* Publishing was the default and failed: say so once (the run went on). */
+static void stats_warn(const struct pl_result *r)
+{
+	static bool warned;
+
+	if (r->stats_error[0] && !warned) {
+		fprintf(stderr, "moirai-pipeline: not publishing stats for moirai-top: %s\n",
+			r->stats_error);
+		warned = true;
+	}
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -888,6 +934,17 @@ int main(int argc, char **argv)
 		       a.cfg.fast_iters, a.cfg.slow_iters,
 		       fast_ns > 0 ? (fast_ns + a.cfg.slow_iters * iter_ns) / fast_ns : 0);
 
+	if (a.cfg.stats && !a.json) {
+		/* Where to watch it: the runtime names its segment after the
+		 * pid unless MOIRAI_RT_STATS gives a name (moirai/rt.h). */
+		const char *opt = moirai_option_get_str(MOIRAI_OPT_RT_STATS);
+
+		if (*opt && strcmp(opt, "1") != 0)
+			printf("live view: moirai-top %s\n", opt);
+		else
+			printf("live view: moirai-top %ld\n", (long)getpid());
+		fflush(stdout);
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	nruns = a.compare ? 2 : 1;
@@ -906,8 +963,10 @@ int main(int argc, char **argv)
 		w.label = "warm-up";
 		w.src.duration_s = fmin(a.cfg.src.duration_s, 1.0);
 		rc = pl_run(&w, &wr, err, sizeof(err));
-		if (rc == 0)
+		if (rc == 0) {
+			stats_warn(&wr);
 			pl_result_fini(&wr);
+		}
 	}
 	for (int i = 0; i < nruns; i++) {
 		if (a.compare)
@@ -928,6 +987,7 @@ int main(int argc, char **argv)
 				       ? 2
 				       : 1;
 		}
+		stats_warn(&res[i]);
 		if (res[i].interrupted)
 			nruns = i + 1;
 	}

@@ -1138,12 +1138,28 @@ int pl_run(const struct pl_config *cfg, struct pl_result *out, char *err, size_t
 	rc_cfg.idle = MOIRAI_RT_IDLE_SPIN;
 	/* A slow-path packet preempted by another process is not stuck. */
 	rc_cfg.stuck_ns = 1000000000ull;
+	if (cfg->stats)
+		rc_cfg.flags |= MOIRAI_RT_F_STATS;
 	rc = moirai_rt_create(&rc_cfg, &c->rt);
+	if (rc && cfg->stats && !cfg->stats_required) {
+		/* Publishing was only the default: a data plane must not stop
+		 * for its monitoring (no /dev/shm, a file planted under the
+		 * name).  Try without; if that works, publishing was why. */
+		char why[sizeof(out->stats_error)];
+
+		snprintf(why, sizeof(why), "%s", moirai_last_error());
+		rc_cfg.flags &= ~MOIRAI_RT_F_STATS;
+		rc = moirai_rt_create(&rc_cfg, &c->rt);
+		if (rc == 0)
+			snprintf(out->stats_error, sizeof(out->stats_error), "%s", why);
+	}
 	if (rc) {
 		snprintf(err, errlen, "runtime: %s", moirai_last_error());
 		free(c);
 		return rc;
 	}
+	if (moirai_rt_stats_name(c->rt, out->stats_name, sizeof(out->stats_name)) != 0)
+		out->stats_name[0] = '\0';
 	c->nworkers = moirai_rt_worker_count(c->rt);
 	c->st = aligned_alloc(64, sizeof(*c->st) * (size_t)c->nworkers);
 	if (!c->st) {

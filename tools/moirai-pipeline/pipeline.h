@@ -72,6 +72,11 @@ struct pl_config {
 	 * (fwd.h) instead of the process stage.  The receiver (--listen) is
 	 * the source pl_net_in_ops with src.path its address. */
 	const char *forward;
+	/* Publish the runtime's stats for moirai-top (MOIRAI_RT_F_STATS: the
+	 * segment is named after the pid, and each run's runtime takes the
+	 * name again).  stats_required: a failure to publish fails the run;
+	 * otherwise the run goes on without, and says why in the result. */
+	bool stats, stats_required;
 };
 
 struct pl_flow_count {
@@ -127,6 +132,8 @@ struct pl_result {
 	uint64_t rx_paused; /* sender: RX polls skipped because a class's park queue was full */
 	struct moirai_hist fwd_lat[MOIRAI_PRIO_LEVELS]; /* receiver: sender arrival -> TX */
 	char net_error[256];				/* the peer failed (exit 1); "" none */
+	char stats_name[MOIRAI_RT_STATS_NAME_MAX + 1];	/* segment published; "" none */
+	char stats_error[256]; /* why not, when asked for and not required */
 };
 
 /* Run the pipeline once.  0, or -errno with a one-line message in @err

@@ -33,6 +33,10 @@
 #define PID_MAX_LIMIT 4194304L /* the kernel's ceiling for pid_max */
 #define MAX_LIST      4096
 #define MAX_READ_FAIL 3 /* consecutive busy reads before giving up */
+/* How long a view waits for the next runtime of its process once the
+ * segment it shows is gone (moirai-pipeline --compare destroys one and
+ * creates the next within milliseconds). */
+#define REATTACH_S 5.0
 
 struct args {
 	const char *target; /* PID or segment name; NULL: list */
@@ -668,6 +672,110 @@ static int attach(const struct args *a, struct moirai_rt_monitor **mon)
 	return 0;
 }
 
+/* Whether process @pid still runs and is the one that started at
+ * @start_time (clock ticks after boot, /proc/PID/stat field 22): not gone,
+ * not a zombie, not a new process under a reused pid. */
+static bool proc_alive(int pid, uint64_t start_time)
+{
+	char path[64], buf[1024], *p, *save;
+	unsigned long long start;
+	size_t n;
+	FILE *f;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: fields follow
+	 * the last ')'; the first of them is field 3, the state. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return false;
+	p = strtok_r(p + 1, " ", &save);
+	for (field = 3; p && field < 22; field++) {
+		if (field == 3 && (*p == 'Z' || *p == 'X'))
+			return false;
+		p = strtok_r(NULL, " ", &save);
+	}
+	return p && sscanf(p, "%llu", &start) == 1 && start == start_time;
+}
+
+/*
+ * The segment @last came from is gone but its process may have replaced
+ * its runtime: the name comes back for the new runtime's segment (a
+ * process's runtimes take its pid as their name one after the other).
+ * Wait up to REATTACH_S, while that process lives, for a live segment of
+ * the same name written by the same process (pid and start time), and open
+ * it.  0 with *mon replaced; -ESRCH the process is gone; -ENOENT no new
+ * segment in time; -EINTR the user quit.
+ */
+static int reattach(const struct args *a, const struct moirai_rt_snapshot *last,
+		    struct moirai_rt_monitor **mon)
+{
+	uint64_t end = moirai_now_ns() + (uint64_t)(REATTACH_S * 1e9);
+
+	for (;;) {
+		struct moirai_rt_segment seg;
+		struct moirai_rt_monitor *m;
+		struct moirai_rt_snapshot *s = NULL;
+
+		if (!proc_alive(last->pid, last->start_time))
+			return -ESRCH;
+		if (moirai_rt_monitor_stat(a->name, &seg) == 0 &&
+		    seg.state == MOIRAI_RT_SEGMENT_LIVE && seg.pid == last->pid &&
+		    moirai_rt_monitor_open(a->name, expected_uid(seg.pid), &m) == 0) {
+			bool same = moirai_rt_monitor_read(m, &s) == 0 && s->pid == last->pid &&
+				    s->start_time == last->start_time;
+
+			if (same) {
+				moirai_rt_snapshot_free(s);
+				moirai_rt_monitor_close(*mon);
+				*mon = m;
+				return 0;
+			}
+			moirai_rt_snapshot_free(s);
+			moirai_rt_monitor_close(m);
+		}
+		if (moirai_now_ns() >= end)
+			return -ENOENT;
+		if (!wait_or_quit(0.02))
+			return -EINTR;
+	}
+}
+
+/*
+ * The segment shown is gone (its runtime was destroyed): follow the
+ * process's next runtime, if any (reattach()).  Its counters start again
+ * from zero, so no rate may mix the two: the next frame's interval starts
+ * at the new runtime's first snapshot, *cur, and *prev is dropped.
+ * 0 following; -ENOENT, -ESRCH, -EINTR as reattach(); -EIO the new segment
+ * could not be read (said on stderr).
+ */
+static int follow_next(const struct args *a, struct moirai_rt_monitor **mon,
+		       struct moirai_rt_snapshot **prev, struct moirai_rt_snapshot **cur)
+{
+	int rc = reattach(a, *cur, mon);
+
+	if (rc)
+		return rc;
+	moirai_rt_snapshot_free(*prev);
+	moirai_rt_snapshot_free(*cur);
+	*prev = *cur = NULL;
+	if (moirai_rt_monitor_read(*mon, cur)) {
+		fprintf(stderr, "moirai-top: %s\n", moirai_last_error());
+		return -EIO;
+	}
+	fprintf(stderr,
+		"moirai-top: process %d replaced its runtime; following the new one (segment %s, "
+		"%d worker%s)\n",
+		(*cur)->pid, (*cur)->name, (*cur)->workers, (*cur)->workers == 1 ? "" : "s");
+	return 0;
+}
+
 /* A snapshot newer than @last (bounded wait while the writer publishes).
  * 0 with *out set (it may equal @last's seq if none came: idle or slow). */
 static int read_newer(struct moirai_rt_monitor *mon, const struct moirai_rt_snapshot *last,
@@ -741,15 +849,26 @@ static int run(const struct args *a)
 		else
 			print_text(prev, cur, tty);
 		frames++;
+		if (a->once || (a->iterations && frames >= a->iterations))
+			break;
 		check = moirai_rt_monitor_check(mon);
+		if (check == -ENOENT) {
+			check = follow_next(a, &mon, &prev, &cur);
+			if (check == 0)
+				continue;
+			if (check == -EINTR)
+				break;
+			if (check == -EIO) {
+				rc = 1;
+				goto out;
+			}
+		}
 		if (check == -ENOENT || check == -ESRCH) {
 			fprintf(stderr, "moirai-top: %s\n",
 				check == -ENOENT ? "the segment is gone (the runtime was destroyed)"
 						 : "the process has exited");
 			break;
 		}
-		if (a->once || (a->iterations && frames >= a->iterations))
-			break;
 	}
 	rc = 0;
 out:
