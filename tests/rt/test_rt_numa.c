@@ -4,8 +4,8 @@
  * four in the qemu guest of make check-numa, whose distances are 20 within
  * a pair and 30 across): every worker runs on its planned node and keeps
  * its state, its queues and the descriptors of the tasks it spawns there
- * (move_pages), and a dry worker steals from the nearest node first as the
- * distance matrix says.
+ * (move_pages), a dry worker steals from the nearest node first as the
+ * distance matrix says, and a loop over a node's data starts on that node.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -159,11 +159,78 @@ static void test_steal_nearest_node(void **state)
 	moirai_topo_destroy(topo);
 }
 
+struct first_chunk {
+	_Atomic int node; /* where the chunk holding index 0 ran */
+	_Atomic int chunks;
+};
+
+static void mark_first(size_t begin, size_t end, void *arg)
+{
+	struct first_chunk *f = arg;
+
+	(void)end;
+	if (begin == 0)
+		atomic_store(&f->node, moirai_numa_current_node());
+	atomic_fetch_add(&f->chunks, 1);
+}
+
+/*
+ * A loop over data in a node arena, started from a foreign thread with the
+ * data's node as its affinity (moirai_alloc_ptr_node, as task.h says):
+ * its root runs on that node's worker, which keeps the leftmost chunk, so
+ * index 0 is processed there whatever the other workers steal.  Every
+ * node that has a worker, data allocated on each in turn.
+ */
+static void test_loop_starts_on_data_node(void **state)
+{
+	struct moirai_rt_config cfg = {
+		.plan = &(struct moirai_plan_opts){ .policy = MOIRAI_PLAN_SPREAD },
+	};
+	enum { N = 1 << 16 };
+	bool has_worker[64] = { false };
+	struct moirai_rt *rt;
+
+	(void)state;
+	assert_int_equal(moirai_rt_create(&cfg, &rt), 0);
+	for (int i = 0; i < moirai_rt_worker_count(rt); i++) {
+		struct moirai_rt_worker_info wi;
+
+		assert_int_equal(moirai_rt_worker_info(rt, i, &wi), 0);
+		if (wi.node >= 0 && wi.node < 64)
+			has_worker[wi.node] = true;
+	}
+	for (int node = 0; node < 64; node++) {
+		if (!has_worker[node])
+			continue;
+		uint32_t *data = moirai_malloc_node(N * sizeof(*data), node);
+		struct first_chunk f = { -1, 0 };
+
+		assert_non_null(data);
+		memset(data, 0, N * sizeof(*data)); /* first touch: the pages exist */
+		assert_int_equal(moirai_alloc_ptr_node(data), node);
+		assert_int_equal(moirai_parallel_for(rt, 0, N, N / 16, mark_first, &f,
+						     &(struct moirai_spawn_opts){
+							     /* Strict: as a hint, a sibling
+							      * may take the root out of a
+							      * mailbox while its worker still
+							      * ends the last loop's task. */
+							     .flags = MOIRAI_SPAWN_F_NODE |
+								      MOIRAI_SPAWN_F_STRICT,
+							     .node = moirai_alloc_ptr_node(data) }),
+				 0);
+		assert_int_equal(atomic_load(&f.node), node);
+		assert_int_equal(atomic_load(&f.chunks), 16);
+		moirai_free(data);
+	}
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_worker_memory_on_node),
 		cmocka_unit_test(test_steal_nearest_node),
+		cmocka_unit_test(test_loop_starts_on_data_node),
 	};
 
 	return cmocka_run_group_tests_name("rt_numa", tests, NULL, NULL);
