@@ -35,6 +35,8 @@ struct args {
 	double slow_factor; /* slow path ~ this many fast paths */
 	double fast_target; /* --fast-ns */
 	double load;	    /* --load: rate from the calibration */
+	const char *near;   /* --near, or the --iface device the topology knows */
+	bool near_from_iface;
 	bool compare, json, rate_set, quiet;
 	struct pl_route *routes;
 	int nroutes;
@@ -49,6 +51,7 @@ static void usage(FILE *f)
 		"                       [--duration S] [--rate PPS | --load F] [--seed N]\n"
 		"                       [--workers N] [--policy compact|spread] [--smt] [--reserve "
 		"K]\n"
+		"                       [--reserve-per-node] [--isolated] [--near DEVICE]\n"
 		"                       [--sched priority|fifo | --compare] [--critical-share F]\n"
 		"                       [--slow-share F] [--slow-factor X] [--fast-ns NS]\n"
 		"                       [--flows N]\n"
@@ -108,6 +111,12 @@ static void usage(FILE *f)
 		"  --policy P          plan policy, compact (default) or spread\n"
 		"  --smt               allow SMT siblings\n"
 		"  --reserve K         keep the first K usable cores free\n"
+		"  --reserve-per-node  keep the first usable core of every NUMA node free\n"
+		"  --isolated          also plan CPUs isolated with isolcpus=/nohz_full=\n"
+		"                      (skipped by default)\n"
+		"  --near DEVICE       put workers on the NUMA node of network device DEVICE\n"
+		"                      first (default with --iface: that interface, when the\n"
+		"                      topology knows its node; a veth has none)\n"
 		"  --io-worker         worker 0 only runs the RX and TX pollers; the others\n"
 		"                      process (default: every worker processes, RX on\n"
 		"                      worker 0, TX on the last)\n"
@@ -240,6 +249,9 @@ enum {
 	O_POLICY,
 	O_SMT,
 	O_RESERVE,
+	O_RESERVE_PER_NODE,
+	O_ISOLATED,
+	O_NEAR,
 	O_IO_WORKER,
 	O_SCHED,
 	O_COMPARE,
@@ -282,6 +294,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "policy", required_argument, NULL, O_POLICY },
 		{ "smt", no_argument, NULL, O_SMT },
 		{ "reserve", required_argument, NULL, O_RESERVE },
+		{ "reserve-per-node", no_argument, NULL, O_RESERVE_PER_NODE },
+		{ "isolated", no_argument, NULL, O_ISOLATED },
+		{ "near", required_argument, NULL, O_NEAR },
 		{ "io-worker", no_argument, NULL, O_IO_WORKER },
 		{ "sched", required_argument, NULL, O_SCHED },
 		{ "compare", no_argument, NULL, O_COMPARE },
@@ -415,9 +430,18 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case O_SMT: c->plan.smt = true; break;
 		case O_RESERVE:
-			if (num("--reserve", optarg, 0, 4096, &v))
-				return 2;
+			if (num("--reserve", optarg, 0, 4096, &v) || v != floor(v))
+				return v != floor(v)
+					       ? bad("--reserve takes an integer, not '%s'", optarg)
+					       : 2;
 			c->plan.reserve = (int)v;
+			break;
+		case O_RESERVE_PER_NODE: c->plan.reserve_per_node = true; break;
+		case O_ISOLATED: c->plan.use_isolated = true; break;
+		case O_NEAR:
+			if (!*optarg)
+				return bad("%s", "--near takes a device name, not ''");
+			a->near = optarg;
 			break;
 		case O_SCHED:
 			if (strcmp(optarg, "priority") == 0)
@@ -511,6 +535,83 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/* The plan options that differ from the defaults, as on the command line
+ * ("" for none). */
+static const char *plan_args(const struct args *a, char *buf, size_t len)
+{
+	const struct moirai_plan_opts *o = &a->cfg.plan;
+	int n = 0;
+
+	buf[0] = '\0';
+#define ADD(...)                                                              \
+	do {                                                                  \
+		if (n >= 0 && (size_t)n < len)                                \
+			n += snprintf(buf + n, len - (size_t)n, __VA_ARGS__); \
+	} while (0)
+	if (o->workers)
+		ADD(" --workers %d", o->workers);
+	if (o->policy == MOIRAI_PLAN_SPREAD)
+		ADD(" --policy spread");
+	if (o->smt)
+		ADD(" --smt");
+	if (o->reserve)
+		ADD(" --reserve %d", o->reserve);
+	if (o->reserve_per_node)
+		ADD(" --reserve-per-node");
+	if (o->use_isolated)
+		ADD(" --isolated");
+	if (a->near)
+		ADD(" --near %s%s", a->near, a->near_from_iface ? " (from --iface)" : "");
+#undef ADD
+	return buf[0] ? buf + 1 : buf;
+}
+
+/*
+ * Make the plan the runtime will make, from the same topology
+ * (moirai_topo_load(): MOIRAI_TOPOLOGY too), before any run: options it
+ * refuses (too many workers for what --reserve leaves, an unknown --near
+ * device) are bad input, exit 2, and its worker count sizes --load.  With
+ * --iface and no --near the interface is the device to be near, when the
+ * topology knows it: a NIC on a bus has a node; a veth, or a name a
+ * foreign topology lacks, has none to prefer, as the planner treats a
+ * device without locality.
+ */
+static int plan_setup(struct args *a, int *workers)
+{
+	struct moirai_topo *t;
+	struct moirai_plan *p;
+	char opts[256];
+	int rc = moirai_topo_load(&t);
+
+	if (rc) {
+		fprintf(stderr, "moirai-pipeline: %s\n", moirai_last_error());
+		return 2;
+	}
+	if (a->near) {
+		a->cfg.plan.near_device = a->near;
+	} else if (a->iface && moirai_topo_device_node_idx(t, a->iface) != -ENODEV) {
+		a->cfg.plan.near_device = a->near = a->iface;
+		a->near_from_iface = true;
+	}
+	rc = moirai_plan_create(t, &a->cfg.plan, &p);
+	if (rc) {
+		const char *o = plan_args(a, opts, sizeof(opts));
+
+		if (rc == -ENODEV)
+			fprintf(stderr, "moirai-pipeline: --near %s: %s\n", a->near,
+				moirai_last_error());
+		else
+			fprintf(stderr, "moirai-pipeline: plan options '%s': %s\n",
+				*o ? o : "(defaults)", moirai_last_error());
+		moirai_topo_destroy(t);
+		return 2;
+	}
+	*workers = moirai_plan_worker_count(p);
+	moirai_plan_destroy(p);
+	moirai_topo_destroy(t);
+	return 0;
+}
+
 /* ---- output ---------------------------------------------------------------- */
 
 static const char *fmt_ns(uint64_t ns, char *buf, size_t len)
@@ -573,6 +674,12 @@ static void print_text(const struct args *a, const struct pl_result *r)
 
 	printf("== sched %s: %s -> %s, %d workers\n", sched, src_name(a), sink_name(a),
 	       r->nworkers);
+	{
+		char opts[256];
+		const char *o = plan_args(a, opts, sizeof(opts));
+
+		printf("plan      %s\n", *o ? o : "defaults (one worker per usable core, compact)");
+	}
 	printf("packets   in  %-10" PRIu64 " (%s)\n", r->packets_in,
 	       fmt_bytes(r->bytes_in, b1, sizeof(b1)));
 	printf("          out %-10" PRIu64 " (%s)\n", r->packets_out,
@@ -729,13 +836,14 @@ static void print_json_run(const struct args *a, const struct pl_result *r, cons
 	printf(",\n");
 	printf("%s  \"workers\": [", indent);
 	for (int w = 0; w < r->nworkers; w++)
-		printf("%s\n%s    { \"worker\": %d, \"pu\": %d, \"node\": %d, \"load\": %.4f, "
+		printf("%s\n%s    { \"worker\": %d, \"pu\": %d, \"node\": %d, \"plan_pu\": %d, "
+		       "\"plan_node\": %d, \"load\": %.4f, "
 		       "\"packets\": %" PRIu64 ", \"tasks\": %" PRIu64 ", \"steals\": %" PRIu64
 		       ", \"stolen_from\": %" PRIu64 ", \"parks\": %" PRIu64
 		       ", \"mailbox_full\": %" PRIu64 " }",
-		       w ? "," : "", indent, w, r->w[w].pu, r->w[w].node, r->w[w].load,
-		       r->w[w].processed, r->w[w].tasks, r->w[w].steals, r->w[w].stolen_from,
-		       r->w[w].parks, r->w[w].mailbox_full);
+		       w ? "," : "", indent, w, r->w[w].pu, r->w[w].node, r->w[w].plan_pu,
+		       r->w[w].plan_node, r->w[w].load, r->w[w].processed, r->w[w].tasks,
+		       r->w[w].steals, r->w[w].stolen_from, r->w[w].parks, r->w[w].mailbox_full);
 	printf(" ],\n");
 	printf("%s  \"memory\": [", indent);
 	for (int m = 0; m < r->nnodes; m++)
@@ -837,23 +945,6 @@ static void print_compare(const struct pl_result *pr, const struct pl_result *fi
 	}
 }
 
-/* Workers the runtime will have (for --load): the plan's count. */
-static int plan_workers(const struct moirai_plan_opts *opts)
-{
-	struct moirai_topo *t;
-	struct moirai_plan *p;
-	int n = opts->workers > 0 ? opts->workers : 1;
-
-	if (opts->workers > 0 || moirai_topo_load(&t) != 0)
-		return n;
-	if (moirai_plan_create(t, opts, &p) == 0) {
-		n = moirai_plan_worker_count(p);
-		moirai_plan_destroy(p);
-	}
-	moirai_topo_destroy(t);
-	return n;
-}
-
 /* Publishing was the default and failed: say so once (the run went on). */
 static void stats_warn(const struct pl_result *r)
 {
@@ -879,9 +970,11 @@ int main(int argc, char **argv)
 	struct pl_route def;
 	double fast_ns = 0, iter_ns = 0;
 	char err[512] = "";
-	int rc, nruns, status = 0;
+	int rc, nruns, status = 0, workers;
 
 	if (parse_args(argc, argv, &a))
+		return 2;
+	if (plan_setup(&a, &workers))
 		return 2;
 	if (a.routes_file) {
 		a.nroutes = pl_routes_parse(a.routes_file, &a.routes, err, sizeof(err));
@@ -919,7 +1012,6 @@ int main(int argc, char **argv)
 	a.cfg.slow_iters = (unsigned)fmax(1, round(a.slow_factor * fast_ns / iter_ns));
 	if (a.load > 0) {
 		double per_pkt = fast_ns + a.cfg.src.slow_share * a.cfg.slow_iters * iter_ns + 500;
-		int workers = plan_workers(&a.cfg.plan);
 
 		a.cfg.src.rate_pps = fmax(1, a.load * workers * 1e9 / per_pkt);
 	}
@@ -998,6 +1090,17 @@ int main(int argc, char **argv)
 			print_json_run(&a, &res[1], "  ");
 			printf("\n  }");
 		}
+		printf(",\n  \"plan\": { \"policy\": \"%s\", \"smt\": %s, \"workers\": %d, "
+		       "\"reserve\": %d, \"reserve_per_node\": %s, \"isolated\": %s, \"near\": ",
+		       a.cfg.plan.policy == MOIRAI_PLAN_SPREAD ? "spread" : "compact",
+		       a.cfg.plan.smt ? "true" : "false", workers, a.cfg.plan.reserve,
+		       a.cfg.plan.reserve_per_node ? "true" : "false",
+		       a.cfg.plan.use_isolated ? "true" : "false");
+		if (a.near)
+			tool_json_str(stdout, a.near);
+		else
+			printf("null");
+		printf(", \"near_from_iface\": %s }", a.near_from_iface ? "true" : "false");
 		printf(",\n  \"source\": \"%s\", \"sink\": \"%s\", \"seed\": %" PRIu64
 		       ", \"rate_pps\": %.1f, \"duration_s\": %g,\n"
 		       "  \"critical_share\": %g, \"slow_share\": %g, \"slow_iters\": %u, "

@@ -1031,6 +1031,8 @@ static void fill_result(struct ctx *c, struct pl_result *out, uint64_t t0, uint6
 		r->worker = w;
 		r->pu = info.pu;
 		r->node = info.node;
+		r->plan_pu = info.plan_pu;
+		r->plan_node = info.plan_node;
 		r->load = out->elapsed_s > 0
 				  ? (double)(ws.busy_ns + ws.poll_busy_ns) / 1e9 / out->elapsed_s
 				  : 0;

@@ -87,7 +87,8 @@ struct pl_flow_count {
 
 struct pl_worker_result {
 	int worker, pu, node;
-	double load; /* share of the run in tasks and busy pollers */
+	int plan_pu, plan_node; /* the plan's (another topology's under virtual placement) */
+	double load;		/* share of the run in tasks and busy pollers */
 	uint64_t tasks, steals, stolen_from, parks;
 	uint64_t mailbox_full; /* submissions to it refused, retried later */
 	uint64_t processed;    /* packets this worker's process tasks handled */
