@@ -749,9 +749,11 @@ static int stuck_task(void *arg)
 }
 
 /*
- * A worker stuck in a task (or inside a declared blocking region) does not
- * hold up the work queued behind it: siblings take it.  The stuck worker
- * is reported in the stats.
+ * A worker stuck in a task does not hold up the work queued behind it:
+ * siblings take it.  The stuck worker is reported in the stats.  (Work
+ * submitted to a worker busy in a task wakes a sibling to take it anyway;
+ * what the detector adds is the count, and a wake-up for work queued
+ * before the task got stuck.  Blocking regions: test_blocking_region.)
  */
 static void stuck_or_blocked(moirai_task_fn fn, bool expect_report)
 {
@@ -858,12 +860,103 @@ static void test_stuck_task(void **state)
 	stuck_or_blocked(stuck_task, true);
 }
 
+/*
+ * Holds worker 0 inside a poller (not in a task) while the test fills its
+ * mailboxes: a worker that is not running a task is not helped by anyone
+ * (its mailboxes are not stolen, a submission does not wake a sibling),
+ * so nothing is in motion when it goes on to drain them.
+ */
+static atomic_int hold_req, hold_in, hold_awake;
+
+static int hold_poller(void *arg)
+{
+	(void)arg;
+	if (atomic_load(&hold_req)) {
+		atomic_store(&hold_in, 1);
+		while (atomic_load(&hold_req))
+			sleep_ms(1);
+	}
+	/* Busy keeps worker 0 stepping (never parked), so it reaches the
+	 * hold without a wake-up. */
+	return atomic_load(&hold_awake) ? MOIRAI_POLL_BUSY : MOIRAI_POLL_IDLE;
+}
+
+static bool siblings_parked(struct moirai_rt *rt)
+{
+	for (int i = 1; i < moirai_rt_worker_count(rt); i++) {
+		struct moirai_rt_worker_stats ws;
+
+		assert_int_equal(moirai_rt_worker_stats_get(rt, i, &ws), 0);
+		if (ws.parks == 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * What a blocking region changes: work that already sits in the worker's
+ * own queues when its task blocks, with every sibling parked.  Nobody was
+ * woken for it (it came while the worker was not in a task, which wakes
+ * nobody else), and with the stuck detector off nothing else would wake
+ * one: moirai_rt_block_begin() must, and the siblings run it all while
+ * the task still blocks.  (Without the region it waits for the gate, and
+ * the group's wait times out; the test before this one passed either way:
+ * its stuck detector, and the wake-up of a submission to a busy worker,
+ * moved the work without the region.)
+ */
 static void test_blocking_region(void **state)
 {
+	struct moirai_rt_config cfg = { .stuck_ns = UINT64_MAX };
+	struct moirai_rt *rt = make_rt(&cfg);
+	struct moirai_rt_worker_stats ws;
+	struct moirai_poller *p;
+	struct moirai_group *g;
+	long n = 300;
+
 	(void)state;
-	stuck_or_blocked(blocking_task, false);
 	assert_int_equal(moirai_rt_block_begin(), -EINVAL); /* not a worker */
 	assert_int_equal(moirai_rt_block_end(), -EINVAL);
+	if (moirai_rt_worker_count(rt) < 2) {
+		moirai_rt_destroy(rt);
+		skip();
+	}
+	atomic_store(&gate, 0);
+	atomic_store(&counter, 0);
+	atomic_store(&blocker_in, 0);
+	atomic_store(&hold_in, 0);
+	atomic_store(&hold_awake, 1);
+	assert_int_equal(moirai_poller_register(rt, 0, "hold", hold_poller, NULL, 0, 0, &p), 0);
+	assert_int_equal(moirai_group_create(rt, &g), 0);
+	for (int i = 0; i < 5000 && !siblings_parked(rt); i++)
+		sleep_ms(1);
+	assert_true(siblings_parked(rt));
+	atomic_store(&hold_req, 1);
+	while (!atomic_load(&hold_in))
+		sleep_ms(1);
+	/* Worker 0 is in the poller: queue n tasks for it and the blocking
+	 * task (critical, so it runs first once worker 0 drains). */
+	for (long i = 0; i < n; i++)
+		assert_int_equal(
+			moirai_rt_spawn(rt, count_task, NULL,
+					&(struct moirai_spawn_opts){ .flags = MOIRAI_SPAWN_F_WORKER,
+								     .worker = 0,
+								     .group = g },
+					NULL),
+			0);
+	assert_int_equal(moirai_rt_send(rt, 0, MOIRAI_PRIO_CRITICAL, blocking_task, NULL), 0);
+	atomic_store(&hold_awake, 0);
+	atomic_store(&hold_req, 0);
+	/* Bounds a failure only: siblings take 300 empty tasks in far less. */
+	assert_int_equal(moirai_group_wait(g, 10000 * MS, NULL), 0);
+	assert_int_equal(atomic_load(&counter), n);
+	assert_true(atomic_load(&blocker_in));
+	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
+	assert_true(ws.stolen_from >= (uint64_t)n);
+	assert_int_equal(ws.stuck_reports, 0);
+	atomic_store(&gate, 1);
+	assert_int_equal(moirai_poller_unregister(p), 0);
+	assert_int_equal(moirai_group_destroy(g), 0);
+	assert_int_equal(moirai_rt_destroy(rt), 0);
 }
 
 /* ---- QSBR ---------------------------------------------------------------------- */
