@@ -5,7 +5,9 @@
  * (join timeout, try-join, detach, cancel, stale handles), groups,
  * affinity, full mailboxes, loops, should_yield and continuations, the
  * critical lane, blocking regions, the stuck-task detector, QSBR safety,
- * idle CPU, shutdown under load (repeated), and the negative group.
+ * idle CPU, the worker count from MOIRAI_WORKERS, wake-ups (exactly one
+ * for a submission to a sleeping runtime, none while nobody sleeps),
+ * shutdown under load (repeated), and the negative group.
  * Loop counts scale with MOIRAI_TEST_SCALE; sanitizers divide them.
  */
 #include <dirent.h>
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -959,6 +962,184 @@ static void test_blocking_region(void **state)
 	assert_int_equal(moirai_rt_destroy(rt), 0);
 }
 
+/* ---- worker count and wake-ups ---------------------------------------------------- */
+
+#define WORKERS_CHILD_ARG "--workers-from-env"
+
+/* The re-executed test (main): a runtime with no configuration, as a
+ * program would create it, reports its worker count as the exit status. */
+static int workers_child(void)
+{
+	struct moirai_rt *rt;
+	int n;
+
+	if (moirai_rt_create(NULL, &rt) != 0)
+		return 255;
+	n = moirai_rt_worker_count(rt);
+	return moirai_rt_destroy(rt) == 0 ? n : 255;
+}
+
+/*
+ * MOIRAI_WORKERS=N gives N workers.  The environment is read once per
+ * process, so the runtime is created in a fresh copy of this test with the
+ * variable set; N is one less than the default, so that ignoring it shows.
+ * The options API (moirai_option_set) does the same in this process.
+ */
+static void test_workers_option(void **state)
+{
+	struct moirai_rt *rt = make_rt(NULL);
+	int dflt = moirai_rt_worker_count(rt), n = dflt > 1 ? dflt - 1 : 1, status;
+	char val[16];
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+	snprintf(val, sizeof(val), "%d", n);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("MOIRAI_WORKERS", val, 1);
+		execl("/proc/self/exe", "test_rt", WORKERS_CHILD_ARG, (char *)NULL);
+		_exit(254);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), n);
+	/* From code: the same option, overriding the environment. */
+	assert_int_equal(moirai_option_set(MOIRAI_OPT_WORKERS, n), 0);
+	rt = make_rt(NULL);
+	assert_int_equal(moirai_rt_worker_count(rt), n);
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+	assert_int_equal(moirai_option_set(MOIRAI_OPT_WORKERS, 0), 0);
+	rt = make_rt(NULL);
+	assert_int_equal(moirai_rt_worker_count(rt), dflt);
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+}
+
+static void sum_stats(struct moirai_rt *rt, uint64_t *wakeups, uint64_t *parks)
+{
+	*wakeups = *parks = 0;
+	for (int i = 0; i < moirai_rt_worker_count(rt); i++) {
+		struct moirai_rt_worker_stats ws;
+
+		assert_int_equal(moirai_rt_worker_stats_get(rt, i, &ws), 0);
+		*wakeups += ws.wakeups;
+		*parks += ws.parks;
+	}
+}
+
+static bool all_parked_once(struct moirai_rt *rt)
+{
+	for (int i = 0; i < moirai_rt_worker_count(rt); i++) {
+		struct moirai_rt_worker_stats ws;
+
+		assert_int_equal(moirai_rt_worker_stats_get(rt, i, &ws), 0);
+		if (ws.parks == 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * One submission to a runtime whose workers all sleep wakes exactly one
+ * of them: the one it is queued on, which runs it; nobody else is woken
+ * "just in case" (no thundering herd), and its running the task wakes
+ * nobody either.  Repeated, each time once the woken one sleeps again (an
+ * idle runtime wakes nobody, so the others never woke).
+ */
+static void test_wake_exactly_one(void **state)
+{
+	struct moirai_rt_config cfg = { .stuck_ns = UINT64_MAX };
+	struct moirai_rt *rt = make_rt(&cfg);
+	int reps = (int)(20 * test_scale());
+
+	(void)state;
+	if (moirai_rt_worker_count(rt) < 2) {
+		moirai_rt_destroy(rt);
+		skip();
+	}
+	for (int i = 0; i < 5000 && !all_parked_once(rt); i++)
+		sleep_ms(1);
+	assert_true(all_parked_once(rt));
+	for (int r = 0; r < reps; r++) {
+		struct moirai_task *t;
+		uint64_t w0, p0, w1, p1;
+
+		sum_stats(rt, &w0, &p0);
+		assert_int_equal(moirai_rt_spawn(rt, count_task, NULL, NULL, &t), 0);
+		assert_int_equal(moirai_task_join(t, 10000 * MS, NULL), 0);
+		/* Counted only once the woken worker sleeps again: whatever it
+		 * does after the task (a wake-up it passes on) is done by then. */
+		for (int i = 0; i < 5000; i++) {
+			sum_stats(rt, &w1, &p1);
+			if (p1 > p0)
+				break;
+			sleep_ms(1);
+		}
+		assert_true(p1 > p0);
+		assert_int_equal(w1 - w0, 1);
+	}
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+}
+
+static int spawn_around(void *arg)
+{
+	struct moirai_group *g = arg;
+	struct moirai_rt *rt = moirai_rt_current();
+	int nw = moirai_rt_worker_count(rt);
+
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(moirai_rt_spawn(rt, count_task, NULL,
+						 &(struct moirai_spawn_opts){
+							 .flags = i & 1 ? MOIRAI_SPAWN_F_WORKER : 0,
+							 .worker = i % nw,
+							 .group = g },
+						 NULL),
+				 0);
+	return 0;
+}
+
+/*
+ * While no worker sleeps, submitting costs no wake-up: workers that only
+ * spin (idle = spin) take thousands of submissions from outside, from
+ * tasks, locally and to each other's mailboxes, and nobody is ever sent a
+ * futex wake (the counter stays where the start left it).
+ */
+static void test_no_wake_when_awake(void **state)
+{
+	struct moirai_rt_config cfg = { .idle = MOIRAI_RT_IDLE_SPIN, .stuck_ns = UINT64_MAX };
+	struct moirai_rt *rt = make_rt(&cfg);
+	int nw = moirai_rt_worker_count(rt);
+	long n = 2000 * test_scale() / TEST_SAN_DIVISOR;
+	struct moirai_group *g;
+	uint64_t w0, p0, w1, p1;
+
+	(void)state;
+	/* Each worker ran a task: all have left the start, where they wait
+	 * on their futex (and a submission would wake one). */
+	atomic_store(&counter, 0);
+	for (int i = 0; i < nw; i++)
+		assert_int_equal(moirai_rt_send(rt, i, MOIRAI_PRIO_NORMAL, count_task, NULL), 0);
+	while (atomic_load(&counter) < nw)
+		sleep_ms(1);
+	sum_stats(rt, &w0, &p0);
+	assert_int_equal(p0, 0);
+	assert_int_equal(moirai_group_create(rt, &g), 0);
+	for (long i = 0; i < n; i++) {
+		struct moirai_spawn_opts o = { .group = g };
+
+		assert_int_equal(moirai_rt_spawn(rt, i % 16 ? count_task : spawn_around,
+						 i % 16 ? NULL : g, &o, NULL),
+				 0);
+	}
+	assert_int_equal(moirai_group_wait(g, 60000 * MS, NULL), 0);
+	sum_stats(rt, &w1, &p1);
+	assert_int_equal(w1, w0);
+	assert_int_equal(p1, 0);
+	assert_int_equal(moirai_group_destroy(g), 0);
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+}
+
 /* ---- QSBR ---------------------------------------------------------------------- */
 
 #define POISON 0xdeadbeefu
@@ -1379,7 +1560,7 @@ static void test_stats_print(void **state)
 	assert_int_equal(moirai_rt_destroy(rt), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lifecycle),
@@ -1398,6 +1579,9 @@ int main(void)
 		cmocka_unit_test(test_blocking_region),
 		cmocka_unit_test(test_qsbr),
 		cmocka_unit_test(test_idle_cpu),
+		cmocka_unit_test(test_workers_option),
+		cmocka_unit_test(test_wake_exactly_one),
+		cmocka_unit_test(test_no_wake_when_awake),
 		cmocka_unit_test(test_shutdown_under_load),
 		cmocka_unit_test(test_stop_timeout),
 		cmocka_unit_test(test_stats_print),
@@ -1407,6 +1591,8 @@ int main(void)
 	};
 	int fails = 0;
 
+	if (argc == 2 && strcmp(argv[1], WORKERS_CHILD_ARG) == 0)
+		return workers_child();
 	test_filter_from_env();
 	fails += cmocka_run_group_tests_name("rt", tests, NULL, NULL);
 	fails += cmocka_run_group_tests_name("rt_negative", negative, NULL, NULL);
