@@ -25,6 +25,10 @@
  * first dispatch decision after its oldest task has waited @c aging_ns
  * (default 2 ms).  Tasks run to completion; long tasks keep latency low by
  * asking moirai_rt_should_yield() and returning MOIRAI_TASK_CONTINUE.
+ * These bounds hold between top-level tasks: a worker whose task waits in
+ * moirai_task_join() or moirai_group_wait() runs other tasks meanwhile,
+ * newest and most urgent first with no aging, so a less urgent level it
+ * holds waits for the whole join (and so do its pollers and timers).
  *
  * Queues: each worker has one work-stealing deque per level (Chase-Lev:
  * the owner pushes and pops at the bottom with no atomic read-modify-write
@@ -331,7 +335,10 @@ MOIRAI_API int moirai_rt_block_end(void);
  * (finished the task, poller or timer callback it was running when this
  * was called): readers on workers need no lock, no fence, no counter.
  * Workers report quiescence between tasks and go offline before they
- * park, so a sleeping worker never delays reclamation.  Built on DPDK's
+ * park, so a sleeping worker never delays reclamation.  A worker inside a
+ * join (moirai_task_join() or moirai_group_wait() from a task) reports no
+ * quiescent state until the join returns, even while it runs other tasks:
+ * a long join delays the free (and moirai_rt_synchronize()) as long.  Built on DPDK's
  * rte_rcu_qsbr; the deferred list is moirai's (DPDK's defer queue needs
  * the EAL).  Readers must be tasks/pollers/timers of @p rt.
  * @param rt the runtime.

@@ -28,8 +28,10 @@
  *
  * Joining from a worker does not block it: the worker runs other tasks
  * (its own newest first, then steals) until the joined task is done, so
- * fork-join recursion (fib, quicksort) keeps every worker busy.  Joining
- * from another thread sleeps on the task.
+ * fork-join recursion (fib, quicksort) keeps every worker busy.  Meanwhile
+ * it does not age its levels, run its pollers and timers, or report a
+ * quiescent state (moirai/rt.h): all of that waits for the join to return.
+ * Joining from another thread sleeps on the task.
  */
 #ifndef MOIRAI_TASK_H
 #define MOIRAI_TASK_H
