@@ -36,7 +36,7 @@ for t in "$@"; do
 		# "[  SKIPPED ] test" follows the test's own output while it runs;
 		# cmocka's summary lists the names again after "SKIPPED ] N test(s)".
 		skipped=$(awk '/^\[  SKIPPED \] [0-9]+ test\(s\)/ { exit }
-			/^\[  SKIPPED \] / { why = (prev ~ /^\[/) ? "" : prev
+			/^\[  SKIPPED \] / { why = (prev ~ /^\[/) ? "(the test printed no reason)" : prev
 				printf "%s\t%s\n", $4, why }
 			{ prev = $0 }' "$log")
 		if [ -n "$skipped" ]; then
