@@ -418,9 +418,12 @@ static void nudge(struct rt_worker *v, int level)
 	/* A more urgent task now waits for it: ask the running one to yield. */
 	if (atomic_load_explicit(&v->cur_level, memory_order_relaxed) > level)
 		__atomic_store_n(&v->yield_word, 1, __ATOMIC_RELAXED);
-	/* Busy in a task: an idle sibling may take the work from its mailbox
-	 * sooner (it need not, so only if nobody is searching already). */
-	if (atomic_load_explicit(&v->run_state, memory_order_relaxed) == WS_RUNNING)
+	/* Busy in a task, or blocking (a region in a poller or timer callback
+	 * is not in a task): an idle sibling may take the work from its
+	 * mailbox sooner (it need not, so only if nobody is searching already).
+	 * The two conditions under which steal_mailbox() takes from it. */
+	if (atomic_load_explicit(&v->run_state, memory_order_relaxed) == WS_RUNNING ||
+	    atomic_load_explicit(&v->block_depth, memory_order_relaxed))
 		rt_notify_one(v->rt);
 	rt_wake_worker(v);
 }

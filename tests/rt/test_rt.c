@@ -965,6 +965,77 @@ static void test_blocking_region(void **state)
 	assert_int_equal(moirai_rt_destroy(rt), 0);
 }
 
+/* A poller that blocks inside a region until the gate opens. */
+static int blocking_poller(void *arg)
+{
+	(void)arg;
+	if (atomic_load(&hold_req)) {
+		assert_int_equal(moirai_rt_block_begin(), 0);
+		atomic_store(&hold_in, 1);
+		while (!atomic_load(&gate))
+			sleep_ms(1);
+		assert_int_equal(moirai_rt_block_end(), 0);
+		atomic_store(&hold_req, 0);
+	}
+	return atomic_load(&hold_awake) ? MOIRAI_POLL_BUSY : MOIRAI_POLL_IDLE;
+}
+
+/*
+ * A blocking region in a poller (a worker between tasks): work submitted
+ * to the worker while it blocks there is run by a sibling it wakes.  The
+ * worker is not in a task, so only the region makes its mailboxes fair
+ * game, and only the region can make the submission wake a sibling to
+ * take them (every sibling sleeps, the stuck detector is off).
+ */
+static void test_blocking_region_poller(void **state)
+{
+	struct moirai_rt_config cfg = { .stuck_ns = UINT64_MAX };
+	struct moirai_rt *rt = make_rt(&cfg);
+	struct moirai_rt_worker_stats ws;
+	struct moirai_poller *p;
+	struct moirai_group *g;
+	long n = 300;
+
+	(void)state;
+	if (moirai_rt_worker_count(rt) < 2) {
+		moirai_rt_destroy(rt);
+		skip();
+	}
+	atomic_store(&gate, 0);
+	atomic_store(&counter, 0);
+	atomic_store(&hold_in, 0);
+	atomic_store(&hold_awake, 1);
+	assert_int_equal(moirai_poller_register(rt, 0, "block", blocking_poller, NULL, 0, 0, &p),
+			 0);
+	assert_int_equal(moirai_group_create(rt, &g), 0);
+	for (int i = 0; i < 5000 && !siblings_parked(rt); i++)
+		sleep_ms(1);
+	assert_true(siblings_parked(rt));
+	atomic_store(&hold_req, 1);
+	while (!atomic_load(&hold_in))
+		sleep_ms(1);
+	for (long i = 0; i < n; i++)
+		assert_int_equal(
+			moirai_rt_spawn(rt, count_task, NULL,
+					&(struct moirai_spawn_opts){ .flags = MOIRAI_SPAWN_F_WORKER,
+								     .worker = 0,
+								     .group = g },
+					NULL),
+			0);
+	/* Bounds a failure only. */
+	assert_int_equal(moirai_group_wait(g, 10000 * MS, NULL), 0);
+	assert_int_equal(atomic_load(&counter), n);
+	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
+	assert_true(ws.stolen_from >= (uint64_t)n);
+	atomic_store(&hold_awake, 0);
+	atomic_store(&gate, 1);
+	while (atomic_load(&hold_req))
+		sleep_ms(1);
+	assert_int_equal(moirai_poller_unregister(p), 0);
+	assert_int_equal(moirai_group_destroy(g), 0);
+	assert_int_equal(moirai_rt_destroy(rt), 0);
+}
+
 /* ---- worker count and wake-ups ---------------------------------------------------- */
 
 #define WORKERS_CHILD_ARG "--workers-from-env"
@@ -1580,6 +1651,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_submit_to_soonest),
 		cmocka_unit_test(test_stuck_task),
 		cmocka_unit_test(test_blocking_region),
+		cmocka_unit_test(test_blocking_region_poller),
 		cmocka_unit_test(test_qsbr),
 		cmocka_unit_test(test_idle_cpu),
 		cmocka_unit_test(test_workers_option),
