@@ -267,13 +267,23 @@ static void test_fork_join(void **state)
 
 /* ---- handles ---------------------------------------------------------------- */
 
-static atomic_int gate;
+static atomic_int gate, gated_started;
 
 static int gated_task(void *arg)
 {
+	atomic_store(&gated_started, 1);
 	while (!atomic_load(&gate))
 		sched_yield();
 	return (int)(intptr_t)arg;
+}
+
+/* Until the gated task runs (bounded: 10 s); a fixed sleep was too short
+ * once on a loaded box (the worker had not been scheduled yet). */
+static void wait_gated_started(void)
+{
+	for (int i = 0; i < 10000 && !atomic_load(&gated_started); i++)
+		sleep_ms(1);
+	assert_true(atomic_load(&gated_started));
 }
 
 static void test_handles(void **state)
@@ -286,9 +296,10 @@ static void test_handles(void **state)
 
 	(void)state;
 	atomic_store(&gate, 0);
+	atomic_store(&gated_started, 0);
 	assert_int_equal(moirai_rt_spawn(rt, gated_task, (void *)5, NULL, &running), 0);
 	/* It is running (one worker, blocked in it): the next one queues. */
-	sleep_ms(20);
+	wait_gated_started();
 	assert_int_equal(moirai_task_cancel(running), -EBUSY);
 	assert_int_equal(moirai_rt_spawn(rt, count_task, (void *)1, NULL, &queued), 0);
 	assert_int_equal(moirai_task_try_join(running, &status), -EAGAIN);
@@ -497,9 +508,10 @@ static void test_mailbox_full(void **state)
 
 	(void)state;
 	atomic_store(&gate, 0);
+	atomic_store(&gated_started, 0);
 	atomic_store(&counter, 0);
 	assert_int_equal(moirai_rt_spawn(rt, gated_task, NULL, NULL, NULL), 0);
-	sleep_ms(20); /* the worker is inside the gated task */
+	wait_gated_started(); /* the worker is inside the gated task */
 	for (int i = 0; i < 20; i++) {
 		int rc = moirai_rt_send(rt, 0, MOIRAI_PRIO_NORMAL, count_task, NULL);
 
@@ -1535,10 +1547,11 @@ static void test_stop_timeout(void **state)
 
 	(void)state;
 	atomic_store(&gate, 0);
+	atomic_store(&gated_started, 0);
 	assert_int_equal(moirai_rt_spawn(rt, gated_task, NULL,
 					 &(struct moirai_spawn_opts){ .name = "gated" }, NULL),
 			 0);
-	sleep_ms(20);
+	wait_gated_started();
 	assert_int_equal(moirai_rt_stop(rt, MOIRAI_RT_STOP_DRAIN, 50 * MS), -ETIMEDOUT);
 	assert_non_null(strstr(moirai_last_error(), "gated"));
 	assert_int_equal(moirai_rt_destroy(rt), -EBUSY);
