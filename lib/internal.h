@@ -90,6 +90,14 @@ enum moirai__log_level {
 void moirai__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
+ * Tests: hand every line moirai__log() is given, whatever its level and
+ * before the level filter, to @fn(level, line, @arg) as well (NULL: stop).
+ * Called on the logging thread, so @fn must be thread-safe; a hook being
+ * removed may still be called once by a thread already inside.
+ */
+void moirai__log_set_hook(void (*fn)(int level, const char *line, void *arg), void *arg);
+
+/*
  * Whether @opt was given a value (environment or moirai_option_set*())
  * rather than left at its default, for a module that treats an explicit
  * setting differently from its default (the arena reservation).

@@ -321,6 +321,11 @@ struct rt_worker {
 	alignas(64) struct rt_counters c;
 	alignas(64) struct rt_remote_counters rc;
 	struct moirai_hist *lat; /* [2 * RT_LEVELS]: wait then run, per level */
+
+	/* The last stuck report (rt_stuck_record), with rc.stuck_reports:
+	 * written by housekeeping, read by stats, both under rt->stuck_lock. */
+	char stuck_task[MOIRAI_RT_STUCK_NAME_MAX + 1];
+	uint64_t stuck_run_ns;
 };
 
 static_assert(offsetof(struct rt_worker, yield_word) == 0, "yield word first");
@@ -387,7 +392,8 @@ struct moirai_rt {
 	_Atomic uint32_t rr; /* round robin for foreign submissions */
 	_Atomic bool stop_called;
 	pthread_mutex_t stop_lock;
-	pthread_mutex_t join_lock; /* joining the worker threads (rt_worker.c) */
+	pthread_mutex_t join_lock;  /* joining the worker threads (rt_worker.c) */
+	pthread_mutex_t stuck_lock; /* every worker's last stuck report */
 
 	/* Idle workers: a bitmap, and how many are searching for work. */
 	alignas(64) _Atomic uint64_t idle[RT_IDLE_WORDS];
@@ -502,6 +508,8 @@ void rt_workers_join(struct moirai_rt *rt);
 bool rt_quiescent(const struct moirai_rt *rt);
 /* Task descriptors out of the node pools (in use: pool size - free). */
 uint64_t moirai__rt_tasks_in_use(const struct moirai_rt *rt);
+/* Record (count, name, run time) a stuck report of a task on @w. */
+void rt_stuck_record(struct rt_worker *w, const char *name, uint64_t run_ns);
 
 /* Tests: a runtime without threads whose workers the caller steps with a
  * fake clock (tests/rt/). */

@@ -80,7 +80,13 @@ int moirai_rt_worker_stats_get(const struct moirai_rt *rt, int worker,
 	out->poll_idle_ns = RT_READ(w->c.poll_idle_ns);
 	out->timers_fired = RT_READ(w->c.timers_fired);
 	out->busy_ns = RT_READ(w->c.busy_ns);
+	/* The lock pairs with rt_stuck_record(): count, name and run time of
+	 * one report.  Not const: the mutex is the one mutable part. */
+	pthread_mutex_lock((pthread_mutex_t *)&rt->stuck_lock);
 	out->stuck_reports = atomic_load_explicit(&w->rc.stuck_reports, memory_order_relaxed);
+	out->stuck_run_ns = w->stuck_run_ns;
+	memcpy(out->stuck_task, w->stuck_task, sizeof(out->stuck_task));
+	pthread_mutex_unlock((pthread_mutex_t *)&rt->stuck_lock);
 	out->cancelled = RT_READ(w->c.cancelled);
 	return 0;
 }

@@ -404,6 +404,20 @@ static void *worker_main(void *arg)
 
 /* ---- housekeeping --------------------------------------------------- */
 
+void rt_stuck_record(struct rt_worker *w, const char *name, uint64_t run_ns)
+{
+	struct moirai_rt *rt = w->rt;
+
+	/* Copied: the stats outlive the task (its name is a static string by
+	 * contract, but the report must not depend on it).  One lock so that a
+	 * reader never pairs one report's name with another's run time. */
+	pthread_mutex_lock(&rt->stuck_lock);
+	snprintf(w->stuck_task, sizeof(w->stuck_task), "%s", name ? name : "?");
+	w->stuck_run_ns = run_ns;
+	atomic_fetch_add_explicit(&w->rc.stuck_reports, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&rt->stuck_lock);
+}
+
 /* Worker run times are in ticks (rt_task_run): compare in ticks. */
 static void check_workers(struct moirai_rt *rt, bool *busy)
 {
@@ -428,22 +442,23 @@ static void check_workers(struct moirai_rt *rt, bool *busy)
 		if (c->stuck_ns != UINT64_MAX && now - since >= rt->stuck_ticks &&
 		    w->reported_stuck != (uint32_t)since) {
 			const char *name = atomic_load_explicit(&w->cur_name, memory_order_relaxed);
+			uint64_t ran_ns = moirai__ticks_to_ns(now - since);
 
 			w->reported_stuck = (uint32_t)since;
-			atomic_fetch_add_explicit(&w->rc.stuck_reports, 1, memory_order_relaxed);
+			/* In the stats as in the log: worker, task, run time. */
+			rt_stuck_record(w, name, ran_ns);
 			/* Every report is counted; the log says it once a second
 			 * per worker, so a preempted box does not flood stderr. */
 			if (w->logged_stuck_at &&
 			    now - w->logged_stuck_at < moirai__ns_to_ticks(1000000000u))
 				continue;
 			w->logged_stuck_at = now;
-			moirai__log(
-				MOIRAI_LOG_WARN,
-				"rt: worker %d (moirai-w%d): task '%s' has run for %llu ms "
-				"(stuck-task threshold %llu ms); its queued work can be stolen",
-				i, i, name ? name : "?",
-				(unsigned long long)(moirai__ticks_to_ns(now - since) / 1000000u),
-				(unsigned long long)(c->stuck_ns / 1000000u));
+			moirai__log(MOIRAI_LOG_WARN,
+				    "rt: worker %d (moirai-w%d): task '%s' has run for %llu ms "
+				    "(stuck-task threshold %llu ms); its queued work can be stolen",
+				    i, i, name ? name : "?",
+				    (unsigned long long)(ran_ns / 1000000u),
+				    (unsigned long long)(c->stuck_ns / 1000000u));
 		}
 	}
 }
@@ -601,6 +616,7 @@ static void rt_free(struct moirai_rt *rt)
 	free(rt->joined);
 	pthread_mutex_destroy(&rt->stop_lock);
 	pthread_mutex_destroy(&rt->join_lock);
+	pthread_mutex_destroy(&rt->stuck_lock);
 	pthread_mutex_destroy(&rt->ovf_lock);
 	free(rt);
 }
@@ -627,6 +643,7 @@ static int rt_build(const struct moirai_rt_config *config, struct moirai_rt **ou
 	rt->clock = moirai_now_ns;
 	pthread_mutex_init(&rt->stop_lock, NULL);
 	pthread_mutex_init(&rt->join_lock, NULL);
+	pthread_mutex_init(&rt->stuck_lock, NULL);
 	pthread_mutex_init(&rt->ovf_lock, NULL);
 	for (int l = 0; l < RT_LEVELS; l++)
 		moirai__list_init(&rt->ovf[l]);

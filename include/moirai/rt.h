@@ -381,6 +381,9 @@ enum moirai_rt_steal_class {
 /** Number of steal distance classes. */
 #define MOIRAI_RT_STEAL_CLASSES 4
 
+/** Longest task name a stuck report keeps (moirai_rt_worker_stats.stuck_task). */
+#define MOIRAI_RT_STUCK_NAME_MAX 31
+
 /** Counters of one worker (a snapshot: other threads keep counting). */
 struct moirai_rt_worker_stats {
 	/* Per-level arrays are indexed by moirai_prio_index(): critical first. */
@@ -402,6 +405,13 @@ struct moirai_rt_worker_stats {
 	uint64_t busy_ns;			      /**< time in tasks */
 	uint64_t stuck_reports;			      /**< tasks reported stuck here */
 	uint64_t cancelled;			      /**< queued tasks cancelled */
+	/** The last stuck report here: how long its task had run, ns (0: none). */
+	uint64_t stuck_run_ns;
+	/** The last stuck report here: its task's name (moirai_spawn_opts.name,
+	 *  truncated; "?" for an unnamed task, "" before any report).  Read with
+	 *  stuck_reports and stuck_run_ns as one report.  Neither is published:
+	 *  empty in a moirai_rt_snapshot. */
+	char stuck_task[MOIRAI_RT_STUCK_NAME_MAX + 1];
 };
 
 /** Runtime-wide state and counters. */

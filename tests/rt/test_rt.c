@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "internal.h" /* moirai__log_set_hook */
 #include "moirai.h"
 #include "testutil.h"
 
@@ -763,12 +764,43 @@ static int stuck_task(void *arg)
 	return 0;
 }
 
+/* The library's log lines, captured (warnings and errors only: every
+ * moirai__err() also logs at debug level). */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_text[16384];
+static size_t log_used;
+
+static void capture_log(int level, const char *line, void *arg)
+{
+	int k;
+
+	(void)arg;
+	if (level > MOIRAI_LOG_WARN)
+		return;
+	pthread_mutex_lock(&log_lock);
+	k = snprintf(log_text + log_used, sizeof(log_text) - log_used, "%s\n", line);
+	if (k > 0 && (size_t)k < sizeof(log_text) - log_used)
+		log_used += (size_t)k;
+	pthread_mutex_unlock(&log_lock);
+}
+
+static bool log_has(const char *s)
+{
+	bool r;
+
+	pthread_mutex_lock(&log_lock);
+	r = strstr(log_text, s) != NULL;
+	pthread_mutex_unlock(&log_lock);
+	return r;
+}
+
 /*
  * A worker stuck in a task does not hold up the work queued behind it:
- * siblings take it.  The stuck worker is reported in the stats.  (Work
- * submitted to a worker busy in a task wakes a sibling to take it anyway;
- * what the detector adds is the count, and a wake-up for work queued
- * before the task got stuck.  Blocking regions: test_blocking_region.)
+ * siblings take it.  The stuck task is reported with its worker, its name
+ * and its run time, in the stats and in the log.  (Work submitted to a
+ * worker busy in a task wakes a sibling to take it anyway; what the
+ * detector adds is the report, and a wake-up for work queued before the
+ * task got stuck.  Blocking regions: test_blocking_region.)
  */
 static void stuck_or_blocked(moirai_task_fn fn, bool expect_report)
 {
@@ -776,6 +808,8 @@ static void stuck_or_blocked(moirai_task_fn fn, bool expect_report)
 	struct moirai_rt *rt = make_rt(&cfg);
 	struct moirai_rt_worker_stats ws;
 	struct moirai_group *g;
+	const char *name = expect_report ? "stuck-sleeper" : "blocker";
+	const char *line = "rt: worker 0 (moirai-w0): task 'stuck-sleeper' has run for ";
 	long n = 300;
 
 	if (moirai_rt_worker_count(rt) < 2) {
@@ -786,7 +820,19 @@ static void stuck_or_blocked(moirai_task_fn fn, bool expect_report)
 	atomic_store(&counter, 0);
 	assert_int_equal(moirai_group_create(rt, &g), 0);
 	atomic_store(&blocker_in, 0);
-	moirai_rt_send(rt, 0, MOIRAI_PRIO_NORMAL, fn, NULL);
+	pthread_mutex_lock(&log_lock);
+	log_used = 0;
+	log_text[0] = '\0';
+	pthread_mutex_unlock(&log_lock);
+	moirai__log_set_hook(capture_log, NULL);
+	assert_int_equal(
+		moirai_rt_spawn(rt, fn, NULL,
+				&(struct moirai_spawn_opts){ .flags = MOIRAI_SPAWN_F_WORKER |
+								      MOIRAI_SPAWN_F_STRICT,
+							     .worker = 0,
+							     .name = name },
+				NULL),
+		0);
 	/* Queue behind it only once it runs (worker 0 must not run them). */
 	while (!atomic_load(&blocker_in))
 		sleep_ms(1);
@@ -803,9 +849,29 @@ static void stuck_or_blocked(moirai_task_fn fn, bool expect_report)
 	assert_int_equal(moirai_group_wait(g, 5000 * MS, NULL), 0);
 	assert_int_equal(atomic_load(&counter), n);
 	assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
-	if (expect_report)
-		assert_true(ws.stuck_reports >= 1);
 	assert_true(ws.stolen_from >= (uint64_t)n);
+	if (expect_report) {
+		/* The detector runs every 2.5 ms; waiting for its report (10 s at
+		 * most) instead of assuming it came keeps a slow box passing. */
+		for (int k = 0; k < 10000 && (!ws.stuck_reports || !log_has(line)); k++) {
+			sleep_ms(1);
+			assert_int_equal(moirai_rt_worker_stats_get(rt, 0, &ws), 0);
+		}
+		assert_true(ws.stuck_reports >= 1);
+		/* The one task worker 0 ran: its name, and the run time when
+		 * reported, past the threshold (less a tick rounding). */
+		assert_string_equal(ws.stuck_task, "stuck-sleeper");
+		assert_true(ws.stuck_run_ns >= cfg.stuck_ns * 9 / 10);
+		assert_true(log_has(line));
+		/* A strict task is only ever reported on its own worker. */
+		for (int i = 1; i < moirai_rt_worker_count(rt); i++) {
+			struct moirai_rt_worker_stats o;
+
+			assert_int_equal(moirai_rt_worker_stats_get(rt, i, &o), 0);
+			assert_string_not_equal(o.stuck_task, "stuck-sleeper");
+		}
+	}
+	moirai__log_set_hook(NULL, NULL);
 	atomic_store(&gate, 1);
 	assert_int_equal(moirai_group_destroy(g), 0);
 	assert_int_equal(moirai_rt_destroy(rt), 0);
