@@ -475,14 +475,22 @@ MOIRAI_API int moirai_rt_latency_get(const struct moirai_rt *rt, int worker, enu
 				     enum moirai_rt_latency kind, struct moirai_hist *out);
 
 /**
- * Print the runtime's stats: aligned text for people, or one JSON
- * document (@p json) with "workers" (array of per-worker objects) and
- * "latency_ns" (per level: wait and run p50/p99/p999).
+ * Print the runtime's stats: every field of moirai_rt_stats, of each
+ * worker's moirai_rt_worker_stats (one snapshot per worker) and both
+ * latency histograms of every level.  Text, for people: a summary line,
+ * then tables of a "worker" column and one named column per counter, one
+ * row per worker; a line per worker with a stuck report; a "wait" and a
+ * "run" line per level that has records.  JSON (@p json), one document
+ * keyed by the API's field names: the runtime's counters, "workers" (an
+ * array of per-worker objects; per-level counters as objects keyed by
+ * level name, steals keyed by class) and "latency_ns" (per level, "wait"
+ * and "run": count, min, mean, p50, p90, p99, p999, max).
  * @param rt the runtime.
  * @param f the stream to write to.
  * @param json true for JSON, false for text.
- * @return 0; -EINVAL NULL argument; -EIO the stream's error indicator is
- *         set after writing.  Thread-safe (the counters are snapshots).
+ * @return 0; -EINVAL NULL argument; -ENOMEM; -EIO the stream's error
+ *         indicator is set after writing.  Thread-safe (the counters are
+ *         snapshots).
  */
 MOIRAI_API int moirai_rt_stats_print(const struct moirai_rt *rt, FILE *f, bool json);
 
