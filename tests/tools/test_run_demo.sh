@@ -40,7 +40,7 @@ need(any(l.startswith("  NUMA node os ") for l in demo), "a NUMA node line")
 start = next((i for i, l in enumerate(demo) if l.startswith("== The pipeline:")), None)
 need(start is not None, "the pipeline header")
 start = start or 0
-need("   (moirai-pipeline --compare --duration 0.3 --load 0.3 --fast-ns 2000)" in demo,
+need("   (moirai-pipeline --compare --duration 0.3 --load 0.8 --fast-ns 2000)" in demo,
      "the pipeline's options, make run's with the short duration")
 runs = [l for l in demo[start:] if l.startswith("== sched ")]
 need(len(runs) == 2 and runs[0].startswith("== sched priority: gen -> count")

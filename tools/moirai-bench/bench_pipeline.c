@@ -7,9 +7,8 @@
  * on one level (impl "moirai_fifo").  The two runs of a pair are in one
  * process, seconds apart, in that order; each measured repeat is one such
  * process, shared by every case of the repeat, at --load 0.5 --fast-ns
- * 2000 (make run's --fast-ns, but above its --load 0.3, tools/run-demo.sh:
- * the workers busier, so more packets wait in the scheduler's queues,
- * where priority matters; the README's figures were taken at 0.5; the
+ * 2000 (make run's --fast-ns; make run floods harder, --load 0.8,
+ * tools/run-demo.sh; the README's figures were taken at 0.5; the
  * warm-up runs nothing: the tool warms itself up).  Cases: pipeline_critical and pipeline_normal
  * (arrival -> TX latency of the class: p50/p99/p99.9 as the tool reports
  * them; ns/op is the p50), pipeline_pps (ns per packet forwarded).
