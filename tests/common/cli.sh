@@ -18,6 +18,21 @@ cli_exit() {
 }
 trap cli_exit EXIT
 
+# A private stats directory for runtimes' segments (MOIRAI_RT_STATS_DIR,
+# exported; also $D), and $pids: the background processes the test
+# starts.  Both are removed at exit (this sets cli_cleanup).
+cli_stats_dir() { # name
+	MOIRAI_RT_STATS_DIR=$(mktemp -d "/dev/shm/moirai-test-$1.XXXXXX")
+	export MOIRAI_RT_STATS_DIR
+	D=$MOIRAI_RT_STATS_DIR
+	pids=""
+	cli_cleanup=cli_stats_cleanup
+}
+cli_stats_cleanup() {
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$D"
+}
+
 fail() { # message...
 	echo "FAIL: $*"
 	fails=$((fails + 1))

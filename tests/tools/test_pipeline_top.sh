@@ -15,15 +15,7 @@ set -u
 . "$(dirname "$0")/../common/cli.sh"
 PL=$BUILD/bin/moirai-pipeline
 TOP=$BUILD/bin/moirai-top
-MOIRAI_RT_STATS_DIR=$(mktemp -d /dev/shm/moirai-test-pltop.XXXXXX)
-export MOIRAI_RT_STATS_DIR
-D=$MOIRAI_RT_STATS_DIR
-pids=""
-cleanup() {
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$D"
-}
-cli_cleanup=cleanup
+cli_stats_dir pltop
 
 # Start the pipeline in the background; $pl is its pid once its segment
 # exists (after the calibration), or the test fails.

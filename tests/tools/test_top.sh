@@ -13,15 +13,7 @@ set -u
 . "$(dirname "$0")/../common/cli.sh"
 TOP=$BUILD/bin/moirai-top
 PUB=$BUILD/tests/rt/test_rt_pub
-MOIRAI_RT_STATS_DIR=$(mktemp -d /dev/shm/moirai-test-top.XXXXXX)
-export MOIRAI_RT_STATS_DIR
-D=$MOIRAI_RT_STATS_DIR
-pids=""
-cleanup() {
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$D"
-}
-cli_cleanup=cleanup
+cli_stats_dir top
 cli_one_line=1 # every failure, not only bad usage, is one stderr line
 
 expect_err() { # description text
