@@ -195,8 +195,17 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 /* One attempt in one mode; on failure nothing of it is left. */
 static int try_mode(struct afxdp_sock *s, enum afxdp_mode mode)
 {
+	/*
+	 * The fill and TX rings are twice the frames they carry: the kernel
+	 * publishes its consumer index of both lazily (in batches), so a
+	 * frame it took and handed back (RX, or completion) can still count
+	 * as queued when we give it again; with rings of exactly the frames,
+	 * the reservations in afxdp_rx_release() and afxdp_tx_burst() failed
+	 * now and then (make SAN=address check, skb mode, once).  Twice holds
+	 * every frame given and not yet seen taken, plus every frame we give.
+	 */
 	struct xsk_umem_config ucfg = {
-		.fill_size = s->rx_on ? s->frames : 64,
+		.fill_size = s->rx_on ? 2 * s->frames : 64,
 		.comp_size = s->tx_on ? s->frames : 64,
 		.frame_size = s->frame_size,
 		.frame_headroom = 0,
@@ -204,7 +213,7 @@ static int try_mode(struct afxdp_sock *s, enum afxdp_mode mode)
 	};
 	struct xsk_socket_config scfg = {
 		.rx_size = s->rx_on ? s->frames : 0,
-		.tx_size = s->tx_on ? s->frames : 0,
+		.tx_size = s->tx_on ? 2 * s->frames : 0,
 		/* a TX-only socket needs no program redirecting frames to it */
 		.libxdp_flags = s->rx_on ? 0 : XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.xdp_flags = mode == AFXDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE,
@@ -452,10 +461,13 @@ void afxdp_rx_release(struct afxdp_sock *s, const struct afxdp_frame *f, unsigne
 
 	if (!n)
 		return;
-	/* Frames are conserved and the fill ring holds all RX frames, so
-	 * the reservation cannot fail. */
-	if (xsk_ring_prod__reserve(&s->fill, n, &idx) != n)
+	/* Frames are conserved and the fill ring holds twice the RX frames
+	 * (try_mode), so the reservation cannot fail. */
+	if (xsk_ring_prod__reserve(&s->fill, n, &idx) != n) {
+		fprintf(stderr, "moirai-pipeline: AF_XDP %s: fill ring has no room for %u frames\n",
+			s->ifname, n);
 		abort();
+	}
 	for (unsigned i = 0; i < n; i++)
 		*xsk_ring_prod__fill_addr(&s->fill, idx + i) = f[i].addr & mask;
 	xsk_ring_prod__submit(&s->fill, n);
@@ -519,11 +531,14 @@ unsigned afxdp_tx_burst(struct afxdp_sock *s, const void *const *pkts, const uin
 		count(&s->c.tx_no_frame, n - want);
 	if (!want)
 		return 0;
-	/* The TX ring has a slot for every TX frame, and a frame not on the
-	 * free stack holds a slot or is in the completion ring: this
-	 * reservation cannot fail. */
-	if (xsk_ring_prod__reserve(&s->tx, want, &idx) != want)
+	/* The TX ring has two slots for every TX frame (try_mode), and a
+	 * frame not on the free stack holds a slot or is in the completion
+	 * ring: this reservation cannot fail. */
+	if (xsk_ring_prod__reserve(&s->tx, want, &idx) != want) {
+		fprintf(stderr, "moirai-pipeline: AF_XDP %s: TX ring has no room for %u frames\n",
+			s->ifname, want);
 		abort();
+	}
 	for (unsigned i = 0; i < want; i++) {
 		struct xdp_desc *d = xsk_ring_prod__tx_desc(&s->tx, idx + i);
 		uint64_t addr = s->tx_free[--s->tx_free_n];
@@ -545,8 +560,9 @@ unsigned afxdp_tx_reap(struct afxdp_sock *s)
 	if (!s->tx_on)
 		return 0;
 	reap(s);
-	/* descriptors the kernel has not taken from the TX ring yet */
-	if (xsk_prod_nb_free(&s->tx, s->tx_frames) < s->tx_frames)
+	/* descriptors the kernel has not taken from the TX ring yet (the
+	 * ring is twice the TX frames, try_mode) */
+	if (xsk_prod_nb_free(&s->tx, 2 * s->tx_frames) < 2 * s->tx_frames)
 		kick(s);
 	return s->tx_frames - s->tx_free_n;
 }
